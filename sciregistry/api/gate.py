@@ -1,0 +1,29 @@
+"""The access gate every HTTP request passes: who is calling, and may they do this?
+
+``OpenGate`` is used when authentication is disabled (``auth_enabled = false``): everything is
+allowed. The authenticating gate lives in ``sciregistry.api.auth_gate`` and implements the same
+methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+class OpenGate:
+    def authorize(self, repository: str | None, action: str) -> None:
+        """Raise Unauthorized (401) or Denied (403) unless the caller may do ``action``
+        (pull, push, delete, login, catalog) on ``repository``."""
+        return None
+
+    def visible_filter(self) -> Callable[[str], bool] | None:
+        """A predicate over repository names the caller may see (None: all)."""
+        return None
+
+    def read_check(self) -> Callable[[str], bool] | None:
+        """A predicate telling whether the caller may read a repository (None: all)."""
+        return None
+
+    def challenge(self) -> str:
+        """The WWW-Authenticate value sent with a 401."""
+        return 'Basic realm="sciregistry"'

@@ -1,0 +1,382 @@
+"""The OCI Distribution v1.1.1 HTTP surface: every /v2 route in one table.
+
+    GET               /v2/                                       check (auth)
+    GET               /v2/_catalog?n=&last=                      catalog
+    GET HEAD PUT DEL  /v2/<name>/manifests/<reference>           manifests
+    POST              /v2/<name>/blobs/uploads/                  start upload / monolithic / mount
+    GET PATCH PUT DEL /v2/<name>/blobs/uploads/<uuid>            upload session
+    GET HEAD DEL      /v2/<name>/blobs/<digest>                  blobs
+    GET               /v2/<name>/tags/list?n=&last=              tags
+    GET               /v2/<name>/referrers/<digest>?artifactType= referrers
+
+Paths are matched here (not by werkzeug's router) so that a bad repository name is NAME_INVALID
+and an unknown route is a spec error. Each route names the action it needs (pull, push, delete);
+the access gate checks it before the handler runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from sciregistry.api.v2.errors import API_VERSION_HEADER, from_http_exception, render
+from sciregistry.errors import (
+    BlobUploadInvalid,
+    DigestInvalid,
+    ManifestInvalid,
+    RegistryError,
+    SizeInvalid,
+    Unsupported,
+)
+from sciregistry.oci import MAX_MANIFEST_SIZE, parse_digest, referrers_index, validate_name
+
+bp = Blueprint("v2", __name__)
+
+Handler = Callable[..., Response]
+_ROUTES: list[tuple[re.Pattern[str], dict[str, tuple[str, Handler]]]] = []
+
+
+def route(pattern: str, **methods: tuple[str, Handler]) -> None:
+    _ROUTES.append((re.compile(pattern), methods))
+
+
+def services() -> Any:
+    return current_app.extensions["sciregistry"]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def _empty(status: int, headers: dict[str, str] | None = None) -> Response:
+    resp = Response(b"", status=status)
+    del resp.headers["Content-Type"]
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise Unsupported(f"query parameter {name} must be a non-negative integer", status=400)
+    return int(raw)
+
+
+def _content_length() -> int | None:
+    raw = request.headers.get("Content-Length")
+    if raw is None:
+        return None
+    if not raw.strip().isdigit():
+        raise SizeInvalid("invalid Content-Length")
+    return int(raw)
+
+
+def _body_stream() -> Any:
+    """The request body as a stream, never read whole. A chunked body needs a server that sets
+    ``wsgi.input_terminated`` (gunicorn does); otherwise it would be read as empty: refuse it."""
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if chunked and not request.environ.get("wsgi.input_terminated"):
+        raise Unsupported("chunked request bodies need a server that terminates input", status=501)
+    return request.stream
+
+
+_RANGE = re.compile(r"^(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/(?:\d+|\*))?$")
+
+
+def _content_range() -> tuple[int, int] | None:
+    raw = request.headers.get("Content-Range")
+    if raw is None:
+        return None
+    m = _RANGE.match(raw.strip())
+    if not m:
+        raise BlobUploadInvalid("invalid Content-Range", {"Content-Range": raw[:100]}, status=416)
+    start, end = int(m.group(1)), int(m.group(2))
+    if end < start:
+        raise BlobUploadInvalid("invalid Content-Range", {"Content-Range": raw[:100]}, status=416)
+    return start, end
+
+
+def _upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
+    return {"Location": f"/v2/{name}/blobs/uploads/{upload_id}", "Range": f"0-{max(size - 1, 0)}",
+            "Docker-Upload-UUID": upload_id}
+
+
+def _next_link(path: str, n: int | None, last: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    if last is None or n is None:
+        return {}
+    q = {"n": str(n), "last": last, **(extra or {})}
+    return {"Link": f'<{path}?{urlencode(q, quote_via=quote)}>; rel="next"'}
+
+
+# --- base and catalog ----------------------------------------------------------------------------
+
+def check() -> Response:
+    resp = Response(b"{}", mimetype="application/json")
+    return resp
+
+
+def catalog() -> Response:
+    n, last = _int_arg("n"), request.args.get("last")
+    page = services().registry.catalog(n, last, visible=services().gate.visible_filter())
+    import json
+
+    resp = Response(json.dumps({"repositories": page.items}), mimetype="application/json")
+    resp.headers.update(_next_link("/v2/_catalog", n, page.last))
+    return resp
+
+
+# --- manifests -----------------------------------------------------------------------------------
+
+def get_manifest(name: str, ref: str) -> Response:
+    m = services().registry.get_manifest(name, ref)
+    headers = {"Docker-Content-Digest": m.digest, "Content-Type": m.media_type, "ETag": f'"{m.digest}"'}
+    if request.method == "HEAD":
+        resp = _empty(200, headers)
+        resp.headers["Content-Length"] = str(m.size)
+        return resp
+    resp = Response(m.content, status=200, headers=headers)
+    return resp
+
+
+def put_manifest(name: str, ref: str) -> Response:
+    length = _content_length()
+    if length is not None and length > MAX_MANIFEST_SIZE:
+        raise ManifestInvalid("manifest exceeds 4 MiB", {"size": length}, status=413)
+    data = _body_stream().read(MAX_MANIFEST_SIZE + 1)
+    if len(data) > MAX_MANIFEST_SIZE:
+        raise ManifestInvalid("manifest exceeds 4 MiB", status=413)
+    pushed = services().registry.put_manifest(name, ref, data, request.headers.get("Content-Type"))
+    headers = {"Location": f"/v2/{name}/manifests/{pushed.digest}", "Docker-Content-Digest": pushed.digest}
+    if pushed.subject:
+        headers["OCI-Subject"] = pushed.subject
+    return _empty(201, headers)
+
+
+def delete_manifest(name: str, ref: str) -> Response:
+    services().registry.delete_manifest(name, ref)
+    return _empty(202)
+
+
+# --- blobs ---------------------------------------------------------------------------------------
+
+def get_blob(name: str, digest: str) -> Response:
+    reg = services().registry
+    blob = reg.stat_blob(name, digest)
+    headers = {"Docker-Content-Digest": blob.digest, "Content-Type": "application/octet-stream",
+               "Accept-Ranges": "bytes", "ETag": f'"{blob.digest}"'}
+    if request.method == "HEAD":
+        resp = _empty(200, headers)
+        resp.headers["Content-Length"] = str(blob.size)
+        return resp
+    url = reg.store.redirect_url(blob.digest)
+    if url:
+        return _empty(307, {**headers, "Location": url})
+    start, end, status = 0, blob.size - 1, 200
+    rng = request.headers.get("Range")
+    if rng:
+        parsed = _parse_range(rng, blob.size)
+        if parsed is None:
+            raise BlobUploadInvalid("range not satisfiable", {"Range": rng[:100], "size": blob.size},
+                                    status=416, headers={"Content-Range": f"bytes */{blob.size}"})
+        start, end = parsed
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
+    f = reg.open_blob(blob.digest)
+    length = max(end - start + 1, 0)
+    if start:
+        f.seek(start)
+    wrapper = request.environ.get("wsgi.file_wrapper")
+    if wrapper is not None and status == 200:
+        body = wrapper(f, 1 << 20)
+    else:
+        body = _limited(f, length)
+    resp = Response(body, status=status, headers=headers, direct_passthrough=True)
+    resp.headers["Content-Length"] = str(length)
+    return resp
+
+
+def _limited(f: Any, length: int) -> Any:
+    try:
+        while length > 0:
+            b = f.read(min(1 << 20, length))
+            if not b:
+                break
+            length -= len(b)
+            yield b
+    finally:
+        f.close()
+
+
+_BYTES_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """Parse one ``bytes=a-b``, ``a-`` or ``-n`` range (RFC 9110); None when unsatisfiable."""
+    m = _BYTES_RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return None
+    if not m.group(1):
+        n = int(m.group(2))
+        if n == 0 or size == 0:
+            return None
+        return max(size - n, 0), size - 1
+    start = int(m.group(1))
+    end = int(m.group(2)) if m.group(2) else size - 1
+    if start >= size or end < start:
+        return None
+    return start, min(end, size - 1)
+
+
+def delete_blob(name: str, digest: str) -> Response:
+    services().registry.delete_blob(name, digest)
+    return _empty(202)
+
+
+# --- uploads -------------------------------------------------------------------------------------
+
+def start_upload(name: str) -> Response:
+    reg = services().registry
+    mount, source = request.args.get("mount"), request.args.get("from")
+    digest = request.args.get("digest")
+    if mount is not None:
+        parse_digest(mount)
+        if source is not None:
+            validate_name(source)
+        gate = services().gate
+        blob = reg.mount_blob(name, mount, source, can_read=gate.read_check())
+        if blob is not None:
+            return _empty(201, {"Location": f"/v2/{name}/blobs/{blob.digest}",
+                                "Docker-Content-Digest": blob.digest})
+    if digest is not None:
+        parse_digest(digest)
+        status = reg.start_upload(name)
+        length = _content_length()
+        blob = reg.finish_upload(name, status.upload_id, digest, _body_stream(), length)
+        return _empty(201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest})
+    status = reg.start_upload(name)
+    return _empty(202, _upload_headers(name, status.upload_id, 0))
+
+
+def upload_status(name: str, upload_id: str) -> Response:
+    status = services().registry.upload_status(name, upload_id)
+    return _empty(204, _upload_headers(name, upload_id, status.size))
+
+
+def patch_upload(name: str, upload_id: str) -> Response:
+    rng = _content_range()
+    length = _content_length()
+    if rng is not None and length is not None and rng[1] - rng[0] + 1 != length:
+        raise BlobUploadInvalid("Content-Range does not match Content-Length", status=416)
+    if rng is not None and length is None:
+        length = rng[1] - rng[0] + 1
+    status = services().registry.append_upload(name, upload_id, _body_stream(),
+                                               rng[0] if rng else None, length)
+    return _empty(202, _upload_headers(name, upload_id, status.size))
+
+
+def put_upload(name: str, upload_id: str) -> Response:
+    digest = request.args.get("digest")
+    if not digest:
+        raise DigestInvalid("the digest query parameter is required")
+    rng = _content_range()
+    length = _content_length()
+    if rng is not None and length is None:
+        length = rng[1] - rng[0] + 1
+    blob = services().registry.finish_upload(name, upload_id, digest, _body_stream(), length,
+                                             rng[0] if rng else None)
+    return _empty(201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest})
+
+
+def cancel_upload(name: str, upload_id: str) -> Response:
+    services().registry.cancel_upload(name, upload_id)
+    return _empty(204)
+
+
+# --- tags and referrers --------------------------------------------------------------------------
+
+def list_tags(name: str) -> Response:
+    import json
+
+    n, last = _int_arg("n"), request.args.get("last")
+    page = services().registry.list_tags(name, n, last)
+    resp = Response(json.dumps({"name": name, "tags": page.items}), mimetype="application/json")
+    resp.headers.update(_next_link(f"/v2/{name}/tags/list", n, page.last))
+    return resp
+
+
+def referrers(name: str, digest: str) -> Response:
+    artifact_type = request.args.get("artifactType")
+    descs = services().registry.referrers(name, digest, artifact_type)
+    resp = Response(referrers_index(descs), mimetype="application/vnd.oci.image.index.v1+json")
+    if artifact_type is not None:
+        resp.headers["OCI-Filters-Applied"] = "artifactType"
+    return resp
+
+
+# --- the table -----------------------------------------------------------------------------------
+# (pattern, {METHOD: (action, handler)}); the first pattern that matches wins.
+
+NAME = r"(?P<name>[^?#]+?)"
+route(rf"^{NAME}/manifests/(?P<ref>[^/]+)$", GET=("pull", get_manifest), HEAD=("pull", get_manifest),
+      PUT=("push", put_manifest), DELETE=("delete", delete_manifest))
+route(rf"^{NAME}/blobs/uploads/?$", POST=("push", start_upload))
+route(rf"^{NAME}/blobs/uploads/(?P<upload_id>[^/]+)$", GET=("push", upload_status),
+      PATCH=("push", patch_upload), PUT=("push", put_upload), DELETE=("push", cancel_upload))
+route(rf"^{NAME}/blobs/(?P<digest>[^/]+)$", GET=("pull", get_blob), HEAD=("pull", get_blob),
+      DELETE=("delete", delete_blob))
+route(rf"^{NAME}/tags/list$", GET=("pull", list_tags))
+route(rf"^{NAME}/referrers/(?P<digest>[^/]+)$", GET=("pull", referrers))
+
+
+@bp.route("/v2/", methods=["GET", "HEAD"])
+@bp.route("/v2", methods=["GET", "HEAD"])
+def base() -> Response:
+    services().gate.authorize(None, "login")
+    return check()
+
+
+@bp.route("/v2/<path:rest>", methods=["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"])
+def dispatch(rest: str) -> Response:
+    if rest == "_catalog":
+        if request.method not in ("GET", "HEAD"):
+            raise Unsupported("method not allowed", status=405)
+        services().gate.authorize(None, "catalog")
+        return catalog()
+    for pattern, methods in _ROUTES:
+        m = pattern.match(rest)
+        if m is None:
+            continue
+        params = m.groupdict()
+        validate_name(params["name"])
+        if request.method not in methods:
+            raise Unsupported("method not allowed on this endpoint", status=405)
+        action, handler = methods[request.method]
+        services().gate.authorize(params["name"], action)
+        if "digest" in params:
+            parse_digest(params["digest"])
+        return handler(**params)
+    raise Unsupported("unknown /v2 endpoint", {"path": rest[:200]}, status=404)
+
+
+@bp.after_request
+def _version_header(resp: Response) -> Response:
+    resp.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    return resp
+
+
+@bp.errorhandler(RegistryError)
+def _registry_error(err: RegistryError) -> Response:
+    if err.http_status == 401:
+        err.headers.setdefault("WWW-Authenticate", services().gate.challenge())
+    return render(err)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    return _registry_error(from_http_exception(exc))

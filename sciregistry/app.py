@@ -1,0 +1,108 @@
+"""The composition root: ``create_app(config)`` builds every service and registers every blueprint.
+
+Nothing else in sciregistry constructs engines, stores or services; tests build an app with
+``create_app({"data_dir": tmp, ...})``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, request
+from sqlalchemy import Engine
+from werkzeug.exceptions import HTTPException
+
+from sciregistry.config import Config, load_config
+from sciregistry.db import make_engine, make_session_factory
+from sciregistry.db.migrate import upgrade
+from sciregistry.errors import RegistryError
+from sciregistry.registry import HookChain, Registry
+from sciregistry.storage import BlobStore, open_store
+
+log = logging.getLogger("sciregistry")
+
+
+@dataclass
+class Services:
+    """Everything a request handler may use; kept in ``app.extensions["sciregistry"]``."""
+
+    config: Config
+    engine: Engine
+    store: BlobStore
+    registry: Registry
+    gate: Any
+    hooks: HookChain
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["extra"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def build_services(config: Config, *, migrate: bool = True) -> Services:
+    """Engine, store, registry and gate for ``config`` (also used by the CLI without Flask)."""
+    engine = make_engine(config.resolved_database_url)
+    if migrate:
+        upgrade(engine)
+    sessions = make_session_factory(engine)
+    store = open_store(config.storage_driver, **config.storage_options())
+    hooks = HookChain()
+    registry = Registry(engine, sessions, store, hooks)
+    from sciregistry.api.gate import OpenGate
+
+    services = Services(config=config, engine=engine, store=store, registry=registry, gate=OpenGate(),
+                        hooks=hooks)
+    services.extra["sessions"] = sessions
+    return services
+
+
+def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: bool = True) -> Flask:
+    if config is None:
+        config = load_config()
+    elif not isinstance(config, Config):
+        config = load_config(overrides=config, environ={})
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = None
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    services = build_services(config, migrate=migrate)
+    app.extensions["sciregistry"] = services
+
+    from sciregistry.api.v2 import bp as v2_bp
+
+    app.register_blueprint(v2_bp)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response(b'{"status":"ok"}', mimetype="application/json")
+
+    @app.errorhandler(RegistryError)
+    def _registry_error(err: RegistryError) -> Response:
+        body = {"errors": [err.to_dict()]}
+        resp = Response(json.dumps(body), status=err.http_status, mimetype="application/json")
+        resp.headers.update(err.headers)
+        return resp
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        if request.path.startswith("/v2"):
+            from sciregistry.api.v2.errors import from_http_exception, render
+
+            return render(from_http_exception(exc))
+        body = {"errors": [{"code": (exc.name or "error").upper().replace(" ", "_"),
+                            "message": exc.description or exc.name}]}
+        return Response(json.dumps(body), status=exc.code or 500, mimetype="application/json")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        body = {"errors": [{"code": "UNKNOWN" if not request.path.startswith("/v2") else "UNSUPPORTED",
+                            "message": "internal server error"}]}
+        return Response(json.dumps(body), status=500, mimetype="application/json")
+
+    return app

@@ -1,0 +1,6 @@
+"""Typed SQLAlchemy 2.x models, one module per area; importing this package registers them all."""
+
+from sciregistry.db.base import Base
+from sciregistry.db.models.oci import Blob, Manifest, ManifestRef, Repository, RepositoryBlob, Tag, Upload
+
+__all__ = ["Base", "Blob", "Manifest", "ManifestRef", "Repository", "RepositoryBlob", "Tag", "Upload"]

@@ -1,0 +1,297 @@
+"""Blob use cases: stat/open/delete, uploads (monolithic, chunked, streamed) and cross-repo mount.
+
+An upload's bytes and offset live in the BlobStore; its existence and repository live in the
+database, so any worker can serve any request of an upload. Each worker keeps the running hash of
+uploads it has seen, keyed by (upload id, offset): when another worker appended in between, the
+offset no longer matches and the hash is rebuilt from the stored bytes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.exc import IntegrityError
+
+from sciregistry.db.models import Blob, Repository, RepositoryBlob, Upload
+from sciregistry.errors import (
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    SizeInvalid,
+)
+from sciregistry.oci import EMPTY_JSON, EMPTY_JSON_DIGEST, new_hasher, parse_digest
+from sciregistry.registry.base import ReadCheck, RegistryBase
+from sciregistry.registry.types import BlobRecord, UploadStatus
+from sciregistry.storage import UploadNotFound, UploadOffsetMismatch
+
+READ_SIZE = 1 << 20
+
+_LINKED_BLOB = (
+    select(Blob.size)
+    .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
+    .join(Repository, Repository.id == RepositoryBlob.repository_id)
+    .where(Repository.name == bindparam("name"), Blob.digest == bindparam("digest"))
+)
+_UPLOAD = (
+    select(Upload.id, Repository.name)
+    .join(Repository, Repository.id == Upload.repository_id)
+    .where(Upload.id == bindparam("id"))
+)
+
+
+class _Hashers:
+    """Per-worker cache of running hashes: upload id -> (offset, hasher). Bounded LRU."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._items: OrderedDict[str, tuple[int, object]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._capacity = capacity
+
+    def take(self, upload_id: str, offset: int):  # type: ignore[no-untyped-def]
+        with self._lock:
+            item = self._items.pop(upload_id, None)
+        if item and item[0] == offset:
+            return item[1]
+        return None
+
+    def put(self, upload_id: str, offset: int, hasher: object) -> None:
+        with self._lock:
+            self._items[upload_id] = (offset, hasher)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+    def drop(self, upload_id: str) -> None:
+        with self._lock:
+            self._items.pop(upload_id, None)
+
+
+def read_stream(stream: BinaryIO, hasher, limit: int | None = None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+    """Yield a request body in 1 MiB reads, hashing as it goes."""
+    update = hasher.update
+    read = stream.read
+    remaining = limit
+    while True:
+        n = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
+        if n == 0:
+            return
+        b = read(n)
+        if not b:
+            return
+        update(b)
+        if remaining is not None:
+            remaining -= len(b)
+        yield b
+
+
+class BlobOps(RegistryBase):
+    _hashers = _Hashers()
+
+    # --- reading ---
+    def stat_blob(self, repository: str, digest: str) -> BlobRecord:
+        parse_digest(digest)
+        with self.engine.connect() as conn:
+            size = conn.execute(_LINKED_BLOB, {"name": repository, "digest": digest}).scalar()
+        if size is None:
+            raise BlobUnknown(detail={"digest": digest})
+        return BlobRecord(digest, size)
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        from sciregistry.storage import BlobNotFound
+
+        try:
+            return self.store.open(digest)
+        except BlobNotFound as exc:
+            if digest == EMPTY_JSON_DIGEST:
+                self.store.put(digest, EMPTY_JSON)
+                return self.store.open(digest)
+            raise BlobUnknown(detail={"digest": digest}) from exc
+
+    # --- deleting ---
+    def delete_blob(self, repository: str, digest: str) -> None:
+        """Unlink a blob from a repository; its bytes go at the next garbage collection."""
+        parse_digest(digest)
+        with self.transaction() as s:
+            rid = self.require_repository(s, repository)
+            self.hooks.check_blob_delete(s, rid, digest)
+            res = s.execute(delete(RepositoryBlob).where(RepositoryBlob.repository_id == rid,
+                                                         RepositoryBlob.digest == digest))
+            if res.rowcount == 0:
+                raise BlobUnknown(detail={"digest": digest})
+
+    # --- linking ---
+    def _link(self, repository_id: int, digest: str, size: int) -> None:
+        """Record the blob and link it into the repository (idempotent, race-safe)."""
+        with self.sessions() as s:
+            if s.get(Blob, digest) is None:
+                s.add(Blob(digest=digest, size=size))
+                try:
+                    s.commit()
+                except IntegrityError:
+                    s.rollback()
+            if s.get(RepositoryBlob, (repository_id, digest)) is None:
+                s.add(RepositoryBlob(repository_id=repository_id, digest=digest))
+                try:
+                    s.commit()
+                except IntegrityError:
+                    s.rollback()
+
+    def mount_blob(self, repository: str, digest: str, source: str | None,
+                   can_read: ReadCheck | None = None) -> BlobRecord | None:
+        """Cross-repository mount. Returns the blob when mounted, None when the caller must upload.
+
+        With ``source``, the blob must be linked there and the caller must be able to read it;
+        without, any readable repository holding it will do (automatic content discovery).
+        """
+        parse_digest(digest)
+        with self.engine.connect() as conn:
+            q = (select(Repository.name, Blob.size)
+                 .join(RepositoryBlob, RepositoryBlob.repository_id == Repository.id)
+                 .join(Blob, Blob.digest == RepositoryBlob.digest)
+                 .where(Blob.digest == digest))
+            if source is not None:
+                q = q.where(Repository.name == source)
+            rows = conn.execute(q.limit(50)).all()
+        for name, size in rows:
+            if (can_read is None or can_read(name)) and self.store.stat(digest) is not None:
+                rid = self.ensure_repository(repository)
+                self._link(rid, digest, size)
+                return BlobRecord(digest, size)
+        return None
+
+    # --- uploads ---
+    def start_upload(self, repository: str) -> UploadStatus:
+        rid = self.ensure_repository(repository)
+        upload_id = str(uuid.uuid4())
+        self.store.start_upload(upload_id)
+        with self.transaction() as s:
+            s.add(Upload(id=upload_id, repository_id=rid))
+        return UploadStatus(upload_id, repository, 0)
+
+    def _check_upload(self, repository: str, upload_id: str) -> None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_UPLOAD, {"id": upload_id}).first()
+        if row is None or not hmac.compare_digest(row[1], repository):
+            raise BlobUploadUnknown(detail={"upload": upload_id[:64]})
+
+    def upload_status(self, repository: str, upload_id: str) -> UploadStatus:
+        self._check_upload(repository, upload_id)
+        try:
+            size = self.store.upload_size(upload_id)
+        except UploadNotFound as exc:
+            raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
+        return UploadStatus(upload_id, repository, size)
+
+    def _hasher_at(self, upload_id: str, offset: int, algorithm: str = "sha256"):  # type: ignore[no-untyped-def]
+        h = self._hashers.take(upload_id, offset) if algorithm == "sha256" else None
+        if h is None:
+            h = new_hasher(algorithm)
+            with self.store.open_upload(upload_id) as f:
+                remaining = offset
+                while remaining > 0 and (b := f.read(min(READ_SIZE, remaining))):
+                    h.update(b)
+                    remaining -= len(b)
+        return h
+
+    def append_upload(self, repository: str, upload_id: str, stream: BinaryIO,
+                      start: int | None = None, length: int | None = None) -> UploadStatus:
+        """Append a request body. ``start`` comes from Content-Range (must equal the current size,
+        else 416); ``length`` from Content-Length (the body must have exactly that many bytes)."""
+        self._check_upload(repository, upload_id)
+        try:
+            offset = self.store.upload_size(upload_id)
+        except UploadNotFound as exc:
+            raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
+        if start is not None and start != offset:
+            raise BlobUploadInvalid("chunk out of order", {"expected_start": offset, "start": start},
+                                    status=416, headers=_range_headers(repository, upload_id, offset))
+        hasher = self._hasher_at(upload_id, offset)
+        self._hashers.drop(upload_id)
+        try:
+            new_size = self.store.append_upload(upload_id, offset, read_stream(stream, hasher, length))
+        except UploadOffsetMismatch as exc:
+            raise BlobUploadInvalid("chunk out of order (concurrent write)", {"expected_start": exc.expected},
+                                    status=416,
+                                    headers=_range_headers(repository, upload_id, exc.expected)) from exc
+        except UploadNotFound as exc:
+            raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
+        except OSError as exc:  # client went away mid-body (werkzeug ClientDisconnected is not OSError)
+            raise BlobUploadInvalid("upload body could not be read", {"error": str(exc)}) from exc
+        if length is not None and new_size - offset != length:
+            raise SizeInvalid("body shorter than Content-Length",
+                              {"expected": length, "received": new_size - offset})
+        self._hashers.put(upload_id, new_size, hasher)
+        return UploadStatus(upload_id, repository, new_size)
+
+    def finish_upload(self, repository: str, upload_id: str, digest: str, stream: BinaryIO | None = None,
+                      length: int | None = None, start: int | None = None) -> BlobRecord:
+        """Complete an upload with an optional final chunk; verify ``digest``; commit the blob."""
+        d = parse_digest(digest)
+        self._check_upload(repository, upload_id)
+        if stream is not None and (length is None or length > 0):
+            status = self.append_upload(repository, upload_id, stream, start, length)
+            size = status.size
+        else:
+            try:
+                size = self.store.upload_size(upload_id)
+            except UploadNotFound as exc:
+                raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
+        hasher = self._hasher_at(upload_id, size, d.algorithm)
+        self._hashers.drop(upload_id)
+        actual = f"{d.algorithm}:{hasher.hexdigest()}"
+        if not hmac.compare_digest(actual, digest):
+            self._discard_upload(upload_id)
+            raise DigestInvalid(detail={"expected": digest, "actual": actual})
+        info = self.store.stat(digest)
+        if info is not None and info.size == size:
+            self.store.abort_upload(upload_id)
+        else:
+            self.store.commit_upload(upload_id, digest)
+        rid = self.ensure_repository(repository)
+        self._link(rid, digest, size)
+        with self.transaction() as s:
+            s.execute(delete(Upload).where(Upload.id == upload_id))
+        return BlobRecord(digest, size)
+
+    def cancel_upload(self, repository: str, upload_id: str) -> None:
+        self._check_upload(repository, upload_id)
+        self._discard_upload(upload_id)
+
+    def _discard_upload(self, upload_id: str) -> None:
+        self._hashers.drop(upload_id)
+        self.store.abort_upload(upload_id)
+        with self.transaction() as s:
+            s.execute(delete(Upload).where(Upload.id == upload_id))
+
+    def put_small_blob(self, repository: str, data: bytes, digest: str) -> BlobRecord:
+        """Store bytes already in memory (used by tests and server-side artifacts such as reports)."""
+        d = parse_digest(digest)
+        h = new_hasher(d.algorithm)
+        h.update(data)
+        if f"{d.algorithm}:{h.hexdigest()}" != digest:
+            raise DigestInvalid(detail={"expected": digest})
+        self.store.put(digest, data)
+        rid = self.ensure_repository(repository)
+        self._link(rid, digest, len(data))
+        return BlobRecord(digest, len(data))
+
+    def blobs_in(self, repository_id: int, digests: Iterable[str]) -> set[str]:
+        """Which of ``digests`` are linked into the repository."""
+        wanted = list(dict.fromkeys(digests))
+        if not wanted:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(RepositoryBlob.digest).where(
+                RepositoryBlob.repository_id == repository_id, RepositoryBlob.digest.in_(wanted)))
+            return {r[0] for r in rows}
+
+
+def _range_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
+    return {"Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
+            "Range": f"0-{max(size - 1, 0)}", "Docker-Upload-UUID": upload_id}

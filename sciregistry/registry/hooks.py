@@ -1,0 +1,76 @@
+"""Extension points of the registry use cases.
+
+Later layers (provenance admission, DOI pinning) plug in here instead of being imported by the core:
+a hook runs inside the use case's transaction, so raising rejects the operation and nothing of it
+is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from sciregistry.registry.types import ManifestPush
+
+
+class RegistryHooks(Protocol):
+    def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
+        """Called after a manifest row is written, before commit. Raise to reject the push."""
+
+    def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int,
+                              digest: str) -> None:
+        """Raise (e.g. Denied naming the DOI) to refuse deleting a manifest."""
+
+    def check_tag_change(self, session: Session, repository_id: int, tag: str,
+                         old_manifest_id: int) -> None:
+        """Raise to refuse moving or deleting a tag that currently points at ``old_manifest_id``."""
+
+    def check_blob_delete(self, session: Session, repository_id: int, digest: str) -> None:
+        """Raise to refuse unlinking a blob from a repository."""
+
+
+class NoHooks:
+    """The default: every operation is allowed."""
+
+    def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
+        return None
+
+    def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int,
+                              digest: str) -> None:
+        return None
+
+    def check_tag_change(self, session: Session, repository_id: int, tag: str,
+                         old_manifest_id: int) -> None:
+        return None
+
+    def check_blob_delete(self, session: Session, repository_id: int, digest: str) -> None:
+        return None
+
+
+class HookChain(NoHooks):
+    """Runs several hook objects in order."""
+
+    def __init__(self, hooks: list[RegistryHooks] | None = None) -> None:
+        self.hooks: list[RegistryHooks] = list(hooks or [])
+
+    def add(self, hook: RegistryHooks) -> None:
+        self.hooks.append(hook)
+
+    def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
+        for h in self.hooks:
+            h.on_manifest_push(session, push)
+
+    def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int,
+                              digest: str) -> None:
+        for h in self.hooks:
+            h.check_manifest_delete(session, repository_id, manifest_id, digest)
+
+    def check_tag_change(self, session: Session, repository_id: int, tag: str,
+                         old_manifest_id: int) -> None:
+        for h in self.hooks:
+            h.check_tag_change(session, repository_id, tag, old_manifest_id)
+
+    def check_blob_delete(self, session: Session, repository_id: int, digest: str) -> None:
+        for h in self.hooks:
+            h.check_blob_delete(session, repository_id, digest)

@@ -1,0 +1,180 @@
+"""Filesystem BlobStore (the embedded default).
+
+On-disk layout under ``root``::
+
+    root/
+      blobs/
+        sha256/
+          44/
+            44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a   <- blob bytes
+        sha512/...
+      uploads/
+        3f0c9a1e-...-uuid                                                      <- upload in progress
+      tmp/                                                                     <- put() staging
+
+A blob appears only by ``os.rename`` of a complete, flushed file (same filesystem), so a reader or
+a crash never sees a partial blob. Uploads are plain files appended to; their size is the offset.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from sciregistry.storage.base import BlobInfo, BlobNotFound, UploadNotFound, UploadOffsetMismatch
+
+_DIGEST = re.compile(r"^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$")
+_UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+
+
+class FilesystemStore:
+    def __init__(self, root: str, *, fsync: bool = True) -> None:
+        self.root = os.path.abspath(root)
+        self.fsync = fsync
+        self._blobs = os.path.join(self.root, "blobs")
+        self._uploads = os.path.join(self.root, "uploads")
+        self._tmp = os.path.join(self.root, "tmp")
+        for d in (self._blobs, self._uploads, self._tmp):
+            os.makedirs(d, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"FilesystemStore({self.root!r})"
+
+    # --- paths (every path is built here, from validated parts only) ---
+    def _blob_path(self, digest: str) -> str:
+        m = _DIGEST.match(digest)
+        if not m:
+            raise BlobNotFound(digest)
+        alg, hexd = m.groups()
+        return os.path.join(self._blobs, alg, hexd[:2], hexd)
+
+    def _upload_path(self, upload_id: str) -> str:
+        if not _UPLOAD_ID.match(upload_id):
+            raise UploadNotFound(upload_id)
+        return os.path.join(self._uploads, upload_id)
+
+    # --- committed blobs ---
+    def stat(self, digest: str) -> BlobInfo | None:
+        try:
+            st = os.stat(self._blob_path(digest))
+        except (FileNotFoundError, BlobNotFound):
+            return None
+        return BlobInfo(digest, st.st_size, st.st_mtime)
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self._blob_path(digest), "rb")  # noqa: SIM115 - caller closes
+        except FileNotFoundError as exc:
+            raise BlobNotFound(digest) from exc
+
+    def local_path(self, digest: str) -> str | None:
+        return self._blob_path(digest)
+
+    def redirect_url(self, digest: str, expires: int = 600) -> str | None:
+        return None
+
+    def put(self, digest: str, data: bytes) -> None:
+        path = self._blob_path(digest)
+        if os.path.exists(path):
+            return
+        tmp = os.path.join(self._tmp, uuid.uuid4().hex)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            self._flush(f)
+        self._install(tmp, path)
+
+    def delete(self, digest: str) -> bool:
+        try:
+            os.unlink(self._blob_path(digest))
+        except (FileNotFoundError, BlobNotFound):
+            return False
+        return True
+
+    def blobs(self) -> Iterator[BlobInfo]:
+        for alg in sorted(os.listdir(self._blobs)):
+            base = os.path.join(self._blobs, alg)
+            for prefix in sorted(os.listdir(base)):
+                for name in sorted(os.listdir(os.path.join(base, prefix))):
+                    digest = f"{alg}:{name}"
+                    if _DIGEST.match(digest):
+                        info = self.stat(digest)
+                        if info:
+                            yield info
+
+    # --- uploads ---
+    def start_upload(self, upload_id: str) -> None:
+        with open(self._upload_path(upload_id), "xb"):
+            pass
+
+    def upload_size(self, upload_id: str) -> int:
+        try:
+            return os.stat(self._upload_path(upload_id)).st_size
+        except FileNotFoundError as exc:
+            raise UploadNotFound(upload_id) from exc
+
+    def append_upload(self, upload_id: str, offset: int, chunks: Iterable[bytes]) -> int:
+        path = self._upload_path(upload_id)
+        try:
+            f = open(path, "r+b")  # noqa: SIM115
+        except FileNotFoundError as exc:
+            raise UploadNotFound(upload_id) from exc
+        with f:
+            size = f.seek(0, os.SEEK_END)
+            if size != offset:
+                raise UploadOffsetMismatch(size, offset)
+            write = f.write
+            for chunk in chunks:
+                write(chunk)
+            return f.tell()
+
+    def open_upload(self, upload_id: str) -> BinaryIO:
+        try:
+            return open(self._upload_path(upload_id), "rb")  # noqa: SIM115
+        except FileNotFoundError as exc:
+            raise UploadNotFound(upload_id) from exc
+
+    def commit_upload(self, upload_id: str, digest: str) -> None:
+        src = self._upload_path(upload_id)
+        if not os.path.exists(src):
+            raise UploadNotFound(upload_id)
+        if self.fsync:
+            fd = os.open(src, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._install(src, self._blob_path(digest))
+
+    def abort_upload(self, upload_id: str) -> bool:
+        try:
+            os.unlink(self._upload_path(upload_id))
+        except (FileNotFoundError, UploadNotFound):
+            return False
+        return True
+
+    def uploads(self) -> Iterator[tuple[str, float]]:
+        for name in os.listdir(self._uploads):
+            try:
+                yield name, os.stat(os.path.join(self._uploads, name)).st_mtime
+            except FileNotFoundError:
+                continue
+
+    # --- helpers ---
+    def _flush(self, f: BinaryIO) -> None:
+        f.flush()
+        if self.fsync:
+            os.fsync(f.fileno())
+
+    def _install(self, src: str, dst: str) -> None:
+        """Atomically move a complete file into place (replacing an identical blob is harmless)."""
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.replace(src, dst)
+        if self.fsync:
+            dfd = os.open(os.path.dirname(dst), os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
