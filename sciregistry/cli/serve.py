@@ -22,6 +22,7 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     """Run the registry with a production WSGI server (gunicorn, gthread workers)."""
     cfg = load(config_path, data_dir, host=host, port=port, workers=workers, threads=threads)
     logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from sciregistry.app import build_services
 
     services = build_services(cfg, migrate=True)  # migrate once, in the master, before forking
@@ -51,6 +52,7 @@ def run_gunicorn(cfg: Any) -> None:
                 "proc_name": "sciregistry",
                 "limit_request_line": 8190,
                 "forwarded_allow_ips": "127.0.0.1",
+                "control_socket_disable": True,
             }
             for key, value in settings.items():
                 self.cfg.set(key, value)

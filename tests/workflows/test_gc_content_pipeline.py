@@ -32,7 +32,8 @@ def parse_fasta(text: str) -> list[tuple[str, str]]:
 def reference_outputs(in_dir: Path, k: int, min_length: int) -> tuple[str, str]:
     gc_lines = ["file\tid\tlength\tgc_fraction"]
     kmers: Counter[str] = Counter()
-    for path in sorted((p for p in in_dir.iterdir() if p.suffix in FASTA_SUFFIXES), key=lambda p: p.name.encode()):
+    inputs = [p for p in in_dir.iterdir() if p.suffix in FASTA_SUFFIXES and p.is_file()]
+    for path in sorted(inputs, key=lambda p: p.name.encode()):
         for rid, seq in parse_fasta(path.read_text()):
             if len(seq) < min_length:
                 continue
@@ -189,7 +190,9 @@ def test_no_fasta_files_exit_1(run_pipeline: PipelineRunner, tmp_path: Path) -> 
 def test_help_and_version(run_pipeline: PipelineRunner) -> None:
     help_proc = run_pipeline("--help")
     assert help_proc.returncode == 0
-    assert help_proc.stdout.startswith("Usage: gc-content.sh --k K --min-length N [--name-prefix P] IN_DIR OUT_DIR\n")
+    assert help_proc.stdout.startswith(
+        "Usage: gc-content.sh --k K --min-length N [--name-prefix P] IN_DIR OUT_DIR\n"
+    )
     version = run_pipeline("--version")
     assert (version.returncode, version.stdout) == (0, "gc-content.sh 1.0.0\n")
 
@@ -231,7 +234,9 @@ def test_fasta_edge_cases(run_pipeline: PipelineRunner, tmp_path: Path) -> None:
         "B.fna\tupper\t4\t1.000000",
         "b.fa\ts1\t10\t0.750000",
     ]
-    assert (tmp_path / "out3" / "kmers.tsv").read_text() == "kmer\tcount\nGGG\t2\nACG\t1\nCGT\t1\nGCC\t1\nGGC\t1\n"
+    assert (tmp_path / "out3" / "kmers.tsv").read_text() == (
+        "kmer\tcount\nGGG\t2\nACG\t1\nCGT\t1\nGCC\t1\nGGC\t1\n"
+    )
 
 
 def test_k_longer_than_every_sequence(run_pipeline: PipelineRunner, tmp_path: Path) -> None:

@@ -1,0 +1,3 @@
+from sciregistry.cli import main
+
+main()

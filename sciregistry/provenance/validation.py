@@ -1,0 +1,160 @@
+"""Validate run crates, fully offline: our own checks plus roc-validator's ``workflow-run-crate`` profile.
+
+roc-validator (``rocrate_validator`` 0.13) resolves JSON-LD ``@context`` URLs through a
+process-wide ``HttpRequester`` backed by a ``requests_cache`` SQLite cache; with
+``ValidationSettings(offline=True, cache_path=...)`` it serves *only* from that cache (a miss is
+a 504, raised as ``OfflineCacheMissError``), and it patches rdflib's JSON-LD loader to go
+through the same cache. We therefore seed a private cache, once per process, with the contexts
+shipped in ``sciregistry/data/contexts/``::
+
+    https://w3id.org/ro/crate/1.1/context            -> ro-crate-1.1-context.jsonld
+    https://w3id.org/ro/terms/workflow-run/context   -> workflow-run-context.jsonld
+
+and validate in offline mode at REQUIRED severity with ``metadata_only=True`` (the crate
+artifact carries only the metadata and the run description; its outputs live in the result
+artifact). A check that roc-validator skips because of an offline cache miss is reported as
+a problem, never silently passed. roc-validator keeps global state, so validations are
+serialised by a lock (about 1 s each, the first one also loads the profiles).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import shutil
+import tempfile
+import threading
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from sciregistry.provenance.crate import (
+    CRATE_METADATA_NAME,
+    RO_CRATE_CONTEXT,
+    WORKFLOW_RUN_CONTEXT,
+    crate_problems,
+)
+
+__all__ = ["CONTEXT_FILES", "ROC_PROFILE", "context_document", "profile_problems", "validate_run_crate"]
+
+ROC_PROFILE = "workflow-run-crate"
+CONTEXT_FILES: dict[str, str] = {
+    RO_CRATE_CONTEXT: "ro-crate-1.1-context.jsonld",
+    WORKFLOW_RUN_CONTEXT: "workflow-run-context.jsonld",
+}
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_cache_path: Path | None = None
+
+
+def context_document(url: str) -> bytes:
+    """The JSON-LD context document shipped for ``url`` (``KeyError`` for contexts we do not ship)."""
+    return files("sciregistry").joinpath("data").joinpath("contexts").joinpath(CONTEXT_FILES[url]).read_bytes()
+
+
+def _seeded_cache() -> Path:
+    """Create (once per process) a requests_cache SQLite cache holding the shipped contexts."""
+    global _cache_path  # noqa: PLW0603 - process-wide cache, created lazily under _lock
+    if _cache_path is not None:
+        return _cache_path
+    from requests_cache import CachedSession  # roc-validator's own cache backend
+
+    directory = Path(tempfile.mkdtemp(prefix="sciregistry-rocv-"))
+    atexit.register(shutil.rmtree, directory, True)
+    cache_path = directory / "http_cache"
+    session = CachedSession(cache_name=str(cache_path), backend="sqlite", expire_after=-1,
+                            allowable_methods=("GET",), allowable_codes=(200,))
+    try:
+        for url in CONTEXT_FILES:
+            response = requests.Response()
+            response.status_code = 200
+            response.reason = "OK"
+            response.url = url
+            response._content = context_document(url)
+            response.encoding = "utf-8"
+            response.headers["Content-Type"] = "application/ld+json"
+            response.request = requests.Request("GET", url).prepare()
+            session.cache.save_response(response)
+    finally:
+        session.close()
+    _cache_path = cache_path
+    return cache_path
+
+
+def profile_problems(metadata_dict: dict[str, Any]) -> list[str]:
+    """Run roc-validator's ``workflow-run-crate`` profile (REQUIRED severity) offline on a crate dict."""
+    from rocrate_validator import services
+    from rocrate_validator.models import Severity, ValidationSettings
+
+    with _lock:
+        settings = ValidationSettings(
+            rocrate_uri=None,
+            metadata_dict=metadata_dict,
+            metadata_only=True,
+            profile_identifier=ROC_PROFILE,
+            requirement_severity=Severity.REQUIRED,
+            offline=True,
+            cache_path=_seeded_cache(),
+        )
+        result = services.validate(settings)
+    problems: list[str] = []
+    for issue in result.get_issues(min_severity=Severity.REQUIRED):
+        check = issue.check
+        where = f" [{issue.violatingEntity}]" if issue.violatingEntity else ""
+        problems.append(f"{ROC_PROFILE}: {check.requirement.profile.identifier} "
+                        f"\"{check.name}\"{where}: {issue.message or check.description}")
+    for skipped in result.skipped_check_details:
+        text = str(getattr(skipped, "message", "") or "")
+        if "offline" in text.lower() or "cache" in text.lower():
+            problems.append(f"{ROC_PROFILE}: check \"{skipped.check.name}\" skipped: {text}")
+    return problems
+
+
+def validate_run_crate(metadata: bytes, run_description: bytes | None = None) -> list[str]:
+    """Every problem with a run crate; an empty list when it is valid.
+
+    Checks, in order: JSON-LD sanity (valid JSON, ``@context``, ``@graph``, the metadata
+    descriptor and the root data entity ``./``), that the crate can be read as a run
+    (CreateAction, ContainerImage with a 64-hex ``sha256``, parameters, outputs,
+    ``actionStatus``), ``sciregistry-run.json`` against ``run.schema.json`` and its agreement
+    with the crate, then the Workflow Run Crate 0.5 profile with roc-validator, offline.
+    """
+    problems: list[str] = []
+    try:
+        doc = json.loads(metadata.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [f"{CRATE_METADATA_NAME} is not valid JSON: {exc}"]
+    if not isinstance(doc, dict):
+        return [f"{CRATE_METADATA_NAME} must be a JSON object, got {type(doc).__name__}"]
+    context = doc.get("@context")
+    if context is None:
+        problems.append(f"{CRATE_METADATA_NAME} has no @context")
+    else:
+        contexts = context if isinstance(context, list) else [context]
+        if RO_CRATE_CONTEXT not in contexts:
+            problems.append(f"@context does not include {RO_CRATE_CONTEXT}")
+        unknown = [c for c in contexts if isinstance(c, str) and c not in CONTEXT_FILES]
+        if unknown:
+            problems.append(f"@context refers to contexts that cannot be resolved offline: {unknown}")
+    graph = doc.get("@graph")
+    if not isinstance(graph, list):
+        problems.append(f"{CRATE_METADATA_NAME} has no @graph array")
+        return problems
+    ids = {e.get("@id"): e for e in graph if isinstance(e, dict)}
+    descriptor = ids.get(CRATE_METADATA_NAME)
+    if descriptor is None:
+        problems.append(f"metadata descriptor {CRATE_METADATA_NAME!r} is not in @graph")
+    elif (descriptor.get("about") or {}).get("@id") != "./":
+        problems.append(f"metadata descriptor {CRATE_METADATA_NAME!r} must be about the root data entity './'")
+    if "./" not in ids:
+        problems.append("root data entity './' is not in @graph")
+
+    _, structural = crate_problems(metadata, run_description)
+    problems.extend(p for p in structural if p not in problems)
+    if problems:
+        return problems
+    return profile_problems(doc)

@@ -1,0 +1,188 @@
+"""Shared fixtures: apps on SQLite and PostgreSQL, live servers (real gunicorn) on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("SCIREGISTRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_reason() -> str | None:
+    try:
+        import psycopg  # noqa: F401
+        from sqlalchemy import create_engine, text
+    except ImportError as exc:
+        return f"psycopg not installed: {exc}"
+    try:
+        eng = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with eng.connect() as conn:
+            conn.execute(text("select 1"))
+        eng.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.__class__.__name__}"
+    return None
+
+
+_PG_REASON: str | None | bool = False
+
+
+def postgres_unavailable() -> str | None:
+    global _PG_REASON
+    if _PG_REASON is False:
+        _PG_REASON = _postgres_reason()
+    return _PG_REASON  # type: ignore[return-value]
+
+
+def reset_postgres() -> None:
+    """Drop every table of the test database so each test starts from an empty schema."""
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(POSTGRES_URL)
+    with eng.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    eng.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/registry.db"
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    reset_postgres()
+    return POSTGRES_URL
+
+
+def make_config(tmp_path: Path, **extra: object) -> dict[str, object]:
+    return {"data_dir": str(tmp_path / "data"), "auth_enabled": False, "storage_fsync": False,
+            "testing": True, **extra}
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
+    from sciregistry.app import create_app
+
+    application = create_app(make_config(tmp_path, database_url=database_url))
+    yield application
+    application.extensions["sciregistry"].engine.dispose()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+# --- live servers ---------------------------------------------------------------------------------
+
+@dataclass
+class LiveServer:
+    url: str
+    port: int
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def start_server(data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 2,
+                 extra_args: list[str] | None = None, timeout: float = 60) -> LiveServer:
+    """Run ``sciregistry serve --port 0`` in its own process group and wait for every worker."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SCIREGISTRY_")}
+    full_env.update({"SCIREGISTRY_AUTH_ENABLED": "false", "SCIREGISTRY_STORAGE_FSYNC": "false",
+                     "PYTHONUNBUFFERED": "1"})
+    full_env.update(env or {})
+    cmd = [sys.executable, "-m", "sciregistry", "serve", "--host", "127.0.0.1", "--port", "0",
+           "--data-dir", str(data_dir), "--workers", str(workers), *(extra_args or [])]
+    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    assert proc.stdout is not None
+    port, booted, lines = None, 0, []
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while time.monotonic() < deadline and (port is None or booted < workers):
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if not ready:
+            if proc.poll() is not None:
+                break
+            continue
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        buf += chunk
+        *complete, buf = buf.split(b"\n")
+        for raw in complete:
+            line = raw.decode(errors="replace")
+            lines.append(line)
+            m = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                port = int(m.group(1))
+            if "Booting worker" in line:
+                booted += 1
+    if port is None or booted < workers:
+        proc.kill()
+        raise RuntimeError("server did not start:\n" + "\n".join(lines[-40:]))
+    # keep draining output in the background so the pipe never fills
+    import threading
+
+    server = LiveServer(f"http://127.0.0.1:{port}", port, data_dir, proc, lines)
+
+    def _drain() -> None:
+        for raw in proc.stdout:  # type: ignore[union-attr]
+            server.log.append(raw.decode(errors="replace").rstrip())
+            if len(server.log) > 5000:
+                del server.log[:1000]
+
+    threading.Thread(target=_drain, daemon=True).start()
+    _wait_http(server.url + "/healthz", deadline)
+    return server
+
+
+def _wait_http(url: str, deadline: float) -> None:
+    import urllib.request
+
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = start_server(tmp_path_factory.mktemp("live") / "data")
+    yield server
+    server.stop()
