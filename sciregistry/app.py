@@ -59,6 +59,10 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     services = Services(config=config, engine=engine, store=store, registry=registry, gate=OpenGate(),
                         hooks=hooks)
     services.extra["sessions"] = sessions
+    from sciregistry.registry.runs import RunIndex, RunQueries
+
+    hooks.add(RunIndex(store))
+    services.extra["runs"] = RunQueries(sessions)
     return services
 
 
@@ -75,7 +79,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
 
     from sciregistry.api.v2 import bp as v2_bp
 
+    from sciregistry.api.ext import bp as ext_bp
+
     app.register_blueprint(v2_bp)
+    app.register_blueprint(ext_bp)
 
     @app.get("/healthz")
     def healthz() -> Response:

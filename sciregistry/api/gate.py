@@ -11,9 +11,17 @@ from collections.abc import Callable
 
 
 class OpenGate:
-    def authorize(self, repository: str | None, action: str) -> None:
+    def authorize(self, repository: str | None, action: str, *, hide: bool = False) -> None:
         """Raise Unauthorized (401) or Denied (403) unless the caller may do ``action``
-        (pull, push, delete, login, catalog) on ``repository``."""
+        (pull, push, delete, login, catalog) on ``repository``. With ``hide``, a repository the
+        caller may not read is reported as not found (private looks like missing)."""
+        return None
+
+    def can_read(self, repository: str) -> bool:
+        return True
+
+    def visible_names(self) -> list[str] | None:
+        """Names of the repositories the caller may read (None: all)."""
         return None
 
     def visible_filter(self) -> Callable[[str], bool] | None:

@@ -80,6 +80,7 @@ RETIRED_KEY_GLOB = "jwt-retired-*.pem"
 REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "access"})
 _MAX_TOKEN_LENGTH = 16 * 1024
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_MAX_CACHED_HEADERS = 64
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
@@ -178,10 +179,14 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
+
+
 def _b64url_decode(segment: str) -> bytes:
+    """Strict base64url (RFC 4648 section 5) without padding, as JWS uses (RFC 7515 section 2)."""
     if not _SEGMENT.fullmatch(segment) or len(segment) % 4 == 1:
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    return binascii.a2b_base64(segment.encode("ascii").translate(_URLSAFE_TO_STD) + b"=" * (-len(segment) % 4))
 
 
 def _int_bytes(n: int, length: int | None = None) -> bytes:
@@ -349,6 +354,7 @@ class KeyStore:
         self._signing: _VerifyKey | None = None
         self._keys: dict[str, _VerifyKey] = {}
         self._cache: dict[str, Claims] = {}
+        self._headers: dict[str, _VerifyKey] = {}
 
     # --- keys ---
 
@@ -493,6 +499,23 @@ class KeyStore:
         if len(parts) != 3:
             raise TokenMalformed("token must have three dot-separated parts (JWS compact serialization)")
         header_b64, payload_b64, sig_b64 = parts
+        key = self._headers.get(header_b64)
+        if key is None:
+            key = self._check_header(header_b64)
+        try:
+            signature = _b64url_decode(sig_b64)
+        except (ValueError, binascii.Error) as exc:
+            raise TokenMalformed("token signature is not base64url") from exc
+        if not key.verifier.verify(f"{header_b64}.{payload_b64}".encode("ascii"), key.public_key, signature):
+            raise TokenBadSignature()
+        try:
+            payload = json.loads(_b64url_decode(payload_b64))
+        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            raise TokenMalformed("token payload is not base64url-encoded JSON") from exc
+        return self._parse_claims(payload)
+
+    def _check_header(self, header_b64: str) -> _VerifyKey:
+        """The key a JOSE header names, after the checks; accepted headers are remembered (bounded)."""
         try:
             header = json.loads(_b64url_decode(header_b64))
         except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
@@ -514,17 +537,9 @@ class KeyStore:
             raise TokenUnknownKey(f"token was signed with unknown key id {kid!r}")
         if alg != key.algorithm:
             raise TokenAlgorithmRejected(f"token algorithm {alg!r} does not match key {kid!r} ({key.algorithm})")
-        try:
-            signature = _b64url_decode(sig_b64)
-        except (ValueError, binascii.Error) as exc:
-            raise TokenMalformed("token signature is not base64url") from exc
-        if not key.verifier.verify(f"{header_b64}.{payload_b64}".encode("ascii"), key.public_key, signature):
-            raise TokenBadSignature()
-        try:
-            payload = json.loads(_b64url_decode(payload_b64))
-        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-            raise TokenMalformed("token payload is not base64url-encoded JSON") from exc
-        return self._parse_claims(payload)
+        if len(self._headers) < _MAX_CACHED_HEADERS:
+            self._headers[header_b64] = key
+        return key
 
     def _parse_claims(self, payload: Any) -> Claims:
         if not isinstance(payload, dict):

@@ -86,6 +86,15 @@ class Creator:
     affiliation: str | None = None
     name_type: str | None = None
 
+    def __post_init__(self) -> None:
+        # store a valid ORCID iD in its canonical URI form; an invalid one stays as given so
+        # validate_metadata can report it
+        if self.orcid:
+            try:
+                object.__setattr__(self, "orcid", normalize_orcid(self.orcid))
+            except ValueError:
+                pass
+
     @classmethod
     def person(cls, given_name: str, family_name: str, *, orcid: str | None = None,
                affiliation: str | None = None) -> Creator:
@@ -381,6 +390,8 @@ def to_datacite_json(meta: DoiMetadata) -> dict[str, Any]:
 
 def _attributes(doc: Mapping[str, Any]) -> Mapping[str, Any]:
     """Accept a bare attributes object or a JSON:API document ``{"data": {"attributes": ...}}``."""
+    if not isinstance(doc, Mapping):
+        return doc
     data = doc.get("data")
     if isinstance(data, Mapping) and isinstance(data.get("attributes"), Mapping):
         return data["attributes"]

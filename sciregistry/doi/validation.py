@@ -125,15 +125,55 @@ def _child(path: str, key: str | int) -> str:
 def _schema_problems(attrs: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     for err in _validator().iter_errors(attrs):
-        out.extend(_describe(err))
+        out.extend(_describe(err, attrs))
     return out
 
 
-def _describe(err: ValidationError) -> list[str]:
+def _declared(schema: Any, seen: frozenset[str] = frozenset()) -> set[str]:
+    """Property names a subschema declares, following local ``$ref``s, ``allOf``/``anyOf``/
+    ``oneOf`` and ``if``/``then``/``else`` (what ``unevaluatedProperties`` may see)."""
+    if not isinstance(schema, Mapping):
+        return set()
+    names = set(schema.get("properties", {}))
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/") and ref not in seen:
+        target: Any = datacite_schema()
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, Mapping) else {}
+        names |= _declared(target, seen | {ref})
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(key, []):
+            names |= _declared(sub, seen)
+    for key in ("if", "then", "else"):
+        names |= _declared(schema.get(key), seen)
+    return names
+
+
+_METADATA_ONLY = ("relatedMetadataScheme", "schemeUri", "schemeType")
+
+
+def _describe(err: ValidationError, root: Any) -> list[str]:
     path = err.json_path
     if err.validator == "required" and isinstance(err.instance, Mapping):
         return [f"{_child(path, p)}: required property is missing"
                 for p in err.validator_value if p not in err.instance]
+    if err.validator == "unevaluatedProperties" and isinstance(err.instance, Mapping):
+        # A failing allOf branch drops its annotations, so jsonschema then also calls every
+        # property it declared "unevaluated"; report only the truly unknown ones.
+        unknown = sorted(k for k in err.instance if k not in _declared(err.schema))
+        if not unknown:
+            return []
+        return [f"{path}: unknown propert{'y' if len(unknown) == 1 else 'ies'} "
+                + ", ".join(repr(k) for k in unknown)]
+    if err.validator is None and err.schema_path and err.schema_path[-1] == "properties":
+        # A ``false`` property schema: in the 4.5 schema only relatedObjectElse has them, and
+        # jsonschema reports them at the parent object; name the property.
+        parent: Any = root
+        for part in err.path:
+            parent = parent[part]
+        keys = [k for k in _METADATA_ONLY if isinstance(parent, Mapping) and parent.get(k) == err.instance]
+        if keys:
+            return [f"{_child(path, keys[0])}: allowed only with relationType HasMetadata or IsMetadataFor"]
     return [f"{path}: {err.message}"]
 
 
@@ -163,7 +203,8 @@ def _own_problems(a: Mapping[str, Any], require_doi: bool) -> list[str]:
     url = a.get("url")
     if url is None or url == "":
         out.append("$.url: required property is missing")
-    elif not _is_http_url(url):
+    elif not _is_http_url(url) and not (isinstance(url, str) and not _URI_RE.match(url)):
+        # (a value that is not even a URI is reported by the schema's "uri" format)
         out.append(f"$.url: {url!r} is not an absolute http(s) URL")
 
     creators = a.get("creators")
@@ -220,7 +261,7 @@ def validate_metadata(meta: DoiMetadata | Mapping[str, Any], *, require_doi: boo
     if not isinstance(attrs, Mapping):
         return ["$: metadata must be a JSON object"]
     problems = _schema_problems(attrs) + _own_problems(attrs, require_doi)
-    return sorted(dict.fromkeys(problems))
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.split(": ", 1)[0], p))
 
 
 def check_metadata(meta: DoiMetadata | Mapping[str, Any], *, require_doi: bool = True) -> dict[str, Any]:

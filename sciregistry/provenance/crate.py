@@ -79,6 +79,7 @@ __all__ = [
     "parse_metadata",
     "read_run_crate",
     "run_description_dict",
+    "validate_run_crate",
 ]
 
 CRATE_METADATA_NAME = "ro-crate-metadata.json"
@@ -105,6 +106,7 @@ DOCKER_IMAGE = "https://w3id.org/ro/terms/workflow-run#DockerImage"
 COMPLETED_ACTION_STATUS = "http://schema.org/CompletedActionStatus"
 RUN_SCHEMA_ID = schemas.SCHEMA_BASE_URI + RUN_SCHEMA
 NO_LICENSE = "NOASSERTION"  # SPDX: no licence information asserted
+SPDX_LICENSES = "https://spdx.org/licenses/"
 
 ACTION_ID = "#run"
 LANGUAGE_ID = "#sciregistry-run-language"
@@ -210,6 +212,12 @@ def build_run_crate(run: RunRecord) -> CrateFiles:
     run description does not satisfy ``run.schema.json`` (for example a parameter name
     that is not an identifier).
     """
+    reserved = {CRATE_METADATA_NAME, RUN_DESCRIPTION_NAME}
+    taken = [o.path for o in run.outputs] + ([run.workflow.path] if run.workflow is not None else [])
+    clashes = sorted(p for p in set(taken) if p in reserved or taken.count(p) > 1)
+    if clashes:
+        raise CrateInvalid(f"file path {clashes[0]!r} is used twice or clashes with a run crate layer "
+                           f"({CRATE_METADATA_NAME}, {RUN_DESCRIPTION_NAME})", detail=clashes)
     description_doc = run_description_dict(run)
     problems = schemas.validate(RUN_SCHEMA, description_doc)
     if problems:
@@ -328,7 +336,7 @@ def build_run_crate(run: RunRecord) -> CrateFiles:
         agent_id = run.agent.orcid or _local_id(f"agent/{run.agent.name}")
         add(agent_id, {"@type": "Person", "name": run.agent.name})
         action["agent"] = _ref(agent_id)
-        root["creator"] = _ref(agent_id)
+        root["author"] = _ref(agent_id)
     add(ACTION_ID, action)
 
     for profile_id, profile_name, version in PROFILES:
@@ -337,8 +345,12 @@ def build_run_crate(run: RunRecord) -> CrateFiles:
     if license_value.startswith(("http://", "https://")):
         add(license_value, {"@type": "CreativeWork", "name": license_value})
         root["license"] = _ref(license_value)
-    else:
+    elif license_value == NO_LICENSE:
         root["license"] = license_value
+    else:  # an SPDX identifier: link the SPDX licence page, keep the identifier
+        license_id = SPDX_LICENSES + quote(license_value)
+        add(license_id, {"@type": "CreativeWork", "name": license_value, "identifier": license_value})
+        root["license"] = _ref(license_id)
     root["name"] = run.name
     root["description"] = run.description or f"Run of {image.reference}"
     root["datePublished"] = _iso(run.ended)
@@ -573,7 +585,11 @@ def _record_from_graph(graph: _Graph) -> RunRecord:
 
     license_value = root.get("license")
     license_id = _id_of(license_value)
-    license_text = license_id if license_id is not None else license_value
+    license_text = license_value
+    if license_id is not None:
+        license_entity = graph.entities.get(license_id, {})
+        identifier = license_entity.get("identifier")
+        license_text = identifier if isinstance(identifier, str) else license_id
     description = action.get("description", "")
 
     try:
@@ -702,3 +718,10 @@ def read_run_crate(metadata: bytes, run_description: bytes | None = None) -> Run
         raise CrateInvalid(problems[0], detail=problems)
     assert run is not None
     return run
+
+
+def validate_run_crate(metadata: bytes, run_description: bytes | None = None) -> list[str]:
+    """Every problem with a run crate, empty when valid (see :mod:`sciregistry.provenance.validation`)."""
+    from sciregistry.provenance.validation import validate_run_crate as _validate
+
+    return _validate(metadata, run_description)

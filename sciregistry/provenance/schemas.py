@@ -27,7 +27,6 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from functools import cache
-from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
 
@@ -35,6 +34,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from sciregistry.provenance._resources import data_dir
 
 __all__ = ["SCHEMA_BASE_URI", "load_schema", "schema_names", "validate"]
 
@@ -59,7 +60,7 @@ def _is_date_time(value: object) -> bool:
 
 
 def _schema_root() -> Traversable:
-    return files("sciregistry").joinpath("data").joinpath("schemas")
+    return data_dir("schemas")
 
 
 def _walk(node: Traversable, prefix: str = "") -> Iterator[tuple[str, Traversable]]:

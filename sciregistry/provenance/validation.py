@@ -20,17 +20,19 @@ serialised by a lock (about 1 s each, the first one also loads the profiles).
 from __future__ import annotations
 
 import atexit
+import io
 import json
 import logging
 import shutil
 import tempfile
 import threading
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import requests
+from urllib3 import HTTPResponse
 
+from sciregistry.provenance._resources import data_dir
 from sciregistry.provenance.crate import (
     CRATE_METADATA_NAME,
     RO_CRATE_CONTEXT,
@@ -53,7 +55,7 @@ _cache_path: Path | None = None
 
 def context_document(url: str) -> bytes:
     """The JSON-LD context document shipped for ``url`` (``KeyError`` for contexts we do not ship)."""
-    return files("sciregistry").joinpath("data").joinpath("contexts").joinpath(CONTEXT_FILES[url]).read_bytes()
+    return data_dir("contexts", CONTEXT_FILES[url]).read_bytes()
 
 
 def _seeded_cache() -> Path:
@@ -70,19 +72,40 @@ def _seeded_cache() -> Path:
                             allowable_methods=("GET",), allowable_codes=(200,))
     try:
         for url in CONTEXT_FILES:
+            body = context_document(url)
+            headers = {"Content-Type": "application/ld+json", "Content-Length": str(len(body))}
             response = requests.Response()
             response.status_code = 200
             response.reason = "OK"
             response.url = url
-            response._content = context_document(url)
+            response._content = body
             response.encoding = "utf-8"
-            response.headers["Content-Type"] = "application/ld+json"
+            response.headers.update(headers)
             response.request = requests.Request("GET", url).prepare()
+            response.raw = HTTPResponse(body=io.BytesIO(body), headers=headers, status=200, reason="OK",
+                                        preload_content=False, request_url=url)
             session.cache.save_response(response)
     finally:
         session.close()
     _cache_path = cache_path
     return cache_path
+
+
+def _drain_validator_log() -> None:
+    """Move roc-validator's buffered log into ours.
+
+    roc-validator logs into a module-level StringIO that grows for the life of the process and
+    is printed as a "Log Report" at exit; in a long-running server that is a leak.
+    """
+    from rocrate_validator.utils import log as rv_log
+
+    stream = getattr(rv_log, "__log_stream__", None)
+    if isinstance(stream, io.StringIO) and not stream.closed:
+        text = stream.getvalue()
+        if text:
+            logger.debug("roc-validator: %s", text.strip())
+        stream.seek(0)
+        stream.truncate(0)
 
 
 def profile_problems(metadata_dict: dict[str, Any]) -> list[str]:
@@ -100,7 +123,10 @@ def profile_problems(metadata_dict: dict[str, Any]) -> list[str]:
             offline=True,
             cache_path=_seeded_cache(),
         )
-        result = services.validate(settings)
+        try:
+            result = services.validate(settings)
+        finally:
+            _drain_validator_log()
     problems: list[str] = []
     for issue in result.get_issues(min_severity=Severity.REQUIRED):
         check = issue.check
@@ -144,17 +170,22 @@ def validate_run_crate(metadata: bytes, run_description: bytes | None = None) ->
     if not isinstance(graph, list):
         problems.append(f"{CRATE_METADATA_NAME} has no @graph array")
         return problems
-    ids = {e.get("@id"): e for e in graph if isinstance(e, dict)}
+    ids = {e["@id"]: e for e in graph if isinstance(e, dict) and isinstance(e.get("@id"), str)}
     descriptor = ids.get(CRATE_METADATA_NAME)
+    about = descriptor.get("about") if descriptor is not None else None
     if descriptor is None:
         problems.append(f"metadata descriptor {CRATE_METADATA_NAME!r} is not in @graph")
-    elif (descriptor.get("about") or {}).get("@id") != "./":
+    elif not isinstance(about, dict) or about.get("@id") != "./":
         problems.append(f"metadata descriptor {CRATE_METADATA_NAME!r} must be about the root data entity './'")
     if "./" not in ids:
         problems.append("root data entity './' is not in @graph")
 
     _, structural = crate_problems(metadata, run_description)
     problems.extend(p for p in structural if p not in problems)
-    if problems:
-        return problems
-    return profile_problems(doc)
+    try:
+        profile = profile_problems(doc)
+    except Exception as exc:  # roc-validator failing on a malformed crate is itself a finding
+        logger.debug("roc-validator raised on a crate", exc_info=True)
+        profile = [f"{ROC_PROFILE}: validator failed: {type(exc).__name__}: {exc}"]
+    problems.extend(p for p in profile if p not in problems)
+    return problems

@@ -11,47 +11,24 @@ touch the host's image store. :func:`probe_podman` tries a trivial run of the fr
 image; the ``podman`` fixture skips with the probe's stderr when it fails.
 """
 
-import importlib.util
 import shutil
 import subprocess
-import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-GC_DIR = REPO_ROOT / "workflows" / "gc-content"
-SCRIPT = GC_DIR / "pipeline" / "gc-content.sh"
-DATA_DIR = GC_DIR / "data"
-BUSYBOX = Path("/bin/busybox")
-
-PODMAN_GLOBAL_FLAGS: tuple[str, ...] = (
-    "--storage-driver", "vfs",
-    "--cgroup-manager", "cgroupfs",
-    "--events-backend", "file",
-    "--runtime", "runc",
+from gc_content_support import (
+    BUSYBOX,
+    DATA_DIR,
+    GC_DIR,
+    PODMAN_GLOBAL_FLAGS,
+    PODMAN_RUN_FLAGS,
+    SCRIPT,
+    PipelineRunner,
+    Podman,
+    load_module,
 )
-PODMAN_RUN_FLAGS: tuple[str, ...] = (
-    "--rm",
-    "--network", "none",
-    "--ulimit", "nofile=1024:1024",
-    "--ulimit", "nproc=1024:1024",
-)
-
-
-def load_module(name: str, path: Path) -> ModuleType:
-    """Import a file by path (registered in ``sys.modules`` so dataclasses resolve)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")
@@ -69,9 +46,6 @@ def require_busybox() -> Path:
     if not BUSYBOX.is_file():
         pytest.skip(f"{BUSYBOX} not installed (apt-get install busybox-static)")
     return BUSYBOX
-
-
-PipelineRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
@@ -95,29 +69,6 @@ def run_pipeline() -> PipelineRunner:
         )
 
     return run
-
-
-@dataclass(frozen=True)
-class Podman:
-    """A podman invocation bound to a private store, with the built image loaded."""
-
-    base: tuple[str, ...]
-    image_id: str
-    manifest_digest: str
-
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*self.base, "run", *PODMAN_RUN_FLAGS, *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def cmd(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*self.base, *args], capture_output=True, text=True, timeout=timeout, check=False
-        )
 
 
 def probe_podman(base: Sequence[str], layout: Path, tag: str) -> tuple[str | None, str]:

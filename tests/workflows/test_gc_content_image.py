@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import BUSYBOX, GC_DIR, SCRIPT
+from gc_content_support import BUSYBOX, GC_DIR, SCRIPT
 
 HOST_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
     platform.machine(), platform.machine()

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import DATA_DIR, SCRIPT, PipelineRunner
+from gc_content_support import DATA_DIR, SCRIPT, PipelineRunner
 
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna")
 
@@ -185,6 +185,7 @@ def test_no_fasta_files_exit_1(run_pipeline: PipelineRunner, tmp_path: Path) -> 
     proc = run_pipeline("--k", "3", "--min-length", "1", tmp_path / "in", tmp_path / "out")
     assert proc.returncode == 1
     assert "no *.fa, *.fasta or *.fna files in" in proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_help_and_version(run_pipeline: PipelineRunner) -> None:

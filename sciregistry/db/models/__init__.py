@@ -2,5 +2,7 @@
 
 from sciregistry.db.base import Base
 from sciregistry.db.models.oci import Blob, Manifest, ManifestRef, Repository, RepositoryBlob, Tag, Upload
+from sciregistry.db.models.provenance import Run, RunInput, RunOutput, RunParameter
 
-__all__ = ["Base", "Blob", "Manifest", "ManifestRef", "Repository", "RepositoryBlob", "Tag", "Upload"]
+__all__ = ["Base", "Blob", "Manifest", "ManifestRef", "Repository", "RepositoryBlob", "Run", "RunInput", "RunOutput",
+           "RunParameter", "Tag", "Upload"]

@@ -136,7 +136,6 @@ esac
 [ "$npos" -eq 2 ] || usage_error "expected IN_DIR and OUT_DIR, got $npos positional argument(s)"
 
 [ -d "$in_dir" ] || die "input directory not found: $in_dir"
-mkdir -p -- "$out_dir" || die "cannot create output directory: $out_dir"
 
 # Input files: regular files with a FASTA extension, byte-sorted (independent of the shell's
 # glob collation).
@@ -156,6 +155,7 @@ done <<EOF
 $names
 EOF
 
+mkdir -p -- "$out_dir" || die "cannot create output directory: $out_dir"
 gc_out="$out_dir/${prefix}gc.tsv"
 kmer_out="$out_dir/${prefix}kmers.tsv"
 gc_tmp="$out_dir/.${prefix}gc.tsv.tmp.$$"

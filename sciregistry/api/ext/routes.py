@@ -1,0 +1,137 @@
+"""/api/v1 routes. Errors are ``{"errors":[{"code","message","detail"}]}`` with sciregistry's codes."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from sciregistry.errors import BadRequest, NotFound, RegistryError
+from sciregistry.oci import is_digest, validate_name
+
+bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+
+
+def services() -> Any:
+    return current_app.extensions["sciregistry"]
+
+
+def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(doc), status=status, mimetype="application/json", headers=headers)
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``repo@sha256:...`` (optionally prefixed with a registry host) -> (repo, digest)."""
+    if "@" not in ref:
+        raise BadRequest("reference must be <repository>@<digest>", {"reference": ref[:300]})
+    repo, digest = ref.rsplit("@", 1)
+    first, _, rest = repo.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        repo = rest
+    try:
+        validate_name(repo)
+    except RegistryError as exc:
+        raise BadRequest("invalid repository name", {"repository": repo[:300]}) from exc
+    if not is_digest(digest):
+        raise BadRequest("invalid digest", {"digest": digest[:200]})
+    return repo, digest
+
+
+def _datetime_arg(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be an ISO 8601 date-time", {name: raw[:100]}) from exc
+    if value.tzinfo is None:
+        raise BadRequest(f"{name} needs a timezone (e.g. 2026-01-01T00:00:00Z)")
+    return value
+
+
+def _int_arg(name: str, default: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be an integer", {name: raw[:50]}) from exc
+
+
+@bp.get("/runs")
+def list_runs() -> Response:
+    gate = services().gate
+    repository = request.args.get("repository")
+    if repository:
+        gate.authorize(repository, "pull")
+    limit = _int_arg("limit", 50) or 50
+    items, cursor = services().runs.search(
+        repository=repository, image=request.args.get("image"), dataset=request.args.get("dataset"),
+        parameter=request.args.get("parameter"), value=request.args.get("value"),
+        agent=request.args.get("agent"), started_after=_datetime_arg("started_after"),
+        started_before=_datetime_arg("started_before"), limit=limit, after=_int_arg("cursor"),
+        visible=gate.visible_names())
+    nxt = None
+    if cursor is not None:
+        args = request.args.to_dict()
+        args["cursor"] = str(cursor)
+        from urllib.parse import urlencode
+
+        nxt = f"{request.path}?{urlencode(args)}"
+    return json_response({"items": items, "next": nxt})
+
+
+@bp.get("/runs/<int:run_id>")
+def get_run(run_id: int) -> Response:
+    run = services().runs.get(run_id)
+    services().gate.authorize(run["repository"], "pull", hide=True)
+    return json_response(run)
+
+
+@bp.get("/lineage/<path:ref>")
+def lineage(ref: str) -> Response:
+    repo, digest = split_ref(ref)
+    services().gate.authorize(repo, "pull", hide=True)
+    node = services().runs.lineage(repo, digest)
+    node["downstream"] = [r for r in node["downstream"] if services().gate.can_read(r["repository"])]
+    return json_response(node)
+
+
+@bp.get("/impact/<path:ref>")
+def impact(ref: str) -> Response:
+    if "@" in ref:
+        repo, digest = split_ref(ref)
+        services().gate.authorize(repo, "pull", hide=True)
+    elif is_digest(ref):
+        digest = ref
+    else:
+        raise BadRequest("give a digest or <repository>@<digest>")
+    result = services().runs.impact(digest)
+    gate = services().gate
+    result["runs"] = [r for r in result["runs"] if gate.can_read(r["repository"])]
+    result["results"] = [{"repository": repo, "digest": d} for repo, d in result["results"] if gate.can_read(repo)]
+    dois = services().extra.get("dois")
+    result["dois"] = dois.for_results([(r["repository"], r["digest"]) for r in result["results"]]) if dois else []
+    return json_response(result)
+
+
+@bp.errorhandler(RegistryError)
+def _error(err: RegistryError) -> Response:
+    resp = json_response({"errors": [err.to_dict()]}, err.http_status)
+    resp.headers.update(err.headers)
+    if err.http_status == 401:
+        resp.headers.setdefault("WWW-Authenticate", services().gate.challenge())
+    return resp
+
+
+@bp.app_errorhandler(404)
+def _not_found(exc: Exception) -> Response:
+    if request.path.startswith("/v2"):
+        from sciregistry.api.v2.errors import from_http_exception, render
+
+        return render(from_http_exception(exc))  # type: ignore[arg-type]
+    return json_response({"errors": [NotFound(f"no such endpoint: {request.path}").to_dict()]}, 404)

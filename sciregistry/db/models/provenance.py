@@ -1,0 +1,80 @@
+"""The provenance index: one row per admitted run crate, with its parameters, inputs and outputs.
+
+Filled by ``sciregistry.registry.runs.RunIndex`` when a run crate artifact is pushed; it answers
+lineage ("what produced this?") and impact ("what used this?") with indexed lookups.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sciregistry.db.base import Base, UTCDateTime, utcnow
+from sciregistry.db.models.oci import DIGEST_LEN
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    crate_manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"), unique=True)
+    crate_digest: Mapped[str] = mapped_column(String(DIGEST_LEN))
+    result_digest: Mapped[str] = mapped_column(String(DIGEST_LEN))
+    name: Mapped[str] = mapped_column(Text)
+    command: Mapped[str] = mapped_column(Text)
+    image_registry: Mapped[str] = mapped_column(String(255))
+    image_repository: Mapped[str] = mapped_column(String(255))
+    image_tag: Mapped[str | None] = mapped_column(String(128))
+    image_digest: Mapped[str] = mapped_column(String(DIGEST_LEN))
+    image_index_digest: Mapped[str | None] = mapped_column(String(DIGEST_LEN))
+    agent_name: Mapped[str | None] = mapped_column(String(255))
+    agent_orcid: Mapped[str | None] = mapped_column(String(255))
+    started: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_runs_result", "result_digest"),
+        Index("ix_runs_image", "image_digest"),
+        Index("ix_runs_image_index", "image_index_digest"),
+        Index("ix_runs_agent", "agent_name"),
+        Index("ix_runs_started", "started"),
+        Index("ix_runs_repository", "repository_id", "id"),
+    )
+
+
+class RunParameter(Base):
+    __tablename__ = "run_parameters"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(Text)  # canonical text form (JSON scalar)
+    number: Mapped[float | None] = mapped_column(Float)  # for numeric comparisons
+
+    __table_args__ = (Index("ix_run_parameters_name_value", "name", "value"),)
+
+
+class RunInput(Base):
+    __tablename__ = "run_inputs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255))
+    digest: Mapped[str] = mapped_column(String(DIGEST_LEN))
+
+    __table_args__ = (Index("ix_run_inputs_digest", "digest"),)
+
+
+class RunOutput(Base):
+    __tablename__ = "run_outputs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_run_outputs_sha256", "sha256"),)

@@ -1,0 +1,339 @@
+"""Run crate admission and the provenance index (lineage, impact, search).
+
+When a manifest with artifactType ``application/vnd.sciregistry.rocrate.v1`` is pushed, ``RunIndex``
+(a registry hook, so it runs inside the push transaction) reads its two layers, validates the crate
+(our schema + the Workflow Run Crate profile, offline), checks that every digest it names is held by
+the registry and agrees with the result it describes, and indexes it. Any problem rejects the push
+with MANIFEST_INVALID whose detail lists every problem; nothing of a refused push is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from sciregistry import provenance
+from sciregistry.db.models import Manifest, ManifestRef, Repository, Run, RunInput, RunOutput, RunParameter
+from sciregistry.errors import BadRequest, ManifestInvalid, NotFound
+from sciregistry.oci import INDEX_TYPES, artifacts
+from sciregistry.registry.hooks import NoHooks
+from sciregistry.registry.types import ManifestPush
+from sciregistry.storage import BlobNotFound, BlobStore
+
+MAX_CRATE_LAYER = 16 * 1024 * 1024
+MAX_DEPTH = 20
+
+
+def _layer_bytes(store: BlobStore, digest: str, size: int) -> bytes:
+    if size > MAX_CRATE_LAYER:
+        raise ManifestInvalid("crate layer too large", {"digest": digest, "size": size})
+    try:
+        with store.open(digest) as f:
+            return f.read(MAX_CRATE_LAYER + 1)
+    except BlobNotFound as exc:
+        raise ManifestInvalid("crate layer missing from storage", {"digest": digest}) from exc
+
+
+class RunIndex(NoHooks):
+    def __init__(self, store: BlobStore, *, validate_profile: bool = True) -> None:
+        self.store = store
+        self.validate_profile = validate_profile
+
+    # --- admission (hook) ----------------------------------------------------------------------
+    def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
+        if push.parsed.artifact_type_field != artifacts.ROCRATE:
+            return
+        problems: list[str] = []
+        parsed = push.parsed
+        metadata = run_json = None
+        for layer in parsed.layers:
+            title = (layer.annotations or {}).get(artifacts.TITLE)
+            if title == artifacts.CRATE_METADATA_NAME or (title is None and layer.media_type ==
+                                                            artifacts.CRATE_METADATA_MEDIA_TYPE):
+                metadata = _layer_bytes(self.store, layer.digest, layer.size)
+            elif title == artifacts.RUN_DESCRIPTION_NAME or layer.media_type == artifacts.RUN_DESCRIPTION_MEDIA_TYPE:
+                run_json = _layer_bytes(self.store, layer.digest, layer.size)
+        if metadata is None:
+            raise ManifestInvalid("run crate has no ro-crate-metadata.json layer",
+                                  {"problems": ["missing layer ro-crate-metadata.json (application/ld+json)"]})
+
+        # 1. the subject must be a result in this repository
+        result = None
+        if parsed.subject is None:
+            problems.append("the run crate has no subject: it must refer to a result manifest")
+        else:
+            result = session.execute(select(Manifest).where(
+                Manifest.repository_id == push.repository_id, Manifest.digest == parsed.subject.digest)).scalar()
+            if result is None:
+                problems.append(f"subject {parsed.subject.digest} is not a manifest in {push.repository}")
+            elif result.artifact_type != artifacts.RESULT:
+                problems.append(f"subject {parsed.subject.digest} is not a result "
+                                f"(artifactType {result.artifact_type!r}, expected {artifacts.RESULT!r})")
+
+        # 2. the crate itself: JSON-LD, our schema, the profile
+        if self.validate_profile:
+            problems += provenance.validate_run_crate(metadata, run_json)
+            run = None
+            if not problems:
+                run = provenance.read_run_crate(metadata, run_json)
+        else:
+            run, crate_problems = provenance.crate_problems(metadata, run_json)
+            problems += crate_problems
+        if run is None:
+            raise ManifestInvalid("run crate rejected", {"problems": problems})
+
+        # 3. every digest it names must be held and agree
+        image_index = self._check_image(session, run, problems)
+        for inp in run.inputs:
+            if not self._manifest_exists(session, inp.repository, inp.digest):
+                problems.append(f"input {inp.name!r}: {inp.repository}@{inp.digest} is not in this registry")
+            elif inp.files:
+                problems += self._check_dataset_files(session, inp)
+        if result is not None:
+            problems += self._check_outputs(result, run)
+        if problems:
+            raise ManifestInvalid("run crate rejected", {"problems": problems})
+
+        # 4. index it
+        row = Run(repository_id=push.repository_id, crate_manifest_id=push.manifest_id, crate_digest=push.digest,
+                  result_digest=parsed.subject.digest, name=run.name, command=run.command,
+                  image_registry=run.image.registry, image_repository=run.image.name, image_tag=run.image.tag,
+                  image_digest=run.image.digest, image_index_digest=image_index,
+                  agent_name=run.agent.name if run.agent else None,
+                  agent_orcid=run.agent.orcid if run.agent else None, started=run.started, ended=run.ended)
+        session.add(row)
+        session.flush()
+        for p in run.parameters:
+            number = float(p.value) if p.type in ("integer", "number") else None
+            session.add(RunParameter(run_id=row.id, name=p.name, type=p.type or "string",
+                                     value=_canonical(p.value), number=number))
+        for inp in run.inputs:
+            session.add(RunInput(run_id=row.id, name=inp.name, repository=inp.repository, digest=inp.digest))
+        for out in run.outputs:
+            session.add(RunOutput(run_id=row.id, path=out.path, sha256=out.sha256, size=out.size))
+
+    def _manifest_exists(self, session: Session, repository: str, digest: str) -> bool:
+        return session.execute(select(Manifest.id).join(Repository, Repository.id == Manifest.repository_id)
+                               .where(Repository.name == repository, Manifest.digest == digest)).first() is not None
+
+    def _check_image(self, session: Session, run: Any, problems: list[str]) -> str | None:
+        row = session.execute(select(Manifest.id, Manifest.media_type)
+                              .join(Repository, Repository.id == Manifest.repository_id)
+                              .where(Repository.name == run.image.name, Manifest.digest == run.image.digest)).first()
+        if row is None:
+            problems.append(f"image {run.image.name}@{run.image.digest} is not in this registry")
+            return None
+        return run.image.digest if row.media_type in INDEX_TYPES else None
+
+    def _check_dataset_files(self, session: Session, inp: Any) -> list[str]:
+        m = session.execute(select(Manifest.content).join(Repository, Repository.id == Manifest.repository_id)
+                            .where(Repository.name == inp.repository, Manifest.digest == inp.digest)).scalar()
+        layers = {(ly.get("annotations") or {}).get(artifacts.TITLE): ly
+                  for ly in json.loads(m).get("layers", [])} if m else {}
+        out = []
+        for f in inp.files:
+            layer = layers.get(f.path)
+            if layer is None or layer.get("digest") != f"sha256:{f.sha256}":
+                out.append(f"input {inp.name!r}: file {f.path!r} with sha256 {f.sha256} is not a layer of "
+                           f"{inp.repository}@{inp.digest}")
+        return out
+
+    def _check_outputs(self, result: Manifest, run: Any) -> list[str]:
+        layers = {}
+        for ly in json.loads(result.content).get("layers", []):
+            title = (ly.get("annotations") or {}).get(artifacts.TITLE)
+            layers[title] = ly
+        out = []
+        for f in run.outputs:
+            layer = layers.get(f.path)
+            if layer is None:
+                out.append(f"output {f.path!r} is not a file of result {result.digest}")
+            elif layer.get("digest") != f"sha256:{f.sha256}":
+                out.append(f"output {f.path!r}: sha256 {f.sha256} does not match the result's layer "
+                           f"{layer.get('digest')}")
+            elif layer.get("size") != f.size:
+                out.append(f"output {f.path!r}: size {f.size} does not match the result's layer size "
+                           f"{layer.get('size')}")
+        return out
+
+
+def _canonical(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _decode(type_: str, value: str) -> Any:
+    if type_ == "string":
+        return value
+    return json.loads(value)
+
+
+class RunQueries:
+    """Read side of the provenance index. Each method opens its own session."""
+
+    def __init__(self, sessions: Any) -> None:
+        self.sessions = sessions
+
+    # --- views ---
+    def _views(self, s: Session, runs: list[Run]) -> list[dict[str, Any]]:
+        if not runs:
+            return []
+        ids = [r.id for r in runs]
+        repos = dict(s.execute(select(Repository.id, Repository.name)
+                               .where(Repository.id.in_({r.repository_id for r in runs}))).all())
+        params: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        for p in s.execute(select(RunParameter).where(RunParameter.run_id.in_(ids))
+                           .order_by(RunParameter.run_id, RunParameter.name)).scalars():
+            params[p.run_id].append({"name": p.name, "value": _decode(p.type, p.value), "type": p.type})
+        inputs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        for i in s.execute(select(RunInput).where(RunInput.run_id.in_(ids))
+                           .order_by(RunInput.run_id, RunInput.name)).scalars():
+            inputs[i.run_id].append({"name": i.name, "repository": i.repository, "digest": i.digest})
+        outputs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        for o in s.execute(select(RunOutput).where(RunOutput.run_id.in_(ids))
+                           .order_by(RunOutput.run_id, RunOutput.path)).scalars():
+            outputs[o.run_id].append({"path": o.path, "sha256": o.sha256, "size": o.size})
+        return [{
+            "id": r.id,
+            "repository": repos.get(r.repository_id, ""),
+            "result_digest": r.result_digest,
+            "crate_digest": r.crate_digest,
+            "name": r.name,
+            "command": r.command,
+            "image": {"registry": r.image_registry, "repository": r.image_repository, "digest": r.image_digest,
+                      "index_digest": r.image_index_digest, "tag": r.image_tag},
+            "parameters": params[r.id],
+            "inputs": inputs[r.id],
+            "outputs": outputs[r.id],
+            "agent": {"name": r.agent_name, "orcid": r.agent_orcid} if r.agent_name else None,
+            "started": r.started.isoformat(),
+            "ended": r.ended.isoformat(),
+            "created_at": r.created_at.isoformat(),
+        } for r in runs]
+
+    def get(self, run_id: int) -> dict[str, Any]:
+        with self.sessions() as s:
+            r = s.get(Run, run_id)
+            if r is None:
+                raise NotFound(f"run {run_id} not found")
+            return self._views(s, [r])[0]
+
+    def for_result(self, repository: str, digest: str) -> dict[str, Any] | None:
+        with self.sessions() as s:
+            r = s.execute(select(Run).join(Repository, Repository.id == Run.repository_id)
+                          .where(Repository.name == repository, Run.result_digest == digest)
+                          .order_by(Run.id.desc()).limit(1)).scalar()
+            return self._views(s, [r])[0] if r else None
+
+    def search(self, *, repository: str | None = None, image: str | None = None, dataset: str | None = None,
+               parameter: str | None = None, value: str | None = None, agent: str | None = None,
+               started_after: datetime | None = None, started_before: datetime | None = None,
+               limit: int = 50, after: int | None = None,
+               visible: Iterable[str] | None = None) -> tuple[list[dict[str, Any]], int | None]:
+        """Runs matching every given filter, newest first; returns (page, cursor of the next page)."""
+        if not 1 <= limit <= 1000:
+            raise BadRequest("limit must be between 1 and 1000")
+        q = select(Run)
+        if repository:
+            q = q.join(Repository, Repository.id == Run.repository_id).where(Repository.name == repository)
+        if image:
+            q = q.where(or_(Run.image_digest == image, Run.image_index_digest == image,
+                            Run.image_digest.in_(_children_of(image)),
+                            Run.image_index_digest.in_(_parents_of(image))))
+        if dataset:
+            q = q.where(Run.id.in_(select(RunInput.run_id).where(RunInput.digest == dataset)))
+        if parameter:
+            cond = RunParameter.name == parameter
+            if value is not None:
+                cond = and_(cond, RunParameter.value == value)
+            q = q.where(Run.id.in_(select(RunParameter.run_id).where(cond)))
+        elif value is not None:
+            raise BadRequest("value needs parameter")
+        if agent:
+            q = q.where(or_(Run.agent_name == agent, Run.agent_orcid == agent))
+        if started_after:
+            q = q.where(Run.started >= started_after)
+        if started_before:
+            q = q.where(Run.started < started_before)
+        if after is not None:
+            q = q.where(Run.id < after)
+        if visible is not None:
+            q = q.where(Run.repository_id.in_(select(Repository.id).where(Repository.name.in_(list(visible)))))
+        q = q.order_by(Run.id.desc()).limit(limit + 1)
+        with self.sessions() as s:
+            rows = list(s.execute(q).scalars())
+            more = len(rows) > limit
+            rows = rows[:limit]
+            return self._views(s, rows), (rows[-1].id if more else None)
+
+    # --- lineage and impact ---
+    def lineage(self, repository: str, digest: str, depth: int = 0,
+                seen: set[str] | None = None, session: Session | None = None) -> dict[str, Any]:
+        """What produced ``repository@digest``, recursively through inputs that are results."""
+        if session is None:
+            with self.sessions() as s:
+                node = self.lineage(repository, digest, depth, set(), s)
+                node["downstream"] = self._downstream(s, digest)
+                return node
+        s = session
+        seen = seen if seen is not None else set()
+        art = s.execute(select(Manifest.artifact_type).join(Repository, Repository.id == Manifest.repository_id)
+                        .where(Repository.name == repository, Manifest.digest == digest)).first()
+        if art is None and depth == 0:
+            raise NotFound(f"{repository}@{digest} is not in this registry")
+        subject = {"repository": repository, "digest": digest, "artifact_type": art[0] if art else None}
+        run = s.execute(select(Run).where(or_(Run.result_digest == digest, Run.crate_digest == digest))
+                        .order_by(Run.id.desc()).limit(1)).scalar()
+        if run is None:
+            return {"subject": subject, "produced_by": None, "inputs": []}
+        view = self._views(s, [run])[0]
+        if depth >= MAX_DEPTH or digest in seen:
+            return {"subject": subject, "produced_by": view, "inputs": [], "truncated": True}
+        seen.add(digest)
+        inputs = [self.lineage(i["repository"], i["digest"], depth + 1, seen, s) for i in view["inputs"]]
+        return {"subject": subject, "produced_by": view, "inputs": inputs}
+
+    def _downstream(self, s: Session, digest: str) -> list[dict[str, Any]]:
+        """Runs that used ``digest`` (as image, image index or input), transitively through their results."""
+        found: dict[int, Run] = {}
+        frontier = [digest]
+        seen = {digest}
+        while frontier:
+            runs = list(s.execute(select(Run).where(or_(
+                Run.image_digest.in_(frontier), Run.image_index_digest.in_(frontier),
+                Run.image_index_digest.in_(_parents_of_many(frontier)),
+                Run.id.in_(select(RunInput.run_id).where(RunInput.digest.in_(frontier)))))).scalars())
+            frontier = []
+            for r in runs:
+                if r.id not in found:
+                    found[r.id] = r
+                    if r.result_digest not in seen:
+                        seen.add(r.result_digest)
+                        frontier.append(r.result_digest)
+        return self._views(s, sorted(found.values(), key=lambda r: r.id))
+
+    def impact(self, digest: str) -> dict[str, Any]:
+        with self.sessions() as s:
+            runs = self._downstream(s, digest)
+            return {"subject": {"digest": digest}, "runs": runs,
+                    "results": sorted({(r["repository"], r["result_digest"]) for r in runs})}
+
+
+def _children_of(digest: str) -> Any:
+    """Manifests listed by the index ``digest``."""
+    return (select(ManifestRef.digest).join(Manifest, Manifest.id == ManifestRef.manifest_id)
+            .where(Manifest.digest == digest, ManifestRef.kind == "manifest"))
+
+
+def _parents_of(digest: str) -> Any:
+    """Indexes that list the manifest ``digest``."""
+    return _parents_of_many([digest])
+
+
+def _parents_of_many(digests: list[str]) -> Any:
+    return (select(Manifest.digest).join(ManifestRef, ManifestRef.manifest_id == Manifest.id)
+            .where(ManifestRef.digest.in_(digests), ManifestRef.kind == "manifest"))

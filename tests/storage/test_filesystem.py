@@ -1,0 +1,97 @@
+"""The filesystem driver: the BlobStore contract plus what only a filesystem can show (crashes, paths)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sciregistry.storage import BlobStore, open_store
+from sciregistry.storage.filesystem import FilesystemStore
+
+from .contract import BAD_DIGESTS, BAD_UPLOAD_IDS, BlobStoreContract, digest_of, read_all
+
+
+class TestFilesystemContract(BlobStoreContract):
+    gives_local_path = True
+    gives_redirect_url = False
+    max_append_peak = 4 << 20
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> BlobStore:
+        return FilesystemStore(str(tmp_path / "root"))
+
+    @pytest.fixture
+    def peer(self, store: FilesystemStore) -> BlobStore:
+        return FilesystemStore(store.root)
+
+
+def files_under(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+
+
+def test_open_store_builds_a_filesystem_store(tmp_path: Path) -> None:
+    store = open_store("filesystem", root=str(tmp_path), fsync=False)
+    assert isinstance(store, FilesystemStore)
+    assert store.root == str(tmp_path)
+    with pytest.raises(ValueError, match="unknown storage driver 'nfs'"):
+        open_store("nfs", root=str(tmp_path))
+
+
+def test_layout_on_disk(tmp_path: Path) -> None:
+    store = FilesystemStore(str(tmp_path))
+    data = b"layout"
+    d = digest_of(data)
+    hexd = d.split(":")[1]
+    store.put(d, data)
+    store.start_upload("upload-0001")
+    assert files_under(tmp_path) == [f"blobs/sha256/{hexd[:2]}/{hexd}", "uploads/upload-0001"]
+    assert store.local_path(d) == str(tmp_path / "blobs" / "sha256" / hexd[:2] / hexd)
+
+
+def test_crash_between_append_and_commit(tmp_path: Path) -> None:
+    """A worker dies after appending: a new process on the same root sees no blob, and the upload
+    is still there, complete, and can be committed."""
+    root = str(tmp_path / "root")
+    data = b"written before the crash " * 4000
+    d = digest_of(data)
+    first = FilesystemStore(root)
+    first.start_upload("upload-crash")
+    first.append_upload("upload-crash", 0, [data[:50_000]])
+    first.append_upload("upload-crash", 50_000, [data[50_000:]])
+    del first  # "crash": nothing of the first store object survives
+
+    restarted = FilesystemStore(root)
+    assert restarted.stat(d) is None
+    assert list(restarted.blobs()) == []
+    assert [u for u, _ in restarted.uploads()] == ["upload-crash"]
+    assert restarted.upload_size("upload-crash") == len(data)
+    assert read_all(restarted.open_upload("upload-crash")) == data
+    restarted.commit_upload("upload-crash", d)
+    assert read_all(restarted.open(d)) == data
+
+
+def test_crash_during_put_leaves_no_blob(tmp_path: Path) -> None:
+    """A put() interrupted while writing its staging file leaves nothing visible."""
+    root = tmp_path / "root"
+    store = FilesystemStore(str(root))
+    (root / "tmp" / "deadbeef").write_bytes(b"half a bl")  # what a crash mid-put leaves behind
+    restarted = FilesystemStore(str(root))
+    assert list(restarted.blobs()) == []
+    assert list(restarted.uploads()) == []
+    assert store.stat(digest_of(b"half a blob")) is None
+
+
+def test_hostile_names_write_nothing_outside_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    store = FilesystemStore(str(root))
+    before = files_under(tmp_path)
+    for bad in BAD_UPLOAD_IDS:
+        with pytest.raises(Exception):  # noqa: B017 - the contract checks the exact class
+            store.start_upload(bad)
+    for bad in BAD_DIGESTS:
+        with pytest.raises(Exception):  # noqa: B017
+            store.put(bad, b"evil")
+    assert files_under(tmp_path) == before == []
+    assert sorted(os.listdir(root)) == ["blobs", "tmp", "uploads"]

@@ -1,0 +1,70 @@
+"""Constants and helpers shared by the gc-content workflow tests and their conftest.
+
+A uniquely named module (not ``conftest``) so that ``from gc_content_support import ...``
+cannot pick up another directory's ``conftest`` from ``sys.modules``.
+"""
+
+import importlib.util
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GC_DIR = REPO_ROOT / "workflows" / "gc-content"
+SCRIPT = GC_DIR / "pipeline" / "gc-content.sh"
+DATA_DIR = GC_DIR / "data"
+BUSYBOX = Path("/bin/busybox")
+
+PODMAN_GLOBAL_FLAGS: tuple[str, ...] = (
+    "--storage-driver", "vfs",
+    "--cgroup-manager", "cgroupfs",
+    "--events-backend", "file",
+    "--runtime", "runc",
+)
+PODMAN_RUN_FLAGS: tuple[str, ...] = (
+    "--rm",
+    "--network", "none",
+    "--ulimit", "nofile=1024:1024",
+    "--ulimit", "nproc=1024:1024",
+)
+
+
+def load_module(name: str, path: Path) -> ModuleType:
+    """Import a file by path (registered in ``sys.modules`` so dataclasses resolve)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+PipelineRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@dataclass(frozen=True)
+class Podman:
+    """A podman invocation bound to a private store, with the built image loaded."""
+
+    base: tuple[str, ...]
+    image_id: str
+    manifest_digest: str
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.base, "run", *PODMAN_RUN_FLAGS, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def cmd(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.base, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
