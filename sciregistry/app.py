@@ -38,6 +38,13 @@ class Services:
     hooks: HookChain
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def audit(self, *, action: str, target: str, detail: dict[str, Any] | None = None,
+              outcome: str = "ok") -> None:
+        """Record a write in the audit log (no-op until an audit sink is configured)."""
+        sink = self.extra.get("audit_sink")
+        if sink is not None:
+            sink(action=action, target=target, detail=detail or {}, outcome=outcome)
+
     def __getattr__(self, name: str) -> Any:
         try:
             return self.__dict__["extra"][name]
@@ -61,9 +68,24 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     services.extra["sessions"] = sessions
     from sciregistry.registry.runs import RunIndex, RunQueries
 
+    from sciregistry.registry.dois import DoiPins, DoiService
+
     hooks.add(RunIndex(store))
+    hooks.add(DoiPins())
     services.extra["runs"] = RunQueries(sessions)
+    services.extra["dois"] = DoiService(sessions, make_minter(config), publisher=config.doi_publisher,
+                                        base_url=config.resolved_base_url,
+                                        registry_host=config.resolved_registry_host)
     return services
+
+
+def make_minter(config: Config) -> Any:
+    from sciregistry.doi import DataCiteMinter, LocalMinter
+
+    if config.doi_minter == "datacite":
+        return DataCiteMinter(config.datacite_url, config.datacite_repository, config.datacite_password,
+                              config.doi_prefix)
+    return LocalMinter(config.doi_prefix)
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: bool = True) -> Flask:

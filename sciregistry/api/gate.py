@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 
 class OpenGate:
-    def authorize(self, repository: str | None, action: str, *, hide: bool = False) -> None:
+    def authorize(self, repository: str | None, action: str, *, hide: bool = False,
+                  doi: str | None = None) -> None:
         """Raise Unauthorized (401) or Denied (403) unless the caller may do ``action``
         (pull, push, delete, login, catalog) on ``repository``. With ``hide``, a repository the
         caller may not read is reported as not found (private looks like missing)."""
@@ -19,6 +20,12 @@ class OpenGate:
 
     def can_read(self, repository: str) -> bool:
         return True
+
+    def require_admin(self) -> None:
+        return None
+
+    def principal_name(self) -> str | None:
+        return None
 
     def visible_names(self) -> list[str] | None:
         """Names of the repositories the caller may read (None: all)."""

@@ -28,7 +28,7 @@ import functools
 import unicodedata
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 __all__ = [
@@ -126,8 +126,12 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return False
     except InvalidHashError as exc:
         raise ValueError("stored password hash is not a valid Argon2 hash") from exc
-    except VerificationError:
-        # Well-formed but failing for another reason (e.g. decoding): treat as a mismatch.
+    except VerificationError as exc:
+        # libargon2 reports a hash it cannot decode as a verification error: tell it apart.
+        try:
+            extract_parameters(stored_hash)
+        except InvalidHashError:
+            raise ValueError("stored password hash is not a valid Argon2 hash") from exc
         return False
 
 

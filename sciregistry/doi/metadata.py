@@ -393,8 +393,10 @@ def _attributes(doc: Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(doc, Mapping):
         return doc
     data = doc.get("data")
-    if isinstance(data, Mapping) and isinstance(data.get("attributes"), Mapping):
-        return data["attributes"]
+    if isinstance(data, Mapping):
+        attributes = data.get("attributes")
+        if isinstance(attributes, Mapping):
+            return attributes
     return doc
 
 
@@ -447,7 +449,7 @@ def from_datacite_json(doc: Mapping[str, Any]) -> DoiMetadata:
         title=main[0].get("title", "") if main else "",
         creators=creators,
         publisher=publisher or "",
-        publication_year=int(year) if str(year).isdigit() else 0,
+        publication_year=int(str(year)) if str(year).isdigit() else 0,
         url=a.get("url") or "",
         resource_type_general=types.get("resourceTypeGeneral", ""),
         resource_type=types.get("resourceType", ""),

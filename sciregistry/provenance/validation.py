@@ -51,6 +51,7 @@ CONTEXT_FILES: dict[str, str] = {
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cache_path: Path | None = None
+_cached_validator: Any = None
 
 
 def context_document(url: str) -> bytes:
@@ -108,23 +109,44 @@ def _drain_validator_log() -> None:
         stream.truncate(0)
 
 
-def profile_problems(metadata_dict: dict[str, Any]) -> list[str]:
-    """Run roc-validator's ``workflow-run-crate`` profile (REQUIRED severity) offline on a crate dict."""
-    from rocrate_validator import services
-    from rocrate_validator.models import Severity, ValidationSettings
+def _validator() -> Any:
+    """The process-wide roc-validator ``Validator``, configured for offline validation.
 
-    with _lock:
+    One instance is reused so its prepared profiles and SHACL shapes (the bulk of the cost)
+    are built once; each crate is passed per call as ``metadata_dict``. Called under _lock.
+    """
+    global _cached_validator  # noqa: PLW0603 - created lazily under _lock
+    from rocrate_validator.models import Severity, ValidationSettings, Validator
+    from rocrate_validator.utils.document_loader import install_document_loader
+    from rocrate_validator.utils.http import HttpRequester
+
+    cache_path = _seeded_cache()
+    if _cached_validator is None:
         settings = ValidationSettings(
             rocrate_uri=None,
-            metadata_dict=metadata_dict,
+            metadata_dict={},
             metadata_only=True,
             profile_identifier=ROC_PROFILE,
             requirement_severity=Severity.REQUIRED,
             offline=True,
-            cache_path=_seeded_cache(),
+            cache_path=cache_path,
         )
+        _cached_validator = Validator(settings)
+    requester = HttpRequester()
+    if not requester.offline or requester.cache_path_prefix != str(cache_path):
+        # someone reconfigured roc-validator's process-wide HTTP client: make it offline again
+        HttpRequester.initialize_cache(cache_path=str(cache_path), offline=True)
+    install_document_loader()
+    return _cached_validator
+
+
+def profile_problems(metadata_dict: dict[str, Any]) -> list[str]:
+    """Run roc-validator's ``workflow-run-crate`` profile (REQUIRED severity) offline on a crate dict."""
+    from rocrate_validator.models import Severity
+
+    with _lock:
         try:
-            result = services.validate(settings)
+            result = _validator().validate(metadata_dict=metadata_dict)
         finally:
             _drain_validator_log()
     problems: list[str] = []

@@ -196,7 +196,7 @@ def read_blob(layout: Path, digest: str) -> bytes:
     """A blob of ``layout``, verified against its digest (AssertionError when it does not match)."""
     algorithm, hexpart = digest.split(":", 1)
     data = (layout / "blobs" / algorithm / hexpart).read_bytes()
-    assert "sha256:" + hashlib.new(algorithm, data).hexdigest() == digest, f"blob {digest} is corrupt"
+    assert f"{algorithm}:" + hashlib.new(algorithm, data).hexdigest() == digest, f"blob {digest} is corrupt"
     return data
 
 

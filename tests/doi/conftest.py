@@ -21,31 +21,31 @@ REG = "https://reg.example"
 
 def result_metadata(doi: str | None = DOI, **overrides: object) -> DoiMetadata:
     """The metadata of a variant-calling result, as the registry would build it."""
-    args: dict[str, object] = dict(
-        title="Variant calls for NA12878 with nf-core/sarek 3.4",
-        creators=[
+    args: dict[str, object] = {
+        "title": "Variant calls for NA12878 with nf-core/sarek 3.4",
+        "creators": [
             Creator.person("Jane Mary", "Doe", orcid="0000-0002-1825-0097", affiliation="Example University"),
             Creator.person("Richard", "Roe", orcid="https://orcid.org/0000-0002-1694-233X"),
             Creator.organization("Example Genomics Core"),
         ],
-        publisher="Example Lab Registry",
-        year=2025,
-        url=f"{REG}/doi/{doi}" if doi else f"{REG}/doi/pending",
-        image_ref=f"reg.example/lab/sarek@{IMAGE_DIGEST}",
-        image_url=f"{REG}/v2/lab/sarek/manifests/{IMAGE_DIGEST}",
-        result_ref=f"reg.example/lab/results@{RESULT_DIGEST}",
-        dataset_refs=[
+        "publisher": "Example Lab Registry",
+        "year": 2025,
+        "url": f"{REG}/doi/{doi}" if doi else f"{REG}/doi/pending",
+        "image_ref": f"reg.example/lab/sarek@{IMAGE_DIGEST}",
+        "image_url": f"{REG}/v2/lab/sarek/manifests/{IMAGE_DIGEST}",
+        "result_ref": f"reg.example/lab/results@{RESULT_DIGEST}",
+        "dataset_refs": [
             (f"reg.example/data/na12878@{DATA1_DIGEST}", f"{REG}/v2/data/na12878/manifests/{DATA1_DIGEST}"),
             (f"reg.example/data/grch38@{DATA2_DIGEST}", f"{REG}/v2/data/grch38/manifests/{DATA2_DIGEST}"),
         ],
-        crate_url=f"{REG}/v2/lab/results/manifests/{CRATE_DIGEST}",
-        version="1.0",
-        doi=doi,
-        description="Germline short variants for NA12878 (GIAB) against GRCh38.",
-        subjects=["genomics", "variant calling"],
-        rights=Rights("Creative Commons Attribution 4.0 International",
+        "crate_url": f"{REG}/v2/lab/results/manifests/{CRATE_DIGEST}",
+        "version": "1.0",
+        "doi": doi,
+        "description": "Germline short variants for NA12878 (GIAB) against GRCh38.",
+        "subjects": ["genomics", "variant calling"],
+        "rights": Rights("Creative Commons Attribution 4.0 International",
                       "https://creativecommons.org/licenses/by/4.0/legalcode", "cc-by-4.0"),
-    )
+    }
     args.update(overrides)
     return build_result_metadata(**args)  # type: ignore[arg-type]
 

@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 JSONAPI = "application/vnd.api+json"
@@ -63,8 +63,8 @@ class FakeDataCite:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> FakeDataCite:
-        fake = self
+    def start(self) -> Self:
+        fake: FakeDataCite = self
 
         class Handler(_Handler):
             server_fake = fake
@@ -72,7 +72,8 @@ class FakeDataCite:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-datacite", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fake-datacite", daemon=True)
         self._thread.start()
         return self
 
@@ -83,7 +84,7 @@ class FakeDataCite:
         if self._thread:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> FakeDataCite:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -92,8 +93,8 @@ class FakeDataCite:
     @property
     def url(self) -> str:
         assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     # -- test controls ------------------------------------------------------------------------
 
@@ -261,5 +262,5 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass

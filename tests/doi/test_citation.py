@@ -134,7 +134,7 @@ def test_schema_org(meta: DoiMetadata) -> None:
     assert doc["publisher"] == {"@type": "Organization", "name": "Example Lab Registry"}
     assert doc["datePublished"] == "2025"
     assert doc["license"] == "https://creativecommons.org/licenses/by/4.0/legalcode"
-    assert [x["@id"] for x in doc["isBasedOn"]][0] == f"{REG}/v2/lab/sarek/manifests/{IMAGE_DIGEST}"
+    assert doc["isBasedOn"][0]["@id"] == f"{REG}/v2/lab/sarek/manifests/{IMAGE_DIGEST}"
     assert [x["@type"] for x in doc["isBasedOn"]] == ["SoftwareSourceCode", "Dataset", "Dataset"]
     assert doc["subjectOf"][0]["conformsTo"] == {"@id": "https://w3id.org/ro/crate/1.1"}
     assert "creativeWorkStatus" not in doc

@@ -100,8 +100,8 @@ def test_version_relations() -> None:
                     ("10.5072/conc-ept0", "DOI", "IsVersionOf")]
     concept = result_metadata(has_versions=["10.5072/v100-0001", "10.5072/v200-0002"],
                               is_previous_version_of="10.5072/next-0003")
-    rels = [(r.identifier, r.relation_type) for r in concept.related[4:]]
-    assert rels == [("10.5072/next-0003", "IsPreviousVersionOf"),
+    pairs = [(r.identifier, r.relation_type) for r in concept.related[4:]]
+    assert pairs == [("10.5072/next-0003", "IsPreviousVersionOf"),
                     ("10.5072/v100-0001", "HasVersion"), ("10.5072/v200-0002", "HasVersion")]
     assert validate_metadata(new) == [] and validate_metadata(concept) == []
 

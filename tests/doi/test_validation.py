@@ -98,8 +98,8 @@ def test_missing_doi_allowed_before_assignment(attrs: dict[str, Any]) -> None:
 def test_orcid_check_digit(attrs: dict[str, Any]) -> None:
     attrs["creators"][0]["nameIdentifiers"][0]["nameIdentifier"] = "https://orcid.org/0000-0002-1825-0098"
     assert validate_metadata(attrs) == [
-        "$.creators[0].nameIdentifiers[0].nameIdentifier: ORCID iD 'https://orcid.org/0000-0002-1825-0098' "
-        "has a wrong check digit (expected 7)",
+        ("$.creators[0].nameIdentifiers[0].nameIdentifier: ORCID iD 'https://orcid.org/0000-0002-1825-0098' "
+         "has a wrong check digit (expected 7)"),
     ]
 
 
@@ -116,8 +116,8 @@ def test_unknown_properties_are_rejected(attrs: dict[str, Any]) -> None:
 def test_metadata_scheme_only_with_has_metadata(attrs: dict[str, Any]) -> None:
     attrs["relatedIdentifiers"][0]["relatedMetadataScheme"] = "RO-Crate"
     problems = validate_metadata(attrs)
-    assert problems == ["$.relatedIdentifiers[0].relatedMetadataScheme: allowed only with relationType "
-                        "HasMetadata or IsMetadataFor"]
+    assert problems == [("$.relatedIdentifiers[0].relatedMetadataScheme: allowed only with relationType "
+                         "HasMetadata or IsMetadataFor")]
 
 
 def test_related_identifier_values(attrs: dict[str, Any]) -> None:

@@ -35,7 +35,14 @@ from sciregistry.storage import (  # noqa: E402
 )
 from sciregistry.storage.s3 import MIN_PART_SIZE, S3Store  # noqa: E402
 
-from .contract import BlobStoreContract, digest_of, hash_stream, pattern_chunks, read_all  # noqa: E402
+from .contract import (  # noqa: E402
+    BlobStoreContract,
+    digest_of,
+    hash_stream,
+    pattern_chunk,
+    pattern_chunks,
+    read_all,
+)  # noqa: E402
 
 MiB = 1 << 20
 
@@ -397,9 +404,14 @@ def test_throughput_256mib_commit(moto_endpoint: str, bucket: str, capsys: pytes
     store.start_upload("upload-big")
     t0 = time.perf_counter()
     offset = 0
+    def chunks(first: int) -> Iterator[bytes]:
+        for j in range(first, first + 64):
+            chunk = pattern_chunk(j, MiB)
+            h.update(chunk)
+            yield chunk
+
     for i in range(4):
-        chunks = (c for j, c in enumerate(pattern_chunks(64 * (i + 1), MiB, h)) if j >= 64 * i)
-        offset = store.append_upload("upload-big", offset, chunks)
+        offset = store.append_upload("upload-big", offset, chunks(64 * i))
     t1 = time.perf_counter()
     d = f"sha256:{h.hexdigest()}"
     store.commit_upload("upload-big", d)

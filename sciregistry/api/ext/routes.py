@@ -135,3 +135,87 @@ def _not_found(exc: Exception) -> Response:
 
         return render(from_http_exception(exc))  # type: ignore[arg-type]
     return json_response({"errors": [NotFound(f"no such endpoint: {request.path}").to_dict()]}, 404)
+
+
+# --- DOIs ----------------------------------------------------------------------------------------
+
+def _doi_path(prefix: str, suffix: str) -> str:
+    return f"{prefix}/{suffix}".lower()
+
+
+@bp.post("/dois")
+def mint_doi() -> Response:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("reference"), str):
+        raise BadRequest('body must be JSON {"reference": "<repository>@<digest>", ...}')
+    repo, digest = split_ref(body["reference"])
+    gate = services().gate
+    gate.authorize(repo, "push")
+    creators = body.get("creators")
+    if creators is not None and (not isinstance(creators, list) or not all(isinstance(c, dict) for c in creators)):
+        raise BadRequest("creators must be a list of objects {name | given_name+family_name, orcid?}")
+    for key in ("title", "description", "supersedes"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise BadRequest(f"{key} must be a string")
+    record = services().dois.mint(repo, digest, title=body.get("title"), creators=creators,
+                                  description=body.get("description") or "", supersedes=body.get("supersedes"),
+                                  created_by=gate.principal_name())
+    services().audit(action="doi.mint", target=record.doi, detail={"reference": f"{repo}@{digest}"})
+    return json_response(record.to_dict(), 201, {"Location": f"/doi/{record.doi}"})
+
+
+@bp.get("/dois")
+def list_dois() -> Response:
+    repository = request.args.get("repository")
+    gate = services().gate
+    records = [r.to_dict() for r in services().dois.list(repository, _int_arg("limit", 100) or 100)
+               if r.repository is None or gate.can_read(r.repository)]
+    return json_response({"items": records})
+
+
+@bp.get("/dois/<prefix>/<suffix>")
+def get_doi(prefix: str, suffix: str) -> Response:
+    record = services().dois.get(_doi_path(prefix, suffix))
+    if record.repository:
+        services().gate.authorize(record.repository, "pull", hide=True, doi=record.doi)
+    return json_response(record.to_dict())
+
+
+@bp.get("/dois/<prefix>/<suffix>/closure")
+def doi_closure(prefix: str, suffix: str) -> Response:
+    """Everything a reviewer needs: the DOI record, the run (image, parameters, inputs, outputs) and
+    every pinned object."""
+    svc = services()
+    record = svc.dois.get(_doi_path(prefix, suffix))
+    if record.is_concept:
+        if not record.latest:
+            raise NotFound(f"concept DOI {record.doi} has no versions")
+        record = svc.dois.get(record.latest)
+    svc.gate.authorize(record.repository, "pull", hide=True, doi=record.doi)
+    run = svc.runs.get(record.run_id) if record.run_id else None
+    return json_response({"doi": record.to_dict(), "run": run, "pins": svc.dois.pins(record.doi),
+                          "registry": svc.config.resolved_registry_host})
+
+
+@bp.post("/dois/<prefix>/<suffix>/tombstone")
+def tombstone_doi(prefix: str, suffix: str) -> Response:
+    services().gate.require_admin()
+    body = request.get_json(silent=True) or {}
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        raise BadRequest('body must be JSON {"reason": "..."}')
+    record = services().dois.tombstone(_doi_path(prefix, suffix), reason)
+    services().audit(action="doi.tombstone", target=record.doi, detail={"reason": reason})
+    return json_response(record.to_dict())
+
+
+@bp.post("/gc")
+def run_gc() -> Response:
+    services().gate.require_admin()
+    from sciregistry.registry.gc import collect
+
+    cfg = services().config
+    report = collect(services().registry, grace=cfg.gc_grace_seconds, upload_max_age=cfg.upload_max_age,
+                     dry_run=request.args.get("dry_run", "false").lower() in ("1", "true", "yes"),
+                     delete_untagged=request.args.get("delete_untagged", "false").lower() in ("1", "true", "yes"))
+    return json_response(report.to_dict())

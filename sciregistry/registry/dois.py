@@ -1,0 +1,355 @@
+"""DOIs: minting for a result, the closure a DOI pins, versions, tombstones, and the pin guard.
+
+A DOI's closure is everything a reviewer needs to reproduce the result:
+
+    result manifest ── its blobs (output files)
+      └─ run crate manifest (referrer) ── its blobs
+    image manifest or index (+ child manifests) ── config and layer blobs
+    every input dataset manifest ── its blobs
+    every referrer of any of those manifests (SBOMs, signatures, reports) ── their blobs
+
+Each object becomes a ``DoiPin`` row. ``DoiPins`` is a registry hook that refuses (DENIED, naming
+the DOI) to delete a pinned manifest or blob or to move a tag away from pinned content; garbage
+collection marks every pinned object as live.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sciregistry import doi as doilib
+from sciregistry.db.base import utcnow
+from sciregistry.db.models import Doi, DoiPin, Manifest, ManifestRef, Repository, Run
+from sciregistry.errors import BadRequest, Conflict, Denied, NotFound
+from sciregistry.registry.hooks import NoHooks
+
+PINNED = "pinned by DOI"
+
+
+class DoiPins(NoHooks):
+    """Registry hook: pinned content cannot be deleted or have its tags moved."""
+
+    def _pin(self, s: Session, repository_id: int, digest: str, kind: str) -> str | None:
+        return s.execute(select(DoiPin.doi).where(DoiPin.repository_id == repository_id, DoiPin.digest == digest,
+                                                  DoiPin.kind == kind).limit(1)).scalar()
+
+    def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int, digest: str) -> None:
+        doi = self._pin(session, repository_id, digest, "manifest")
+        if doi:
+            raise Denied(f"manifest {digest} is {PINNED} {doi}: it cannot be deleted", {"doi": doi})
+
+    def check_tag_change(self, session: Session, repository_id: int, tag: str, old_manifest_id: int) -> None:
+        digest = session.execute(select(Manifest.digest).where(Manifest.id == old_manifest_id)).scalar()
+        doi = self._pin(session, repository_id, digest, "manifest") if digest else None
+        if doi:
+            raise Denied(f"tag {tag!r} points at content {PINNED} {doi}: it cannot be moved or deleted",
+                         {"doi": doi, "tag": tag, "digest": digest})
+
+    def check_blob_delete(self, session: Session, repository_id: int, digest: str) -> None:
+        doi = self._pin(session, repository_id, digest, "blob")
+        if doi:
+            raise Denied(f"blob {digest} is {PINNED} {doi}: it cannot be deleted", {"doi": doi})
+
+
+@dataclass
+class Closure:
+    """(repository id, digest, kind, role) of every pinned object."""
+
+    items: dict[tuple[int, str, str], str] = field(default_factory=dict)
+
+    def add(self, rid: int, digest: str, kind: str, role: str) -> bool:
+        key = (rid, digest, kind)
+        if key in self.items:
+            return False
+        self.items[key] = role
+        return True
+
+
+def compute_closure(s: Session, repository_id: int, result_digest: str, run: Run | None) -> Closure:
+    closure = Closure()
+    names = dict(s.execute(select(Repository.name, Repository.id)).all()) if run else {}
+
+    def manifest(rid: int, digest: str, role: str) -> None:
+        if not closure.add(rid, digest, "manifest", role):
+            return
+        row = s.execute(select(Manifest.id).where(Manifest.repository_id == rid, Manifest.digest == digest)).first()
+        if row is None:
+            raise NotFound(f"{role} {digest} is missing from the registry: cannot pin it")
+        for ref_digest, kind in s.execute(select(ManifestRef.digest, ManifestRef.kind)
+                                          .where(ManifestRef.manifest_id == row[0])):
+            if kind == "blob":
+                closure.add(rid, ref_digest, "blob", "blob")
+            else:
+                manifest(rid, ref_digest, "index-child")
+        for (ref,) in s.execute(select(Manifest.digest).where(Manifest.repository_id == rid,
+                                                              Manifest.subject_digest == digest)):
+            manifest(rid, ref, "referrer")
+
+    manifest(repository_id, result_digest, "result")
+    if run is not None:
+        image_rid = names.get(run.image_repository)
+        if image_rid is None:
+            raise NotFound(f"image repository {run.image_repository} is missing")
+        manifest(image_rid, run.image_digest, "image")
+        from sciregistry.db.models import RunInput
+
+        for name, digest in s.execute(select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)):
+            rid = names.get(name)
+            if rid is None:
+                raise NotFound(f"input repository {name} is missing")
+            manifest(rid, digest, "dataset")
+    return closure
+
+
+@dataclass(frozen=True)
+class DoiRecord:
+    doi: str
+    state: str
+    repository: str | None
+    result_digest: str | None
+    crate_digest: str | None
+    run_id: int | None
+    is_concept: bool
+    concept_doi: str | None
+    previous_doi: str | None
+    version: int
+    metadata: dict[str, Any]
+    created_at: str
+    published_at: str | None
+    tombstone_reason: str | None
+    reproductions: int
+    versions: list[str] = field(default_factory=list)
+    latest: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class DoiService:
+    def __init__(self, sessions: Any, minter: Any, *, publisher: str, base_url: str, registry_host: str) -> None:
+        self.sessions = sessions
+        self.minter = minter
+        self.publisher = publisher
+        self.base_url = base_url.rstrip("/")
+        self.registry_host = registry_host
+
+    # --- reading ---
+    def _record(self, s: Session, row: Doi) -> DoiRecord:
+        repo = s.execute(select(Repository.name).where(Repository.id == row.repository_id)).scalar() \
+            if row.repository_id else None
+        concept = row.doi if row.is_concept else row.concept_doi
+        versions: list[str] = []
+        latest = None
+        if concept:
+            versions = list(s.execute(select(Doi.doi).where(Doi.concept_doi == concept, Doi.is_concept.is_(False))
+                                      .order_by(Doi.version)).scalars())
+            live = [v for v in versions if v]
+            latest = live[-1] if live else None
+        return DoiRecord(row.doi, row.state, repo, row.result_digest, row.crate_digest, row.run_id, row.is_concept,
+                         row.concept_doi, row.previous_doi, row.version, json.loads(row.metadata_json),
+                         row.created_at.isoformat(), row.published_at.isoformat() if row.published_at else None,
+                         row.tombstone_reason, row.reproductions, versions, latest)
+
+    def get(self, doi: str) -> DoiRecord:
+        norm = doilib.normalize_doi(doi)
+        with self.sessions() as s:
+            row = s.get(Doi, norm)
+            if row is None:
+                raise NotFound(f"DOI {norm} is not registered here")
+            return self._record(s, row)
+
+    def pins(self, doi: str) -> list[dict[str, str]]:
+        norm = doilib.normalize_doi(doi)
+        with self.sessions() as s:
+            rows = s.execute(select(Repository.name, DoiPin.digest, DoiPin.kind, DoiPin.role)
+                             .join(Repository, Repository.id == DoiPin.repository_id)
+                             .where(DoiPin.doi == norm).order_by(Repository.name, DoiPin.kind, DoiPin.digest)).all()
+        return [{"repository": r, "digest": d, "kind": k, "role": role} for r, d, k, role in rows]
+
+    def for_results(self, results: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        if not results:
+            return []
+        with self.sessions() as s:
+            out = []
+            for repo, digest in results:
+                for d, state in s.execute(select(Doi.doi, Doi.state).join(Repository, Repository.id == Doi.repository_id)
+                                          .where(Repository.name == repo, Doi.result_digest == digest)):
+                    out.append({"doi": d, "repository": repo, "result_digest": digest, "state": state})
+            return out
+
+    def list(self, repository: str | None = None, limit: int = 100) -> list[DoiRecord]:
+        with self.sessions() as s:
+            q = select(Doi).order_by(Doi.created_at.desc()).limit(limit)
+            if repository:
+                q = q.join(Repository, Repository.id == Doi.repository_id).where(Repository.name == repository)
+            return [self._record(s, r) for r in s.execute(q).scalars()]
+
+    # --- minting ---
+    def _metadata(self, s: Session, repo: str, run: Run, result_digest: str, doi: str, *, title: str | None,
+                  creators: list[dict[str, Any]] | None, description: str, version: int,
+                  previous: str | None, concept: str | None) -> Any:
+        from sciregistry.db.models import RunInput
+
+        if creators:
+            people = [doilib.Creator.person(c["given_name"], c["family_name"], orcid=c.get("orcid"))
+                      if c.get("family_name") else doilib.Creator(c["name"], orcid=c.get("orcid"))
+                      for c in creators]
+        elif run.agent_name:
+            parts = run.agent_name.rsplit(" ", 1)
+            people = [doilib.Creator.person(parts[0], parts[1], orcid=run.agent_orcid) if len(parts) == 2
+                      else doilib.Creator(run.agent_name, orcid=run.agent_orcid)]
+        else:
+            raise BadRequest("the run names no agent: give creators")
+        host = self.registry_host
+        inputs = s.execute(select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)).all()
+        return doilib.build_result_metadata(
+            title=title or run.name, creators=people, publisher=self.publisher, year=utcnow().year,
+            url=f"{self.base_url}/doi/{doi}",
+            image_ref=f"{host}/{run.image_repository}@{run.image_digest}",
+            image_url=f"{self.base_url}/v2/{run.image_repository}/manifests/{run.image_digest}",
+            result_ref=f"{host}/{repo}@{result_digest}",
+            dataset_refs=[(f"{host}/{r}@{d}", f"{self.base_url}/v2/{r}/manifests/{d}") for r, d in inputs],
+            crate_url=f"{self.base_url}/doi/{doi}?format=ro-crate",
+            version=str(version), doi=doi, description=description,
+            is_new_version_of=previous, is_version_of=concept)
+
+    def mint(self, repository: str, result_digest: str, *, title: str | None = None,
+             creators: list[dict[str, Any]] | None = None, description: str = "",
+             supersedes: str | None = None, created_by: str | None = None) -> DoiRecord:
+        """Mint (draft, then publish) a DOI for a result whose run crate the registry admitted."""
+        with self.sessions() as s, s.begin():
+            rid = s.execute(select(Repository.id).where(Repository.name == repository)).scalar()
+            if rid is None:
+                raise NotFound(f"repository {repository} not found")
+            run = s.execute(select(Run).where(Run.repository_id == rid, Run.result_digest == result_digest)
+                            .order_by(Run.id.desc()).limit(1)).scalar()
+            if run is None:
+                raise BadRequest(f"{repository}@{result_digest} has no admitted run crate: record the run first "
+                                 "(sciregistry run record) so the DOI can pin image, inputs and parameters")
+            existing = s.execute(select(Doi.doi).where(Doi.repository_id == rid, Doi.result_digest == result_digest,
+                                                       Doi.state != "tombstone")).scalar()
+            if existing:
+                raise Conflict(f"{repository}@{result_digest} already has DOI {existing}", {"doi": existing})
+            closure = compute_closure(s, rid, result_digest, run)
+
+            previous = concept = None
+            version = 1
+            if supersedes:
+                prev = s.get(Doi, doilib.normalize_doi(supersedes))
+                if prev is None or prev.is_concept:
+                    raise BadRequest(f"supersedes: {supersedes} is not a version DOI registered here")
+                if prev.repository_id != rid:
+                    raise BadRequest("a new version must be in the same repository as the one it supersedes")
+                previous = prev.doi
+                concept = prev.concept_doi
+                version = (s.execute(select(func.max(Doi.version)).where(Doi.concept_doi == concept)).scalar()
+                           if concept else prev.version) + 1
+            doi = self.minter.new_doi()
+            meta = self._metadata(s, repository, run, result_digest, doi, title=title, creators=creators,
+                                  description=description, version=version, previous=previous, concept=None)
+            if supersedes and concept is None:
+                # first new version: create the concept DOI that will always resolve to the latest version
+                concept = self.minter.new_doi()
+                prev_row = s.get(Doi, previous)
+                cmeta = doilib.build_result_metadata(
+                    **_concept_args(json.loads(prev_row.metadata_json), self, concept, [previous, doi]))
+                self._register(s, concept, cmeta, None, None, None, None, True, None, None, 0, created_by)
+                prev_row.concept_doi = concept
+            if concept:
+                meta = self._metadata(s, repository, run, result_digest, doi, title=title, creators=creators,
+                                      description=description, version=version, previous=previous, concept=concept)
+            self._register(s, doi, meta, rid, result_digest, run.crate_digest, run.id, False, concept, previous,
+                           version, created_by)
+            for (prid, digest, kind), role in closure.items.items():
+                s.add(DoiPin(doi=doi, repository_id=prid, digest=digest, kind=kind, role=role))
+            if previous:
+                self._relink_previous(s, previous, doi)
+            if concept and supersedes:
+                self._refresh_concept(s, concept)
+            s.flush()
+            return self._record(s, s.get(Doi, doi))
+
+    def _register(self, s: Session, doi: str, meta: Any, rid: int | None, result: str | None, crate: str | None,
+                  run_id: int | None, is_concept: bool, concept: str | None, previous: str | None, version: int,
+                  created_by: str | None) -> None:
+        doilib.check_metadata(meta)
+        self.minter.reserve(meta)
+        self.minter.publish(doi, meta)
+        s.add(Doi(doi=doi, repository_id=rid, result_digest=result, crate_digest=crate, run_id=run_id,
+                  state="findable", is_concept=is_concept, concept_doi=concept, previous_doi=previous,
+                  version=version, metadata_json=json.dumps(doilib.to_datacite_json(meta)), created_by=created_by,
+                  published_at=utcnow()))
+        s.flush()
+
+    def _relink_previous(self, s: Session, previous: str, new: str) -> None:
+        row = s.get(Doi, previous)
+        meta = doilib.from_datacite_json(json.loads(row.metadata_json))
+        related = [r for r in meta.related if r.relation_type != "IsPreviousVersionOf"]
+        related.append(doilib.RelatedIdentifier(new, "DOI", "IsPreviousVersionOf", "Dataset"))
+        if row.concept_doi and not any(r.relation_type == "IsVersionOf" for r in related):
+            related.append(doilib.RelatedIdentifier(row.concept_doi, "DOI", "IsVersionOf", "Dataset"))
+        from dataclasses import replace
+
+        meta = replace(meta, related=related)
+        self.minter.update(previous, meta)
+        row.metadata_json = json.dumps(doilib.to_datacite_json(meta))
+
+    def _refresh_concept(self, s: Session, concept: str) -> None:
+        row = s.get(Doi, concept)
+        versions = list(s.execute(select(Doi.doi).where(Doi.concept_doi == concept, Doi.is_concept.is_(False))
+                                  .order_by(Doi.version)).scalars())
+        meta = doilib.from_datacite_json(json.loads(row.metadata_json))
+        related = [r for r in meta.related if r.relation_type != "HasVersion"]
+        related += [doilib.RelatedIdentifier(v, "DOI", "HasVersion", "Dataset") for v in versions]
+        from dataclasses import replace
+
+        meta = replace(meta, related=related)
+        self.minter.update(concept, meta)
+        row.metadata_json = json.dumps(doilib.to_datacite_json(meta))
+
+    # --- tombstones and reproductions ---
+    def tombstone(self, doi: str, reason: str) -> DoiRecord:
+        """Withdraw a DOI (admin only): it keeps resolving, to a tombstone page. Its pins are kept:
+        the bytes stay until an operator decides otherwise; the DOI is never deleted."""
+        norm = doilib.normalize_doi(doi)
+        with self.sessions() as s, s.begin():
+            row = s.get(Doi, norm)
+            if row is None:
+                raise NotFound(f"DOI {norm} is not registered here")
+            if row.state == "tombstone":
+                raise Conflict(f"DOI {norm} is already withdrawn")
+            meta = doilib.from_datacite_json(json.loads(row.metadata_json))
+            meta = doilib.withdrawn_metadata(meta, reason, dt.date.today().isoformat(),
+                                             url=f"{self.base_url}/doi/{norm}")
+            self.minter.tombstone(norm, reason, url=f"{self.base_url}/doi/{norm}")
+            row.state = "tombstone"
+            row.tombstone_reason = reason
+            row.metadata_json = json.dumps(doilib.to_datacite_json(meta))
+            s.flush()
+            return self._record(s, row)
+
+    def count_reproduction(self, repository: str, result_digest: str) -> None:
+        with self.sessions() as s, s.begin():
+            for row in s.execute(select(Doi).join(Repository, Repository.id == Doi.repository_id)
+                                 .where(Repository.name == repository, Doi.result_digest == result_digest)).scalars():
+                row.reproductions += 1
+
+
+def _concept_args(prev_attrs: dict[str, Any], svc: DoiService, concept: str, versions: list[str]) -> dict[str, Any]:
+    meta = doilib.from_datacite_json(prev_attrs)
+    alt = dict((t, i) for i, t in meta.alternate_identifiers)
+    image_ref = alt.get(doilib.ALT_ID_IMAGE)
+    result_ref = alt.get(doilib.ALT_ID_RESULT)
+    image_url = next((r.identifier for r in meta.related if r.relation_type == "IsCompiledBy"), svc.base_url)
+    datasets = [("", r.identifier) for r in meta.related if r.relation_type == "IsDerivedFrom"]
+    return dict(title=meta.title, creators=list(meta.creators), publisher=meta.publisher,
+                year=meta.publication_year, url=f"{svc.base_url}/doi/{concept}", image_ref=image_ref,
+                image_url=image_url, result_ref=result_ref,
+                dataset_refs=[(u, u) for _, u in datasets], crate_url=f"{svc.base_url}/doi/{concept}?format=ro-crate",
+                doi=concept, description=meta.description, has_versions=versions)

@@ -1,0 +1,1 @@
+"""Real clients (skopeo, oras-py, podman) against a live sciregistry server."""
