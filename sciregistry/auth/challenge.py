@@ -83,8 +83,14 @@ def _scope_value(scope: str | Scope | Iterable[Scope] | None) -> str | None:
     return text or None
 
 
-def bearer_challenge(realm: str, service: str, scope: str | Scope | Iterable[Scope] | None = None, *,
-                     error: str | None = None, error_description: str | None = None) -> str:
+def bearer_challenge(
+    realm: str,
+    service: str,
+    scope: str | Scope | Iterable[Scope] | None = None,
+    *,
+    error: str | None = None,
+    error_description: str | None = None,
+) -> str:
     """The ``WWW-Authenticate`` value sending a Docker client to the token endpoint ``realm``.
 
     ``error="insufficient_scope"`` with the scope needed answers a token that lacks an action.
@@ -168,7 +174,7 @@ def _parse_basic(value: str) -> BasicCredentials:
 
 
 _PARAM = re.compile(
-    r'\s*(?P<name>[!#$%&\'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*'
+    r"\s*(?P<name>[!#$%&\'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*"
     r'(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<token>[!#$%&\'*+\-.^_`|~0-9A-Za-z]+))\s*(?:,|$)'
 )
 

@@ -88,6 +88,7 @@ PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
 # --- errors -------------------------------------------------------------------------------------
 
+
 class TokenInvalid(Unauthorized):
     """A bearer token was rejected. HTTP 401; ``bearer_error`` goes into the ``WWW-Authenticate`` error."""
 
@@ -128,6 +129,7 @@ class TokenWrongIssuer(TokenInvalid):
 
 
 # --- values -------------------------------------------------------------------------------------
+
 
 class IssuedToken(NamedTuple):
     """What the token endpoint returns: ``{"token", "access_token", "expires_in", "issued_at"}``.
@@ -175,6 +177,7 @@ class Claims:
 
 # --- key helpers --------------------------------------------------------------------------------
 
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -186,7 +189,9 @@ def _b64url_decode(segment: str) -> bytes:
     """Strict base64url (RFC 4648 section 5) without padding, as JWS uses (RFC 7515 section 2)."""
     if not _SEGMENT.fullmatch(segment) or len(segment) % 4 == 1:
         raise ValueError("not base64url")
-    return binascii.a2b_base64(segment.encode("ascii").translate(_URLSAFE_TO_STD) + b"=" * (-len(segment) % 4))
+    return binascii.a2b_base64(
+        segment.encode("ascii").translate(_URLSAFE_TO_STD) + b"=" * (-len(segment) % 4)
+    )
 
 
 def _int_bytes(n: int, length: int | None = None) -> bytes:
@@ -202,7 +207,12 @@ def _public_jwk_members(key: PublicKey) -> dict[str, str]:
         if not isinstance(key.curve, ec.SECP256R1):
             raise ValueError(f"unsupported EC curve {key.curve.name} (only P-256)")
         pn = key.public_numbers()
-        return {"crv": "P-256", "kty": "EC", "x": _b64url(_int_bytes(pn.x, 32)), "y": _b64url(_int_bytes(pn.y, 32))}
+        return {
+            "crv": "P-256",
+            "kty": "EC",
+            "x": _b64url(_int_bytes(pn.x, 32)),
+            "y": _b64url(_int_bytes(pn.y, 32)),
+        }
     raise ValueError(f"unsupported key type {type(key).__name__}")
 
 
@@ -255,8 +265,9 @@ def _load_pem_key(path: Path) -> PrivateKey | PublicKey:
         key: Any = serialization.load_pem_private_key(data, password=None)
     else:
         key = serialization.load_pem_public_key(data)
-    if not isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey | ec.EllipticCurvePrivateKey
-                      | ec.EllipticCurvePublicKey):
+    if not isinstance(
+        key, rsa.RSAPrivateKey | rsa.RSAPublicKey | ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey
+    ):
         raise ValueError(f"{path}: unsupported key type {type(key).__name__} (RSA or EC P-256)")
     return key
 
@@ -269,8 +280,9 @@ def _generate_pem(key_type: str) -> bytes:
         key = ec.generate_private_key(ec.SECP256R1())
     else:
         raise ValueError(f"unknown key_type {key_type!r} (rsa or ec)")
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -290,7 +302,7 @@ _NO_LINK_ERRNOS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, e
 
 
 def _create_key_file(path: Path, key_type: str) -> None:
-    """Create ``path`` holding a new private key unless it exists; never overwrite, never expose a partial file."""
+    """Create ``path`` with a new private key unless it exists; never overwrite or expose a partial file."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     pem = _generate_pem(key_type)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".jwt-signing.", suffix=".tmp")  # mode 0600
@@ -326,6 +338,7 @@ def _create_exclusive(path: Path, pem: bytes) -> None:
 
 # --- the key store ------------------------------------------------------------------------------
 
+
 class KeyStore:
     """Signs and verifies registry tokens with the key in ``<data_dir>/keys/jwt-signing.pem``.
 
@@ -335,9 +348,16 @@ class KeyStore:
     Thread-safe. The key is loaded (or created) on first use, not in the constructor.
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, issuer: str = "sciregistry",
-                 key_type: Literal["rsa", "ec"] = "rsa", leeway: float = 30.0,
-                 clock: Callable[[], float] = time.time, cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        issuer: str = "sciregistry",
+        key_type: Literal["rsa", "ec"] = "rsa",
+        leeway: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 4096,
+    ) -> None:
         if key_type not in ("rsa", "ec"):
             raise ValueError(f"unknown key_type {key_type!r} (rsa or ec)")
         if not issuer:
@@ -376,13 +396,20 @@ class KeyStore:
             raise ValueError(f"{self.key_path} holds a public key; a private key is needed for signing")
         mode = stat.S_IMODE(self.key_path.stat().st_mode)
         if mode & 0o077:
-            log.warning("JWT signing key %s is accessible by group/others (mode %o); chmod 600 it",
-                        self.key_path, mode)
+            log.warning(
+                "JWT signing key %s is accessible by group/others (mode %o); chmod 600 it",
+                self.key_path,
+                mode,
+            )
         signing = _make_verify_key(key.public_key())
         keys = {signing.kid: signing}
         for retired in sorted(self.key_path.parent.glob(RETIRED_KEY_GLOB)):
             rkey = _load_pem_key(retired)
-            pub = rkey.public_key() if isinstance(rkey, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) else rkey
+            pub = (
+                rkey.public_key()
+                if isinstance(rkey, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+                else rkey
+            )
             vk = _make_verify_key(pub)
             keys.setdefault(vk.kid, vk)
         self._signing_key = key
@@ -399,6 +426,10 @@ class KeyStore:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
+
+    def load(self) -> None:
+        """Load (or create) the keys now, e.g. at application start to fail early on a bad key file."""
+        self._ensure()
 
     @property
     def kid(self) -> str:
@@ -418,14 +449,24 @@ class KeyStore:
         """The public keys (signing first, then retired) as a JWK Set (RFC 7517 section 5)."""
         signing = self._ensure()
         ordered = [signing] + [k for k in self._keys.values() if k.kid != signing.kid]
-        return {"keys": [{**_public_jwk_members(k.public_key), "kid": k.kid, "alg": k.algorithm, "use": "sig"}
-                         for k in ordered]}
+        return {
+            "keys": [
+                {**_public_jwk_members(k.public_key), "kid": k.kid, "alg": k.algorithm, "use": "sig"}
+                for k in ordered
+            ]
+        }
 
     # --- issuing ---
 
-    def issue(self, subject: str, access: Iterable[Scope | Mapping[str, Any]], service: str,
-              audience: str | None = None, ttl: int = 300,
-              extra_claims: Mapping[str, Any] | None = None) -> IssuedToken:
+    def issue(
+        self,
+        subject: str,
+        access: Iterable[Scope | Mapping[str, Any]],
+        service: str,
+        audience: str | None = None,
+        ttl: int = 300,
+        extra_claims: Mapping[str, Any] | None = None,
+    ) -> IssuedToken:
         """Sign a token for ``subject`` carrying ``access`` (``[{"type", "name", "actions"}]`` or scopes).
 
         ``service`` is the token request's ``service`` parameter and the default audience.
@@ -447,15 +488,23 @@ class KeyStore:
         entries = [(a if isinstance(a, Scope) else Scope.from_access(a)).to_access() for a in access]
         now = int(self._clock())
         payload: dict[str, Any] = {
-            "iss": self.issuer, "sub": subject, "aud": aud,
-            "exp": now + ttl, "nbf": now, "iat": now,
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": aud,
+            "exp": now + ttl,
+            "nbf": now,
+            "iat": now,
             "jti": pysecrets.token_urlsafe(16),
             "access": entries,
             **extra,
         }
         assert self._signing_key is not None
-        token = pyjwt.encode(payload, self._signing_key, algorithm=signing.algorithm,
-                             headers={"kid": signing.kid, "typ": "JWT"})
+        token = pyjwt.encode(
+            payload,
+            self._signing_key,
+            algorithm=signing.algorithm,
+            headers={"kid": signing.kid, "typ": "JWT"},
+        )
         issued_at = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return IssuedToken(token, ttl, issued_at)
 
@@ -499,6 +548,8 @@ class KeyStore:
         if len(parts) != 3:
             raise TokenMalformed("token must have three dot-separated parts (JWS compact serialization)")
         header_b64, payload_b64, sig_b64 = parts
+        if not _SEGMENT.fullmatch(payload_b64):
+            raise TokenMalformed("token payload is not base64url")
         key = self._headers.get(header_b64)
         if key is None:
             key = self._check_header(header_b64)
@@ -536,7 +587,9 @@ class KeyStore:
         if key is None:
             raise TokenUnknownKey(f"token was signed with unknown key id {kid!r}")
         if alg != key.algorithm:
-            raise TokenAlgorithmRejected(f"token algorithm {alg!r} does not match key {kid!r} ({key.algorithm})")
+            raise TokenAlgorithmRejected(
+                f"token algorithm {alg!r} does not match key {kid!r} ({key.algorithm})"
+            )
         if len(self._headers) < _MAX_CACHED_HEADERS:
             self._headers[header_b64] = key
         return key

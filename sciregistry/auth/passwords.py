@@ -73,9 +73,14 @@ TEST_PARAMS = PasswordParams(time_cost=1, memory_cost=8, parallelism=1)
 
 @functools.lru_cache(maxsize=8)
 def _hasher(params: PasswordParams) -> PasswordHasher:
-    return PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_cost,
-                          parallelism=params.parallelism, hash_len=params.hash_len,
-                          salt_len=params.salt_len, type=Type.ID)
+    return PasswordHasher(
+        time_cost=params.time_cost,
+        memory_cost=params.memory_cost,
+        parallelism=params.parallelism,
+        hash_len=params.hash_len,
+        salt_len=params.salt_len,
+        type=Type.ID,
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -136,7 +141,7 @@ def verify_password(stored_hash: str, password: str) -> bool:
 
 
 def needs_rehash(stored_hash: str, params: PasswordParams = SERVER_PARAMS) -> bool:
-    """True when ``stored_hash`` was made with other parameters (or another Argon2 variant) than ``params``."""
+    """True when ``stored_hash`` was made with other parameters (or Argon2 variant) than ``params``."""
     try:
         return _hasher(params).check_needs_rehash(stored_hash)
     except InvalidHashError as exc:
@@ -144,7 +149,7 @@ def needs_rehash(stored_hash: str, params: PasswordParams = SERVER_PARAMS) -> bo
 
 
 def dummy_verify(password: str, params: PasswordParams = SERVER_PARAMS) -> bool:
-    """Spend the same Argon2 work as a real verification, then return False (unknown user, no password set)."""
+    """Spend the Argon2 work of a real verification, then return False (unknown user, no password)."""
     try:
         _hasher(params).verify(_dummy_hash(params), _normalize(password) if isinstance(password, str) else "")
     except VerificationError:

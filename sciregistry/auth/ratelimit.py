@@ -71,9 +71,17 @@ class LoginThrottle:
     ``clock`` returns seconds (monotonic by default) and is injectable for tests.
     """
 
-    def __init__(self, max_failures: int = 5, window: float = 300.0, lockout: float = 30.0, *,
-                 max_lockout: float = 3600.0, addr_max_failures: int | None = None,
-                 max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_failures: int = 5,
+        window: float = 300.0,
+        lockout: float = 30.0,
+        *,
+        max_lockout: float = 3600.0,
+        addr_max_failures: int | None = None,
+        max_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if max_failures < 1:
             raise ValueError("max_failures must be at least 1")
         if window <= 0 or lockout <= 0 or max_lockout < lockout:
@@ -110,7 +118,7 @@ class LoginThrottle:
         exponent = count - threshold
         if exponent >= 64:  # avoid huge floats; already far beyond max_lockout
             return self.max_lockout
-        return min(self.lockout * (2 ** exponent), self.max_lockout)
+        return min(math.ldexp(self.lockout, exponent), self.max_lockout)
 
     def _prune(self, now: float) -> None:
         # Oldest-touched first; stop at the first live entry (entries move to the end when touched).

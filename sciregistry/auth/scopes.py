@@ -122,7 +122,7 @@ def _split(s: str, what: str) -> tuple[str, str | None, str, str]:
     last = s.rfind(":")
     if first < 0 or first == last:
         raise ValueError(f"{what} {s!r} is not of the form type:name:actions")
-    type_part, name, action_part = s[:first], s[first + 1:last], s[last + 1:]
+    type_part, name, action_part = s[:first], s[first + 1 : last], s[last + 1 :]
     m = _TYPE_RE.fullmatch(type_part)
     if m is None:
         raise ValueError(f"{what} {s!r} has an invalid resource type {type_part!r}")
@@ -160,10 +160,12 @@ class Scope:
 
     def restrict(self, held: Iterable[str]) -> Scope:
         """This scope limited to the ``held`` actions (what the token endpoint grants)."""
-        return Scope(self.type, self.name, intersect_actions(self.type, self.actions, held), self.resource_class)
+        return Scope(
+            self.type, self.name, intersect_actions(self.type, self.actions, held), self.resource_class
+        )
 
     def to_access(self) -> dict[str, Any]:
-        """The JWT ``access`` claim entry: ``{"type", "name", "actions": [...]}`` (actions in canonical order)."""
+        """The JWT ``access`` entry ``{"type", "name", "actions": [...]}``, actions in canonical order."""
         entry: dict[str, Any] = {
             "type": self.type,
             "name": self.name,
@@ -257,7 +259,7 @@ class ScopePattern:
         return name == self.name
 
     def allows(self, name: str, action: str, resource_type: str = REPOSITORY) -> bool:
-        """Whether ``action`` on resource ``name`` (a repository unless ``resource_type`` says otherwise) is allowed."""
+        """Whether ``action`` on ``name`` (a repository unless ``resource_type`` says so) is allowed."""
         if not self.matches(name, resource_type):
             return False
         if action in expand_actions(self.type, self.actions):
@@ -266,7 +268,7 @@ class ScopePattern:
         return self.type != REPOSITORY and WILDCARD in self.actions
 
     def permitted(self, name: str, resource_type: str = REPOSITORY) -> frozenset[str]:
-        """The actions this pattern permits on ``name`` (``*`` expanded for repositories); empty if no match."""
+        """The actions permitted on ``name`` (``*`` expanded for repositories); empty if no match."""
         if not self.matches(name, resource_type):
             return frozenset()
         return expand_actions(self.type, self.actions)
@@ -288,7 +290,8 @@ def parse_scope_pattern(s: str) -> ScopePattern:
         base = name[:-2] if name.endswith("/*") else name
         if not _NAME_RE.fullmatch(base):
             raise ValueError(
-                f"scope pattern {s!r}: invalid name {name!r} ('*', '<prefix>/*' or an exact repository name)")
+                f"scope pattern {s!r}: invalid name {name!r} ('*', '<prefix>/*' or an exact repository name)"
+            )
     actions = _parse_actions(action_part, s, "scope pattern")
     if not actions:
         raise ValueError(f"scope pattern {s!r} names no action")
@@ -301,7 +304,8 @@ def parse_scope_patterns(value: str | Iterable[str]) -> list[ScopePattern]:
     return [parse_scope_pattern(p) for v in values for p in v.split()]
 
 
-def patterns_allow(patterns: Iterable[ScopePattern], name: str, action: str,
-                   resource_type: str = REPOSITORY) -> bool:
+def patterns_allow(
+    patterns: Iterable[ScopePattern], name: str, action: str, resource_type: str = REPOSITORY
+) -> bool:
     """True when any pattern allows ``action`` on ``name``."""
     return any(p.allows(name, action, resource_type) for p in patterns)

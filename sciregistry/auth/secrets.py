@@ -82,7 +82,7 @@ def _checksum(body: str) -> str:
 
 
 def new_token() -> NewToken:
-    """A fresh ``(token_id, secret)``; store ``token_id`` and ``hash_secret(secret)``, give ``secret`` to the user."""
+    """A new ``(token_id, secret)``: store ``token_id`` and ``hash_secret(secret)``; show ``secret`` once."""
     token_id = pysecrets.token_hex(_ID_HEX // 2)
     random_part = "".join(pysecrets.choice(_BASE62) for _ in range(_RANDOM_LEN))
     body = f"{TOKEN_PREFIX}{token_id}_{random_part}"
@@ -90,7 +90,7 @@ def new_token() -> NewToken:
 
 
 def parse_token(value: str | None) -> ParsedToken | None:
-    """``(token_id, secret)`` when ``value`` is a well-formed sciregistry token with a valid checksum, else None.
+    """``(token_id, secret)`` when ``value`` is a well-formed token with a valid checksum, else None.
 
     Surrounding whitespace is ignored; nothing else is forgiven (case matters). Never raises.
     """
@@ -100,7 +100,7 @@ def parse_token(value: str | None) -> ParsedToken | None:
     m = _TOKEN_RE.fullmatch(s)
     if m is None:
         return None
-    body = s[: -_CHECKSUM_LEN]
+    body = s[:-_CHECKSUM_LEN]
     if not hmac.compare_digest(_checksum(body), m.group("crc")):
         return None
     return ParsedToken(m.group("id"), s)
@@ -139,7 +139,7 @@ def verify_secret(secret: str, stored_hash: str, pepper: bytes | None = None) ->
 
 
 def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
-    """``hmac.compare_digest`` for str or bytes; str is UTF-8 encoded (compare_digest rejects non-ASCII str)."""
+    """``hmac.compare_digest`` for str or bytes; str is UTF-8 encoded (compare_digest refuses non-ASCII)."""
     ab = a.encode("utf-8") if isinstance(a, str) else a
     bb = b.encode("utf-8") if isinstance(b, str) else b
     return hmac.compare_digest(ab, bb)

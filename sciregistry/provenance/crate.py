@@ -31,7 +31,7 @@ attached RO-Crate. The graph (abridged; ``<ref>`` is ``host/repo@sha256:<hex>``)
     #run                    CreateAction instrument -> sciregistry-run.json, containerImage -> #<image ref>,
                             object -> datasets + PropertyValues, result -> outputs (+ #<result ref>),
                             startTime, endTime, actionStatus http://schema.org/CompletedActionStatus,
-                            agent -> Person (@id = ORCID URL when known)
+                            agent -> Person (@id = ORCID URL when known; also the root's author)
 
 The run description itself is described with its ``sha256`` and ``contentSize``, which binds
 the two layers together.
@@ -65,7 +65,6 @@ from sciregistry.provenance.model import (
 __all__ = [
     "COMPLETED_ACTION_STATUS",
     "CRATE_METADATA_NAME",
-    "CrateFiles",
     "DOCKER_IMAGE",
     "PROCESS_RUN_CRATE",
     "RO_CRATE_CONTEXT",
@@ -74,6 +73,7 @@ __all__ = [
     "WORKFLOW_RO_CRATE",
     "WORKFLOW_RUN_CONTEXT",
     "WORKFLOW_RUN_CRATE",
+    "CrateFiles",
     "build_run_crate",
     "crate_problems",
     "parse_metadata",
@@ -456,8 +456,8 @@ class _Graph:
             raise CrateInvalid(f"root data entity {root_id!r} is not a Dataset")
         return root
 
-    def action(self) -> dict[str, Any]:
-        """The CreateAction whose instrument is the root's mainEntity (Workflow Run Crate 0.5)."""
+    def action(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The CreateAction whose instrument is the root's mainEntity (Workflow Run Crate 0.5), and that entity."""
         root = self.root()
         main = self.follow(root, "mainEntity", "main workflow", type_="ComputationalWorkflow")
         assert main is not None
@@ -468,7 +468,7 @@ class _Graph:
         if len(actions) > 1:
             raise CrateInvalid(f"{len(actions)} CreateActions have the main workflow {main['@id']!r} as instrument, "
                                "expected exactly 1")
-        return actions[0]
+        return actions[0], main
 
 
 def _string(entity: Mapping[str, Any], prop: str, what: str) -> str:
@@ -515,8 +515,7 @@ def _split_reference(reference: str, what: str) -> tuple[str, str]:
 
 def _record_from_graph(graph: _Graph) -> RunRecord:
     root = graph.root()
-    action = graph.action()
-    main = graph.get(_id_of(action["instrument"]) or "", "main workflow")  # validated by action()
+    action, main = graph.action()
     if _string(action, "actionStatus", "CreateAction") != COMPLETED_ACTION_STATUS:
         raise CrateInvalid(f"CreateAction actionStatus is {action.get('actionStatus')!r}, "
                            f"expected {COMPLETED_ACTION_STATUS!r}")
@@ -545,8 +544,12 @@ def _record_from_graph(graph: _Graph) -> RunRecord:
             if ptype is None:
                 raise CrateInvalid(f"FormalParameter {formal['@id']!r}: additionalType {additional!r} is not one of "
                                    f"{sorted(_PARAMETER_TYPE)}")
+            value = obj.get("value")
+            if not isinstance(value, (str, int, float, bool)):
+                raise CrateInvalid(f"PropertyValue {obj['@id']!r}: value must be a string, number or boolean, "
+                                   f"got {value!r}")
             try:
-                parameters.append(Parameter(_string(obj, "name", "PropertyValue"), obj.get("value"), ptype))
+                parameters.append(Parameter(_string(obj, "name", "PropertyValue"), value, ptype))
             except (TypeError, ValueError) as exc:
                 raise CrateInvalid(f"PropertyValue {obj['@id']!r}: {exc}") from exc
         elif "Dataset" in types:
@@ -655,8 +658,15 @@ def _consistency(run: RunRecord, description: Mapping[str, Any], run_description
                             f"{'nothing' if a is None else a['sha256'] + ' / ' + str(a['size']) + ' bytes'}, "
                             f"{RUN_DESCRIPTION_NAME} has "
                             f"{'nothing' if b is None else str(b.get('sha256')) + ' / ' + str(b.get('size')) + ' bytes'}")
-    for key, label in (("command", "command"), ("started", "start time"), ("ended", "end time")):
-        compare(key, label)
+    compare("command", "command")
+    for key, label, moment in (("started", "start time", run.started), ("ended", "end time", run.ended)):
+        try:
+            same = datetime.fromisoformat(str(description.get(key))) == moment
+        except ValueError:
+            same = False
+        if not same:
+            problems.append(f"{label} differs: {CRATE_METADATA_NAME} has {_iso(moment)}, "
+                            f"{RUN_DESCRIPTION_NAME} has {description.get(key)!r}")
     crate_inputs = [(i["name"], i["reference"], i["digest"]) for i in expected["inputs"]]
     file_inputs = [(i.get("name"), i.get("reference"), i.get("digest"))
                    for i in description.get("inputs", []) if isinstance(i, Mapping)]

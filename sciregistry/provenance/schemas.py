@@ -48,7 +48,6 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FORMAT_CHECKER = FormatChecker(formats=())
 
 
-@_FORMAT_CHECKER.checks("date-time", raises=ValueError)
 def _is_date_time(value: object) -> bool:
     """RFC 3339 ``date-time`` (JSON Schema 2020-12 section 7.3.1): offset required."""
     if not isinstance(value, str):
@@ -57,6 +56,9 @@ def _is_date_time(value: object) -> bool:
         return False
     datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))  # range check; raises ValueError
     return True
+
+
+_FORMAT_CHECKER.checks("date-time", raises=ValueError)(_is_date_time)
 
 
 def _schema_root() -> Traversable:
@@ -85,7 +87,7 @@ def schema_names() -> list[str]:
 
 def _resolve_name(name: str) -> str:
     schemas = _all_schemas()
-    rel = name[len(SCHEMA_BASE_URI):] if name.startswith(SCHEMA_BASE_URI) else name
+    rel = name.removeprefix(SCHEMA_BASE_URI)
     for candidate in (rel, f"{rel}.schema.json", f"{rel}.json"):
         if candidate in schemas:
             return candidate

@@ -35,8 +35,11 @@ on one bucket see the same blobs and uploads (DESIGN.md section 4, "Uploads are 
 * ``open``/``open_upload`` return seekable readers that stream with (ranged) GETs.
 * ``redirect_url`` returns a presigned GET URL when ``presign=True``; ``local_path`` is None.
 
-Concurrent appends at the same offset of one upload are not detected here (the last object written
-wins); the registry serialises PATCHes of one upload through its database.
+Two appends racing at one offset (two workers, or a client retrying) are told apart with conditional
+writes (``If-None-Match: *`` on PutObject and CompleteMultipartUpload, supported by AWS S3 since 2024
+and by MinIO): the part object of an offset can be created once, so the loser gets
+``UploadOffsetMismatch`` and nothing of it is kept. Pass ``conditional_writes=False`` for a service
+that rejects the header; the last writer then wins.
 """
 
 from __future__ import annotations
@@ -70,11 +73,13 @@ MAX_PART_SIZE = 5 * 1024 * MiB
 MAX_PARTS = 10_000
 DEFAULT_PART_SIZE = 8 * MiB
 
-_DIGEST = re.compile(r"^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$")
+_DIGEST = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _PART_NAME = re.compile(r"^[0-9]{20}$")
 _MARKER = "started"
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+#: A conditional write lost: the object exists (412), or another conditional write to it is in flight (409).
+_CONFLICT_CODES = frozenset({"412", "PreconditionFailed", "409", "ConditionalRequestConflict"})
 _READ_SIZE = 1 * MiB
 
 
@@ -92,6 +97,10 @@ def _translate(what: str) -> Iterator[None]:
         raise StorageError(f"S3 {what} failed: {err.get('Code', '?')}: {err.get('Message', exc)}") from exc
     except BotoCoreError as exc:
         raise StorageError(f"S3 {what} failed: {exc}") from exc
+
+
+class _WriteConflict(Exception):
+    """A conditional write found the object already there (or being written)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,13 +227,15 @@ class S3Store:
     usual credential chain. ``prefix`` places every key under ``<prefix>`` (e.g. ``"registry/"``).
     ``part_size`` (>= 5 MiB) is the size of the parts written by appends and by commits of small
     pieces, and so bounds the memory one request uses (about twice ``part_size``).
+    ``conditional_writes`` makes racing appends at one offset fail cleanly (see the module docstring).
     The bucket must exist; it is never created here.
     """
 
     def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None,
                  access_key: str | None = None, secret_key: str | None = None, prefix: str = "",
                  presign: bool = False, part_size: int = DEFAULT_PART_SIZE, *,
-                 addressing_style: str | None = None, max_pool_connections: int = 32) -> None:
+                 addressing_style: str | None = None, conditional_writes: bool = True,
+                 max_pool_connections: int = 32) -> None:
         if not bucket:
             raise ValueError("S3Store needs a bucket name")
         if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
@@ -255,7 +266,15 @@ class S3Store:
             config = Config(**options)
         session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
                                         region_name=region)
-        self._client = session.client("s3", endpoint_url=endpoint_url, config=config)
+        # Any: boto3 clients are generated at run time (typed only through optional stub packages)
+        self._client: Any = session.client("s3", endpoint_url=endpoint_url, config=config)
+        self.conditional_writes = conditional_writes
+        if conditional_writes:
+            model = self._client.meta.service_model
+            for op in ("PutObject", "CompleteMultipartUpload"):
+                if "IfNoneMatch" not in model.operation_model(op).input_shape.members:
+                    raise ValueError(f"conditional_writes needs a botocore whose {op} has IfNoneMatch "
+                                     "(boto3 >= 1.36); upgrade it or pass conditional_writes=False")
 
     def __repr__(self) -> str:
         where = f" at {self.endpoint_url}" if self.endpoint_url else ""
@@ -263,10 +282,9 @@ class S3Store:
 
     # --- keys (every key is built here, from validated parts only) ---
     def _blob_key(self, digest: str) -> str:
-        m = _DIGEST.match(digest)
-        if not m:
+        if not _DIGEST.match(digest):
             raise BlobNotFound(digest)
-        alg, hexd = m.groups()
+        alg, hexd = digest.split(":")
         return f"{self.prefix}blobs/{alg}/{hexd[:2]}/{hexd}"
 
     def _upload_prefix(self, upload_id: str) -> str:
@@ -347,8 +365,10 @@ class S3Store:
         base = self._upload_prefix(upload_id)
         if any(True for _ in self._list(base, max_keys=1)):
             raise FileExistsError(f"upload {upload_id} already exists")
-        with _translate("PutObject (start upload)"):
-            self._client.put_object(Bucket=self.bucket, Key=base + _MARKER, Body=b"")
+        try:
+            self._put_new(base + _MARKER, b"")
+        except _WriteConflict as exc:
+            raise FileExistsError(f"upload {upload_id} already exists") from exc
 
     def upload_size(self, upload_id: str) -> int:
         return self._upload_state(upload_id).size
@@ -358,7 +378,10 @@ class S3Store:
         size = self._upload_state(upload_id).size
         if size != offset:
             raise UploadOffsetMismatch(size, offset)
-        written = self._write_object(f"{base}{offset:020d}", chunks)
+        try:
+            written = self._write_object(f"{base}{offset:020d}", chunks)
+        except _WriteConflict as exc:  # another append at this offset won the race
+            raise UploadOffsetMismatch(self._upload_state(upload_id).size, offset) from exc
         return offset + written
 
     def open_upload(self, upload_id: str) -> BinaryIO:
@@ -443,8 +466,20 @@ class S3Store:
             size += length
         return _UploadState(segments, size)
 
+    def _put_new(self, key: str, body: bytes) -> None:
+        """PutObject that creates ``key`` only if it does not exist (with conditional_writes)."""
+        extra = {"IfNoneMatch": "*"} if self.conditional_writes else {}
+        with _translate("PutObject"):
+            try:
+                self._client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+            except ClientError as exc:
+                if _error_code(exc) in _CONFLICT_CODES:
+                    raise _WriteConflict(key) from exc
+                raise
+
     def _write_object(self, key: str, chunks: Iterable[bytes]) -> int:
-        """Stream ``chunks`` into a new object ``key``; return its size (0: nothing is written)."""
+        """Stream ``chunks`` into a new object ``key``; return its size (0: nothing is written).
+        Raises _WriteConflict when ``key`` exists already (with conditional_writes)."""
         part_size = self.part_size
         buf = bytearray()
         total = 0
@@ -462,12 +497,11 @@ class S3Store:
                     del buf[:part_size]
             if mpu is None:
                 if total:
-                    with _translate("PutObject (append)"):
-                        self._client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buf))
+                    self._put_new(key, bytes(buf))
                 return total
             if buf:
                 mpu.upload(bytes(buf))
-            mpu.complete()
+            mpu.complete(if_none_match=self.conditional_writes)
             return total
         except BaseException:
             if mpu is not None:
@@ -617,10 +651,19 @@ class _Multipart:
                 CopySourceRange=f"bytes={start}-{end - 1}")
         self._parts.append({"PartNumber": n, "ETag": resp["CopyPartResult"]["ETag"]})
 
-    def complete(self) -> None:
+    def complete(self, if_none_match: bool = False) -> None:
+        """Make the object visible; with ``if_none_match`` only if it does not exist yet
+        (else _WriteConflict, and the caller aborts)."""
+        extra = {"IfNoneMatch": "*"} if if_none_match else {}
         with _translate("CompleteMultipartUpload"):
-            self._client.complete_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._id,
-                                                   MultipartUpload={"Parts": self._parts})
+            try:
+                self._client.complete_multipart_upload(Bucket=self._bucket, Key=self._key,
+                                                       UploadId=self._id,
+                                                       MultipartUpload={"Parts": self._parts}, **extra)
+            except ClientError as exc:
+                if if_none_match and _error_code(exc) in _CONFLICT_CODES:
+                    raise _WriteConflict(self._key) from exc
+                raise
 
     def abort(self) -> None:
         with contextlib.suppress(ClientError, BotoCoreError):

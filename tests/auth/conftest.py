@@ -37,7 +37,7 @@ def ec_store(tmp_path: Path, clock: FakeClock) -> KeyStore:
 def rsa_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One RSA key per module (generation takes ~0.1 s)."""
     d = tmp_path_factory.mktemp("rsa")
-    KeyStore(d, key_type="rsa").kid  # create the key
+    KeyStore(d, key_type="rsa").load()  # create the key
     return d
 
 
@@ -49,4 +49,5 @@ def rsa_store(rsa_data_dir: Path, clock: FakeClock) -> KeyStore:
 @pytest.fixture(params=["ec", "rsa"])
 def store(request: pytest.FixtureRequest) -> KeyStore:
     """Both key types."""
-    return request.getfixturevalue(f"{request.param}_store")
+    store: KeyStore = request.getfixturevalue(f"{request.param}_store")
+    return store

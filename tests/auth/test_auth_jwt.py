@@ -8,7 +8,9 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import stat
+import string
 import threading
 import time
 from pathlib import Path
@@ -54,8 +56,16 @@ def unb64(seg: str) -> bytes:
 
 
 def valid_payload(**over: Any) -> dict[str, Any]:
-    p: dict[str, Any] = {"iss": "sciregistry", "sub": "alice", "aud": "svc", "exp": NOW + 300, "nbf": NOW,
-                         "iat": NOW, "jti": "j1", "access": ACCESS}
+    p: dict[str, Any] = {
+        "iss": "sciregistry",
+        "sub": "alice",
+        "aud": "svc",
+        "exp": NOW + 300,
+        "nbf": NOW,
+        "iat": NOW,
+        "jti": "j1",
+        "access": ACCESS,
+    }
     p.update(over)
     return p
 
@@ -63,10 +73,11 @@ def valid_payload(**over: Any) -> dict[str, Any]:
 def flip(segment: str, index: int) -> str:
     """Replace one base64url character by another valid one (index in the middle: all 6 bits count)."""
     c = segment[index]
-    return segment[:index] + ("A" if c != "A" else "B") + segment[index + 1:]
+    return segment[:index] + ("A" if c != "A" else "B") + segment[index + 1 :]
 
 
 # --- key file ---------------------------------------------------------------------------------
+
 
 def test_key_file_created_on_first_use_with_mode_0600(tmp_path: Path) -> None:
     ks = KeyStore(tmp_path, key_type="ec")
@@ -84,7 +95,7 @@ def test_key_file_created_on_first_use_with_mode_0600(tmp_path: Path) -> None:
 
 def test_rsa_key_is_rs256_2048(rsa_store: KeyStore) -> None:
     assert rsa_store.algorithm == "RS256"
-    assert rsa_store.public_key.key_size == 2048  # type: ignore[union-attr]
+    assert rsa_store.public_key.key_size == 2048
 
 
 def test_kid_is_rfc7638_thumbprint_of_public_key(store: KeyStore) -> None:
@@ -97,10 +108,10 @@ def test_jwk_thumbprint_rfc7638_example() -> None:
     # RFC 7638 section 3.1
     jwk = {
         "kty": "RSA",
-        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3"
-             "oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgd"
-             "AZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFC"
-             "ur-kEgU8awapJzKnqDKgw",
+        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECP"
+        "ebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQM"
+        "icAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3X"
+        "PksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
         "e": "AQAB",
         "alg": "RS256",
         "kid": "2011-04-29",
@@ -136,8 +147,9 @@ def test_concurrent_creation_yields_one_key(tmp_path: Path) -> None:
 def test_race_loser_reads_winners_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another process publishes its key between our generation and our link(2): we must use theirs."""
     winner = ec.generate_private_key(ec.SECP256R1())
-    winner_pem = winner.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption())
+    winner_pem = winner.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     real_generate = authjwt._generate_pem
 
     def generate_while_other_wins(key_type: str) -> bytes:
@@ -157,7 +169,7 @@ def test_filesystem_without_hard_links(tmp_path: Path, monkeypatch: pytest.Monke
     def no_link(src: Any, dst: Any) -> None:
         raise OSError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr(authjwt.os, "link", no_link)
+    monkeypatch.setattr(os, "link", no_link)
     ks = KeyStore(tmp_path, key_type="ec")
     kid = ks.kid
     key_path = tmp_path / "keys" / "jwt-signing.pem"
@@ -166,13 +178,24 @@ def test_filesystem_without_hard_links(tmp_path: Path, monkeypatch: pytest.Monke
     assert KeyStore(tmp_path).kid == kid
 
 
+def test_group_readable_key_is_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    KeyStore(tmp_path, key_type="ec").load()
+    (tmp_path / "keys" / "jwt-signing.pem").chmod(0o644)
+    with caplog.at_level("WARNING", logger="sciregistry.auth.jwt"):
+        KeyStore(tmp_path).load()
+    assert "accessible by group/others (mode 644)" in caplog.text
+
+
 def test_public_key_file_cannot_sign(tmp_path: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     (tmp_path / "keys").mkdir()
-    (tmp_path / "keys" / "jwt-signing.pem").write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (tmp_path / "keys" / "jwt-signing.pem").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     with pytest.raises(ValueError, match="public key"):
-        KeyStore(tmp_path).kid
+        KeyStore(tmp_path).load()
 
 
 def test_retired_key_still_verifies(tmp_path: Path, clock: Any) -> None:
@@ -189,6 +212,7 @@ def test_retired_key_still_verifies(tmp_path: Path, clock: Any) -> None:
 
 # --- issuing ----------------------------------------------------------------------------------
 
+
 def test_issue_claims_exact(store: KeyStore, clock: Any) -> None:
     issued = store.issue("alice", ACCESS, service="svc", ttl=300, extra_claims={"doi": "10.1234/x"})
     assert issued.expires_in == 300
@@ -198,21 +222,32 @@ def test_issue_claims_exact(store: KeyStore, clock: Any) -> None:
     payload = json.loads(unb64(issued.token.split(".")[1]))
     jti = payload.pop("jti")
     assert isinstance(jti, str) and len(jti) >= 16
-    assert payload == {"iss": "sciregistry", "sub": "alice", "aud": "svc", "exp": NOW + 300, "nbf": NOW,
-                       "iat": NOW, "access": ACCESS, "doi": "10.1234/x"}
+    assert payload == {
+        "iss": "sciregistry",
+        "sub": "alice",
+        "aud": "svc",
+        "exp": NOW + 300,
+        "nbf": NOW,
+        "iat": NOW,
+        "access": ACCESS,
+        "doi": "10.1234/x",
+    }
 
 
 def test_issue_is_readable_by_pyjwt(store: KeyStore) -> None:
     """Interoperability: a standard JWT library accepts our tokens with our public key."""
     store_now = KeyStore(store.data_dir)  # real clock
     token = store_now.issue("alice", ACCESS, "svc", audience="aud-1").token
-    decoded = pyjwt.decode(token, store_now.public_key, algorithms=[store_now.algorithm], audience="aud-1",
-                           issuer="sciregistry")
+    decoded = pyjwt.decode(
+        token, store_now.public_key, algorithms=[store_now.algorithm], audience="aud-1", issuer="sciregistry"
+    )
     assert decoded["access"] == ACCESS and decoded["sub"] == "alice"
 
 
 def test_issue_accepts_scopes_and_normalises_action_order(ec_store: KeyStore) -> None:
-    token = ec_store.issue("", [Scope("repository", "a/b", frozenset({"push", "pull", "delete"}))], "svc").token
+    token = ec_store.issue(
+        "", [Scope("repository", "a/b", frozenset({"push", "pull", "delete"}))], "svc"
+    ).token
     claims = ec_store.verify(token, "svc")
     assert claims.sub == ""
     payload = json.loads(unb64(token.split(".")[1]))
@@ -224,16 +259,19 @@ def test_jti_unique(ec_store: KeyStore) -> None:
     assert len(jtis) == 20
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"ttl": 0}, "ttl"),
-    ({"ttl": -5}, "ttl"),
-    ({"ttl": 1.5}, "ttl"),
-    ({"extra_claims": {"exp": 1}}, "registered claims: exp"),
-    ({"extra_claims": {"access": []}}, "registered claims: access"),
-    ({"access": [{"type": "repository", "name": "x"}]}, "actions"),
-    ({"access": [{"name": "x", "actions": []}]}, "type"),
-    ({"service": ""}, "audience"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"ttl": 0}, "ttl"),
+        ({"ttl": -5}, "ttl"),
+        ({"ttl": 1.5}, "ttl"),
+        ({"extra_claims": {"exp": 1}}, "registered claims: exp"),
+        ({"extra_claims": {"access": []}}, "registered claims: access"),
+        ({"access": [{"type": "repository", "name": "x"}]}, "actions"),
+        ({"access": [{"name": "x", "actions": []}]}, "type"),
+        ({"service": ""}, "audience"),
+    ],
+)
 def test_issue_rejects_bad_arguments(ec_store: KeyStore, kwargs: dict[str, Any], match: str) -> None:
     args: dict[str, Any] = {"subject": "alice", "access": ACCESS, "service": "svc"}
     args.update(kwargs)
@@ -243,38 +281,54 @@ def test_issue_rejects_bad_arguments(ec_store: KeyStore, kwargs: dict[str, Any],
 
 # --- verifying: success -----------------------------------------------------------------------
 
+
 def test_verify_roundtrip(store: KeyStore) -> None:
     token = store.issue("alice", ACCESS, "svc", extra_claims={"doi": "10.1/x"}).token
     claims = store.verify(token, "svc")
     assert isinstance(claims, Claims)
     assert (claims.iss, claims.sub, claims.aud, claims.exp, claims.nbf, claims.iat) == (
-        "sciregistry", "alice", ("svc",), NOW + 300, NOW, NOW)
+        "sciregistry",
+        "alice",
+        ("svc",),
+        NOW + 300,
+        NOW,
+        NOW,
+    )
     assert claims.access == (Scope("repository", "lab/x", frozenset({"pull", "push"})),)
     assert claims.extra == {"doi": "10.1/x"}
 
 
-@pytest.mark.parametrize("repo, action, resource_type, expected", [
-    ("lab/x", "pull", "repository", True),
-    ("lab/x", "push", "repository", True),
-    ("lab/x", "delete", "repository", False),
-    ("lab/y", "pull", "repository", False),
-    ("lab", "pull", "repository", False),
-    ("lab/x", "pull", "registry", False),
-    ("all/of", "delete", "repository", True),   # '*' on a repository: pull, push, delete
-    ("all/of", "manage", "repository", False),  # ... but not sciregistry's own 'manage'
-    ("catalog", "*", "registry", True),
-    ("catalog", "pull", "registry", True),      # '*' on non-repository types means any action
-])
-def test_claims_allows(ec_store: KeyStore, repo: str, action: str, resource_type: str, expected: bool) -> None:
-    access = ACCESS + [{"type": "repository", "name": "all/of", "actions": ["*"]},
-                       {"type": "registry", "name": "catalog", "actions": ["*"]}]
+@pytest.mark.parametrize(
+    "repo, action, resource_type, expected",
+    [
+        ("lab/x", "pull", "repository", True),
+        ("lab/x", "push", "repository", True),
+        ("lab/x", "delete", "repository", False),
+        ("lab/y", "pull", "repository", False),
+        ("lab", "pull", "repository", False),
+        ("lab/x", "pull", "registry", False),
+        ("all/of", "delete", "repository", True),  # '*' on a repository: pull, push, delete
+        ("all/of", "manage", "repository", False),  # ... but not sciregistry's own 'manage'
+        ("catalog", "*", "registry", True),
+        ("catalog", "pull", "registry", True),  # '*' on non-repository types means any action
+    ],
+)
+def test_claims_allows(
+    ec_store: KeyStore, repo: str, action: str, resource_type: str, expected: bool
+) -> None:
+    access = ACCESS + [
+        {"type": "repository", "name": "all/of", "actions": ["*"]},
+        {"type": "registry", "name": "catalog", "actions": ["*"]},
+    ]
     claims = ec_store.verify(ec_store.issue("alice", access, "svc").token, "svc")
     assert claims.allows(repo, action, resource_type) is expected
 
 
 def test_claims_actions_merge_duplicate_entries(ec_store: KeyStore) -> None:
-    access = [{"type": "repository", "name": "a", "actions": ["pull"]},
-              {"type": "repository", "name": "a", "actions": ["push"]}]
+    access = [
+        {"type": "repository", "name": "a", "actions": ["pull"]},
+        {"type": "repository", "name": "a", "actions": ["push"]},
+    ]
     claims = ec_store.verify(ec_store.issue("alice", access, "svc").token, "svc")
     assert claims.actions("a") == frozenset({"pull", "push"})
     assert claims.actions("b") == frozenset()
@@ -287,9 +341,10 @@ def test_audience_list_claim(ec_store: KeyStore) -> None:
 
 # --- verifying: failures ----------------------------------------------------------------------
 
+
 def sign(store: KeyStore, payload: dict[str, Any], header: dict[str, Any] | None = None) -> str:
     """Sign arbitrary content with the store's own private key (to test claim checks)."""
-    store.kid  # load
+    store.load()
     key = store._signing_key
     h = {"kid": store.kid, **(header or {})}
     return pyjwt.encode(payload, key, algorithm=store.algorithm, headers=h)  # type: ignore[arg-type]
@@ -303,7 +358,9 @@ def test_tampered_payload_byte(store: KeyStore) -> None:
 
 def test_tampered_payload_claim_reencoded(store: KeyStore) -> None:
     """The realistic attack: decode, grant yourself push, re-encode, keep the signature."""
-    h, p, s = store.issue("alice", [{"type": "repository", "name": "a", "actions": ["pull"]}], "svc").token.split(".")
+    h, p, s = store.issue(
+        "alice", [{"type": "repository", "name": "a", "actions": ["pull"]}], "svc"
+    ).token.split(".")
     payload = json.loads(unb64(p))
     payload["access"][0]["actions"] = ["pull", "push", "delete"]
     with pytest.raises(TokenBadSignature, match="signature is invalid"):
@@ -338,19 +395,59 @@ def test_tamper_after_cache_warm_is_still_rejected(store: KeyStore) -> None:
         store.verify(f"{h}.{flip(p, 5)}.{s}", "svc")
 
 
-@pytest.mark.parametrize("token, match", [
-    ("", "three dot-separated parts"),
-    ("abc", "three dot-separated parts"),
-    ("a.b", "three dot-separated parts"),
-    ("a.b.c.d", "three dot-separated parts"),
-    ("!!!.e30.c2ln", "header is not base64url"),
-    (b64(b"[1,2]") + ".e30.c2ln", "header is not a JSON object"),
-    (b64json({"kid": "x"}) + ".e30.c2ln", "no 'alg'"),
-    ("x" * 20000, "longer than"),
-])
+@pytest.mark.parametrize(
+    "token, match",
+    [
+        ("", "three dot-separated parts"),
+        ("abc", "three dot-separated parts"),
+        ("a.b", "three dot-separated parts"),
+        ("a.b.c.d", "three dot-separated parts"),
+        ("!!!.e30.c2ln", "header is not base64url"),
+        (b64(b"[1,2]") + ".e30.c2ln", "header is not a JSON object"),
+        (b64json({"kid": "x"}) + ".e30.c2ln", "no 'alg'"),
+        ("x" * 20000, "longer than"),
+    ],
+)
 def test_malformed(ec_store: KeyStore, token: str, match: str) -> None:
     with pytest.raises(TokenMalformed, match=match):
         ec_store.verify(token, "svc")
+
+
+def test_non_ascii_characters(store: KeyStore) -> None:
+    h, p, s = store.issue("alice", ACCESS, "svc").token.split(".")
+    with pytest.raises(TokenMalformed, match="payload is not base64url"):
+        store.verify(f"{h}.{p[:10]}\u00e9{p[11:]}.{s}", "svc")
+    with pytest.raises(TokenMalformed, match="header is not base64url"):
+        store.verify(f"\u00e9{h}.{p}.{s}", "svc")
+    with pytest.raises(TokenMalformed, match="signature is not base64url"):
+        store.verify(f"{h}.{p}.{s}\u00e9", "svc")
+
+
+def test_random_mutations_only_raise_token_invalid(ec_store: KeyStore) -> None:
+    """Fuzz: any garbling of a valid token ends in a TokenInvalid, never another exception."""
+    rng = random.Random(42)
+    token = ec_store.issue("alice", ACCESS, "svc").token
+    alphabet = string.ascii_letters + string.digits + "-_.=+/ \u00e9\x00"
+    for _ in range(2000):
+        chars = list(token)
+        for _ in range(rng.randint(1, 4)):
+            op = rng.random()
+            i = rng.randrange(len(chars))
+            if op < 0.5:
+                chars[i] = rng.choice(alphabet)
+            elif op < 0.75:
+                del chars[i]
+            else:
+                chars.insert(i, rng.choice(alphabet))
+        mutated = "".join(chars)
+        if mutated == token:
+            continue
+        try:
+            ec_store.verify(mutated, "svc")
+        except TokenInvalid:
+            continue
+        # Only a change confined to the unused low bits of the last signature character survives.
+        assert mutated.rsplit(".", 1)[0] == token.rsplit(".", 1)[0]
 
 
 def test_non_string_token(ec_store: KeyStore) -> None:
@@ -381,12 +478,17 @@ def test_alg_none_with_signature_rejected(store: KeyStore) -> None:
         store.verify(f"{b64json(header)}.{p}.{s}", "svc")
 
 
-@pytest.mark.parametrize("alg, digest", [("HS256", hashlib.sha256), ("HS384", hashlib.sha384),
-                                         ("HS512", hashlib.sha512)])
+@pytest.mark.parametrize(
+    "alg, digest", [("HS256", hashlib.sha256), ("HS384", hashlib.sha384), ("HS512", hashlib.sha512)]
+)
 def test_hmac_with_public_key_confusion_attack(store: KeyStore, alg: str, digest: Any) -> None:
     """The attacker knows the public key (it is public) and uses its PEM as an HMAC secret."""
-    pem = store.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    payload = valid_payload(access=[{"type": "repository", "name": "victim/repo", "actions": ["push", "delete"]}])
+    pem = store.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    payload = valid_payload(
+        access=[{"type": "repository", "name": "victim/repo", "actions": ["push", "delete"]}]
+    )
     signing_input = f"{b64json({'alg': alg, 'kid': store.kid, 'typ': 'JWT'})}.{b64json(payload)}"
     sig = hmac.new(pem, signing_input.encode(), digest).digest()
     with pytest.raises(TokenAlgorithmRejected, match=alg):
@@ -416,7 +518,7 @@ def test_unknown_kid(tmp_path: Path, ec_store: KeyStore) -> None:
 
 
 def test_missing_kid(ec_store: KeyStore) -> None:
-    ec_store.kid  # load the key
+    ec_store.load()
     token = pyjwt.encode(valid_payload(), ec_store._signing_key, algorithm="ES256")  # type: ignore[arg-type]
     with pytest.raises(TokenUnknownKey, match="no 'kid'"):
         ec_store.verify(token, "svc")
@@ -434,14 +536,18 @@ def test_embedded_jwk_header_is_not_trusted(ec_store: KeyStore) -> None:
     attacker = ec.generate_private_key(ec.SECP256R1())
     own_jwk = {**authjwt._public_jwk_members(attacker.public_key())}
     for kid in (jwk_thumbprint(attacker.public_key()), ec_store.kid):
-        token = pyjwt.encode(valid_payload(), attacker, algorithm="ES256",
-                             headers={"kid": kid, "jwk": own_jwk, "jku": "http://127.0.0.1:1/jwks"})
+        token = pyjwt.encode(
+            valid_payload(),
+            attacker,
+            algorithm="ES256",
+            headers={"kid": kid, "jwk": own_jwk, "jku": "http://127.0.0.1:1/jwks"},
+        )
         with pytest.raises((TokenUnknownKey, TokenBadSignature)):
             ec_store.verify(token, "svc")
 
 
 def test_crit_header_rejected(ec_store: KeyStore) -> None:
-    token = sign(ec_store, valid_payload(), {"crit": ["b64"], "b64": False})
+    token = sign(ec_store, valid_payload(), {"crit": ["x-ext"], "x-ext": 1})
     with pytest.raises(TokenMalformed, match="crit"):
         ec_store.verify(token, "svc")
 
@@ -505,18 +611,21 @@ def test_wrong_issuer(tmp_path: Path, clock: Any) -> None:
         ours.verify(token, "svc")
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"sub": 5}, "'sub'"),
-    ({"jti": None}, "'jti'"),
-    ({"aud": 7}, "'aud'"),
-    ({"aud": ["svc", 1]}, "'aud'"),
-    ({"exp": "soon"}, "'exp'"),
-    ({"exp": True}, "'exp'"),
-    ({"nbf": None}, "'nbf'"),
-    ({"access": {"type": "repository"}}, "'access' must be a list"),
-    ({"access": [{"type": "repository", "name": "a", "actions": "pull"}]}, "'access' is invalid"),
-    ({"access": ["repository:a:pull"]}, "'access' is invalid"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"sub": 5}, "'sub'"),
+        ({"jti": None}, "'jti'"),
+        ({"aud": 7}, "'aud'"),
+        ({"aud": ["svc", 1]}, "'aud'"),
+        ({"exp": "soon"}, "'exp'"),
+        ({"exp": True}, "'exp'"),
+        ({"nbf": None}, "'nbf'"),
+        ({"access": {"type": "repository"}}, "'access' must be a list"),
+        ({"access": [{"type": "repository", "name": "a", "actions": "pull"}]}, "'access' is invalid"),
+        ({"access": ["repository:a:pull"]}, "'access' is invalid"),
+    ],
+)
 def test_bad_claims_are_malformed(ec_store: KeyStore, change: dict[str, Any], match: str) -> None:
     with pytest.raises(TokenMalformed, match=match):
         ec_store.verify(sign(ec_store, valid_payload(**change)), "svc")
@@ -535,14 +644,23 @@ def test_missing_claims_are_malformed(ec_store: KeyStore) -> None:
 
 
 def test_errors_are_401_unauthorized() -> None:
-    for cls in (TokenMalformed, TokenAlgorithmRejected, TokenUnknownKey, TokenBadSignature, TokenExpired,
-                TokenNotYetValid, TokenWrongAudience, TokenWrongIssuer):
+    for cls in (
+        TokenMalformed,
+        TokenAlgorithmRejected,
+        TokenUnknownKey,
+        TokenBadSignature,
+        TokenExpired,
+        TokenNotYetValid,
+        TokenWrongAudience,
+        TokenWrongIssuer,
+    ):
         err = cls()
         assert isinstance(err, TokenInvalid) and isinstance(err, Unauthorized)
         assert (err.code, err.http_status, cls.bearer_error) == ("UNAUTHORIZED", 401, "invalid_token")
 
 
 # --- cache ------------------------------------------------------------------------------------
+
 
 def test_cache_is_bounded(tmp_path: Path, clock: Any) -> None:
     ks = KeyStore(tmp_path, key_type="ec", clock=clock, cache_size=3)
@@ -575,22 +693,28 @@ def test_constructor_validation(tmp_path: Path) -> None:
 
 # --- speed ------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("key_type", ["rsa", "ec"])
 def test_verify_speed(tmp_path: Path, key_type: str) -> None:
-    """Cold (signature checked) and cached verification cost; prints the numbers (run with -s)."""
+    """Cold (signature checked) and cached verification cost; prints the numbers (run with -s).
+
+    Best of 5 rounds, so a busy machine disturbs the figure less.
+    """
     ks = KeyStore(tmp_path, key_type=key_type)  # type: ignore[arg-type]
     cold_ks = KeyStore(tmp_path, cache_size=0)
     token = ks.issue("alice", ACCESS, "svc").token
-    n = 2000
-    start = time.perf_counter()
-    for _ in range(n):
-        cold_ks.verify(token, "svc")
-    cold = (time.perf_counter() - start) / n
-    start = time.perf_counter()
-    for _ in range(n):
-        ks.verify(token, "svc")
-    warm = (time.perf_counter() - start) / n
+
+    def per_call(store: KeyStore, n: int = 500) -> float:
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(n):
+                store.verify(token, "svc")
+            best = min(best, (time.perf_counter() - start) / n)
+        return best
+
+    cold, warm = per_call(cold_ks), per_call(ks)
     print(f"\n{key_type}: verify {cold * 1e6:.1f} us cold, {warm * 1e6:.2f} us cached")
     assert warm < cold
     assert cold < 0.002  # generous: a loaded CI machine still does this in well under 2 ms

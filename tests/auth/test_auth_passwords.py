@@ -26,7 +26,9 @@ PW = "correct horse battery staple"
 
 
 def test_server_params_are_owasp_argon2id() -> None:
-    assert SERVER_PARAMS == PasswordParams(time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16)
+    assert SERVER_PARAMS == PasswordParams(
+        time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16
+    )
 
 
 def test_hash_format_and_roundtrip() -> None:
@@ -60,14 +62,16 @@ def test_needs_rehash() -> None:
     h = hash_password(PW, TEST_PARAMS)
     assert needs_rehash(h, TEST_PARAMS) is False
     assert needs_rehash(h, SERVER_PARAMS) is True
-    argon2i = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=__import__("argon2").Type.I).hash(PW)
+    argon2i = PasswordHasher(
+        time_cost=1, memory_cost=8, parallelism=1, type=__import__("argon2").Type.I
+    ).hash(PW)
     assert verify_password(argon2i, PW) is True  # old variants still verify...
     assert needs_rehash(argon2i, TEST_PARAMS) is True  # ...and are upgraded
 
 
 def test_unicode_normalisation() -> None:
     h = hash_password("caf\u00e9-pass", TEST_PARAMS)  # precomposed e-acute
-    assert verify_password(h, "cafe\u0301-pass")      # e + combining acute accent
+    assert verify_password(h, "cafe\u0301-pass")  # e + combining acute accent
     hf = hash_password("ｐａｓｓｗｏｒｄ1", TEST_PARAMS)  # full-width forms
     assert verify_password(hf, "password1")
 
@@ -85,7 +89,9 @@ def test_verify_empty_or_huge_is_false() -> None:
     assert verify_password(h, None) is False  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad_hash", ["", "plaintext", "$argon2id$v=19$garbage", "$2b$12$abcdefghijklmnopqrstuv"])
+@pytest.mark.parametrize(
+    "bad_hash", ["", "plaintext", "$argon2id$v=19$garbage", "$2b$12$abcdefghijklmnopqrstuv"]
+)
 def test_invalid_stored_hash_is_an_error(bad_hash: str) -> None:
     with pytest.raises(ValueError, match="not a valid Argon2 hash"):
         verify_password(bad_hash, PW)
@@ -109,7 +115,9 @@ def test_dummy_verify_does_the_argon2_work(monkeypatch: pytest.MonkeyPatch) -> N
     spy = CountingVerify(monkeypatch)
     assert dummy_verify(PW, TEST_PARAMS) is False
     assert spy.calls == 1
-    assert dummy_verify("\x00sciregistry-dummy-password\x00", TEST_PARAMS) is False  # even the dummy's own value
+    assert (
+        dummy_verify("\x00sciregistry-dummy-password\x00", TEST_PARAMS) is False
+    )  # even the dummy's own value
 
 
 def test_check_password_unknown_user_costs_a_verification(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,12 +141,15 @@ def test_dummy_hash_uses_the_same_params() -> None:
     assert passwords._dummy_hash(TEST_PARAMS).startswith("$argon2id$v=19$m=8,t=1,p=1$")
 
 
-@pytest.mark.parametrize("pw, match", [
-    ("short", "at least 8"),
-    ("x" * (MAX_PASSWORD_LENGTH + 1), "at most"),
-    ("tab\there-123", "control characters"),
-    ("nul\x00byte-123", "control characters"),
-])
+@pytest.mark.parametrize(
+    "pw, match",
+    [
+        ("short", "at least 8"),
+        ("x" * (MAX_PASSWORD_LENGTH + 1), "at most"),
+        ("tab\there-123", "control characters"),
+        ("nul\x00byte-123", "control characters"),
+    ],
+)
 def test_validate_new_password_rejects(pw: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         validate_new_password(pw)

@@ -178,10 +178,16 @@ def test_thread_safety(clock: Any) -> None:
     assert t.failures(user="alice") == 1600
 
 
-@pytest.mark.parametrize("kw", [
-    {"max_failures": 0}, {"window": 0}, {"lockout": 0}, {"lockout": 10, "max_lockout": 5},
-    {"addr_max_failures": 0},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"max_failures": 0},
+        {"window": 0},
+        {"lockout": 0},
+        {"lockout": 10, "max_lockout": 5},
+        {"addr_max_failures": 0},
+    ],
+)
 def test_invalid_configuration(kw: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         LoginThrottle(**kw)

@@ -15,14 +15,17 @@ from sciregistry.auth.roles import (
 )
 
 
-@pytest.mark.parametrize("role, actions", [
-    (Role.READER, {"pull"}),
-    (Role.WRITER, {"pull", "push"}),
-    (Role.MAINTAINER, {"pull", "push", "delete"}),
-    (Role.OWNER, {"pull", "push", "delete", "manage"}),
-    ("owner", {"pull", "push", "delete", "manage"}),
-    (None, set()),
-])
+@pytest.mark.parametrize(
+    "role, actions",
+    [
+        (Role.READER, {"pull"}),
+        (Role.WRITER, {"pull", "push"}),
+        (Role.MAINTAINER, {"pull", "push", "delete"}),
+        (Role.OWNER, {"pull", "push", "delete", "manage"}),
+        ("owner", {"pull", "push", "delete", "manage"}),
+        (None, set()),
+    ],
+)
 def test_actions_for_role(role: Role | str | None, actions: set[str]) -> None:
     assert actions_for_role(role) == frozenset(actions)
 
@@ -31,10 +34,14 @@ def test_ordering() -> None:
     assert Role.READER < Role.WRITER < Role.MAINTAINER < Role.OWNER
     assert Role.OWNER > Role.READER and Role.OWNER >= Role.OWNER and Role.WRITER <= Role.WRITER
     assert sorted([Role.OWNER, Role.READER, Role.MAINTAINER, Role.WRITER]) == [
-        Role.READER, Role.WRITER, Role.MAINTAINER, Role.OWNER]
+        Role.READER,
+        Role.WRITER,
+        Role.MAINTAINER,
+        Role.OWNER,
+    ]
     assert [r.rank for r in sorted(Role)] == [0, 1, 2, 3]
     with pytest.raises(TypeError):
-        Role.OWNER < "reader"  # type: ignore[operator]  # noqa: B015
+        Role.OWNER < "reader"  # noqa: B015
 
 
 def test_each_role_includes_the_ones_below() -> None:
@@ -47,7 +54,9 @@ def test_parse() -> None:
     assert Role.parse("Maintainer") == Role.MAINTAINER
     assert Role.parse(" owner ") == Role.OWNER
     assert Role.parse(Role.READER) is Role.READER
-    with pytest.raises(ValueError, match="unknown role 'admin': expected one of owner, maintainer, writer, reader"):
+    with pytest.raises(
+        ValueError, match="unknown role 'admin': expected one of owner, maintainer, writer, reader"
+    ):
         Role.parse("admin")
     with pytest.raises(ValueError, match="unknown role"):
         Role.parse(3)  # type: ignore[arg-type]

@@ -25,52 +25,64 @@ F = frozenset
 ALL = F({"pull", "push", "delete"})
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("repository:lab/x:pull", Scope("repository", "lab/x", F({"pull"}))),
-    ("repository:lab-x/images/fastqc:pull,push", Scope("repository", "lab-x/images/fastqc", F({"pull", "push"}))),
-    ("repository:samalba/my-app:pull,push,delete", Scope("repository", "samalba/my-app", ALL)),
-    # a host:port component: the last ':' separates the actions
-    ("repository:host:5000/x/y:pull", Scope("repository", "host:5000/x/y", F({"pull"}))),
-    ("repository:localhost:5000/lab/a:push,pull", Scope("repository", "localhost:5000/lab/a", F({"pull", "push"}))),
-    ("repository:reg.example.org/lab/a:pull", Scope("repository", "reg.example.org/lab/a", F({"pull"}))),
-    ("repository:Reg.Example.org:443/a:pull", Scope("repository", "Reg.Example.org:443/a", F({"pull"}))),
-    ("registry:catalog:*", Scope("registry", "catalog", F({"*"}))),
-    ("repository:a:*", Scope("repository", "a", F({"*"}))),
-    ("repository(plugin):lab/plug:pull", Scope("repository", "lab/plug", F({"pull"}), "plugin")),
-    # empty action list: grammatical, requests nothing
-    ("repository:lab/x:", Scope("repository", "lab/x", F())),
-    # unknown resource type: parsed, the token server grants nothing for it
-    ("foo:bar:baz", Scope("foo", "bar", F({"baz"}))),
-    # separators of the name grammar
-    ("repository:a.b_c__d---e/f:pull", Scope("repository", "a.b_c__d---e/f", F({"pull"}))),
-    # duplicate actions collapse
-    ("repository:a:pull,pull", Scope("repository", "a", F({"pull"}))),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("repository:lab/x:pull", Scope("repository", "lab/x", F({"pull"}))),
+        (
+            "repository:lab-x/images/fastqc:pull,push",
+            Scope("repository", "lab-x/images/fastqc", F({"pull", "push"})),
+        ),
+        ("repository:samalba/my-app:pull,push,delete", Scope("repository", "samalba/my-app", ALL)),
+        # a host:port component: the last ':' separates the actions
+        ("repository:host:5000/x/y:pull", Scope("repository", "host:5000/x/y", F({"pull"}))),
+        (
+            "repository:localhost:5000/lab/a:push,pull",
+            Scope("repository", "localhost:5000/lab/a", F({"pull", "push"})),
+        ),
+        ("repository:reg.example.org/lab/a:pull", Scope("repository", "reg.example.org/lab/a", F({"pull"}))),
+        ("repository:Reg.Example.org:443/a:pull", Scope("repository", "Reg.Example.org:443/a", F({"pull"}))),
+        ("registry:catalog:*", Scope("registry", "catalog", F({"*"}))),
+        ("repository:a:*", Scope("repository", "a", F({"*"}))),
+        ("repository(plugin):lab/plug:pull", Scope("repository", "lab/plug", F({"pull"}), "plugin")),
+        # empty action list: grammatical, requests nothing
+        ("repository:lab/x:", Scope("repository", "lab/x", F())),
+        # unknown resource type: parsed, the token server grants nothing for it
+        ("foo:bar:baz", Scope("foo", "bar", F({"baz"}))),
+        # separators of the name grammar
+        ("repository:a.b_c__d---e/f:pull", Scope("repository", "a.b_c__d---e/f", F({"pull"}))),
+        # duplicate actions collapse
+        ("repository:a:pull,pull", Scope("repository", "a", F({"pull"}))),
+    ],
+)
 def test_parse_scope_valid(text: str, expected: Scope) -> None:
     assert parse_scope(text) == [expected]
 
 
-@pytest.mark.parametrize("text, match", [
-    ("repository", "type:name:actions"),
-    ("repository:lab/x", "type:name:actions"),
-    (":lab/x:pull", "resource type ''"),
-    ("Repository:lab/x:pull", "resource type 'Repository'"),
-    ("repo-sitory:lab/x:pull", "resource type"),
-    ("repository(:x:pull", "resource type"),
-    ("repository::pull", "resource name ''"),
-    ("repository:lab/X:pull", "resource name"),
-    ("repository:lab//x:pull", "resource name"),
-    ("repository:lab/x/:pull", "resource name"),
-    ("repository:/lab:pull", "resource name"),
-    ("repository:-lab:pull", "resource name"),
-    ("repository:lab_:pull", "resource name"),
-    ("repository:host:port/x:pull", "resource name"),
-    ("repository:a:PULL", "invalid action 'PULL'"),
-    ("repository:a:pull,,push", "invalid action ''"),
-    ("repository:a:pull,", "invalid action ''"),
-    ("repository:a:pu-ll", "invalid action"),
-    ("repository:a:**", "invalid action"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("repository", "type:name:actions"),
+        ("repository:lab/x", "type:name:actions"),
+        (":lab/x:pull", "resource type ''"),
+        ("Repository:lab/x:pull", "resource type 'Repository'"),
+        ("repo-sitory:lab/x:pull", "resource type"),
+        ("repository(:x:pull", "resource type"),
+        ("repository::pull", "resource name ''"),
+        ("repository:lab/X:pull", "resource name"),
+        ("repository:lab//x:pull", "resource name"),
+        ("repository:lab/x/:pull", "resource name"),
+        ("repository:/lab:pull", "resource name"),
+        ("repository:-lab:pull", "resource name"),
+        ("repository:lab_:pull", "resource name"),
+        ("repository:host:port/x:pull", "resource name"),
+        ("repository:a:PULL", "invalid action 'PULL'"),
+        ("repository:a:pull,,push", "invalid action ''"),
+        ("repository:a:pull,", "invalid action ''"),
+        ("repository:a:pu-ll", "invalid action"),
+        ("repository:a:**", "invalid action"),
+    ],
+)
 def test_parse_scope_invalid(text: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         parse_scope(text)
@@ -78,7 +90,11 @@ def test_parse_scope_invalid(text: str, match: str) -> None:
 
 def test_parse_scope_several_values_and_spaces() -> None:
     scopes = parse_scope(["repository:a:pull", "  repository:b:push   registry:catalog:*  ", ""])
-    assert [format_scope(s) for s in scopes] == ["repository:a:pull", "repository:b:push", "registry:catalog:*"]
+    assert [format_scope(s) for s in scopes] == [
+        "repository:a:pull",
+        "repository:b:push",
+        "registry:catalog:*",
+    ]
     assert parse_scope(None) == [] and parse_scope("") == [] and parse_scope(["", " "]) == []
 
 
@@ -98,8 +114,11 @@ def test_parse_scope_limits() -> None:
 
 
 def test_parse_scope_is_linear_on_hostile_names() -> None:
-    hostile = ["repository:" + "a-" * 500 + "!:pull", "repository:" + "a." * 500 + ":pull",
-               "repository:" + "a" * 1000 + "_:pull"]
+    hostile = [
+        "repository:" + "a-" * 500 + "!:pull",
+        "repository:" + "a." * 500 + ":pull",
+        "repository:" + "a" * 1000 + "_:pull",
+    ]
     start = time.perf_counter()
     for h in hostile:
         with pytest.raises(ValueError):
@@ -107,13 +126,16 @@ def test_parse_scope_is_linear_on_hostile_names() -> None:
     assert time.perf_counter() - start < 0.5
 
 
-@pytest.mark.parametrize("scope, text", [
-    (Scope("repository", "a/b", F({"push", "pull"})), "repository:a/b:pull,push"),
-    (Scope("repository", "a/b", F({"delete", "push", "pull"})), "repository:a/b:pull,push,delete"),
-    (Scope("repository", "a/b", F({"zzz", "*", "pull", "aaa"})), "repository:a/b:pull,*,aaa,zzz"),
-    (Scope("repository", "a/b", F()), "repository:a/b:"),
-    (Scope("repository", "h:5000/a", F({"pull"}), "plugin"), "repository(plugin):h:5000/a:pull"),
-])
+@pytest.mark.parametrize(
+    "scope, text",
+    [
+        (Scope("repository", "a/b", F({"push", "pull"})), "repository:a/b:pull,push"),
+        (Scope("repository", "a/b", F({"delete", "push", "pull"})), "repository:a/b:pull,push,delete"),
+        (Scope("repository", "a/b", F({"zzz", "*", "pull", "aaa"})), "repository:a/b:pull,*,aaa,zzz"),
+        (Scope("repository", "a/b", F()), "repository:a/b:"),
+        (Scope("repository", "h:5000/a", F({"pull"}), "plugin"), "repository(plugin):h:5000/a:pull"),
+    ],
+)
 def test_format_scope_and_roundtrip(scope: Scope, text: str) -> None:
     assert format_scope(scope) == str(scope) == text
     assert parse_scope(text) == [scope]
@@ -124,10 +146,14 @@ def test_format_actions() -> None:
 
 
 def test_merge_scopes() -> None:
-    merged = merge_scopes(parse_scope("repository:a:pull repository:b:pull repository:a:push "
-                                      "repository(plugin):a:delete"))
-    assert merged == [Scope("repository", "a", F({"pull", "push"})), Scope("repository", "b", F({"pull"})),
-                      Scope("repository", "a", F({"delete"}), "plugin")]
+    merged = merge_scopes(
+        parse_scope("repository:a:pull repository:b:pull repository:a:push repository(plugin):a:delete")
+    )
+    assert merged == [
+        Scope("repository", "a", F({"pull", "push"})),
+        Scope("repository", "b", F({"pull"})),
+        Scope("repository", "a", F({"delete"}), "plugin"),
+    ]
 
 
 def test_expand_and_intersect_actions() -> None:
@@ -157,15 +183,18 @@ def test_access_entry_roundtrip() -> None:
     assert c.to_access()["class"] == "plugin" and Scope.from_access(c.to_access()) == c
 
 
-@pytest.mark.parametrize("entry, match", [
-    ("repository:a:pull", "must be an object"),
-    ({"type": "repository", "name": "a"}, "'actions'"),
-    ({"type": "repository", "name": "a", "actions": "pull"}, "'actions'"),
-    ({"type": "repository", "name": "a", "actions": [1]}, "'actions'"),
-    ({"type": "", "name": "a", "actions": []}, "'type' and 'name'"),
-    ({"type": "repository", "name": 3, "actions": []}, "'type' and 'name'"),
-    ({"type": "repository", "name": "a", "actions": [], "class": 1}, "'class'"),
-])
+@pytest.mark.parametrize(
+    "entry, match",
+    [
+        ("repository:a:pull", "must be an object"),
+        ({"type": "repository", "name": "a"}, "'actions'"),
+        ({"type": "repository", "name": "a", "actions": "pull"}, "'actions'"),
+        ({"type": "repository", "name": "a", "actions": [1]}, "'actions'"),
+        ({"type": "", "name": "a", "actions": []}, "'type' and 'name'"),
+        ({"type": "repository", "name": 3, "actions": []}, "'type' and 'name'"),
+        ({"type": "repository", "name": "a", "actions": [], "class": 1}, "'class'"),
+    ],
+)
 def test_from_access_rejects(entry: object, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         Scope.from_access(entry)  # type: ignore[arg-type]
@@ -181,8 +210,8 @@ PATTERN_TABLE = [
     ("repository:lab-x/*:pull,push", "lab-x/a", "push", True),
     ("repository:lab-x/*:pull,push", "lab-x/a/b/c", "pull", True),
     ("repository:lab-x/*:pull,push", "lab-x/a", "delete", False),
-    ("repository:lab-x/*:pull,push", "lab-x", "pull", False),        # not the namespace itself
-    ("repository:lab-x/*:pull,push", "lab-xy/a", "pull", False),     # not a sibling with the same prefix
+    ("repository:lab-x/*:pull,push", "lab-x", "pull", False),  # not the namespace itself
+    ("repository:lab-x/*:pull,push", "lab-xy/a", "pull", False),  # not a sibling with the same prefix
     ("repository:lab-x/*:pull,push", "lab/x", "pull", False),
     ("repository:lab-x/*:pull,push", "other/lab-x/a", "pull", False),
     ("repository:lab-x/*:pull,push", "lab-x/", "pull", False),
@@ -193,7 +222,7 @@ PATTERN_TABLE = [
     ("repository:lab-x/fastqc:pull", "lab-x/fastqc2", "pull", False),
     ("repository:lab-x/fastqc:pull", "lab-x/fastqc", "push", False),
     ("repository:lab-x/*:*", "lab-x/a", "delete", True),
-    ("repository:lab-x/*:*", "lab-x/a", "manage", False),            # '*' is the Docker actions only
+    ("repository:lab-x/*:*", "lab-x/a", "manage", False),  # '*' is the Docker actions only
     ("repository:lab-x/*:pull,manage", "lab-x/a", "manage", True),
 ]
 
@@ -219,18 +248,21 @@ def test_pattern_permitted() -> None:
     assert str(p) == "repository:lab-x/*:*"
 
 
-@pytest.mark.parametrize("text, match", [
-    ("repository:lab-*/x:pull", "invalid name"),
-    ("repository:*/x:pull", "invalid name"),
-    ("repository:lab/x*:pull", "invalid name"),
-    ("repository:lab/**:pull", "invalid name"),
-    ("repository:/*:pull", "invalid name"),
-    ("repository:lab/x:", "names no action"),
-    ("foo:*:pull", "unknown resource type 'foo'"),
-    ("repository(plugin):x:pull", "resource classes"),
-    ("repository:x", "type:name:actions"),
-    ("repository:x:Pull", "invalid action"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("repository:lab-*/x:pull", "invalid name"),
+        ("repository:*/x:pull", "invalid name"),
+        ("repository:lab/x*:pull", "invalid name"),
+        ("repository:lab/**:pull", "invalid name"),
+        ("repository:/*:pull", "invalid name"),
+        ("repository:lab/x:", "names no action"),
+        ("foo:*:pull", "unknown resource type 'foo'"),
+        ("repository(plugin):x:pull", "resource classes"),
+        ("repository:x", "type:name:actions"),
+        ("repository:x:Pull", "invalid action"),
+    ],
+)
 def test_pattern_invalid(text: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         parse_scope_pattern(text)

@@ -57,20 +57,27 @@ def test_parse_rejects_every_single_character_change() -> None:
         for repl in ("0", "z"):
             if t[i] == repl:
                 continue
-            changed = t[:i] + repl + t[i + 1:]
+            changed = t[:i] + repl + t[i + 1 :]
             # Changes in the id part may still be well-formed hex, but the checksum then fails.
             assert parse_token(changed) is None, (i, changed)
 
 
-@pytest.mark.parametrize("value", [
-    None, "", "sr_", "password123", 42,
-    "gh_0123456789abcdef_" + "a" * 46,
-    "sr_0123456789ABCDEF_" + "a" * 46,   # upper-case id
-    "sr_0123456789abcde_" + "a" * 46,    # short id
-    "sr_0123456789abcdef_" + "a" * 45,   # short random
-    "sr_0123456789abcdef_" + "a" * 47,
-    "sr_0123456789abcdef-" + "a" * 46,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "sr_",
+        "password123",
+        42,
+        "gh_0123456789abcdef_" + "a" * 46,
+        "sr_0123456789ABCDEF_" + "a" * 46,  # upper-case id
+        "sr_0123456789abcde_" + "a" * 46,  # short id
+        "sr_0123456789abcdef_" + "a" * 45,  # short random
+        "sr_0123456789abcdef_" + "a" * 47,
+        "sr_0123456789abcdef-" + "a" * 46,
+    ],
+)
 def test_parse_rejects_garbage(value: object) -> None:
     assert parse_token(value) is None  # type: ignore[arg-type]
     assert looks_like_token(value) is False  # type: ignore[arg-type]
@@ -80,7 +87,8 @@ def test_hash_secret_known_values() -> None:
     assert hash_secret("abc") == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     # RFC 4231-style check with the well-known example key/message pair
     assert hash_secret("The quick brown fox jumps over the lazy dog", pepper=b"key") == (
-        "hmac-sha256:f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8")
+        "hmac-sha256:f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    )
 
 
 def test_hash_does_not_contain_secret() -> None:

@@ -6,19 +6,34 @@ accept-anything ``policy.json``, all under the test's temporary directory, so no
 configuration is read. The ``live_server`` fixture (tests/conftest.py) is module scoped: each
 test module talks to its own fresh registry.
 
-Not isolated: skopeo running as root keeps its blob-info cache in
-``/var/lib/containers/cache/blob-info-cache-v1.boltdb`` (containers/image has no flag or variable
-to move it); podman keeps it under its ``--root``.
+As root, skopeo 1.9 and podman 4.3 keep their blob-info cache in
+``/var/lib/containers/cache/blob-info-cache-v1.boltdb`` whatever ``--root`` says (containers/image
+has no flag or variable to move it). When that directory exists and ``unshare`` works, every tool
+runs as ``unshare --mount --propagation private -- sh -c 'mount --bind <private cache> ...'``
+(:attr:`ToolEnv.prefix`), so the machine's cache is neither read nor written; otherwise the tools
+run unwrapped and that one file is shared with the machine.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
+
+
+class LiveRegistry(Protocol):
+    """What these tests use of ``tests/conftest.py``'s ``LiveServer``."""
+
+    url: str
+
+    @property
+    def host(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,26 @@ class ToolEnv:
     policy: Path
     registries_d: Path
     tmpdir: Path
+    prefix: tuple[str, ...] = ()
+
+
+SYSTEM_BLOB_CACHE = Path("/var/lib/containers/cache")
+
+
+def isolation_prefix(cache_dir: Path) -> tuple[str, ...]:
+    """A command prefix that runs a tool with ``cache_dir`` bind-mounted over the machine's
+    blob-info cache in a private mount namespace, or ``()`` when that is not possible here."""
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None or not SYSTEM_BLOB_CACHE.is_dir():
+        return ()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    prefix = (unshare, "--mount", "--propagation", "private", "--", "sh", "-c",
+              f'mount --bind "$1" {SYSTEM_BLOB_CACHE} && shift && exec "$@"', "sh", str(cache_dir))
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return prefix if probe.returncode == 0 else ()
 
 
 def make_tool_env(root: Path) -> ToolEnv:
@@ -40,6 +75,8 @@ def make_tool_env(root: Path) -> ToolEnv:
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     registries_conf = root / "registries.conf"
     registries_conf.write_text('unqualified-search-registries = []\nshort-name-mode = "enforcing"\n')
+    auth = root / "xdg" / "auth.json"
+    auth.write_text('{"auths": {}}')
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("REGISTRY_AUTH_FILE", "CONTAINERS_", "DOCKER_", "XDG_"))}
     env.update({
@@ -49,9 +86,9 @@ def make_tool_env(root: Path) -> ToolEnv:
         "XDG_DATA_HOME": str(root / "home" / ".local" / "share"),
         "TMPDIR": str(root / "tmp"),
         "CONTAINERS_REGISTRIES_CONF": str(registries_conf),
-        "REGISTRY_AUTH_FILE": str(root / "xdg" / "auth.json"),
+        "REGISTRY_AUTH_FILE": str(auth),
     })
-    return ToolEnv(root, env, policy, root / "registries.d", root / "tmp")
+    return ToolEnv(root, env, policy, root / "registries.d", root / "tmp", isolation_prefix(root / "blob-cache"))
 
 
 @pytest.fixture(scope="module")

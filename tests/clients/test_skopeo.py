@@ -19,8 +19,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import ToolEnv
-from .oci_image import OCI_INDEX, OCI_MANIFEST, BuiltImage, build_image_layout, build_index_layout, read_layout
+from .conftest import LiveRegistry, ToolEnv
+from .oci_image import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    BuiltImage,
+    build_image_layout,
+    build_index_layout,
+    read_layout,
+)
 
 SKOPEO = shutil.which("skopeo")
 pytestmark = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed (apt-get install skopeo)")
@@ -33,7 +40,7 @@ def skopeo(tool_env: ToolEnv) -> Skopeo:
     """``skopeo(*args, check=True)``: run skopeo with the private policy, registries.d and tmpdir."""
 
     def run(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        cmd = [str(SKOPEO), "--policy", str(tool_env.policy), "--registries.d", str(tool_env.registries_d),
+        cmd = [*tool_env.prefix, str(SKOPEO), "--policy", str(tool_env.policy), "--registries.d", str(tool_env.registries_d),
                "--tmpdir", str(tool_env.tmpdir), *args]
         proc = subprocess.run(cmd, env=tool_env.env, capture_output=True, text=True, timeout=timeout,
                               check=False)
@@ -54,7 +61,7 @@ def index_image(tmp_path_factory: pytest.TempPathFactory) -> BuiltImage:
     return build_index_layout(tmp_path_factory.mktemp("layout") / "multi", "multi")
 
 
-def test_copy_image_roundtrip(skopeo: Skopeo, live_server, image: BuiltImage, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_copy_image_roundtrip(skopeo: Skopeo, live_server: LiveRegistry, image: BuiltImage, tmp_path: Path) -> None:
     remote = f"docker://{live_server.host}/lab/img:v1"
     skopeo("copy", "--dest-tls-verify=false", "--preserve-digests", f"oci:{image.layout}:{image.tag}", remote)
 
@@ -91,7 +98,7 @@ def test_copy_image_roundtrip(skopeo: Skopeo, live_server, image: BuiltImage, tm
     assert read_layout(by_digest, "pinned").manifest_digest == image.manifest_digest
 
 
-def test_second_tag_reuses_blobs(skopeo: Skopeo, live_server, image: BuiltImage) -> None:  # type: ignore[no-untyped-def]
+def test_second_tag_reuses_blobs(skopeo: Skopeo, live_server: LiveRegistry, image: BuiltImage) -> None:
     """A second push of the same image finds every blob present (HEAD 200) and adds only a tag."""
     skopeo("copy", "--dest-tls-verify=false", "--preserve-digests", f"oci:{image.layout}:{image.tag}",
            f"docker://{live_server.host}/lab/img:v2")
@@ -101,7 +108,7 @@ def test_second_tag_reuses_blobs(skopeo: Skopeo, live_server, image: BuiltImage)
     assert raw.encode() == image.manifest_bytes
 
 
-def test_copy_index_all(skopeo: Skopeo, live_server, index_image: BuiltImage, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_copy_index_all(skopeo: Skopeo, live_server: LiveRegistry, index_image: BuiltImage, tmp_path: Path) -> None:
     remote = f"docker://{live_server.host}/lab/multi:v1"
     skopeo("copy", "--all", "--dest-tls-verify=false", "--preserve-digests",
            f"oci:{index_image.layout}:{index_image.tag}", remote)
@@ -131,7 +138,7 @@ def test_copy_index_all(skopeo: Skopeo, live_server, index_image: BuiltImage, tm
     assert pulled.blob_digests == index_image.blob_digests
 
 
-def test_delete_by_digest(skopeo: Skopeo, live_server, image: BuiltImage) -> None:  # type: ignore[no-untyped-def]
+def test_delete_by_digest(skopeo: Skopeo, live_server: LiveRegistry, image: BuiltImage) -> None:
     host = live_server.host
     for repo in ("lab/del", "lab/keep"):
         skopeo("copy", "--dest-tls-verify=false", "--preserve-digests", f"oci:{image.layout}:{image.tag}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -28,24 +28,24 @@ PLOT_SHA = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
 
 def make_run(**changes: object) -> RunRecord:
     """A run of a read-counting image over one dataset, producing two files."""
-    fields: dict[str, object] = dict(
-        name="count reads",
-        image=ImageRef("registry.example.org", "lab/pipeline", "1.2", f"sha256:{IMAGE_HEX}"),
-        command="count --min-q {min_quality} --mode {mode} --ratio {ratio} --paired {paired} /in/reads/ -o /out/",
-        parameters=[Parameter("min_quality", 20), Parameter("mode", "fast"), Parameter("ratio", 0.25),
+    fields: dict[str, object] = {
+        "name": "count reads",
+        "image": ImageRef("registry.example.org", "lab/pipeline", "1.2", f"sha256:{IMAGE_HEX}"),
+        "command": "count --min-q {min_quality} --mode {mode} --ratio {ratio} --paired {paired} /in/reads/ -o /out/",
+        "parameters": [Parameter("min_quality", 20), Parameter("mode", "fast"), Parameter("ratio", 0.25),
                     Parameter("paired", True)],
-        inputs=[InputRef("reads", f"registry.example.org/lab/reads@sha256:{READS_HEX}", f"sha256:{READS_HEX}",
+        "inputs": [InputRef("reads", f"registry.example.org/lab/reads@sha256:{READS_HEX}", f"sha256:{READS_HEX}",
                          "lab/reads", [FileRef("r1.fq.gz", "1" * 64, 100, "application/gzip"),
                                        FileRef("sub dir/r2.fq.gz", "2" * 64, 200, "application/gzip")])],
-        outputs=[FileRef("counts.tsv", COUNTS_SHA, 1234, "text/tab-separated-values"),
+        "outputs": [FileRef("counts.tsv", COUNTS_SHA, 1234, "text/tab-separated-values"),
                  FileRef("plots/hist.png", PLOT_SHA, 99, "image/png")],
-        started=datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc),
-        ended=datetime(2024, 5, 1, 14, 5, 30, tzinfo=timezone(timedelta(hours=2))),
-        agent=Agent("Ada Lovelace", "https://orcid.org/0000-0002-1825-0097"),
-        description="Count reads per gene",
-        result_reference=f"registry.example.org/lab/results@sha256:{RESULT_HEX}",
-        license="CC-BY-4.0",
-    )
+        "started": datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+        "ended": datetime(2024, 5, 1, 14, 5, 30, tzinfo=timezone(timedelta(hours=2))),
+        "agent": Agent("Ada Lovelace", "https://orcid.org/0000-0002-1825-0097"),
+        "description": "Count reads per gene",
+        "result_reference": f"registry.example.org/lab/results@sha256:{RESULT_HEX}",
+        "license": "CC-BY-4.0",
+    }
     fields.update(changes)
     return RunRecord(**fields)  # type: ignore[arg-type]
 

@@ -38,7 +38,7 @@ def test_valid_crate_has_no_problems_offline(crate: CrateFiles, no_network: list
     assert validate_run_crate(crate.metadata) == []
     elapsed = time.perf_counter() - started
     assert no_network == []  # nothing even tried to leave the machine
-    assert elapsed < 5, f"validation took {elapsed:.1f} s"
+    assert elapsed < 10, f"validation took {elapsed:.1f} s"
 
 
 def test_profile_findings_are_reported(crate: CrateFiles, no_network: list[object]) -> None:
@@ -73,8 +73,8 @@ def test_unknown_context_is_a_problem_not_a_download(crate: CrateFiles, no_netwo
     (lambda d, g: g[IMAGE_ID].__setitem__("sha256", f"sha256:{IMAGE_HEX}"),
      f"ContainerImage '{IMAGE_ID}': sha256 must be the bare 64-hex manifest digest, got 'sha256:{IMAGE_HEX}'"),
     (lambda d, g: g["#run"].__setitem__("actionStatus", "http://schema.org/FailedActionStatus"),
-     "CreateAction actionStatus is 'http://schema.org/FailedActionStatus', "
-     "expected 'http://schema.org/CompletedActionStatus'"),
+     ("CreateAction actionStatus is 'http://schema.org/FailedActionStatus', "
+     "expected 'http://schema.org/CompletedActionStatus'")),
     (lambda d, g: d["@graph"].remove(g["./"]),
      "root data entity './' is not in @graph"),
     (lambda d, g: d["@graph"].remove(g["ro-crate-metadata.json"]),
@@ -93,28 +93,37 @@ def test_invalid_crate_yields_precise_problem(crate: CrateFiles, no_network: lis
     assert problem in info.value.detail
 
 
-def test_broken_json(crate: CrateFiles) -> None:
+@pytest.mark.parametrize(("metadata", "problem"), [
+    (b'{"@context": "x", "@graph": [}', "ro-crate-metadata.json is not valid JSON: Expecting value at line 1 column 30"),
+    (b"\xff{}", ("ro-crate-metadata.json is not UTF-8: 'utf-8' codec can't decode byte 0xff in position 0: "
+                "invalid start byte")),
+    (b"[1]", "ro-crate-metadata.json must be a JSON object, got list"),
+])
+def test_unreadable_metadata(metadata: bytes, problem: str) -> None:
+    assert validate_run_crate(metadata) == [problem]
+    with pytest.raises(CrateInvalid) as info:
+        read_run_crate(metadata)
+    assert info.value.text == problem
+
+
+def test_truncated_crate_is_broken_json(crate: CrateFiles) -> None:
     problems = validate_run_crate(crate.metadata[:-20])
-    assert problems == ["ro-crate-metadata.json is not valid JSON: Expecting ',' delimiter: line 339 column 6 "
-                        "(char 8722)"] or (len(problems) == 1 and problems[0].startswith(
-                            "ro-crate-metadata.json is not valid JSON: "))
-    with pytest.raises(CrateInvalid, match="^ro-crate-metadata.json is not valid JSON: "):
-        read_run_crate(b'{"@context": ')
+    assert len(problems) == 1 and problems[0].startswith("ro-crate-metadata.json is not valid JSON: ")
 
 
 @pytest.mark.parametrize(("change", "problem"), [
     (lambda d: d["parameters"][0].__setitem__("value", 21),
      "parameter 'min_quality' differs: ro-crate-metadata.json has 20 (integer), sciregistry-run.json has 21 (integer)"),
     (lambda d: d["parameters"].pop(),
-     "parameter 'paired' differs: ro-crate-metadata.json has True (boolean), "
-     "sciregistry-run.json has no such parameter"),
+     ("parameter 'paired' differs: ro-crate-metadata.json has True (boolean), "
+     "sciregistry-run.json has no such parameter")),
     (lambda d: d["image"].__setitem__("digest", "sha256:" + "0" * 64),
-     f"image digest differs: ro-crate-metadata.json has sha256:{IMAGE_HEX} (sha256 of ContainerImage), "
-     f"sciregistry-run.json has 'sha256:{'0' * 64}'"),
+     (f"image digest differs: ro-crate-metadata.json has sha256:{IMAGE_HEX} (sha256 of ContainerImage), "
+     f"sciregistry-run.json has 'sha256:{'0' * 64}'")),
     (lambda d: d["outputs"][0].__setitem__("size", 1),
-     "output 'counts.tsv' differs: ro-crate-metadata.json has "
+     ("output 'counts.tsv' differs: ro-crate-metadata.json has "
      "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 / 1234 bytes, sciregistry-run.json has "
-     "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 / 1 bytes"),
+     "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 / 1 bytes")),
     (lambda d: d["outputs"][0].__setitem__("sha256", "zz"),
      "sciregistry-run.json: $.outputs[0].sha256: 'zz' does not match '^[a-f0-9]{64}$'"),
     (lambda d: d.pop("runtime"),

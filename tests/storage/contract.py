@@ -450,6 +450,40 @@ class BlobStoreContract:
         assert [(b.digest, b.size) for b in store.blobs()] == [(d, len(data))]
         assert list(store.uploads()) == []
 
+    def test_racing_appends_at_one_offset(self, store: BlobStore, peer: BlobStore) -> None:
+        """Two workers append at the same offset at once (both checked the offset before either
+        wrote): exactly one wins, the other gets UploadOffsetMismatch, and the upload holds exactly
+        the winner's bytes (the registry answers the loser 416)."""
+        store.start_upload("upload-0001")
+        store.append_upload("upload-0001", 0, [b"head:"])
+        barrier = threading.Barrier(2)
+        outcome: dict[bytes, object] = {}
+
+        def body(payload: bytes) -> Iterator[bytes]:
+            barrier.wait(10)  # both appends have passed their offset check by now
+            yield payload
+
+        def append(s: BlobStore, payload: bytes) -> None:
+            try:
+                outcome[payload] = s.append_upload("upload-0001", 5, body(payload))
+            except BaseException as exc:  # noqa: BLE001 - inspected below
+                outcome[payload] = exc
+
+        a, b = b"A" * 10, b"B" * 7
+        threads = [threading.Thread(target=append, args=args) for args in ((store, a), (peer, b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        winners = [p for p, r in outcome.items() if isinstance(r, int)]
+        losers = [r for r in outcome.values() if isinstance(r, UploadOffsetMismatch)]
+        assert len(winners) == 1 and len(losers) == 1, outcome
+        winner = winners[0]
+        assert outcome[winner] == 5 + len(winner)
+        assert (losers[0].expected, losers[0].got) == (5 + len(winner), 5)
+        assert store.upload_size("upload-0001") == 5 + len(winner)
+        assert read_all(peer.open_upload("upload-0001")) == b"head:" + winner
+
     def test_a_peer_sees_the_same_uploads_and_blobs(self, store: BlobStore, peer: BlobStore) -> None:
         store.start_upload("upload-0001")
         assert peer.upload_size("upload-0001") == 0

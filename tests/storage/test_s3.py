@@ -42,7 +42,7 @@ from .contract import (  # noqa: E402
     pattern_chunk,
     pattern_chunks,
     read_all,
-)  # noqa: E402
+)
 
 MiB = 1 << 20
 
@@ -179,6 +179,20 @@ def test_missing_bucket_is_a_storage_error(moto_endpoint: str) -> None:
         store.start_upload("upload-0001")
 
 
+def test_unreachable_endpoint_is_a_storage_error(moto_endpoint: str) -> None:
+    store = S3Store("bucket", endpoint_url="http://127.0.0.1:9")  # discard port: nothing listens
+    with pytest.raises(StorageError, match="S3 HeadObject failed: Could not connect"):
+        store.stat(digest_of(b"x"))
+
+
+@pytest.mark.parametrize("bad", ["sha256:" + "a" * 128, "sha512:" + "a" * 64])
+def test_digest_length_must_match_its_algorithm(moto_endpoint: str, bucket: str, bad: str) -> None:
+    store = S3Store(bucket, endpoint_url=moto_endpoint)
+    assert store.stat(bad) is None
+    with pytest.raises(BlobNotFound):
+        store.put(bad, b"x")
+
+
 # ---------------------------------------------------------------------- layout
 
 
@@ -199,7 +213,8 @@ def test_object_layout(s3: Any, moto_endpoint: str, bucket: str) -> None:
     ]
     store.commit_upload("upload-0001", digest_of(b"abcdefg"))
     h2 = digest_of(b"abcdefg").split(":")[1]
-    assert keys(s3, bucket) == sorted([f"reg/blobs/sha256/{h2[:2]}/{h2}", f"reg/blobs/sha256/{hexd[:2]}/{hexd}"])
+    assert keys(s3, bucket) == sorted([f"reg/blobs/sha256/{h2[:2]}/{h2}",
+                                       f"reg/blobs/sha256/{hexd[:2]}/{hexd}"])
     assert s3.get_object(Bucket=bucket, Key=f"reg/blobs/sha256/{h2[:2]}/{h2}")["Body"].read() == b"abcdefg"
 
 
@@ -304,6 +319,22 @@ def test_commit_strategy(moto_endpoint: str, bucket: str, sizes: list[int], expe
     assert hash_stream(store.open(d)) == (d, size)
 
 
+def test_commit_copies_the_rest_of_a_part_after_topping_up(moto_endpoint: str, bucket: str) -> None:
+    store = S3Store(bucket, endpoint_url=moto_endpoint, part_size=MIN_PART_SIZE)
+    d, _ = _upload(store, "upload-0001", [1024, 12 * MiB])
+    log = CallLog(store)
+    store.commit_upload("upload-0001", d)
+    second = "uploads/upload-0001/00000000000000001024"
+    need = MIN_PART_SIZE - 1024
+    blob = f"blobs/sha256/{d[7:9]}/{d[7:]}"
+    assert [c for c in log.calls if c[0] in ("GetObject", "UploadPart", "UploadPartCopy")] == [
+        ("GetObject", {"Key": "uploads/upload-0001/00000000000000000000", "Range": "bytes=0-1023"}),
+        ("GetObject", {"Key": second, "Range": f"bytes=0-{need - 1}"}),
+        ("UploadPart", {"Key": blob, "PartNumber": 1, "len": MIN_PART_SIZE}),
+        ("UploadPartCopy", {"Key": blob, "PartNumber": 2, "CopySourceRange": f"bytes={need}-{12 * MiB - 1}"}),
+    ]
+
+
 def test_commit_of_a_known_blob_copies_nothing(moto_endpoint: str, bucket: str) -> None:
     store = S3Store(bucket, endpoint_url=moto_endpoint)
     d, _ = _upload(store, "upload-0001", [10, 20])
@@ -396,7 +427,8 @@ def test_redirect_url(moto_endpoint: str, bucket: str) -> None:
 
 
 @pytest.mark.slow
-def test_throughput_256mib_commit(moto_endpoint: str, bucket: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_throughput_256mib_commit(moto_endpoint: str, bucket: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
     """Append 256 MiB (4 x 64 MiB in 1 MiB chunks), commit (server-side part copies), read back.
     Then the worst case: 64 MiB appended as 64 separate 1 MiB appends (streamed at commit)."""
     store = S3Store(bucket, endpoint_url=moto_endpoint)

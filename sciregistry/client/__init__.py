@@ -1,0 +1,320 @@
+"""Python client for sciregistry: notebooks, scripts and the ``sciregistry`` command.
+
+    from sciregistry.client import Registry
+
+    reg = Registry("http://127.0.0.1:5000")                      # or https://..., token=..., username=/password=
+    data = reg.push_dataset("127.0.0.1:5000/lab-x/reads:v1", ["reads/"])
+    result, crate = reg.record_run(
+        "127.0.0.1:5000/lab-x/gc-content@sha256:...",
+        inputs={"reads": f"127.0.0.1:5000/lab-x/reads@{data}"},
+        params={"k": 3, "min_length": 10, "normalise": True},
+        command="gc-content.sh --k {k} --min-length {min_length} /in/reads /out",
+        outputs=["out/gc.tsv", "out/kmers.tsv"],
+        to_ref="127.0.0.1:5000/lab-x/gc-results:run1")
+    reg.lineage(f"lab-x/gc-results@{result}")                      # image, datasets, parameters
+    reg.impact(data)                                              # runs and results that used the dataset
+
+Layers: this package talks HTTP only (``requests``; oras-py for blob uploads) and never imports
+Flask, SQLAlchemy or the server-side packages. Server errors come back as the
+:mod:`sciregistry.errors` classes the server raised; connection failures as
+:class:`TransportError`.
+
+Extension points for later phases: :meth:`Registry.resolve` (DOI -> the result and its closure)
+and :meth:`Registry.reproduce` raise NotImplementedError until the DOI phase fills them in; both
+are meant to be built from :meth:`Registry.run_for`, :meth:`Registry.pull`,
+:meth:`Registry.export_layout` and :meth:`Registry.download_blob`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sciregistry.client import artifacts as _artifacts
+from sciregistry.client.credentials import CredentialStore, Credentials, resolve_credentials
+from sciregistry.client.models import (
+    Artifact,
+    Impact,
+    ImageInfo,
+    Lineage,
+    PulledArtifact,
+    RecordedRun,
+    Run,
+    RunFile,
+    RunInput,
+    RunList,
+)
+from sciregistry.client.oci import DEFAULT_CHUNK_SIZE, ManifestBytes, OciClient, Progress
+from sciregistry.client.transport import Transport, TransportError
+from sciregistry.oci import Descriptor, ImageReference, is_digest, parse_reference
+
+__all__ = [
+    "Artifact",
+    "CredentialStore",
+    "Credentials",
+    "Impact",
+    "ImageInfo",
+    "Lineage",
+    "ManifestBytes",
+    "PulledArtifact",
+    "RecordedRun",
+    "Registry",
+    "Run",
+    "RunFile",
+    "RunInput",
+    "RunList",
+    "TransportError",
+]
+
+
+class Registry:
+    """One sciregistry server.
+
+    :param url: ``https://host[:port]``, ``http://127.0.0.1:5000`` or a bare ``host:port`` (plain
+        HTTP only for loopback hosts, unless ``insecure``).
+    :param token: an API token (``sr_...``) or a bearer JWT.
+    :param username: / :param password: Basic credentials (used with the token service).
+    :param insecure: allow plain HTTP to any host and skip TLS verification.
+    :param progress: show tqdm progress bars for transfers; default: only when stderr is a terminal.
+    :param use_stored_credentials: without explicit credentials, use ``SCIREGISTRY_*`` environment
+        variables or those saved by ``sciregistry login``.
+
+    Repository arguments (``repo``) accept a bare name (``lab-x/reads``) or a reference on this
+    registry (``127.0.0.1:5000/lab-x/reads:v1``); references to another host are refused.
+    """
+
+    def __init__(self, url: str, token: str | None = None, username: str | None = None,
+                 password: str | None = None, insecure: bool = False, *, progress: bool | None = None,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, use_stored_credentials: bool = True,
+                 timeout: float = 300.0) -> None:
+        probe = Transport(url, insecure=insecure)
+        creds = Credentials(username, password, token)
+        if use_stored_credentials and creds.empty:
+            creds = resolve_credentials(probe.host, username=username)
+        probe.close()
+        self.transport = Transport(url, token=creds.token, username=creds.username, password=creds.password,
+                                   insecure=insecure, timeout=timeout)
+        self.oci = OciClient(self.transport, chunk_size=chunk_size)
+        self.url = self.transport.base_url
+        self.host = self.transport.host
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        return f"Registry({self.url!r})"
+
+    def _repr_html_(self) -> str:
+        return f"<b>sciregistry</b> <code>{self.url}</code>"
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    # --- helpers -----------------------------------------------------------------------------------
+    def parse(self, ref: str) -> ImageReference:
+        """``[host/]repo[:tag][@digest]`` on this registry, with the host filled in."""
+        r = parse_reference(ref, require_registry=False)
+        if r.registry and r.registry != self.host:
+            raise ValueError(f"reference {ref!r} is on {r.registry}, but this client talks to {self.host}")
+        return ImageReference(self.host, r.repository, r.tag, r.digest)
+
+    def _repo(self, repo: str) -> str:
+        return self.parse(repo).repository
+
+    def reference(self, repo: str, *, tag: str | None = None, digest: str | None = None) -> str:
+        """The full reference string ``host/repo[:tag][@digest]``."""
+        return str(ImageReference(self.host, self._repo(repo), tag, digest))
+
+    def resolve_digest(self, ref: str) -> str:
+        """The digest ``ref`` points to (``ref`` itself when pinned)."""
+        r = self.parse(ref)
+        return r.digest or self.oci.resolve(r.repository, r.tag or "latest")
+
+    def _show_progress(self) -> bool:
+        if self.progress is not None:
+            return self.progress
+        try:
+            return sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    @contextlib.contextmanager
+    def _bar(self, desc: str, total: int | None = None) -> Iterator[Progress | None]:
+        if not self._show_progress():
+            yield None
+            return
+        from tqdm import tqdm
+
+        with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                  leave=False) as bar:
+            yield bar.update
+
+    # --- OCI ---------------------------------------------------------------------------------------
+    def blob_exists(self, repo: str, digest: str) -> bool:
+        return self.oci.blob_exists(self._repo(repo), digest)
+
+    def upload_blob(self, repo: str, source: str | os.PathLike[str] | bytes, *,
+                    media_type: str = "application/octet-stream", progress: Progress | None = None) -> Descriptor:
+        """Upload a file (streamed; chunked above ``chunk_size``) or bytes, unless already present."""
+        if progress is None and not isinstance(source, (bytes, bytearray)):
+            with self._bar(f"push {Path(source).name}", Path(source).stat().st_size) as bar:
+                return self.oci.upload_blob(self._repo(repo), source, media_type=media_type, progress=bar)
+        return self.oci.upload_blob(self._repo(repo), source, media_type=media_type, progress=progress)
+
+    def download_blob(self, repo: str, digest: str, dest: str | os.PathLike[str], verify: bool = True) -> Path:
+        """Stream a blob to ``dest``, verified and written atomically."""
+        with self._bar(f"pull {digest[:19]}") as bar:
+            return self.oci.download_blob(self._repo(repo), digest, dest, verify=verify, progress=bar)
+
+    def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
+        return self.oci.put_manifest(self._repo(repo), ref, data, media_type)
+
+    def get_manifest(self, ref: str, reference: str | None = None) -> ManifestBytes:
+        """``get_manifest("host/repo:tag")`` or ``get_manifest("repo", "tag-or-digest")``."""
+        r = self.parse(ref)
+        return self.oci.get_manifest(r.repository, reference or r.reference)
+
+    def referrers(self, repo: str, digest: str | None = None, artifact_type: str | None = None) -> list[Descriptor]:
+        """Referrers of ``digest`` in ``repo`` (or of the digest ``repo`` is pinned to)."""
+        r = self.parse(repo)
+        return self.oci.referrers(r.repository, digest or self.resolve_digest(repo), artifact_type)
+
+    def tags(self, repo: str) -> list[str]:
+        return self.oci.tags(self._repo(repo))
+
+    def export_layout(self, repo: str, digest: str | None, directory: str | os.PathLike[str], *,
+                      tag: str | None = None) -> Path:
+        """Export an image (by digest) with all its blobs as an OCI image layout directory."""
+        r = self.parse(repo)
+        with self._bar(f"export {r.repository}") as bar:
+            return self.oci.export_layout(r.repository, digest or self.resolve_digest(repo), directory, tag=tag,
+                                          progress=bar)
+
+    def push_layout(self, layout_dir: str | os.PathLike[str], repo: str, tag: str | None = None, *,
+                    source_tag: str | None = None) -> str:
+        """Push an image from an OCI layout (manifest bytes exactly as stored there); return its digest.
+        ``repo`` may carry the tag (``host/repo:tag``)."""
+        r = self.parse(repo)
+        with self._bar(f"push {r.repository}") as bar:
+            return self.oci.push_layout(layout_dir, r.repository, tag or r.tag, source_tag=source_tag,
+                                        progress=bar)
+
+    # --- artifacts ---------------------------------------------------------------------------------
+    def push_dataset(self, ref: str, paths: Iterable[str | os.PathLike[str]],
+                     annotations: Mapping[str, str] | None = None) -> str:
+        """Push files/directories as a dataset at ``ref`` (``host/repo:tag``); return its digest."""
+        given = [Path(p) for p in paths]
+        total = sum(f.path.stat().st_size for f in _artifacts.collect_files(given))
+        with self._bar(f"push {self.parse(ref).repository}", total) as bar:
+            return _artifacts.push_dataset(self.oci, self.parse(ref), given, annotations, progress=bar)
+
+    def pull(self, ref: str, dest_dir: str | os.PathLike[str], *, with_crate: bool = False) -> PulledArtifact:
+        """Restore an artifact's files at their titles under ``dest_dir`` (verified, atomic)."""
+        r = self.parse(ref)
+        with self._bar(f"pull {r.repository}") as bar:
+            digest, art_type, files, crate = _artifacts.pull_artifact(self.oci, r, dest_dir, with_crate=with_crate,
+                                                                     progress=bar)
+        return PulledArtifact(str(r), digest, art_type, Path(dest_dir), files, crate)
+
+    pull_artifact = pull
+
+    def record_run(self, image: str, inputs: Mapping[str, str], params: Mapping[str, Any], command: str,
+                   outputs: Sequence[str | os.PathLike[str]], to_ref: str, workflow: str | os.PathLike[str] | None = None,
+                   agent: Any = None, started: datetime | None = None, ended: datetime | None = None, *,
+                   orcid: str | None = None, name: str | None = None, description: str = "",
+                   license: str | None = None) -> RecordedRun:
+        """Push ``outputs`` as a result at ``to_ref`` and the run crate describing how they were made
+        (``image`` by digest, ``inputs`` by digest, ``params``, ``command``); return both digests.
+        The registry validates the crate on push and raises ManifestInvalid (``detail["problems"]``)
+        when it refuses it."""
+        with self._bar(f"push {self.parse(to_ref).repository}") as bar:
+            result, crate, _ = _artifacts.record_run(
+                self.oci, self.parse(image), {k: self.parse(v) for k, v in inputs.items()}, params, command,
+                outputs, self.parse(to_ref), workflow=workflow, agent=agent, orcid=orcid, started=started,
+                ended=ended, name=name, description=description, license=license, progress=bar)
+        return RecordedRun(result, crate)
+
+    # --- provenance (/api/v1) ------------------------------------------------------------------------
+    def _api(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        resp = self.transport.request("GET", f"/api/v1/{path}", params=params,
+                                      headers={"Accept": "application/json"})
+        return resp.json()
+
+    def runs(self, *, repository: str | None = None, image: str | None = None, dataset: str | None = None,
+             parameter: str | None = None, value: Any = None, agent: str | None = None,
+             started_after: datetime | str | None = None, started_before: datetime | str | None = None,
+             limit: int | None = None, cursor: str | None = None) -> RunList:
+        """Runs matching every filter, newest first (one page; ``.next_cursor`` for the next).
+
+        ``image``/``dataset`` are digests; ``value`` (with ``parameter``) matches the stored value
+        (numbers and booleans as JSON: ``20``, ``0.25``, ``true``)."""
+        params: dict[str, Any] = {}
+        if repository:
+            params["repository"] = self._repo(repository)
+        for key, val in (("image", image), ("dataset", dataset), ("parameter", parameter), ("agent", agent),
+                         ("limit", limit), ("cursor", cursor)):
+            if val is not None:
+                params[key] = val
+        if value is not None:
+            params["value"] = value if isinstance(value, str) else json.dumps(value)
+        for key, moment in (("started_after", started_after), ("started_before", started_before)):
+            if moment is not None:
+                params[key] = moment.isoformat() if isinstance(moment, datetime) else moment
+        body = self._api("runs", params)
+        nxt = body.get("next")
+        cursor_value = None
+        if nxt:
+            from urllib.parse import parse_qs, urlsplit
+
+            cursor_value = (parse_qs(urlsplit(nxt).query).get("cursor") or [None])[0]
+        return RunList([Run.from_json(r) for r in body.get("items") or []], cursor_value)
+
+    def run(self, run_id: int | str) -> Run:
+        """One run by its id."""
+        return Run.from_json(self._api(f"runs/{run_id}"))
+
+    def _pinned(self, ref: str) -> tuple[str, str]:
+        r = self.parse(ref)
+        return r.repository, r.digest or self.oci.resolve(r.repository, r.tag or "latest")
+
+    def lineage(self, ref: str) -> Lineage:
+        """What produced ``ref`` (``[host/]repo:tag`` or ``@sha256:...``), recursively through its inputs."""
+        repo, digest = self._pinned(ref)
+        return Lineage.from_json(self._api(f"lineage/{repo}@{digest}"))
+
+    def run_for(self, ref: str) -> Run | None:
+        """The run whose result (or run crate) is ``ref``; None when nothing recorded produced it."""
+        return self.lineage(ref).produced_by
+
+    def impact(self, digest_or_ref: str) -> Impact:
+        """Runs, results and DOIs that used a digest (image manifest or index, or dataset),
+        directly or through results derived from it."""
+        if is_digest(digest_or_ref):
+            return Impact.from_json(self._api(f"impact/{digest_or_ref}"))
+        repo, digest = self._pinned(digest_or_ref)
+        return Impact.from_json(self._api(f"impact/{repo}@{digest}"))
+
+    # --- extension points (DOI phase) --------------------------------------------------------------
+    def resolve(self, doi: str) -> Any:
+        """Resolve a DOI to its result, run, image and inputs (DESIGN.md section 7).
+
+        Not part of this client yet: the DOI phase adds it (``/doi/<prefix>/<suffix>`` with
+        content negotiation, then :meth:`run_for` on the result digest)."""
+        raise NotImplementedError("DOI resolution is not available in this client version")
+
+    def reproduce(self, *args: Any, **kwargs: Any) -> Any:
+        """Re-run a recorded run and compare outputs (DESIGN.md section 6, "Reproduce").
+
+        Not part of this client yet; it will combine :meth:`run_for`, :meth:`export_layout`,
+        :meth:`pull` and the command template of the run."""
+        raise NotImplementedError("reproduce is not available in this client version")
