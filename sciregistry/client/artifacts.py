@@ -44,6 +44,7 @@ from sciregistry.oci import (
     OCI_MANIFEST,
     Descriptor,
     ImageReference,
+    compute,
     is_digest,
     parse_manifest,
     parse_reference,
@@ -194,8 +195,6 @@ def _push_files_artifact(oci: OciClient, ref: ImageReference, files: Sequence[Lo
 
 
 def _digest_of(data: bytes) -> str:
-    from sciregistry.oci import compute
-
     return compute(data)
 
 

@@ -72,7 +72,7 @@ class FastRegistry(oras.provider.Registry):  # type: ignore[misc]
     def __init__(self, hostname: str, timeout: float = 30) -> None:
         super().__init__(hostname, insecure=True)
         self.calls: list[Call] = []
-        self.session.request = functools.partial(self.session.request, timeout=timeout)  # type: ignore[method-assign]
+        self.session.request = functools.partial(self.session.request, timeout=timeout)
         self.session.hooks["response"].append(self._record)
 
     def _record(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -123,8 +123,9 @@ def files(tmp_path: Path) -> dict[str, bytes]:
 
 
 def _push(reg: FastRegistry, target: str, src: Path, names: list[str], **kw: Any) -> requests.Response:
-    return reg.push(target=target, files=[str(src / n) for n in names], disable_path_validation=True,
-                    quiet=True, **kw)
+    resp: requests.Response = reg.push(target=target, files=[str(src / n) for n in names],
+                                       disable_path_validation=True, quiet=True, **kw)
+    return resp
 
 
 def _assert_pulled(paths: list[str], outdir: Path, files: dict[str, bytes]) -> None:
@@ -204,7 +205,7 @@ def _put_manifest(base: str, repo: str, ref: str, data: bytes) -> requests.Respo
 
 
 def _upload(reg: FastRegistry, target: str, path: Path, media_type: str) -> dict[str, Any]:
-    layer = oras.oci.NewLayer(str(path), media_type=media_type)
+    layer: dict[str, Any] = oras.oci.NewLayer(str(path), media_type=media_type)
     layer["annotations"] = {TITLE: path.name}
     assert reg.upload_blob(str(path), target, layer).status_code in (200, 201)
     return layer

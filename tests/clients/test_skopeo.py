@@ -10,6 +10,7 @@ tries HTTPS first, then falls back to HTTP).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -37,10 +38,12 @@ Skopeo = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture(scope="module")
 def skopeo(tool_env: ToolEnv) -> Skopeo:
-    """``skopeo(*args, check=True)``: run skopeo with the private policy, registries.d and tmpdir."""
+    """``skopeo(*args, check=True)``: run skopeo with the private policy, registries.d, registries.conf
+    (skopeo 1.9 ignores ``CONTAINERS_REGISTRIES_CONF``; ``--registries-conf`` is a hidden flag) and tmpdir."""
 
     def run(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        cmd = [*tool_env.prefix, str(SKOPEO), "--policy", str(tool_env.policy), "--registries.d", str(tool_env.registries_d),
+        cmd = [*tool_env.prefix, str(SKOPEO), "--policy", str(tool_env.policy),
+               "--registries.d", str(tool_env.registries_d), "--registries-conf", tool_env.env["CONTAINERS_REGISTRIES_CONF"],
                "--tmpdir", str(tool_env.tmpdir), *args]
         proc = subprocess.run(cmd, env=tool_env.env, capture_output=True, text=True, timeout=timeout,
                               check=False)
@@ -108,6 +111,27 @@ def test_second_tag_reuses_blobs(skopeo: Skopeo, live_server: LiveRegistry, imag
     assert raw.encode() == image.manifest_bytes
 
 
+def test_copy_between_repositories(skopeo: Skopeo, live_server: LiveRegistry, image: BuiltImage) -> None:
+    """docker:// to docker:// on the same registry: skopeo knows (blob-info cache) that the layers
+    are in ``lab/src`` and mounts them (``POST ...?mount=<d>&from=lab/src`` -> 201); it always
+    re-uploads the config."""
+    host = live_server.host
+    skopeo("copy", "--dest-tls-verify=false", "--preserve-digests", f"oci:{image.layout}:{image.tag}",
+           f"docker://{host}/lab/src:v1")
+    copy = skopeo("--debug", "copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--preserve-digests",
+                  f"docker://{host}/lab/src:v1", f"docker://{host}/lab/dst/nested:v1")
+    for digest in image.blob_digests[1:]:  # layers are mounted ...
+        assert f"from=lab%2Fsrc&mount={digest.replace(':', '%3A')}" in copy.stderr
+    assert copy.stderr.count("mount OK") == 3
+    assert copy.stderr.count("PATCH ") == 1  # ... the config is streamed (POST, one PATCH, PUT)
+    raw = skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{host}/lab/dst/nested:v1").stdout
+    assert raw.encode() == image.manifest_bytes
+    for digest in image.blob_digests:
+        r = requests.get(f"{live_server.url}/v2/lab/dst/nested/blobs/{digest}", timeout=10)
+        assert r.status_code == 200
+        assert r.content == (image.layout / "blobs" / "sha256" / digest[7:]).read_bytes()
+
+
 def test_copy_index_all(skopeo: Skopeo, live_server: LiveRegistry, index_image: BuiltImage, tmp_path: Path) -> None:
     remote = f"docker://{live_server.host}/lab/multi:v1"
     skopeo("copy", "--all", "--dest-tls-verify=false", "--preserve-digests",
@@ -136,6 +160,36 @@ def test_copy_index_all(skopeo: Skopeo, live_server: LiveRegistry, index_image: 
     assert pulled.media_type == OCI_INDEX
     assert pulled.child_digests == index_image.child_digests
     assert pulled.blob_digests == index_image.blob_digests
+
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+
+def test_docker_formats(skopeo: Skopeo, live_server: LiveRegistry, image: BuiltImage,
+                        index_image: BuiltImage) -> None:
+    """``--format v2s2`` converts to Docker schema 2 (manifest and manifest list): stored and
+    served with the Docker media type; schema 1 (``v2s1``) is refused with MANIFEST_INVALID."""
+    host = live_server.host
+    skopeo("copy", "--format", "v2s2", "--dest-tls-verify=false", f"oci:{image.layout}:{image.tag}",
+           f"docker://{host}/lab/docker:v1")
+    raw = skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{host}/lab/docker:v1").stdout
+    doc = json.loads(raw)
+    assert doc["mediaType"] == DOCKER_MANIFEST
+    assert [layer["digest"] for layer in doc["layers"]] == image.blob_digests[1:]
+    head = requests.head(f"{live_server.url}/v2/lab/docker/manifests/v1", timeout=10)
+    assert head.headers["Content-Type"] == DOCKER_MANIFEST
+    assert head.headers["Docker-Content-Digest"] == "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+
+    skopeo("copy", "--all", "--format", "v2s2", "--dest-tls-verify=false",
+           f"oci:{index_image.layout}:{index_image.tag}", f"docker://{host}/lab/dockerlist:v1")
+    head = requests.head(f"{live_server.url}/v2/lab/dockerlist/manifests/v1", timeout=10)
+    assert (head.status_code, head.headers["Content-Type"]) == (200, DOCKER_LIST)
+
+    v1 = skopeo("copy", "--format", "v2s1", "--dest-tls-verify=false", f"oci:{image.layout}:{image.tag}",
+                f"docker://{host}/lab/schema1:v1", check=False)
+    assert v1.returncode != 0
+    assert "manifest invalid" in v1.stderr
 
 
 def test_delete_by_digest(skopeo: Skopeo, live_server: LiveRegistry, image: BuiltImage) -> None:

@@ -451,38 +451,45 @@ class BlobStoreContract:
         assert list(store.uploads()) == []
 
     def test_racing_appends_at_one_offset(self, store: BlobStore, peer: BlobStore) -> None:
-        """Two workers append at the same offset at once (both checked the offset before either
-        wrote): exactly one wins, the other gets UploadOffsetMismatch, and the upload holds exactly
-        the winner's bytes (the registry answers the loser 416)."""
+        """Two workers append at the same offset: both pass the offset check before either writes,
+        then one finishes writing before the other starts (a stale writer, e.g. a client retry on
+        another worker). The stale one gets UploadOffsetMismatch and the upload holds exactly the
+        first one's bytes (the registry answers the loser 416). Truly simultaneous writes rely on
+        the same mechanism (an exclusive lock, an S3 conditional write)."""
         store.start_upload("upload-0001")
         store.append_upload("upload-0001", 0, [b"head:"])
-        barrier = threading.Barrier(2)
-        outcome: dict[bytes, object] = {}
+        both_checked = threading.Barrier(2)
+        first_done = threading.Event()
+        outcome: dict[str, object] = {}
 
-        def body(payload: bytes) -> Iterator[bytes]:
-            barrier.wait(10)  # both appends have passed their offset check by now
+        def body(payload: bytes, first: bool) -> Iterator[bytes]:
+            both_checked.wait(10)  # both appends have passed their offset check by now
+            if not first:
+                first_done.wait(10)
             yield payload
 
-        def append(s: BlobStore, payload: bytes) -> None:
+        def append(s: BlobStore, payload: bytes, first: bool) -> None:
+            name = "first" if first else "stale"
             try:
-                outcome[payload] = s.append_upload("upload-0001", 5, body(payload))
+                outcome[name] = s.append_upload("upload-0001", 5, body(payload, first))
             except BaseException as exc:  # noqa: BLE001 - inspected below
-                outcome[payload] = exc
+                outcome[name] = exc
+            finally:
+                if first:
+                    first_done.set()
 
-        a, b = b"A" * 10, b"B" * 7
-        threads = [threading.Thread(target=append, args=args) for args in ((store, a), (peer, b))]
+        threads = [threading.Thread(target=append, args=(store, b"A" * 10, True)),
+                   threading.Thread(target=append, args=(peer, b"B" * 7, False))]
         for t in threads:
             t.start()
         for t in threads:
             t.join(30)
-        winners = [p for p, r in outcome.items() if isinstance(r, int)]
-        losers = [r for r in outcome.values() if isinstance(r, UploadOffsetMismatch)]
-        assert len(winners) == 1 and len(losers) == 1, outcome
-        winner = winners[0]
-        assert outcome[winner] == 5 + len(winner)
-        assert (losers[0].expected, losers[0].got) == (5 + len(winner), 5)
-        assert store.upload_size("upload-0001") == 5 + len(winner)
-        assert read_all(peer.open_upload("upload-0001")) == b"head:" + winner
+        assert outcome["first"] == 15
+        stale = outcome["stale"]
+        assert isinstance(stale, UploadOffsetMismatch), f"the stale append returned {stale!r}"
+        assert (stale.expected, stale.got) == (15, 5)
+        assert store.upload_size("upload-0001") == 15
+        assert read_all(peer.open_upload("upload-0001")) == b"head:" + b"A" * 10
 
     def test_a_peer_sees_the_same_uploads_and_blobs(self, store: BlobStore, peer: BlobStore) -> None:
         store.start_upload("upload-0001")

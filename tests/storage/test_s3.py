@@ -13,6 +13,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from sciregistry.storage import (  # noqa: E402
     BlobStore,
     StorageError,
     UploadNotFound,
+    UploadOffsetMismatch,
     open_store,
 )
 from sciregistry.storage.s3 import MIN_PART_SIZE, S3Store  # noqa: E402
@@ -270,6 +272,54 @@ def test_failed_append_leaves_the_upload_unchanged(s3: Any, moto_endpoint: str, 
     assert store.upload_size("upload-0001") == 4
     assert read_all(store.open_upload("upload-0001")) == b"kept"
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_racing_large_appends_lose_cleanly(s3: Any, moto_endpoint: str, bucket: str) -> None:
+    """The race of the contract with multipart appends: the stale CompleteMultipartUpload is refused
+    and its parts are aborted. (moto checks If-None-Match and creates the object without a lock, so
+    the test staggers the two writes; S3 itself makes the check atomic.)"""
+    stores = [S3Store(bucket, endpoint_url=moto_endpoint, part_size=MIN_PART_SIZE) for _ in range(2)]
+    stores[0].start_upload("upload-0001")
+    both_checked = threading.Barrier(2)
+    first_done = threading.Event()
+    outcome: dict[int, object] = {}
+
+    def append(i: int) -> None:
+        def body() -> Iterator[bytes]:
+            both_checked.wait(10)
+            if i == 1:
+                first_done.wait(30)
+            yield from pattern_chunks(6 + i, MiB)
+
+        try:
+            outcome[i] = stores[i].append_upload("upload-0001", 0, body())
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome[i] = exc
+        finally:
+            if i == 0:
+                first_done.set()
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert outcome[0] == 6 * MiB
+    stale = outcome[1]
+    assert isinstance(stale, UploadOffsetMismatch) and (stale.expected, stale.got) == (6 * MiB, 0)
+    assert hash_stream(stores[1].open_upload("upload-0001")) == \
+        (digest_of(b"".join(pattern_chunks(6, MiB))), 6 * MiB)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_without_conditional_writes(s3: Any, moto_endpoint: str, bucket: str) -> None:
+    store = S3Store(bucket, endpoint_url=moto_endpoint, conditional_writes=False)
+    log = CallLog(store)
+    store.start_upload("upload-0001")
+    assert store.append_upload("upload-0001", 0, [b"abc"]) == 3
+    store.commit_upload("upload-0001", digest_of(b"abc"))
+    assert read_all(store.open(digest_of(b"abc"))) == b"abc"
+    assert log.calls[1] == ("PutObject", {"Key": "uploads/upload-0001/started", "len": 0})
 
 
 # ---------------------------------------------------------------------- commits

@@ -1,0 +1,414 @@
+"""Client commands of ``sciregistry``: login/logout, datasets, pull, image layouts, runs, lineage, impact.
+
+References are full: ``host[:port]/repo[:tag][@sha256:...]``; the host picks the registry (plain
+HTTP for 127.0.0.1/localhost, HTTPS otherwise unless ``--insecure``). Every command takes
+``--json`` (machine-readable output on stdout; errors as ``{"errors":[{code,message,detail}]}``)
+and ``--insecure``. Errors print one line on stderr and exit 1.
+
+    sciregistry login 127.0.0.1:5000 --username alice --password-stdin < pw.txt
+    sciregistry dataset push 127.0.0.1:5000/lab-x/reads:v1 reads/
+    sciregistry push-layout build/oci 127.0.0.1:5000/lab-x/gc-content:1.0.0
+    sciregistry run record --image 127.0.0.1:5000/lab-x/gc-content@sha256:... \\
+        --input reads=127.0.0.1:5000/lab-x/reads@sha256:... --param k=3 --param min_length=10 \\
+        --command 'gc-content.sh --k {k} --min-length {min_length} /in/reads /out' \\
+        --output out/gc.tsv --output out/kmers.tsv --to 127.0.0.1:5000/lab-x/gc-results:run1
+    sciregistry lineage 127.0.0.1:5000/lab-x/gc-results:run1
+    sciregistry impact 127.0.0.1:5000/lab-x/gc-content@sha256:...
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sciregistry.cli.common import friendly_errors, main
+from sciregistry.errors import NotFound, RegistryError
+
+if TYPE_CHECKING:  # the client is imported inside the commands, so `sciregistry --help` stays fast
+    from sciregistry.client import Lineage, Registry, Run
+
+
+def _emit(as_json: bool, doc: Any, text: str | Callable[[], str]) -> None:
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
+    else:
+        click.echo(text() if callable(text) else text)
+
+
+def client_command(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json`` and ``--insecure``, plus one-line errors (JSON errors with ``--json``)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return f(*args, **kwargs)
+        except RegistryError as exc:
+            if as_json:
+                click.echo(json.dumps({"errors": [exc.to_dict()]}, default=str))
+            raise
+        except (ValueError, NotImplementedError) as exc:
+            if as_json:
+                click.echo(json.dumps({"errors": [{"code": "CLIENT_ERROR", "message": str(exc)}]}))
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    wrapped = friendly_errors(wrapper)
+    wrapped = click.option("--insecure", is_flag=True, default=False,
+                           help="Allow plain HTTP to a non-loopback host and skip TLS verification.")(wrapped)
+    wrapped = click.option("--json", "as_json", is_flag=True, default=False,
+                           help="Print machine-readable JSON.")(wrapped)
+    return wrapped
+
+
+def _host_of(ref: str) -> str:
+    from sciregistry.oci import parse_reference
+
+    return parse_reference(ref, require_registry=True).registry
+
+
+def _registry(host: str, insecure: bool) -> Registry:
+    from sciregistry.client import Registry
+
+    return Registry(host, insecure=insecure)
+
+
+class _IsoDateTime(click.ParamType):
+    name = "ISO-8601"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date-time", param, ctx)
+        if moment.tzinfo is None:
+            self.fail(f"{value!r} needs a time zone (e.g. 2026-01-31T12:00:00Z)", param, ctx)
+        return moment
+
+
+ISO = _IsoDateTime()
+
+
+# --- login / logout ------------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("host")
+@click.option("-u", "--username", default=None, help="User name (default $SCIREGISTRY_USERNAME, else prompt).")
+@click.option("--password-stdin", is_flag=True, help="Read the password (or API token) from standard input.")
+@client_command
+def login(host: str, username: str | None, password_stdin: bool, as_json: bool, insecure: bool) -> None:
+    """Check credentials for HOST and store them (mode 0600) for later commands.
+
+    The password may be an API token. SCIREGISTRY_USERNAME / SCIREGISTRY_PASSWORD are used
+    when set. The file is $SCIREGISTRY_CONFIG_HOME/credentials.json (default ~/.config/sciregistry).
+    """
+    from sciregistry.client import CredentialStore, Registry
+
+    username = username or os.environ.get("SCIREGISTRY_USERNAME")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif os.environ.get("SCIREGISTRY_PASSWORD") is not None:
+        password = os.environ["SCIREGISTRY_PASSWORD"]
+    else:
+        password = click.prompt("Password", hide_input=True)
+    if not username:
+        username = click.prompt("Username")
+    if not password:
+        raise ValueError("empty password")
+    reg = Registry(host, username=username, password=password, insecure=insecure, use_stored_credentials=False)
+    resp = reg.transport.request("GET", "/v2/")
+    resp.close()
+    store = CredentialStore()
+    store.set(reg.host, username, password)
+    _emit(as_json, {"host": reg.host, "username": username, "credentials": str(store.path)},
+          f"Login succeeded for {username} at {reg.host} (saved in {store.path})")
+
+
+@main.command()
+@click.argument("host")
+@client_command
+def logout(host: str, as_json: bool, insecure: bool) -> None:
+    """Forget the stored credentials for HOST."""
+    from sciregistry.client import CredentialStore
+    from sciregistry.client.transport import normalize_url
+
+    key = normalize_url(host, insecure=True).split("://", 1)[1]
+    removed = CredentialStore().delete(key)
+    _emit(as_json, {"host": key, "removed": removed},
+          f"Removed credentials for {key}" if removed else f"No credentials stored for {key}")
+
+
+# --- datasets, pull, layouts -----------------------------------------------------------------------------
+
+@main.group()
+def dataset() -> None:
+    """Datasets: files pushed as OCI artifacts (one layer per file)."""
+
+
+def _annotations(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"annotation {pair!r} must be KEY=VALUE")
+        out[key] = value
+    return out
+
+
+@dataset.command("push")
+@click.argument("ref")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--annotation", "-a", "annotations", multiple=True, metavar="KEY=VALUE",
+              help="Manifest annotation (repeatable), e.g. org.opencontainers.image.licenses=CC-BY-4.0.")
+@click.option("--title", default=None, help="Dataset title (org.opencontainers.image.title).")
+@client_command
+def dataset_push(ref: str, paths: tuple[str, ...], annotations: tuple[str, ...], title: str | None,
+                 as_json: bool, insecure: bool) -> None:
+    """Push FILEs and DIRs as a dataset at REF (host/repo:tag); print its digest.
+
+    Files under a directory keep their path relative to it; files given directly keep their name.
+    """
+    reg = _registry(_host_of(ref), insecure)
+    ann = _annotations(annotations)
+    if title:
+        ann["org.opencontainers.image.title"] = title
+    digest = reg.push_dataset(ref, paths, ann)
+    r = reg.parse(ref)
+    _emit(as_json, {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
+          digest)
+
+
+@main.command()
+@click.argument("ref")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--with-crate", is_flag=True, help="Also restore the run crate that describes a result.")
+@client_command
+def pull(ref: str, directory: str, with_crate: bool, as_json: bool, insecure: bool) -> None:
+    """Restore the files of the dataset or result REF under DIRECTORY (digests verified)."""
+    reg = _registry(_host_of(ref), insecure)
+    got = reg.pull(ref, directory, with_crate=with_crate)
+    rel = [p.relative_to(got.directory).as_posix() for p in got.files]
+    _emit(as_json, {"reference": got.reference, "digest": got.digest, "artifact_type": got.artifact_type,
+                    "directory": str(got.directory), "files": rel, "crate_digest": got.crate_digest},
+          "\n".join([f"{got.digest} -> {got.directory}"] + [f"  {p}" for p in rel]))
+
+
+@main.command("push-layout")
+@click.argument("layout_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("ref")
+@click.option("--source-tag", default=None, help="Entry of index.json to push (default: REF's tag, or the only one).")
+@client_command
+def push_layout(layout_dir: str, ref: str, source_tag: str | None, as_json: bool, insecure: bool) -> None:
+    """Push the image in the OCI image layout LAYOUT_DIR to REF (host/repo:tag); print its digest."""
+    reg = _registry(_host_of(ref), insecure)
+    digest = reg.push_layout(layout_dir, ref, source_tag=source_tag)
+    r = reg.parse(ref)
+    _emit(as_json, {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
+          digest)
+
+
+# --- runs ----------------------------------------------------------------------------------------------
+
+@main.group()
+def run() -> None:
+    """Record runs (result + run crate) and query them."""
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ValueError(f"{what} {item!r} must be NAME=VALUE")
+        if name in out:
+            raise ValueError(f"{what} {name!r} given twice")
+        out[name] = value
+    return out
+
+
+@run.command("record")
+@click.option("--image", required=True, metavar="REF@DIGEST", help="The image that ran, pinned by digest.")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=REF@DIGEST", help="Input dataset (repeatable).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Parameter (repeatable); VALUE becomes an int, float, true/false or string. "
+                   "NAME:string=VALUE forces a type.")
+@click.option("--command", "command", required=True, metavar="TEMPLATE", help="Command template with {name}s.")
+@click.option("--output", "outputs", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Output file (repeatable).")
+@click.option("--workflow", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Workflow file the command executed.")
+@click.option("--agent", default=None, help="Name of the person who ran it.")
+@click.option("--orcid", default=None, help="Their ORCID (https://orcid.org/...).")
+@click.option("--started", type=ISO, default=None, help="Start time (ISO 8601 with zone; default now).")
+@click.option("--ended", type=ISO, default=None, help="End time (ISO 8601 with zone; default now).")
+@click.option("--name", default=None, help="Short name of the run.")
+@click.option("--description", default="", help="Description of the run.")
+@click.option("--license", "license_", default=None, help="Licence of the result (SPDX id or URL).")
+@click.option("--to", "to_ref", required=True, metavar="REF", help="Where to push the result (host/repo:tag).")
+@client_command
+def run_record(image: str, inputs: tuple[str, ...], params: tuple[str, ...], command: str, outputs: tuple[str, ...],
+               workflow: str | None, agent: str | None, orcid: str | None, started: datetime | None,
+               ended: datetime | None, name: str | None, description: str, license_: str | None, to_ref: str,
+               as_json: bool, insecure: bool) -> None:
+    """Push OUTPUTs as a result at --to and a run crate describing the run; print both digests."""
+    from sciregistry.client.artifacts import parse_parameter
+
+    host = _host_of(to_ref)
+    for ref in [image, *_pairs(inputs, "input").values()]:
+        if _host_of(ref) != host:
+            raise ValueError(f"{ref} is not on {host}: image, inputs and --to must be on one registry")
+    typed: dict[str, Any] = {}
+    for p in params:
+        key, value = parse_parameter(p)
+        if key in typed:
+            raise ValueError(f"parameter {key!r} given twice")
+        typed[key] = value
+    reg = _registry(host, insecure)
+    recorded = reg.record_run(image, _pairs(inputs, "input"), typed, command, list(outputs), to_ref,
+                              workflow=workflow, agent=agent, orcid=orcid, started=started, ended=ended,
+                              name=name, description=description, license=license_)
+    r = reg.parse(to_ref)
+    base = f"{r.registry}/{r.repository}"
+    _emit(as_json, {"result": {"reference": f"{base}@{recorded.result_digest}", "digest": recorded.result_digest},
+                    "crate": {"reference": f"{base}@{recorded.crate_digest}", "digest": recorded.crate_digest},
+                    "parameters": typed},
+          f"result {recorded.result_digest}\ncrate  {recorded.crate_digest}")
+
+
+def _describe_run(r: Run) -> str:
+    lines = [f"run {r.id}: {r.name or ''}".rstrip(),
+             f"  result   {r.repository}@{r.result_digest}",
+             f"  crate    {r.crate_digest}",
+             f"  image    {r.image.reference}" + (f" (tag {r.image.tag})" if r.image.tag else "")]
+    if r.command:
+        lines.append(f"  command  {r.command}")
+    lines += [f"  param    {k} = {v!r}" for k, v in r.parameters.items()]
+    lines += [f"  input    {i.name}: {i.repository}@{i.digest}" for i in r.inputs]
+    lines += [f"  output   {o.path}  sha256:{o.sha256}  {o.size} bytes" for o in r.outputs]
+    if r.agent:
+        lines.append(f"  agent    {r.agent.get('name')}" + (f" <{r.agent['orcid']}>" if r.agent.get("orcid") else ""))
+    lines.append(f"  time     {r.started} .. {r.ended}")
+    return "\n".join(lines)
+
+
+@run.command("show")
+@click.argument("ref")
+@client_command
+def run_show(ref: str, as_json: bool, insecure: bool) -> None:
+    """Show the run whose result is REF (host/repo:tag or @sha256:...)."""
+    reg = _registry(_host_of(ref), insecure)
+    found = reg.run_for(ref)
+    if found is None:
+        raise NotFound(f"no run is recorded for {ref}")
+    _emit(as_json, found.raw, lambda: _describe_run(found))
+
+
+@run.command("list")
+@click.option("--registry", "registry_host", envvar="SCIREGISTRY_REGISTRY", default=None,
+              help="Registry host (or give --repository as host/repo).")
+@click.option("--repository", default=None, help="Only runs whose result is in this repository.")
+@click.option("--image", default=None, metavar="DIGEST", help="Only runs of this image (manifest or index digest).")
+@click.option("--dataset", default=None, metavar="DIGEST", help="Only runs that read this dataset.")
+@click.option("--parameter", default=None, help="Only runs with this parameter ...")
+@click.option("--value", default=None, help="... set to this value (JSON form for numbers: 20, 0.25, true).")
+@click.option("--agent", default=None, help="Only runs by this agent (name or ORCID).")
+@click.option("--started-after", type=ISO, default=None)
+@click.option("--started-before", type=ISO, default=None)
+@click.option("--limit", type=click.IntRange(1, 1000), default=None)
+@click.option("--cursor", default=None, help="Cursor of the next page (printed by a previous call).")
+@client_command
+def run_list(registry_host: str | None, repository: str | None, image: str | None, dataset: str | None,
+             parameter: str | None, value: str | None, agent: str | None, started_after: datetime | None,
+             started_before: datetime | None, limit: int | None, cursor: str | None, as_json: bool,
+             insecure: bool) -> None:
+    """List recorded runs, newest first."""
+    host = registry_host
+    if host is None and repository and "/" in repository:
+        try:
+            host = _host_of(repository)
+        except ValueError:
+            host = None
+    if host is None:
+        raise click.UsageError("give --registry HOST (or --repository host/repo)")
+    reg = _registry(host, insecure)
+    page = reg.runs(repository=repository, image=image, dataset=dataset, parameter=parameter, value=value,
+                    agent=agent, started_after=started_after, started_before=started_before, limit=limit,
+                    cursor=cursor)
+
+    def text() -> str:
+        lines = [f"{r.id}\t{r.repository}@{r.result_digest}\t{r.image.repository}@{r.image.digest}\t"
+                 + " ".join(f"{k}={v}" for k, v in r.parameters.items()) for r in page]
+        if page.next_cursor:
+            lines.append(f"more: --cursor {page.next_cursor}")
+        return "\n".join(lines) if lines else "no runs"
+
+    _emit(as_json, {"items": [r.raw for r in page], "next_cursor": page.next_cursor}, text)
+
+
+# --- lineage and impact ----------------------------------------------------------------------------------
+
+def _lineage_text(node: Lineage, depth: int = 0) -> list[str]:
+    pad = "  " * depth
+    lines = [f"{pad}{node.subject.repository}@{node.subject.digest}"
+             + (f"  ({node.subject.artifact_type})" if node.subject.artifact_type else "")]
+    run_ = node.produced_by
+    if run_ is None:
+        lines.append(f"{pad}  source (no recorded run)")
+        return lines
+    lines.append(f"{pad}  <- run {run_.id}: image {run_.image.repository}@{run_.image.digest}")
+    if run_.command:
+        lines.append(f"{pad}     command {run_.command}")
+    lines += [f"{pad}     param {k} = {v!r}" for k, v in run_.parameters.items()]
+    for child, inp in zip(node.inputs, run_.inputs, strict=False):
+        lines.append(f"{pad}     input {inp.name}:")
+        lines += _lineage_text(child, depth + 3)
+    if node.truncated:
+        lines.append(f"{pad}     (truncated)")
+    return lines
+
+
+@main.command()
+@click.argument("ref")
+@client_command
+def lineage(ref: str, as_json: bool, insecure: bool) -> None:
+    """What produced REF: the run, its image, input datasets and parameters, recursively."""
+    reg = _registry(_host_of(ref), insecure)
+    node = reg.lineage(ref)
+    _emit(as_json, node.raw, lambda: "\n".join(_lineage_text(node)))
+
+
+@main.command()
+@click.argument("target", metavar="DIGEST|REF")
+@click.option("--registry", "registry_host", envvar="SCIREGISTRY_REGISTRY", default=None,
+              help="Registry host when DIGEST is a bare digest.")
+@client_command
+def impact(target: str, registry_host: str | None, as_json: bool, insecure: bool) -> None:
+    """Which runs, results and DOIs used DIGEST (an image or a dataset), directly or downstream."""
+    from sciregistry.oci import is_digest
+
+    if is_digest(target):
+        if not registry_host:
+            raise click.UsageError("a bare digest needs --registry HOST (or give host/repo@digest)")
+        reg = _registry(registry_host, insecure)
+    else:
+        reg = _registry(_host_of(target), insecure)
+    found = reg.impact(target)
+
+    def text() -> str:
+        lines = [f"{found.digest}: used by {len(found.runs)} run(s)"]
+        lines += [f"  run {r.id}: {r.repository}@{r.result_digest}" for r in found.runs]
+        lines += [f"  result {a.repository}@{a.digest}" for a in found.results]
+        lines += [f"  doi {d.get('doi')}" for d in found.dois]
+        return "\n".join(lines)
+
+    _emit(as_json, found.raw, text)
+

@@ -1,0 +1,343 @@
+"""``sciregistry doi mint|show|withdraw``, ``sciregistry cite`` and ``sciregistry gc``.
+
+The DOI commands and ``cite`` are clients: they talk HTTP to a registry (``/api/v1/dois`` and the
+``/doi/<doi>`` landing page) through :class:`sciregistry.client.transport.Transport`, which answers
+Basic and Bearer (Docker token flow) challenges. Credentials: ``--username``/``--password`` or
+``--token``, else ``SCIREGISTRY_TOKEN`` / ``SCIREGISTRY_USERNAME`` + ``SCIREGISTRY_PASSWORD``,
+else the file written by ``sciregistry login`` (:func:`sciregistry.client.credentials.resolve_credentials`).
+
+``gc`` is a server-side admin command: it opens the registry's database and store directly
+(``--data-dir``/``--config``) and runs the online garbage collector.
+
+    sciregistry doi mint 127.0.0.1:5000/lab/results:run1 --title "Counts" \\
+        --creator "Ada Lovelace,0000-0002-1825-0097"
+    sciregistry doi show 10.5072/abcd-1234 --registry http://127.0.0.1:5000
+    sciregistry doi withdraw 10.5072/abcd-1234 --reason "wrong input data" --yes --registry ...
+    sciregistry cite 10.5072/abcd-1234 --format bibtex --registry http://127.0.0.1:5000
+    sciregistry cite 10.5438/0012 --format apa          # a DataCite DOI, through https://doi.org/
+    sciregistry gc --dry-run --data-dir ./var
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+import requests
+
+from sciregistry.cli.common import friendly_errors, load, main, server_options
+from sciregistry.doi.identifiers import DOI_RESOLVER, normalize_doi
+from sciregistry.errors import BadRequest, NotFound, UpstreamError
+
+#: ``--format`` of ``cite`` -> the media type asked for (DOI content negotiation, citation.crosscite.org).
+CITE_FORMATS: dict[str, str] = {
+    "bibtex": "application/x-bibtex",
+    "apa": "text/x-bibliography; style=apa",
+    "csl": "application/vnd.citationstyles.csl+json",
+    "datacite": "application/vnd.datacite.datacite+json",
+}
+_JSON_FORMATS = ("csl", "datacite")
+
+
+# --- shared client options -----------------------------------------------------------------------
+
+def client_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--registry``, credentials, ``--insecure`` and ``--json``, identical on every client command."""
+    f = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
+    f = click.option("--insecure", is_flag=True,
+                     help="Allow plain HTTP to a non-loopback registry and skip TLS verification.")(f)
+    f = click.option("--token", default=None, help="API or reviewer token (else SCIREGISTRY_TOKEN).")(f)
+    f = click.option("--password", default=None, help="Password (else SCIREGISTRY_PASSWORD).")(f)
+    f = click.option("--username", "-u", default=None, help="User name (else SCIREGISTRY_USERNAME).")(f)
+    f = click.option("--registry", default=None, envvar="SCIREGISTRY_REGISTRY",
+                     help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY).")(f)
+    return f
+
+
+def _transport(registry: str, *, username: str | None, password: str | None, token: str | None,
+               insecure: bool) -> Any:
+    from sciregistry.client.credentials import resolve_credentials
+    from sciregistry.client.transport import Transport, normalize_url
+
+    try:
+        base = normalize_url(registry, insecure)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    host = base.split("://", 1)[1].split("/", 1)[0]
+    creds = resolve_credentials(host, username=username, password=password, token=token)
+    return Transport(base, token=creds.token, username=creds.username, password=creds.password,
+                     insecure=insecure)
+
+
+def _need_registry(registry: str | None) -> str:
+    if not registry:
+        raise click.UsageError("give --registry URL (or set SCIREGISTRY_REGISTRY)")
+    return registry
+
+
+def _doi(value: str) -> str:
+    try:
+        return normalize_doi(value)
+    except BadRequest as exc:
+        raise click.BadParameter(exc.text, param_hint="DOI") from exc
+
+
+def _echo_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def parse_creator(text: str) -> dict[str, str]:
+    """``'Given Family[,ORCID]'`` -> ``{"given_name", "family_name"[, "orcid"]}``; a single word
+    (an organisation or a mononym) -> ``{"name"}``. The family name is the last word."""
+    name, _, orcid = text.partition(",")
+    name, orcid = " ".join(name.split()), orcid.strip()
+    if not name:
+        raise click.BadParameter(f"empty creator name in {text!r}", param_hint="--creator")
+    given, _, family = name.rpartition(" ")
+    creator: dict[str, str] = {"given_name": given, "family_name": family} if given else {"name": name}
+    if orcid:
+        from sciregistry.doi.identifiers import normalize_orcid
+
+        try:
+            creator["orcid"] = normalize_orcid(orcid)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--creator") from exc
+    return creator
+
+
+# --- doi -------------------------------------------------------------------------------------------
+
+@main.group("doi")
+def doi_group() -> None:
+    """Mint, show and withdraw DOIs for results."""
+
+
+@doi_group.command("mint")
+@click.argument("ref")
+@click.option("--title", default=None, help="Title (default: the run's name).")
+@click.option("--creator", "creators", multiple=True, metavar="'Given Family[,ORCID]'",
+              help="A creator; repeat for several (default: the run's agent).")
+@click.option("--description", default=None, help="Abstract.")
+@click.option("--supersedes", default=None, metavar="DOI", help="Make this a new version of DOI.")
+@client_options
+@friendly_errors
+def mint(ref: str, title: str | None, creators: tuple[str, ...], description: str | None, supersedes: str | None,
+         registry: str | None, username: str | None, password: str | None, token: str | None, insecure: bool,
+         as_json: bool) -> None:
+    """Mint a DOI for the result REF (host:port/repo@sha256:... or host:port/repo:tag)."""
+    from sciregistry.oci import MANIFEST_MEDIA_TYPES, is_digest
+    from sciregistry.oci.reference import parse_reference
+
+    try:
+        parsed = parse_reference(ref, require_registry=registry is None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="REF") from exc
+    t = _transport(registry or parsed.registry, username=username, password=password, token=token,
+                   insecure=insecure)
+    try:
+        digest = parsed.digest
+        if digest is None:
+            tag = parsed.tag or "latest"
+            resp = t.request("HEAD", f"/v2/{parsed.repository}/manifests/{tag}",
+                             headers={"Accept": ", ".join(sorted(MANIFEST_MEDIA_TYPES))})
+            resp.close()
+            digest = resp.headers.get("Docker-Content-Digest", "")
+            if not is_digest(digest):
+                raise BadRequest(f"{parsed.repository}:{tag}: the registry sent no Docker-Content-Digest")
+        body: dict[str, Any] = {"reference": f"{parsed.repository}@{digest}"}
+        if title:
+            body["title"] = title
+        if creators:
+            body["creators"] = [parse_creator(c) for c in creators]
+        if description:
+            body["description"] = description
+        if supersedes:
+            body["supersedes"] = _doi(supersedes)
+        record = t.request("POST", "/api/v1/dois", json=body).json()
+        landing = f"{t.base_url}/doi/{record['doi']}"
+        if as_json:
+            _echo_json({**record, "landing_url": landing})
+        else:
+            click.echo(record["doi"])
+            click.echo(f"landing page: {landing}")
+            click.echo(f"pinned: {parsed.repository}@{digest}")
+    finally:
+        t.close()
+
+
+@doi_group.command("show")
+@click.argument("doi")
+@client_options
+@friendly_errors
+def show(doi: str, registry: str | None, username: str | None, password: str | None, token: str | None,
+         insecure: bool, as_json: bool) -> None:
+    """Show the record of DOI: state, title, result, versions, reproductions."""
+    norm = _doi(doi)
+    t = _transport(_need_registry(registry), username=username, password=password, token=token,
+                   insecure=insecure)
+    try:
+        record = t.request("GET", f"/api/v1/dois/{norm}").json()
+        landing = f"{t.base_url}/doi/{record['doi']}"
+        if as_json:
+            _echo_json({**record, "landing_url": landing})
+            return
+        titles = (record.get("metadata") or {}).get("titles") or [{}]
+        rows = [("DOI", f"{record['doi']} ({record['state']})"),
+                ("Title", titles[0].get("title", "")),
+                ("Landing page", landing)]
+        if record.get("is_concept"):
+            rows.append(("Versions", ", ".join(record.get("versions") or []) or "none"))
+            rows.append(("Latest", record.get("latest") or "none"))
+        else:
+            rows.append(("Result", f"{record.get('repository')}@{record.get('result_digest')}"))
+            rows.append(("Run crate", str(record.get("crate_digest"))))
+            rows.append(("Version", str(record.get("version"))))
+            if record.get("concept_doi"):
+                rows.append(("Concept DOI", record["concept_doi"]))
+            if record.get("previous_doi"):
+                rows.append(("Previous", record["previous_doi"]))
+            rows.append(("Reproduced", f"{record.get('reproductions', 0)} times"))
+        rows.append(("Published", str(record.get("published_at"))))
+        if record.get("state") == "tombstone":
+            rows.append(("Withdrawn", record.get("tombstone_reason") or ""))
+        width = max(len(k) for k, _ in rows)
+        for key, value in rows:
+            click.echo(f"{key + ':':<{width + 1}} {value}")
+    finally:
+        t.close()
+
+
+@doi_group.command("withdraw")
+@click.argument("doi")
+@click.option("--reason", required=True, help="Why the DOI is withdrawn (shown on its tombstone page).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@client_options
+@friendly_errors
+def withdraw(doi: str, reason: str, yes: bool, registry: str | None, username: str | None, password: str | None,
+             token: str | None, insecure: bool, as_json: bool) -> None:
+    """Withdraw DOI (admin): it keeps resolving, to a tombstone page with REASON. Irreversible."""
+    norm = _doi(doi)
+    if not reason.strip():
+        raise click.BadParameter("the reason must not be empty", param_hint="--reason")
+    if not yes:
+        click.confirm(f"Withdraw {norm}? This cannot be undone", abort=True)
+    t = _transport(_need_registry(registry), username=username, password=password, token=token,
+                   insecure=insecure)
+    try:
+        record = t.request("POST", f"/api/v1/dois/{norm}/tombstone", json={"reason": reason}).json()
+        if as_json:
+            _echo_json(record)
+        else:
+            click.echo(f"{record['doi']} withdrawn: {record.get('tombstone_reason')}")
+    finally:
+        t.close()
+
+
+# --- cite ------------------------------------------------------------------------------------------
+
+def fetch_citation(doi: str, fmt: str, *, registry: str | None, username: str | None = None,
+                   password: str | None = None, token: str | None = None, insecure: bool = False,
+                   resolver: str = DOI_RESOLVER, timeout: float = 30.0) -> str:
+    """The citation of ``doi`` in ``fmt`` (a key of :data:`CITE_FORMATS`), by content negotiation
+    against the registry's landing page, or against ``https://doi.org/`` when no registry is given
+    (DataCite and Crossref DOIs)."""
+    accept = CITE_FORMATS[fmt]
+    wanted = accept.split(";", 1)[0]
+    if registry:
+        t = _transport(registry, username=username, password=password, token=token, insecure=insecure)
+        try:
+            resp = t.request("GET", f"/doi/{doi}", headers={"Accept": accept})
+            content_type, text = resp.headers.get("Content-Type", ""), resp.content.decode("utf-8")
+        finally:
+            t.close()
+    else:
+        try:
+            r = requests.get(resolver + doi, headers={"Accept": accept}, timeout=timeout,
+                             allow_redirects=True)
+        except requests.exceptions.RequestException as exc:
+            raise OSError(f"cannot reach {resolver}: {exc}") from exc
+        if r.status_code == 404:
+            raise NotFound(f"DOI {doi} is not known to {resolver}")
+        if r.status_code >= 400:
+            raise UpstreamError(f"{resolver} answered HTTP {r.status_code} for {doi}")
+        content_type, text = r.headers.get("Content-Type", ""), r.content.decode("utf-8")
+    got = content_type.split(";", 1)[0].strip().lower()
+    if got != wanted:
+        raise UpstreamError(f"the server does not offer {fmt} ({wanted}) for {doi}: it answered {got or 'nothing'}")
+    return text
+
+
+@main.command("cite")
+@click.argument("doi")
+@click.option("--format", "fmt", type=click.Choice(sorted(CITE_FORMATS)), default="bibtex", show_default=True,
+              help="Citation format.")
+@client_options
+@friendly_errors
+def cite(doi: str, fmt: str, registry: str | None, username: str | None, password: str | None,
+         token: str | None, insecure: bool, as_json: bool) -> None:
+    """Print the citation of DOI (from --registry, else through https://doi.org/)."""
+    norm = _doi(doi)
+    text = fetch_citation(norm, fmt, registry=registry, username=username, password=password, token=token,
+                          insecure=insecure)
+    if fmt in _JSON_FORMATS:
+        _echo_json(json.loads(text))
+    elif as_json:
+        _echo_json({"doi": norm, "format": fmt, "citation": text.strip()})
+    else:
+        click.echo(text.rstrip("\n"))
+
+
+# --- gc --------------------------------------------------------------------------------------------
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+@main.command("gc")
+@click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
+@click.option("--delete-untagged", is_flag=True,
+              help="Also delete manifests no tag, DOI, index or subject keeps alive.")
+@click.option("--grace", type=click.IntRange(min=0), default=None, metavar="SECONDS",
+              help="Keep unreferenced blobs younger than this (default: gc_grace_seconds).")
+@click.option("--upload-max-age", type=click.IntRange(min=0), default=None, metavar="SECONDS",
+              help="Remove uploads idle longer than this (default: upload_max_age).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@server_options
+@friendly_errors
+def gc(dry_run: bool, delete_untagged: bool, grace: int | None, upload_max_age: int | None, as_json: bool,
+       data_dir: str | None, config_path: str | None) -> None:
+    """Garbage-collect unreferenced manifests and blobs (everything a DOI pins is kept)."""
+    from sciregistry.app import build_services
+    from sciregistry.registry.gc import collect
+
+    cfg = load(config_path, data_dir)
+    services = build_services(cfg)
+    try:
+        report = collect(services.registry,
+                         grace=cfg.gc_grace_seconds if grace is None else grace,
+                         upload_max_age=cfg.upload_max_age if upload_max_age is None else upload_max_age,
+                         dry_run=dry_run, delete_untagged=delete_untagged)
+    finally:
+        services.engine.dispose()
+    if as_json:
+        _echo_json(report.to_dict())
+        return
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"gc{' (dry run)' if dry_run else ''}: {verb} {len(report.manifests_deleted)} manifests, "
+               f"{len(report.blobs_deleted)} blobs, {report.links_deleted} repository links, "
+               f"{len(report.orphan_files_deleted)} orphan files, {len(report.uploads_deleted)} uploads; "
+               f"{_size(report.bytes_freed)} {'to free' if dry_run else 'freed'}; "
+               f"{report.pinned_kept} DOI-pinned objects kept")
+    for d in report.manifests_deleted:
+        click.echo(f"  manifest {d}")
+    for d in report.blobs_deleted:
+        click.echo(f"  blob     {d}")
+    sys.stdout.flush()
