@@ -1,7 +1,8 @@
 """Fixtures for the real-client tests: a private environment for container tools.
 
 Each container tool run by these tests gets ``HOME``, ``XDG_RUNTIME_DIR``, ``TMPDIR``, an empty
-``registries.conf`` (``CONTAINERS_REGISTRIES_CONF``), an empty ``registries.d`` and an
+``registries.conf`` (``CONTAINERS_REGISTRIES_CONF`` for podman; skopeo 1.9 ignores that variable
+and gets its hidden ``--registries-conf`` flag), an empty ``registries.d`` and an
 accept-anything ``policy.json``, all under the test's temporary directory, so no machine-wide
 configuration is read. The ``live_server`` fixture (tests/conftest.py) is module scoped: each
 test module talks to its own fresh registry.

@@ -210,11 +210,16 @@ def parse_links(header: str) -> list[Link]:
                 j += 1
                 while j < n and header[j] in " \t":
                     j += 1
-                if j < n and header[j] == '"':
-                    k = header.find('"', j + 1)
-                    k = n if k < 0 else k
-                    value = header[j + 1:k]
-                    j = k + 1
+                if j < n and header[j] == '"':  # quoted-string with backslash escapes (RFC 9110 5.6.4)
+                    j += 1
+                    chars: list[str] = []
+                    while j < n and header[j] != '"':
+                        if header[j] == "\\" and j + 1 < n:
+                            j += 1
+                        chars.append(header[j])
+                        j += 1
+                    value = "".join(chars)
+                    j += 1
                 else:
                     v_start = j
                     while j < n and header[j] not in ";,":

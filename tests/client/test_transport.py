@@ -1,0 +1,241 @@
+"""Transport: error round-trip, Docker token flow, Basic auth, plain-HTTP rules, bounded retries."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from sciregistry import errors
+from sciregistry.client import Registry
+from sciregistry.client.transport import Transport, TransportError, normalize_url, parse_challenges
+
+from .conftest import push_tiny_image
+from .fake_registry import fake_registry
+
+ALL_ERRORS = [*errors.OCI_ERRORS, errors.BadRequest, errors.NotFound, errors.Conflict, errors.CrateInvalid,
+              errors.MetadataInvalid, errors.Pinned, errors.UpstreamError]
+
+
+# --- error round trip ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda c: c.code)
+def test_server_error_json_round_trips_to_the_same_class(cls: type[errors.RegistryError]) -> None:
+    sent = cls(f"precise message for {cls.code}", {"problems": ["one", "two"], "n": 3})
+    with fake_registry(mode="basic") as fake:
+        fake.fail["/v2/lab/x/tags/list"] = [(cls.status, {"errors": [sent.to_dict()]})]
+        t = Transport(fake.url, username="alice", password="s3cret", retries=0)
+        with pytest.raises(errors.RegistryError) as info:
+            t.request("GET", "/v2/lab/x/tags/list")
+    got = info.value
+    assert type(got) is cls
+    assert got.code == cls.code
+    assert got.text == f"precise message for {cls.code}"
+    assert got.detail == {"problems": ["one", "two"], "n": 3}
+    assert got.http_status == cls.status
+    assert got.to_dict() == sent.to_dict()
+
+
+def test_error_without_json_body_is_mapped_by_status() -> None:
+    with fake_registry(mode="basic") as fake:
+        fake.fail["/v2/lab/x/manifests/v1"] = [(404, b"not here")]
+        fake.fail["/v2/lab/x/blobs/sha256:" + "a" * 64] = [(404, b"")]
+        t = Transport(fake.url, username="alice", password="s3cret")
+        with pytest.raises(errors.ManifestUnknown) as info:
+            t.request("GET", "/v2/lab/x/manifests/v1")
+        assert "not here" in info.value.text
+        with pytest.raises(errors.BlobUnknown):
+            t.request("GET", "/v2/lab/x/blobs/sha256:" + "a" * 64)
+
+
+def test_errors_from_the_live_server_keep_their_class(registry: Registry) -> None:
+    with pytest.raises(errors.NameUnknown) as unknown:
+        registry.get_manifest("lab-x/nothing:v9")
+    assert unknown.value.code == "NAME_UNKNOWN" and unknown.value.http_status == 404
+    push_tiny_image(registry, "lab-x/known", "v1")
+    with pytest.raises(errors.ManifestUnknown) as info:
+        registry.get_manifest("lab-x/known:v9")
+    assert info.value.code == "MANIFEST_UNKNOWN" and info.value.http_status == 404
+    with pytest.raises(errors.ManifestInvalid) as inv:
+        registry.put_manifest("lab-x/broken", "v1", b'{"schemaVersion": 1}', "application/vnd.oci.image.manifest.v1+json")
+    assert inv.value.text == "schemaVersion must be 2"
+    assert inv.value.detail == {"schemaVersion": 1}
+    with pytest.raises(errors.NotFound) as nf:
+        registry.run(987654)
+    assert nf.value.text == "run 987654 not found"
+    with pytest.raises(errors.BadRequest) as br:
+        registry.runs(limit=5000)
+    assert br.value.text == "limit must be between 1 and 1000"
+
+
+# --- token flow ------------------------------------------------------------------------------------------
+
+def test_bearer_token_flow_fetches_once_per_scope_and_reuses_wider_tokens() -> None:
+    with fake_registry() as fake:
+        reg = Registry(fake.url, username="alice", password="s3cret", use_stored_credentials=False)
+        assert reg.tags("lab/x") == ["a", "b"]
+        assert reg.tags("lab/x") == ["a", "b"]
+        assert len(fake.token_requests) == 1
+        first = fake.token_requests[0]
+        assert first["scope"] == ["repository:lab/x:pull"]
+        assert first["service"] == ["fake"]
+        assert first["user"] == "alice"
+        # one 401 then two authorised GETs
+        statuses = [(m, p, (a or "").split(" ")[0]) for m, p, a in fake.requests if p != "/token"]
+        assert statuses == [("GET", "/v2/lab/x/tags/list", ""), ("GET", "/v2/lab/x/tags/list", "Bearer"),
+                            ("GET", "/v2/lab/x/tags/list", "Bearer")]
+        # a push needs pull,push: a second token ...
+        reg.transport.request("PUT", "/v2/lab/x/manifests/v2", data=b"{}")
+        assert len(fake.token_requests) == 2
+        assert fake.token_requests[1]["scope"] == ["repository:lab/x:pull,push"]
+        # ... which then also serves pulls; another repository needs its own token
+        reg.tags("lab/x")
+        assert len(fake.token_requests) == 2
+        reg.tags("lab/y")
+        assert len(fake.token_requests) == 3
+        assert fake.token_requests[2]["scope"] == ["repository:lab/y:pull"]
+
+
+def test_refused_token_is_refreshed_on_401() -> None:
+    with fake_registry() as fake:
+        reg = Registry(fake.url, username="alice", password="s3cret", use_stored_credentials=False)
+        reg.tags("lab/x")
+        fake.revoke_all()  # e.g. the registry rotated its key: the cached token is now refused
+        assert reg.tags("lab/x") == ["a", "b"]
+        assert len(fake.token_requests) == 2
+
+
+def test_short_lived_tokens_are_not_reused_after_expiry() -> None:
+    with fake_registry(ttl=5) as fake:  # 5 s is inside the 10 s refresh margin: never reused
+        reg = Registry(fake.url, username="alice", password="s3cret", use_stored_credentials=False)
+        reg.tags("lab/x")
+        reg.tags("lab/x")
+        assert len(fake.token_requests) == 2
+
+
+def test_wrong_password_raises_unauthorized_with_the_reason() -> None:
+    with fake_registry() as fake:
+        reg = Registry(fake.url, username="alice", password="wrong", use_stored_credentials=False)
+        with pytest.raises(errors.Unauthorized) as info:
+            reg.tags("lab/x")
+    assert "refused user 'alice'" in info.value.text
+    assert "invalid username or password" in info.value.text
+
+
+def test_anonymous_pull_token_without_credentials() -> None:
+    with fake_registry(anonymous_pull=True) as fake:
+        reg = Registry(fake.url, use_stored_credentials=False)
+        assert reg.tags("lab/pub") == ["a", "b"]
+        assert fake.token_requests[0]["authorization"] is None
+        with pytest.raises(errors.Unauthorized) as info:
+            reg.transport.request("PUT", "/v2/lab/pub/manifests/v1", data=b"{}")
+        assert f"sciregistry login {fake.host}" in info.value.text
+
+
+def test_api_token_is_sent_as_basic_password_to_the_realm() -> None:
+    api_token = "sr_3f9a0c6e1b2d4a57_" + "X" * 46
+    with fake_registry(users={"token": api_token}) as fake:
+        reg = Registry(fake.url, token=api_token, use_stored_credentials=False)
+        reg.tags("lab/x")
+        sent = fake.token_requests[0]["authorization"]
+        assert base64.b64decode(sent.split()[1]).decode() == f"token:{api_token}"
+
+
+def test_jwt_token_is_sent_as_bearer_directly() -> None:
+    with fake_registry() as fake:
+        fake.tokens["aaa.bbb.ccc"] = {"repository:lab/x:pull"}
+        reg = Registry(fake.url, token="aaa.bbb.ccc", use_stored_credentials=False)
+        assert reg.tags("lab/x") == ["a", "b"]
+        assert fake.token_requests == []
+        assert fake.requests[0][2] == "Bearer aaa.bbb.ccc"
+
+
+def test_basic_challenge_is_answered_then_credentials_sent_up_front() -> None:
+    with fake_registry(mode="basic") as fake:
+        reg = Registry(fake.url, username="alice", password="s3cret", use_stored_credentials=False)
+        reg.tags("lab/x")
+        reg.tags("lab/y")
+        auths = [a for _, _, a in fake.requests]
+        expected = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+        assert auths == [None, expected, expected]
+
+
+def test_stored_credentials_are_used(isolated_config) -> None:  # type: ignore[no-untyped-def]
+    from sciregistry.client import CredentialStore
+
+    with fake_registry() as fake:
+        CredentialStore().set(fake.host, "alice", "s3cret")
+        assert (isolated_config / "credentials.json").stat().st_mode & 0o777 == 0o600
+        reg = Registry(fake.url)
+        assert reg.tags("lab/x") == ["a", "b"]
+        assert fake.token_requests[0]["user"] == "alice"
+
+
+# --- plain HTTP, TLS and retries -------------------------------------------------------------------------
+
+def test_plain_http_only_for_loopback_or_insecure() -> None:
+    assert normalize_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert normalize_url("localhost:5000/") == "http://localhost:5000"
+    assert normalize_url("[::1]:5000") == "http://[::1]:5000"
+    assert normalize_url("registry.example.org") == "https://registry.example.org"
+    assert normalize_url("registry.example.org:5000", insecure=True) == "http://registry.example.org:5000"
+    with pytest.raises(ValueError, match="plain HTTP to registry.example.org is refused"):
+        normalize_url("http://registry.example.org")
+    assert normalize_url("http://registry.example.org", insecure=True) == "http://registry.example.org"
+    with pytest.raises(ValueError):
+        normalize_url("ftp://registry.example.org")
+
+
+def test_credentials_never_go_to_a_plain_http_realm_elsewhere() -> None:
+    t = Transport("https://registry.example.org", username="alice", password="s3cret")
+    with pytest.raises(errors.Unauthorized, match="refusing to send credentials over plain HTTP"):
+        t.fetch_token("http://auth.example.org/token", "svc", ["repository:a:pull"])
+    assert t.request_counts["TOKEN"] == 0
+
+
+def test_challenges_are_parsed() -> None:
+    cs = parse_challenges('Bearer realm="https://r.example/token",service="r.example",'
+                          'scope="repository:a/b:pull,push repository:c:pull",error="insufficient_scope", '
+                          'Basic realm="say \\"hi\\""')
+    assert [c.scheme for c in cs] == ["bearer", "basic"]
+    assert cs[0].scopes == ["repository:a/b:pull,push", "repository:c:pull"]
+    assert cs[0].params["error"] == "insufficient_scope"
+    assert cs[1].params["realm"] == 'say "hi"'
+
+
+def test_get_is_retried_twice_on_503_but_writes_and_4xx_never() -> None:
+    unavailable = {"errors": [{"code": "UPSTREAM_ERROR", "message": "busy"}]}
+    with fake_registry(mode="basic") as fake:
+        t = Transport(fake.url, username="alice", password="s3cret")
+        t.request("GET", "/v2/lab/x/tags/list")  # learn Basic
+        fake.requests.clear()
+        fake.fail["/v2/lab/x/tags/list"] = [(503, unavailable), (503, unavailable)]
+        assert t.request("GET", "/v2/lab/x/tags/list").json()["tags"] == ["a", "b"]
+        assert len(fake.requests) == 3
+        fake.requests.clear()
+        fake.fail["/v2/lab/x/tags/list"] = [(503, unavailable)] * 5
+        with pytest.raises(errors.UpstreamError):
+            t.request("GET", "/v2/lab/x/tags/list")
+        assert len(fake.requests) == 3  # bounded: 1 + 2 retries
+        fake.requests.clear()
+        fake.fail["/v2/lab/x/manifests/v1"] = [(503, unavailable)]
+        with pytest.raises(errors.UpstreamError):
+            t.request("PUT", "/v2/lab/x/manifests/v1", data=b"{}")
+        assert len(fake.requests) == 1
+        fake.requests.clear()
+        fake.fail["/v2/lab/x/manifests/v2"] = [(400, {"errors": [{"code": "MANIFEST_INVALID", "message": "no"}]})]
+        with pytest.raises(errors.ManifestInvalid):
+            t.request("GET", "/v2/lab/x/manifests/v2")
+        assert len(fake.requests) == 1
+
+
+def test_unreachable_registry_is_one_clear_oserror() -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    t = Transport(f"127.0.0.1:{port}", retries=0)
+    with pytest.raises(TransportError, match=f"cannot reach 127.0.0.1:{port}"):
+        t.request("GET", "/v2/")
