@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import re
 import secrets
 import shutil
@@ -235,6 +236,46 @@ def start_reference(work: Path, binary: str, timeout: float = 30) -> Server:
 
 
 # --------------------------------------------------------------------------------------------------
+# The machine: is anything else using the CPU?
+# --------------------------------------------------------------------------------------------------
+
+def machine_ticks() -> tuple[int, int]:
+    """/proc/stat aggregate: (busy ticks, total ticks), steal counted as busy."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    v += [0] * (8 - len(v))
+    idle = v[3] + v[4]
+    total = sum(v[:8])
+    return total - idle, total
+
+
+def children_cpu() -> float:
+    """CPU seconds of our reaped children (servers once stopped, ocibench runs)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def busy_fraction(seconds: float) -> float:
+    """Fraction of the machine's CPU busy over the next ``seconds``."""
+    b0, t0 = machine_ticks()
+    time.sleep(seconds)
+    b1, t1 = machine_ticks()
+    return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+def wait_idle(max_wait: float, threshold: float = 0.15) -> float:
+    """Wait (at most ``max_wait`` s) until the machine is less than ``threshold`` busy over 2 s,
+    so another process's burst (a test suite on a shared machine) does not land in a measurement.
+    Returns the last busy fraction seen."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy = busy_fraction(2.0)
+        if busy < threshold or time.monotonic() >= deadline:
+            return busy
+        time.sleep(1.0)
+
+
+# --------------------------------------------------------------------------------------------------
 # Running ocibench
 # --------------------------------------------------------------------------------------------------
 
@@ -248,6 +289,8 @@ class Run:
     json_path: Path
     doc: dict[str, Any] | None
     seconds: float
+    idle_before: float = 0.0  # machine busy fraction just before the run
+    background: float = 0.0   # share of the machine's CPU used by neither the server nor ocibench
 
 
 def run_ocibench(server: Server, json_path: Path, log_path: Path, rnd: int, opts: argparse.Namespace) -> Run:
@@ -468,6 +511,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-reference", action="store_true", help="measure sciregistry only")
     p.add_argument("--reference-bin", default=REFERENCE_BIN, help="distribution binary (docker-registry)")
     p.add_argument("--settle", type=float, default=2.0, help="seconds to pause (after sync) between runs")
+    p.add_argument("--wait-idle", type=float, default=60.0,
+                   help="before each run, wait up to this many seconds for the machine to be < 15%% busy "
+                        "(0: do not wait; default 60)")
     p.add_argument("--out", type=Path, help="results directory (default benchmarks/results/<timestamp>)")
     a = p.parse_args(argv)
     if a.rounds < 1:
@@ -499,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 work = scratch / f"r{rnd}-{name}"
                 work.mkdir()
+                idle_before = wait_idle(opts.wait_idle) if opts.wait_idle > 0 else busy_fraction(1.0)
+                cpu0, (busy0, total0) = children_cpu(), machine_ticks()
                 try:
                     if name == OURS:
                         server = start_sciregistry(work, workers=opts.workers, threads=opts.threads,
@@ -518,9 +566,14 @@ def main(argv: list[str] | None = None) -> int:
                     server.stop()
                     shutil.copy(server.log_path, out / f"r{rnd}-{name}.server.log")
                     shutil.rmtree(work, ignore_errors=True)
+                busy1, total1 = machine_ticks()
+                ours_ticks = (children_cpu() - cpu0) * os.sysconf("SC_CLK_TCK")
+                run.idle_before = idle_before
+                run.background = max(0.0, (busy1 - busy0 - ours_ticks) / max(total1 - total0, 1))
                 runs.append(run)
                 errs = run.doc["errors_total"] if run.doc else "?"
-                print(f"{run.seconds:.0f} s, exit {run.exit_code}, errors {errs}", flush=True)
+                print(f"{run.seconds:.0f} s, exit {run.exit_code}, errors {errs}, machine busy before "
+                      f"{idle_before:.0%}, CPU used by others during the run {run.background:.0%}", flush=True)
                 if run.exit_code == 2 or run.doc is None:
                     print(f"fatal: ocibench failed, see {out / f'r{rnd}-{name}.ocibench.log'}", file=sys.stderr)
                     fatal = True
@@ -535,12 +588,19 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = build_rows(runs)
     errors = error_lines(runs)
+    bg = [f"{r.registry} r{r.round}: {r.background:.0%}" for r in runs]
+    bg_line = ("CPU used by other processes and the kernel during each run (share of the machine): "
+               + ", ".join(bg))
+    noisy = [r for r in runs if r.background > 0.10]
     meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     title = (f"sciregistry vs {meta['machine'].get('reference', 'reference') if with_ref else '(no reference)'}: "
              f"{len(runs)} runs, {'quick' if opts.quick else 'full'} workloads"
              + (f", sciregistry env {env_overrides}" if env_overrides else "") + (", auth on" if opts.auth else ""))
     print("\n" + title)
     print("\n".join(table_lines(rows, markdown=False)))
+    print("\n" + bg_line)
+    if noisy:
+        print(f"warning: {len(noisy)} run(s) shared the machine with > 10% foreign CPU: figures are noisy")
     print("\nserver CPU seconds per workload (median):")
     print("\n".join(cpu_lines(runs, markdown=False)))
     if errors:
@@ -550,14 +610,15 @@ def main(argv: list[str] | None = None) -> int:
           f"Machine: {m.get('cpus')} x {m.get('cpu_model')}, {m.get('mem_total_mib')} MiB RAM, {m.get('platform')}; "
           f"Python {m.get('python')}, {m.get('versions')}; sciregistry {m.get('git')}.", "",
           f"Command: `{' '.join(sys.argv)}`", "",
-          *table_lines(rows, markdown=True), "",
+          *table_lines(rows, markdown=True), "", bg_line + ".", "",
           "`gain` is how many times better sciregistry is (the ratio, inverted when lower is better).", "",
           "## Server CPU seconds per workload (median)", "", *cpu_lines(runs, markdown=True), ""]
     if errors:
         md += ["## Correctness errors", "", *[f"- {e}" for e in errors], ""]
     (out / "summary.md").write_text("\n".join(md))
     summary = {"meta": meta, "runs": [{"registry": r.registry, "round": r.round, "exit_code": r.exit_code,
-                                       "json": r.json_path.name, "seconds": round(r.seconds, 1)} for r in runs],
+                                       "json": r.json_path.name, "seconds": round(r.seconds, 1),
+                                       "busy_before": round(r.idle_before, 3), "background": round(r.background, 3)} for r in runs],
                "rows": [{"workload": r.workload, "unit": r.unit, "better": r.better, "reference": r.ref,
                          "sciregistry": r.ours, "reference_median": r.ref_median, "sciregistry_median": r.ours_median,
                          "ratio": r.ratio, "gain": r.gain, "target": r.target.ratio if r.target else None,

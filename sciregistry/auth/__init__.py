@@ -7,6 +7,7 @@
 - :mod:`~sciregistry.auth.jwt`        registry bearer tokens: key store, issue, verify
 - :mod:`~sciregistry.auth.ratelimit`  login brute-force throttle
 - :mod:`~sciregistry.auth.challenge`  ``WWW-Authenticate`` values, ``Authorization`` parsing
+- :mod:`~sciregistry.auth.policy`     principals, visibility, the held-actions rule, durations
 
 The database models (users, tokens, namespaces, members) and the HTTP routes build on these.
 """
@@ -45,6 +46,15 @@ from sciregistry.auth.passwords import (
     needs_rehash,
     validate_new_password,
     verify_password,
+)
+from sciregistry.auth.policy import (
+    ANONYMOUS,
+    Principal,
+    Visibility,
+    held_actions,
+    namespace_of,
+    parse_duration,
+    valid_account_name,
 )
 from sciregistry.auth.ratelimit import LoginThrottle, Throttle
 from sciregistry.auth.roles import (
@@ -115,6 +125,14 @@ __all__ = [
     "needs_rehash",
     "validate_new_password",
     "verify_password",
+    # policy
+    "ANONYMOUS",
+    "Principal",
+    "Visibility",
+    "held_actions",
+    "namespace_of",
+    "parse_duration",
+    "valid_account_name",
     # ratelimit
     "LoginThrottle",
     "Throttle",

@@ -80,14 +80,14 @@ def _registry(host: str, insecure: bool) -> Registry:
     return Registry(host, insecure=insecure)
 
 
-class _IsoDateTime(click.ParamType):
+class _IsoDateTime(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     name = "ISO-8601"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
         if isinstance(value, datetime):
             return value
         try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(str(value))
         except ValueError:
             self.fail(f"{value!r} is not an ISO 8601 date-time", param, ctx)
         if moment.tzinfo is None:

@@ -90,14 +90,25 @@ def _echo_json(doc: Any) -> None:
 
 
 def parse_creator(text: str) -> dict[str, str]:
-    """``'Given Family[,ORCID]'`` -> ``{"given_name", "family_name"[, "orcid"]}``; a single word
-    (an organisation or a mononym) -> ``{"name"}``. The family name is the last word."""
-    name, _, orcid = text.partition(",")
-    name, orcid = " ".join(name.split()), orcid.strip()
+    """``'Given Family[,ORCID]'`` -> ``{"given_name", "family_name"[, "orcid"]}`` (the family name
+    is the last word); a single word, or a name in braces as in BibTeX (``'{Example Lab, Inc.}'``,
+    an organisation) -> ``{"name"}``."""
+    text = text.strip()
+    creator: dict[str, str]
+    if text.startswith("{"):
+        end = text.find("}")
+        rest = text[end + 1:].strip() if end > 0 else ""
+        if end < 0 or (rest and not rest.startswith(",")):
+            raise click.BadParameter(f"expected '{{Name}}[,ORCID]', got {text!r}", param_hint="--creator")
+        name, orcid = " ".join(text[1:end].split()), rest[1:].strip()
+        creator = {"name": name}
+    else:
+        raw, _, orcid = text.partition(",")
+        name, orcid = " ".join(raw.split()), orcid.strip()
+        given, _, family = name.rpartition(" ")
+        creator = {"given_name": given, "family_name": family} if given else {"name": name}
     if not name:
         raise click.BadParameter(f"empty creator name in {text!r}", param_hint="--creator")
-    given, _, family = name.rpartition(" ")
-    creator: dict[str, str] = {"given_name": given, "family_name": family} if given else {"name": name}
     if orcid:
         from sciregistry.doi.identifiers import normalize_orcid
 
@@ -267,7 +278,7 @@ def fetch_citation(doi: str, fmt: str, *, registry: str | None, username: str | 
     got = content_type.split(";", 1)[0].strip().lower()
     if got != wanted:
         raise UpstreamError(f"the server does not offer {fmt} ({wanted}) for {doi}: it answered {got or 'nothing'}")
-    return text
+    return str(text)
 
 
 @main.command("cite")

@@ -34,14 +34,14 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from sciregistry.client import artifacts as _artifacts
-from sciregistry.client.credentials import CredentialStore, Credentials, resolve_credentials
+from sciregistry.client.credentials import Credentials, CredentialStore, resolve_credentials
 from sciregistry.client.models import (
     Artifact,
-    Impact,
     ImageInfo,
+    Impact,
     Lineage,
     PulledArtifact,
     RecordedRun,
@@ -58,8 +58,8 @@ __all__ = [
     "Artifact",
     "CredentialStore",
     "Credentials",
-    "Impact",
     "ImageInfo",
+    "Impact",
     "Lineage",
     "ManifestBytes",
     "PulledArtifact",
@@ -111,7 +111,7 @@ class Registry:
     def _repr_html_(self) -> str:
         return f"<b>sciregistry</b> <code>{self.url}</code>"
 
-    def __enter__(self) -> Registry:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -153,7 +153,7 @@ class Registry:
         if not self._show_progress():
             yield None
             return
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped]
 
         with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
                   leave=False) as bar:

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from sciregistry.client.oci import OciClient, Progress, file_digest
 from sciregistry.errors import ManifestInvalid, MetadataInvalid
 from sciregistry.oci import (
     EMPTY_JSON,
@@ -50,7 +51,6 @@ from sciregistry.oci import (
     parse_reference,
 )
 from sciregistry.oci import artifacts as types
-from sciregistry.client.oci import OciClient, Progress, file_digest
 
 if TYPE_CHECKING:
     from sciregistry.provenance import Agent, CrateFiles, FileRef, RunRecord
@@ -77,7 +77,7 @@ EXTRA_MEDIA_TYPES: dict[str, str] = {
     ".nc": "application/x-netcdf", ".vcf": "text/x-vcf", ".bam": "application/x-bam",
 }
 _INT = re.compile(r"^[+-]?(?:0|[1-9][0-9]*)$")
-_FLOAT = re.compile(r"^[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+_FLOAT = re.compile(r"^[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 _TYPED_NAME = re.compile(r"^(?P<name>[^:=]+):(?P<type>string|str|integer|int|number|float|boolean|bool)$")
 
 
@@ -251,7 +251,7 @@ def push_result(oci: OciClient, ref: str | ImageReference, outputs: Iterable[str
     ann = dict(annotations or {})
     _validate_annotations("result-annotations.schema.json", ann)
     hashed = {f.path: file_digest(f.path) for f in files}
-    digest, data, layers = _push_files_artifact(oci, r, files, types.RESULT, ann, progress=progress,
+    digest, data, _layers = _push_files_artifact(oci, r, files, types.RESULT, ann, progress=progress,
                                                 digests={p: d for p, (d, _) in hashed.items()})
     refs = [FileRef(f.title, hashed[f.path][0].split(":", 1)[1], hashed[f.path][1], f.media_type) for f in files]
     return Descriptor(OCI_MANIFEST, digest, len(data)), refs
@@ -357,7 +357,7 @@ def parse_parameter(text: str) -> tuple[str, Any]:
 
 def typed_value(raw: str) -> Any:
     """``"20"`` -> 20, ``"0.25"`` -> 0.25, ``"true"`` -> True, anything else unchanged.
-    Integers with leading zeros (``"007"``) stay strings, so no information is lost."""
+    Numbers with leading zeros (``"007"``) stay strings, so identifiers are not mangled."""
     if _INT.match(raw):
         return int(raw)
     if _FLOAT.match(raw):
@@ -397,7 +397,15 @@ def record_run(oci: OciClient, image: str | ImageReference, inputs: Mapping[str,
     are used as given (see :func:`parse_parameter` for strings from a command line). Times
     default to now; naive datetimes are refused.
     """
-    from sciregistry.provenance import Agent, FileRef, ImageRef, InputRef, Parameter, RunRecord, build_run_crate
+    from sciregistry.provenance import (
+        Agent,
+        FileRef,
+        ImageRef,
+        InputRef,
+        Parameter,
+        RunRecord,
+        build_run_crate,
+    )
 
     ended = ended or _now()
     started = started or ended

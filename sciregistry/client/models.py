@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "Artifact",
-    "Impact",
     "ImageInfo",
+    "Impact",
     "Lineage",
     "PulledArtifact",
     "RecordedRun",
@@ -273,7 +273,7 @@ class Impact:
                 f"results={[f'{r.repository}@{_short(r.digest)}' for r in self.results]}, dois={len(self.dois)})")
 
     def _repr_html_(self) -> str:
-        rows = [("result", f"{r.repository}@{r.digest}") for r in self.results]
+        rows: list[tuple[str, Any]] = [("result", f"{r.repository}@{r.digest}") for r in self.results]
         rows += [("DOI", d.get("doi")) for d in self.dois]
         return _table(f"impact of {self.digest} ({len(self.runs)} runs)", rows or [("", "nothing used it")])
 
@@ -294,7 +294,8 @@ class PulledArtifact:
                 + (f", crate {_short(self.crate_digest)}" if self.crate_digest else "") + ")")
 
     def _repr_html_(self) -> str:
-        rows = [("digest", self.digest), ("type", self.artifact_type or "-"), ("directory", self.directory)]
+        rows: list[tuple[str, Any]] = [("digest", self.digest), ("type", self.artifact_type or "-"),
+                                       ("directory", self.directory)]
         rows += [("file", p.relative_to(self.directory)) for p in self.files]
         return _table(self.reference, rows)
 

@@ -40,10 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import oras.container
-import oras.provider
+import oras.container  # type: ignore[import-untyped]
+import oras.provider  # type: ignore[import-untyped]
 import requests
 
+from sciregistry.client.transport import Transport
 from sciregistry.errors import DigestInvalid, ManifestInvalid, ManifestUnknown
 from sciregistry.oci import (
     MANIFEST_MEDIA_TYPES,
@@ -57,7 +58,6 @@ from sciregistry.oci import (
     parse_manifest,
     validate_name,
 )
-from sciregistry.client.transport import Transport
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -68,7 +68,7 @@ __all__ = [
     "file_digest",
 ]
 
-DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
 READ_SIZE = 1024 * 1024
 LAYOUT_REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
@@ -247,7 +247,7 @@ class OciClient:
     def blob_bytes(self, repo: str, digest: str, *, max_size: int = 16 * 1024 * 1024) -> bytes:
         """A small blob in memory (configs, crate layers), verified."""
         with self.transport.request("GET", f"/v2/{repo}/blobs/{digest}", stream=True) as resp:
-            data = resp.raw.read(max_size + 1, decode_content=True)
+            data: bytes = resp.raw.read(max_size + 1, decode_content=True)
         if len(data) > max_size:
             raise ValueError(f"blob {digest} is larger than {max_size} bytes; use download_blob")
         if compute(data, parse_digest(digest).algorithm) != digest:

@@ -256,7 +256,7 @@ class Transport:
 
     def __init__(self, url: str, *, token: str | None = None, username: str | None = None,
                  password: str | None = None, insecure: bool = False, timeout: float = 300.0,
-                 connect_timeout: float = 10.0, retries: int = 2) -> None:
+                 connect_timeout: float = 10.0, retries: int = 2, backoff: float = 0.25) -> None:
         self.base_url = normalize_url(url, insecure)
         parts = urlsplit(self.base_url)
         self.scheme = parts.scheme
@@ -265,6 +265,7 @@ class Transport:
         self.verify = not insecure
         self.timeout = (connect_timeout, timeout)
         self.retries = retries
+        self.backoff = backoff
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.trust_env = True
@@ -348,7 +349,7 @@ class Transport:
 
     # --- sending with bounded retries --------------------------------------------------------------
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        delay = 0.25
+        delay = self.backoff
         attempt = 0
         while True:
             self.request_counts[method] += 1

@@ -18,6 +18,8 @@ a crash never sees a partial blob. Uploads are plain files appended to; their si
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import uuid
@@ -26,7 +28,7 @@ from typing import BinaryIO
 
 from sciregistry.storage.base import BlobInfo, BlobNotFound, UploadNotFound, UploadOffsetMismatch
 
-_DIGEST = re.compile(r"^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$")
+_DIGEST = re.compile(r"^(?:(sha256):([a-f0-9]{64})|(sha512):([a-f0-9]{128}))$")
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 
@@ -48,7 +50,7 @@ class FilesystemStore:
         m = _DIGEST.match(digest)
         if not m:
             raise BlobNotFound(digest)
-        alg, hexd = m.groups()
+        alg, hexd = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         return os.path.join(self._blobs, alg, hexd[:2], hexd)
 
     def _upload_path(self, upload_id: str) -> str:
@@ -81,10 +83,15 @@ class FilesystemStore:
         if os.path.exists(path):
             return
         tmp = os.path.join(self._tmp, uuid.uuid4().hex)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            self._flush(f)
-        self._install(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                self._flush(f)
+            self._install(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
     def delete(self, digest: str) -> bool:
         try:
@@ -122,6 +129,7 @@ class FilesystemStore:
         except FileNotFoundError as exc:
             raise UploadNotFound(upload_id) from exc
         with f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # two workers appending at once: one wins, one gets 416
             size = f.seek(0, os.SEEK_END)
             if size != offset:
                 raise UploadOffsetMismatch(size, offset)
@@ -170,11 +178,18 @@ class FilesystemStore:
 
     def _install(self, src: str, dst: str) -> None:
         """Atomically move a complete file into place (replacing an identical blob is harmless)."""
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        parent = os.path.dirname(dst)
+        created = not os.path.isdir(parent)
+        os.makedirs(parent, exist_ok=True)
         os.replace(src, dst)
         if self.fsync:
-            dfd = os.open(os.path.dirname(dst), os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            for d in (parent, os.path.dirname(parent)) if created else (parent,):
+                _fsync_dir(d)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

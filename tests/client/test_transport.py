@@ -206,7 +206,7 @@ def test_challenges_are_parsed() -> None:
 def test_get_is_retried_twice_on_503_but_writes_and_4xx_never() -> None:
     unavailable = {"errors": [{"code": "UPSTREAM_ERROR", "message": "busy"}]}
     with fake_registry(mode="basic") as fake:
-        t = Transport(fake.url, username="alice", password="s3cret")
+        t = Transport(fake.url, username="alice", password="s3cret", backoff=0.01)
         t.request("GET", "/v2/lab/x/tags/list")  # learn Basic
         fake.requests.clear()
         fake.fail["/v2/lab/x/tags/list"] = [(503, unavailable), (503, unavailable)]

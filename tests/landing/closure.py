@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sciregistry.oci import artifacts
@@ -203,7 +203,7 @@ def build_closure(client: Any, *, host: str = "registry.test", tag: str = "v1", 
     params = parameters if parameters is not None else [
         Parameter("min_quality", 20), Parameter("mode", "fast"), Parameter("ratio", 0.25),
         Parameter("paired", True)]
-    started = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
+    started = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
     run = RunRecord(
         name=f"count reads {tag}",
         image=ImageRef(host, image_repo, image_tag, image.digest),

@@ -72,7 +72,7 @@ def test_html_page_shows_the_whole_closure(published: Published) -> None:
     assert '<a href="https://spdx.org/licenses/CC-BY-4.0">' in html
     # no JavaScript: the only script element is the schema.org JSON-LD data block
     assert re.findall(r"<script[^>]*>", html) == ['<script type="application/ld+json">']
-    ld = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S).group(1))
+    ld = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.DOTALL).group(1))
     assert ld["@id"] == f"https://doi.org/{p.doi}"
     assert ld["name"] == "Read counts of <sample> A & B"
 

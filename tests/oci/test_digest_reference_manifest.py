@@ -251,7 +251,7 @@ def test_parse_reference_without_registry_when_allowed() -> None:
 
 # --- manifests -----------------------------------------------------------------------------------
 
-def desc(digest: str = D1, media_type: str = "application/octet-stream", size: int = 3, **extra: Any) -> dict[str, Any]:
+def desc(digest: Any = D1, media_type: str = "application/octet-stream", size: Any = 3, **extra: Any) -> dict[str, Any]:
     return {"mediaType": media_type, "digest": digest, "size": size, **extra}
 
 

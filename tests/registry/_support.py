@@ -27,8 +27,8 @@ EMPTY_JSON_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c0
 
 def root_conftest() -> ModuleType:
     for mod in list(sys.modules.values()):
-        if getattr(mod, "__file__", None) and Path(mod.__file__).resolve() == ROOT_CONFTEST \
-                and hasattr(mod, "start_server"):
+        file = getattr(mod, "__file__", None)
+        if file and Path(file).resolve() == ROOT_CONFTEST and hasattr(mod, "start_server"):
             return mod
     name = "_sciregistry_root_conftest"
     spec = importlib.util.spec_from_file_location(name, ROOT_CONFTEST)

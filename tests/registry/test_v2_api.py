@@ -909,3 +909,17 @@ def test_nul_bytes_in_ids_and_cursors(request: pytest.FixtureRequest, v2: V2, me
     assert r.status_code == status
     if code:
         assert error_code(r) == code
+
+
+def test_repository_names_that_look_like_routes(v2: V2) -> None:
+    """Path components equal to route keywords are legal name components; routing must still work."""
+    names = ["lab/blobs", "lab/manifests", "lab/tags", "lab/blobs/uploads", "x/referrers", "lab/manifests/v1/tags"]
+    for name in names:
+        data = name.encode()
+        digest = v2.push_blob(name, data)
+        assert v2("GET", f"/v2/{name}/blobs/{digest}").data == data
+        v2.push_manifest(name, "list", encode(manifest_doc([(digest, len(data))])))
+        assert v2("GET", f"/v2/{name}/tags/list").get_json() == {"name": name, "tags": ["list"]}
+        loc = start(v2, name)
+        assert v2("GET", loc).status_code == 204
+    assert v2("GET", "/v2/_catalog").get_json()["repositories"] == sorted(names)

@@ -453,46 +453,51 @@ class BlobStoreContract:
     def test_racing_appends_at_one_offset(self, store: BlobStore, peer: BlobStore) -> None:
         """Two workers append at the same offset: both pass the offset check before either writes,
         then one finishes writing before the other starts (a stale writer, e.g. a client retry on
-        another worker). The stale one gets UploadOffsetMismatch and the upload holds exactly the
-        first one's bytes (the registry answers the loser 416). Truly simultaneous writes rely on
-        the same mechanism (an exclusive lock, an S3 conditional write)."""
+        another worker). Exactly one wins; the other gets UploadOffsetMismatch and the upload holds
+        exactly the winner's bytes (the registry answers the loser 416). A driver that locks the
+        upload instead makes the second one wait and fail its offset check: same outcome."""
         store.start_upload("upload-0001")
         store.append_upload("upload-0001", 0, [b"head:"])
         both_checked = threading.Barrier(2)
-        first_done = threading.Event()
-        outcome: dict[str, object] = {}
+        claim = threading.Lock()
+        writers: list[bytes] = []
+        one_done = threading.Event()
+        outcome: dict[bytes, object] = {}
 
-        def body(payload: bytes, first: bool) -> Iterator[bytes]:
+        def body(payload: bytes) -> Iterator[bytes]:
             try:
                 both_checked.wait(2)  # both appends have passed their offset check by now ...
             except threading.BrokenBarrierError:
                 pass  # ... unless the driver locks the upload: the other one waits for the lock
-            if not first:
-                first_done.wait(10)
+            with claim:
+                second = bool(writers)
+                writers.append(payload)
+            if second:
+                one_done.wait(10)  # write strictly after the first writer has finished
             yield payload
 
-        def append(s: BlobStore, payload: bytes, first: bool) -> None:
-            name = "first" if first else "stale"
+        def append(s: BlobStore, payload: bytes) -> None:
             try:
-                outcome[name] = s.append_upload("upload-0001", 5, body(payload, first))
+                outcome[payload] = s.append_upload("upload-0001", 5, body(payload))
             except BaseException as exc:  # noqa: BLE001 - inspected below
-                outcome[name] = exc
+                outcome[payload] = exc
             finally:
-                if first:
-                    first_done.set()
+                one_done.set()
 
-        threads = [threading.Thread(target=append, args=(store, b"A" * 10, True)),
-                   threading.Thread(target=append, args=(peer, b"B" * 7, False))]
+        threads = [threading.Thread(target=append, args=(s, p))
+                   for s, p in ((store, b"A" * 10), (peer, b"B" * 7))]
         for t in threads:
             t.start()
         for t in threads:
             t.join(30)
-        assert outcome["first"] == 15
-        stale = outcome["stale"]
-        assert isinstance(stale, UploadOffsetMismatch), f"the stale append returned {stale!r}"
-        assert (stale.expected, stale.got) == (15, 5)
-        assert store.upload_size("upload-0001") == 15
-        assert read_all(peer.open_upload("upload-0001")) == b"head:" + b"A" * 10
+        winners = [p for p, r in outcome.items() if isinstance(r, int)]
+        losers = [r for r in outcome.values() if isinstance(r, UploadOffsetMismatch)]
+        assert len(winners) == 1 and len(losers) == 1, f"both appends at offset 5 ended as {outcome}"
+        winner = winners[0]
+        assert outcome[winner] == 5 + len(winner)
+        assert (losers[0].expected, losers[0].got) == (5 + len(winner), 5)
+        assert store.upload_size("upload-0001") == 5 + len(winner)
+        assert read_all(peer.open_upload("upload-0001")) == b"head:" + winner
 
     def test_a_peer_sees_the_same_uploads_and_blobs(self, store: BlobStore, peer: BlobStore) -> None:
         store.start_upload("upload-0001")

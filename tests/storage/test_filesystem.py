@@ -26,12 +26,6 @@ class TestFilesystemContract(BlobStoreContract):
     def peer(self, store: FilesystemStore) -> BlobStore:
         return FilesystemStore(store.root)
 
-    @pytest.mark.xfail(strict=True, reason="FilesystemStore.append_upload takes no lock: both racing "
-                       "appends succeed and the later write overwrites the earlier (reported; fix with "
-                       "fcntl.flock in filesystem.py, then drop this marker)")
-    def test_racing_appends_at_one_offset(self, store: BlobStore, peer: BlobStore) -> None:
-        super().test_racing_appends_at_one_offset(store, peer)
-
 
 def files_under(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())

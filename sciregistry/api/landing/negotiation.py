@@ -85,7 +85,9 @@ class MediaRange:
 
 def _split_params(text: str) -> list[str]:
     """Split on ``;`` outside double quotes."""
-    parts, buf, quoted = [], [], False
+    parts: list[str] = []
+    buf: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Response, current_app, g, redirect, render_template, request
+from flask import Response, current_app, g, render_template, request
 from markupsafe import Markup, escape
 from werkzeug.wsgi import wrap_file
 
@@ -250,7 +250,7 @@ def landing(prefix: str, suffix: str) -> Response:
     g.landing_format = fmt
     subject = _load(prefix, suffix)
     if fmt.name == "html" and subject.record.is_concept and subject.target is not None:
-        resp = redirect(subject.url(subject.target.doi), 302)
+        resp = Response(status=302, headers={"Location": subject.url(subject.target.doi)})
     elif fmt.name == "html":
         resp = Response(render_template("landing/doi.html", **_page(subject)), mimetype="text/html")
     elif fmt.name == "ro-crate":

@@ -1,9 +1,19 @@
 """Typed SQLAlchemy 2.x models, one module per area; importing this package registers them all."""
 
 from sciregistry.db.base import Base
+from sciregistry.db.models.auth import (
+    ApiToken,
+    AuditEntry,
+    Namespace,
+    NamespaceMember,
+    RepositorySetting,
+    Robot,
+    User,
+)
 from sciregistry.db.models.doi import Doi, DoiPin
 from sciregistry.db.models.oci import Blob, Manifest, ManifestRef, Repository, RepositoryBlob, Tag, Upload
 from sciregistry.db.models.provenance import Run, RunInput, RunOutput, RunParameter
 
-__all__ = ["Base", "Blob", "Doi", "DoiPin", "Manifest", "ManifestRef", "Repository", "RepositoryBlob", "Run", "RunInput", "RunOutput",
+__all__ = ["ApiToken", "AuditEntry", "Base", "Namespace", "NamespaceMember", "RepositorySetting", "Robot", "User",
+           "Blob", "Doi", "DoiPin", "Manifest", "ManifestRef", "Repository", "RepositoryBlob", "Run", "RunInput", "RunOutput",
            "RunParameter", "Tag", "Upload"]
