@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from sciregistry.client import artifacts as _artifacts
 from sciregistry.client.credentials import Credentials, CredentialStore, resolve_credentials
@@ -51,7 +52,7 @@ from sciregistry.client.models import (
     RunList,
 )
 from sciregistry.client.oci import DEFAULT_CHUNK_SIZE, ManifestBytes, OciClient, Progress
-from sciregistry.client.transport import Transport, TransportError
+from sciregistry.client.transport import Transport, TransportError, normalize_url
 from sciregistry.oci import Descriptor, ImageReference, is_digest, parse_reference
 
 __all__ = [
@@ -93,11 +94,9 @@ class Registry:
                  password: str | None = None, insecure: bool = False, *, progress: bool | None = None,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, use_stored_credentials: bool = True,
                  timeout: float = 300.0) -> None:
-        probe = Transport(url, insecure=insecure)
         creds = Credentials(username, password, token)
         if use_stored_credentials and creds.empty:
-            creds = resolve_credentials(probe.host, username=username)
-        probe.close()
+            creds = resolve_credentials(urlsplit(normalize_url(url, insecure)).netloc, username=username)
         self.transport = Transport(url, token=creds.token, username=creds.username, password=creds.password,
                                    insecure=insecure, timeout=timeout)
         self.oci = OciClient(self.transport, chunk_size=chunk_size)

@@ -297,30 +297,53 @@ class RunQueries:
         inputs = [self.lineage(i["repository"], i["digest"], depth + 1, seen, s) for i in view["inputs"]]
         return {"subject": subject, "produced_by": view, "inputs": inputs}
 
-    def _downstream(self, s: Session, digest: str) -> list[dict[str, Any]]:
-        """Runs that used ``digest`` (as image, image index or input), transitively through their results."""
-        found: dict[int, Run] = {}
+    def _downstream_ids(self, s: Session, digest: str) -> list[int]:
+        """Ids of runs that used ``digest`` (as image, image index or input), transitively through
+        their results. Works on ids and digests only (Core queries on indexed columns)."""
+        found: set[int] = set()
         frontier = [digest]
         seen = {digest}
         while frontier:
-            runs = list(s.execute(select(Run).where(or_(
-                Run.image_digest.in_(frontier), Run.image_index_digest.in_(frontier),
-                Run.image_index_digest.in_(_parents_of_many(frontier)),
-                Run.id.in_(select(RunInput.run_id).where(RunInput.digest.in_(frontier)))))).scalars())
-            frontier = []
-            for r in runs:
-                if r.id not in found:
-                    found[r.id] = r
-                    if r.result_digest not in seen:
-                        seen.add(r.result_digest)
-                        frontier.append(r.result_digest)
-        return self._views(s, sorted(found.values(), key=lambda r: r.id))
+            batch, frontier = frontier, []
+            for i in range(0, len(batch), 500):
+                chunk = batch[i:i + 500]
+                rows = s.execute(select(Run.id, Run.result_digest).where(or_(
+                    Run.image_digest.in_(chunk), Run.image_index_digest.in_(chunk),
+                    Run.image_index_digest.in_(_parents_of_many(chunk)),
+                    Run.id.in_(select(RunInput.run_id).where(RunInput.digest.in_(chunk)))))).all()
+                for run_id, result in rows:
+                    if run_id not in found:
+                        found.add(run_id)
+                        if result not in seen:
+                            seen.add(result)
+                            frontier.append(result)
+        return sorted(found)
 
-    def impact(self, digest: str) -> dict[str, Any]:
+    def _downstream(self, s: Session, digest: str, limit: int = 100) -> list[dict[str, Any]]:
+        ids = self._downstream_ids(s, digest)[:limit]
+        runs = list(s.execute(select(Run).where(Run.id.in_(ids)).order_by(Run.id)).scalars()) if ids else []
+        return self._views(s, runs)
+
+    def impact(self, digest: str, limit: int = 100, after: int | None = None) -> dict[str, Any]:
+        """Every run and result depending on ``digest``: results complete, runs paginated by id."""
         with self.sessions() as s:
-            runs = self._downstream(s, digest)
-            return {"subject": {"digest": digest}, "runs": runs,
-                    "results": sorted({(r["repository"], r["result_digest"]) for r in runs})}
+            ids = self._downstream_ids(s, digest)
+            results = sorted({(repo, d) for repo, d in s.execute(
+                select(Repository.name, Run.result_digest).join(Repository, Repository.id == Run.repository_id)
+                .where(Run.id.in_(ids)))}) if len(ids) <= 5000 else self._results_of(s, ids)
+            page = [i for i in ids if after is None or i > after][:limit]
+            runs = list(s.execute(select(Run).where(Run.id.in_(page)).order_by(Run.id)).scalars()) if page else []
+            more = bool(page) and page[-1] != ids[-1]
+            return {"subject": {"digest": digest}, "total_runs": len(ids), "runs": self._views(s, runs),
+                    "results": results, "next": page[-1] if more else None}
+
+    def _results_of(self, s: Session, ids: list[int]) -> list[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for i in range(0, len(ids), 500):
+            out |= {(repo, d) for repo, d in s.execute(
+                select(Repository.name, Run.result_digest).join(Repository, Repository.id == Run.repository_id)
+                .where(Run.id.in_(ids[i:i + 500])))}
+        return sorted(out)
 
 
 def _children_of(digest: str) -> Any:

@@ -110,7 +110,9 @@ def impact(ref: str) -> Response:
         digest = ref
     else:
         raise BadRequest("give a digest or <repository>@<digest>")
-    result = services().runs.impact(digest)
+    result = services().runs.impact(digest, limit=_int_arg("limit", 100) or 100, after=_int_arg("cursor"))
+    if result["next"] is not None:
+        result["next"] = f"{request.path}?cursor={result['next']}&limit={_int_arg('limit', 100) or 100}"
     gate = services().gate
     result["runs"] = [r for r in result["runs"] if gate.can_read(r["repository"])]
     result["results"] = [{"repository": repo, "digest": d} for repo, d in result["results"] if gate.can_read(repo)]
