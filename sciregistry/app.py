@@ -76,6 +76,9 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     services.extra["dois"] = DoiService(sessions, make_minter(config), publisher=config.doi_publisher,
                                         base_url=config.resolved_base_url,
                                         registry_host=config.resolved_registry_host)
+    from sciregistry.api.auth_gate import configure_auth
+
+    configure_auth(services)  # accounts, keys, audit sink, first-start hook; AuthGate when auth_enabled
     return services
 
 
@@ -103,8 +106,16 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
 
     from sciregistry.api.ext import bp as ext_bp
 
+    from sciregistry.api.landing import bp as landing_bp
+
+    app.url_map.merge_slashes = False  # /v2//x must not be redirected to another repository
     app.register_blueprint(v2_bp)
     app.register_blueprint(ext_bp)
+    app.register_blueprint(landing_bp)
+    if config.auth_enabled:
+        from sciregistry.api.auth_gate import install_auth
+
+        install_auth(app)  # GET/POST /token and the audit of /v2 writes
 
     @app.get("/healthz")
     def healthz() -> Response:

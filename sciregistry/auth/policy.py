@@ -93,7 +93,7 @@ class Principal:
     kind: str
     name: str = ""
     is_admin: bool = False
-    roles: Mapping[str, Role] = field(default=_NO_ROLES)
+    roles: Mapping[str, Role] = field(default_factory=lambda: _NO_ROLES)
     scopes: tuple[ScopePattern, ...] | None = None
     token_id: str | None = None
     expires_at: float | None = None

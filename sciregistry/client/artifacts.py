@@ -46,7 +46,6 @@ from sciregistry.oci import (
     Descriptor,
     ImageReference,
     compute,
-    is_digest,
     parse_manifest,
     parse_reference,
 )
@@ -66,6 +65,7 @@ __all__ = [
     "push_run_crate",
     "record_run",
     "safe_title",
+    "typed_value",
 ]
 
 EXTRA_MEDIA_TYPES: dict[str, str] = {
@@ -190,12 +190,8 @@ def _push_files_artifact(oci: OciClient, ref: ImageReference, files: Sequence[Lo
     if annotations:
         doc["annotations"] = dict(annotations)
     data = _manifest_bytes(doc)
-    digest = oci.put_manifest(repo, ref.tag or _digest_of(data), data, OCI_MANIFEST)
+    digest = oci.put_manifest(repo, ref.tag or compute(data), data, OCI_MANIFEST)
     return digest, data, layers
-
-
-def _digest_of(data: bytes) -> str:
-    return compute(data)
 
 
 def _validate_annotations(schema: str, annotations: Mapping[str, str]) -> None:
@@ -303,7 +299,7 @@ def pull_artifact(oci: OciClient, ref: str | ImageReference, dest_dir: str | os.
     files = []
     for target, layer in plan:
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not os.path.realpath(target.parent).startswith(real_dest):
+        if os.path.commonpath([os.path.realpath(target.parent), real_dest]) != real_dest:
             raise ValueError(f"refusing to write {target}: it resolves outside {dest}")
         oci.download_blob(r.repository, layer.digest, target, progress=progress)
         files.append(target)
@@ -453,6 +449,3 @@ def record_run(oci: OciClient, image: str | ImageReference, inputs: Mapping[str,
                                   annotations=created)
     return result_desc.digest, crate_digest, run
 
-
-def is_pinned(ref: str) -> bool:
-    return "@" in ref and is_digest(ref.rsplit("@", 1)[1])

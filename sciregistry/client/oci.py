@@ -7,8 +7,10 @@ Blobs (``/v2/<name>/blobs/...``)
     - in-memory bytes: one monolithic ``POST /blobs/uploads/?digest=`` (single request);
     - a file up to ``chunk_size``: oras-py ``put_upload`` (``POST`` then ``PUT ?digest=``);
     - a larger file: oras-py ``chunked_upload``: ``POST``, then one ``PATCH`` per ``chunk_size``
-      bytes with ``Content-Range: <start>-<end>`` (each chunk read from disk just before it is sent,
-      so memory stays flat), then ``PUT ?digest=``.
+      bytes with ``Content-Range: <start>-<end>`` (each chunk read from disk just before it is sent),
+      then ``PUT ?digest=``. Memory stays flat whatever the file size: the peak is about two chunks
+      (oras-py's chunk generator holds the previous chunk while reading the next), so the default
+      chunk is 4 MiB (measured: +7.7 MiB RSS for a 64 MiB push; 8 MiB chunks gave +15.8 MiB).
 
     oras-py's requests go through :class:`_OrasBridge`, which replaces its ``do_request`` (and
     with it oras-py's two-minute retry-anything decorator) by :class:`~.transport.Transport`: the

@@ -39,7 +39,7 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 
@@ -71,7 +71,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 TOKEN_MARGIN = 10.0  # seconds before expiry at which a cached token is refreshed
 DEFAULT_TOKEN_LIFETIME = 60  # distribution token spec: expires_in defaults to 60 s
-_V2_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)(?:/|$)")
+# The /v2 routes (distribution-spec "Endpoints"), anchored like the server's table so a repository
+# path containing "blobs" or "manifests" still yields the right name.
+_V2_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests/[^/]+|blobs/uploads/?|blobs/uploads/[^/]+|blobs/[^/]+"
+                      r"|tags/list|referrers/[^/]+)$")
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 _AUTH_PARAM = re.compile(r'\s*([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
 
@@ -122,7 +125,7 @@ def parse_challenges(header: str | None) -> list[Challenge]:
 
 
 def normalize_url(url: str, insecure: bool = False) -> str:
-    """``host:port`` or ``scheme://host:port[/prefix]`` -> ``scheme://host:port[/prefix]`` (no trailing /).
+    """``host:port`` or ``scheme://host:port`` -> ``scheme://host:port``.
 
     Without a scheme, plain HTTP is chosen for loopback hosts or with ``insecure``, else HTTPS.
     Plain HTTP to any other host needs ``insecure`` (``--insecure``): raises ValueError.
@@ -134,6 +137,8 @@ def normalize_url(url: str, insecure: bool = False) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"registry URL {url!r} must be http(s)://host[:port]")
+    if parts.path or parts.query or parts.fragment:
+        raise ValueError(f"registry URL {url!r} must not have a path: the OCI API lives at /v2/ on the host")
     if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname or ""):
         raise ValueError(f"plain HTTP to {parts.netloc} is refused: use https, or insecure=True (--insecure)")
     return raw
@@ -235,10 +240,8 @@ def _predict(method: str, url: str, params: Mapping[str, Any] | None) -> _Needed
     else:
         actions = {"pull", "push"}
     needed.scopes[name] = actions
-    query = dict(params or {})
-    for item in parts.query.split("&"):
-        k, _, v = item.partition("=")
-        query.setdefault(k, v)
+    query: dict[str, Any] = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query.update(params or {})
     source = query.get("from")
     if method == "POST" and isinstance(source, str) and source and source != name:
         needed.scopes[source] = {"pull"}
@@ -424,11 +427,8 @@ class Transport:
             name, actions = needed.key()
             if len(needed.scopes) > 1:
                 name = "\n".join(needed.strings())
-            if not needed.scopes and bearer.scopes:
-                # Learned from the challenge (e.g. /api/v1): remember under the challenged repository.
-                first = bearer.scopes[0].split(":")
-                if len(first) == 3 and first[0] == "repository":
-                    name, actions = first[1], frozenset(first[2].split(","))
+            # Requests whose scope cannot be predicted (/v2/, /api/v1) share the key "": the latest
+            # such token is tried first, and a refusal fetches one for the challenged scope.
             value = token["token"]
             header = f"Bearer {value}"
             if header == used:

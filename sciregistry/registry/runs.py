@@ -286,8 +286,8 @@ class RunQueries:
         if art is None and depth == 0:
             raise NotFound(f"{repository}@{digest} is not in this registry")
         subject = {"repository": repository, "digest": digest, "artifact_type": art[0] if art else None}
-        run = s.execute(select(Run).where(or_(Run.result_digest == digest, Run.crate_digest == digest))
-                        .order_by(Run.id.desc()).limit(1)).scalar()
+        run = s.execute(select(Run).where(Run.result_digest == digest).order_by(Run.id.desc()).limit(1)).scalar() \
+            or s.execute(select(Run).where(Run.crate_digest == digest).limit(1)).scalar()
         if run is None:
             return {"subject": subject, "produced_by": None, "inputs": []}
         view = self._views(s, [run])[0]
@@ -299,18 +299,21 @@ class RunQueries:
 
     def _downstream_ids(self, s: Session, digest: str) -> list[int]:
         """Ids of runs that used ``digest`` (as image, image index or input), transitively through
-        their results. Works on ids and digests only (Core queries on indexed columns)."""
+        their results. Level by level, one indexed query per relation (no OR across indexes)."""
         found: set[int] = set()
-        frontier = [digest]
-        seen = {digest}
+        seeds = [digest, *s.execute(_parents_of_many([digest])).scalars()]
+        frontier = list(dict.fromkeys(seeds))
+        seen = set(frontier)
         while frontier:
             batch, frontier = frontier, []
             for i in range(0, len(batch), 500):
                 chunk = batch[i:i + 500]
-                rows = s.execute(select(Run.id, Run.result_digest).where(or_(
-                    Run.image_digest.in_(chunk), Run.image_index_digest.in_(chunk),
-                    Run.image_index_digest.in_(_parents_of_many(chunk)),
-                    Run.id.in_(select(RunInput.run_id).where(RunInput.digest.in_(chunk)))))).all()
+                rows: list[Any] = []
+                rows += s.execute(select(Run.id, Run.result_digest).where(Run.image_digest.in_(chunk))).all()
+                rows += s.execute(select(Run.id, Run.result_digest)
+                                  .where(Run.image_index_digest.in_(chunk))).all()
+                rows += s.execute(select(Run.id, Run.result_digest).join(RunInput, RunInput.run_id == Run.id)
+                                  .where(RunInput.digest.in_(chunk))).all()
                 for run_id, result in rows:
                     if run_id not in found:
                         found.add(run_id)

@@ -87,6 +87,7 @@ class FakeRegistry:
                 if not parts.path.startswith("/v2/"):
                     return self._reply(404, {"errors": [{"code": "NOT_FOUND", "message": "no such endpoint"}]})
                 name = parts.path[4:].split("/tags/")[0].split("/manifests/")[0].split("/blobs/")[0]
+                name = name.rstrip("/")
                 actions = "pull" if self.command in ("GET", "HEAD") else "pull,push"
                 if fake.mode == "basic":
                     if fake._user(auth) is None:
@@ -104,6 +105,15 @@ class FakeRegistry:
                                            {"WWW-Authenticate": challenge})
                 if parts.path.endswith("/tags/list"):
                     return self._reply(200, {"name": name, "tags": ["a", "b"]})
+                if "/blobs/uploads/" in parts.path:  # uploads: accept anything, answer like a registry
+                    location = {"Location": f"/v2/{name}/blobs/uploads/u1", "Range": "0-0"}
+                    if self.command in ("POST", "PATCH"):
+                        return self._reply(202, None, location)
+                    digest = parse_qs(parts.query).get("digest", [""])[0]
+                    return self._reply(201, None, {"Location": f"/v2/{name}/blobs/{digest}",
+                                                   "Docker-Content-Digest": digest})
+                if "/blobs/" in parts.path and self.command == "HEAD":
+                    return self._reply(404)
                 return self._reply(201 if self.command in ("PUT", "POST") else 200, {})
 
             def _token(self, query: dict[str, list[str]], auth: str | None) -> None:

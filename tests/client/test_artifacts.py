@@ -233,3 +233,17 @@ def test_record_run_refuses_an_unknown_image_before_pushing(registry: Registry, 
                             f"{h}/lab-x/gc-results:never")
     with pytest.raises(errors.ManifestUnknown):
         registry.get_manifest("lab-x/gc-results:never")
+
+
+def test_pull_refuses_to_write_through_a_symlink_out_of_the_destination(registry: Registry,
+                                                                        tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", {"sub/x.txt": b"x"})
+    registry.push_dataset(f"{registry.host}/lab-x/linky:v1", [tmp_path / "src"])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "sub").symlink_to(outside)
+    with pytest.raises(ValueError, match="resolves outside"):
+        registry.pull(f"{registry.host}/lab-x/linky:v1", dest)
+    assert list(outside.iterdir()) == []

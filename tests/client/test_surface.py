@@ -5,12 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import sciregistry.client as client
+from sciregistry import client
 
 
 def test_exported_members() -> None:
     assert sorted(client.__all__) == [
-        "Artifact", "CredentialStore", "Credentials", "Impact", "ImageInfo", "Lineage", "ManifestBytes",
+        "Artifact", "CredentialStore", "Credentials", "ImageInfo", "Impact", "Lineage", "ManifestBytes",
         "PulledArtifact", "RecordedRun", "Registry", "Run", "RunFile", "RunInput", "RunList", "TransportError"]
     for name in client.__all__:
         assert getattr(client, name).__module__.startswith("sciregistry.client"), name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import pytest
 
@@ -184,6 +185,8 @@ def test_plain_http_only_for_loopback_or_insecure() -> None:
     assert normalize_url("http://registry.example.org", insecure=True) == "http://registry.example.org"
     with pytest.raises(ValueError):
         normalize_url("ftp://registry.example.org")
+    with pytest.raises(ValueError, match="must not have a path"):
+        normalize_url("https://registry.example.org/prefix")
 
 
 def test_credentials_never_go_to_a_plain_http_realm_elsewhere() -> None:
@@ -239,3 +242,36 @@ def test_unreachable_registry_is_one_clear_oserror() -> None:
     t = Transport(f"127.0.0.1:{port}", retries=0)
     with pytest.raises(TransportError, match=f"cannot reach 127.0.0.1:{port}"):
         t.request("GET", "/v2/")
+
+
+@pytest.mark.parametrize(("method", "path", "scopes"), [
+    ("GET", "/v2/lab/blobs/x/manifests/v1", {"lab/blobs/x": {"pull"}}),
+    ("HEAD", "/v2/lab/x/manifests/blobs", {"lab/x": {"pull"}}),
+    ("PUT", "/v2/lab/x/manifests/sha256:" + "a" * 64, {"lab/x": {"pull", "push"}}),
+    ("POST", "/v2/a/b/blobs/uploads/?mount=sha256:" + "a" * 64 + "&from=c%2Fd", {"a/b": {"pull", "push"},
+                                                                               "c/d": {"pull"}}),
+    ("PATCH", "/v2/a/blobs/uploads/0f3c", {"a": {"pull", "push"}}),
+    ("DELETE", "/v2/a/manifests/v1", {"a": {"delete"}}),
+    ("GET", "/v2/a/referrers/sha256:" + "a" * 64, {"a": {"pull"}}),
+    ("GET", "/v2/", {}),
+    ("GET", "/api/v1/runs", {}),
+])
+def test_scopes_are_predicted_from_the_route(method: str, path: str, scopes: dict[str, set[str]]) -> None:
+    from sciregistry.client.transport import _predict
+
+    assert _predict(method, "http://127.0.0.1:1" + path, None).scopes == scopes
+
+
+def test_chunked_upload_through_oras_uses_the_cached_push_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 2500)
+    with fake_registry() as fake:
+        reg = Registry(fake.url, username="alice", password="s3cret", use_stored_credentials=False, chunk_size=1000)
+        reg.upload_blob("lab/x", big)
+    assert [t["scope"] for t in fake.token_requests] == [["repository:lab/x:pull"], ["repository:lab/x:pull,push"]]
+    sent = [(m, p, (a or "").split(" ")[0]) for m, p, a in fake.requests if p != "/token"]
+    blob = "/v2/lab/x/blobs/sha256:" + hashlib.sha256(b"x" * 2500).hexdigest()
+    assert sent == [("HEAD", blob, ""), ("HEAD", blob, "Bearer"),
+                    ("POST", "/v2/lab/x/blobs/uploads/", ""), ("POST", "/v2/lab/x/blobs/uploads/", "Bearer"),
+                    ("PATCH", "/v2/lab/x/blobs/uploads/u1", "Bearer"), ("PATCH", "/v2/lab/x/blobs/uploads/u1", "Bearer"),
+                    ("PATCH", "/v2/lab/x/blobs/uploads/u1", "Bearer"), ("PUT", "/v2/lab/x/blobs/uploads/u1", "Bearer")]

@@ -74,6 +74,11 @@ def test_versions_concept_redirect_and_tombstone(fresh_app: Any) -> None:
     rels = _rels(resp)
     assert "item" not in rels
     assert rels["cite-as"] == [f"https://doi.org/{v2}"]
+    assert f"{BASE_URL}/doi/{v2}?format=ro-crate" not in rels["describedby"]
+    crate = client.get(f"/doi/{v2}", headers={"Accept": "application/ld+json"})
+    assert crate.status_code == 410
+    assert crate.get_json(force=True)["errors"][0]["message"] == (
+        f"DOI {v2} is withdrawn: its run crate is no longer offered (reason: Sample swap in lane 3)")
     doc = client.get(f"/doi/{v2}", headers={"Accept": DATACITE}).get_json(force=True)
     withdrawn = [d for d in doc["dates"] if d["dateType"] == "Withdrawn"]
     assert len(withdrawn) == 1 and withdrawn[0]["dateInformation"] == "Sample swap in lane 3"

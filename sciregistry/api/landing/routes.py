@@ -14,7 +14,9 @@ Representations (``Accept`` with q-values, or ``?format=`` which wins):
 - A concept DOI answers HTML with ``302`` to its latest findable version's page and every
   metadata format for itself (its RO-Crate is its latest version's).
 - A withdrawn (tombstoned) DOI keeps resolving: ``200`` with a "withdrawn" banner and the reason,
-  no download links, no ``item`` links (DataCite: findable DOIs are never deleted).
+  no download links, no ``item`` links (DataCite: findable DOIs are never deleted). Its citation
+  and DataCite/schema.org metadata stay available; its RO-Crate (parameters, files, agent: the
+  content) answers ``410 Gone`` (only that representation is gone, the DOI is not).
 - An unknown DOI is ``404``: an HTML page or a JSON error, by the negotiated format.
 - An ``Accept`` nothing matches gets the HTML page (RFC 9110 section 12.5.1 lets a server
   disregard Accept rather than answer 406); an unknown ``?format=`` is ``400``.
@@ -102,6 +104,11 @@ class Subject:
     @property
     def withdrawn(self) -> bool:
         return bool(self.record.state == "tombstone")
+
+    @property
+    def content_withdrawn(self) -> bool:
+        """The DOI, or the version whose content it shows, is withdrawn: no content is offered."""
+        return self.withdrawn or (self.target is not None and self.target.state == "tombstone")
 
     def url(self, doi: str | None = None, fmt: str | None = None) -> str:
         out = f"{self.base_url}/doi/{doi or self.doi}"
@@ -286,6 +293,10 @@ def _json(doc: Any, media_type: str) -> Response:
 
 def _crate_response(subject: Subject) -> Response:
     """ro-crate-metadata.json of the run crate, streamed from the store exactly as pushed."""
+    if subject.content_withdrawn:
+        withdrawn: Any = subject.record if subject.withdrawn else subject.target
+        raise NotFound(f"DOI {subject.doi} is withdrawn: its run crate is no longer offered "
+                       f"(reason: {withdrawn.tombstone_reason})", status=410)
     layer = _crate_layer(subject.target)
     if layer is None:
         raise NotFound(f"DOI {subject.doi} has no run crate")
@@ -305,11 +316,11 @@ def signposting(subject: Subject, *, html: bool = False) -> list[Link]:
     meta = subject.meta
     links = [Link(doilib.DOI_RESOLVER + subject.doi, "cite-as"),
              Link(subject.url(fmt="datacite"), "describedby", BY_NAME["datacite"].media_type)]
-    if _crate_layer(subject.target) is not None:
+    if not subject.content_withdrawn and _crate_layer(subject.target) is not None:
         links.append(Link(subject.url(fmt="ro-crate"), "describedby", BY_NAME["ro-crate"].media_type))
     links.append(Link(subject.url(fmt="csl"), "describedby", BY_NAME["csl"].media_type))
     links.append(Link(subject.url(fmt="bibtex"), "describedby", BY_NAME["bibtex"].media_type))
-    if not subject.withdrawn:
+    if not subject.content_withdrawn:
         links += [Link(f.url, "item", f.media_type) for f in subject.outputs()]
     for c in meta.creators:
         if c.orcid:

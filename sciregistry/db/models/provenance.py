@@ -38,6 +38,7 @@ class Run(Base):
 
     __table_args__ = (
         Index("ix_runs_result", "result_digest"),
+        Index("ix_runs_crate", "crate_digest"),
         Index("ix_runs_image", "image_digest"),
         Index("ix_runs_image_index", "image_index_digest"),
         Index("ix_runs_agent", "agent_name"),

@@ -49,6 +49,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_runs_image_index', ['image_index_digest'], unique=False)
         batch_op.create_index('ix_runs_repository', ['repository_id', 'id'], unique=False)
         batch_op.create_index('ix_runs_result', ['result_digest'], unique=False)
+        batch_op.create_index('ix_runs_crate', ['crate_digest'], unique=False)
         batch_op.create_index('ix_runs_started', ['started'], unique=False)
 
     op.create_table('run_inputs',
@@ -105,6 +106,7 @@ def downgrade() -> None:
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_index('ix_runs_started')
         batch_op.drop_index('ix_runs_result')
+        batch_op.drop_index('ix_runs_crate')
         batch_op.drop_index('ix_runs_repository')
         batch_op.drop_index('ix_runs_image_index')
         batch_op.drop_index('ix_runs_image')
