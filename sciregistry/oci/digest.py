@@ -38,13 +38,13 @@ def parse_digest(value: str) -> Digest:
     >>> parse_digest("sha256:" + "a" * 64).algorithm
     'sha256'
     """
-    if not isinstance(value, str) or len(value) > 256 or not _GRAMMAR.match(value):
+    if not isinstance(value, str) or len(value) > 256 or not _GRAMMAR.fullmatch(value):
         raise DigestInvalid("invalid digest", {"digest": str(value)[:256]})
     alg, _, enc = value.partition(":")
     pattern = _ENCODED.get(alg)
     if pattern is None:
         raise DigestInvalid(f"unsupported digest algorithm {alg!r}", {"digest": value})
-    if not pattern.match(enc):
+    if not pattern.fullmatch(enc):
         raise DigestInvalid(f"invalid {alg} digest encoding", {"digest": value})
     return Digest(alg, enc)
 

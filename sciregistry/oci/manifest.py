@@ -142,9 +142,11 @@ def parse_manifest(data: bytes, content_type: str | None) -> Manifest:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ManifestInvalid("manifest JSON is nested too deeply") from exc
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest must be a JSON object")
-    if doc.get("schemaVersion") != 2:
+    if type(doc.get("schemaVersion")) is not int or doc.get("schemaVersion") != 2:
         raise ManifestInvalid("schemaVersion must be 2", {"schemaVersion": doc.get("schemaVersion")})
     field_mt = doc.get("mediaType")
     if field_mt is not None and not isinstance(field_mt, str):
@@ -164,7 +166,9 @@ def parse_manifest(data: bytes, content_type: str | None) -> Manifest:
     at = doc.get("artifactType")
     if at is not None and (not isinstance(at, str) or not at):
         raise ManifestInvalid("artifactType must be a non-empty string")
-    ann = doc.get("annotations") or {}
+    ann = doc.get("annotations", {})
+    if ann is None:
+        ann = {}
     if not isinstance(ann, dict) or not all(isinstance(v, str) for v in ann.values()):
         raise ManifestInvalid("annotations must map strings to strings")
 

@@ -22,13 +22,13 @@ MAX_NAME_LENGTH = 255
 
 
 def validate_name(name: str) -> str:
-    if not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.match(name):
+    if not name or len(name) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(name):
         raise NameInvalid("invalid repository name", {"name": name[:300]})
     return name
 
 
 def is_tag(value: str) -> bool:
-    return bool(TAG_RE.match(value))
+    return bool(TAG_RE.fullmatch(value))
 
 
 def validate_reference(ref: str) -> str:
@@ -88,6 +88,6 @@ def parse_reference(value: str, *, require_registry: bool = True) -> ImageRefere
         rest, tag = rest[:colon], rest[colon + 1:]
         if not is_tag(tag):
             raise ValueError(f"invalid tag {tag!r} in reference {value!r}")
-    if not NAME_RE.match(rest or ""):
+    if not NAME_RE.fullmatch(rest or ""):
         raise ValueError(f"invalid repository name {rest!r} in reference {value!r}")
     return ImageReference(registry, rest, tag, digest)

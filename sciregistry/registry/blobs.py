@@ -9,6 +9,7 @@ offset no longer matches and the hash is rebuilt from the stored bytes.
 from __future__ import annotations
 
 import hmac
+import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -32,6 +33,7 @@ from sciregistry.registry.types import BlobRecord, UploadStatus
 from sciregistry.storage import UploadNotFound, UploadOffsetMismatch
 
 READ_SIZE = 1 << 20
+_UPLOAD_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
 
 _LINKED_BLOB = (
     select(Blob.size)
@@ -175,6 +177,8 @@ class BlobOps(RegistryBase):
         return UploadStatus(upload_id, repository, 0)
 
     def _check_upload(self, repository: str, upload_id: str) -> None:
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            raise BlobUploadUnknown(detail={"upload": upload_id[:64]})
         with self.engine.connect() as conn:
             row = conn.execute(_UPLOAD, {"id": upload_id}).first()
         if row is None or not hmac.compare_digest(row[1], repository):

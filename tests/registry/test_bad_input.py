@@ -249,9 +249,9 @@ MERGE_SLASHES_BUG = ("BUG: werkzeug's merge_slashes answers /v2//lab/x/... with 
                      "merge_slashes=False on the /v2 rules in sciregistry/api/v2/routes.py (or app.url_map)")
 KNOWN_BUGS = [
     pytest.param(Row("name-leading-slash", "GET", "/v2//lab/x/tags/list", 400, "NAME_INVALID"),
-                 id="name-leading-slash", marks=pytest.mark.xfail(strict=True, reason=MERGE_SLASHES_BUG)),
+                 id="name-leading-slash"),
     pytest.param(Row("name-leading-slash-push", "POST", "/v2//lab/x/blobs/uploads/", 400, "NAME_INVALID"),
-                 id="name-leading-slash-push", marks=pytest.mark.xfail(strict=True, reason=MERGE_SLASHES_BUG)),
+                 id="name-leading-slash-push"),
 ]
 
 
@@ -343,8 +343,6 @@ def test_the_server_still_serves_and_never_failed(ctx: Ctx) -> None:
     assert not any(" ERROR " in line for line in ctx.server.log), [ln for ln in ctx.server.log if "ERROR" in ln]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a deeply nested JSON manifest makes json.loads raise RecursionError, "
-                                       "which parse_manifest does not catch: HTTP 500 instead of MANIFEST_INVALID")
 def test_deeply_nested_manifest_is_manifest_invalid(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", workers=1)
     try:

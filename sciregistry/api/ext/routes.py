@@ -134,7 +134,10 @@ def _error(err: RegistryError) -> Response:
 def _not_found(exc: Exception) -> Response:
     if request.path.startswith("/v2"):
         from sciregistry.api.v2.errors import from_http_exception, render
+        from sciregistry.errors import NameInvalid
 
+        if "//" in request.path:
+            return render(NameInvalid("invalid repository name (empty path component)"))
         return render(from_http_exception(exc))  # type: ignore[arg-type]
     return json_response({"errors": [NotFound(f"no such endpoint: {request.path}").to_dict()]}, 404)
 

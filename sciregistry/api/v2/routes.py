@@ -121,8 +121,16 @@ def check() -> Response:
     return resp
 
 
+def _last_arg() -> str | None:
+    """The pagination cursor; NUL and other control characters can never be in a name or tag."""
+    last = request.args.get("last")
+    if last is not None:
+        last = "".join(ch for ch in last if ch >= " ")[:256]
+    return last
+
+
 def catalog() -> Response:
-    n, last = _int_arg("n"), request.args.get("last")
+    n, last = _int_arg("n"), _last_arg()
     page = services().registry.catalog(n, last, visible=services().gate.visible_filter())
     import json
 
@@ -179,6 +187,8 @@ def get_blob(name: str, digest: str) -> Response:
         return _empty(307, {**headers, "Location": url})
     start, end, status = 0, blob.size - 1, 200
     rng = request.headers.get("Range")
+    if rng and (not rng.strip().lower().startswith("bytes=") or "," in rng):
+        rng = None  # RFC 9110 14.2: ignore a Range the server does not support, send the whole blob
     if rng:
         parsed = _parse_range(rng, blob.size)
         if parsed is None:
@@ -303,7 +313,7 @@ def cancel_upload(name: str, upload_id: str) -> Response:
 def list_tags(name: str) -> Response:
     import json
 
-    n, last = _int_arg("n"), request.args.get("last")
+    n, last = _int_arg("n"), _last_arg()
     page = services().registry.list_tags(name, n, last)
     resp = Response(json.dumps({"name": name, "tags": page.items}), mimetype="application/json")
     resp.headers.update(_next_link(f"/v2/{name}/tags/list", n, page.last))
