@@ -169,6 +169,7 @@ class AuthGate:
         self.registry = registry
         gen = lambda: accounts.generation  # noqa: E731
         self._credentials = _TTLCache(cache_ttl, gen)
+        self._headers = _TTLCache(cache_ttl, gen)
         self._jwt_principals = _TTLCache(cache_ttl, gen)
         self._exists = _TTLCache(visibility_ttl, gen)
         self._visibility_ttl = visibility_ttl
@@ -178,6 +179,7 @@ class AuthGate:
 
     def clear_caches(self) -> None:
         self._credentials.clear()
+        self._headers.clear()
         self._jwt_principals.clear()
         self._exists.clear()
         self._visibility = None
@@ -219,6 +221,23 @@ class AuthGate:
         header = request.headers.get("Authorization")
         if not header:
             return _RequestAuth(principal=ANONYMOUS)
+        # Fast path: this exact header was verified moments ago (kept under its SHA-256, never in clear).
+        key = hashlib.sha256(header.encode("utf-8", "surrogatepass")).digest()
+        hit = self._headers.get(key)
+        if hit is not None:
+            principal, claims = hit
+            now = time.time()
+            if claims is not None:
+                if now < claims.exp:
+                    return _RequestAuth(claims=claims)
+            elif principal.expires_at is None or principal.expires_at > now:
+                return _RequestAuth(principal=principal)
+        st = self._resolve_header(header)
+        if st.error is None:
+            self._headers.put(key, (st.principal, st.claims))
+        return st
+
+    def _resolve_header(self, header: str) -> _RequestAuth:
         try:
             creds = parse_authorization(header)
         except ValueError as exc:

@@ -299,27 +299,27 @@ class RunQueries:
 
     def _downstream_ids(self, s: Session, digest: str) -> list[int]:
         """Ids of runs that used ``digest`` (as image, image index or input), transitively through
-        their results. Level by level, one indexed query per relation (no OR across indexes)."""
+        their results. The subject may be an image (or a manifest inside an index) only at the first
+        level; results feed later runs only as inputs. One indexed query per relation and level."""
+        seeds = list(dict.fromkeys([digest, *s.execute(_parents_of_many([digest])).scalars()]))
+        rows: list[Any] = []
+        rows += s.execute(select(Run.id, Run.result_digest).where(Run.image_digest.in_(seeds))).all()
+        rows += s.execute(select(Run.id, Run.result_digest).where(Run.image_index_digest.in_(seeds))).all()
         found: set[int] = set()
-        seeds = [digest, *s.execute(_parents_of_many([digest])).scalars()]
-        frontier = list(dict.fromkeys(seeds))
-        seen = set(frontier)
-        while frontier:
-            batch, frontier = frontier, []
-            for i in range(0, len(batch), 500):
-                chunk = batch[i:i + 500]
-                rows: list[Any] = []
-                rows += s.execute(select(Run.id, Run.result_digest).where(Run.image_digest.in_(chunk))).all()
-                rows += s.execute(select(Run.id, Run.result_digest)
-                                  .where(Run.image_index_digest.in_(chunk))).all()
+        seen = set(seeds)
+        frontier = list(seeds)
+        while frontier or rows:
+            for i in range(0, len(frontier), 500):
                 rows += s.execute(select(Run.id, Run.result_digest).join(RunInput, RunInput.run_id == Run.id)
-                                  .where(RunInput.digest.in_(chunk))).all()
-                for run_id, result in rows:
-                    if run_id not in found:
-                        found.add(run_id)
-                        if result not in seen:
-                            seen.add(result)
-                            frontier.append(result)
+                                  .where(RunInput.digest.in_(frontier[i:i + 500]))).all()
+            frontier = []
+            for run_id, result in rows:
+                if run_id not in found:
+                    found.add(run_id)
+                    if result not in seen:
+                        seen.add(result)
+                        frontier.append(result)
+            rows = []
         return sorted(found)
 
     def _downstream(self, s: Session, digest: str, limit: int = 100) -> list[dict[str, Any]]:

@@ -1,0 +1,235 @@
+"""``sciregistry demo`` (the whole researcher flow, as the CI templates run it) and
+``sciregistry config-reference`` (the configuration table of the operator guide).
+
+``demo`` does, against a running registry, what ``workflows/ci/github-actions.yml`` does on a
+release (DESIGN.md section 7, "workflows/ holds a real example genomics pipeline and CI
+templates that push image, data and crate and mint a DOI"):
+
+1. build the gc-content pipeline image as an OCI layout (``workflows/gc-content/build_image.py``,
+   byte-reproducible, no container engine);
+2. push it (``<prefix>/gc-content:1.0.0``);
+3. push the input dataset (``<prefix>/reads:v1``, the three FASTA files of ``data/``);
+4. run the pipeline on the host (``sh gc-content.sh --k 3 --min-length 100 IN OUT``), the same
+   command the image runs as ``/bin/sh -c 'gc-content.sh --k {k} --min-length {min_length}
+   /in/reads /out'``;
+5. record the run: the outputs as a result at ``<prefix>/gc-results:demo-<UTC time>`` and its Workflow Run
+   Crate (image and dataset pinned by digest; parameters ``k``, ``min_length`` and ``label``);
+6. mint a DOI for the result (``POST /api/v1/dois``);
+
+and prints the DOI, its landing page and the ``sciregistry reproduce`` command for it::
+
+    sciregistry demo --registry http://127.0.0.1:5000            # after 'sciregistry login'
+    make demo                                                   # the same, from a checkout
+
+The workflows directory is found from ``--workflows``, else ``$SCIREGISTRY_WORKFLOWS``, else the
+``workflows/`` directory of the source checkout this package runs from, else ``./workflows``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import click
+
+from sciregistry.cli.common import friendly_errors, main
+from sciregistry.cli.doi import parse_creator
+
+#: The command template recorded for every run of the gc-content image (workflows/gc-content/README.md).
+COMMAND_TEMPLATE = "gc-content.sh --k {k} --min-length {min_length} /in/reads /out"
+#: The FASTA files of workflows/gc-content/data that make up the demo dataset.
+DATASET_FILES = ("sample_a.fa", "sample_b.fasta", "sample_c.fna")
+#: The outputs of the pipeline, in the order they are recorded.
+OUTPUT_FILES = ("gc.tsv", "kmers.tsv")
+IMAGE_TAG = "1.0.0"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What ``sciregistry demo`` made: every reference pinned by digest, the DOI and its landing page."""
+
+    registry: str
+    image: str
+    dataset: str
+    result: str
+    crate_digest: str
+    parameters: dict[str, Any]
+    doi: str
+    landing_url: str
+    reproduce_command: str
+
+
+def find_workflows(explicit: str | None = None) -> Path:
+    """The ``workflows`` directory holding ``gc-content/build_image.py``; raise click.UsageError
+    naming every place looked at when there is none."""
+    candidates: list[Path] = []
+    if explicit:
+        candidates.append(Path(explicit))
+    elif os.environ.get("SCIREGISTRY_WORKFLOWS"):
+        candidates.append(Path(os.environ["SCIREGISTRY_WORKFLOWS"]))
+    else:
+        candidates.append(Path(__file__).resolve().parents[2] / "workflows")  # source checkout
+        candidates.append(Path.cwd() / "workflows")
+    for cand in candidates:
+        if (cand / "gc-content" / "build_image.py").is_file():
+            return cand.resolve()
+    looked = ", ".join(str(c) for c in candidates)
+    raise click.UsageError(
+        f"cannot find workflows/gc-content/build_image.py (looked in {looked}); run from a sciregistry "
+        "checkout, or give --workflows DIR (or set SCIREGISTRY_WORKFLOWS)")
+
+
+def _load_builder(workflows: Path) -> ModuleType:
+    path = workflows / "gc-content" / "build_image.py"
+    spec = importlib.util.spec_from_file_location("sciregistry_demo_build_image", path)
+    if spec is None or spec.loader is None:  # pragma: no cover - only for non-file paths
+        raise click.UsageError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in the module look themselves up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_pipeline(workflows: Path, reads: Path, out: Path, params: dict[str, Any]) -> list[Path]:
+    """Run ``gc-content.sh`` on the host with ``sh``, as the image would; return the output files."""
+    script = workflows / "gc-content" / "pipeline" / "gc-content.sh"
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = ["sh", str(script), "--k", str(params["k"]), "--min-length", str(params["min_length"]), str(reads),
+           str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"}, check=False)
+    if proc.returncode != 0:
+        raise click.ClickException(f"the pipeline failed (exit {proc.returncode}): {proc.stderr.strip()}")
+    return [out / name for name in OUTPUT_FILES]
+
+
+def _default_prefix(registry_url: str, insecure: bool) -> str:
+    """The logged-in user's namespace (everyone may push there), else ``demo``."""
+    from urllib.parse import urlsplit
+
+    from sciregistry.client.credentials import resolve_credentials
+    from sciregistry.client.transport import normalize_url
+
+    creds = resolve_credentials(urlsplit(normalize_url(registry_url, insecure)).netloc)
+    name = (creds.username or "").strip().lower()
+    if name and "+" not in name and name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        return name
+    return "demo"
+
+
+def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | None = None,
+             workdir: Path | None = None, workflows: Path | None = None, label: str = "demo",
+             agent: str = "Demo Researcher", echo: Any = None) -> DemoResult:
+    """Do the whole flow (module docstring) and return what was made. ``echo(text)`` gets one
+    progress line per step."""
+    from sciregistry.client import Registry
+
+    say = echo or (lambda text: None)
+    wf = workflows or find_workflows()
+    prefix = (repo_prefix or _default_prefix(registry_url, insecure)).strip("/")
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    if not Path(busybox).is_file():
+        raise click.ClickException("building the image needs a static busybox (Debian: apt-get install busybox-static)")
+    own_tmp = workdir is None
+    base = Path(tempfile.mkdtemp(prefix="sciregistry-demo-")) if workdir is None else Path(workdir)
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        builder = _load_builder(wf)
+        layout = base / "gc-content-oci"
+        if layout.exists():
+            shutil.rmtree(layout)
+        built = builder.build_image(layout, IMAGE_TAG, busybox)
+        say(f"[1/6] built the gc-content image: {built}")
+        with Registry(registry_url, insecure=insecure) as reg:
+            image_digest = reg.push_layout(layout, f"{prefix}/gc-content:{IMAGE_TAG}")
+            image_ref = reg.reference(f"{prefix}/gc-content", digest=image_digest)
+            say(f"[2/6] pushed the image: {image_ref}")
+            data_dir = wf / "gc-content" / "data"
+            files = [data_dir / name for name in DATASET_FILES]
+            reads_digest = reg.push_dataset(reg.reference(f"{prefix}/reads", tag="v1"), files,
+                                            {"org.opencontainers.image.title": "gc-content sample reads"})
+            reads_ref = reg.reference(f"{prefix}/reads", digest=reads_digest)
+            say(f"[3/6] pushed the dataset: {reads_ref}")
+            reads = base / "in" / "reads"
+            if reads.exists():
+                shutil.rmtree(reads)
+            reads.mkdir(parents=True)
+            for f in files:
+                shutil.copyfile(f, reads / f.name)
+            params: dict[str, Any] = {"k": 3, "min_length": 100, "label": label}
+            outputs = run_pipeline(wf, reads, base / "out", params)
+            say(f"[4/6] ran {COMMAND_TEMPLATE.format(**params)}")
+            # a fresh tag per demo: a tag on a result that a DOI pins can never move
+            result_tag = f"{label}-{datetime.now(UTC):%Y%m%dt%H%M%S}"
+            recorded = reg.record_run(image_ref, {"reads": reads_ref}, params, COMMAND_TEMPLATE, outputs,
+                                      reg.reference(f"{prefix}/gc-results", tag=result_tag), agent=agent,
+                                      name=f"GC content of the sample reads (k={params['k']})",
+                                      description="Recorded by 'sciregistry demo'.", license="CC-BY-4.0")
+            result_ref = reg.reference(f"{prefix}/gc-results", digest=recorded.result_digest)
+            say(f"[5/6] recorded the run: result {result_ref}, crate {recorded.crate_digest}")
+            body = {"reference": f"{prefix}/gc-results@{recorded.result_digest}",
+                    "title": "GC content and 3-mer counts of the gc-content sample reads",
+                    "description": "A demonstration result made by 'sciregistry demo'.",
+                    "creators": [parse_creator(agent)]}
+            record = reg.transport.request("POST", "/api/v1/dois", json=body).json()
+            doi = str(record["doi"])
+            landing = f"{reg.url}/doi/{doi}"
+            say(f"[6/6] minted {doi}")
+            return DemoResult(reg.url, image_ref, reads_ref, result_ref, recorded.crate_digest, params, doi,
+                              landing, f"sciregistry reproduce {doi} --registry {reg.url}")
+    finally:
+        if own_tmp:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+@main.command("demo")
+@click.option("--registry", "registry_url", required=True, envvar="SCIREGISTRY_REGISTRY",
+              help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY).")
+@click.option("--insecure", is_flag=True, help="Allow plain HTTP to a non-loopback registry and skip TLS verification.")
+@click.option("--repo-prefix", default=None, metavar="NAME",
+              help="Namespace of the repositories (default: your user name, else 'demo').")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Keep the image layout, inputs and outputs here (default: a temporary directory).")
+@click.option("--workflows", default=None, type=click.Path(file_okay=False),
+              help="The workflows/ directory of a sciregistry checkout (default: found automatically, "
+                   "or SCIREGISTRY_WORKFLOWS).")
+@click.option("--label", default="demo", show_default=True,
+              help="The run's label parameter; the result's tag is LABEL-<UTC time>.")
+@click.option("--agent", default="Demo Researcher", show_default=True, metavar="'Given Family'",
+              help="Who ran the pipeline (the run's agent and the DOI's creator).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@friendly_errors
+def demo(registry_url: str, insecure: bool, repo_prefix: str | None, workdir: str | None, workflows: str | None,
+         label: str, agent: str, as_json: bool) -> None:
+    """Build, push and run the example pipeline, record the run, mint a DOI; print the DOI, its
+    landing page and the command that reproduces it."""
+    wf = find_workflows(workflows)
+    progress = (lambda text: click.echo(text, err=True)) if as_json else click.echo
+    result = run_demo(registry_url, insecure=insecure, repo_prefix=repo_prefix,
+                      workdir=Path(workdir) if workdir else None, workflows=wf, label=label, agent=agent,
+                      echo=progress)
+    if as_json:
+        click.echo(json.dumps(asdict(result), indent=2, sort_keys=True))
+        return
+    click.echo("")
+    click.echo(f"DOI:          {result.doi}")
+    click.echo(f"Landing page: {result.landing_url}")
+    click.echo(f"Reproduce:    {result.reproduce_command}")
+
+
+@main.command("config-reference")
+def config_reference() -> None:
+    """Print the configuration reference (every setting, its SCIREGISTRY_* variable and default)
+    as the Markdown table of docs/operator-guide.md."""
+    from sciregistry.config import reference
+
+    click.echo(reference().rstrip("\n"))
