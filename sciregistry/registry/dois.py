@@ -147,9 +147,10 @@ class DoiService:
         versions: list[str] = []
         latest = None
         if concept:
-            versions = list(s.execute(select(Doi.doi).where(Doi.concept_doi == concept, Doi.is_concept.is_(False))
-                                      .order_by(Doi.version)).scalars())
-            live = [v for v in versions if v]
+            rows = s.execute(select(Doi.doi, Doi.state).where(Doi.concept_doi == concept, Doi.is_concept.is_(False))
+                             .order_by(Doi.version)).all()
+            versions = [d for d, _ in rows]
+            live = [d for d, state in rows if state == "findable"]
             latest = live[-1] if live else None
         return DoiRecord(row.doi, row.state, repo, row.result_digest, row.crate_digest, row.run_id, row.is_concept,
                          row.concept_doi, row.previous_doi, row.version, json.loads(row.metadata_json),
@@ -325,7 +326,7 @@ class DoiService:
             if row.state == "tombstone":
                 raise Conflict(f"DOI {norm} is already withdrawn")
             meta = doilib.from_datacite_json(json.loads(row.metadata_json))
-            meta = doilib.withdrawn_metadata(meta, reason, dt.date.today().isoformat(),
+            meta = doilib.withdrawn_metadata(meta, reason, dt.datetime.now(dt.UTC).date().isoformat(),
                                              url=f"{self.base_url}/doi/{norm}")
             self.minter.tombstone(norm, reason, url=f"{self.base_url}/doi/{norm}")
             row.state = "tombstone"
