@@ -9,8 +9,8 @@ a realistic shape, then times the /api/v1 queries through ``RunQueries`` (the co
     every 10th run also takes an earlier result as input (chains of derived results)
 
 Queries timed (each 200 times, random subjects): lineage of a result; impact of a dataset;
-impact (first page of 100 runs, total count and every result) of an image manifest digest reached
-through its index; run search by parameter name and value.
+impact (first page of 100 runs with their results, and the total count) of an image manifest digest
+reached through its index (about 30,000 dependent runs); run search by parameter name and value.
 
     .venv/bin/python benchmarks/provenance_index.py [--runs 100000] [--database-url URL]
 """
@@ -38,6 +38,7 @@ from sciregistry.db.models import (  # noqa: E402
     ManifestRef,
     Repository,
     Run,
+    RunAncestor,
     RunInput,
     RunOutput,
     RunParameter,
@@ -73,9 +74,10 @@ def build(engine, n_runs: int) -> dict[str, list[str]]:  # type: ignore[no-untyp
         conn.execute(insert(ManifestRef), [{"manifest_id": 11, "digest": images[0], "kind": "manifest"},
                                            {"manifest_id": 11, "digest": images[1], "kind": "manifest"}])
         results: list[str] = []
+        ancestry: dict[str, set[str]] = {}
         batch = 5000
         for start in range(0, n_runs, batch):
-            runs, params, inputs, outputs, res_manifests = [], [], [], [], []
+            runs, params, inputs, outputs, res_manifests, ancestors = [], [], [], [], [], []
             for i in range(start, min(start + batch, n_runs)):
                 rid = i + 1
                 result = d(f"result{i}")
@@ -102,9 +104,14 @@ def build(engine, n_runs: int) -> dict[str, list[str]]:  # type: ignore[no-untyp
                 a, b = rnd.sample(range(2000), 2)
                 inputs += [{"run_id": rid, "name": "reads", "repository": "lab/data", "digest": datasets[a]},
                            {"run_id": rid, "name": "reference", "repository": "lab/data", "digest": datasets[b]}]
+                anc = {index, images[0], images[1]} if use_index else {images[img]}
+                anc |= {datasets[a], datasets[b]}
                 if i % 10 == 9 and results:
-                    inputs.append({"run_id": rid, "name": "previous", "repository": "lab/results",
-                                   "digest": results[rnd.randrange(max(0, len(results) - 1000), len(results))]})
+                    prev = results[rnd.randrange(max(0, len(results) - 1000), len(results))]
+                    inputs.append({"run_id": rid, "name": "previous", "repository": "lab/results", "digest": prev})
+                    anc |= {prev} | ancestry[prev]
+                ancestry[result] = anc
+                ancestors += [{"digest": x, "run_id": rid} for x in anc]
                 outputs += [{"run_id": rid, "path": "gc.tsv", "sha256": hashlib.sha256(f"o{i}a".encode()).hexdigest(),
                              "size": 1000},
                             {"run_id": rid, "path": "kmers.tsv", "sha256": hashlib.sha256(f"o{i}b".encode()).hexdigest(),
@@ -115,6 +122,7 @@ def build(engine, n_runs: int) -> dict[str, list[str]]:  # type: ignore[no-untyp
             conn.execute(insert(RunParameter), params)
             conn.execute(insert(RunInput), inputs)
             conn.execute(insert(RunOutput), outputs)
+            conn.execute(insert(RunAncestor), ancestors)
     if engine.dialect.name == "sqlite":
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
@@ -161,7 +169,7 @@ def main() -> int:
         med = statistics.median(times)
         p95 = sorted(times)[int(len(times) * 0.95) - 1]
         passed = med < args.target_ms
-        ok &= passed or name.startswith("impact(image")
+        ok &= passed
         print(f"{name:28} {med:10.1f} {p95:8.1f}  {'ok' if passed else 'SLOW'}")
     engine.dispose()
     return 0 if ok else 1

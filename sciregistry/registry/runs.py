@@ -14,11 +14,20 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from sciregistry import provenance
-from sciregistry.db.models import Manifest, ManifestRef, Repository, Run, RunInput, RunOutput, RunParameter
+from sciregistry.db.models import (
+    Manifest,
+    ManifestRef,
+    Repository,
+    Run,
+    RunAncestor,
+    RunInput,
+    RunOutput,
+    RunParameter,
+)
 from sciregistry.errors import BadRequest, ManifestInvalid, NotFound
 from sciregistry.oci import INDEX_TYPES, artifacts
 from sciregistry.registry.hooks import NoHooks
@@ -116,6 +125,22 @@ class RunIndex(NoHooks):
             session.add(RunInput(run_id=row.id, name=inp.name, repository=inp.repository, digest=inp.digest))
         for out in run.outputs:
             session.add(RunOutput(run_id=row.id, path=out.path, sha256=out.sha256, size=out.size))
+        for digest in self._ancestors(session, run, image_index):
+            session.add(RunAncestor(digest=digest, run_id=row.id))
+
+    def _ancestors(self, session: Session, run: Any, image_index: str | None) -> set[str]:
+        """Everything this run depends on, transitively (see RunAncestor)."""
+        out = {run.image.digest}
+        if image_index:
+            out |= set(session.execute(_children_of(image_index)).scalars())
+        else:
+            out |= set(session.execute(_parents_of_many([run.image.digest])).scalars())
+        inputs = [i.digest for i in run.inputs]
+        out |= set(inputs)
+        if inputs:
+            out |= set(session.execute(select(RunAncestor.digest).where(RunAncestor.run_id.in_(
+                select(Run.id).where(Run.result_digest.in_(inputs))))).scalars())
+        return out
 
     def _manifest_exists(self, session: Session, repository: str, digest: str) -> bool:
         return session.execute(select(Manifest.id).join(Repository, Repository.id == Manifest.repository_id)
@@ -297,57 +322,38 @@ class RunQueries:
         inputs = [self.lineage(i["repository"], i["digest"], depth + 1, seen, s) for i in view["inputs"]]
         return {"subject": subject, "produced_by": view, "inputs": inputs}
 
-    def _downstream_ids(self, s: Session, digest: str) -> list[int]:
-        """Ids of runs that used ``digest`` (as image, image index or input), transitively through
-        their results. The subject may be an image (or a manifest inside an index) only at the first
-        level; results feed later runs only as inputs. One indexed query per relation and level."""
-        seeds = list(dict.fromkeys([digest, *s.execute(_parents_of_many([digest])).scalars()]))
-        rows: list[Any] = []
-        rows += s.execute(select(Run.id, Run.result_digest).where(Run.image_digest.in_(seeds))).all()
-        rows += s.execute(select(Run.id, Run.result_digest).where(Run.image_index_digest.in_(seeds))).all()
-        found: set[int] = set()
-        seen = set(seeds)
-        frontier = list(seeds)
-        while frontier or rows:
-            for i in range(0, len(frontier), 500):
-                rows += s.execute(select(Run.id, Run.result_digest).join(RunInput, RunInput.run_id == Run.id)
-                                  .where(RunInput.digest.in_(frontier[i:i + 500]))).all()
-            frontier = []
-            for run_id, result in rows:
-                if run_id not in found:
-                    found.add(run_id)
-                    if result not in seen:
-                        seen.add(result)
-                        frontier.append(result)
-            rows = []
-        return sorted(found)
+    def _downstream_ids(self, s: Session, digest: str, after: int | None = None,
+                        limit: int | None = None) -> list[int]:
+        """Ids of runs that used ``digest`` (as image, image index or input), transitively: one
+        indexed lookup in the ancestry table written at admission."""
+        q = select(RunAncestor.run_id).where(RunAncestor.digest == digest).order_by(RunAncestor.run_id)
+        if after is not None:
+            q = q.where(RunAncestor.run_id > after)
+        if limit is not None:
+            q = q.limit(limit)
+        return list(s.execute(q).scalars())
 
     def _downstream(self, s: Session, digest: str, limit: int = 100) -> list[dict[str, Any]]:
-        ids = self._downstream_ids(s, digest)[:limit]
+        ids = self._downstream_ids(s, digest, limit=limit)
         runs = list(s.execute(select(Run).where(Run.id.in_(ids)).order_by(Run.id)).scalars()) if ids else []
         return self._views(s, runs)
 
     def impact(self, digest: str, limit: int = 100, after: int | None = None) -> dict[str, Any]:
-        """Every run and result depending on ``digest``: results complete, runs paginated by id."""
+        """Runs and results depending on ``digest``, a page at a time (ordered by run id), with totals."""
         with self.sessions() as s:
-            ids = self._downstream_ids(s, digest)
-            results = sorted({(repo, d) for repo, d in s.execute(
-                select(Repository.name, Run.result_digest).join(Repository, Repository.id == Run.repository_id)
-                .where(Run.id.in_(ids)))}) if len(ids) <= 5000 else self._results_of(s, ids)
-            page = [i for i in ids if after is None or i > after][:limit]
-            runs = list(s.execute(select(Run).where(Run.id.in_(page)).order_by(Run.id)).scalars()) if page else []
-            more = bool(page) and page[-1] != ids[-1]
-            return {"subject": {"digest": digest}, "total_runs": len(ids), "runs": self._views(s, runs),
-                    "results": results, "next": page[-1] if more else None}
-
-    def _results_of(self, s: Session, ids: list[int]) -> list[tuple[str, str]]:
-        out: set[tuple[str, str]] = set()
-        for i in range(0, len(ids), 500):
-            out |= {(repo, d) for repo, d in s.execute(
-                select(Repository.name, Run.result_digest).join(Repository, Repository.id == Run.repository_id)
-                .where(Run.id.in_(ids[i:i + 500])))}
-        return sorted(out)
-
+            total = s.execute(select(func.count()).select_from(RunAncestor)
+                              .where(RunAncestor.digest == digest)).scalar_one()
+            total_results = s.execute(select(func.count(func.distinct(Run.result_digest))).where(
+                Run.id.in_(select(RunAncestor.run_id).where(RunAncestor.digest == digest)))).scalar_one() \
+                if total <= 10_000 else None
+            ids = self._downstream_ids(s, digest, after, limit + 1)
+            more = len(ids) > limit
+            ids = ids[:limit]
+            runs = list(s.execute(select(Run).where(Run.id.in_(ids)).order_by(Run.id)).scalars()) if ids else []
+            views = self._views(s, runs)
+            results = sorted({(v["repository"], v["result_digest"]) for v in views})
+            return {"subject": {"digest": digest}, "total_runs": total, "total_results": total_results,
+                    "runs": views, "results": results, "next": ids[-1] if more else None}
 
 def _children_of(digest: str) -> Any:
     """Manifests listed by the index ``digest``."""

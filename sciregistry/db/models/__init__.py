@@ -12,8 +12,8 @@ from sciregistry.db.models.auth import (
 )
 from sciregistry.db.models.doi import Doi, DoiPin
 from sciregistry.db.models.oci import Blob, Manifest, ManifestRef, Repository, RepositoryBlob, Tag, Upload
-from sciregistry.db.models.provenance import Run, RunInput, RunOutput, RunParameter
+from sciregistry.db.models.provenance import Run, RunAncestor, RunInput, RunOutput, RunParameter
 
 __all__ = ["ApiToken", "AuditEntry", "Base", "Namespace", "NamespaceMember", "RepositorySetting", "Robot", "User",
-           "Blob", "Doi", "DoiPin", "Manifest", "ManifestRef", "Repository", "RepositoryBlob", "Run", "RunInput", "RunOutput",
+           "Blob", "Doi", "DoiPin", "Manifest", "ManifestRef", "Repository", "RepositoryBlob", "Run", "RunAncestor", "RunInput", "RunOutput",
            "RunParameter", "Tag", "Upload"]

@@ -79,3 +79,16 @@ class RunOutput(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_run_outputs_sha256", "sha256"),)
+
+
+class RunAncestor(Base):
+    """Transitive closure of what a run depends on: its image (manifest and index), its inputs, and
+    everything the runs that produced those inputs depended on. Written once at admission, so
+    impact ("what used X?") is one indexed lookup however deep the chains are."""
+
+    __tablename__ = "run_ancestors"
+
+    digest: Mapped[str] = mapped_column(String(DIGEST_LEN), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+
+    __table_args__ = (Index("ix_run_ancestors_run", "run_id"),)

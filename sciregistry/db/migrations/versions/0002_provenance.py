@@ -52,6 +52,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_runs_crate', ['crate_digest'], unique=False)
         batch_op.create_index('ix_runs_started', ['started'], unique=False)
 
+    op.create_table('run_ancestors',
+    sa.Column('digest', sa.String(length=200), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_run_ancestors_run_id_runs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('digest', 'run_id', name=op.f('pk_run_ancestors'))
+    )
+    with op.batch_alter_table('run_ancestors', schema=None) as batch_op:
+        batch_op.create_index('ix_run_ancestors_run', ['run_id'], unique=False)
+
     op.create_table('run_inputs',
     sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
@@ -90,6 +99,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('run_ancestors')
     
     with op.batch_alter_table('run_parameters', schema=None) as batch_op:
         batch_op.drop_index('ix_run_parameters_name_value')
