@@ -22,10 +22,12 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
-__all__ = ["Invocation", "check_invocation", "command_tree", "extract_invocations", "shell_lines"]
+__all__ = ["Invocation", "check_invocation", "clean_env", "command_tree", "extract_invocations", "root_conftest",
+           "sciregistry_cli", "shell_lines"]
 
 _SEPARATORS = {";", "|", "||", "&", "&&", "(", ")", "<", ">", "<<", "<<<", ">>", ">&", "<&", "&>", ";;", "|&"}
 _REDIRECTS = {"<", ">", "<<", "<<<", ">>", ">&", "<&", "&>"}
@@ -168,3 +170,54 @@ def check_invocation(argv: tuple[str, ...] | list[str]) -> list[str]:
         if isinstance(param, click.Option) and param.required and not _given(opts.get(param.name)) and not param.envvar:
             problems.append(f"{where}: missing required option {param.opts[-1]}")
     return problems
+
+
+# --- live servers for the documentation, CI-template and notebook tests ------------------------------
+
+def root_conftest() -> Any:
+    """``tests/conftest.py`` as a module (for ``start_server``). pytest imports it under the name
+    ``conftest``, which another directory's ``conftest.py`` may replace, so it is found by path."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "conftest.py"
+    for mod in list(sys.modules.values()):
+        file = getattr(mod, "__file__", None)
+        if file and Path(file).resolve() == path and hasattr(mod, "start_server"):
+            return mod
+    name = "_sciregistry_root_conftest"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any ``SCIREGISTRY_*`` variable of the caller, plus ``extra``."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCIREGISTRY_")}
+    env.update(extra)
+    return env
+
+
+def sciregistry_cli(*args: str, data_dir: Any = None, input: str | None = None,
+                    env: dict[str, str] | None = None, cwd: Any = None) -> str:
+    """Run the installed ``sciregistry`` command (the virtualenv's) and return its stdout; fail the
+    test with stderr when it exits non-zero. ``data_dir`` adds ``--data-dir``."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("sciregistry")
+    argv = [str(exe), *args] + (["--data-dir", str(data_dir)] if data_dir is not None else [])
+    proc = subprocess.run(argv, input=input, capture_output=True, text=True, env=env or clean_env(), cwd=cwd,
+                          timeout=120, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"sciregistry {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}{proc.stdout}")
+    return proc.stdout

@@ -34,7 +34,6 @@ seen within those TTLs.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -65,6 +64,7 @@ from sciregistry.auth import (
     bearer_challenge,
     held_actions,
     looks_like_token,
+    merge_scopes,
     parse_authorization,
 )
 from sciregistry.errors import (
@@ -167,7 +167,7 @@ class AuthGate:
         self.token_ttl = token_ttl
         self.throttle = throttle if throttle is not None else LoginThrottle()
         self.registry = registry
-        gen = lambda: accounts.generation  # noqa: E731
+        gen = lambda: accounts.generation
         self._credentials = _TTLCache(cache_ttl, gen)
         self._headers = _TTLCache(cache_ttl, gen)
         self._jwt_principals = _TTLCache(cache_ttl, gen)
@@ -533,13 +533,16 @@ class AuthGate:
     # --- token issuing (used by the /token endpoint) ---------------------------------------------
 
     def grant(self, principal: Principal, requested: list[Scope]) -> list[Scope]:
-        """The ``access`` a bearer token carries: each requested scope limited to what is held."""
+        """The ``access`` a bearer token carries: on each requested repository, *every* action the
+        principal holds there, whatever subset was asked (clients such as oras-py fetch one token
+        with the first challenge's scope, pull, and then push with it); nothing on repositories
+        where it holds nothing. ``registry:catalog:*`` to whoever asks (the listing is filtered)."""
         out: list[Scope] = []
-        for s in requested:
+        for s in merge_scopes(requested):
             if s.type == "repository" and s.resource_class is None:
                 if not NAME_RE.match(s.name):
                     continue
-                granted = s.restrict(self.held(principal, s.name))
+                granted = Scope("repository", s.name, self.held(principal, s.name))
             elif s.type == "registry" and s.name == "catalog":
                 granted = Scope("registry", "catalog", frozenset({"*"})) if "*" in s.actions else \
                     Scope("registry", "catalog", frozenset())
@@ -595,7 +598,12 @@ def _audit_write(resp: Response) -> Response:
         name = m.group("name")
         digest = resp.headers.get("Docker-Content-Digest")
         ref = m.groupdict().get("ref")
-        target = f"{name}@{digest}" if digest else f"{name}:{ref}" if ref and action.startswith("manifest") else name
+        if digest:
+            target = f"{name}@{digest}"
+        elif ref and action.startswith(("manifest", "blob.delete")):
+            target = f"{name}@{ref}" if is_digest(ref) else f"{name}:{ref}"
+        else:
+            target = name
         detail: dict[str, Any] = {"status": resp.status_code}
         if ref and action.startswith("manifest") and not is_digest(ref):
             detail["tag"] = ref
@@ -670,6 +678,3 @@ def first_start(accounts: Accounts, keys: KeyStore, data_dir: str, admin_passwor
           f"'sciregistry user passwd admin --password-stdin')", file=stream, flush=True)
     return password
 
-
-def audit_json(record: Any) -> str:
-    return json.dumps(record.to_dict(), sort_keys=True)

@@ -8,9 +8,10 @@
          grant_type=password&username=alice&password=...&service=...&scope=...&client_id=...
     200  {"access_token": "<JWT>", "token": "<JWT>", "expires_in": 900, "issued_at": ..., "scope": "..."}
 
-The JWT grants, for each requested ``repository`` scope, every requested action the principal
-holds there (an empty grant is not an error: the registry then answers 401/403/404 itself, as the
-spec asks), and ``registry:catalog:*`` to whoever asks. Failed logins are throttled (429
+The JWT grants, for each requested ``repository`` scope, every action the principal holds there
+(pull, push, delete; not only those asked for, so one token serves a pull-then-push client), and
+``registry:catalog:*`` to whoever asks. A repository where nothing is held is left out (not an
+error: the registry then answers 401/403/404 itself, as the spec asks). Failed logins are throttled (429
 TOOMANYREQUESTS with ``Retry-After``) and audited by the gate.
 """
 

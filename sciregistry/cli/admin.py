@@ -297,8 +297,11 @@ def robot_list(namespace: str | None, as_json: bool, data_dir: str | None, confi
     """List robots."""
     with _accounts(config_path, data_dir) as accounts:
         robots = accounts.list_robots(namespace)
-    _emit(as_json, [r.to_dict() for r in robots],
-          lambda: [click.echo(f"{r.name:<32} {r.role}{' disabled' if r.disabled else ''}") for r in robots])
+    def text() -> None:
+        for r in robots:
+            click.echo(f"{r.name:<32} {r.role}{' disabled' if r.disabled else ''}")
+
+    _emit(as_json, [r.to_dict() for r in robots], text)
 
 
 # --- tokens ------------------------------------------------------------------------------------

@@ -89,7 +89,9 @@ def find_workflows(explicit: str | None = None) -> Path:
         "checkout, or give --workflows DIR (or set SCIREGISTRY_WORKFLOWS)")
 
 
-def _load_builder(workflows: Path) -> ModuleType:
+def load_builder(workflows: Path) -> ModuleType:
+    """``workflows/gc-content/build_image.py`` imported by path (it is a script, not a package);
+    its ``build_image(out_dir, tag, busybox) -> digest`` builds the reproducible image layout."""
     path = workflows / "gc-content" / "build_image.py"
     spec = importlib.util.spec_from_file_location("sciregistry_demo_build_image", path)
     if spec is None or spec.loader is None:  # pragma: no cover - only for non-file paths
@@ -143,7 +145,7 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
     base = Path(tempfile.mkdtemp(prefix="sciregistry-demo-")) if workdir is None else Path(workdir)
     base.mkdir(parents=True, exist_ok=True)
     try:
-        builder = _load_builder(wf)
+        builder = load_builder(wf)
         layout = base / "gc-content-oci"
         if layout.exists():
             shutil.rmtree(layout)

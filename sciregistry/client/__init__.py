@@ -19,10 +19,13 @@ Flask, SQLAlchemy or the server-side packages. Server errors come back as the
 :mod:`sciregistry.errors` classes the server raised; connection failures as
 :class:`TransportError`.
 
-Extension points for later phases: :meth:`Registry.resolve` (DOI -> the result and its closure)
-and :meth:`Registry.reproduce` raise NotImplementedError until the DOI phase fills them in; both
-are meant to be built from :meth:`Registry.run_for`, :meth:`Registry.pull`,
-:meth:`Registry.export_layout` and :meth:`Registry.download_blob`.
+DOIs: :meth:`Registry.resolve` (DOI -> result, image, parameters, inputs, outputs) and
+:meth:`Registry.reproduce` (re-run and compare; verdict and report) live in
+:mod:`sciregistry.client.reproduce`::
+
+    res = reg.resolve("10.5072/abcd-1234")
+    res.image.digest, res.parameters, res.outputs[0].download("here/")
+    res.reproduce("reproduce-abcd-1234").verdict                   # "REPRODUCED", "NOT_RUN", ...
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from sciregistry.client import artifacts as _artifacts
@@ -54,6 +57,9 @@ from sciregistry.client.models import (
 from sciregistry.client.oci import DEFAULT_CHUNK_SIZE, ManifestBytes, OciClient, Progress
 from sciregistry.client.transport import Transport, TransportError, normalize_url
 from sciregistry.oci import Descriptor, ImageReference, is_digest, parse_reference
+
+if TYPE_CHECKING:
+    from sciregistry.client.reproduce import Report, Resolution
 
 __all__ = [
     "Artifact",
@@ -303,17 +309,22 @@ class Registry:
         repo, digest = self._pinned(digest_or_ref)
         return Impact.from_json(self._api(f"impact/{repo}@{digest}"))
 
-    # --- extension points (DOI phase) --------------------------------------------------------------
-    def resolve(self, doi: str) -> Any:
-        """Resolve a DOI to its result, run, image and inputs (DESIGN.md section 7).
+    # --- DOIs: resolve and reproduce (sciregistry.client.reproduce) -------------------------------------
+    def resolve(self, doi: str) -> Resolution:
+        """Resolve a DOI minted by this registry to its result and recorded run (DESIGN.md section 7).
 
-        Not part of this client yet: the DOI phase adds it (``/doi/<prefix>/<suffix>`` with
-        content negotiation, then :meth:`run_for` on the result digest)."""
-        raise NotImplementedError("DOI resolution is not available in this client version")
+        ``doi`` may be bare (``10.5072/abcd-1234``), ``doi:...`` or ``https://doi.org/...``; a
+        concept DOI resolves to its latest version. The :class:`~sciregistry.client.reproduce.Resolution`
+        has ``.image``, ``.parameters``, ``.inputs``, ``.outputs``, ``.command``, ``.crate``,
+        ``.download(dir)`` and ``.reproduce(out_dir)``. NotFound when the DOI is not registered here
+        or names no recorded run."""
+        from sciregistry.client.reproduce import resolve as _resolve
 
-    def reproduce(self, *args: Any, **kwargs: Any) -> Any:
-        """Re-run a recorded run and compare outputs (DESIGN.md section 6, "Reproduce").
+        return _resolve(self, doi)
 
-        Not part of this client yet; it will combine :meth:`run_for`, :meth:`export_layout`,
-        :meth:`pull` and the command template of the run."""
-        raise NotImplementedError("reproduce is not available in this client version")
+    def reproduce(self, doi: str, out_dir: str | os.PathLike[str] | None = None, *, runtime: str = "auto",
+                  attach: bool = False, timeout: float = 3600.0) -> Report:
+        """Resolve ``doi`` and re-run its recorded command (DESIGN.md section 6, "Reproduce"):
+        ``self.resolve(doi).reproduce(out_dir, runtime, attach)``. Returns the
+        :class:`~sciregistry.client.reproduce.Report` (``.verdict``; ``report.json`` in ``out_dir``)."""
+        return self.resolve(doi).reproduce(out_dir, runtime, attach, timeout=timeout)  # type: ignore[arg-type]

@@ -46,7 +46,6 @@ from sciregistry.auth import (
     validate_new_password,
     verify_secret,
 )
-from sciregistry.db.base import utcnow
 from sciregistry.db.models import (
     ApiToken,
     AuditEntry,
@@ -629,7 +628,7 @@ class Accounts:
                     at=self._now(), principal=principal[:255], address=address[:64], action=action[:64],
                     target=target[:1024], outcome=outcome[:16],
                     detail=json.dumps(detail or {}, sort_keys=True, default=str)))
-        except Exception:  # noqa: BLE001 - auditing must not break the request it records
+        except Exception:
             log.exception("could not write audit entry %s %s", action, target)
 
     def audit_log(self, limit: int = 100, *, action: str | None = None) -> list[AuditRecord]:

@@ -1,0 +1,101 @@
+"""``sciregistry reproduce DOI``: resolve a DOI, re-run its recorded command, compare the outputs.
+
+    sciregistry reproduce 10.5072/abcd-1234 --registry http://127.0.0.1:5000
+    sciregistry reproduce 10.5072/abcd-1234 --registry http://127.0.0.1:5000 --runtime none   # fetch only
+    sciregistry reproduce 10.5072/abcd-1234 --registry http://127.0.0.1:5000 --attach --json
+    sciregistry reproduce https://doi.org/10.1234/xyz          # a DataCite DOI: found through doi.org
+
+The registry is ``--registry`` (else ``SCIREGISTRY_REGISTRY``); without either, the DOI is looked
+up at https://doi.org/ and its landing page (``<base>/doi/<doi>``) names the registry. Credentials:
+``--token``/``--username``/``--password``, else ``SCIREGISTRY_*``, else ``sciregistry login``.
+
+Exit status: 0 only when the verdict is REPRODUCED; 3 for any other verdict (PARTIAL,
+NOT_REPRODUCED, RUN_FAILED, NOT_RUN, INPUT_UNAVAILABLE, DIGEST_MISMATCH; the report is written);
+1 when no report could be made (DOI unknown, registry unreachable, output directory not empty);
+2 for usage errors. The procedure is described in :mod:`sciregistry.client.reproduce`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from sciregistry.cli.common import main
+from sciregistry.errors import BadRequest, RegistryError
+
+EXIT_NOT_REPRODUCED = 3
+
+
+def _fail(as_json: bool, code: str, message: str, detail: object = None) -> None:
+    if as_json:
+        err: dict[str, object] = {"code": code, "message": message}
+        if detail is not None:
+            err["detail"] = detail
+        click.echo(json.dumps({"errors": [err]}, default=str))
+    click.echo(f"error: {code}: {message}" + (f" ({detail})" if detail and not as_json else ""), err=True)
+    sys.exit(1)
+
+
+@main.command("reproduce")
+@click.argument("doi")
+@click.option("--registry", default=None, envvar="SCIREGISTRY_REGISTRY",
+              help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY; "
+                   "default: find it through https://doi.org/).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="New or empty output directory (default ./reproduce-<suffix>).")
+@click.option("--runtime", type=click.Choice(["auto", "podman", "docker", "none"]), default="auto",
+              show_default=True, help="Container runtime; auto tries podman, then docker; none only fetches.")
+@click.option("--attach", is_flag=True, help="Push the report as a referrer of the result.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
+              help="Seconds the command may run.")
+@click.option("--token", default=None, help="API or reviewer token (else SCIREGISTRY_TOKEN).")
+@click.option("--username", "-u", default=None, help="User name (else SCIREGISTRY_USERNAME).")
+@click.option("--password", default=None, help="Password (else SCIREGISTRY_PASSWORD).")
+@click.option("--insecure", is_flag=True,
+              help="Allow plain HTTP to a non-loopback registry and skip TLS verification.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def reproduce(doi: str, registry: str | None, out_dir: Path | None, runtime: str, attach: bool, timeout: float,
+              token: str | None, username: str | None, password: str | None, insecure: bool,
+              as_json: bool) -> None:
+    """Reproduce the result a DOI names: verify its run crate, fetch image and inputs by digest,
+    run the recorded command, compare the outputs; write report.json and report.md."""
+    from sciregistry.client import Registry
+    from sciregistry.client import reproduce as _reproduce
+    from sciregistry.client.transport import TransportError
+    from sciregistry.doi.identifiers import normalize_doi
+
+    try:
+        norm = normalize_doi(doi)
+    except BadRequest as exc:
+        raise click.BadParameter(exc.text, param_hint="DOI") from exc
+    try:
+        if not registry:
+            if not as_json:
+                click.echo(f"no --registry: looking {norm} up at {_reproduce.DOI_RESOLVER}", err=True)
+            registry = _reproduce.locate_registry(norm)
+        try:
+            reg = Registry(registry, token=token, username=username, password=password, insecure=insecure)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+        with reg:
+            resolution = reg.resolve(norm)
+            report = resolution.reproduce(out_dir if out_dir is not None else _reproduce.default_out_dir(norm),
+                                          runtime,  # type: ignore[arg-type]
+                                          attach, timeout=timeout)
+    except RegistryError as exc:
+        _fail(as_json, exc.code, exc.text, exc.detail)
+        return
+    except (TransportError, FileExistsError, ValueError) as exc:
+        _fail(as_json, "CLIENT_ERROR", str(exc))
+        return
+    if as_json:
+        doc = report.to_dict()
+        doc["report_path"] = str(report.out_dir / "report.json") if report.out_dir else None
+        doc["attached"] = report.attached
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        click.echo(report.summary())
+    sys.exit(0 if report.ok else EXIT_NOT_REPRODUCED)

@@ -1,0 +1,98 @@
+"""Runtime selection (``--runtime auto`` with nothing installed), RUN_FAILED, and finding the registry
+of a DOI through a DOI resolver (a local stand-in for https://doi.org/)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sciregistry.cli import main
+from sciregistry.cli import reproduce as _reproduce_cli  # noqa: F401  (registers the command)
+from sciregistry.client import reproduce as reproduce_mod
+from sciregistry.client.reproduce import locate_registry
+from sciregistry.errors import NotFound
+
+from .conftest import Published, record
+
+
+def test_auto_without_any_runtime_gives_not_run(published: Published, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # neither podman nor docker on PATH
+    with published.registry() as reg:
+        report = reg.reproduce(published.main.doi, tmp_path / "out", runtime="auto")
+    assert report.verdict == "NOT_RUN"
+    assert report.runtime["probes"] == [{"name": "podman", "ok": False, "detail": "not installed"},
+                                        {"name": "docker", "ok": False, "detail": "not installed"}]
+    assert report.reason == ("no container runtime could run the image (podman: not installed; docker: not "
+                             "installed); run the suggested command by hand")
+    assert report.command["suggested"].startswith("podman run --rm --network none -v ")
+
+
+def test_failing_command_gives_run_failed(published: Published, podman_reason: str | None, tmp_path: Path) -> None:
+    if podman_reason is not None:
+        pytest.skip(f"podman cannot run here: {podman_reason}")
+    host = published.server.host
+    with published.registry() as reg:
+        rec = record(reg, f"{host}/lab/gc-content@{published.image_digest}", f"{host}/lab/reads@{published.dataset}",
+                     sorted((published.data_dir.parent / "host-out").iterdir()), f"{host}/lab/gc-results:fails",
+                     "fails", command="gc-content.sh --k {k} --min-length {min_length} /in/nothing /out")
+        report = reg.reproduce(rec.doi, tmp_path / "out", runtime="podman")
+    assert report.verdict == "RUN_FAILED"
+    assert report.runtime["exit_code"] == 1
+    assert "/in/nothing" in report.runtime["stderr_tail"]
+    assert report.reason.startswith("the command exited with code 1: ")
+    assert [o.status for o in report.outputs] == ["not_compared", "not_compared"]
+    assert {s.name: s.status for s in report.steps}["compare"] == "skipped"
+
+
+# --- DOI resolver ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def resolver(published: Published) -> Iterator[str]:
+    """A DOI resolver on 127.0.0.1 that redirects known DOIs (via one extra hop) to their landing page."""
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    known = {published.main.doi}
+
+    @Request.application  # type: ignore[misc]
+    def app(request: Request) -> Response:
+        path = request.path.lstrip("/")
+        if path.startswith("hop/"):
+            return Response(status=302, headers={"Location": f"{published.server.url}/doi/{path[4:].upper()}"})
+        if path.lower() in known:
+            return Response(status=302, headers={"Location": f"/hop/{path}"})
+        return Response("DOI not found", status=404)
+
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}/"
+    finally:
+        srv.shutdown()
+        thread.join(timeout=10)
+
+
+def test_locate_registry_follows_the_resolver(published: Published, resolver: str) -> None:
+    assert locate_registry(published.main.doi, resolver=resolver) == published.server.url
+    with pytest.raises(NotFound, match="does not know 10.5072/none-0000"):
+        locate_registry("10.5072/none-0000", resolver=resolver)
+
+
+def test_cli_without_registry_goes_through_the_resolver(published: Published, resolver: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, isolated_env: Path) -> None:
+    monkeypatch.setattr(reproduce_mod, "DOI_RESOLVER", resolver)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["reproduce", f"https://doi.org/{published.main.doi}", "--out", str(out),
+                                       "--runtime", "none"], catch_exceptions=False)
+    assert result.exit_code == 3, result.output
+    assert f"looking {published.main.doi} up at {resolver}" in result.stderr
+    doc = json.loads((out / "report.json").read_bytes())
+    assert doc["registry"] == published.server.url
+    assert doc["verdict"] == "NOT_RUN"

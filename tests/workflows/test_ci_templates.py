@@ -1,0 +1,259 @@
+"""The CI templates in ``workflows/ci/`` (issue: "A test checks the templates parse (YAML) and that
+every ``sciregistry`` command they call exists with those options").
+
+Three levels:
+
+1. both files parse as YAML and have the expected shape (GitHub: runs on published releases,
+   the token comes from ``secrets.SCIREGISTRY_TOKEN``; GitLab: runs on tags);
+2. every ``sciregistry`` command in a ``run:``/``script:`` line exists in the click command tree
+   with the options it is given (``tests/cli_commands.py``), and together they cover login, image
+   push, dataset push, run record and DOI mint;
+3. the steps are executed for real, as the CI would, in a fresh copy of ``workflows/`` against a
+   live registry with authentication on and a robot token made with ``sciregistry robot create``
+   and ``token create`` (the install steps are skipped: the virtualenv's ``sciregistry`` is on
+   ``PATH``); the minted DOI must resolve to the recorded result, with the parameters and the
+   image digest the template used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from cli_commands import check_invocation, clean_env, extract_invocations, root_conftest, sciregistry_cli
+
+from sciregistry.client import Run
+
+ROOT = Path(__file__).resolve().parents[2]
+CI_DIR = ROOT / "workflows" / "ci"
+GITHUB = CI_DIR / "github-actions.yml"
+GITLAB = CI_DIR / "gitlab-ci.yml"
+BIN = Path(sys.executable).parent
+DOI_PATTERN = re.compile(r"^10\.5072/[0-9a-z]{4}-[0-9a-z]{4}$")
+REQUIRED_COMMANDS = {("login",), ("push-layout",), ("dataset", "push"), ("run", "record"), ("doi", "mint")}
+
+
+def _load(path: Path) -> dict[Any, Any]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(doc, dict), f"{path.name} is not a YAML mapping"
+    return doc
+
+
+def github_steps() -> list[dict[str, Any]]:
+    return list(_load(GITHUB)["jobs"]["publish"]["steps"])
+
+
+def gitlab_job() -> dict[str, Any]:
+    return dict(_load(GITLAB)["publish"])
+
+
+def shell_texts() -> dict[str, list[str]]:
+    """The shell text of every ``run:`` step (GitHub) and every ``before_script``/``script`` line (GitLab)."""
+    job = gitlab_job()
+    return {"github-actions.yml": [s["run"] for s in github_steps() if "run" in s],
+            "gitlab-ci.yml": [*job["before_script"], *job["script"]]}
+
+
+# --- 1. shape -------------------------------------------------------------------------------------
+
+def test_github_template_shape() -> None:
+    doc = _load(GITHUB)
+    on = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` key as True
+    assert on["release"] == {"types": ["published"]}
+    assert doc["permissions"] == {"contents": "read"}
+    steps = github_steps()
+    assert steps[0] == {"uses": "actions/checkout@v4"}
+    install = next(s for s in steps if s.get("name") == "Install sciregistry")
+    assert "python -m pip install sciregistry" in install["run"]
+    login = next(s for s in steps if s.get("name") == "Log in with the robot token")
+    assert login["env"] == {"SCIREGISTRY_TOKEN": "${{ secrets.SCIREGISTRY_TOKEN }}"}
+    assert "--password-stdin" in login["run"] and "$SCIREGISTRY_TOKEN" in login["run"]
+    # the token is never put anywhere else
+    assert GITHUB.read_text().count("secrets.") == 1
+    mint = next(s for s in steps if s.get("id") == "mint")
+    assert doc["jobs"]["publish"]["outputs"] == {"doi": "${{ steps.mint.outputs.doi }}"}
+    assert "GITHUB_OUTPUT" in mint["run"]
+
+
+def test_gitlab_template_shape() -> None:
+    doc = _load(GITLAB)
+    assert doc["stages"] == ["publish"]
+    job = gitlab_job()
+    assert job["rules"] == [{"if": "$CI_COMMIT_TAG"}]
+    assert any("python -m pip install sciregistry" in line for line in job["before_script"])
+    assert job["artifacts"]["reports"] == {"dotenv": "doi.env"}
+    assert all(isinstance(line, str) for line in job["script"])
+    assert sum("$SCIREGISTRY_TOKEN" in line for line in job["script"]) == 1
+
+
+# --- 2. every sciregistry command exists with those options ---------------------------------------
+
+@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
+def test_every_sciregistry_command_exists_with_its_options(name: str) -> None:
+    invocations = [inv for text in shell_texts()[name] for inv in extract_invocations(text)]
+    problems = [f"{inv.line}\n    -> {p}" for inv in invocations for p in check_invocation(inv.argv)]
+    assert problems == []
+    paths = {tuple(w for w in inv.argv[:2] if not w.startswith("-") and w in _COMMAND_WORDS)
+             for inv in invocations}
+    assert REQUIRED_COMMANDS <= paths, f"missing: {REQUIRED_COMMANDS - paths}"
+    assert len(invocations) == 5
+
+
+_COMMAND_WORDS = {"login", "push-layout", "dataset", "push", "run", "record", "doi", "mint"}
+
+
+def test_the_checker_catches_a_wrong_option() -> None:
+    """The helper must be able to fail: a renamed option or a missing required one is reported."""
+    [inv] = extract_invocations('sciregistry run record --image "$IMAGE" --inputs "reads=$READS"')
+    [problem] = check_invocation(inv.argv)
+    assert problem.startswith("sciregistry run record: No such option '--inputs'.")
+    [inv] = extract_invocations("X=$(sciregistry doi mint --title T)")
+    assert check_invocation(inv.argv) == ["sciregistry doi mint: missing argument REF"]
+
+
+# --- 3. executed against a live registry ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A registry with auth on, user ``lab`` and robot ``lab+ci`` with a token."""
+    if not Path("/bin/busybox").is_file():
+        pytest.skip("/bin/busybox not installed (apt-get install busybox-static)")
+    data_dir = tmp_path_factory.mktemp("ci-registry") / "data"
+    server = root_conftest().start_server(data_dir, env={"SCIREGISTRY_AUTH_ENABLED": "true"})
+    try:
+        sciregistry_cli("user", "add", "lab", "--password-stdin", data_dir=data_dir, input="lab-password-123\n")
+        sciregistry_cli("robot", "create", "lab", "ci", data_dir=data_dir)
+        token = json.loads(sciregistry_cli("token", "create", "--robot", "lab+ci", "--expires", "1d", "--json",
+                                           data_dir=data_dir))["secret"]
+        yield {"server": server, "token": token, "host": server.host}
+    finally:
+        server.stop()
+
+
+def fresh_checkout(dest: Path) -> Path:
+    """The part of a clone the templates use: ``workflows/`` (without caches)."""
+    shutil.copytree(ROOT / "workflows", dest / "workflows", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest
+
+
+def ci_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = clean_env(PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                    SCIREGISTRY_CONFIG_HOME=str(tmp / "home-config"), HOME=str(tmp))
+    env.update(extra)
+    return env
+
+
+def expected_image_digest(work: Path) -> str:
+    index = json.loads((work / "build" / "oci" / "index.json").read_text())
+    return str(index["manifests"][0]["digest"])
+
+
+def check_published(lab: dict[str, Any], doi: str, version: str, image_digest: str) -> None:
+    """The DOI resolves to a run of the image ``image_digest`` with k=3, min_length=100, label=version."""
+    assert DOI_PATTERN.match(doi), doi
+    auth = ("ci", lab["token"])
+    url = lab["server"].url
+    record = requests.get(f"{url}/api/v1/dois/{doi}/closure", auth=auth, timeout=30).json()
+    assert record["doi"]["doi"] == doi
+    assert record["doi"]["repository"] == "lab/gc-results"
+    run = Run.from_json(record["run"])
+    assert run.parameters == {"k": 3, "min_length": 100, "label": version}
+    assert run.image.digest == image_digest
+    assert run.image.repository == "lab/gc-content"
+    assert [i.name for i in run.inputs] == ["reads"]
+    assert [i.repository for i in run.inputs] == ["lab/reads"]
+    assert sorted(o.path for o in run.outputs) == ["gc.tsv", "kmers.tsv"]
+    assert run.command == "gc-content.sh --k {k} --min-length {min_length} /in/reads /out"
+    tags = requests.get(f"{url}/v2/lab/gc-results/tags/list", auth=auth, timeout=30)
+    assert version in tags.json()["tags"]
+
+
+_GITHUB_EXPRESSIONS = {
+    "vars.SCIREGISTRY_HOST": "host",
+    "vars.SCIREGISTRY_NAMESPACE": "lab",
+    "vars.SCIREGISTRY_CREATOR": "Ada Lovelace,0000-0002-1825-0097",
+    "github.event.release.tag_name || github.ref_name": "v1.0.0",
+    "secrets.SCIREGISTRY_TOKEN": "token",
+    "steps.mint.outputs.doi": "",
+}
+
+
+def _expand(value: str, values: dict[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        key = m.group(1).strip()
+        assert key in values, f"unexpected expression ${{{{ {key} }}}} in the template"
+        return values[key]
+
+    return re.sub(r"\$\{\{(.*?)\}\}", sub, value)
+
+
+def _read_kv(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key] = value
+    return out
+
+
+@pytest.mark.slow
+def test_github_actions_template_publishes_a_doi(lab: dict[str, Any], tmp_path: Path) -> None:
+    work = fresh_checkout(tmp_path / "checkout")
+    values = {k: (lab["host"] if v == "host" else lab["token"] if v == "token" else v)
+              for k, v in _GITHUB_EXPRESSIONS.items()}
+    doc = _load(GITHUB)
+    files = {name: tmp_path / name for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
+    for f in files.values():
+        f.touch()
+    env = ci_env(tmp_path, GITHUB_ACTOR="ada-lovelace", **{k: str(v) for k, v in files.items()})
+    env.update({k: _expand(str(v), values) for k, v in doc["env"].items()})
+    ran = []
+    for step in github_steps():
+        if "uses" in step or step.get("name") == "Install sciregistry":
+            continue
+        step_env = {**env, **_read_kv(files["GITHUB_ENV"]),
+                    **{k: _expand(str(v), values) for k, v in (step.get("env") or {}).items()}}
+        # GitHub runs `run:` with `bash -e {0}` (shell: bash adds --noprofile --norc -eo pipefail)
+        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                              cwd=work, env=step_env, capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, f"step {step.get('name')!r} failed:\n{proc.stderr}\n{proc.stdout}"
+        ran.append(step.get("name"))
+    assert ran == ["Log in with the robot token", "Build the image", "Push the image", "Push the input dataset",
+                   "Run the pipeline", "Record the run", "Mint the DOI"]
+    outputs = _read_kv(files["GITHUB_OUTPUT"])
+    doi = outputs["doi"]
+    assert f"Minted [{doi}]({lab['server'].url}/doi/{doi})" in files["GITHUB_STEP_SUMMARY"].read_text()
+    image_digest = expected_image_digest(work)
+    assert _read_kv(files["GITHUB_ENV"])["IMAGE"] == f"{lab['host']}/lab/gc-content@{image_digest}"
+    check_published(lab, doi, "v1.0.0", image_digest)
+
+
+@pytest.mark.slow
+def test_gitlab_template_publishes_a_doi(lab: dict[str, Any], tmp_path: Path) -> None:
+    work = fresh_checkout(tmp_path / "checkout")
+    job = gitlab_job()
+    env = ci_env(tmp_path, SCIREGISTRY_TOKEN=lab["token"], SCIREGISTRY_HOST=lab["host"],
+                 SCIREGISTRY_NAMESPACE="lab", SCIREGISTRY_CREATOR="Ada Lovelace,0000-0002-1825-0097",
+                 CI_COMMIT_TAG="v2.0.0", GITLAB_USER_NAME="Ada Lovelace",
+                 **{k: str(v) for k, v in job["variables"].items()})
+    # the runner feeds the script lines to one shell, in order
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-c", "\n".join(job["script"])], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, f"the script failed:\n{proc.stderr}\n{proc.stdout}"
+    doi = _read_kv(work / "doi.env")["DOI"]
+    minted = json.loads((work / "doi.json").read_text())
+    assert minted["doi"] == doi
+    assert f"DOI {doi}, landing page {lab['server'].url}/doi/{doi}" in proc.stdout
+    assert minted["metadata"]["creators"][0]["nameIdentifiers"][0]["nameIdentifier"].endswith(
+        "0000-0002-1825-0097")
+    check_published(lab, doi, "v2.0.0", expected_image_digest(work))
