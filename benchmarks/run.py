@@ -27,8 +27,8 @@ import argparse
 import json
 import os
 import platform
-import resource
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -470,21 +470,24 @@ def machine_info() -> dict[str, Any]:
             info["mem_total_mib"] = int(m.group(1)) // 1024 if m else None
     except OSError:
         pass
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-        info["versions"] = {p: version(p) for p in ("gunicorn", "flask", "werkzeug", "sqlalchemy")}
-    except Exception:  # noqa: BLE001 - informational only
-        pass
+    versions = {}
+    for pkg in ("gunicorn", "flask", "werkzeug", "sqlalchemy"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = None
+    info["versions"] = versions
     try:
         info["git"] = subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
-                                     capture_output=True, text=True, timeout=10).stdout.strip()
+                                     capture_output=True, text=True, timeout=10, check=False).stdout.strip()
     except OSError:
         pass
     if os.path.exists(REFERENCE_BIN):
         try:
             info["reference"] = subprocess.run([REFERENCE_BIN, "--version"], capture_output=True, text=True,
-                                               timeout=10).stdout.strip()
+                                               timeout=10, check=False).stdout.strip()
         except OSError:
             pass
     return info
@@ -607,8 +610,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\ncorrectness errors:\n  " + "\n  ".join(errors))
     m = meta["machine"]
     md = [f"# Benchmark {out.name}", "", title, "",
-          f"Machine: {m.get('cpus')} x {m.get('cpu_model')}, {m.get('mem_total_mib')} MiB RAM, {m.get('platform')}; "
-          f"Python {m.get('python')}, {m.get('versions')}; sciregistry {m.get('git')}.", "",
+          (f"Machine: {m.get('cpus')} x {m.get('cpu_model')}, {m.get('mem_total_mib')} MiB RAM, "
+           f"{m.get('platform')}; Python {m.get('python')}, {m.get('versions')}; sciregistry {m.get('git')}."), "",
           f"Command: `{' '.join(sys.argv)}`", "",
           *table_lines(rows, markdown=True), "", bg_line + ".", "",
           "`gain` is how many times better sciregistry is (the ratio, inverted when lower is better).", "",

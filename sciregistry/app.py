@@ -72,6 +72,9 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
 
     hooks.add(RunIndex(store))
     hooks.add(DoiPins())
+    from sciregistry.registry.reproductions import ReproductionCounter
+
+    hooks.add(ReproductionCounter(store))
     services.extra["runs"] = RunQueries(sessions)
     services.extra["dois"] = DoiService(sessions, make_minter(config), publisher=config.doi_publisher,
                                         base_url=config.resolved_base_url,

@@ -21,6 +21,7 @@ EXPECTED = [
     "api/run-list.json",
     "api/run.json",
     "dataset-annotations.schema.json",
+    "reproduction-report.schema.json",
     "result-annotations.schema.json",
     "run.schema.json",
 ]

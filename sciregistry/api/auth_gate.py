@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +128,7 @@ class _TTLCache:
 
 # --- per-request state ---------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class _RequestAuth:
     """What the request authenticated as: a principal, or the claims of a bearer JWT, or an error."""
 
@@ -136,7 +136,7 @@ class _RequestAuth:
     claims: Claims | None = None
     error: RegistryError | None = None
     real: Principal | None = None  # the principal behind a JWT, loaded only when needed
-    scopes: list[Scope] = field(default_factory=list)  # what the last refused check needed
+    scopes: list[Scope] | None = None  # what the last refused check needed
     bearer_error: str | None = None
 
     @property
@@ -207,10 +207,11 @@ class AuthGate:
     # --- resolving credentials ------------------------------------------------------------------
 
     def _state(self) -> _RequestAuth:
-        st: _RequestAuth | None = g.get(G_KEY)
+        ctx_g = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not three
+        st: _RequestAuth | None = ctx_g.get(G_KEY)
         if st is None:
             st = self._resolve()
-            setattr(g, G_KEY, st)
+            setattr(ctx_g, G_KEY, st)
         return st
 
     @staticmethod
@@ -218,7 +219,7 @@ class AuthGate:
         return (request.remote_addr or "-") if has_request_context() else "local"
 
     def _resolve(self) -> _RequestAuth:
-        header = request.headers.get("Authorization")
+        header = request.environ.get("HTTP_AUTHORIZATION")
         if not header:
             return _RequestAuth(principal=ANONYMOUS)
         # Fast path: this exact header was verified moments ago (kept under its SHA-256, never in clear).
@@ -626,7 +627,7 @@ def configure_auth(services: Any) -> None:
     cfg = services.config
     accounts = Accounts(services.engine, services.extra["sessions"],
                         password_params=TEST_PARAMS if cfg.testing else SERVER_PARAMS)
-    keys = KeyStore(cfg.data_dir)
+    keys = KeyStore(os.path.abspath(cfg.data_dir))
     services.extra["accounts"] = accounts
     services.extra["keys"] = keys
     if not cfg.auth_enabled:

@@ -143,6 +143,9 @@ DEFAULT_TIMEOUT = 3600.0
 # ``{name}`` placeholders; ``${NAME}`` is shell syntax and left alone.
 _PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PLAIN = re.compile(r"[A-Za-z0-9._/-]+")
+# distribution reference grammar: path-component ("/" path-component)*
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY_PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 
 
 # --- command rendering -------------------------------------------------------------------------------
@@ -831,15 +834,20 @@ class PodmanRuntime(ContainerRuntime):
 
     def __init__(self, exe: str) -> None:
         super().__init__(exe)
-        self.store = Path(tempfile.mkdtemp(prefix="sciregistry-podman-"))
+        # Short and hex only: podman refuses a --runroot longer than 50 characters, and the path
+        # becomes an image name (see load), which mkdtemp's names (a leading "_") may not be.
+        self.store = Path(tempfile.gettempdir()) / f"sciregistry-{uuid.uuid4().hex[:12]}"
+        self.store.mkdir(mode=0o700)
         self.base = [exe, "--root", str(self.store / "root"), "--runroot", str(self.store / "run"),
                      *PODMAN_GLOBAL_FLAGS]
 
     def load(self, layout: Path, tag: str, digest: str) -> str:
-        # podman derives an image name from the layout path, which must be lower-case: go through a link.
+        # podman names an image loaded from oci:<path> after the path, so the path must be a valid
+        # repository name (lower-case, components like "a-b.c"): load it through a link in the store.
         link = self.store / "layout"
-        if str(link) != str(link).lower():
-            raise RuntimeUnavailable(f"temporary directory {self.store} is not lower-case (podman needs that)")
+        if not _REPOSITORY_PATH.fullmatch(str(link).strip("/")):
+            raise RuntimeUnavailable(f"{link} cannot serve as an image name (podman needs lower-case "
+                                     "letters, digits and separators): set TMPDIR to a simpler directory")
         link.symlink_to(layout.resolve(), target_is_directory=True)
         try:
             ver = _run([self.exe, "--version"], 30)
@@ -1031,9 +1039,10 @@ class _Reproduction:
             raise AssertionError(f"reproduction report does not satisfy {REPORT_SCHEMA}: {problems}")
         data = report.to_json()
         (self.out / REPORT_NAME).write_bytes(data)
-        if attach:
-            report.attached = attach_report(self.res, data)
         (self.out / "report.md").write_text(report.to_markdown(), encoding="utf-8")
+        if attach:  # a refused push (e.g. a read-only reviewer token) raises; both files are written
+            report.attached = attach_report(self.res, data)
+            (self.out / "report.md").write_text(report.to_markdown(), encoding="utf-8")
         return report
 
     def _procedure(self) -> tuple[str, str]:

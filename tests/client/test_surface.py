@@ -30,12 +30,3 @@ def test_client_never_imports_server_layers() -> None:
     assert out.stdout.strip() == ""
 
 
-def test_doi_extension_points_are_explicit() -> None:
-    reg = client.Registry("http://127.0.0.1:9", use_stored_credentials=False)
-    for call in (lambda: reg.resolve("10.5072/abcd-1234"), reg.reproduce):
-        try:
-            call()
-        except NotImplementedError as exc:
-            assert "not available in this client version" in str(exc)
-        else:
-            raise AssertionError("expected NotImplementedError")

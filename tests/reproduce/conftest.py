@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -183,15 +184,18 @@ def _probe_podman(layout: Path) -> str | None:
     exe = shutil.which("podman")
     if exe is None:
         return "podman is not installed"
-    with tempfile.TemporaryDirectory(prefix="reproduce-probe-") as tmp:
+    tmp = Path(tempfile.gettempdir()) / f"probe-{uuid.uuid4().hex[:12]}"  # short (runroot), a valid image name
+    tmp.mkdir()
+    try:
         base = [exe, "--root", f"{tmp}/root", "--runroot", f"{tmp}/run", *PODMAN_FLAGS]
-        link = Path(tmp) / "layout"
+        link = tmp / "layout"
         link.symlink_to(layout)
-        try:
-            run = subprocess.run([*base, "run", *RUN_FLAGS, f"oci:{link}:1.0.0", "/bin/sh", "-c", "echo ok"],
-                                 capture_output=True, text=True, timeout=120, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"{type(exc).__name__}: {exc}"
+        run = subprocess.run([*base, "run", *RUN_FLAGS, f"oci:{link}:1.0.0", "/bin/sh", "-c", "echo ok"],
+                             capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if run.returncode != 0 or run.stdout.strip() != "ok":
         return f"podman cannot run containers here (exit code {run.returncode}): {run.stderr.strip()[-300:]}"
     return None
