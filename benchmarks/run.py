@@ -472,7 +472,7 @@ def machine_info() -> dict[str, Any]:
         pass
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("gunicorn", "flask", "werkzeug", "sqlalchemy"):
         try:
             versions[pkg] = version(pkg)
