@@ -12,6 +12,7 @@ import hmac
 import re
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
@@ -74,22 +75,44 @@ class _Hashers:
             self._items.pop(upload_id, None)
 
 
+_HASH_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sciregistry-hash")
+
+
 def read_stream(stream: BinaryIO, hasher, limit: int | None = None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
-    """Yield a request body in 1 MiB reads, hashing as it goes."""
-    update = hasher.update
-    read = stream.read
+    """Yield a request body in 1 MiB reads, hashing as it goes.
+
+    Hashing runs in a worker thread (hashlib releases the GIL on large buffers) while the caller
+    writes the chunk and the next one is received, so receive, hash and write overlap. Updates stay
+    in order: a chunk's hash must finish before the next chunk's starts.
+    """
+    readinto = getattr(stream, "readinto", None)
     remaining = limit
-    while True:
-        n = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
-        if n == 0:
-            return
-        b = read(n)
-        if not b:
-            return
-        update(b)
-        if remaining is not None:
-            remaining -= len(b)
-        yield b
+    pending = None
+    try:
+        while True:
+            n = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
+            if n == 0:
+                return
+            if readinto is not None:
+                # a fresh buffer per chunk: the store may keep a chunk after asking for the next one
+                buf = bytearray(n)
+                got = readinto(buf)
+                if not got:
+                    return
+                b: bytes | memoryview = memoryview(buf)[:got] if got < n else buf
+            else:
+                b = stream.read(n)
+                if not b:
+                    return
+            if pending is not None:
+                pending.result()
+            pending = _HASH_POOL.submit(hasher.update, b)
+            if remaining is not None:
+                remaining -= len(b)
+            yield b  # type: ignore[misc]
+    finally:
+        if pending is not None:
+            pending.result()
 
 
 class BlobOps(RegistryBase):

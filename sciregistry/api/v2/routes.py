@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from sciregistry.api.v2.body import DirectBody
 from sciregistry.api.v2.errors import API_VERSION_HEADER, from_http_exception, render
 from sciregistry.errors import (
     BlobUploadInvalid,
@@ -83,6 +84,10 @@ def _body_stream() -> Any:
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     if chunked and not request.environ.get("wsgi.input_terminated"):
         raise Unsupported("chunked request bodies need a server that terminates input", status=501)
+    if not chunked:
+        direct = DirectBody.wrap(request.environ, _content_length())
+        if direct is not None:
+            return direct
     return request.stream
 
 
@@ -202,7 +207,7 @@ def get_blob(name: str, digest: str) -> Response:
     if start:
         f.seek(start)
     wrapper = request.environ.get("wsgi.file_wrapper")
-    if wrapper is not None and status == 200:
+    if wrapper is not None and status == 200 and services().config.blob_sendfile:
         body = wrapper(f, 1 << 20)
     else:
         body = _limited(f, length)
