@@ -16,11 +16,19 @@ from flask import Flask, Response, request
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 
+from sciregistry.api.auth_gate import configure_auth, install_auth
+from sciregistry.api.ext import bp as ext_bp
+from sciregistry.api.gate import OpenGate
+from sciregistry.api.landing import bp as landing_bp
+from sciregistry.api.v2 import bp as v2_bp
 from sciregistry.config import Config, load_config
 from sciregistry.db import make_engine, make_session_factory
 from sciregistry.db.migrate import upgrade
 from sciregistry.errors import RegistryError
 from sciregistry.registry import HookChain, Registry
+from sciregistry.registry.dois import DoiPins, DoiService
+from sciregistry.registry.reproductions import ReproductionCounter
+from sciregistry.registry.runs import RunIndex, RunQueries
 from sciregistry.storage import BlobStore, open_store
 
 log = logging.getLogger("sciregistry")
@@ -60,27 +68,19 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     sessions = make_session_factory(engine)
     store = open_store(config.storage_driver, **config.storage_options())
     hooks = HookChain()
+    # Hooks run inside the push/delete transactions, in this order: crate admission and indexing,
+    # DOI pin guard, reproduction-report counter.
+    hooks.add(RunIndex(store))
+    hooks.add(DoiPins())
+    hooks.add(ReproductionCounter(store))
     registry = Registry(engine, sessions, store, hooks)
-    from sciregistry.api.gate import OpenGate
-
     services = Services(config=config, engine=engine, store=store, registry=registry, gate=OpenGate(),
                         hooks=hooks)
     services.extra["sessions"] = sessions
-    from sciregistry.registry.runs import RunIndex, RunQueries
-
-    from sciregistry.registry.dois import DoiPins, DoiService
-
-    hooks.add(RunIndex(store))
-    hooks.add(DoiPins())
-    from sciregistry.registry.reproductions import ReproductionCounter
-
-    hooks.add(ReproductionCounter(store))
     services.extra["runs"] = RunQueries(sessions)
     services.extra["dois"] = DoiService(sessions, make_minter(config), publisher=config.doi_publisher,
                                         base_url=config.resolved_base_url,
                                         registry_host=config.resolved_registry_host)
-    from sciregistry.api.auth_gate import configure_auth
-
     configure_auth(services)  # accounts, keys, audit sink, first-start hook; AuthGate when auth_enabled
     return services
 
@@ -105,19 +105,11 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     services = build_services(config, migrate=migrate)
     app.extensions["sciregistry"] = services
 
-    from sciregistry.api.v2 import bp as v2_bp
-
-    from sciregistry.api.ext import bp as ext_bp
-
-    from sciregistry.api.landing import bp as landing_bp
-
     app.url_map.merge_slashes = False  # /v2//x must not be redirected to another repository
     app.register_blueprint(v2_bp)
     app.register_blueprint(ext_bp)
     app.register_blueprint(landing_bp)
     if config.auth_enabled:
-        from sciregistry.api.auth_gate import install_auth
-
         install_auth(app)  # GET/POST /token and the audit of /v2 writes
 
     @app.get("/healthz")

@@ -42,8 +42,8 @@ class Config:
     registry_host: str = _f("", "Host[:port] clients use in image references; default from base_url.")
     storage_driver: str = _f("filesystem", "Blob store: filesystem or s3.")
     storage_root: str = _f("", "Filesystem store root; default <data_dir>/storage.")
-    storage_fsync: bool = _f(False, "fsync blobs before they become visible (durability against power loss; "
-                                    "a process crash never exposes a partial blob either way).")
+    storage_fsync: bool = _f(True, "fsync blobs before they are recorded (durability against power loss; a "
+                                   "process crash never exposes a partial blob either way).")
     blob_sendfile: bool = _f(False, "Serve whole blobs with sendfile (less server CPU; on loopback, clients measured "
                                     "faster with plain 1 MiB writes, see docs/performance.md).")
     s3_bucket: str = _f("", "S3 bucket (storage_driver = s3).")

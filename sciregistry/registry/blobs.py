@@ -86,6 +86,10 @@ def read_stream(stream: BinaryIO, hasher, limit: int | None = None) -> Iterator[
     in order: a chunk's hash must finish before the next chunk's starts.
     """
     readinto = getattr(stream, "readinto", None)
+    # Two buffers, used in turn: chunk k's buffer is refilled at k+2, after its hash finished (waited
+    # for before hashing k+1) and after the store consumed it (BlobStore.append_upload contract).
+    buffers = (bytearray(READ_SIZE), bytearray(READ_SIZE)) if readinto is not None else ()
+    turn = 0
     remaining = limit
     pending = None
     try:
@@ -94,12 +98,12 @@ def read_stream(stream: BinaryIO, hasher, limit: int | None = None) -> Iterator[
             if n == 0:
                 return
             if readinto is not None:
-                # a fresh buffer per chunk: the store may keep a chunk after asking for the next one
-                buf = bytearray(n)
+                buf = memoryview(buffers[turn])[:n]
+                turn ^= 1
                 got = readinto(buf)
                 if not got:
                     return
-                b: bytes | memoryview = memoryview(buf)[:got] if got < n else buf
+                b: bytes | memoryview = buf[:got]
             else:
                 b = stream.read(n)
                 if not b:

@@ -73,7 +73,10 @@ class BlobStore(Protocol):
 
     def append_upload(self, upload_id: str, offset: int, chunks: Iterable[bytes]) -> int:
         """Append ``chunks`` at ``offset`` (which must equal the current size, else
-        UploadOffsetMismatch); returns the new size. Raises UploadNotFound."""
+        UploadOffsetMismatch); returns the new size. Raises UploadNotFound.
+
+        A chunk (bytes-like) is valid only until the next one is requested: the caller reuses its
+        buffers, so a driver that keeps data across iterations must copy it."""
 
     def open_upload(self, upload_id: str) -> BinaryIO:
         """Read back what an upload holds (to re-hash it in another worker)."""

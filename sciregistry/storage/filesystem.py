@@ -23,11 +23,14 @@ import fcntl
 import os
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from sciregistry.storage.base import BlobInfo, BlobNotFound, UploadNotFound, UploadOffsetMismatch
 
+SYNC_EVERY = 8 << 20  # with fsync on, start flushing an upload every 8 MiB while it still streams in
+_SYNC_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sciregistry-fsync")
 _DIGEST = re.compile(r"^(?:(sha256):([a-f0-9]{64})|(sha512):([a-f0-9]{128}))$")
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
@@ -134,8 +137,21 @@ class FilesystemStore:
             if size != offset:
                 raise UploadOffsetMismatch(size, offset)
             write = f.write
+            if not self.fsync:
+                for chunk in chunks:
+                    write(chunk)
+                return f.tell()
+            # Flush to disk in the background while the body streams in, so the fsync at commit only
+            # waits for the tail (a large blob's commit would otherwise wait for all of it).
+            pos = offset
+            next_sync = (offset // SYNC_EVERY + 1) * SYNC_EVERY  # by file position: chunked PATCHes count too
             for chunk in chunks:
                 write(chunk)
+                pos += len(chunk)
+                if pos >= next_sync:
+                    f.flush()
+                    _SYNC_POOL.submit(_fdatasync_path, path)
+                    next_sync = (pos // SYNC_EVERY + 1) * SYNC_EVERY
             return f.tell()
 
     def open_upload(self, upload_id: str) -> BinaryIO:
@@ -149,11 +165,7 @@ class FilesystemStore:
         if not os.path.exists(src):
             raise UploadNotFound(upload_id)
         if self.fsync:
-            fd = os.open(src, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fdatasync_path(src)
         self._install(src, self._blob_path(digest))
 
     def abort_upload(self, upload_id: str) -> bool:
@@ -191,5 +203,16 @@ def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fdatasync_path(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return  # committed or aborted meanwhile: the commit did its own fsync
+    try:
+        os.fdatasync(fd)
     finally:
         os.close(fd)
