@@ -177,3 +177,11 @@ def test_architecture_diagram_names_every_package() -> None:
                    + [p.name for p in pkg.glob("*.py") if p.name not in ("__init__.py", "__main__.py")])
     missing = [n for n in names if not re.search(rf"^  {re.escape(n)}\s", layers, re.MULTILINE)]
     assert missing == []
+
+
+def test_every_command_in_the_readme_exists_with_its_options() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    invocations = [inv for m in FENCE.finditer(text) for inv in extract_invocations(m.group(1))]
+    assert len(invocations) >= 4
+    problems = [f"{inv.line}\n    -> {p}" for inv in invocations for p in check_invocation(inv.argv)]
+    assert problems == []
