@@ -39,15 +39,15 @@ def tree_rss(root: int) -> int:
 class Sampler(threading.Thread):
     def __init__(self, root: int) -> None:
         super().__init__(daemon=True)
-        self.root, self.samples, self._stop = root, [0], threading.Event()
+        self.root, self.samples, self._halt = root, [0], threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.samples.append(tree_rss(self.root))
-            self._stop.wait(0.05)
+            self._halt.wait(0.05)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 MiB = 1 << 20
