@@ -42,7 +42,7 @@ def run_gunicorn(cfg: Any) -> None:
                 "bind": f"{cfg.host}:{cfg.port}",
                 "workers": cfg.workers,
                 "threads": cfg.threads,
-                "worker_class": "gthread",
+                "worker_class": "sciregistry.cli.worker.OciThreadWorker",
                 "timeout": 300,
                 "graceful_timeout": 30,
                 "keepalive": 75,

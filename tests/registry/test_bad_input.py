@@ -309,9 +309,6 @@ def test_garbage_content_length_is_400(ctx: Ctx, headers: dict[str, str]) -> Non
     assert send(ctx.port, "GET", loc).headers["range"] == "0-0"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (server layer): gunicorn rejects a garbage Content-Length with its "
-                                       "own HTML 400 page, so the body carries no OCI error code; fix: a gthread "
-                                       "worker subclass overriding handle_error in sciregistry/cli/serve.py")
 def test_garbage_content_length_has_an_oci_error_body(ctx: Ctx) -> None:
     loc = ctx.fresh_upload()
     r = send(ctx.port, "PATCH", loc, headers={"Content-Length": "-1"}, body=b"abc")
@@ -351,3 +348,13 @@ def test_deeply_nested_manifest_is_manifest_invalid(tmp_path: Path) -> None:
         assert (r.status, r.code) == (400, "MANIFEST_INVALID")
     finally:
         server.stop()
+
+
+def test_gunicorn_level_errors_map_to_spec_codes() -> None:
+    from sciregistry.cli.worker import oci_error_code
+    from sciregistry.errors import OCI_ERROR_CODES
+
+    assert oci_error_code(400, "Invalid HTTP Header: 'CONTENT-LENGTH'") == "SIZE_INVALID"
+    assert oci_error_code(400, "Invalid chunk size") == "SIZE_INVALID"
+    assert oci_error_code(414, "Request Line is too large (9000 > 8190)") == "UNSUPPORTED"
+    assert oci_error_code(501, "Unsupported transfer coding: 'gzip'") in OCI_ERROR_CODES
