@@ -168,14 +168,17 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
             for f in files:
                 shutil.copyfile(f, reads / f.name)
             params: dict[str, Any] = {"k": 3, "min_length": 100, "label": label}
+            started = datetime.now(UTC)
             outputs = run_pipeline(wf, reads, base / "out", params)
+            ended = datetime.now(UTC)
             say(f"[4/6] ran {COMMAND_TEMPLATE.format(**params)}")
             # a fresh tag per demo: a tag on a result that a DOI pins can never move
-            result_tag = f"{label}-{datetime.now(UTC):%Y%m%dt%H%M%S}"
+            result_tag = f"{label}-{ended:%Y%m%dt%H%M%S%f}"
             recorded = reg.record_run(image_ref, {"reads": reads_ref}, params, COMMAND_TEMPLATE, outputs,
                                       reg.reference(f"{prefix}/gc-results", tag=result_tag), agent=agent,
                                       name=f"GC content of the sample reads (k={params['k']})",
-                                      description="Recorded by 'sciregistry demo'.", license="CC-BY-4.0")
+                                      description="Recorded by 'sciregistry demo'.", license="CC-BY-4.0",
+                                      started=started, ended=ended)
             result_ref = reg.reference(f"{prefix}/gc-results", digest=recorded.result_digest)
             say(f"[5/6] recorded the run: result {result_ref}, crate {recorded.crate_digest}")
             body = {"reference": f"{prefix}/gc-results@{recorded.result_digest}",

@@ -20,7 +20,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sciregistry import doi as doilib
@@ -223,73 +224,114 @@ class DoiService:
     def mint(self, repository: str, result_digest: str, *, title: str | None = None,
              creators: list[dict[str, Any]] | None = None, description: str = "",
              supersedes: str | None = None, created_by: str | None = None) -> DoiRecord:
-        """Mint (draft, then publish) a DOI for a result whose run crate the registry admitted."""
-        with self.sessions() as s, s.begin():
-            rid = s.execute(select(Repository.id).where(Repository.name == repository)).scalar()
-            if rid is None:
-                raise NotFound(f"repository {repository} not found")
-            run = s.execute(select(Run).where(Run.repository_id == rid, Run.result_digest == result_digest)
-                            .order_by(Run.id.desc()).limit(1)).scalar()
-            if run is None:
-                raise BadRequest(f"{repository}@{result_digest} has no admitted run crate: record the run first "
-                                 "(sciregistry run record) so the DOI can pin image, inputs and parameters")
-            existing = s.execute(select(Doi.doi).where(Doi.repository_id == rid, Doi.result_digest == result_digest,
-                                                       Doi.state != "tombstone")).scalar()
-            if existing:
-                raise Conflict(f"{repository}@{result_digest} already has DOI {existing}", {"doi": existing})
-            closure = compute_closure(s, rid, result_digest, run)
+        """Mint a DOI for a result whose run crate the registry admitted.
 
-            previous = concept = None
-            version = 1
-            if supersedes:
-                prev = s.get(Doi, doilib.normalize_doi(supersedes))
-                if prev is None or prev.is_concept:
-                    raise BadRequest(f"supersedes: {supersedes} is not a version DOI registered here")
-                if prev.repository_id != rid:
-                    raise BadRequest("a new version must be in the same repository as the one it supersedes")
-                previous = prev.doi
-                concept = prev.concept_doi
-                version = (s.execute(select(func.max(Doi.version)).where(Doi.concept_doi == concept)).scalar()
-                           if concept else prev.version) + 1
-            doi = self.minter.new_doi()
-            meta = self._metadata(s, repository, run, result_digest, doi, title=title, creators=creators,
-                                  description=description, version=version, previous=previous, concept=None)
-            if supersedes and concept is None:
-                # first new version: create the concept DOI that will always resolve to the latest version
-                concept = self.minter.new_doi()
-                prev_row = s.get(Doi, previous)
-                cmeta = doilib.build_result_metadata(
-                    **_concept_args(json.loads(prev_row.metadata_json), self, concept, [previous, doi]))
-                self._register(s, concept, cmeta, None, None, None, None, True, None, None, 0, created_by)
-                prev_row.concept_doi = concept
-            if concept:
-                meta = self._metadata(s, repository, run, result_digest, doi, title=title, creators=creators,
-                                      description=description, version=version, previous=previous, concept=concept)
-            self._register(s, doi, meta, rid, result_digest, run.crate_digest, run.id, False, concept, previous,
-                           version, created_by)
-            for (prid, digest, kind), role in closure.items.items():
-                s.add(DoiPin(doi=doi, repository_id=prid, digest=digest, kind=kind, role=role))
-            if previous:
-                self._relink_previous(s, previous, doi)
-            if concept and supersedes:
-                self._refresh_concept(s, concept)
-            s.flush()
+        Two phases, so the registry never holds a DOI the minter does not know and the minter never
+        publishes a DOI the registry did not record: (1) one transaction records the DOI (and a new
+        concept DOI) as drafts with their pins, and prepares the metadata updates of earlier
+        versions; a unique index makes a concurrent mint of the same result fail here. (2) The
+        minter reserves and publishes, then the drafts become findable. If the minter fails, phase 1
+        is undone and the minter's error is raised.
+        """
+        plan = _MintPlan()
+        try:
+            with self.sessions() as s, s.begin():
+                doi = self._prepare(s, plan, repository, result_digest, title=title, creators=creators,
+                                    description=description, supersedes=supersedes, created_by=created_by)
+        except IntegrityError as exc:
+            raise Conflict(f"{repository}@{result_digest} already has a DOI (minted concurrently)") from exc
+        try:
+            for new_doi, meta in plan.register:
+                self.minter.reserve(meta)
+                self.minter.publish(new_doi, meta)
+            for old_doi, meta in plan.update:
+                self.minter.update(old_doi, meta)
+        except Exception:
+            self._undo(plan)
+            raise
+        with self.sessions() as s, s.begin():
+            for new_doi, _ in plan.register:
+                row = s.get(Doi, new_doi)
+                row.state = "findable"
+                row.published_at = utcnow()
             return self._record(s, s.get(Doi, doi))
 
-    def _register(self, s: Session, doi: str, meta: Any, rid: int | None, result: str | None, crate: str | None,
-                  run_id: int | None, is_concept: bool, concept: str | None, previous: str | None, version: int,
-                  created_by: str | None) -> None:
-        doilib.check_metadata(meta)
-        self.minter.reserve(meta)
-        self.minter.publish(doi, meta)
-        s.add(Doi(doi=doi, repository_id=rid, result_digest=result, crate_digest=crate, run_id=run_id,
-                  state="findable", is_concept=is_concept, concept_doi=concept, previous_doi=previous,
-                  version=version, metadata_json=json.dumps(doilib.to_datacite_json(meta)), created_by=created_by,
-                  published_at=utcnow()))
-        s.flush()
+    def _prepare(self, s: Session, plan: _MintPlan, repository: str, result_digest: str, *, title: str | None,
+                 creators: list[dict[str, Any]] | None, description: str, supersedes: str | None,
+                 created_by: str | None) -> str:
+        rid = s.execute(select(Repository.id).where(Repository.name == repository)).scalar()
+        if rid is None:
+            raise NotFound(f"repository {repository} not found")
+        run = s.execute(select(Run).where(Run.repository_id == rid, Run.result_digest == result_digest)
+                        .order_by(Run.id.desc()).limit(1)).scalar()
+        if run is None:
+            raise BadRequest(f"{repository}@{result_digest} has no admitted run crate: record the run first "
+                             "(sciregistry run record) so the DOI can pin image, inputs and parameters")
+        existing = s.execute(select(Doi.doi).where(Doi.repository_id == rid, Doi.result_digest == result_digest,
+                                                   Doi.state != "tombstone")).scalar()
+        if existing:
+            raise Conflict(f"{repository}@{result_digest} already has DOI {existing}", {"doi": existing})
+        closure = compute_closure(s, rid, result_digest, run)
 
-    def _relink_previous(self, s: Session, previous: str, new: str) -> None:
+        previous = concept = None
+        version = 1
+        if supersedes:
+            prev = s.get(Doi, doilib.normalize_doi(supersedes))
+            if prev is None or prev.is_concept:
+                raise BadRequest(f"supersedes: {supersedes} is not a version DOI registered here")
+            if prev.repository_id != rid:
+                raise BadRequest("a new version must be in the same repository as the one it supersedes")
+            previous = prev.doi
+            concept = prev.concept_doi
+            version = (s.execute(select(func.max(Doi.version)).where(Doi.concept_doi == concept)).scalar()
+                       if concept else prev.version) + 1
+        doi = self.minter.new_doi()
+        if supersedes and concept is None:
+            # first new version: create the concept DOI that will always resolve to the latest version
+            concept = self.minter.new_doi()
+            prev_row = s.get(Doi, previous)
+            plan.snapshot(prev_row)
+            cmeta = doilib.build_result_metadata(
+                **_concept_args(json.loads(prev_row.metadata_json), self, concept, [previous, doi]))
+            self._register(s, plan, concept, cmeta, None, None, None, None, True, None, None, 0, created_by)
+            prev_row.concept_doi = concept
+        meta = self._metadata(s, repository, run, result_digest, doi, title=title, creators=creators,
+                              description=description, version=version, previous=previous, concept=concept)
+        self._register(s, plan, doi, meta, rid, result_digest, run.crate_digest, run.id, False, concept, previous,
+                       version, created_by)
+        for (prid, digest, kind), role in closure.items.items():
+            s.add(DoiPin(doi=doi, repository_id=prid, digest=digest, kind=kind, role=role))
+        if previous:
+            self._relink_previous(s, plan, previous, doi)
+        if concept and supersedes and not any(d == concept for d, _ in plan.register):
+            self._refresh_concept(s, plan, concept)
+        s.flush()
+        return doi
+
+    def _register(self, s: Session, plan: _MintPlan, doi: str, meta: Any, rid: int | None, result: str | None,
+                  crate: str | None, run_id: int | None, is_concept: bool, concept: str | None,
+                  previous: str | None, version: int, created_by: str | None) -> None:
+        doilib.check_metadata(meta)  # never send (or record) metadata that fails DataCite 4.5
+        s.add(Doi(doi=doi, repository_id=rid, result_digest=result, crate_digest=crate, run_id=run_id,
+                  state="draft", is_concept=is_concept, concept_doi=concept, previous_doi=previous,
+                  version=version, metadata_json=json.dumps(doilib.to_datacite_json(meta)), created_by=created_by))
+        s.flush()
+        plan.register.append((doi, meta))
+
+    def _undo(self, plan: _MintPlan) -> None:
+        """Remove the drafts of a mint the minter refused, and restore what phase 1 changed."""
+        with self.sessions() as s, s.begin():
+            new = [d for d, _ in plan.register]
+            s.execute(delete(DoiPin).where(DoiPin.doi.in_(new)))
+            for d, (concept, metadata_json) in plan.saved.items():
+                row = s.get(Doi, d)
+                if row is not None:
+                    row.concept_doi, row.metadata_json = concept, metadata_json
+            s.execute(delete(Doi).where(Doi.doi.in_(new)))
+
+    def _relink_previous(self, s: Session, plan: _MintPlan, previous: str, new: str) -> None:
         row = s.get(Doi, previous)
+        plan.snapshot(row)
         meta = doilib.from_datacite_json(json.loads(row.metadata_json))
         related = [r for r in meta.related if r.relation_type != "IsPreviousVersionOf"]
         related.append(doilib.RelatedIdentifier(new, "DOI", "IsPreviousVersionOf", "Dataset"))
@@ -298,11 +340,12 @@ class DoiService:
         from dataclasses import replace
 
         meta = replace(meta, related=related)
-        self.minter.update(previous, meta)
+        plan.update.append((previous, meta))
         row.metadata_json = json.dumps(doilib.to_datacite_json(meta))
 
-    def _refresh_concept(self, s: Session, concept: str) -> None:
+    def _refresh_concept(self, s: Session, plan: _MintPlan, concept: str) -> None:
         row = s.get(Doi, concept)
+        plan.snapshot(row)
         versions = list(s.execute(select(Doi.doi).where(Doi.concept_doi == concept, Doi.is_concept.is_(False))
                                   .order_by(Doi.version)).scalars())
         meta = doilib.from_datacite_json(json.loads(row.metadata_json))
@@ -311,7 +354,7 @@ class DoiService:
         from dataclasses import replace
 
         meta = replace(meta, related=related)
-        self.minter.update(concept, meta)
+        plan.update.append((concept, meta))
         row.metadata_json = json.dumps(doilib.to_datacite_json(meta))
 
     # --- tombstones and reproductions ---
@@ -340,6 +383,18 @@ class DoiService:
             for row in s.execute(select(Doi).join(Repository, Repository.id == Doi.repository_id)
                                  .where(Repository.name == repository, Doi.result_digest == result_digest)).scalars():
                 row.reproductions += 1
+
+
+@dataclass
+class _MintPlan:
+    """What phase 1 of a mint recorded: DOIs to register, updates to send, rows to restore on failure."""
+
+    register: list[tuple[str, Any]] = field(default_factory=list)
+    update: list[tuple[str, Any]] = field(default_factory=list)
+    saved: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+
+    def snapshot(self, row: Doi) -> None:
+        self.saved.setdefault(row.doi, (row.concept_doi, row.metadata_json))
 
 
 def _concept_args(prev_attrs: dict[str, Any], svc: DoiService, concept: str, versions: list[str]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sciregistry.db.base import Base, UTCDateTime, utcnow
@@ -31,8 +31,13 @@ class Doi(Base):
     tombstone_reason: Mapped[str | None] = mapped_column(Text)
     reproductions: Mapped[int] = mapped_column(Integer, default=0)
 
-    __table_args__ = (Index("ix_dois_result", "repository_id", "result_digest"),
-                      Index("ix_dois_concept", "concept_doi"))
+    __table_args__ = (
+        Index("ix_dois_result", "repository_id", "result_digest"),
+        Index("ix_dois_concept", "concept_doi"),
+        # at most one live DOI per result: concurrent mints of the same result cannot both succeed
+        Index("uq_dois_live_result", "repository_id", "result_digest", unique=True,
+              sqlite_where=text("state != 'tombstone'"), postgresql_where=text("state != 'tombstone'")),
+    )
 
 
 class DoiPin(Base):
