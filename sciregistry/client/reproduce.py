@@ -695,24 +695,12 @@ class Resolution:
             out.append(f"image repository: the crate records {run.image.name}, the DOI's run {self.image.repository}")
         if run.command != self.command:
             out.append(f"command: the crate records {run.command!r}, the DOI's run {self.command!r}")
-        crate_params = {p.name: (p.type, p.value) for p in run.parameters}
-        mine = {k: (self.parameter_types.get(k), v) for k, v in self.parameters.items()}
-        for name in sorted(set(crate_params) | set(mine)):
-            if crate_params.get(name) != mine.get(name):
-                out.append(f"parameter {name!r}: the crate records {crate_params.get(name)}, "
-                           f"the DOI's run {mine.get(name)}")
-        crate_inputs = {i.name: (i.repository, i.digest) for i in run.inputs}
-        my_inputs = {i.name: (i.repository, i.digest) for i in self.inputs}
-        for name in sorted(set(crate_inputs) | set(my_inputs)):
-            if crate_inputs.get(name) != my_inputs.get(name):
-                out.append(f"input {name!r}: the crate records {crate_inputs.get(name)}, "
-                           f"the DOI's run {my_inputs.get(name)}")
-        crate_outputs = {o.path: (o.sha256, o.size) for o in run.outputs}
-        my_outputs = {o.path: (o.sha256, o.size) for o in self.outputs}
-        for path in sorted(set(crate_outputs) | set(my_outputs)):
-            if crate_outputs.get(path) != my_outputs.get(path):
-                out.append(f"output {path!r}: the crate records {crate_outputs.get(path)}, "
-                           f"the DOI's run {my_outputs.get(path)}")
+        out += _disagreements("parameter", {p.name: (p.type, p.value) for p in run.parameters},
+                              {k: (self.parameter_types.get(k), v) for k, v in self.parameters.items()})
+        out += _disagreements("input", {i.name: (i.repository, i.digest) for i in run.inputs},
+                              {i.name: (i.repository, i.digest) for i in self.inputs})
+        out += _disagreements("output", {o.path: (o.sha256, o.size) for o in run.outputs},
+                              {o.path: (o.sha256, o.size) for o in self.outputs})
         layers = self._result_layers()
         for o in self.outputs:
             layer = layers.get(o.path)
@@ -733,6 +721,12 @@ class Resolution:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         target = Path(out_dir) if out_dir is not None else default_out_dir(self.doi)
         return _Reproduction(self, target, runtime, timeout).run(attach=attach)
+
+
+def _disagreements(what: str, crate: Mapping[str, Any], mine: Mapping[str, Any]) -> list[str]:
+    """One line per key whose value differs between the crate and the DOI's run record."""
+    return [f"{what} {key!r}: the crate records {crate.get(key)}, the DOI's run {mine.get(key)}"
+            for key in sorted(set(crate) | set(mine)) if crate.get(key) != mine.get(key)]
 
 
 def default_out_dir(doi: str) -> Path:

@@ -12,9 +12,9 @@ import hmac
 import re
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 from sqlalchemy import bindparam, delete, select
@@ -241,7 +241,7 @@ class BlobOps(RegistryBase):
             raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
         if start is not None and start != offset:
             raise BlobUploadInvalid("chunk out of order", {"expected_start": offset, "start": start},
-                                    status=416, headers=_range_headers(repository, upload_id, offset))
+                                    status=416, headers=upload_headers(repository, upload_id, offset))
         hasher = self._hasher_at(upload_id, offset)
         self._hashers.drop(upload_id)
         try:
@@ -249,7 +249,7 @@ class BlobOps(RegistryBase):
         except UploadOffsetMismatch as exc:
             raise BlobUploadInvalid("chunk out of order (concurrent write)", {"expected_start": exc.expected},
                                     status=416,
-                                    headers=_range_headers(repository, upload_id, exc.expected)) from exc
+                                    headers=upload_headers(repository, upload_id, exc.expected)) from exc
         except UploadNotFound as exc:
             raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
         except OSError as exc:  # client went away mid-body (werkzeug ClientDisconnected is not OSError)
@@ -323,6 +323,7 @@ class BlobOps(RegistryBase):
             return {r[0] for r in rows}
 
 
-def _range_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
+def upload_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
+    """Location, Range and Docker-Upload-UUID of an upload session (202/204 answers and the 416 error)."""
     return {"Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
             "Range": f"0-{max(size - 1, 0)}", "Docker-Upload-UUID": upload_id}

@@ -35,6 +35,7 @@ from sciregistry.errors import (
     Unsupported,
 )
 from sciregistry.oci import MAX_MANIFEST_SIZE, parse_digest, referrers_index, validate_name
+from sciregistry.registry.blobs import upload_headers
 
 bp = Blueprint("v2", __name__)
 
@@ -105,11 +106,6 @@ def _content_range() -> tuple[int, int] | None:
     if end < start:
         raise BlobUploadInvalid("invalid Content-Range", {"Content-Range": raw[:100]}, status=416)
     return start, end
-
-
-def _upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
-    return {"Location": f"/v2/{name}/blobs/uploads/{upload_id}", "Range": f"0-{max(size - 1, 0)}",
-            "Docker-Upload-UUID": upload_id}
 
 
 def _next_link(path: str, n: int | None, last: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -275,12 +271,12 @@ def start_upload(name: str) -> Response:
         blob = reg.finish_upload(name, status.upload_id, digest, _body_stream(), length)
         return _empty(201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest})
     status = reg.start_upload(name)
-    return _empty(202, _upload_headers(name, status.upload_id, 0))
+    return _empty(202, upload_headers(name, status.upload_id, 0))
 
 
 def upload_status(name: str, upload_id: str) -> Response:
     status = services().registry.upload_status(name, upload_id)
-    return _empty(204, _upload_headers(name, upload_id, status.size))
+    return _empty(204, upload_headers(name, upload_id, status.size))
 
 
 def patch_upload(name: str, upload_id: str) -> Response:
@@ -292,7 +288,7 @@ def patch_upload(name: str, upload_id: str) -> Response:
         length = rng[1] - rng[0] + 1
     status = services().registry.append_upload(name, upload_id, _body_stream(),
                                                rng[0] if rng else None, length)
-    return _empty(202, _upload_headers(name, upload_id, status.size))
+    return _empty(202, upload_headers(name, upload_id, status.size))
 
 
 def put_upload(name: str, upload_id: str) -> Response:
