@@ -43,7 +43,7 @@ _LINKED_BLOB = (
     .where(Repository.name == bindparam("name"), Blob.digest == bindparam("digest"))
 )
 _UPLOAD = (
-    select(Upload.id, Repository.name)
+    select(Upload.repository_id, Repository.name)
     .join(Repository, Repository.id == Upload.repository_id)
     .where(Upload.id == bindparam("id"))
 )
@@ -203,13 +203,15 @@ class BlobOps(RegistryBase):
             s.add(Upload(id=upload_id, repository_id=rid))
         return UploadStatus(upload_id, repository, 0)
 
-    def _check_upload(self, repository: str, upload_id: str) -> None:
+    def _check_upload(self, repository: str, upload_id: str) -> int:
+        """The repository id of upload ``upload_id``, which must belong to ``repository``."""
         if not _UPLOAD_ID.fullmatch(upload_id):
             raise BlobUploadUnknown(detail={"upload": upload_id[:64]})
         with self.engine.connect() as conn:
             row = conn.execute(_UPLOAD, {"id": upload_id}).first()
         if row is None or not hmac.compare_digest(row[1], repository):
             raise BlobUploadUnknown(detail={"upload": upload_id[:64]})
+        return int(row[0])
 
     def upload_status(self, repository: str, upload_id: str) -> UploadStatus:
         self._check_upload(repository, upload_id)
@@ -235,6 +237,10 @@ class BlobOps(RegistryBase):
         """Append a request body. ``start`` comes from Content-Range (must equal the current size,
         else 416); ``length`` from Content-Length (the body must have exactly that many bytes)."""
         self._check_upload(repository, upload_id)
+        return self._append(repository, upload_id, stream, start, length)
+
+    def _append(self, repository: str, upload_id: str, stream: BinaryIO, start: int | None,
+                length: int | None) -> UploadStatus:
         try:
             offset = self.store.upload_size(upload_id)
         except UploadNotFound as exc:
@@ -264,9 +270,9 @@ class BlobOps(RegistryBase):
                       length: int | None = None, start: int | None = None) -> BlobRecord:
         """Complete an upload with an optional final chunk; verify ``digest``; commit the blob."""
         d = parse_digest(digest)
-        self._check_upload(repository, upload_id)
+        rid = self._check_upload(repository, upload_id)
         if stream is not None and (length is None or length > 0):
-            status = self.append_upload(repository, upload_id, stream, start, length)
+            status = self._append(repository, upload_id, stream, start, length)
             size = status.size
         else:
             try:
@@ -284,7 +290,6 @@ class BlobOps(RegistryBase):
             self.store.abort_upload(upload_id)
         else:
             self.store.commit_upload(upload_id, digest)
-        rid = self.ensure_repository(repository)
         self._link(rid, digest, size)
         with self.transaction() as s:
             s.execute(delete(Upload).where(Upload.id == upload_id))
