@@ -23,7 +23,6 @@ from sciregistry.api.landing import bp as landing_bp
 from sciregistry.api.v2 import bp as v2_bp
 from sciregistry.config import Config, load_config
 from sciregistry.db import make_engine, make_session_factory
-from sciregistry.db.migrate import upgrade
 from sciregistry.errors import RegistryError
 from sciregistry.registry import HookChain, Registry
 from sciregistry.registry.dois import DoiPins, DoiService
@@ -64,6 +63,8 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     """Engine, store, registry and gate for ``config`` (also used by the CLI without Flask)."""
     engine = make_engine(config.resolved_database_url)
     if migrate:
+        from sciregistry.db.migrate import upgrade  # alembic (about 10 MiB) only where migrations run
+
         upgrade(engine)
     sessions = make_session_factory(engine)
     store = open_store(config.storage_driver, **config.storage_options())

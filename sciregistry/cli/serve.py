@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 import click
@@ -23,14 +24,48 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     cfg = load(config_path, data_dir, host=host, port=port, workers=workers, threads=threads)
     logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    prepare_in_child(cfg)
+    run_gunicorn(cfg)
+
+
+def prepare(cfg: Any) -> None:
+    """Migrate the database and run the first-start hook (admin user, signing keys), once."""
     from sciregistry.app import build_services
 
-    services = build_services(cfg, migrate=True)  # migrate once, in the master, before forking
+    services = build_services(cfg, migrate=True)
     first_start = services.extra.get("on_first_start")
     if first_start:
         first_start()
     services.engine.dispose()
-    run_gunicorn(cfg)
+
+
+def prepare_in_child(cfg: Any) -> None:
+    """Run :func:`prepare` in a forked child, before gunicorn starts.
+
+    The gunicorn master only supervises; if it imported the application (and alembic) to migrate,
+    it would hold about 60 MiB it never uses for as long as the server runs. Each worker imports
+    the application itself.
+    """
+    import traceback
+
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            prepare(cfg)
+            code = 0
+        except Exception as exc:  # noqa: BLE001 - reported to the operator, the exit status tells the parent
+            if logging.getLogger().isEnabledFor(logging.DEBUG):
+                traceback.print_exc()
+            print(f"sciregistry serve: could not prepare the database and data directory: {exc}",
+                  file=sys.stderr)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise click.ClickException("startup failed (see the message above); the server was not started")
 
 
 def run_gunicorn(cfg: Any) -> None:

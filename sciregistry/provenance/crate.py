@@ -47,9 +47,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from rocrate.model import ContextEntity
-from rocrate.rocrate import ROCrate
-
 from sciregistry.errors import CrateInvalid
 from sciregistry.provenance import schemas
 from sciregistry.provenance.model import (
@@ -224,12 +221,17 @@ def build_run_crate(run: RunRecord) -> CrateFiles:
         raise CrateInvalid(f"{RUN_DESCRIPTION_NAME} does not satisfy {RUN_SCHEMA}: {problems[0]}", detail=problems)
     run_description = _dumps(description_doc)
 
+    # Imported here: rocrate (about 11 MiB) is needed only to build a crate, which registry
+    # workers never do (they read and validate crates as JSON).
+    from rocrate.model import ContextEntity
+    from rocrate.rocrate import ROCrate
+
     crate = ROCrate(version=RO_CRATE_VERSION)
     crate.metadata.extra_contexts.append(WORKFLOW_RUN_CONTEXT)
     crate.metadata["conformsTo"] = [_ref(RO_CRATE_PROFILE), _ref(WORKFLOW_RO_CRATE)]
     root = crate.root_dataset
 
-    def add(entity_id: str, properties: dict[str, Any]) -> ContextEntity:
+    def add(entity_id: str, properties: dict[str, Any]) -> Any:
         return crate.add(ContextEntity(crate, entity_id, properties=properties))
 
     # Main workflow: the run description, whose command template is what ran.
