@@ -6,6 +6,7 @@ Nothing else in sciregistry constructs engines, stores or services; tests build 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from collections.abc import Mapping
@@ -14,6 +15,8 @@ from typing import Any
 
 from flask import Flask, Response, request
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from sciregistry.api.auth_gate import configure_auth, install_auth
@@ -23,12 +26,12 @@ from sciregistry.api.landing import bp as landing_bp
 from sciregistry.api.v2 import bp as v2_bp
 from sciregistry.config import Config, load_config
 from sciregistry.db import make_engine, make_session_factory
-from sciregistry.errors import RegistryError
+from sciregistry.errors import InsufficientStorage, RegistryError, ServerFault
 from sciregistry.registry import HookChain, Registry
 from sciregistry.registry.dois import DoiPins, DoiService
 from sciregistry.registry.reproductions import ReproductionCounter
 from sciregistry.registry.runs import RunIndex, RunQueries
-from sciregistry.storage import BlobStore, open_store
+from sciregistry.storage import BlobStore, StorageError, open_store
 
 log = logging.getLogger("sciregistry")
 
@@ -86,6 +89,19 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     return services
 
 
+def server_fault(exc: BaseException) -> ServerFault | None:
+    """The 5xx a failure of the server's own resources deserves: disk full 507, storage or database
+    unreachable 503 (with Retry-After). None for anything else (a bug: logged with its traceback)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage(detail={"error": exc.strerror})
+    if isinstance(exc, (OSError, StorageError)):
+        return ServerFault("storage unavailable, retry later", {"error": getattr(exc, "strerror", None) or str(exc)[:200]},
+                           headers={"Retry-After": "5"})
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)):
+        return ServerFault("database unavailable, retry later", headers={"Retry-After": "5"})
+    return None
+
+
 def make_minter(config: Config) -> Any:
     from sciregistry.doi import DataCiteMinter, LocalMinter
 
@@ -136,6 +152,14 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        fault = server_fault(exc)
+        if fault is not None:
+            log.error("%s on %s %s: %s", fault.code, request.method, request.path, exc)
+            if request.path.startswith("/v2"):
+                from sciregistry.api.v2.errors import render
+
+                return render(fault)
+            return _registry_error(fault)
         log.exception("unhandled error on %s %s", request.method, request.path)
         body = {"errors": [{"code": "UNKNOWN" if not request.path.startswith("/v2") else "UNSUPPORTED",
                             "message": "internal server error"}]}

@@ -27,7 +27,10 @@ adds a ``detail`` (any JSON value) and optionally a more precise message.
         ├── CrateInvalid           CRATE_INVALID           422
         ├── MetadataInvalid        METADATA_INVALID        422
         ├── Pinned                 PINNED                  409
-        └── UpstreamError          UPSTREAM_ERROR          502
+        ├── UpstreamError          UPSTREAM_ERROR          502
+        └── ServerFault            UNAVAILABLE             503  a condition of the server, not the request
+            └── InsufficientStorage INSUFFICIENT_STORAGE   507
+            (on /v2 a ServerFault is sent with its ``oci_code``: UNSUPPORTED, or DENIED for storage)
 
 This module imports nothing of ours (it is imported by every layer).
 """
@@ -168,3 +171,16 @@ def from_code(code: str, message: str | None = None, detail: Any = None,
     """Rebuild an error from its wire form (used by the client to round-trip server errors)."""
     cls = _BY_CODE.get(code, RegistryError)
     return cls(message, detail, status=status)
+
+
+class ServerFault(ExtError):
+    """The server cannot serve the request now (database or storage unavailable): 5xx, never the
+    client's fault. ``oci_code`` is the spec code it carries on /v2."""
+
+    code, status, message = "UNAVAILABLE", 503, "service unavailable, retry later"
+    oci_code: ClassVar[str] = "UNSUPPORTED"
+
+
+class InsufficientStorage(ServerFault):
+    code, status, message = "INSUFFICIENT_STORAGE", 507, "insufficient storage: the registry cannot store more data"
+    oci_code: ClassVar[str] = "DENIED"  # what registries answer when a storage quota is exceeded

@@ -258,8 +258,8 @@ class BlobOps(RegistryBase):
                                     headers=upload_headers(repository, upload_id, exc.expected)) from exc
         except UploadNotFound as exc:
             raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
-        except OSError as exc:  # client went away mid-body (werkzeug ClientDisconnected is not OSError)
-            raise BlobUploadInvalid("upload body could not be read", {"error": str(exc)}) from exc
+        # A body that cannot be read arrives as the API's spec error; an OSError here is the
+        # store's (disk full, read-only): the server's fault, never blamed on the client.
         if length is not None and new_size - offset != length:
             raise SizeInvalid("body shorter than Content-Length",
                               {"expected": length, "received": new_size - offset})

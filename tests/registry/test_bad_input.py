@@ -8,6 +8,8 @@ are not normalised by the client).
 from __future__ import annotations
 
 import json
+import re
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -313,6 +315,54 @@ def test_garbage_content_length_has_an_oci_error_body(ctx: Ctx) -> None:
     loc = ctx.fresh_upload()
     r = send(ctx.port, "PATCH", loc, headers={"Content-Length": "-1"}, body=b"abc")
     assert (r.status, r.code) == (400, "SIZE_INVALID")
+
+
+def _raw_exchange(port: int, head: str, body: bytes) -> tuple[bytes, bool]:
+    """Send raw bytes; return the first response and whether the server then closed the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head.encode() + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+        head_part, _, rest = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head_part).group(1))
+        while len(rest) < length:
+            rest += s.recv(65536)
+        s.settimeout(5)
+        try:
+            closed = s.recv(65536) == b""
+        except TimeoutError:
+            closed = False
+        return head_part + b"\r\n\r\n" + rest[:length], closed
+
+
+@pytest.mark.parametrize("path_kind,expected", [("patch", "BLOB_UPLOAD_INVALID"), ("manifest", "MANIFEST_INVALID")])
+def test_broken_chunked_body_is_a_spec_error_and_closes(ctx: Ctx, path_kind: str, expected: str) -> None:
+    """A chunked body with a garbage chunk size: 400 with the route's code (not 500), and the server
+    closes the connection (the bytes after the bad chunk cannot be trusted to start a request)."""
+    if path_kind == "patch":
+        loc = ctx.fresh_upload()
+        head = f"PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+    else:
+        loc = None
+        head = f"PUT /v2/lab/x/manifests/broken HTTP/1.1\r\nHost: x\r\nContent-Type: {OCI_MANIFEST}\r\n"
+    head += "Transfer-Encoding: chunked\r\n\r\n"
+    reply, closed = _raw_exchange(ctx.port, head, b"5\r\nhello\r\nZZZ\r\nxx\r\n0\r\n\r\n")
+    status_line = reply.split(b"\r\n", 1)[0]
+    assert b" 400 " in status_line, reply
+    body = json.loads(reply.partition(b"\r\n\r\n")[2])
+    assert body["errors"][0]["code"] == expected
+    assert "could not be read" in body["errors"][0]["message"]
+    assert closed
+    if loc is not None:  # the upload lives on at an offset the client can query, and can finish
+        r = send(ctx.port, "GET", loc)
+        assert r.status == 204
+        offset = int(r.headers["range"].split("-")[1]) + 1 if r.headers["range"] != "0-0" else 0
+        assert offset in (0, 5)
+        r = send(ctx.port, "PUT", f"{loc}?digest={sha256(b'hello world')}", body=b"hello world"[offset:])
+        assert r.status == 201
+    else:
+        assert send(ctx.port, "GET", "/v2/lab/x/manifests/broken").status == 404
 
 
 def test_the_server_still_serves_and_never_failed(ctx: Ctx) -> None:

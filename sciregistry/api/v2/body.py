@@ -5,12 +5,18 @@ body of known length, ``DirectBody`` takes what gunicorn has already buffered an
 with ``socket.recv_into`` straight into the caller's buffer: one copy. It is used only when the
 server is gunicorn and the body has a Content-Length; anything else falls back to the WSGI stream
 (``readinto`` where available, which werkzeug's LimitedStream provides).
+
+``GuardedBody`` wraps either: a body that cannot be read to its end (bad chunked encoding, a client
+that stops sending or disconnects, a read timeout) becomes the route's spec error instead of a
+500, and the connection is marked to close, since its next bytes cannot be trusted to start a request.
 """
 
 from __future__ import annotations
 
 import socket
 from typing import Any
+
+from sciregistry.errors import RegistryError
 
 
 class DirectBody:
@@ -58,3 +64,44 @@ class DirectBody:
         buf = bytearray(self.remaining if size < 0 else min(size, self.remaining))
         n = self.readinto(buf)
         return bytes(buf[:n])
+
+
+class GuardedBody:
+    """A request body whose read failures raise ``error`` (a :class:`RegistryError` class)."""
+
+    def __init__(self, stream: Any, environ: dict[str, Any], error: type[RegistryError]) -> None:
+        self._stream = stream
+        self._environ = environ
+        self._error = error
+        if hasattr(stream, "readinto"):
+            self.readinto = self._readinto
+
+    def _failed(self, exc: Exception) -> RegistryError:
+        close_connection(self._environ)
+        text = str(exc) or type(exc).__name__
+        return self._error(f"request body could not be read: {text}"[:300], {"error": type(exc).__name__})
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except RegistryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - gunicorn parse errors, werkzeug ClientDisconnected, OSError
+            raise self._failed(exc) from exc
+
+    def _readinto(self, buf: Any) -> int:
+        try:
+            return self._stream.readinto(buf)
+        except RegistryError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._failed(exc) from exc
+
+
+def close_connection(environ: dict[str, Any]) -> None:
+    """Ask the server to close the connection after this response (gunicorn: through the request
+    object its chunked reader holds; a body of known length that failed has a dead socket anyway)."""
+    reader = getattr(environ.get("wsgi.input"), "reader", None)
+    req = getattr(reader, "req", None)
+    if req is not None and hasattr(req, "must_close"):
+        req.must_close = True

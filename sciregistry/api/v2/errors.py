@@ -13,6 +13,7 @@ from sciregistry.errors import (
     BlobUploadInvalid,
     NameUnknown,
     RegistryError,
+    ServerFault,
     SizeInvalid,
     Unsupported,
 )
@@ -22,10 +23,13 @@ API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 
 
 def render(err: RegistryError) -> Response:
-    if err.code not in OCI_ERROR_CODES:  # an /ext error leaking into /v2 is a bug; never send its code
-        log.error("non-OCI error on /v2: %s %s", err.code, err.text)
-        err = Unsupported(err.text, err.detail, status=err.http_status)
-    body = json.dumps({"errors": [err.to_dict()]})
+    if isinstance(err, ServerFault):
+        body = json.dumps({"errors": [{**err.to_dict(), "code": err.oci_code}]})
+    else:
+        if err.code not in OCI_ERROR_CODES:  # an /ext error leaking into /v2 is a bug; never send its code
+            log.error("non-OCI error on /v2: %s %s", err.code, err.text)
+            err = Unsupported(err.text, err.detail, status=err.http_status)
+        body = json.dumps({"errors": [err.to_dict()]})
     resp = Response(body, status=err.http_status, mimetype="application/json")
     resp.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
     for k, v in err.headers.items():

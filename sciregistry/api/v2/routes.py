@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from sciregistry.api.v2.body import DirectBody
+from sciregistry.api.v2.body import DirectBody, GuardedBody
 from sciregistry.api.v2.errors import API_VERSION_HEADER, from_http_exception, render
 from sciregistry.errors import (
     BlobUploadInvalid,
@@ -79,17 +79,15 @@ def _content_length() -> int | None:
     return int(raw)
 
 
-def _body_stream() -> Any:
-    """The request body as a stream, never read whole. A chunked body needs a server that sets
-    ``wsgi.input_terminated`` (gunicorn does); otherwise it would be read as empty: refuse it."""
+def _body_stream(error: type[RegistryError] = BlobUploadInvalid) -> Any:
+    """The request body as a stream, never read whole; a failed read raises ``error``. A chunked
+    body needs a server that sets ``wsgi.input_terminated`` (gunicorn does); otherwise it would be
+    read as empty: refuse it."""
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     if chunked and not request.environ.get("wsgi.input_terminated"):
         raise Unsupported("chunked request bodies need a server that terminates input", status=501)
-    if not chunked:
-        direct = DirectBody.wrap(request.environ, _content_length())
-        if direct is not None:
-            return direct
-    return request.stream
+    stream = None if chunked else DirectBody.wrap(request.environ, _content_length())
+    return GuardedBody(stream or request.stream, request.environ, error)
 
 
 _RANGE = re.compile(r"^(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/(?:\d+|\*))?$")
@@ -157,7 +155,7 @@ def put_manifest(name: str, ref: str) -> Response:
     length = _content_length()
     if length is not None and length > MAX_MANIFEST_SIZE:
         raise ManifestInvalid("manifest exceeds 4 MiB", {"size": length}, status=413)
-    data = _body_stream().read(MAX_MANIFEST_SIZE + 1)
+    data = _body_stream(ManifestInvalid).read(MAX_MANIFEST_SIZE + 1)
     if len(data) > MAX_MANIFEST_SIZE:
         raise ManifestInvalid("manifest exceeds 4 MiB", status=413)
     pushed = services().registry.put_manifest(name, ref, data, request.headers.get("Content-Type"))
