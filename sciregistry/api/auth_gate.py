@@ -85,7 +85,7 @@ log = logging.getLogger(__name__)
 
 G_KEY = "_sciregistry_auth"
 _CHALLENGE_ACTIONS = {"pull": frozenset({PULL}), "push": frozenset({PULL, PUSH}), "delete": frozenset({"delete"})}
-_V2_REF = re.compile(r"^/(manifests|blobs)/([^/]+)$")
+_V2_REF = re.compile(r"^/(manifests|blobs|referrers)/([^/]+)$")
 ADMIN_PASSWORD_FILE = "admin-password"
 
 
@@ -341,8 +341,12 @@ class AuthGate:
     # --- the gate interface -----------------------------------------------------------------------
 
     def authorize(self, repository: str | None, action: str, *, hide: bool = False,
-                  doi: str | None = None) -> None:
-        """Raise unless the caller may do ``action`` (pull, push, delete, login, catalog) on ``repository``."""
+                  doi: str | None = None, digest: str | None = None) -> None:
+        """Raise unless the caller may do ``action`` (pull, push, delete, login, catalog) on ``repository``.
+
+        ``doi`` names the DOI a request is about, ``digest`` the content it reads (a run's result,
+        the subject of a lineage): a reviewer token may read a DOI's record and, on /api/v1, what
+        concerns a manifest pinned by its DOI."""
         st = self._state()
         if st.error is not None:
             raise self._with_challenge(st, st.error)
@@ -354,28 +358,32 @@ class AuthGate:
             return
         if st.claims is not None:
             if st.claims.allows(repository, action) and (
-                    "doi" not in st.claims.extra or self._allows(self._real(st), repository, action, doi)):
+                    "doi" not in st.claims.extra or self._allows(self._real(st), repository, action, doi, digest)):
                 return
-        elif self._allows(st.principal or ANONYMOUS, repository, action, doi):
+        elif self._allows(st.principal or ANONYMOUS, repository, action, doi, digest):
             return
         self._deny(st, repository, action, hide)
 
-    def _allows(self, p: Principal, repository: str, action: str, doi: str | None) -> bool:
+    def _allows(self, p: Principal, repository: str, action: str, doi: str | None,
+                digest: str | None = None) -> bool:
         if p.kind == "reviewer":
             if action != PULL or repository not in p.reviewer_repositories:
                 return False
             if _on_v2():
                 self._check_reviewer_ref(p, repository)
                 return True
-            return doi is not None and doi.lower() == p.doi
+            if doi is not None:
+                return doi.lower() == p.doi
+            return digest is not None and (repository, digest) in p.pins
         return action in self.held(p, repository)
 
     def _check_reviewer_ref(self, p: Principal, repository: str) -> None:
-        """A reviewer may fetch only the pinned manifests (by digest, or a tag resolving to one) and blobs."""
+        """A reviewer may fetch only the pinned manifests (by digest, or a tag resolving to one), their
+        blobs, and the referrers of a pinned manifest (the run crate is one)."""
         rest = request.path[len("/v2/") + len(repository):]
         m = _V2_REF.match(rest)
         if m is None:
-            raise Denied("a reviewer token may fetch only the DOI's pinned manifests and blobs")
+            raise Denied("a reviewer token may fetch only the DOI's pinned manifests, blobs and referrers")
         kind, ref = m.groups()
         digest = ref
         if kind == "manifests" and not is_digest(ref):
@@ -383,7 +391,7 @@ class AuthGate:
                 raise ManifestUnknown(detail={"reference": ref[:200]})
             digest = self.registry.get_manifest(repository, ref).digest
         if (repository, digest) not in p.pins:
-            if kind == "manifests":
+            if kind in ("manifests", "referrers"):
                 raise ManifestUnknown(detail={"reference": ref[:200]})
             raise BlobUnknown(detail={"digest": ref[:200]})
 
@@ -394,6 +402,9 @@ class AuthGate:
             raise self._with_challenge(st, Unauthorized())
         if st.claims is not None:
             real = self._real(st)
+            if real.kind == "reviewer" and not _on_v2():
+                raise Denied(f"a reviewer token reads only what DOI {real.doi} pins",
+                             {"name": repository, "action": action})
             if action in self.held(real, repository):
                 st.bearer_error = "insufficient_scope"
                 raise self._with_challenge(st, Unauthorized(f"token does not grant {action} on {repository}"))

@@ -66,16 +66,31 @@ def context_document(url: str) -> bytes:
 
 
 def _seeded_cache() -> Path:
-    """Create (once per process) a requests_cache SQLite cache holding the shipped contexts."""
+    """A requests_cache SQLite cache holding the shipped contexts, shared by every process.
+
+    Its directory is named after the contents it holds (contexts and roc-validator version), so every
+    process of a server, and every later run, reuses one directory instead of leaving one per process
+    in the temporary directory (gunicorn workers never run ``atexit``). It is seeded in a private
+    directory first and renamed into place, so no process ever sees a half-seeded cache.
+    """
     global _cache_path
     if _cache_path is not None:
         return _cache_path
+    import hashlib
+    import os
+    from importlib.metadata import version
+
     from requests_cache import CachedSession  # roc-validator's own cache backend
 
-    directory = Path(tempfile.mkdtemp(prefix="sciregistry-rocv-"))
-    atexit.register(shutil.rmtree, directory, True)
-    cache_path = directory / "http_cache"
-    session = CachedSession(cache_name=str(cache_path), backend="sqlite", expire_after=-1,
+    tag = hashlib.sha256(version("roc-validator").encode())
+    for url in sorted(CONTEXT_FILES):
+        tag.update(url.encode() + b"\0" + context_document(url))
+    final = Path(tempfile.gettempdir()) / f"sciregistry-rocv-{os.getuid()}-{tag.hexdigest()[:16]}"
+    if (final / "http_cache.sqlite").is_file():
+        _cache_path = final / "http_cache"
+        return _cache_path
+    directory = Path(tempfile.mkdtemp(prefix="sciregistry-rocv-seed-"))
+    session = CachedSession(cache_name=str(directory / "http_cache"), backend="sqlite", expire_after=-1,
                             allowable_methods=("GET",), allowable_codes=(200,))
     try:
         for url in CONTEXT_FILES:
@@ -94,8 +109,16 @@ def _seeded_cache() -> Path:
             session.cache.save_response(response)
     finally:
         session.close()  # type: ignore[no-untyped-call]
-    _cache_path = cache_path
-    return cache_path
+    try:
+        os.rename(directory, final)
+    except OSError:
+        if (final / "http_cache.sqlite").is_file():  # another process got there first: use its identical cache
+            shutil.rmtree(directory, ignore_errors=True)
+        else:  # cannot share it: keep a private copy for this process
+            atexit.register(shutil.rmtree, directory, True)
+            final = directory
+    _cache_path = final / "http_cache"
+    return _cache_path
 
 
 def _drain_validator_log() -> None:

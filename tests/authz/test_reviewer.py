@@ -115,6 +115,30 @@ def test_reviewer_cannot_go_beyond_the_closure(setup: Setup) -> None:
     assert c.get("/v2/_catalog", headers=h).get_json() == {"repositories": []}
 
 
+def test_reviewer_reads_the_run_lineage_and_crate_of_the_doi(setup: Setup) -> None:
+    """reviewer-guide section 4: run show / lineage / pull --with-crate with only a reviewer token."""
+    c, h = setup.client, bearer(setup.secret)
+    result = setup.closure.result
+    r = c.get(f"/api/v1/lineage/{result.repository}@{result.digest}", headers=h)
+    assert r.status_code == 200, r.data
+    node = r.get_json()
+    run_id = node["produced_by"]["id"]
+    assert node["downstream"] == []  # nothing outside the closure
+    r = c.get(f"/api/v1/runs/{run_id}", headers=h)
+    assert r.status_code == 200 and r.get_json()["result_digest"] == result.digest
+    r = c.get(f"/v2/{result.repository}/referrers/{result.digest}", headers=h)
+    assert r.status_code == 200
+    assert setup.closure.crate.digest in {d["digest"] for d in r.get_json()["manifests"]}
+    # ... but nothing about content the DOI does not pin
+    r = c.get(f"/api/v1/lineage/lab/pipeline@{setup.unpinned.digest}", headers=h)
+    assert r.status_code in (403, 404)
+    assert "reviewer token" in r.get_json()["errors"][0]["message"] or r.status_code == 404
+    r = c.get(f"/v2/lab/pipeline/referrers/{setup.unpinned.digest}", headers=h)
+    assert (r.status_code, error_code(r)) == (404, "MANIFEST_UNKNOWN")
+    r = c.get("/api/v1/runs?repository=lab/results", headers=h)
+    assert r.status_code in (403, 404)
+
+
 def test_reviewer_through_the_token_flow(setup: Setup) -> None:
     c = setup.client
     r = c.get("/token?service=sciregistry&scope=repository:lab/results:pull,push,delete"

@@ -66,3 +66,6 @@ def test_anonymous_caller_gets_a_challenge(published: Published, gate: Any) -> N
     resp = published.client.get(f"/doi/{published.doi}")
     assert resp.status_code == 401
     assert "<h1>Sign-in required</h1>" in resp.get_data(as_text=True)
+    # a browser can only prompt for Basic credentials (a reviewer token goes in as the password)
+    assert resp.headers["WWW-Authenticate"] == 'Basic realm="sciregistry",charset="UTF-8"'
+    assert "reviewer token" in resp.get_data(as_text=True)

@@ -88,14 +88,14 @@ def list_runs() -> Response:
 @bp.get("/runs/<int:run_id>")
 def get_run(run_id: int) -> Response:
     run = services().runs.get(run_id)
-    services().gate.authorize(run["repository"], "pull", hide=True)
+    services().gate.authorize(run["repository"], "pull", hide=True, digest=run["result_digest"])
     return json_response(run)
 
 
 @bp.get("/lineage/<path:ref>")
 def lineage(ref: str) -> Response:
     repo, digest = split_ref(ref)
-    services().gate.authorize(repo, "pull", hide=True)
+    services().gate.authorize(repo, "pull", hide=True, digest=digest)
     node = services().runs.lineage(repo, digest)
     node["downstream"] = [r for r in node["downstream"] if services().gate.can_read(r["repository"])]
     return json_response(node)

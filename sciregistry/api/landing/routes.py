@@ -208,7 +208,8 @@ def _choose_format() -> Format:
     if name is not None:
         fmt = BY_NAME.get(name.strip().lower())
         if fmt is None:
-            raise BadRequest(f"unknown format {name[:50]!r}", {"formats": sorted(BY_NAME)})
+            raise BadRequest(f"unknown format {name[:50]!r}; use one of: {', '.join(sorted(BY_NAME))}",
+                             {"formats": sorted(BY_NAME)})
         return fmt
     return negotiate(request.headers.get("Accept")) or BY_NAME["html"]
 
@@ -473,6 +474,9 @@ def _error(err: RegistryError) -> Response:
                         mimetype="application/json")
     resp.headers.update(err.headers)
     if err.http_status == 401:
-        resp.headers.setdefault("WWW-Authenticate", services().gate.challenge())
+        # A browser prompts for Basic credentials only (a reviewer signs in with the token as the
+        # password); API clients get the registry's Bearer challenge.
+        challenge = 'Basic realm="sciregistry",charset="UTF-8"' if fmt.name == "html" else services().gate.challenge()
+        resp.headers.setdefault("WWW-Authenticate", challenge)
     resp.headers["Vary"] = "Accept"
     return resp
