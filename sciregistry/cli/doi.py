@@ -335,7 +335,7 @@ def gc(dry_run: bool, delete_untagged: bool, grace: int | None, upload_max_age: 
         report = collect(services.registry,
                          grace=cfg.gc_grace_seconds if grace is None else grace,
                          upload_max_age=cfg.upload_max_age if upload_max_age is None else upload_max_age,
-                         dry_run=dry_run, delete_untagged=delete_untagged)
+                         dry_run=dry_run, delete_untagged=delete_untagged, dois=services.extra.get("dois"))
     finally:
         services.engine.dispose()
     if as_json:
@@ -347,6 +347,9 @@ def gc(dry_run: bool, delete_untagged: bool, grace: int | None, upload_max_age: 
                f"{len(report.orphan_files_deleted)} orphan files, {len(report.uploads_deleted)} uploads; "
                f"{_size(report.bytes_freed)} {'to free' if dry_run else 'freed'}; "
                f"{report.pinned_kept} DOI-pinned objects kept")
+    if report.dois_completed:
+        click.echo(f"{'would complete' if dry_run else 'completed'} {len(report.dois_completed)} DOI mint(s) "
+                   f"a crash had interrupted: {', '.join(report.dois_completed)}")
     for d in report.manifests_deleted:
         click.echo(f"  manifest {d}")
     for d in report.blobs_deleted:

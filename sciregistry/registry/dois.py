@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,8 @@ from sciregistry.db.base import utcnow
 from sciregistry.db.models import Doi, DoiPin, Manifest, ManifestRef, Repository, Run
 from sciregistry.errors import BadRequest, Conflict, Denied, NotFound
 from sciregistry.registry.hooks import NoHooks
+
+log = logging.getLogger(__name__)
 
 PINNED = "pinned by DOI"
 
@@ -356,6 +359,45 @@ class DoiService:
         meta = replace(meta, related=related)
         plan.update.append((concept, meta))
         row.metadata_json = json.dumps(doilib.to_datacite_json(meta))
+
+    def finish_interrupted(self, older_than: int = 600, *, dry_run: bool = False) -> list[str]:
+        """Complete mints a crash interrupted between phase 1 and phase 3 (see :meth:`mint`).
+
+        A draft older than ``older_than`` seconds is such a mint: its row, metadata and pins were
+        committed, and the minter may or may not have published it. Publishing is idempotent (DataCite
+        creates or updates on PUT), so the mint is driven forward, never undone: the DOI is published
+        from its recorded metadata, the versions it links to are updated, and it becomes findable. A
+        draft the minter still refuses stays a draft for the next run. Returns the DOIs completed."""
+        cutoff = utcnow() - dt.timedelta(seconds=older_than)
+        with self.sessions() as s:
+            stale = list(s.execute(select(Doi.doi).where(Doi.state == "draft", Doi.created_at < cutoff)
+                                   .order_by(Doi.is_concept.desc(), Doi.created_at)).scalars())
+        if dry_run:
+            return stale
+        done: list[str] = []
+        for doi in stale:
+            with self.sessions() as s:
+                row = s.get(Doi, doi)
+                if row is None or row.state != "draft":
+                    continue
+                linked = [d for d in (row.previous_doi, row.concept_doi) if d]
+                meta = doilib.from_datacite_json(json.loads(row.metadata_json))
+                related = [(d, doilib.from_datacite_json(json.loads(r.metadata_json)))
+                           for d in linked if (r := s.get(Doi, d)) is not None and r.state != "draft"]
+            try:
+                self.minter.publish(doi, meta)
+                for other, other_meta in related:
+                    self.minter.update(other, other_meta)
+            except Exception as exc:  # noqa: BLE001 - the minter is external; retried at the next run
+                log.warning("interrupted mint of %s could not be completed yet: %s", doi, exc)
+                continue
+            with self.sessions() as s, s.begin():
+                row = s.get(Doi, doi)
+                if row is not None and row.state == "draft":
+                    row.state = "findable"
+                    row.published_at = utcnow()
+                    done.append(doi)
+        return done
 
     # --- tombstones and reproductions ---
     def tombstone(self, doi: str, reason: str) -> DoiRecord:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, exists, select
 
@@ -36,14 +37,19 @@ class GcReport:
     orphan_files_deleted: list[str] = field(default_factory=list)
     uploads_deleted: list[str] = field(default_factory=list)
     pinned_kept: int = 0
+    dois_completed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 def collect(reg: RegistryBase, *, grace: int = 86400, upload_max_age: int = 86400, dry_run: bool = False,
-            delete_untagged: bool = False) -> GcReport:
+            delete_untagged: bool = False, dois: Any = None) -> GcReport:
+    """One garbage collection. With ``dois`` (the DoiService), DOI mints a crash interrupted are
+    completed first (:meth:`DoiService.finish_interrupted`); their pins are kept either way."""
     report = GcReport(dry_run)
+    if dois is not None:
+        report.dois_completed = dois.finish_interrupted(dry_run=dry_run)
     cutoff = utcnow() - timedelta(seconds=grace)
     with reg.sessions() as s:
         manifests = {mid: (rid, d, subj) for mid, rid, d, subj in

@@ -67,3 +67,70 @@ def test_failed_new_version_leaves_the_first_version_untouched(app: Any, client:
     again = client.get(f"/api/v1/dois/{v1['doi']}").get_json()
     assert again["concept_doi"] is None and again["metadata"] == v1["metadata"]
     assert [d["doi"] for d in client.get("/api/v1/dois").get_json()["items"]] == [v1["doi"]]
+
+
+class Crash(BaseException):
+    """The process dying between the phases of a mint (not an Exception: nothing is undone)."""
+
+
+class RecordingMinter(FlakyMinter):
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.fail = False
+        self.crash = False
+        self.published: list[str] = []
+        self.updated: list[str] = []
+
+    def publish(self, doi: str, meta: Any) -> None:
+        if self.crash:
+            raise Crash()
+        super().publish(doi, meta)
+        self.published.append(doi)
+
+    def update(self, doi: str, meta: Any) -> None:
+        super().update(doi, meta)
+        self.updated.append(doi)
+
+
+def _age_drafts(app: Any, seconds: int = 3600) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from sciregistry.db.models import Doi
+
+    with app.extensions["sciregistry"].extra["sessions"]() as s, s.begin():
+        s.execute(update(Doi).where(Doi.state == "draft")
+                  .values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)))
+
+
+def test_gc_completes_a_mint_a_crash_interrupted(app: Any, client: Any) -> None:
+    dois = app.extensions["sciregistry"].dois
+    minter = dois.minter = RecordingMinter(dois.minter)
+    first = build_closure(client, tag="v1", seed="one")
+    v1 = mint(client, first)
+    second = build_closure(client, tag="v2", seed="two")
+    minter.crash = True
+    with pytest.raises(Crash):
+        client.post("/api/v1/dois", json={"reference": f"{second.host}/{second.result_ref}", "supersedes": v1["doi"]})
+    minter.crash = False
+    drafts = [d for d in client.get("/api/v1/dois").get_json()["items"] if d["state"] == "draft"]
+    assert drafts  # the new version (and its concept DOI) were recorded, never published
+    # a fresh draft may be a mint still in progress: gc leaves it alone
+    assert client.post("/api/v1/gc").get_json()["dois_completed"] == []
+    _age_drafts(app)
+    report = client.post("/api/v1/gc?dry_run=true").get_json()
+    assert sorted(report["dois_completed"]) == sorted(d["doi"] for d in drafts)
+    assert all(d["state"] == "draft" for d in client.get("/api/v1/dois").get_json()["items"] if d["doi"] in
+               report["dois_completed"])
+    report = client.post("/api/v1/gc").get_json()
+    assert sorted(report["dois_completed"]) == sorted(d["doi"] for d in drafts)
+    states = {d["doi"]: d["state"] for d in client.get("/api/v1/dois").get_json()["items"]}
+    assert set(states.values()) == {"findable"}
+    assert {d["doi"] for d in drafts} <= set(minter.published)
+    assert v1["doi"] in minter.updated  # the first version now points at its successor at the minter too
+    v2 = next(d for d in drafts if d.get("result_digest") == second.result.digest)
+    assert client.get(f"/doi/{v2['doi']}", headers={"Accept": "text/html"}).status_code == 200
+    # the pins held throughout: the new version's result cannot be deleted
+    r = client.delete(f"/v2/{second.result.repository}/manifests/{second.result.digest}")
+    assert r.status_code == 403

@@ -222,5 +222,6 @@ def run_gc() -> Response:
     cfg = services().config
     report = collect(services().registry, grace=cfg.gc_grace_seconds, upload_max_age=cfg.upload_max_age,
                      dry_run=request.args.get("dry_run", "false").lower() in ("1", "true", "yes"),
-                     delete_untagged=request.args.get("delete_untagged", "false").lower() in ("1", "true", "yes"))
+                     delete_untagged=request.args.get("delete_untagged", "false").lower() in ("1", "true", "yes"),
+                     dois=services().extra.get("dois"))
     return json_response(report.to_dict())
