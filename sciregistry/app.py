@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, request
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -27,6 +27,7 @@ from sciregistry.api.v2 import bp as v2_bp
 from sciregistry.config import Config, load_config
 from sciregistry.db import make_engine, make_session_factory
 from sciregistry.errors import InsufficientStorage, RegistryError, ServerFault
+from sciregistry.oci import EMPTY_JSON_DIGEST
 from sciregistry.registry import HookChain, Registry
 from sciregistry.registry.dois import DoiPins, DoiService
 from sciregistry.registry.reproductions import ReproductionCounter
@@ -97,6 +98,10 @@ def server_fault(exc: BaseException) -> ServerFault | None:
     if isinstance(exc, (OSError, StorageError)):
         return ServerFault("storage unavailable, retry later", {"error": getattr(exc, "strerror", None) or str(exc)[:200]},
                            headers={"Retry-After": "5"})
+    if isinstance(exc, OperationalError) and (
+            getattr(exc.orig, "sqlstate", None) in ("53100", "53400")  # PostgreSQL disk_full, config limit
+            or "disk is full" in str(exc.orig) or "No space left" in str(exc.orig)):  # SQLite, others
+        return InsufficientStorage("insufficient storage: the registry's database cannot grow")
     if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)):
         return ServerFault("database unavailable, retry later", headers={"Retry-After": "5"})
     return None
@@ -131,6 +136,20 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
 
     @app.get("/healthz")
     def healthz() -> Response:
+        """200 when the database answers and the blob store can be reached, else 503 naming what failed."""
+        problems: dict[str, str] = {}
+        try:
+            with services.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            problems["database"] = type(exc).__name__
+        try:
+            services.store.stat(EMPTY_JSON_DIGEST)
+        except Exception as exc:  # noqa: BLE001
+            problems["storage"] = type(exc).__name__
+        if problems:
+            return Response(json.dumps({"status": "unavailable", "problems": problems}), status=503,
+                            mimetype="application/json", headers={"Retry-After": "5"})
         return Response(b'{"status":"ok"}', mimetype="application/json")
 
     @app.errorhandler(RegistryError)

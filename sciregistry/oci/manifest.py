@@ -117,8 +117,9 @@ def _descriptor(obj: Any, where: str) -> Descriptor:
         raise ManifestInvalid(f"{where}.mediaType must be a non-empty string", {"field": where})
     if not isinstance(dg, str) or not is_digest(dg):
         raise ManifestInvalid(f"{where}.digest is not a valid digest", {"field": where, "digest": str(dg)[:200]})
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ManifestInvalid(f"{where}.size must be a non-negative integer", {"field": where})
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= 2**63 - 1:
+        # image-spec: size is an int64
+        raise ManifestInvalid(f"{where}.size must be an integer from 0 to 2^63-1", {"field": where})
     ann = obj.get("annotations")
     if ann is not None and (not isinstance(ann, dict) or not all(isinstance(v, str) for v in ann.values())):
         raise ManifestInvalid(f"{where}.annotations must map strings to strings", {"field": where})

@@ -8,6 +8,7 @@ offset no longer matches and the hash is rebuilt from the stored bytes.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import re
 import threading
@@ -15,10 +16,10 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from sciregistry.db.models import Blob, Repository, RepositoryBlob, Upload
 from sciregistry.errors import (
@@ -157,19 +158,12 @@ class BlobOps(RegistryBase):
     # --- linking ---
     def _link(self, repository_id: int, digest: str, size: int) -> None:
         """Record the blob and link it into the repository (idempotent, race-safe)."""
-        with self.sessions() as s:
-            if s.get(Blob, digest) is None:
-                s.add(Blob(digest=digest, size=size))
-                try:
-                    s.commit()
-                except IntegrityError:
-                    s.rollback()
-            if s.get(RepositoryBlob, (repository_id, digest)) is None:
-                s.add(RepositoryBlob(repository_id=repository_id, digest=digest))
-                try:
-                    s.commit()
-                except IntegrityError:
-                    s.rollback()
+        with self.transaction() as s:
+            self._link_in(s, repository_id, digest, size)
+
+    def _link_in(self, s: Session, repository_id: int, digest: str, size: int) -> None:
+        s.execute(insert_ignore(s, Blob, digest=digest, size=size))
+        s.execute(insert_ignore(s, RepositoryBlob, repository_id=repository_id, digest=digest))
 
     def mount_blob(self, repository: str, digest: str, source: str | None,
                    can_read: ReadCheck | None = None) -> BlobRecord | None:
@@ -286,14 +280,31 @@ class BlobOps(RegistryBase):
             self._discard_upload(upload_id)
             raise DigestInvalid(detail={"expected": digest, "actual": actual})
         info = self.store.stat(digest)
-        if info is not None and info.size == size:
-            self.store.abort_upload(upload_id)
-        else:
-            self.store.commit_upload(upload_id, digest)
-        self._link(rid, digest, size)
+        known = info is not None and info.size == size
+        # Rows first, then the file, in one transaction: when the database is unreachable nothing has
+        # moved yet and the client can retry the same PUT; when the file cannot be committed (disk
+        # full) the rows roll back and the upload is still there.
         with self.transaction() as s:
+            self._link_in(s, rid, digest, size)
             s.execute(delete(Upload).where(Upload.id == upload_id))
+            s.flush()
+            if not known:
+                self.store.commit_upload(upload_id, digest)
+        if known:
+            self.store.abort_upload(upload_id)
         return BlobRecord(digest, size)
+
+    def upload_blob(self, repository: str, digest: str, stream: BinaryIO, length: int | None) -> BlobRecord:
+        """A one-shot upload (POST ?digest=). The client never learns the session, so it cannot
+        resume or cancel it: on any failure the session and its bytes are discarded at once."""
+        parse_digest(digest)
+        status = self.start_upload(repository)
+        try:
+            return self.finish_upload(repository, status.upload_id, digest, stream, length)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the database may be what failed: the bytes go first
+                self._discard_upload(status.upload_id)
+            raise
 
     def cancel_upload(self, repository: str, upload_id: str) -> None:
         self._check_upload(repository, upload_id)
@@ -326,6 +337,16 @@ class BlobOps(RegistryBase):
             rows = conn.execute(select(RepositoryBlob.digest).where(
                 RepositoryBlob.repository_id == repository_id, RepositoryBlob.digest.in_(wanted)))
             return {r[0] for r in rows}
+
+
+def insert_ignore(s: Session, model: type, **values: object) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL: concurrent pushes of one blob
+    both succeed, inside any transaction."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model).values(**values).on_conflict_do_nothing()
 
 
 def upload_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:

@@ -219,6 +219,10 @@ ROWS: list[Row] = [
     Row("tags-n-float", "GET", "/v2/lab/x/tags/list?n=1.5", 400, "UNSUPPORTED"),
     Row("catalog-n-negative", "GET", "/v2/_catalog?n=-1", 400, "UNSUPPORTED"),
     Row("catalog-n-abc", "GET", "/v2/_catalog?n=abc", 400, "UNSUPPORTED"),
+    Row("catalog-n-superscript-digit", "GET", "/v2/_catalog?n=%C2%B2", 400, "UNSUPPORTED"),
+    Row("tags-n-circled-digit", "GET", "/v2/lab/x/tags/list?n=%E2%91%A0", 400, "UNSUPPORTED"),
+    Row("blob-range-5000-digits", "GET", "/v2/lab/x/blobs/{blob}", 416, "BLOB_UPLOAD_INVALID",
+        headers={"Range": "bytes=" + "9" * 5000 + "-"}),
     # --- unknown things ---
     Row("tags-unknown-repo", "GET", "/v2/lab/nope/tags/list", 404, "NAME_UNKNOWN"),
     Row("manifest-unknown-repo", "GET", "/v2/lab/nope/manifests/v1", 404, "NAME_UNKNOWN"),
@@ -408,3 +412,42 @@ def test_gunicorn_level_errors_map_to_spec_codes() -> None:
     assert oci_error_code(400, "Invalid chunk size") == "SIZE_INVALID"
     assert oci_error_code(414, "Request Line is too large (9000 > 8190)") == "UNSUPPORTED"
     assert oci_error_code(501, "Unsupported transfer coding: 'gzip'") in OCI_ERROR_CODES
+
+
+def test_range_unit_is_case_insensitive(ctx: Ctx) -> None:
+    r = send(ctx.port, "GET", f"/v2/lab/x/blobs/{ctx.blob_digest}", headers={"Range": "BYTES=0-1"})
+    assert (r.status, r.body) == (206, ctx.blob[:2])
+
+
+def test_manifest_body_shorter_than_content_length_is_not_stored(ctx: Ctx) -> None:
+    """The client announces more bytes than it sends, then half-closes: SIZE_INVALID, no tag."""
+    body = image_manifest([(ctx.blob_digest, len(ctx.blob))])
+    with socket.create_connection(("127.0.0.1", ctx.port), timeout=10) as s:
+        s.sendall(f"PUT /v2/lab/x/manifests/short HTTP/1.1\r\nHost: x\r\nContent-Type: {OCI_MANIFEST}\r\n"
+                  f"Content-Length: {len(body) + 100}\r\n\r\n".encode() + body)
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    assert reply.split(b"\r\n", 1)[0].split()[1] in (b"400",), reply[:300]
+    assert b"SIZE_INVALID" in reply or b"MANIFEST_INVALID" in reply
+    assert send(ctx.port, "GET", "/v2/lab/x/manifests/short").status == 404
+
+
+def test_failed_one_shot_upload_leaves_no_upload_behind(ctx: Ctx) -> None:
+    """POST ?digest= with a short body: the client never learned the session id, so nothing may stay."""
+    uploads = ctx.server.data_dir / "storage" / "uploads"
+    assert uploads.is_dir()
+    before = set(uploads.iterdir()) if uploads.exists() else set()
+    data = b"x" * 100_000
+    with socket.create_connection(("127.0.0.1", ctx.port), timeout=10) as s:
+        s.sendall(f"POST /v2/lab/x/blobs/uploads/?digest={sha256(data)} HTTP/1.1\r\nHost: x\r\n"
+                  f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+                  + data[:40_000])
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    assert reply.split(b"\r\n", 1)[0].split()[1] == b"400", reply[:300]
+    after = set(uploads.iterdir()) if uploads.exists() else set()
+    assert after - before == set()

@@ -84,3 +84,28 @@ def test_database_unavailable_is_503_on_v2_and_on_the_api(app: Any, client: Any,
     assert r.status_code == 503, r.data
     body = json.loads(r.data)
     assert body["errors"][0]["code"] == "UNAVAILABLE"
+
+
+def test_database_disk_full_is_507_not_retry_later(app: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    def full(*_a: Any, **_k: Any) -> None:
+        raise OperationalError("INSERT ...", {}, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(_services(app).registry, "start_upload", full)
+    r = client.post("/v2/lab/faults/blobs/uploads/")
+    assert r.status_code == 507
+    assert r.get_json()["errors"][0]["code"] == "DENIED"
+    assert "database cannot grow" in r.get_json()["errors"][0]["message"]
+
+
+def test_healthz_reports_what_is_down(app: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (client.get("/healthz").status_code, client.get("/healthz").get_json()) == (200, {"status": "ok"})
+
+    def broken(*_a: Any, **_k: Any) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(_services(app).store, "stat", broken)
+    r = client.get("/healthz")
+    assert r.status_code == 503
+    assert r.get_json() == {"status": "unavailable", "problems": {"storage": "OSError"}}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -45,21 +46,36 @@ def _datetime_arg(name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
+        if value.tzinfo is None:
+            raise BadRequest(f"{name} needs a timezone (e.g. 2026-01-01T00:00:00Z)")
+        return value.astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:  # OverflowError: 0001-01-01T00:00+14:00 is before year 1 in UTC
         raise BadRequest(f"{name} must be an ISO 8601 date-time", {name: raw[:100]}) from exc
-    if value.tzinfo is None:
-        raise BadRequest(f"{name} needs a timezone (e.g. 2026-01-01T00:00:00Z)")
-    return value
 
 
-def _int_arg(name: str, default: int | None = None) -> int | None:
+INT64_MAX = 2**63 - 1
+
+
+def _int_arg(name: str, default: int | None = None, *, lo: int = 0, hi: int = INT64_MAX) -> int | None:
+    """A non-negative integer query parameter in [lo, hi] (a database integer never overflows)."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
+    if not re.fullmatch(r"[0-9]{1,19}", raw) or not lo <= int(raw) <= hi:
+        raise BadRequest(f"{name} must be an integer from {lo} to {hi}", {name: raw[:50]})
+    return int(raw)
+
+
+def _limit_arg(default: int) -> int:
+    return _int_arg("limit", default, lo=1, hi=1000) or default
+
+
+def _json_body() -> Any:
+    """The request's JSON body, or None when it is missing or not JSON (too deeply nested included)."""
     try:
-        return int(raw)
-    except ValueError as exc:
-        raise BadRequest(f"{name} must be an integer", {name: raw[:50]}) from exc
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
 
 
 @bp.get("/runs")
@@ -68,7 +84,7 @@ def list_runs() -> Response:
     repository = request.args.get("repository")
     if repository:
         gate.authorize(repository, "pull")
-    limit = _int_arg("limit", 50) or 50
+    limit = _limit_arg(50)
     items, cursor = services().runs.search(
         repository=repository, image=request.args.get("image"), dataset=request.args.get("dataset"),
         parameter=request.args.get("parameter"), value=request.args.get("value"),
@@ -85,7 +101,7 @@ def list_runs() -> Response:
     return json_response({"items": items, "next": nxt})
 
 
-@bp.get("/runs/<int:run_id>")
+@bp.get("/runs/<int(max=9223372036854775807):run_id>")
 def get_run(run_id: int) -> Response:
     run = services().runs.get(run_id)
     services().gate.authorize(run["repository"], "pull", hide=True, digest=run["result_digest"])
@@ -110,9 +126,10 @@ def impact(ref: str) -> Response:
         digest = ref
     else:
         raise BadRequest("give a digest or <repository>@<digest>")
-    result = services().runs.impact(digest, limit=_int_arg("limit", 100) or 100, after=_int_arg("cursor"))
+    limit = _limit_arg(100)
+    result = services().runs.impact(digest, limit=limit, after=_int_arg("cursor"))
     if result["next"] is not None:
-        result["next"] = f"{request.path}?cursor={result['next']}&limit={_int_arg('limit', 100) or 100}"
+        result["next"] = f"{request.path}?cursor={result['next']}&limit={limit}"
     gate = services().gate
     result["runs"] = [r for r in result["runs"] if gate.can_read(r["repository"])]
     result["results"] = [{"repository": repo, "digest": d} for repo, d in result["results"] if gate.can_read(repo)]
@@ -150,7 +167,7 @@ def _doi_path(prefix: str, suffix: str) -> str:
 
 @bp.post("/dois")
 def mint_doi() -> Response:
-    body = request.get_json(silent=True)
+    body = _json_body()
     if not isinstance(body, dict) or not isinstance(body.get("reference"), str):
         raise BadRequest('body must be JSON {"reference": "<repository>@<digest>", ...}')
     repo, digest = split_ref(body["reference"])
@@ -173,7 +190,7 @@ def mint_doi() -> Response:
 def list_dois() -> Response:
     repository = request.args.get("repository")
     gate = services().gate
-    records = [r.to_dict() for r in services().dois.list(repository, _int_arg("limit", 100) or 100)
+    records = [r.to_dict() for r in services().dois.list(repository, _limit_arg(100))
                if r.repository is None or gate.can_read(r.repository)]
     return json_response({"items": records})
 
@@ -205,7 +222,7 @@ def doi_closure(prefix: str, suffix: str) -> Response:
 @bp.post("/dois/<prefix>/<suffix>/tombstone")
 def tombstone_doi(prefix: str, suffix: str) -> Response:
     services().gate.require_admin()
-    body = request.get_json(silent=True) or {}
+    body = _json_body() or {}
     reason = body.get("reason") if isinstance(body, dict) else None
     if not isinstance(reason, str) or not reason.strip():
         raise BadRequest('body must be JSON {"reason": "..."}')

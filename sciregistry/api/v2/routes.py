@@ -61,11 +61,14 @@ def _empty(status: int, headers: dict[str, str] | None = None) -> Response:
     return resp
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def _int_arg(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not _DIGITS.fullmatch(raw) or len(raw) > 9:  # ASCII digits only ("²".isdigit() is True)
         raise Unsupported(f"query parameter {name} must be a non-negative integer", status=400)
     return int(raw)
 
@@ -74,7 +77,7 @@ def _content_length() -> int | None:
     raw = request.headers.get("Content-Length")
     if raw is None:
         return None
-    if not raw.strip().isdigit():
+    if not _DIGITS.fullmatch(raw.strip()) or len(raw.strip()) > 19:
         raise SizeInvalid("invalid Content-Length")
     return int(raw)
 
@@ -90,7 +93,7 @@ def _body_stream(error: type[RegistryError] = BlobUploadInvalid) -> Any:
     return GuardedBody(stream or request.stream, request.environ, error)
 
 
-_RANGE = re.compile(r"^(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/(?:\d+|\*))?$")
+_RANGE = re.compile(r"^(?:bytes[ =])?([0-9]{1,19})-([0-9]{1,19})(?:/(?:[0-9]+|\*))?$")
 
 
 def _content_range() -> tuple[int, int] | None:
@@ -158,6 +161,8 @@ def put_manifest(name: str, ref: str) -> Response:
     data = _body_stream(ManifestInvalid).read(MAX_MANIFEST_SIZE + 1)
     if len(data) > MAX_MANIFEST_SIZE:
         raise ManifestInvalid("manifest exceeds 4 MiB", status=413)
+    if length is not None and len(data) != length:  # the client stopped early: never store a prefix
+        raise SizeInvalid("body shorter than Content-Length", {"expected": length, "received": len(data)})
     pushed = services().registry.put_manifest(name, ref, data, request.headers.get("Content-Type"))
     headers = {"Location": f"/v2/{name}/manifests/{pushed.digest}", "Docker-Content-Digest": pushed.digest}
     if pushed.subject:
@@ -222,7 +227,7 @@ def _limited(f: Any, length: int) -> Any:
         f.close()
 
 
-_BYTES_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_BYTES_RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$", re.IGNORECASE)
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -264,9 +269,7 @@ def start_upload(name: str) -> Response:
                                 "Docker-Content-Digest": blob.digest})
     if digest is not None:
         parse_digest(digest)
-        status = reg.start_upload(name)
-        length = _content_length()
-        blob = reg.finish_upload(name, status.upload_id, digest, _body_stream(), length)
+        blob = reg.upload_blob(name, digest, _body_stream(), _content_length())
         return _empty(201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest})
     status = reg.start_upload(name)
     return _empty(202, upload_headers(name, status.upload_id, 0))
