@@ -34,7 +34,7 @@ from typing import Any
 
 import click
 
-from sciregistry.cli.common import friendly_errors, load, main, server_options
+from sciregistry.cli.common import echo, friendly_errors, load, main, server_options
 
 
 @contextmanager
@@ -73,7 +73,7 @@ def _read_password(password_stdin: bool, *, generate: bool) -> tuple[str, bool]:
 
 def _emit(as_json: bool, doc: Any, text: Callable[[], None]) -> None:
     if as_json:
-        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+        echo(json.dumps(doc, indent=2, sort_keys=True))
     else:
         text()
 
@@ -101,10 +101,10 @@ def user_add(name: str, admin: bool, password_stdin: bool, data_dir: str | None,
     with _accounts(config_path, data_dir) as accounts:
         info = accounts.create_user(name, password, admin=admin)
         _audit(accounts, "user.create", name, admin=admin)
-    click.echo(f"created user {info.name}{' (admin)' if admin else ''} with namespace {info.name}")
+    echo(f"created user {info.name}{' (admin)' if admin else ''} with namespace {info.name}")
     if generated:
-        click.echo(f"password: {password}")
-        click.echo("(shown once; change it with 'sciregistry user passwd')", err=True)
+        echo(f"password: {password}")
+        echo("(shown once; change it with 'sciregistry user passwd')", err=True)
 
 
 @user_group.command("list")
@@ -120,7 +120,7 @@ def user_list(as_json: bool, data_dir: str | None, config_path: str | None) -> N
         for u in users:
             roles = ", ".join(f"{ns}:{r}" for ns, r in sorted(u.namespaces.items()))
             flags = "".join([" admin" if u.is_admin else "", " disabled" if u.disabled else ""])
-            click.echo(f"{u.name:<24}{flags:<16} {roles}")
+            echo(f"{u.name:<24}{flags:<16} {roles}")
 
     _emit(as_json, [u.to_dict() for u in users], text)
 
@@ -129,7 +129,7 @@ def _set_disabled(name: str, disabled: bool, data_dir: str | None, config_path: 
     with _accounts(config_path, data_dir) as accounts:
         accounts.set_disabled(name, disabled)
         _audit(accounts, "user.disable" if disabled else "user.enable", name)
-    click.echo(f"{'disabled' if disabled else 'enabled'} user {name}")
+    echo(f"{'disabled' if disabled else 'enabled'} user {name}")
 
 
 @user_group.command("disable")
@@ -161,7 +161,7 @@ def user_passwd(name: str, password_stdin: bool, data_dir: str | None, config_pa
     with _accounts(config_path, data_dir) as accounts:
         accounts.set_password(name, password)
         _audit(accounts, "user.passwd", name)
-    click.echo(f"password of {name} changed")
+    echo(f"password of {name} changed")
 
 
 # --- namespaces and repositories -----------------------------------------------------------------
@@ -183,7 +183,7 @@ def namespace_create(name: str, owner: str | None, public: bool, data_dir: str |
     with _accounts(config_path, data_dir) as accounts:
         ns = accounts.create_namespace(name, owner, public=public)
         _audit(accounts, "namespace.create", name, owner=owner, public=public)
-    click.echo(f"created {'public' if ns.public else 'private'} namespace {ns.name}"
+    echo(f"created {'public' if ns.public else 'private'} namespace {ns.name}"
                + (f" owned by {owner}" if owner else ""))
 
 
@@ -198,7 +198,7 @@ def namespace_grant(namespace: str, user: str, role: str, data_dir: str | None, 
     with _accounts(config_path, data_dir) as accounts:
         accounts.grant(namespace, user, role)
         _audit(accounts, "namespace.grant", namespace, user=user, role=role)
-    click.echo(f"{user} is {role} of {namespace}")
+    echo(f"{user} is {role} of {namespace}")
 
 
 @namespace_group.command("revoke")
@@ -211,7 +211,7 @@ def namespace_revoke(namespace: str, user: str, data_dir: str | None, config_pat
     with _accounts(config_path, data_dir) as accounts:
         accounts.revoke(namespace, user)
         _audit(accounts, "namespace.revoke", namespace, user=user)
-    click.echo(f"{user} has no role in {namespace} any more")
+    echo(f"{user} has no role in {namespace} any more")
 
 
 @namespace_group.command("list")
@@ -227,7 +227,7 @@ def namespace_list(as_json: bool, data_dir: str | None, config_path: str | None)
         for ns in items:
             members = ", ".join(f"{u}:{r}" for u, r in ns.members.items())
             robots = ", ".join(f"{u}:{r}" for u, r in ns.robots.items())
-            click.echo(f"{ns.name:<24} {'public' if ns.public else 'private':<8} {members}"
+            echo(f"{ns.name:<24} {'public' if ns.public else 'private':<8} {members}"
                        + (f" | robots {robots}" if robots else ""))
 
     _emit(as_json, [ns.to_dict() for ns in items], text)
@@ -243,7 +243,7 @@ def namespace_set_visibility(namespace: str, visibility: str, data_dir: str | No
     with _accounts(config_path, data_dir) as accounts:
         accounts.set_namespace_visibility(namespace, visibility == "public")
         _audit(accounts, "namespace.visibility", namespace, visibility=visibility)
-    click.echo(f"namespace {namespace} is {visibility}")
+    echo(f"namespace {namespace} is {visibility}")
 
 
 @main.group("repo")
@@ -262,7 +262,7 @@ def repo_set_visibility(repository: str, visibility: str, data_dir: str | None, 
     with _accounts(config_path, data_dir) as accounts:
         effective = accounts.set_repository_visibility(repository, value)
         _audit(accounts, "repository.visibility", repository, visibility=visibility)
-    click.echo(f"repository {repository} is {'public' if effective else 'private'}"
+    echo(f"repository {repository} is {'public' if effective else 'private'}"
                + (" (inherited)" if value is None else ""))
 
 
@@ -285,7 +285,7 @@ def robot_create(namespace: str, name: str, role: str, data_dir: str | None, con
     with _accounts(config_path, data_dir) as accounts:
         robot = accounts.create_robot(namespace, name, role)
         _audit(accounts, "robot.create", robot.name, role=role)
-    click.echo(f"created robot {robot.name} ({robot.role} of {robot.namespace})")
+    echo(f"created robot {robot.name} ({robot.role} of {robot.namespace})")
 
 
 @robot_group.command("list")
@@ -299,7 +299,7 @@ def robot_list(namespace: str | None, as_json: bool, data_dir: str | None, confi
         robots = accounts.list_robots(namespace)
     def text() -> None:
         for r in robots:
-            click.echo(f"{r.name:<32} {r.role}{' disabled' if r.disabled else ''}")
+            echo(f"{r.name:<32} {r.role}{' disabled' if r.disabled else ''}")
 
     _emit(as_json, [r.to_dict() for r in robots], text)
 
@@ -309,6 +309,17 @@ def robot_list(namespace: str | None, as_json: bool, data_dir: str | None, confi
 @main.group("token")
 def token_group() -> None:
     """API tokens: for CI, robots and reviewers (shown once, stored as a hash)."""
+
+
+def token_summary(owner: str | None, doi: str | None, scopes: list[str] | None,
+                  expires_at: str | None) -> str:
+    """``for alice (all of alice's rights); expires 2026-...`` (what ``token create`` says)."""
+    if doi:
+        who, rights = f"the reviewer of {doi}", "read-only, limited to what that DOI pins"
+    else:
+        who = owner or "?"
+        rights = f"limited to {' '.join(scopes)}" if scopes else f"all of {who}'s rights"
+    return f"for {who} ({rights}); " + (f"expires {expires_at}" if expires_at else "never expires")
 
 
 @token_group.command("create")
@@ -347,12 +358,9 @@ def token_create(user: str | None, robot: str | None, reviewer_doi: str | None, 
                scopes=info.scopes, expires_at=info.expires_at)
 
     def text() -> None:
-        who = info.owner or f"reviewer of {info.doi}"
-        click.echo(f"token {info.id} for {who}; expires {info.expires_at or 'never'}; "
-                   f"scopes {' '.join(info.scopes) if info.scopes else 'all of ' + who + chr(39) + 's rights'}",
-                   err=True)
-        click.echo("the secret is shown once:", err=True)
-        click.echo(created.secret)
+        echo(f"token {info.id} {token_summary(info.owner, info.doi, info.scopes, info.expires_at)}", err=True)
+        echo("the secret is shown once:", err=True)
+        echo(created.secret)
 
     _emit(as_json, {**info.to_dict(), "secret": created.secret}, text)
 
@@ -374,7 +382,7 @@ def token_list(user: str | None, robot: str | None, include_revoked: bool, as_js
         for t in tokens:
             who = t.owner or f"reviewer:{t.doi}"
             state = "revoked" if t.revoked_at else f"expires {t.expires_at}" if t.expires_at else "no expiry"
-            click.echo(f"{t.id}  {t.kind:<8} {who:<28} {state:<40} {' '.join(t.scopes or ['*'])}")
+            echo(f"{t.id}  {t.kind:<8} {who:<28} {state:<40} {' '.join(t.scopes or ['*'])}")
 
     _emit(as_json, [t.to_dict() for t in tokens], text)
 
@@ -388,7 +396,7 @@ def token_revoke(token_id: str, data_dir: str | None, config_path: str | None) -
     with _accounts(config_path, data_dir) as accounts:
         accounts.revoke_token(token_id)
         _audit(accounts, "token.revoke", token_id)
-    click.echo(f"revoked token {token_id}")
+    echo(f"revoked token {token_id}")
 
 
 # --- audit -------------------------------------------------------------------------------------
@@ -407,6 +415,6 @@ def audit(limit: int, action: str | None, as_json: bool, data_dir: str | None, c
     def text() -> None:
         for r in records:
             detail = json.dumps(r.detail, sort_keys=True) if r.detail else ""
-            click.echo(f"{r.at}  {r.address:<15} {r.principal:<28} {r.action:<18} {r.outcome:<8} {r.target}  {detail}")
+            echo(f"{r.at}  {r.address:<15} {r.principal:<28} {r.action:<18} {r.outcome:<8} {r.target}  {detail}")
 
     _emit(as_json, [r.to_dict() for r in records], text)

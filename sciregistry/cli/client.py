@@ -3,7 +3,9 @@
 References are full: ``host[:port]/repo[:tag][@sha256:...]``; the host picks the registry (plain
 HTTP for 127.0.0.1/localhost, HTTPS otherwise unless ``--insecure``). Every command takes
 ``--json`` (machine-readable output on stdout; errors as ``{"errors":[{code,message,detail}]}``)
-and ``--insecure``. Errors print one line on stderr and exit 1.
+and ``--insecure``; every command that talks to a registry takes ``--token`` (an API or reviewer
+token; else ``SCIREGISTRY_TOKEN``, else the credentials of ``sciregistry login``). Errors print
+one line on stderr and exit 1.
 
     sciregistry login 127.0.0.1:5000 --username alice --password-stdin < pw.txt
     sciregistry dataset push 127.0.0.1:5000/lab-x/reads:v1 reads/
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sciregistry.cli.common import friendly_errors, main
+from sciregistry.cli.common import echo, friendly_errors, main, token_option
 from sciregistry.errors import NotFound, RegistryError
 
 if TYPE_CHECKING:  # the client is imported inside the commands, so `sciregistry --help` stays fast
@@ -37,9 +39,9 @@ if TYPE_CHECKING:  # the client is imported inside the commands, so `sciregistry
 
 def _emit(as_json: bool, doc: Any, text: str | Callable[[], str]) -> None:
     if as_json:
-        click.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
+        echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
     else:
-        click.echo(text() if callable(text) else text)
+        echo(text() if callable(text) else text)
 
 
 def client_command(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -52,12 +54,12 @@ def client_command(f: Callable[..., Any]) -> Callable[..., Any]:
             return f(*args, **kwargs)
         except RegistryError as exc:
             if as_json:
-                click.echo(json.dumps({"errors": [exc.to_dict()]}, default=str))
+                echo(json.dumps({"errors": [exc.to_dict()]}, default=str))
             raise
         except (ValueError, NotImplementedError) as exc:
             if as_json:
-                click.echo(json.dumps({"errors": [{"code": "CLIENT_ERROR", "message": str(exc)}]}))
-            click.echo(f"error: {exc}", err=True)
+                echo(json.dumps({"errors": [{"code": "CLIENT_ERROR", "message": str(exc)}]}))
+            echo(f"error: {exc}", err=True)
             sys.exit(1)
 
     wrapped = friendly_errors(wrapper)
@@ -74,10 +76,12 @@ def _host_of(ref: str) -> str:
     return parse_reference(ref, require_registry=True).registry
 
 
-def _registry(host: str, insecure: bool) -> Registry:
+def _registry(host: str, insecure: bool, token: str | None = None) -> Registry:
+    """The registry at ``host``; credentials: ``token`` (``--token``), else the environment, else
+    the file of ``sciregistry login``."""
     from sciregistry.client import Registry
 
-    return Registry(host, insecure=insecure)
+    return Registry(host, token=token, insecure=insecure)
 
 
 class _IsoDateTime(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -170,14 +174,15 @@ def _annotations(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--annotation", "-a", "annotations", multiple=True, metavar="KEY=VALUE",
               help="Manifest annotation (repeatable), e.g. org.opencontainers.image.licenses=CC-BY-4.0.")
 @click.option("--title", default=None, help="Dataset title (org.opencontainers.image.title).")
+@token_option
 @client_command
 def dataset_push(ref: str, paths: tuple[str, ...], annotations: tuple[str, ...], title: str | None,
-                 as_json: bool, insecure: bool) -> None:
+                 token: str | None, as_json: bool, insecure: bool) -> None:
     """Push FILEs and DIRs as a dataset at REF (host/repo:tag); print its digest.
 
     Files under a directory keep their path relative to it; files given directly keep their name.
     """
-    reg = _registry(_host_of(ref), insecure)
+    reg = _registry(_host_of(ref), insecure, token)
     ann = _annotations(annotations)
     if title:
         ann["org.opencontainers.image.title"] = title
@@ -191,10 +196,11 @@ def dataset_push(ref: str, paths: tuple[str, ...], annotations: tuple[str, ...],
 @click.argument("ref")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--with-crate", is_flag=True, help="Also restore the run crate that describes a result.")
+@token_option
 @client_command
-def pull(ref: str, directory: str, with_crate: bool, as_json: bool, insecure: bool) -> None:
+def pull(ref: str, directory: str, with_crate: bool, token: str | None, as_json: bool, insecure: bool) -> None:
     """Restore the files of the dataset or result REF under DIRECTORY (digests verified)."""
-    reg = _registry(_host_of(ref), insecure)
+    reg = _registry(_host_of(ref), insecure, token)
     got = reg.pull(ref, directory, with_crate=with_crate)
     rel = [p.relative_to(got.directory).as_posix() for p in got.files]
     _emit(as_json, {"reference": got.reference, "digest": got.digest, "artifact_type": got.artifact_type,
@@ -206,10 +212,12 @@ def pull(ref: str, directory: str, with_crate: bool, as_json: bool, insecure: bo
 @click.argument("layout_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("ref")
 @click.option("--source-tag", default=None, help="Entry of index.json to push (default: REF's tag, or the only one).")
+@token_option
 @client_command
-def push_layout(layout_dir: str, ref: str, source_tag: str | None, as_json: bool, insecure: bool) -> None:
+def push_layout(layout_dir: str, ref: str, source_tag: str | None, token: str | None, as_json: bool,
+                insecure: bool) -> None:
     """Push the image in the OCI image layout LAYOUT_DIR to REF (host/repo:tag); print its digest."""
-    reg = _registry(_host_of(ref), insecure)
+    reg = _registry(_host_of(ref), insecure, token)
     digest = reg.push_layout(layout_dir, ref, source_tag=source_tag)
     r = reg.parse(ref)
     _emit(as_json, {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
@@ -254,11 +262,12 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--description", default="", help="Description of the run.")
 @click.option("--license", "license_", default=None, help="Licence of the result (SPDX id or URL).")
 @click.option("--to", "to_ref", required=True, metavar="REF", help="Where to push the result (host/repo:tag).")
+@token_option
 @client_command
 def run_record(image: str, inputs: tuple[str, ...], params: tuple[str, ...], command: str, outputs: tuple[str, ...],
                workflow: str | None, agent: str | None, orcid: str | None, started: datetime | None,
                ended: datetime | None, name: str | None, description: str, license_: str | None, to_ref: str,
-               as_json: bool, insecure: bool) -> None:
+               token: str | None, as_json: bool, insecure: bool) -> None:
     """Push OUTPUTs as a result at --to and a run crate describing the run; print both digests."""
     from sciregistry.client.artifacts import parse_parameter
 
@@ -272,7 +281,7 @@ def run_record(image: str, inputs: tuple[str, ...], params: tuple[str, ...], com
         if key in typed:
             raise ValueError(f"parameter {key!r} given twice")
         typed[key] = value
-    reg = _registry(host, insecure)
+    reg = _registry(host, insecure, token)
     recorded = reg.record_run(image, _pairs(inputs, "input"), typed, command, list(outputs), to_ref,
                               workflow=workflow, agent=agent, orcid=orcid, started=started, ended=ended,
                               name=name, description=description, license=license_)
@@ -302,10 +311,11 @@ def _describe_run(r: Run) -> str:
 
 @run.command("show")
 @click.argument("ref")
+@token_option
 @client_command
-def run_show(ref: str, as_json: bool, insecure: bool) -> None:
+def run_show(ref: str, token: str | None, as_json: bool, insecure: bool) -> None:
     """Show the run whose result is REF (host/repo:tag or @sha256:...)."""
-    reg = _registry(_host_of(ref), insecure)
+    reg = _registry(_host_of(ref), insecure, token)
     found = reg.run_for(ref)
     if found is None:
         raise NotFound(f"no run is recorded for {ref}")
@@ -325,11 +335,12 @@ def run_show(ref: str, as_json: bool, insecure: bool) -> None:
 @click.option("--started-before", type=ISO, default=None)
 @click.option("--limit", type=click.IntRange(1, 1000), default=None)
 @click.option("--cursor", default=None, help="Cursor of the next page (printed by a previous call).")
+@token_option
 @client_command
 def run_list(registry_host: str | None, repository: str | None, image: str | None, dataset: str | None,
              parameter: str | None, value: str | None, agent: str | None, started_after: datetime | None,
-             started_before: datetime | None, limit: int | None, cursor: str | None, as_json: bool,
-             insecure: bool) -> None:
+             started_before: datetime | None, limit: int | None, cursor: str | None, token: str | None,
+             as_json: bool, insecure: bool) -> None:
     """List recorded runs, newest first."""
     host = registry_host
     if host is None and repository and "/" in repository:
@@ -339,7 +350,7 @@ def run_list(registry_host: str | None, repository: str | None, image: str | Non
             host = None
     if host is None:
         raise click.UsageError("give --registry HOST (or --repository host/repo)")
-    reg = _registry(host, insecure)
+    reg = _registry(host, insecure, token)
     page = reg.runs(repository=repository, image=image, dataset=dataset, parameter=parameter, value=value,
                     agent=agent, started_after=started_after, started_before=started_before, limit=limit,
                     cursor=cursor)
@@ -378,10 +389,11 @@ def _lineage_text(node: Lineage, depth: int = 0) -> list[str]:
 
 @main.command()
 @click.argument("ref")
+@token_option
 @client_command
-def lineage(ref: str, as_json: bool, insecure: bool) -> None:
+def lineage(ref: str, token: str | None, as_json: bool, insecure: bool) -> None:
     """What produced REF: the run, its image, input datasets and parameters, recursively."""
-    reg = _registry(_host_of(ref), insecure)
+    reg = _registry(_host_of(ref), insecure, token)
     node = reg.lineage(ref)
     _emit(as_json, node.raw, lambda: "\n".join(_lineage_text(node)))
 
@@ -390,17 +402,18 @@ def lineage(ref: str, as_json: bool, insecure: bool) -> None:
 @click.argument("target", metavar="DIGEST|REF")
 @click.option("--registry", "registry_host", envvar="SCIREGISTRY_REGISTRY", default=None,
               help="Registry host when DIGEST is a bare digest.")
+@token_option
 @client_command
-def impact(target: str, registry_host: str | None, as_json: bool, insecure: bool) -> None:
+def impact(target: str, registry_host: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
     """Which runs, results and DOIs used DIGEST (an image or a dataset), directly or downstream."""
     from sciregistry.oci import is_digest
 
     if is_digest(target):
         if not registry_host:
             raise click.UsageError("a bare digest needs --registry HOST (or give host/repo@digest)")
-        reg = _registry(registry_host, insecure)
+        reg = _registry(registry_host, insecure, token)
     else:
-        reg = _registry(_host_of(target), insecure)
+        reg = _registry(_host_of(target), insecure, token)
     found = reg.impact(target)
 
     def text() -> str:

@@ -42,8 +42,8 @@ from typing import Any
 
 import click
 
-from sciregistry.cli.common import friendly_errors, main
-from sciregistry.cli.doi import parse_creator
+from sciregistry.cli.common import echo, friendly_errors, main, token_option
+from sciregistry.cli.doi import private_note, parse_creator
 
 #: The command template recorded for every run of the gc-content image (workflows/gc-content/README.md).
 COMMAND_TEMPLATE = "gc-content.sh --k {k} --min-length {min_length} /in/reads /out"
@@ -130,7 +130,7 @@ def _default_prefix(registry_url: str, insecure: bool) -> str:
 
 def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | None = None,
              workdir: Path | None = None, workflows: Path | None = None, label: str = "demo",
-             agent: str = "Demo Researcher", echo: Any = None) -> DemoResult:
+             agent: str = "Demo Researcher", echo: Any = None, token: str | None = None) -> DemoResult:
     """Do the whole flow (module docstring) and return what was made. ``echo(text)`` gets one
     progress line per step."""
     from sciregistry.client import Registry
@@ -151,7 +151,7 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
             shutil.rmtree(layout)
         built = builder.build_image(layout, IMAGE_TAG, busybox)
         say(f"[1/6] built the gc-content image: {built}")
-        with Registry(registry_url, insecure=insecure) as reg:
+        with Registry(registry_url, token=token, insecure=insecure) as reg:
             image_digest = reg.push_layout(layout, f"{prefix}/gc-content:{IMAGE_TAG}")
             image_ref = reg.reference(f"{prefix}/gc-content", digest=image_digest)
             say(f"[2/6] pushed the image: {image_ref}")
@@ -212,23 +212,28 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
 @click.option("--agent", default="Demo Researcher", show_default=True, metavar="'Given Family'",
               help="Who ran the pipeline (the run's agent and the DOI's creator).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@token_option
 @friendly_errors
 def demo(registry_url: str, insecure: bool, repo_prefix: str | None, workdir: str | None, workflows: str | None,
-         label: str, agent: str, as_json: bool) -> None:
+         label: str, agent: str, as_json: bool, token: str | None) -> None:
     """Build, push and run the example pipeline, record the run, mint a DOI; print the DOI, its
     landing page and the command that reproduces it."""
     wf = find_workflows(workflows)
-    progress = (lambda text: click.echo(text, err=True)) if as_json else click.echo
+    progress = (lambda text: echo(text, err=True)) if as_json else echo
     result = run_demo(registry_url, insecure=insecure, repo_prefix=repo_prefix,
                       workdir=Path(workdir) if workdir else None, workflows=wf, label=label, agent=agent,
-                      echo=progress)
+                      echo=progress, token=token)
     if as_json:
-        click.echo(json.dumps(asdict(result), indent=2, sort_keys=True))
-        return
-    click.echo("")
-    click.echo(f"DOI:          {result.doi}")
-    click.echo(f"Landing page: {result.landing_url}")
-    click.echo(f"Reproduce:    {result.reproduce_command}")
+        echo(json.dumps(asdict(result), indent=2, sort_keys=True))
+    else:
+        echo("")
+        echo(f"DOI:          {result.doi}")
+        echo(f"Landing page: {result.landing_url}")
+        echo(f"Reproduce:    {result.reproduce_command}")
+    repository = result.result.split("/", 1)[1].split("@", 1)[0]  # host/repo@digest -> repo
+    note = private_note(result.registry, result.doi, repository, insecure)
+    if note:
+        echo(note, err=True)
 
 
 @main.command("config-reference")
@@ -237,4 +242,4 @@ def config_reference() -> None:
     as the Markdown table of docs/operator-guide.md."""
     from sciregistry.config import reference
 
-    click.echo(reference().rstrip("\n"))
+    echo(reference().rstrip("\n"))

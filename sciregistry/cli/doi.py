@@ -28,7 +28,15 @@ from typing import Any
 import click
 import requests
 
-from sciregistry.cli.common import friendly_errors, load, main, server_options
+from sciregistry.cli.common import (
+    NO_REGISTRY_HINT,
+    echo,
+    friendly_errors,
+    load,
+    main,
+    server_options,
+    token_option,
+)
 from sciregistry.doi.identifiers import DOI_RESOLVER, normalize_doi
 from sciregistry.errors import BadRequest, NotFound, UpstreamError
 
@@ -49,7 +57,7 @@ def client_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
     f = click.option("--insecure", is_flag=True,
                      help="Allow plain HTTP to a non-loopback registry and skip TLS verification.")(f)
-    f = click.option("--token", default=None, help="API or reviewer token (else SCIREGISTRY_TOKEN).")(f)
+    f = token_option(f)
     f = click.option("--password", default=None, help="Password (else SCIREGISTRY_PASSWORD).")(f)
     f = click.option("--username", "-u", default=None, help="User name (else SCIREGISTRY_USERNAME).")(f)
     f = click.option("--registry", default=None, envvar="SCIREGISTRY_REGISTRY",
@@ -74,8 +82,34 @@ def _transport(registry: str, *, username: str | None, password: str | None, tok
 
 def _need_registry(registry: str | None) -> str:
     if not registry:
-        raise click.UsageError("give --registry URL (or set SCIREGISTRY_REGISTRY)")
+        raise click.UsageError("give --registry URL of the registry that minted the DOI "
+                               "(or set SCIREGISTRY_REGISTRY)")
     return registry
+
+
+def _times(n: int) -> str:
+    return f"{n} time" if n == 1 else f"{n} times"
+
+
+def private_note(base_url: str, doi: str, repository: str, insecure: bool) -> str | None:
+    """A note for the author when the record of ``doi`` is not readable anonymously (the
+    repository is private, so a reader holding only the DOI is refused: 401, or 404 where the
+    registry hides it); None when it is public or when that cannot be told. One GET of
+    ``/api/v1/dois/<doi>``, without credentials, to the registry that has just minted it."""
+    try:
+        resp = requests.get(f"{base_url}/api/v1/dois/{doi}", headers={"Accept": "application/json"},
+                            timeout=10, allow_redirects=False, verify=not insecure, stream=True)
+        resp.close()
+    except requests.RequestException:
+        return None
+    if resp.status_code not in (401, 403, 404):
+        return None
+    namespace = repository.split("/", 1)[0]
+    return "\n".join([
+        f"note: {repository} is private: a reader holding only the DOI is refused. An administrator can",
+        f"  make it public:   sciregistry namespace set-visibility {namespace} public",
+        "  or, for a private review, make a reviewer token to send with the DOI:",
+        f"                    sciregistry token create --reviewer {doi} --expires 14d"])
 
 
 def _doi(value: str) -> str:
@@ -86,7 +120,7 @@ def _doi(value: str) -> str:
 
 
 def _echo_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
 def parse_creator(text: str) -> dict[str, str]:
@@ -172,9 +206,12 @@ def mint(ref: str, title: str | None, creators: tuple[str, ...], description: st
         if as_json:
             _echo_json({**record, "landing_url": landing})
         else:
-            click.echo(record["doi"])
-            click.echo(f"landing page: {landing}")
-            click.echo(f"pinned: {parsed.repository}@{digest}")
+            echo(record["doi"])
+            echo(f"landing page: {landing}")
+            echo(f"pinned: {parsed.repository}@{digest}")
+        note = private_note(t.base_url, record["doi"], parsed.repository, insecure)
+        if note:
+            echo(note, err=True)
     finally:
         t.close()
 
@@ -210,13 +247,13 @@ def show(doi: str, registry: str | None, username: str | None, password: str | N
                 rows.append(("Concept DOI", record["concept_doi"]))
             if record.get("previous_doi"):
                 rows.append(("Previous", record["previous_doi"]))
-            rows.append(("Reproduced", f"{record.get('reproductions', 0)} times"))
+            rows.append(("Reproduced", _times(int(record.get("reproductions") or 0))))
         rows.append(("Published", str(record.get("published_at"))))
         if record.get("state") == "tombstone":
             rows.append(("Withdrawn", record.get("tombstone_reason") or ""))
         width = max(len(k) for k, _ in rows)
         for key, value in rows:
-            click.echo(f"{key + ':':<{width + 1}} {value}")
+            echo(f"{key + ':':<{width + 1}} {value}")
     finally:
         t.close()
 
@@ -242,7 +279,7 @@ def withdraw(doi: str, reason: str, yes: bool, registry: str | None, username: s
         if as_json:
             _echo_json(record)
         else:
-            click.echo(f"{record['doi']} withdrawn: {record.get('tombstone_reason')}")
+            echo(f"{record['doi']} withdrawn: {record.get('tombstone_reason')}")
     finally:
         t.close()
 
@@ -251,11 +288,18 @@ def withdraw(doi: str, reason: str, yes: bool, registry: str | None, username: s
 
 def fetch_citation(doi: str, fmt: str, *, registry: str | None, username: str | None = None,
                    password: str | None = None, token: str | None = None, insecure: bool = False,
-                   resolver: str = DOI_RESOLVER, timeout: float = 30.0) -> str:
+                   resolver: str | None = None, timeout: float = 30.0) -> str:
     """The citation of ``doi`` in ``fmt`` (a key of :data:`CITE_FORMATS`), by content negotiation
     against the registry's landing page, or against ``https://doi.org/`` when no registry is given
-    (DataCite and Crossref DOIs)."""
+    (DataCite and Crossref DOIs; a test DOI, ``10.5072/...``, is never asked there)."""
+    from sciregistry.client.reproduce import TEST_DOI_PREFIX, is_public_resolver, is_test_doi
+    from sciregistry.client.transport import short_reason
+
     accept = CITE_FORMATS[fmt]
+    resolver = resolver or DOI_RESOLVER
+    if not registry and is_test_doi(doi) and is_public_resolver(resolver):
+        raise NotFound(f"{doi} is a test DOI (prefix {TEST_DOI_PREFIX}): it is never registered at {resolver}, "
+                       f"so it cannot be cited through it; {NO_REGISTRY_HINT}")
     wanted = accept.split(";", 1)[0]
     if registry:
         t = _transport(registry, username=username, password=password, token=token, insecure=insecure)
@@ -269,9 +313,10 @@ def fetch_citation(doi: str, fmt: str, *, registry: str | None, username: str | 
             r = requests.get(resolver + doi, headers={"Accept": accept}, timeout=timeout,
                              allow_redirects=True)
         except requests.exceptions.RequestException as exc:
-            raise OSError(f"cannot reach {resolver}: {exc}") from exc
+            raise OSError(f"cannot reach {resolver} to look up {doi} ({short_reason(exc)}); "
+                          f"if a sciregistry minted it, {NO_REGISTRY_HINT}") from None
         if r.status_code == 404:
-            raise NotFound(f"DOI {doi} is not known to {resolver}")
+            raise NotFound(f"DOI {doi} is not known to {resolver}; if a sciregistry minted it, {NO_REGISTRY_HINT}")
         if r.status_code >= 400:
             raise UpstreamError(f"{resolver} answered HTTP {r.status_code} for {doi}")
         content_type, text = r.headers.get("Content-Type", ""), r.content.decode("utf-8")
@@ -298,7 +343,7 @@ def cite(doi: str, fmt: str, registry: str | None, username: str | None, passwor
     elif as_json:
         _echo_json({"doi": norm, "format": fmt, "citation": text.strip()})
     else:
-        click.echo(text.rstrip("\n"))
+        echo(text.rstrip("\n"))
 
 
 # --- gc --------------------------------------------------------------------------------------------
@@ -342,16 +387,16 @@ def gc(dry_run: bool, delete_untagged: bool, grace: int | None, upload_max_age: 
         _echo_json(report.to_dict())
         return
     verb = "would delete" if dry_run else "deleted"
-    click.echo(f"gc{' (dry run)' if dry_run else ''}: {verb} {len(report.manifests_deleted)} manifests, "
+    echo(f"gc{' (dry run)' if dry_run else ''}: {verb} {len(report.manifests_deleted)} manifests, "
                f"{len(report.blobs_deleted)} blobs, {report.links_deleted} repository links, "
                f"{len(report.orphan_files_deleted)} orphan files, {len(report.uploads_deleted)} uploads; "
                f"{_size(report.bytes_freed)} {'to free' if dry_run else 'freed'}; "
                f"{report.pinned_kept} DOI-pinned objects kept")
     if report.dois_completed:
-        click.echo(f"{'would complete' if dry_run else 'completed'} {len(report.dois_completed)} DOI mint(s) "
+        echo(f"{'would complete' if dry_run else 'completed'} {len(report.dois_completed)} DOI mint(s) "
                    f"a crash had interrupted: {', '.join(report.dois_completed)}")
     for d in report.manifests_deleted:
-        click.echo(f"  manifest {d}")
+        echo(f"  manifest {d}")
     for d in report.blobs_deleted:
-        click.echo(f"  blob     {d}")
+        echo(f"  blob     {d}")
     sys.stdout.flush()

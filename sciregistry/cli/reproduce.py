@@ -8,6 +8,7 @@
 The registry is ``--registry`` (else ``SCIREGISTRY_REGISTRY``); without either, the DOI is looked
 up at https://doi.org/ and its landing page (``<base>/doi/<doi>``) names the registry. Credentials:
 ``--token``/``--username``/``--password``, else ``SCIREGISTRY_*``, else ``sciregistry login``.
+A test DOI (``10.5072/...``) is never registered at doi.org: it needs ``--registry``.
 
 Exit status: 0 only when the verdict is REPRODUCED; 3 for any other verdict (PARTIAL,
 NOT_REPRODUCED, RUN_FAILED, NOT_RUN, INPUT_UNAVAILABLE, DIGEST_MISMATCH; the report is written);
@@ -23,19 +24,19 @@ from pathlib import Path
 
 import click
 
-from sciregistry.cli.common import main
+from sciregistry.cli.common import echo, error_text, locate_registry, main, token_option
 from sciregistry.errors import BadRequest, RegistryError
 
 EXIT_NOT_REPRODUCED = 3
 
 
-def _fail(as_json: bool, code: str, message: str, detail: object = None) -> None:
+def _fail(as_json: bool, code: str, message: str, detail: object = None, line: str | None = None) -> None:
     if as_json:
         err: dict[str, object] = {"code": code, "message": message}
         if detail is not None:
             err["detail"] = detail
-        click.echo(json.dumps({"errors": [err]}, default=str))
-    click.echo(f"error: {code}: {message}" + (f" ({detail})" if detail and not as_json else ""), err=True)
+        echo(json.dumps({"errors": [err]}, default=str))
+    echo("error: " + (line or f"{code}: {message}" + (f" ({detail})" if detail and not as_json else "")), err=True)
     sys.exit(1)
 
 
@@ -51,7 +52,7 @@ def _fail(as_json: bool, code: str, message: str, detail: object = None) -> None
 @click.option("--attach", is_flag=True, help="Push the report as a referrer of the result.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
               help="Seconds the command may run.")
-@click.option("--token", default=None, help="API or reviewer token (else SCIREGISTRY_TOKEN).")
+@token_option
 @click.option("--username", "-u", default=None, help="User name (else SCIREGISTRY_USERNAME).")
 @click.option("--password", default=None, help="Password (else SCIREGISTRY_PASSWORD).")
 @click.option("--insecure", is_flag=True,
@@ -73,9 +74,10 @@ def reproduce(doi: str, registry: str | None, out_dir: Path | None, runtime: str
         raise click.BadParameter(exc.text, param_hint="DOI") from exc
     try:
         if not registry:
-            if not as_json:
-                click.echo(f"no --registry: looking {norm} up at {_reproduce.DOI_RESOLVER}", err=True)
-            registry = _reproduce.locate_registry(norm)
+            if not as_json and not (_reproduce.is_test_doi(norm)
+                                    and _reproduce.is_public_resolver(_reproduce.DOI_RESOLVER)):
+                echo(f"no --registry: looking {norm} up at {_reproduce.DOI_RESOLVER}", err=True)
+            registry = locate_registry(norm)
         try:
             reg = Registry(registry, token=token, username=username, password=password, insecure=insecure)
         except ValueError as exc:
@@ -86,16 +88,16 @@ def reproduce(doi: str, registry: str | None, out_dir: Path | None, runtime: str
                                           runtime,  # type: ignore[arg-type]
                                           attach, timeout=timeout)
     except RegistryError as exc:
-        _fail(as_json, exc.code, exc.text, exc.detail)
+        _fail(as_json, exc.code, exc.text, exc.detail, line=None if as_json else error_text(exc))
         return
-    except (TransportError, FileExistsError, ValueError) as exc:
+    except (TransportError, BrokenPipeError, FileExistsError, ValueError) as exc:
         _fail(as_json, "CLIENT_ERROR", str(exc))
         return
     if as_json:
         doc = report.to_dict()
         doc["report_path"] = str(report.out_dir / "report.json") if report.out_dir else None
         doc["attached"] = report.attached
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        click.echo(report.summary())
+        echo(report.summary())
     sys.exit(0 if report.ok else EXIT_NOT_REPRODUCED)

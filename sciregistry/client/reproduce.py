@@ -89,7 +89,7 @@ from sciregistry.client.runtimes import (
     select_runtime,
     suggested_command,
 )
-from sciregistry.client.transport import TransportError
+from sciregistry.client.transport import TransportError, short_reason
 from sciregistry.errors import DigestInvalid, NotFound, RegistryError
 from sciregistry.oci import Descriptor
 from sciregistry.oci import artifacts as types
@@ -108,6 +108,7 @@ __all__ = [
     "REPRODUCED",
     "RUNTIMES",
     "RUN_FAILED",
+    "TEST_DOI_PREFIX",
     "VERDICTS",
     "CrateCheck",
     "ImagePin",
@@ -118,6 +119,8 @@ __all__ = [
     "Report",
     "Resolution",
     "Step",
+    "is_public_resolver",
+    "is_test_doi",
     "locate_registry",
     "render_command",
     "resolve",
@@ -139,6 +142,8 @@ RUNTIMES: tuple[str, ...] = ("auto", "podman", "docker", "none")
 REPORT_SCHEMA = "reproduction-report.schema.json"
 REPORT_NAME = "report.json"
 DOI_RESOLVER = "https://doi.org/"
+#: DataCite's test prefix: DOIs under it are never registered with the DOI resolver.
+TEST_DOI_PREFIX = "10.5072"
 
 DEFAULT_TIMEOUT = 3600.0
 
@@ -485,19 +490,26 @@ def locate_registry(doi: str, *, resolver: str | None = None, timeout: float = 3
     Follows the resolver's redirects (``https://doi.org/<doi>`` -> the registered URL, normally
     ``<base>/doi/<doi>``) without fetching the landing page, and returns ``<base>``. ``resolver``
     defaults to :data:`DOI_RESOLVER` (``https://doi.org/``). Raises
-    NotFound when the DOI is unknown to the resolver or does not land on a sciregistry page.
+    NotFound when the DOI is unknown to the resolver or does not land on a sciregistry page, or is
+    a test DOI (:data:`TEST_DOI_PREFIX`, never registered there: nothing is asked then), and
+    TransportError (one short line) when the resolver cannot be reached.
     """
     from sciregistry.doi.identifiers import normalize_doi
 
     norm = normalize_doi(doi)
-    url = (resolver or DOI_RESOLVER).rstrip("/") + "/" + norm
+    base = (resolver or DOI_RESOLVER).rstrip("/")
+    if is_test_doi(norm) and is_public_resolver(base):
+        raise NotFound(f"{norm} is a test DOI (prefix {TEST_DOI_PREFIX}): it is never registered at "
+                       f"{base}/, so it cannot be looked up there")
+    url = base + "/" + norm
     with requests.Session() as session:
         for _ in range(max_hops):
             try:
                 resp = session.get(url, allow_redirects=False, timeout=timeout,
                                    headers={"Accept": "text/html"}, stream=True)
             except requests.RequestException as exc:
-                raise TransportError(f"cannot reach {url}: {exc.__class__.__name__}: {exc}") from exc
+                where = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}/"
+                raise TransportError(f"cannot reach {where} to look up {norm} ({short_reason(exc)})") from None
             resp.close()
             found = _landing_base(url, norm)
             if found is not None:
@@ -509,6 +521,18 @@ def locate_registry(doi: str, *, resolver: str | None = None, timeout: float = 3
                 break
             url = urljoin(url, location)
     raise NotFound(f"{norm} does not land on a sciregistry landing page (last URL {url})")
+
+
+def is_test_doi(doi: str) -> bool:
+    """True for a DOI under DataCite's test prefix (``10.5072/...``), which doi.org never knows."""
+    return doi.strip().lower().startswith(TEST_DOI_PREFIX + "/")
+
+
+def is_public_resolver(url: str) -> bool:
+    """True for the public DOI resolver (``doi.org``, ``dx.doi.org``), where test DOIs are never
+    registered; a resolver of one's own (a test double, a local handle server) may know them."""
+    return (urlsplit(url if "://" in url else "https://" + url).hostname or "").lower() in ("doi.org",
+                                                                                          "dx.doi.org")
 
 
 def _landing_base(url: str, doi: str) -> str | None:

@@ -63,6 +63,7 @@ __all__ = [
     "error_from_response",
     "normalize_url",
     "parse_challenges",
+    "short_reason",
 ]
 
 USER_AGENT = "sciregistry-client/0.1"
@@ -75,6 +76,8 @@ DEFAULT_TOKEN_LIFETIME = 60  # distribution token spec: expires_in defaults to 6
 # path containing "blobs" or "manifests" still yields the right name.
 _V2_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests/[^/]+|blobs/uploads/?|blobs/uploads/[^/]+|blobs/[^/]+"
                       r"|tags/list|referrers/[^/]+)$")
+TOKEN_PREFIX = "sr_"  # API and reviewer tokens (sciregistry.auth.secrets)
+TOKEN_REFUSED = "the token was refused (invalid, expired or revoked)"
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 _AUTH_PARAM = re.compile(r'\s*([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
 
@@ -280,6 +283,8 @@ class Transport:
             self._basic = (username or "token", token)
         elif username is not None or password is not None:
             self._basic = (username or "", password or "")
+        #: an API or reviewer token (given as token, or as the password: ``sr_...``) rather than a password
+        self.uses_token = bool(token) or (password or "").startswith(TOKEN_PREFIX)
         self._send_basic = False  # after a Basic challenge
         self._tokens: list[_Token] = []
         self._lock = threading.Lock()
@@ -345,8 +350,11 @@ class Transport:
         if raise_for_status and not self._is_ok(resp.status_code, ok):
             err = error_from_response(resp)
             resp.close()
-            if isinstance(err, Unauthorized) and not self.has_credentials:
-                err.text += f" (log in first: sciregistry login {self.host})"
+            if isinstance(err, Unauthorized):
+                if not self.has_credentials:
+                    err.text += f" ({login_hint(self.host)})"
+                elif self.uses_token:
+                    err.text += f" ({TOKEN_REFUSED})"
             raise err
         return resp
 
@@ -467,8 +475,13 @@ class Transport:
         if resp.status_code != 200:
             err = error_from_response(resp)
             if resp.status_code == 401:
-                who = f"user {self._basic[0]!r}" if self._basic else "anonymous access"
-                raise Unauthorized(f"token service {parts.netloc} refused {who}: {err.text}", err.detail)
+                if self.uses_token:
+                    raise Unauthorized(f"{TOKEN_REFUSED} by the token service {parts.netloc}", err.detail)
+                if self._basic is None:
+                    raise Unauthorized(f"token service {parts.netloc} refused anonymous access: {err.text} "
+                                       f"({login_hint(self.host)})", err.detail)
+                raise Unauthorized(f"token service {parts.netloc} refused user {self._basic[0]!r}: {err.text}",
+                                   err.detail)
             raise err
         try:
             body = resp.json()
@@ -484,6 +497,18 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+
+
+def login_hint(host: str) -> str:
+    """The next step after a 401 without credentials."""
+    return (f"log in first: sciregistry login {host}; or, holding a reviewer or API token, pass it "
+            "with --token or SCIREGISTRY_TOKEN")
+
+
+def short_reason(exc: BaseException) -> str:
+    """One short phrase for a connection error (``Name or service not known``, ``connection
+    refused``), not the exception chain requests and urllib3 build."""
+    return _short(exc)
 
 
 def _short(exc: BaseException) -> str:

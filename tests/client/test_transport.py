@@ -66,7 +66,7 @@ def test_errors_from_the_live_server_keep_their_class(registry: Registry) -> Non
     assert nf.value.text == "run 987654 not found"
     with pytest.raises(errors.BadRequest) as br:
         registry.runs(limit=5000)
-    assert br.value.text == "limit must be between 1 and 1000"
+    assert br.value.text == "limit must be an integer from 1 to 1000"
 
 
 # --- token flow ------------------------------------------------------------------------------------------
@@ -121,6 +121,26 @@ def test_wrong_password_raises_unauthorized_with_the_reason() -> None:
             reg.tags("lab/x")
     assert "refused user 'alice'" in info.value.text
     assert "invalid username or password" in info.value.text
+
+
+@pytest.mark.parametrize("kwargs", [{"token": "sr_0123456789abcdef_" + "x" * 46},
+                                    {"username": "bob", "password": "sr_0123456789abcdef_" + "x" * 46}])
+def test_refused_api_token_says_so_not_invalid_password(kwargs: dict[str, str]) -> None:
+    with fake_registry() as fake:
+        reg = Registry(fake.url, use_stored_credentials=False, **kwargs)
+        with pytest.raises(errors.Unauthorized) as info:
+            reg.tags("lab/x")
+    assert info.value.text.startswith("the token was refused (invalid, expired or revoked)")
+    assert "invalid username or password" not in info.value.text and "'token'" not in info.value.text
+
+
+def test_missing_credentials_hint_names_login_and_token() -> None:
+    with fake_registry() as fake:
+        reg = Registry(fake.url, use_stored_credentials=False)
+        with pytest.raises(errors.Unauthorized) as info:
+            reg.tags("lab/x")
+    assert f"log in first: sciregistry login {fake.host}" in info.value.text
+    assert "--token or SCIREGISTRY_TOKEN" in info.value.text
 
 
 def test_anonymous_pull_token_without_credentials() -> None:

@@ -97,7 +97,8 @@ def test_demo_without_login_says_to_log_in(registry: dict[str, Any]) -> None:
     env = clean_env(SCIREGISTRY_CONFIG_HOME=str(registry["tmp"] / "nobody"))
     proc = demo(registry, env=env)
     assert proc.returncode == 1
-    assert f"(log in first: sciregistry login {registry['server'].host})" in proc.stderr
+    assert f"(log in first: sciregistry login {registry['server'].host}; " in proc.stderr
+    assert "pass it with --token or SCIREGISTRY_TOKEN)" in proc.stderr  # the way in for reviewers
 
 
 def test_demo_without_workflows_is_a_clear_error(tmp_path: Path) -> None:

@@ -73,6 +73,12 @@ def _installed(pkg: str) -> bool:
         return shutil.which(pkg.split("-")[0]) is not None
 
 
+def block_outputs(out: str) -> dict[int, str]:
+    """Standard output of each block of the word-for-word script, by block index."""
+    parts = re.split(r"^@@ block (\d+) @@\n", out, flags=re.MULTILINE)
+    return {int(parts[i]): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
 @pytest.mark.parametrize("name", GUIDES)
 def test_every_command_in_the_guide_exists_with_its_options(name: str) -> None:
     invocations = [inv for block in sh_blocks(name) for inv in extract_invocations(block)]
@@ -80,6 +86,18 @@ def test_every_command_in_the_guide_exists_with_its_options(name: str) -> None:
     assert problems == []
     if name in ("getting-started.md", "reviewer-guide.md", "operator-guide.md"):
         assert invocations, f"{name} shows no sciregistry command"
+
+
+def test_every_reviewer_command_takes_the_reviewer_token() -> None:
+    """The reviewer guide says: every command below takes the token with --token."""
+    text = (DOCS / "reviewer-guide.md").read_text(encoding="utf-8")
+    assert "Every command below takes it with `--token sr_...`" in text
+    below = text[text.index("Every command below takes it"):]
+    invocations = [inv for m in FENCE.finditer(below) for inv in extract_invocations(m.group(1))]
+    assert len(invocations) >= 6
+    problems = [f"{inv.line}\n    -> {p}" for inv in invocations
+                for p in check_invocation((*inv.argv, "--token", "sr_x"))]
+    assert problems == []
 
 
 def test_the_getting_started_commands_cover_the_whole_flow() -> None:
@@ -93,7 +111,8 @@ def test_the_getting_started_commands_cover_the_whole_flow() -> None:
                     paths.add(tuple(words[:n]))
                     break
     assert {("user", "add"), ("login",), ("push-layout",), ("dataset", "push"), ("run", "record"),
-            ("run", "show"), ("doi", "mint"), ("doi", "show"), ("cite",), ("reproduce",)} <= paths
+            ("run", "show"), ("namespace", "set-visibility"), ("doi", "mint"), ("doi", "show"), ("cite",),
+            ("token", "create"), ("logout",), ("reproduce",)} <= paths
 
 
 def test_operator_guide_config_table_is_generated_from_the_config_code() -> None:
@@ -130,7 +149,7 @@ def test_getting_started_word_for_word(tmp_path: Path) -> None:
         host = f"127.0.0.1:{server.port}"
         script = ["set -eo pipefail"]
         for i, block in enumerate(blocks[2:], start=2):
-            script.append(f"echo '@@ block {i} @@'")
+            script.append(f"printf '\\n@@ block {i} @@\\n'")  # on its own line even after 'cat image.digest'
             script.append(block.replace("127.0.0.1:5000", host))
         env = clean_env(HOME=str(home), REGISTRY_AUTH_FILE=str(tmp_path / "containers-auth.json"))
         env.pop("VIRTUAL_ENV", None)
@@ -143,20 +162,31 @@ def test_getting_started_word_for_word(tmp_path: Path) -> None:
     log = f"exit {proc.returncode}\n--- stdout\n{out}\n--- stderr\n{proc.stderr}"
     reached = re.findall(r"^@@ block (\d+) @@$", out, re.MULTILINE)
     assert reached and int(reached[-1]) == len(blocks) - 1, f"stopped before the last block:\n{log}"
-    # step 2: the login was stored where the guide says
-    creds = json.loads((home / ".config" / "sciregistry" / "credentials.json").read_text())
-    assert creds["auths"][host]["username"] == "alice"
-    # step 3: skopeo and push-layout pushed the same, reproducible image
+    blocks_out = block_outputs(out)
+    # step 2: the login was stored where the guide says (and step 8 logs out again)
+    stored = home / ".config" / "sciregistry" / "credentials.json"
+    assert f"Login succeeded for alice at {host} (saved in {stored})" in out, log
+    assert f"Removed credentials for {host}" in out, log
+    assert host not in json.loads(stored.read_text())["auths"]
+    # step 3: build_image.py, skopeo (--digestfile) and push-layout all give the same digest
     image_digest = (work / "image.digest").read_text().strip()
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", image_digest)
-    assert out.count(image_digest) >= 2, log  # printed by build_image.py and by push-layout
+    build_block = next(i for i, b in enumerate(blocks) if "build_image.py" in b)
+    layout_block = next(i for i, b in enumerate(blocks) if "sciregistry push-layout" in b)
+    assert blocks_out[build_block].strip() == image_digest, log  # skopeo kept the digest of the build
+    assert blocks_out[layout_block].strip() == image_digest, log  # and push-layout found it unchanged
     # step 7: a DOI was minted, and shows the result
     dois = DOI_LINE.findall(out)
     assert dois, log
     doi = dois[0]
     assert re.search(rf"^DOI:\s+{re.escape(doi)} \(findable\)", out, re.MULTILINE), log
     assert "@misc{" in out or "@dataset{" in out, log  # the BibTeX citation
-    # step 8: the verdict
+    # step 7: the namespace was made public; the reviewer token was made for the DOI
+    assert "namespace alice is public" in out, log
+    assert re.search(rf"^token [0-9a-f]{{16}} for the reviewer of {re.escape(doi)} \(read-only",
+                     proc.stderr, re.MULTILINE), log
+    assert "error:" not in proc.stderr, log  # e.g. no "error: [Errno 32] Broken pipe" from '| head -n 1'
+    # step 8: the verdict, reached after 'sciregistry logout': the public DOI needs no credentials
     report = json.loads((work / "reproduce-run1" / "report.json").read_text())
     assert report["doi"] == doi
     if proc.returncode == 0:

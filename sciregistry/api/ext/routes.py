@@ -121,7 +121,7 @@ def lineage(ref: str) -> Response:
 def impact(ref: str) -> Response:
     if "@" in ref:
         repo, digest = split_ref(ref)
-        services().gate.authorize(repo, "pull", hide=True)
+        services().gate.authorize(repo, "pull", hide=True, digest=digest)
     elif is_digest(ref):
         digest = ref
     else:
