@@ -19,7 +19,8 @@ def open_store(driver: str, **options: Any) -> BlobStore:
     if driver == "filesystem":
         from sciregistry.storage.filesystem import FilesystemStore
 
-        return FilesystemStore(options["root"], fsync=options.get("fsync", True))
+        return FilesystemStore(options["root"], fsync=options.get("fsync", True),
+                               uncache_committed=options.get("uncache_committed", False))
     if driver == "s3":
         from sciregistry.storage.s3 import S3Store
 

@@ -19,26 +19,33 @@ a crash never sees a partial blob. Uploads are plain files appended to; their si
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import fcntl
 import os
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sciregistry.storage.base import BlobInfo, BlobNotFound, UploadNotFound, UploadOffsetMismatch
 
-SYNC_EVERY = 8 << 20  # with fsync on, start flushing an upload every 8 MiB while it still streams in
+SYNC_EVERY = 8 << 20  # with fsync on, start writeback of an upload every 8 MiB while it still streams in
 _SYNC_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sciregistry-fsync")
 _DIGEST = re.compile(r"^(?:(sha256):([a-f0-9]{64})|(sha512):([a-f0-9]{128}))$")
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 
 class FilesystemStore:
-    def __init__(self, root: str, *, fsync: bool = True) -> None:
+    def __init__(self, root: str, *, fsync: bool = True, uncache_committed: bool = False) -> None:
         self.root = os.path.abspath(root)
         self.fsync = fsync
+        # Opt-in: drop written-back pages of uploads and committed blobs from the page cache. Freed
+        # pages are reused by the next upload at once instead of the kernel taking fresh ones
+        # (costly on VMs whose memory the host backs lazily: pushes 2-5x faster), but the first
+        # pull of a new blob then reads from disk (docs/performance.md).
+        self.uncache_committed = uncache_committed and hasattr(os, "posix_fadvise")
         self._blobs = os.path.join(self.root, "blobs")
         self._uploads = os.path.join(self.root, "uploads")
         self._tmp = os.path.join(self.root, "tmp")
@@ -141,17 +148,25 @@ class FilesystemStore:
                 for chunk in chunks:
                     write(chunk)
                 return f.tell()
-            # Flush to disk in the background while the body streams in, so the fsync at commit only
-            # waits for the tail (a large blob's commit would otherwise wait for all of it).
+            # Start writeback while the body streams in, so the fsync at commit only waits for the
+            # tail (a large blob's commit would otherwise wait for all of it). With
+            # uncache_committed, the windows written back earlier leave the page cache as we go, so
+            # the next window reuses their memory (pages still under writeback are simply kept; the
+            # commit drops the whole file after its fdatasync).
             pos = offset
-            next_sync = (offset // SYNC_EVERY + 1) * SYNC_EVERY  # by file position: chunked PATCHes count too
+            synced = offset // SYNC_EVERY * SYNC_EVERY  # by file position: chunked PATCHes count too
+            dropped = 0
+            fd = f.fileno()
             for chunk in chunks:
                 write(chunk)
                 pos += len(chunk)
-                if pos >= next_sync:
+                if pos - synced >= SYNC_EVERY:
                     f.flush()
-                    _SYNC_POOL.submit(_fdatasync_path, path)
-                    next_sync = (pos // SYNC_EVERY + 1) * SYNC_EVERY
+                    _start_writeback(fd, path, synced, pos - synced)
+                    if self.uncache_committed and synced - SYNC_EVERY > dropped:
+                        os.posix_fadvise(fd, dropped, synced - SYNC_EVERY - dropped, os.POSIX_FADV_DONTNEED)
+                        dropped = synced - SYNC_EVERY
+                    synced = pos
             return f.tell()
 
     def open_upload(self, upload_id: str) -> BinaryIO:
@@ -165,7 +180,7 @@ class FilesystemStore:
         if not os.path.exists(src):
             raise UploadNotFound(upload_id)
         if self.fsync:
-            _fdatasync_path(src)
+            _fdatasync_path(src, drop=self.uncache_committed)
         self._install(src, self._blob_path(digest))
 
     def abort_upload(self, upload_id: str) -> bool:
@@ -207,12 +222,38 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _fdatasync_path(path: str) -> None:
+def _load_sync_file_range() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_SYNC_FILE_RANGE = _load_sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _start_writeback(fd: int, path: str, offset: int, length: int) -> None:
+    """Start writing ``length`` bytes at ``offset`` to disk without waiting (Linux
+    ``sync_file_range(SYNC_FILE_RANGE_WRITE)``, no device cache flush); elsewhere an
+    ``fdatasync`` in a helper thread. Either way the commit's ``fdatasync`` waits only for the tail."""
+    if _SYNC_FILE_RANGE is not None and _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE) == 0:
+        return
+    _SYNC_POOL.submit(_fdatasync_path, path)
+
+
+def _fdatasync_path(path: str, drop: bool = False) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return  # committed or aborted meanwhile: the commit did its own fsync
     try:
         os.fdatasync(fd)
+        if drop:  # the pages are clean now: they can be freed at once
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)

@@ -27,6 +27,44 @@ class TestFilesystemContract(BlobStoreContract):
         return FilesystemStore(store.root)
 
 
+class TestFilesystemContractUncached(TestFilesystemContract):
+    """The production configuration: fsync on, committed blobs dropped from the page cache."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> BlobStore:
+        return FilesystemStore(str(tmp_path / "root"), fsync=True, uncache_committed=True)
+
+    @pytest.fixture
+    def peer(self, store: FilesystemStore) -> BlobStore:
+        return FilesystemStore(store.root, fsync=True, uncache_committed=True)
+
+
+def test_committed_blob_leaves_the_page_cache_and_reads_back(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import sciregistry.storage.filesystem as fs
+
+    advised: list[tuple[int, int, int]] = []
+    real = os.posix_fadvise
+    monkeypatch.setattr(fs.os, "posix_fadvise", lambda fd, off, n, advice: (advised.append((off, n, advice)),
+                                                                            real(fd, off, n, advice))[1])
+    store = FilesystemStore(str(tmp_path), fsync=True, uncache_committed=True)
+    data = os.urandom(20 << 20)  # more than one writeback window (8 MiB)
+    d = digest_of(data)
+    store.start_upload("upload-0001")
+    assert store.append_upload("upload-0001", 0, [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)]) \
+        == len(data)
+    assert advised == []  # nothing is dropped before the commit's fdatasync
+    store.commit_upload("upload-0001", d)
+    assert advised == [(0, 0, os.POSIX_FADV_DONTNEED)]
+    assert read_all(store.open(d)) == data
+    advised.clear()
+    FilesystemStore(str(tmp_path / "plain"), fsync=True).start_upload("upload-0002")
+    plain = FilesystemStore(str(tmp_path / "plain"), fsync=True)
+    plain.append_upload("upload-0002", 0, [data])
+    plain.commit_upload("upload-0002", d)
+    assert advised == []
+
+
 def files_under(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
 
