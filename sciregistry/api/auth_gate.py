@@ -26,7 +26,9 @@ Hot path: verified Basic credentials and API tokens are cached in process for ``
 seconds under the SHA-256 of what was presented (never the password itself); bearer JWTs are
 checked by :class:`~sciregistry.auth.KeyStore` (which caches verified tokens) and their ``access``
 claim decides without touching the database; the visibility table and repository existence are
-cached for ``visibility_ttl`` seconds. Changes made through the same :class:`Accounts` object drop
+cached for ``visibility_ttl`` seconds. The account or API token behind a JWT is re-checked (cached
+for ``cache_ttl`` seconds), so revoking a token or disabling a user ends its JWTs' access too.
+Changes made through the same :class:`Accounts` object drop
 the caches at once (``Accounts.generation``); changes made by another process (the admin CLI) are
 seen within those TTLs.
 """
@@ -357,9 +359,12 @@ class AuthGate:
         if action == "catalog" or repository is None:
             return
         if st.claims is not None:
-            if st.claims.allows(repository, action) and (
-                    "doi" not in st.claims.extra or self._allows(self._real(st), repository, action, doi, digest)):
-                return
+            if st.claims.allows(repository, action):
+                # The account or token behind the JWT must still be valid: a disabled user or a
+                # revoked token loses access within cache_ttl seconds, not when the JWT expires.
+                real = self._real(st)
+                if "doi" not in st.claims.extra or self._allows(real, repository, action, doi, digest):
+                    return
         elif self._allows(st.principal or ANONYMOUS, repository, action, doi, digest):
             return
         self._deny(st, repository, action, hide)

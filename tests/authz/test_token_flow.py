@@ -125,6 +125,27 @@ def test_token_endpoint_errors(app: Any) -> None:
     assert r.status_code == 401
 
 
+def test_revocation_ends_the_access_of_issued_jwts(app: Any) -> None:
+    """A JWT outlives neither its API token nor its user: revoking or disabling is enough."""
+    acc = app.extensions["sciregistry"].accounts
+    c = app.test_client()
+    created = acc.create_token(user="alice", scopes=["repository:lab/*:pull"], expires_in=3600)
+    jwt_of_token = c.get("/token?scope=repository:lab/x:pull", headers=basic("alice", created.secret)).get_json()["token"]
+    assert c.get("/v2/lab/x/tags/list", headers=bearer(jwt_of_token)).status_code == 200
+    acc.revoke_token(created.info.id)
+    r = c.get("/v2/lab/x/tags/list", headers=bearer(jwt_of_token))
+    assert (r.status_code, error_code(r)) == (401, "UNAUTHORIZED")
+    jwt_of_user = c.get("/token?scope=repository:lab/x:pull", headers=basic("alice", PW["alice"])).get_json()["token"]
+    assert c.get("/v2/lab/x/tags/list", headers=bearer(jwt_of_user)).status_code == 200
+    acc.set_disabled("alice")
+    try:
+        r = c.get("/v2/lab/x/tags/list", headers=bearer(jwt_of_user))
+        assert (r.status_code, error_code(r)) == (401, "UNAUTHORIZED")
+    finally:
+        acc.set_disabled("alice", False)
+    assert c.get("/v2/lab/x/tags/list", headers=bearer(jwt_of_user)).status_code == 200
+
+
 def test_disabled_user_is_refused(app: Any) -> None:
     acc = app.extensions["sciregistry"].accounts
     acc.create_user("carol", "carol-password")
