@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
-from sqlalchemy import Engine, bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, bindparam, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sciregistry.db.models import Repository
-from sciregistry.errors import NameUnknown
+from sciregistry.errors import NameUnknown, ServerFault
 from sciregistry.registry.hooks import HookChain
 from sciregistry.storage import BlobStore
 
 _REPO_ID = select(Repository.id).where(Repository.name == bindparam("name"))
+_LOCK_REPO = text(f"UPDATE {Repository.__tablename__} SET id = id WHERE id = :rid")
+
+T = TypeVar("T")
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # PostgreSQL deadlock_detected, serialization_failure
+
+
+def retry_conflicts(fn: Callable[[], T], *, attempts: int = 6) -> T:
+    """Run a check-then-write transaction again when a concurrent one changed the same rows: a
+    unique or foreign-key violation (another push or delete won the race; the next attempt sees
+    its result) or a PostgreSQL deadlock. Short randomised back-off; after ``attempts`` the
+    conflict is reported as a 503 the client can retry, never as a 500."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except IntegrityError:
+            pass
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
+                raise
+        time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
+    raise ServerFault("conflicting concurrent changes, retry", headers={"Retry-After": "1"})
+
 
 # Decides whether the caller may read a repository (used by cross-repository mount);
 # the default (no auth configured) allows everything.
@@ -38,6 +63,13 @@ class RegistryBase:
     # --- repositories ---
     def repository_id(self, session: Session, name: str) -> int | None:
         return session.execute(_REPO_ID, {"name": name}).scalar()
+
+    def lock_repository(self, session: Session, repository_id: int) -> None:
+        """Take the repository's write lock first thing in a transaction that checks, then writes its
+        manifests and tags: PostgreSQL locks the row (concurrent pushes and deletes in one repository
+        queue instead of deadlocking), SQLite starts the write transaction before the checks read
+        (pysqlite would otherwise begin it only at the first write)."""
+        session.execute(_LOCK_REPO, {"rid": repository_id})
 
     def require_repository(self, session: Session, name: str) -> int:
         rid = self.repository_id(session, name)

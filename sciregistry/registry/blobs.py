@@ -219,11 +219,14 @@ class BlobOps(RegistryBase):
         h = self._hashers.take(upload_id, offset) if algorithm == "sha256" else None
         if h is None:
             h = new_hasher(algorithm)
-            with self.store.open_upload(upload_id) as f:
-                remaining = offset
-                while remaining > 0 and (b := f.read(min(READ_SIZE, remaining))):
-                    h.update(b)
-                    remaining -= len(b)
+            try:
+                with self.store.open_upload(upload_id) as f:
+                    remaining = offset
+                    while remaining > 0 and (b := f.read(min(READ_SIZE, remaining))):
+                        h.update(b)
+                        remaining -= len(b)
+            except UploadNotFound as exc:  # finished or cancelled by a concurrent request
+                raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
         return h
 
     def append_upload(self, repository: str, upload_id: str, stream: BinaryIO,
@@ -284,12 +287,18 @@ class BlobOps(RegistryBase):
         # Rows first, then the file, in one transaction: when the database is unreachable nothing has
         # moved yet and the client can retry the same PUT; when the file cannot be committed (disk
         # full) the rows roll back and the upload is still there.
+        # Deleting the session row first also decides a race between two final PUTs (or a PUT and
+        # a cancel) of one session: the loser finds no row and gets BLOB_UPLOAD_UNKNOWN.
         with self.transaction() as s:
+            if s.execute(delete(Upload).where(Upload.id == upload_id)).rowcount == 0:
+                raise BlobUploadUnknown(detail={"upload": upload_id})
             self._link_in(s, rid, digest, size)
-            s.execute(delete(Upload).where(Upload.id == upload_id))
             s.flush()
             if not known:
-                self.store.commit_upload(upload_id, digest)
+                try:
+                    self.store.commit_upload(upload_id, digest)
+                except UploadNotFound as exc:
+                    raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
         if known:
             self.store.abort_upload(upload_id)
         return BlobRecord(digest, size)
@@ -328,15 +337,17 @@ class BlobOps(RegistryBase):
         self._link(rid, digest, len(data))
         return BlobRecord(digest, len(data))
 
-    def blobs_in(self, repository_id: int, digests: Iterable[str]) -> set[str]:
-        """Which of ``digests`` are linked into the repository."""
+    def blobs_in(self, repository_id: int, digests: Iterable[str], session: Session | None = None) -> set[str]:
+        """Which of ``digests`` are linked into the repository (read in ``session`` when given)."""
         wanted = list(dict.fromkeys(digests))
         if not wanted:
             return set()
+        q = select(RepositoryBlob.digest).where(RepositoryBlob.repository_id == repository_id,
+                                                RepositoryBlob.digest.in_(wanted))
+        if session is not None:
+            return set(session.execute(q).scalars())
         with self.engine.connect() as conn:
-            rows = conn.execute(select(RepositoryBlob.digest).where(
-                RepositoryBlob.repository_id == repository_id, RepositoryBlob.digest.in_(wanted)))
-            return {r[0] for r in rows}
+            return set(conn.execute(q).scalars())
 
 
 def insert_ignore(s: Session, model: type, **values: object) -> Any:

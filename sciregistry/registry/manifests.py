@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.exc import IntegrityError
 
 from sciregistry.db.base import utcnow
 from sciregistry.db.models import Manifest, ManifestRef, Repository, Tag
@@ -28,6 +27,7 @@ from sciregistry.oci import (
     parse_digest,
     parse_manifest,
 )
+from sciregistry.registry.base import retry_conflicts
 from sciregistry.registry.blobs import BlobOps
 from sciregistry.registry.types import ManifestPush, ManifestRecord, Page, PushedManifest
 
@@ -70,11 +70,9 @@ class ManifestOps(BlobOps):
     # --- writing ---
     def put_manifest(self, repository: str, reference: str, data: bytes,
                      content_type: str | None) -> PushedManifest:
-        try:
-            return self._put_manifest(repository, reference, data, content_type)
-        except IntegrityError:
-            # A concurrent push of the same manifest or tag won the race: the second try sees it.
-            return self._put_manifest(repository, reference, data, content_type)
+        # A concurrent push of the same manifest or tag, or a delete of the manifest, can win the
+        # race between the checks and the writes: the next attempt sees what it did.
+        return retry_conflicts(lambda: self._put_manifest(repository, reference, data, content_type))
 
     def _put_manifest(self, repository: str, reference: str, data: bytes,
                       content_type: str | None) -> PushedManifest:
@@ -93,6 +91,7 @@ class ManifestOps(BlobOps):
         rid = self.ensure_repository(repository)
 
         with self.transaction() as s:
+            self.lock_repository(s, rid)
             self._check_references(s, rid, parsed)
             mid = s.execute(select(Manifest.id).where(Manifest.repository_id == rid,
                                                       Manifest.digest == digest)).scalar()
@@ -120,10 +119,11 @@ class ManifestOps(BlobOps):
     def _check_references(self, s, rid: int, parsed) -> None:  # type: ignore[no-untyped-def]
         blobs = parsed.blob_digests
         if blobs:
-            have = self.blobs_in(rid, blobs)
+            have = self.blobs_in(rid, blobs, session=s)
             missing = [d for d in blobs if d not in have]
-            if EMPTY_JSON_DIGEST in missing:
-                self.put_small_blob(self._repo_name(s, rid), EMPTY_JSON, EMPTY_JSON_DIGEST)
+            if EMPTY_JSON_DIGEST in missing:  # the empty config of artifacts: every registry has it
+                self.store.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
+                self._link_in(s, rid, EMPTY_JSON_DIGEST, len(EMPTY_JSON))  # in this transaction (it holds the lock)
                 missing.remove(EMPTY_JSON_DIGEST)
             if missing:
                 raise ManifestBlobUnknown(detail={"missing": missing})
@@ -136,9 +136,6 @@ class ManifestOps(BlobOps):
                 raise ManifestBlobUnknown("index references manifests unknown to the repository",
                                           {"missing": missing})
 
-    def _repo_name(self, s, rid: int) -> str:  # type: ignore[no-untyped-def]
-        return s.execute(select(Repository.name).where(Repository.id == rid)).scalar_one()
-
     def _set_tag(self, s, rid: int, tag: str, mid: int) -> None:  # type: ignore[no-untyped-def]
         existing = s.get(Tag, (rid, tag))
         if existing is None:
@@ -150,8 +147,12 @@ class ManifestOps(BlobOps):
 
     def delete_manifest(self, repository: str, reference: str) -> None:
         """By digest: delete the manifest and every tag on it. By tag: delete only the tag."""
+        retry_conflicts(lambda: self._delete_manifest(repository, reference))
+
+    def _delete_manifest(self, repository: str, reference: str) -> None:
         with self.transaction() as s:
             rid = self.require_repository(s, repository)
+            self.lock_repository(s, rid)
             if is_digest(reference):
                 mid = s.execute(select(Manifest.id).where(Manifest.repository_id == rid,
                                                           Manifest.digest == reference)).scalar()

@@ -181,7 +181,10 @@ class FilesystemStore:
             raise UploadNotFound(upload_id)
         if self.fsync:
             _fdatasync_path(src, drop=self.uncache_committed)
-        self._install(src, self._blob_path(digest))
+        try:
+            self._install(src, self._blob_path(digest))
+        except FileNotFoundError as exc:  # committed or aborted by a concurrent request meanwhile
+            raise UploadNotFound(upload_id) from exc
 
     def abort_upload(self, upload_id: str) -> bool:
         try:
