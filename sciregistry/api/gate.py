@@ -16,7 +16,7 @@ class OpenGate:
         """Raise Unauthorized (401) or Denied (403) unless the caller may do ``action``
         (pull, push, delete, login, catalog) on ``repository``. With ``hide``, a repository the
         caller may not read is reported as not found (private looks like missing)."""
-        return None
+        return
 
     def can_read(self, repository: str) -> bool:
         return True

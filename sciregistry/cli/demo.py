@@ -43,7 +43,7 @@ from typing import Any
 import click
 
 from sciregistry.cli.common import echo, friendly_errors, main, token_option
-from sciregistry.cli.doi import private_note, parse_creator
+from sciregistry.cli.doi import parse_creator, private_note
 
 #: The command template recorded for every run of the gc-content image (workflows/gc-content/README.md).
 COMMAND_TEMPLATE = "gc-content.sh --k {k} --min-length {min_length} /in/reads /out"

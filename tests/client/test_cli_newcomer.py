@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 import pytest
@@ -376,12 +376,12 @@ def test_user_token_create_reads_well(tmp_path: Path) -> None:
 
 
 class _DoiRecords(BaseHTTPRequestHandler):
-    records: dict[str, dict[str, Any]] = {}
+    records: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def log_message(self, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         doi = self.path.removeprefix("/api/v1/dois/")
         body = json.dumps(self.records[doi]).encode()
         self.send_response(200)

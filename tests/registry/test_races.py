@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,8 +129,10 @@ def test_racing_final_puts_of_one_upload(live: Any) -> None:
         d = _digest(data)
         loc = send(port, "POST", f"/v2/{repo}/blobs/uploads/").headers["location"]
         assert send(port, "PATCH", loc, body=data, headers={"Content-Type": "application/octet-stream"}).status == 202
-        statuses = _run(8, lambda i: send(port, "DELETE" if i == 7 else "PUT",
-                                          loc if i == 7 else f"{loc}?digest={d}").status)
+        def finish(i: int, loc: str = loc, d: str = d) -> int:
+            return send(port, "DELETE" if i == 7 else "PUT", loc if i == 7 else f"{loc}?digest={d}").status
+
+        statuses = _run(8, finish)
         assert set(statuses) <= {201, 204, 404}, statuses  # never 5xx
         assert statuses[:7].count(201) <= 1
         if 201 in statuses:

@@ -20,7 +20,8 @@ def _rss_kib(pid: int) -> int:
 
 
 def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True,
+                         check=False).stdout
     return [int(x) for x in out.split()]
 
 
@@ -44,7 +45,7 @@ def test_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
     env["SCIREGISTRY_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/none"
     proc = subprocess.run([sys.executable, "-m", "sciregistry", "serve", "--host", "127.0.0.1", "--port", "0",
                            "--data-dir", str(tmp_path / "data")], env=env, capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, check=False)
     assert proc.returncode == 1
     assert "could not prepare the database" in proc.stderr
     assert "Connection refused" in proc.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -48,7 +48,7 @@ def _datetime_arg(name: str) -> datetime | None:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         if value.tzinfo is None:
             raise BadRequest(f"{name} needs a timezone (e.g. 2026-01-01T00:00:00Z)")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except (ValueError, OverflowError) as exc:  # OverflowError: 0001-01-01T00:00+14:00 is before year 1 in UTC
         raise BadRequest(f"{name} must be an ISO 8601 date-time", {name: raw[:100]}) from exc
 

@@ -86,7 +86,7 @@ class GuardedBody:
             return self._stream.read(size)
         except RegistryError:
             raise
-        except Exception as exc:  # noqa: BLE001 - gunicorn parse errors, werkzeug ClientDisconnected, OSError
+        except Exception as exc:  # gunicorn parse errors, werkzeug ClientDisconnected, OSError
             raise self._failed(exc) from exc
 
     def _readinto(self, buf: Any) -> int:
@@ -94,7 +94,7 @@ class GuardedBody:
             return self._stream.readinto(buf)
         except RegistryError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._failed(exc) from exc
 
 
