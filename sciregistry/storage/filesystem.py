@@ -133,9 +133,12 @@ class FilesystemStore:
             raise UploadNotFound(upload_id) from exc
 
     def append_upload(self, upload_id: str, offset: int, chunks: Iterable[bytes]) -> int:
+        """Append ``chunks`` at ``offset``. All or nothing: if writing fails (disk full) or the chunks
+        stop with an error (the client went away), the upload is cut back to ``offset``, so a failed
+        request leaves neither a partial append nor the disk space it took."""
         path = self._upload_path(upload_id)
         try:
-            f = open(path, "r+b")  # noqa: SIM115
+            f = open(path, "r+b", buffering=0)  # noqa: SIM115 - unbuffered: nothing pending on failure
         except FileNotFoundError as exc:
             raise UploadNotFound(upload_id) from exc
         with f:
@@ -143,31 +146,38 @@ class FilesystemStore:
             size = f.seek(0, os.SEEK_END)
             if size != offset:
                 raise UploadOffsetMismatch(size, offset)
-            write = f.write
-            if not self.fsync:
-                for chunk in chunks:
-                    write(chunk)
-                return f.tell()
-            # Start writeback while the body streams in, so the fsync at commit only waits for the
-            # tail (a large blob's commit would otherwise wait for all of it). With
-            # uncache_committed, the windows written back earlier leave the page cache as we go, so
-            # the next window reuses their memory (pages still under writeback are simply kept; the
-            # commit drops the whole file after its fdatasync).
-            pos = offset
-            synced = offset // SYNC_EVERY * SYNC_EVERY  # by file position: chunked PATCHes count too
-            dropped = 0
-            fd = f.fileno()
+            try:
+                return self._append_at(f, path, offset, chunks)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(f.fileno(), offset)
+                raise
+
+    def _append_at(self, f: Any, path: str, offset: int, chunks: Iterable[bytes]) -> int:
+        fd = f.fileno()
+        pos = offset
+        if not self.fsync:
             for chunk in chunks:
-                write(chunk)
+                _write_all(fd, chunk)
                 pos += len(chunk)
-                if pos - synced >= SYNC_EVERY:
-                    f.flush()
-                    _start_writeback(fd, path, synced, pos - synced)
-                    if self.uncache_committed and synced - SYNC_EVERY > dropped:
-                        os.posix_fadvise(fd, dropped, synced - SYNC_EVERY - dropped, os.POSIX_FADV_DONTNEED)
-                        dropped = synced - SYNC_EVERY
-                    synced = pos
-            return f.tell()
+            return pos
+        # Start writeback while the body streams in, so the fsync at commit only waits for the
+        # tail (a large blob's commit would otherwise wait for all of it). With uncache_committed,
+        # the windows written back earlier leave the page cache as we go, so the next window
+        # reuses their memory (pages still under writeback are simply kept; the commit drops the
+        # whole file after its fdatasync).
+        synced = offset // SYNC_EVERY * SYNC_EVERY  # by file position: chunked PATCHes count too
+        dropped = 0
+        for chunk in chunks:
+            _write_all(fd, chunk)
+            pos += len(chunk)
+            if pos - synced >= SYNC_EVERY:
+                _start_writeback(fd, path, synced, pos - synced)
+                if self.uncache_committed and synced - SYNC_EVERY > dropped:
+                    os.posix_fadvise(fd, dropped, synced - SYNC_EVERY - dropped, os.POSIX_FADV_DONTNEED)
+                    dropped = synced - SYNC_EVERY
+                synced = pos
+        return pos
 
     def open_upload(self, upload_id: str) -> BinaryIO:
         try:
@@ -215,6 +225,13 @@ class FilesystemStore:
         if self.fsync:
             for d in (parent, os.path.dirname(parent)) if created else (parent,):
                 _fsync_dir(d)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
 
 
 def _fsync_dir(path: str) -> None:

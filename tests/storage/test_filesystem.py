@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,39 @@ def test_hostile_names_write_nothing_outside_the_root(tmp_path: Path) -> None:
             store.put(bad, b"evil")
     assert files_under(tmp_path) == before == []
     assert sorted(os.listdir(root)) == ["blobs", "tmp", "uploads"]
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_a_failed_append_leaves_the_upload_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     fsync: bool) -> None:
+    """Disk full in the middle of a PATCH, or a client that goes away: the upload is cut back to
+    where the request started (no partial append, no disk space held by it)."""
+    import errno
+
+    import sciregistry.storage.filesystem as fs
+
+    store = FilesystemStore(str(tmp_path), fsync=fsync)
+    store.start_upload("upload-0001")
+    assert store.append_upload("upload-0001", 0, [b"a" * 1000]) == 1000
+    real, calls = fs._write_all, []
+
+    def fill_disk(fd: int, data: bytes) -> None:
+        calls.append(len(data))
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data)
+
+    monkeypatch.setattr(fs, "_write_all", fill_disk)
+    with pytest.raises(OSError, match="No space"):
+        store.append_upload("upload-0001", 1000, [b"b" * (1 << 20)] * 5)
+    assert store.upload_size("upload-0001") == 1000
+    monkeypatch.undo()
+
+    def client_goes_away() -> Iterator[bytes]:
+        yield b"c" * 5000
+        raise ConnectionResetError("peer reset")
+
+    with pytest.raises(ConnectionResetError):
+        store.append_upload("upload-0001", 1000, client_goes_away())
+    assert store.upload_size("upload-0001") == 1000
+    assert store.append_upload("upload-0001", 1000, [b"d"]) == 1001
