@@ -31,9 +31,9 @@ from sqlalchemy import insert
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from sciregistry.db import make_engine, make_session_factory  # noqa: E402
-from sciregistry.db.migrate import upgrade  # noqa: E402
-from sciregistry.db.models import (  # noqa: E402
+from sciregistry.db import make_engine, make_session_factory
+from sciregistry.db.migrate import upgrade
+from sciregistry.db.models import (
     Manifest,
     ManifestRef,
     Repository,
@@ -43,8 +43,8 @@ from sciregistry.db.models import (  # noqa: E402
     RunOutput,
     RunParameter,
 )
-from sciregistry.oci import artifacts  # noqa: E402
-from sciregistry.registry.runs import RunQueries  # noqa: E402
+from sciregistry.oci import artifacts
+from sciregistry.registry.runs import RunQueries
 
 
 def d(label: str) -> str:

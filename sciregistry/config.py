@@ -24,7 +24,7 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type."""
 
 
-def _f(default: Any, help: str) -> Any:  # noqa: A002
+def _f(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 

@@ -34,10 +34,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 __all__ = [
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
-    "PasswordParams",
     "RFC9106_LOW_MEMORY",
     "SERVER_PARAMS",
     "TEST_PARAMS",
+    "PasswordParams",
     "check_password",
     "dummy_verify",
     "hash_password",

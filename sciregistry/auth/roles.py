@@ -21,10 +21,10 @@ import enum
 from collections.abc import Iterable
 
 __all__ = [
-    "PULL",
-    "PUSH",
     "DELETE",
     "MANAGE",
+    "PULL",
+    "PUSH",
     "REPOSITORY_ACTIONS",
     "Role",
     "actions_for_role",

@@ -287,7 +287,7 @@ def parse_scope_pattern(s: str) -> ScopePattern:
     if rtype not in (REPOSITORY, REGISTRY):
         raise ValueError(f"scope pattern {s!r}: unknown resource type {rtype!r} (repository or registry)")
     if name != WILDCARD:
-        base = name[:-2] if name.endswith("/*") else name
+        base = name.removesuffix("/*")
         if not _NAME_RE.fullmatch(base):
             raise ValueError(
                 f"scope pattern {s!r}: invalid name {name!r} ('*', '<prefix>/*' or an exact repository name)"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from sciregistry.cli.common import main
 from sciregistry.cli import serve as _serve  # noqa: F401  (registers commands)
+from sciregistry.cli.common import main
 
 __all__ = ["main"]
 

@@ -3,7 +3,14 @@ as arguments (composed in ``sciregistry.app``); they return dataclasses, never O
 
 from sciregistry.registry.hooks import HookChain, NoHooks, RegistryHooks
 from sciregistry.registry.manifests import ManifestOps
-from sciregistry.registry.types import BlobRecord, ManifestPush, ManifestRecord, Page, PushedManifest, UploadStatus
+from sciregistry.registry.types import (
+    BlobRecord,
+    ManifestPush,
+    ManifestRecord,
+    Page,
+    PushedManifest,
+    UploadStatus,
+)
 
 
 class Registry(ManifestOps):

@@ -25,8 +25,8 @@ import fcntl
 import os
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from sciregistry.storage.base import BlobInfo, BlobNotFound, UploadNotFound, UploadOffsetMismatch
@@ -78,7 +78,7 @@ class FilesystemStore:
 
     def open(self, digest: str) -> BinaryIO:
         try:
-            return open(self._blob_path(digest), "rb")  # noqa: SIM115 - caller closes
+            return open(self._blob_path(digest), "rb")
         except FileNotFoundError as exc:
             raise BlobNotFound(digest) from exc
 
@@ -181,7 +181,7 @@ class FilesystemStore:
 
     def open_upload(self, upload_id: str) -> BinaryIO:
         try:
-            return open(self._upload_path(upload_id), "rb")  # noqa: SIM115
+            return open(self._upload_path(upload_id), "rb")
         except FileNotFoundError as exc:
             raise UploadNotFound(upload_id) from exc
 

@@ -188,7 +188,7 @@ def test_parse_authorization_fuzz() -> None:
     """Garbage in: only None, credentials or ValueError come out."""
     rng = random.Random(1234)
     prefixes = ["", "Basic ", "Bearer ", "basic", "BEARER  ", "Digest ", " "]
-    alphabet = [chr(c) for c in range(0, 0x250)] + list("+/=:. \t")
+    alphabet = [chr(c) for c in range(0x250)] + list("+/=:. \t")
     for _ in range(3000):
         body = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         if rng.random() < 0.3:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import sciregistry.auth as auth
+from sciregistry import auth
 
 EXPECTED = {
     "BasicCredentials",

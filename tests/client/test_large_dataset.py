@@ -7,12 +7,11 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-import threading
 
 
 def tree_rss(root: int) -> int:

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from sciregistry.oci import artifacts
-from sciregistry.oci import OCI_MANIFEST, compute
+from sciregistry.oci import OCI_MANIFEST, artifacts, compute
 
 from .closure import File, _empty_config, _layer, build_closure
 

@@ -24,10 +24,10 @@ import pytest
 pytest.importorskip("boto3", reason="boto3 is not installed (pip install boto3)")
 pytest.importorskip("moto.server", reason="moto[server] is not installed (pip install 'moto[s3,server]')")
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
+import boto3
+from botocore.config import Config
 
-from sciregistry.storage import (  # noqa: E402
+from sciregistry.storage import (
     BlobNotFound,
     BlobStore,
     StorageError,
@@ -35,9 +35,9 @@ from sciregistry.storage import (  # noqa: E402
     UploadOffsetMismatch,
     open_store,
 )
-from sciregistry.storage.s3 import MIN_PART_SIZE, S3Store  # noqa: E402
+from sciregistry.storage.s3 import MIN_PART_SIZE, S3Store
 
-from .contract import (  # noqa: E402
+from .contract import (
     BlobStoreContract,
     digest_of,
     hash_stream,

@@ -4,7 +4,7 @@ stderr, where podman cannot run containers)."""
 import json
 from pathlib import Path
 
-from gc_content_support import DATA_DIR, Podman, PipelineRunner
+from gc_content_support import DATA_DIR, PipelineRunner, Podman
 
 
 def test_podman_keeps_manifest_digest(podman: Podman) -> None:

@@ -179,7 +179,7 @@ def source_date_epoch(environ: Mapping[str, str] | None = None) -> int:
 
 
 def rfc3339(epoch: int) -> str:
-    return _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.fromtimestamp(epoch, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def elf_architecture(data: bytes) -> str:

@@ -14,6 +14,27 @@ from sciregistry.db.models.doi import Doi, DoiPin
 from sciregistry.db.models.oci import Blob, Manifest, ManifestRef, Repository, RepositoryBlob, Tag, Upload
 from sciregistry.db.models.provenance import Run, RunAncestor, RunInput, RunOutput, RunParameter
 
-__all__ = ["ApiToken", "AuditEntry", "Base", "Namespace", "NamespaceMember", "RepositorySetting", "Robot", "User",
-           "Blob", "Doi", "DoiPin", "Manifest", "ManifestRef", "Repository", "RepositoryBlob", "Run", "RunAncestor", "RunInput", "RunOutput",
-           "RunParameter", "Tag", "Upload"]
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "Blob",
+    "Doi",
+    "DoiPin",
+    "Manifest",
+    "ManifestRef",
+    "Namespace",
+    "NamespaceMember",
+    "Repository",
+    "RepositoryBlob",
+    "RepositorySetting",
+    "Robot",
+    "Run",
+    "RunAncestor",
+    "RunInput",
+    "RunOutput",
+    "RunParameter",
+    "Tag",
+    "Upload",
+    "User",
+]

@@ -11,7 +11,6 @@ from alembic import op
 
 import sciregistry.db.base
 
-
 revision = '0001_core'
 down_revision = None
 branch_labels = None

@@ -11,7 +11,6 @@ from alembic import op
 
 import sciregistry.db.base
 
-
 revision = '0002_provenance'
 down_revision = '0001_core'
 branch_labels = None

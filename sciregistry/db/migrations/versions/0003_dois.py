@@ -11,7 +11,6 @@ from alembic import op
 
 import sciregistry.db.base
 
-
 revision = '0003_dois'
 down_revision = '0002_provenance'
 branch_labels = None

@@ -11,7 +11,6 @@ from alembic import op
 
 import sciregistry.db.base
 
-
 revision = '0004_auth'
 down_revision = '0003_dois'
 branch_labels = None
