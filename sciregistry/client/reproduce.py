@@ -1027,8 +1027,14 @@ def attach_report(res: Resolution, report_json: bytes) -> str:
     from sciregistry.client import artifacts as _artifacts
     from sciregistry.oci import ImageReference
 
+    # The report's own end time, not the clock: attaching the same report twice pushes the same
+    # manifest (and counts once), whatever second it happens in.
+    try:
+        created = json.loads(report_json).get("ended") or _now()
+    except (ValueError, AttributeError):
+        created = _now()
     digest, _, _ = _artifacts._push_files_artifact(
         res.registry.oci, ImageReference(res.registry.host, res.repository), [], types.REPORT,
-        {types.CREATED: _now()}, subject=res.result_descriptor,
+        {types.CREATED: str(created)}, subject=res.result_descriptor,
         blobs=[(report_json, types.REPORT_MEDIA_TYPE, REPORT_NAME)])
     return digest
