@@ -82,6 +82,7 @@ from sciregistry.errors import (
 from sciregistry.oci import is_digest
 from sciregistry.oci.reference import NAME_RE
 from sciregistry.registry.accounts import Accounts, CredentialsRejected
+from sciregistry.registry.throttle import SqlThrottle
 
 log = logging.getLogger(__name__)
 
@@ -648,8 +649,9 @@ def configure_auth(services: Any) -> None:
     services.extra["keys"] = keys
     if not cfg.auth_enabled:
         return
-    throttle = LoginThrottle(max_failures=max(1, cfg.login_max_failures), window=max(1, cfg.login_window),
-                             lockout=min(30.0, float(max(1, cfg.login_window))))
+    # Counters in the database: every worker and every host sees the same failures.
+    throttle = SqlThrottle(services.extra["sessions"], max_failures=max(1, cfg.login_max_failures),
+                           window=max(1, cfg.login_window), lockout=min(30.0, float(max(1, cfg.login_window))))
     gate = AuthGate(accounts, keys, service=cfg.service_name, base_url=cfg.base_url, token_ttl=cfg.token_ttl,
                     throttle=throttle, registry=services.registry)
     services.gate = gate

@@ -1,8 +1,10 @@
-"""Login throttle with an injected clock."""
+"""Login throttle with an injected clock: the in-memory one and the database one of a running server
+(``SqlThrottle``, on SQLite and PostgreSQL) obey the same rules."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -10,12 +12,35 @@ import pytest
 from sciregistry.auth.ratelimit import LoginThrottle, Throttle
 
 
-def make(clock: Any, **kw: Any) -> LoginThrottle:
+def _defaults(kw: dict[str, Any]) -> dict[str, Any]:
     kw.setdefault("max_failures", 5)
     kw.setdefault("window", 300)
     kw.setdefault("lockout", 30)
     kw.setdefault("max_lockout", 3600)
-    return LoginThrottle(clock=clock, **kw)
+    return kw
+
+
+@pytest.fixture(params=["memory", "sql"])
+def make(request: pytest.FixtureRequest) -> Iterator[Callable[..., LoginThrottle]]:
+    if request.param == "memory":
+        yield lambda clock, **kw: LoginThrottle(clock=clock, **_defaults(kw))
+        return
+    from sciregistry.db import make_engine, make_session_factory
+    from sciregistry.db.migrate import upgrade
+    from sciregistry.registry.throttle import SqlThrottle
+
+    # the rules on SQLite here; test_workers_share_the_database_counters covers PostgreSQL too
+    engine = make_engine(f"sqlite:///{request.getfixturevalue('tmp_path')}/throttle.db")
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+
+    def build(clock: Any, **kw: Any) -> LoginThrottle:
+        kw = _defaults(kw)
+        kw.pop("max_entries", None)  # the database keeps every live counter; decayed ones are pruned
+        return SqlThrottle(sessions, clock=clock, **kw)
+
+    yield build
+    engine.dispose()
 
 
 def fail(t: LoginThrottle, n: int, addr: str = "10.0.0.1", user: str | None = "alice") -> None:
@@ -27,7 +52,7 @@ def test_is_a_throttle() -> None:
     assert isinstance(LoginThrottle(), Throttle)
 
 
-def test_lockout_after_max_failures(clock: Any) -> None:
+def test_lockout_after_max_failures(clock: Any, make: Any) -> None:
     t = make(clock)
     fail(t, 4)
     assert t.check("10.0.0.1", "alice") is None
@@ -41,7 +66,7 @@ def test_lockout_after_max_failures(clock: Any) -> None:
     assert t.check("10.0.0.1", "alice") is None
 
 
-def test_exponential_backoff_and_cap(clock: Any) -> None:
+def test_exponential_backoff_and_cap(clock: Any, make: Any) -> None:
     t = make(clock, max_lockout=200)
     fail(t, 5)
     waits = []
@@ -54,7 +79,7 @@ def test_exponential_backoff_and_cap(clock: Any) -> None:
     assert waits == [30, 60, 120, 200, 200, 200]
 
 
-def test_backoff_survives_lockouts_longer_than_window(clock: Any) -> None:
+def test_backoff_survives_lockouts_longer_than_window(clock: Any, make: Any) -> None:
     t = make(clock, window=60, lockout=100, max_lockout=10_000)
     fail(t, 5)
     assert t.check("10.0.0.1", "alice") == 100
@@ -64,7 +89,7 @@ def test_backoff_survives_lockouts_longer_than_window(clock: Any) -> None:
     assert t.failures(user="alice") == 6
 
 
-def test_count_decays_after_window(clock: Any) -> None:
+def test_count_decays_after_window(clock: Any, make: Any) -> None:
     t = make(clock)
     fail(t, 4)
     clock.advance(299)
@@ -75,7 +100,7 @@ def test_count_decays_after_window(clock: Any) -> None:
     assert t.check("10.0.0.1", "alice") is None  # 4 fresh failures, not 8
 
 
-def test_count_decays_window_after_lock_end(clock: Any) -> None:
+def test_count_decays_window_after_lock_end(clock: Any, make: Any) -> None:
     t = make(clock)
     fail(t, 5)
     clock.advance(30 + 299)
@@ -86,7 +111,7 @@ def test_count_decays_window_after_lock_end(clock: Any) -> None:
     assert t.check("10.0.0.1", "alice") is None
 
 
-def test_user_counter_applies_from_any_address(clock: Any) -> None:
+def test_user_counter_applies_from_any_address(clock: Any, make: Any) -> None:
     t = make(clock)
     for i in range(5):
         t.failure(f"10.0.0.{i}", "alice")
@@ -95,7 +120,7 @@ def test_user_counter_applies_from_any_address(clock: Any) -> None:
     assert t.check("10.0.0.1", "bob") is None  # each address has only one failure
 
 
-def test_address_counter_applies_to_any_user(clock: Any) -> None:
+def test_address_counter_applies_to_any_user(clock: Any, make: Any) -> None:
     t = make(clock)  # addr_max_failures defaults to 4 * 5 = 20
     assert t.addr_max_failures == 20
     for i in range(19):
@@ -106,14 +131,14 @@ def test_address_counter_applies_to_any_user(clock: Any) -> None:
     assert t.check("10.0.0.10", "someone") is None
 
 
-def test_address_threshold_configurable(clock: Any) -> None:
+def test_address_threshold_configurable(clock: Any, make: Any) -> None:
     t = make(clock, addr_max_failures=2)
     t.failure("a", "u1")
     t.failure("a", "u2")
     assert t.check("a", None) == 30
 
 
-def test_success_clears_user_but_not_address(clock: Any) -> None:
+def test_success_clears_user_but_not_address(clock: Any, make: Any) -> None:
     t = make(clock)
     fail(t, 4)
     t.success("10.0.0.1", "alice")
@@ -123,7 +148,7 @@ def test_success_clears_user_but_not_address(clock: Any) -> None:
     assert t.check("10.0.0.1", "alice") is None
 
 
-def test_success_does_not_unlock_an_address(clock: Any) -> None:
+def test_success_does_not_unlock_an_address(clock: Any, make: Any) -> None:
     t = make(clock, addr_max_failures=3)
     for u in ("a", "b", "c"):
         t.failure("10.0.0.1", u)
@@ -131,7 +156,7 @@ def test_success_does_not_unlock_an_address(clock: Any) -> None:
     assert t.check("10.0.0.1", "mallory") == 30
 
 
-def test_user_names_are_case_folded(clock: Any) -> None:
+def test_user_names_are_case_folded(clock: Any, make: Any) -> None:
     t = make(clock)
     for name in ("Alice", "ALICE", "alice", "aLiCe", "alice"):
         t.failure("10.0.0.1", name)
@@ -140,7 +165,7 @@ def test_user_names_are_case_folded(clock: Any) -> None:
     assert t.check("10.0.0.2", "alice") is None
 
 
-def test_no_user_name(clock: Any) -> None:
+def test_no_user_name(clock: Any, make: Any) -> None:
     t = make(clock, addr_max_failures=2)
     t.failure("a", None)
     t.failure("a", "")
@@ -149,17 +174,18 @@ def test_no_user_name(clock: Any) -> None:
     assert t.check("a", None) == 30
 
 
-def test_entries_are_pruned_and_bounded(clock: Any) -> None:
+def test_entries_are_pruned_and_bounded(clock: Any, make: Any) -> None:
     t = make(clock, max_entries=10)
     for i in range(50):
         t.failure(f"addr{i}", f"user{i}")
-    assert len(t) <= 11
+    # memory: bounded to max_entries; database: every live counter is kept (pruned once decayed)
+    assert len(t) <= 11 if type(t) is LoginThrottle else len(t) == 100
     clock.advance(301)
     t.failure("x", None)
     assert len(t) == 1
 
 
-def test_thread_safety(clock: Any) -> None:
+def test_thread_safety(clock: Any, make: Any) -> None:
     t = make(clock, max_failures=10_000, addr_max_failures=10_000)
     barrier = threading.Barrier(8)
 
@@ -198,3 +224,25 @@ def test_failures_argument_check() -> None:
         LoginThrottle().failures()
     with pytest.raises(ValueError, match="exactly one"):
         LoginThrottle().failures(addr="a", user="b")
+
+
+def test_workers_share_the_database_counters(clock: Any, database_url: str) -> None:
+    """Two workers (two SqlThrottle objects, two engines on one database) count the same failures:
+    an attacker spreading guesses over workers is locked out after max_failures in all."""
+    from sciregistry.db import make_engine, make_session_factory
+    from sciregistry.db.migrate import upgrade
+    from sciregistry.registry.throttle import SqlThrottle
+
+    engines = [make_engine(database_url) for _ in range(2)]
+    upgrade(engines[0])
+    try:
+        a, b = (SqlThrottle(make_session_factory(e), clock=clock, **_defaults({})) for e in engines)
+        for i in range(5):
+            (a if i % 2 else b).failure("10.0.0.9", "mallory")
+        assert a.check("10.0.0.9", "mallory") == 30 and b.check("10.0.0.9", "mallory") == 30
+        assert b.check("10.9.9.9", "mallory") == 30  # the user counter, from any address
+        a.success("10.0.0.9", "mallory")
+        assert b.failures(user="mallory") == 0 and b.failures(addr="10.0.0.9") == 5
+    finally:
+        for e in engines:
+            e.dispose()

@@ -4,6 +4,7 @@ from sciregistry.db.base import Base
 from sciregistry.db.models.auth import (
     ApiToken,
     AuditEntry,
+    LoginFailure,
     Namespace,
     NamespaceMember,
     RepositorySetting,
@@ -21,6 +22,7 @@ __all__ = [
     "Blob",
     "Doi",
     "DoiPin",
+    "LoginFailure",
     "Manifest",
     "ManifestRef",
     "Namespace",

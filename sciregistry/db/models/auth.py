@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sciregistry.db.base import Base, UTCDateTime, utcnow
@@ -118,3 +118,15 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
 
     __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+class LoginFailure(Base):
+    """A login-throttle counter (``key`` is ``addr:<address>`` or ``user:<casefolded name>``), shared by
+    every worker; times are Unix seconds (see :mod:`sciregistry.auth.ratelimit`)."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    last_failure: Mapped[float] = mapped_column(Float)
+    locked_until: Mapped[float] = mapped_column(Float)
