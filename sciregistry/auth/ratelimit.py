@@ -120,6 +120,17 @@ class LoginThrottle:
             return self.max_lockout
         return min(math.ldexp(self.lockout, exponent), self.max_lockout)
 
+    def _after_failure(self, e: _Entry | None, now: float, is_user: bool) -> _Entry:
+        """The counter after one more failure at ``now`` (a decayed or missing one starts over)."""
+        if e is None or self._expired(e, now):
+            e = _Entry()
+        e.count += 1
+        e.last_failure = now
+        threshold = self._threshold(is_user)
+        if e.count >= threshold:
+            e.locked_until = max(e.locked_until, now + self._lock_duration(e.count, threshold))
+        return e
+
     def _prune(self, now: float) -> None:
         # Oldest-touched first; stop at the first live entry (entries move to the end when touched).
         while self._entries:
@@ -145,14 +156,7 @@ class LoginThrottle:
         now = self._clock()
         with self._lock:
             for key, is_user in self._keys(addr, user):
-                e = self._entries.get(key)
-                if e is None or self._expired(e, now):
-                    e = _Entry()
-                e.count += 1
-                e.last_failure = now
-                threshold = self._threshold(is_user)
-                if e.count >= threshold:
-                    e.locked_until = max(e.locked_until, now + self._lock_duration(e.count, threshold))
+                e = self._after_failure(self._entries.get(key), now, is_user)
                 self._entries[key] = e
                 self._entries.move_to_end(key)
             self._prune(now)

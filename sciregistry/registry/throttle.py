@@ -54,14 +54,8 @@ class SqlThrottle(LoginThrottle):
             for parts, is_user in self._keys(addr, user):
                 key = _key(parts)
                 row = s.execute(select(LoginFailure).where(LoginFailure.key == key).with_for_update()).scalar()
-                e = _Entry() if row is None else _Entry(row.count, row.last_failure, row.locked_until)
-                if row is not None and self._expired(e, now):
-                    e = _Entry()
-                e.count += 1
-                e.last_failure = now
-                threshold = self._threshold(is_user)
-                if e.count >= threshold:
-                    e.locked_until = max(e.locked_until, now + self._lock_duration(e.count, threshold))
+                e = self._after_failure(None if row is None else _Entry(row.count, row.last_failure,
+                                                                        row.locked_until), now, is_user)
                 if row is None:
                     s.add(LoginFailure(key=key, count=e.count, last_failure=e.last_failure,
                                        locked_until=e.locked_until))
