@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -70,3 +71,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def insert_ignore(session: Session, model: type, **values: object) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the two supported databases (SQLite, PostgreSQL):
+    concurrent inserts of one row all succeed, inside any transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model).values(**values).on_conflict_do_nothing()

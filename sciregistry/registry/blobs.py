@@ -16,11 +16,12 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from sciregistry.db import insert_ignore
 from sciregistry.db.models import Blob, Repository, RepositoryBlob, Upload
 from sciregistry.errors import (
     BlobUnknown,
@@ -209,24 +210,18 @@ class BlobOps(RegistryBase):
 
     def upload_status(self, repository: str, upload_id: str) -> UploadStatus:
         self._check_upload(repository, upload_id)
-        try:
-            size = self.store.upload_size(upload_id)
-        except UploadNotFound as exc:
-            raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
-        return UploadStatus(upload_id, repository, size)
+        with _live_upload(upload_id):
+            return UploadStatus(upload_id, repository, self.store.upload_size(upload_id))
 
     def _hasher_at(self, upload_id: str, offset: int, algorithm: str = "sha256"):  # type: ignore[no-untyped-def]
         h = self._hashers.take(upload_id, offset) if algorithm == "sha256" else None
         if h is None:
             h = new_hasher(algorithm)
-            try:
-                with self.store.open_upload(upload_id) as f:
-                    remaining = offset
-                    while remaining > 0 and (b := f.read(min(READ_SIZE, remaining))):
-                        h.update(b)
-                        remaining -= len(b)
-            except UploadNotFound as exc:  # finished or cancelled by a concurrent request
-                raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
+            with _live_upload(upload_id), self.store.open_upload(upload_id) as f:
+                remaining = offset
+                while remaining > 0 and (b := f.read(min(READ_SIZE, remaining))):
+                    h.update(b)
+                    remaining -= len(b)
         return h
 
     def append_upload(self, repository: str, upload_id: str, stream: BinaryIO,
@@ -238,25 +233,22 @@ class BlobOps(RegistryBase):
 
     def _append(self, repository: str, upload_id: str, stream: BinaryIO, start: int | None,
                 length: int | None) -> UploadStatus:
-        try:
+        with _live_upload(upload_id):
             offset = self.store.upload_size(upload_id)
-        except UploadNotFound as exc:
-            raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
         if start is not None and start != offset:
             raise BlobUploadInvalid("chunk out of order", {"expected_start": offset, "start": start},
                                     status=416, headers=upload_headers(repository, upload_id, offset))
         hasher = self._hasher_at(upload_id, offset)
         self._hashers.drop(upload_id)
+        # A body that cannot be read arrives as the API's spec error; an OSError from the store
+        # (disk full, read-only) is the server's fault and is never turned into a client error here.
         try:
-            new_size = self.store.append_upload(upload_id, offset, read_stream(stream, hasher, length))
+            with _live_upload(upload_id):
+                new_size = self.store.append_upload(upload_id, offset, read_stream(stream, hasher, length))
         except UploadOffsetMismatch as exc:
             raise BlobUploadInvalid("chunk out of order (concurrent write)", {"expected_start": exc.expected},
                                     status=416,
                                     headers=upload_headers(repository, upload_id, exc.expected)) from exc
-        except UploadNotFound as exc:
-            raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
-        # A body that cannot be read arrives as the API's spec error; an OSError here is the
-        # store's (disk full, read-only): the server's fault, never blamed on the client.
         if length is not None and new_size - offset != length:
             raise SizeInvalid("body shorter than Content-Length",
                               {"expected": length, "received": new_size - offset})
@@ -272,10 +264,8 @@ class BlobOps(RegistryBase):
             status = self._append(repository, upload_id, stream, start, length)
             size = status.size
         else:
-            try:
+            with _live_upload(upload_id):
                 size = self.store.upload_size(upload_id)
-            except UploadNotFound as exc:
-                raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
         hasher = self._hasher_at(upload_id, size, d.algorithm)
         self._hashers.drop(upload_id)
         actual = f"{d.algorithm}:{hasher.hexdigest()}"
@@ -295,10 +285,8 @@ class BlobOps(RegistryBase):
             self._link_in(s, rid, digest, size)
             s.flush()
             if not known:
-                try:
+                with _live_upload(upload_id):
                     self.store.commit_upload(upload_id, digest)
-                except UploadNotFound as exc:
-                    raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
         if known:
             self.store.abort_upload(upload_id)
         return BlobRecord(digest, size)
@@ -350,14 +338,14 @@ class BlobOps(RegistryBase):
             return set(conn.execute(q).scalars())
 
 
-def insert_ignore(s: Session, model: type, **values: object) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL: concurrent pushes of one blob
-    both succeed, inside any transaction."""
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model).values(**values).on_conflict_do_nothing()
+@contextlib.contextmanager
+def _live_upload(upload_id: str) -> Iterator[None]:
+    """The store's UploadNotFound inside is the client's BLOB_UPLOAD_UNKNOWN: the session ended
+    (finished or cancelled by a concurrent request, or collected)."""
+    try:
+        yield
+    except UploadNotFound as exc:
+        raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
 
 
 def upload_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
