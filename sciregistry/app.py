@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from sciregistry.api.auth_gate import configure_auth, install_auth
 from sciregistry.api.ext import bp as ext_bp
+from sciregistry.api.ext import docs_bp
 from sciregistry.api.gate import OpenGate
 from sciregistry.api.landing import bp as landing_bp
 from sciregistry.api.v2 import bp as v2_bp
@@ -130,6 +131,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     app.url_map.merge_slashes = False  # /v2//x must not be redirected to another repository
     app.register_blueprint(v2_bp)
     app.register_blueprint(ext_bp)
+    app.register_blueprint(docs_bp)
     app.register_blueprint(landing_bp)
     if config.auth_enabled:
         install_auth(app)  # GET/POST /token and the audit of /v2 writes
@@ -167,7 +169,9 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
             return render(from_http_exception(exc))
         body = {"errors": [{"code": (exc.name or "error").upper().replace(" ", "_"),
                             "message": exc.description or exc.name}]}
-        return Response(json.dumps(body), status=exc.code or 500, mimetype="application/json")
+        # keep the exception's own headers (a 405's Allow, RFC 9110 15.5.6), not its HTML content type
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return Response(json.dumps(body), status=exc.code or 500, mimetype="application/json", headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from sciregistry import doi as doilib
 from sciregistry.db.base import utcnow
 from sciregistry.db.models import Doi, DoiPin, Manifest, ManifestRef, Repository, Run
-from sciregistry.errors import BadRequest, Conflict, Denied, NotFound
+from sciregistry.errors import Conflict, Denied, NotFound
 from sciregistry.registry.hooks import NoHooks
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,9 @@ class DoiRecord:
     latest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["prefix"], _, d["suffix"] = self.doi.partition("/")  # for clients building /dois/{prefix}/{suffix}
+        return d
 
 
 class DoiService:
@@ -210,7 +212,7 @@ class DoiService:
             people = [doilib.Creator.person(parts[0], parts[1], orcid=run.agent_orcid) if len(parts) == 2
                       else doilib.Creator(run.agent_name, orcid=run.agent_orcid)]
         else:
-            raise BadRequest("the run names no agent: give creators")
+            raise Conflict("the run names no agent: give creators")
         host = self.registry_host
         inputs = s.execute(select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)).all()
         return doilib.build_result_metadata(
@@ -268,7 +270,7 @@ class DoiService:
         run = s.execute(select(Run).where(Run.repository_id == rid, Run.result_digest == result_digest)
                         .order_by(Run.id.desc()).limit(1)).scalar()
         if run is None:
-            raise BadRequest(f"{repository}@{result_digest} has no admitted run crate: record the run first "
+            raise Conflict(f"{repository}@{result_digest} has no admitted run crate: record the run first "
                              "(sciregistry run record) so the DOI can pin image, inputs and parameters")
         existing = s.execute(select(Doi.doi).where(Doi.repository_id == rid, Doi.result_digest == result_digest,
                                                    Doi.state != "tombstone")).scalar()
@@ -281,9 +283,9 @@ class DoiService:
         if supersedes:
             prev = s.get(Doi, doilib.normalize_doi(supersedes))
             if prev is None or prev.is_concept:
-                raise BadRequest(f"supersedes: {supersedes} is not a version DOI registered here")
+                raise NotFound(f"supersedes: {supersedes} is not a version DOI registered here")
             if prev.repository_id != rid:
-                raise BadRequest("a new version must be in the same repository as the one it supersedes")
+                raise Conflict("a new version must be in the same repository as the one it supersedes")
             previous = prev.doi
             concept = prev.concept_doi
             version = (s.execute(select(func.max(Doi.version)).where(Doi.concept_doi == concept)).scalar()

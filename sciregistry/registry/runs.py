@@ -276,8 +276,8 @@ class RunQueries:
             if value is not None:
                 cond = and_(cond, RunParameter.value == value)
             q = q.where(Run.id.in_(select(RunParameter.run_id).where(cond)))
-        elif value is not None:
-            raise BadRequest("value needs parameter")
+        elif value is not None:  # any parameter with this value (no index serves this: rare, and paged)
+            q = q.where(Run.id.in_(select(RunParameter.run_id).where(RunParameter.value == value)))
         if agent:
             q = q.where(or_(Run.agent_name == agent, Run.agent_orcid == agent))
         if started_after:

@@ -1,5 +1,7 @@
-"""/api/v1: sciregistry's JSON API (runs, lineage, impact, DOIs). Documented in docs/openapi.yaml."""
+"""/api/v1: sciregistry's JSON API (runs, lineage, impact, DOIs), checked against and documented by
+docs/openapi.yaml (api/ext/contract.py); ``docs_bp`` serves a viewer of it at /api/v1/docs/."""
 
 from sciregistry.api.ext.routes import bp
+from sciregistry.api.ext.viewer import bp as docs_bp
 
-__all__ = ["bp"]
+__all__ = ["bp", "docs_bp"]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
+from sciregistry.api.ext.contract import bundled_document, contract
 from sciregistry.errors import BadRequest, NotFound, RegistryError
 from sciregistry.oci import is_digest, validate_name
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+bp.record_once(lambda state: contract())  # a broken document stops the app at start, not a request
 
 
 def services() -> Any:
@@ -40,57 +41,62 @@ def split_ref(ref: str) -> tuple[str, str]:
     return repo, digest
 
 
-def _datetime_arg(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        if value.tzinfo is None:
-            raise BadRequest(f"{name} needs a timezone (e.g. 2026-01-01T00:00:00Z)")
-        return value.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:  # OverflowError: 0001-01-01T00:00+14:00 is before year 1 in UTC
-        raise BadRequest(f"{name} must be an ISO 8601 date-time", {name: raw[:100]}) from exc
+_PATH_ARG = re.compile(r"<(?:[^:<>]+:)?([a-z_]+)>")
+MAX_BODY = 1 << 20  # JSON bodies of /api/v1 are small: a mint request, a reason
 
 
-INT64_MAX = 2**63 - 1
+@bp.before_request
+def _check_contract() -> None:
+    """Every request is checked against docs/openapi.yaml before its view runs (api/ext/contract.py);
+    the views read their query parameters, parsed, from ``query()``."""
+    rule = request.url_rule
+    g.api_query = {}
+    if rule is None:
+        return
+    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    body = None
+    if has_body and request.method in ("POST", "PUT", "PATCH"):
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise BadRequest(f"the body exceeds {MAX_BODY} bytes", status=413)
+        if not request.is_json:
+            raise BadRequest("the body must be JSON (Content-Type: application/json)", status=415)
+        body = _json_body()
+        if body is None:
+            raise BadRequest("the body is not valid JSON")
+    g.api_query = contract().check(_PATH_ARG.sub(r"{\1}", rule.rule), request.method,
+                                   request.view_args or {}, request.args, body, has_body)
 
 
-def _int_arg(name: str, default: int | None = None, *, lo: int = 0, hi: int = INT64_MAX) -> int | None:
-    """A non-negative integer query parameter in [lo, hi] (a database integer never overflows)."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not re.fullmatch(r"[0-9]{1,19}", raw) or not lo <= int(raw) <= hi:
-        raise BadRequest(f"{name} must be an integer from {lo} to {hi}", {name: raw[:50]})
-    return int(raw)
-
-
-def _limit_arg(default: int) -> int:
-    return _int_arg("limit", default, lo=1, hi=1000) or default
+def query(name: str, default: Any = None) -> Any:
+    """A query parameter of this request, parsed and checked against the document."""
+    return g.api_query.get(name, default)
 
 
 def _json_body() -> Any:
     """The request's JSON body, or None when it is missing or not JSON (too deeply nested included)."""
     try:
-        return request.get_json(silent=True)
+        return request.get_json(silent=True, cache=True)
     except RecursionError:
         return None
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """This API's OpenAPI 3.1 document, self-contained (for viewers and client generators)."""
+    return json_response(bundled_document(), headers={"Cache-Control": "no-cache"})
 
 
 @bp.get("/runs")
 def list_runs() -> Response:
     gate = services().gate
-    repository = request.args.get("repository")
+    repository = query("repository")
     if repository:
-        gate.authorize(repository, "pull")
-    limit = _limit_arg(50)
+        gate.authorize(repository, "pull", hide=True)
     items, cursor = services().runs.search(
-        repository=repository, image=request.args.get("image"), dataset=request.args.get("dataset"),
-        parameter=request.args.get("parameter"), value=request.args.get("value"),
-        agent=request.args.get("agent"), started_after=_datetime_arg("started_after"),
-        started_before=_datetime_arg("started_before"), limit=limit, after=_int_arg("cursor"),
-        visible=gate.visible_names())
+        repository=repository, image=query("image"), dataset=query("dataset"),
+        parameter=query("parameter"), value=query("value"), agent=query("agent"),
+        started_after=query("started_after"), started_before=query("started_before"),
+        limit=query("limit", 50), after=query("cursor"), visible=gate.visible_names())
     nxt = None
     if cursor is not None:
         args = request.args.to_dict()
@@ -122,12 +128,10 @@ def impact(ref: str) -> Response:
     if "@" in ref:
         repo, digest = split_ref(ref)
         services().gate.authorize(repo, "pull", hide=True, digest=digest)
-    elif is_digest(ref):
+    else:  # the document's pattern admits only a digest or <repository>@<digest>
         digest = ref
-    else:
-        raise BadRequest("give a digest or <repository>@<digest>")
-    limit = _limit_arg(100)
-    result = services().runs.impact(digest, limit=limit, after=_int_arg("cursor"))
+    limit = query("limit", 100)
+    result = services().runs.impact(digest, limit=limit, after=query("cursor"))
     if result["next"] is not None:
         result["next"] = f"{request.path}?cursor={result['next']}&limit={limit}"
     gate = services().gate
@@ -188,9 +192,9 @@ def mint_doi() -> Response:
 
 @bp.get("/dois")
 def list_dois() -> Response:
-    repository = request.args.get("repository")
+    repository = query("repository")
     gate = services().gate
-    records = [r.to_dict() for r in services().dois.list(repository, _limit_arg(100))
+    records = [r.to_dict() for r in services().dois.list(repository, query("limit", 100))
                if r.repository is None or gate.can_read(r.repository)]
     return json_response({"items": records})
 
@@ -238,7 +242,6 @@ def run_gc() -> Response:
 
     cfg = services().config
     report = collect(services().registry, grace=cfg.gc_grace_seconds, upload_max_age=cfg.upload_max_age,
-                     dry_run=request.args.get("dry_run", "false").lower() in ("1", "true", "yes"),
-                     delete_untagged=request.args.get("delete_untagged", "false").lower() in ("1", "true", "yes"),
+                     dry_run=query("dry_run", False), delete_untagged=query("delete_untagged", False),
                      dois=services().extra.get("dois"))
     return json_response(report.to_dict())
