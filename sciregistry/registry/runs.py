@@ -36,6 +36,7 @@ from sciregistry.storage import BlobNotFound, BlobStore
 
 MAX_CRATE_LAYER = 16 * 1024 * 1024
 MAX_DEPTH = 20
+RUN_ID_MAX = 2**31 - 1  # runs.id is a 32-bit INTEGER: a larger id is no run (PostgreSQL refuses to bind it)
 
 
 def _layer_bytes(store: BlobStore, digest: str, size: int) -> bytes:
@@ -242,7 +243,7 @@ class RunQueries:
 
     def get(self, run_id: int) -> dict[str, Any]:
         with self.sessions() as s:
-            r = s.get(Run, run_id)
+            r = s.get(Run, run_id) if 0 <= run_id <= RUN_ID_MAX else None
             if r is None:
                 raise NotFound(f"run {run_id} not found")
             return self._views(s, [r])[0]
@@ -284,7 +285,7 @@ class RunQueries:
             q = q.where(Run.started >= started_after)
         if started_before:
             q = q.where(Run.started < started_before)
-        if after is not None:
+        if after is not None and after <= RUN_ID_MAX:  # a larger cursor is before every run
             q = q.where(Run.id < after)
         if visible is not None:
             q = q.where(Run.repository_id.in_(select(Repository.id).where(Repository.name.in_(list(visible)))))
@@ -328,7 +329,7 @@ class RunQueries:
         indexed lookup in the ancestry table written at admission."""
         q = select(RunAncestor.run_id).where(RunAncestor.digest == digest).order_by(RunAncestor.run_id)
         if after is not None:
-            q = q.where(RunAncestor.run_id > after)
+            q = q.where(RunAncestor.run_id > min(after, RUN_ID_MAX))
         if limit is not None:
             q = q.limit(limit)
         return list(s.execute(q).scalars())

@@ -63,6 +63,10 @@ def _check_contract() -> None:
         body = _json_body()
         if body is None:
             raise BadRequest("the body is not valid JSON")
+        try:  # JSON allows \\ud800 alone; no database stores an unpaired surrogate
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadRequest("the body holds an unpaired UTF-16 surrogate (\\ud800-\\udfff), which is not text") from exc
     g.api_query = contract().check(_PATH_ARG.sub(r"{\1}", rule.rule), request.method,
                                    request.view_args or {}, request.args, body, has_body)
 
