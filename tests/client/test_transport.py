@@ -66,7 +66,7 @@ def test_errors_from_the_live_server_keep_their_class(registry: Registry) -> Non
     assert nf.value.text == "run 987654 not found"
     with pytest.raises(errors.BadRequest) as br:
         registry.runs(limit=5000)
-    assert br.value.text == "limit must be an integer from 1 to 1000"
+    assert br.value.text == "query parameter 'limit': 5000 is greater than the maximum of 1000"
 
 
 # --- token flow ------------------------------------------------------------------------------------------
