@@ -87,7 +87,9 @@ def _json_body() -> Any:
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     """This API's OpenAPI 3.1 document, self-contained (for viewers and client generators)."""
-    return json_response(bundled_document(), headers={"Cache-Control": "no-cache"})
+    doc = dict(bundled_document())
+    doc["servers"] = [{"url": "/", "description": "this registry"}]  # relative: never a Host header's name
+    return json_response(doc, headers={"Cache-Control": "no-cache"})
 
 
 @bp.get("/runs")
