@@ -10,7 +10,7 @@ PORT   ?= 5000
 DATA   ?= ./var
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench demo venv clean
+.PHONY: run test test-fast lint bench demo venv clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,12 @@ run: venv
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/pip install -q -e '.[lint]'
+	$(BIN)/ruff check sciregistry tests benchmarks
+	$(BIN)/mypy sciregistry
+	$(BIN)/lint-imports
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
