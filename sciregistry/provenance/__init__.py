@@ -2,7 +2,9 @@
 
 - :func:`build_run_crate` turns a :class:`RunRecord` into the two layers of a run crate
   artifact (``ro-crate-metadata.json`` and ``sciregistry-run.json``);
-- :func:`read_run_crate` reads them back;
+- :func:`read_run_crate` reads them back, and reads the Workflow Run Crates that engines write
+  (cwltool + runcrate, Nextflow's nf-prov, Snakemake) into a run with steps
+  (:func:`read_workflow_crate` also returns what it admits but reports);
 - :func:`validate_run_crate` lists every problem, including the roc-validator
   ``workflow-run-crate`` profile at REQUIRED severity, fully offline;
 - :func:`load_schema` / :func:`validate` give access to the JSON Schemas in ``schemas/``.
@@ -25,9 +27,10 @@ from sciregistry.provenance.crate import (
     read_run_crate,
     run_description_dict,
 )
-from sciregistry.provenance.model import Agent, FileRef, ImageRef, InputRef, Parameter, RunRecord
+from sciregistry.provenance.model import Agent, FileRef, ImageRef, InputRef, Parameter, RunRecord, Step
 from sciregistry.provenance.schemas import load_schema, schema_names, validate
 from sciregistry.provenance.validation import validate_run_crate
+from sciregistry.provenance.workflow import container_image_ref, is_workflow_crate, read_workflow_crate
 
 CRATE_MEDIA_TYPE = "application/ld+json"
 """Media type of the ``ro-crate-metadata.json`` layer."""
@@ -53,9 +56,13 @@ __all__ = [
     "InputRef",
     "Parameter",
     "RunRecord",
+    "Step",
     "build_run_crate",
+    "container_image_ref",
+    "is_workflow_crate",
     "load_schema",
     "read_run_crate",
+    "read_workflow_crate",
     "run_description_dict",
     "schema_names",
     "validate",

@@ -49,6 +49,7 @@ from urllib.parse import quote, unquote
 
 from sciregistry.errors import CrateInvalid
 from sciregistry.provenance import schemas
+from sciregistry.provenance.workflow import is_workflow_crate, read_workflow_crate
 from sciregistry.provenance.model import (
     Agent,
     FileRef,
@@ -694,14 +695,23 @@ def crate_problems(metadata: bytes, run_description: bytes | None = None) -> tup
     """Structural checks shared by :func:`read_run_crate` and ``validate_run_crate``.
 
     Returns the run read from the crate (``None`` when it cannot be read) and every problem
-    found: unreadable crate, ``sciregistry-run.json`` against ``run.schema.json``, and
+    found: unreadable crate, an engine's workflow crate that the registry cannot admit
+    (:func:`sciregistry.provenance.workflow.read_workflow_crate`), ``sciregistry-run.json`` against ``run.schema.json``, and
     disagreement between the two layers.
     """
     problems: list[str] = []
     run: RunRecord | None = None
     graph: _Graph | None = None
     try:
-        graph = _Graph(parse_metadata(metadata))
+        doc = parse_metadata(metadata)
+        graph = _Graph(doc)
+        if is_workflow_crate(doc, RUN_DESCRIPTION_NAME):  # an engine's crate: steps, no run description
+            run, workflow_problems, _notes = read_workflow_crate(doc)
+            problems += workflow_problems
+            if run_description is not None:
+                problems.append(f"a workflow crate has no {RUN_DESCRIPTION_NAME} layer (its main entity is the "
+                                "workflow definition)")
+            return run, problems
         run = _record_from_graph(graph)
     except CrateInvalid as exc:
         problems.append(exc.text)

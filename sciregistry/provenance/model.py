@@ -30,6 +30,7 @@ from typing import Literal
 
 __all__ = [
     "Agent",
+    "Step",
     "FileRef",
     "ImageRef",
     "InputRef",
@@ -166,8 +167,44 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One step of a run: one process that ran in one container image, pinned by digest.
+
+    A workflow run (CWL, Nextflow, Snakemake ...) has one ``Step`` per process execution, in the
+    order the engine ran them (``position``); a single-image run recorded by ``sciregistry run
+    record`` is the one-step case (see :attr:`RunRecord.all_steps`). ``command`` is the command
+    template or the tool the step ran (for CWL the tool's id in the packed workflow, for example
+    ``packed.cwl#gc.cwl``); ``inputs`` and ``outputs`` are the files the step read and wrote, by
+    path in the run's crate or result, with their sha256.
+    """
+
+    name: str
+    image: ImageRef
+    command: str = ""
+    parameters: list[Parameter] = field(default_factory=list)
+    inputs: list[FileRef] = field(default_factory=list)
+    outputs: list[FileRef] = field(default_factory=list)
+    started: datetime | None = None
+    ended: datetime | None = None
+    position: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("a step needs a name")
+        _unique(f"step {self.name!r} parameter name", [p.name for p in self.parameters])
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """One execution of ``command`` in ``image`` over ``inputs``, producing ``outputs``.
+
+    A workflow run also lists its ``steps`` (each with its own image, command or tool,
+    parameters, inputs and outputs), the workflow ``language`` (``cwl``, ``nextflow``,
+    ``snakemake``, ``galaxy`` ...) and the ``input_files`` the workflow read (carried in the crate
+    artifact); ``workflow`` is then the workflow definition (``packed.cwl``, ``main.nf``,
+    ``Snakefile``), ``command`` the engine command that ran it and ``image`` the first step's image
+    (every step image is in ``steps``). A single-image run has no ``steps``: it is its own one
+    step (:attr:`all_steps`).
 
     ``workflow`` optionally names a workflow file the command executes (for example a
     Snakefile shipped in the image); ``result_reference`` is the ``host/repo@sha256:...``
@@ -189,6 +226,32 @@ class RunRecord:
     description: str = ""
     result_reference: str | None = None
     license: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    language: str | None = None
+    input_files: list[FileRef] = field(default_factory=list)
+
+    @property
+    def is_workflow(self) -> bool:
+        """True for a run read from a workflow engine's crate (it has its own steps)."""
+        return bool(self.steps)
+
+    @property
+    def all_steps(self) -> list[Step]:
+        """The steps in order; a single-image run is one step (its image, command, parameters, files)."""
+        if self.steps:
+            return list(self.steps)
+        files = [f for i in self.inputs for f in i.files]
+        return [Step(self.name, self.image, self.command, list(self.parameters), files, list(self.outputs),
+                     self.started, self.ended, 0)]
+
+    @property
+    def images(self) -> list[ImageRef]:
+        """Every distinct image the run used, in step order."""
+        out: list[ImageRef] = []
+        for step in self.all_steps:
+            if step.image not in out:
+                out.append(step.image)
+        return out
 
     def __post_init__(self) -> None:
         for label, moment in (("started", self.started), ("ended", self.ended)):

@@ -9,6 +9,7 @@ shipped in ``sciregistry/data/contexts/``::
 
     https://w3id.org/ro/crate/1.1/context            -> ro-crate-1.1-context.jsonld
     https://w3id.org/ro/terms/workflow-run/context   -> workflow-run-context.jsonld
+    https://w3id.org/ro/terms/workflow-run           -> workflow-run-context.jsonld (runcrate's form)
 
 and validate in offline mode at REQUIRED severity with ``metadata_only=True`` (the crate
 artifact carries only the metadata and the run description; its outputs live in the result
@@ -52,6 +53,8 @@ ROC_PROFILE = "workflow-run-crate"
 CONTEXT_FILES: dict[str, str] = {
     RO_CRATE_CONTEXT: "ro-crate-1.1-context.jsonld",
     WORKFLOW_RUN_CONTEXT: "workflow-run-context.jsonld",
+    # runcrate and Snakemake name the terms' namespace as the context; it serves the same document
+    WORKFLOW_RUN_CONTEXT.removesuffix("/context"): "workflow-run-context.jsonld",
 }
 
 logger = logging.getLogger(__name__)

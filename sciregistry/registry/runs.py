@@ -27,6 +27,8 @@ from sciregistry.db.models import (
     RunInput,
     RunOutput,
     RunParameter,
+    RunStep,
+    RunWorkflow,
 )
 from sciregistry.errors import BadRequest, ManifestInvalid, NotFound
 from sciregistry.oci import INDEX_TYPES, artifacts
@@ -99,6 +101,7 @@ class RunIndex(NoHooks):
 
         # 3. every digest it names must be held and agree
         image_index = self._check_image(session, run, problems)
+        step_indexes = self._check_steps(session, push, run, problems) if run.is_workflow else {}
         for inp in run.inputs:
             if not self._manifest_exists(session, inp.repository, inp.digest):
                 problems.append(f"input {inp.name!r}: {inp.repository}@{inp.digest} is not in this registry")
@@ -126,8 +129,74 @@ class RunIndex(NoHooks):
             session.add(RunInput(run_id=row.id, name=inp.name, repository=inp.repository, digest=inp.digest))
         for out in run.outputs:
             session.add(RunOutput(run_id=row.id, path=out.path, sha256=out.sha256, size=out.size))
-        for digest in self._ancestors(session, run, image_index):
+        if run.is_workflow:
+            self._index_workflow(session, row.id, run)
+        ancestors = self._ancestors(session, run, image_index)
+        for step_digest, step_index in step_indexes.items():
+            ancestors |= self._image_ancestors(session, step_digest, step_index)
+        for digest in ancestors:
             session.add(RunAncestor(digest=digest, run_id=row.id))
+
+    # --- workflow runs (steps) -------------------------------------------------------------------
+    def _check_steps(self, session: Session, push: ManifestPush, run: Any, problems: list[str]) -> dict[str, str | None]:
+        """Every step image must be held by digest (and readable by the pusher); the workflow definition
+        and its input files must be layers of the crate artifact. Returns {step image digest: index digest
+        or None}."""
+        found: dict[str, str | None] = {}
+        refs: list[str] = []
+        for step in run.steps:
+            if step.image.digest in found:
+                continue
+            row = session.execute(select(Manifest.media_type).join(Repository, Repository.id == Manifest.repository_id)
+                                  .where(Repository.name == step.image.name,
+                                         Manifest.digest == step.image.digest)).first()
+            if row is None:
+                problems.append(f"step {step.name!r}: image {step.image.name}@{step.image.digest} is not in this "
+                                f"registry (push it first)")
+                continue
+            found[step.image.digest] = step.image.digest if row.media_type in INDEX_TYPES else None
+            refs.append(f"{step.image.name}@{step.image.digest}")
+        # SECPROV-ACCESS: call site for the read-access check over a list of references (engineer secprov,
+        # registry/runs.py). Until it lands every held image counts as readable; afterwards: problems for
+        # each reference the pusher cannot read, naming its digest.
+        problems += self._unreadable(session, push, refs)
+        layers = {(ly.annotations or {}).get(artifacts.TITLE): ly for ly in push.parsed.layers}
+        needed = ([("workflow definition", run.workflow)] if run.workflow is not None else []) + \
+            [("input file", f) for f in run.input_files]
+        for what, f in needed:
+            layer = layers.get(f.path)
+            if layer is None:
+                problems.append(f"{what} {f.path!r} is not a layer of the crate artifact: the crate must carry it")
+            elif layer.digest != f"sha256:{f.sha256}" or layer.size != f.size:
+                problems.append(f"{what} {f.path!r}: the crate says sha256 {f.sha256} ({f.size} bytes), its layer is "
+                                f"{layer.digest} ({layer.size} bytes)")
+        return found
+
+    def _unreadable(self, session: Session, push: ManifestPush, references: list[str]) -> list[str]:
+        """Problems for references the pusher may not read (SECPROV-ACCESS: replace with secprov's check)."""
+        return []
+
+    def _image_ancestors(self, session: Session, digest: str, index: str | None) -> set[str]:
+        out = {digest}
+        if index:
+            out |= set(session.execute(_children_of(index)).scalars())
+        else:
+            out |= set(session.execute(_parents_of_many([digest])).scalars())
+        return out
+
+    def _index_workflow(self, session: Session, run_id: int, run: Any) -> None:
+        for n, step in enumerate(run.steps):
+            session.add(RunStep(
+                run_id=run_id, position=n, name=step.name, image_registry=step.image.registry,
+                image_repository=step.image.name, image_tag=step.image.tag, image_digest=step.image.digest,
+                command=step.command,
+                parameters=json.dumps([{"name": p.name, "value": p.value, "type": p.type} for p in step.parameters]),
+                inputs=json.dumps([_file_view(f) for f in step.inputs]),
+                outputs=json.dumps([_file_view(f) for f in step.outputs]),
+                started=step.started, ended=step.ended))
+        wf = run.workflow
+        session.add(RunWorkflow(run_id=run_id, language=run.language, path=wf.path, sha256=wf.sha256, size=wf.size,
+                                input_files=json.dumps([_file_view(f) for f in run.input_files])))
 
     def _ancestors(self, session: Session, run: Any, image_index: str | None) -> set[str]:
         """Everything this run depends on, transitively (see RunAncestor)."""
@@ -188,6 +257,10 @@ class RunIndex(NoHooks):
         return out
 
 
+def _file_view(f: Any) -> dict[str, Any]:
+    return {"path": f.path, "sha256": f.sha256, "size": f.size}
+
+
 def _canonical(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -196,6 +269,15 @@ def _decode(type_: str, value: str) -> Any:
     if type_ == "string":
         return value
     return json.loads(value)
+
+
+def _one_step(r: Run, params: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A single-image run seen as its one step (same keys as a workflow step)."""
+    return {"position": 0, "name": r.name, "command": r.command,
+            "image": {"registry": r.image_registry, "repository": r.image_repository, "digest": r.image_digest,
+                      "tag": r.image_tag},
+            "parameters": params, "inputs": [], "outputs": outputs,
+            "started": r.started.isoformat(), "ended": r.ended.isoformat()}
 
 
 class RunQueries:
@@ -223,6 +305,21 @@ class RunQueries:
         for o in s.execute(select(RunOutput).where(RunOutput.run_id.in_(ids))
                            .order_by(RunOutput.run_id, RunOutput.path)).scalars():
             outputs[o.run_id].append({"path": o.path, "sha256": o.sha256, "size": o.size})
+        steps: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        for st in s.execute(select(RunStep).where(RunStep.run_id.in_(ids))
+                            .order_by(RunStep.run_id, RunStep.position)).scalars():
+            steps[st.run_id].append({
+                "position": st.position, "name": st.name, "command": st.command,
+                "image": {"registry": st.image_registry, "repository": st.image_repository,
+                          "digest": st.image_digest, "tag": st.image_tag},
+                "parameters": json.loads(st.parameters), "inputs": json.loads(st.inputs),
+                "outputs": json.loads(st.outputs),
+                "started": st.started.isoformat() if st.started else None,
+                "ended": st.ended.isoformat() if st.ended else None,
+            })
+        workflows = {w.run_id: {"language": w.language, "path": w.path, "sha256": w.sha256, "size": w.size,
+                                "input_files": json.loads(w.input_files)}
+                     for w in s.execute(select(RunWorkflow).where(RunWorkflow.run_id.in_(ids))).scalars()}
         return [{
             "id": r.id,
             "repository": repos.get(r.repository_id, ""),
@@ -235,6 +332,8 @@ class RunQueries:
             "parameters": params[r.id],
             "inputs": inputs[r.id],
             "outputs": outputs[r.id],
+            "workflow": workflows.get(r.id),
+            "steps": steps[r.id] or [_one_step(r, params[r.id], outputs[r.id])],
             "agent": {"name": r.agent_name, "orcid": r.agent_orcid} if r.agent_name else None,
             "started": r.started.isoformat(),
             "ended": r.ended.isoformat(),

@@ -15,7 +15,8 @@ def test_exported_members() -> None:
         "COMPLETED_ACTION_STATUS", "CRATE_MEDIA_TYPE", "CRATE_METADATA_NAME", "DOCKER_IMAGE", "PROCESS_RUN_CRATE",
         "ROCRATE_ARTIFACT_TYPE", "RUN_DESCRIPTION_MEDIA_TYPE", "RUN_DESCRIPTION_NAME", "WORKFLOW_RO_CRATE",
         "WORKFLOW_RUN_CONTEXT", "WORKFLOW_RUN_CRATE", "Agent", "CrateFiles", "FileRef", "ImageRef", "InputRef",
-        "Parameter", "RunRecord", "build_run_crate", "load_schema", "read_run_crate", "run_description_dict",
+        "Parameter", "RunRecord", "Step", "build_run_crate", "container_image_ref", "is_workflow_crate",
+        "load_schema", "read_run_crate", "read_workflow_crate", "run_description_dict",
         "schema_names", "validate", "validate_run_crate",
     ])
     for name in provenance.__all__:
@@ -40,6 +41,7 @@ def test_shipped_contexts() -> None:
     from sciregistry.provenance.validation import CONTEXT_FILES, context_document
 
     assert sorted(CONTEXT_FILES) == ["https://w3id.org/ro/crate/1.1/context",
+                                     "https://w3id.org/ro/terms/workflow-run",  # runcrate names the namespace
                                      "https://w3id.org/ro/terms/workflow-run/context"]
     workflow_run = json.loads(context_document("https://w3id.org/ro/terms/workflow-run/context"))["@context"]
     assert len(workflow_run) == 16

@@ -294,7 +294,7 @@ def _gzip(data: bytes) -> bytes:
     return header + body + trailer
 
 
-def rootfs_entries(busybox: bytes, script: bytes) -> list[TarEntry]:
+def rootfs_entries(busybox: bytes, script: bytes, script_in_image: str = SCRIPT_IN_IMAGE) -> list[TarEntry]:
     """The image's root filesystem (see the module docstring)."""
     entries = [
         TarEntry("bin", "dir", 0o755),
@@ -311,7 +311,7 @@ def rootfs_entries(busybox: bytes, script: bytes) -> list[TarEntry]:
         TarEntry("usr/bin/env", "symlink", 0o777, linkname="/bin/busybox"),
         TarEntry("usr/local", "dir", 0o755),
         TarEntry("usr/local/bin", "dir", 0o755),
-        TarEntry(SCRIPT_IN_IMAGE, "file", 0o755, script),
+        TarEntry(script_in_image, "file", 0o755, script),
     ]
     entries.extend(TarEntry(f"bin/{a}", "symlink", 0o777, linkname="busybox") for a in BUSYBOX_APPLETS)
     return entries
@@ -365,8 +365,15 @@ def build_layout(
     script_path: str | os.PathLike[str] = SCRIPT_PATH,
     epoch: int | None = None,
     gzip_layer: bool = False,
+    script_in_image: str = SCRIPT_IN_IMAGE,
+    title: str = IMAGE_TITLE,
+    version: str = PIPELINE_VERSION,
+    description: str = "GC fraction and k-mer counts for FASTA files (busybox sh + awk)",
 ) -> ImageBuild:
     """Write (or add ``tag`` to) an OCI image layout at ``out_dir``.
+
+    ``script_in_image``, ``title``, ``version`` and ``description`` let other example images reuse
+    this builder with their own script (``workflows/gc-workflow`` builds its summary image so).
 
     ``epoch`` defaults to :func:`source_date_epoch`. An existing layout keeps its other tags;
     an entry with the same ``tag`` is replaced.
@@ -385,7 +392,7 @@ def build_layout(
     arch = elf_architecture(busybox)
     created = rfc3339(when)
 
-    layer_tar = build_layer_tar(rootfs_entries(busybox, script), when)
+    layer_tar = build_layer_tar(rootfs_entries(busybox, script, script_in_image), when)
     diff_id = sha256_digest(layer_tar)
     layer_bytes = _gzip(layer_tar) if gzip_layer else layer_tar
     layer_media_type = MEDIA_TYPE_LAYER_GZIP if gzip_layer else MEDIA_TYPE_LAYER_TAR
@@ -399,11 +406,9 @@ def build_layout(
             "Cmd": ["/bin/sh"],
             "WorkingDir": "/",
             "Labels": {
-                "org.opencontainers.image.title": IMAGE_TITLE,
-                "org.opencontainers.image.version": PIPELINE_VERSION,
-                "org.opencontainers.image.description": (
-                    "GC fraction and k-mer counts for FASTA files (busybox sh + awk)"
-                ),
+                "org.opencontainers.image.title": title,
+                "org.opencontainers.image.version": version,
+                "org.opencontainers.image.description": description,
                 "org.sciregistry.busybox.sha256": hashlib.sha256(busybox).hexdigest(),
             },
         },
@@ -411,8 +416,8 @@ def build_layout(
         "history": [
             {
                 "created": created,
-                "created_by": "workflows/gc-content/build_image.py: busybox-static + gc-content.sh",
-                "comment": f"gc-content {PIPELINE_VERSION}",
+                "created_by": f"workflows/gc-content/build_image.py: busybox-static + {Path(script_in_image).name}",
+                "comment": f"{title} {version}",
             }
         ],
     }
@@ -436,8 +441,8 @@ def build_layout(
         "layers": [layer_desc.to_json()],
         "annotations": {
             "org.opencontainers.image.created": created,
-            "org.opencontainers.image.title": IMAGE_TITLE,
-            "org.opencontainers.image.version": PIPELINE_VERSION,
+            "org.opencontainers.image.title": title,
+            "org.opencontainers.image.version": version,
         },
     }
     manifest_desc = _write_blob(blobs_dir, MEDIA_TYPE_MANIFEST, canonical_json(manifest))

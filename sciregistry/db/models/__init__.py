@@ -13,7 +13,15 @@ from sciregistry.db.models.auth import (
 )
 from sciregistry.db.models.doi import Doi, DoiPin
 from sciregistry.db.models.oci import Blob, Manifest, ManifestRef, Repository, RepositoryBlob, Tag, Upload
-from sciregistry.db.models.provenance import Run, RunAncestor, RunInput, RunOutput, RunParameter
+from sciregistry.db.models.provenance import (
+    Run,
+    RunAncestor,
+    RunInput,
+    RunOutput,
+    RunParameter,
+    RunStep,
+    RunWorkflow,
+)
 
 __all__ = [
     "ApiToken",
@@ -36,6 +44,8 @@ __all__ = [
     "RunInput",
     "RunOutput",
     "RunParameter",
+    "RunStep",
+    "RunWorkflow",
     "Tag",
     "Upload",
     "User",

@@ -92,3 +92,40 @@ class RunAncestor(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
 
     __table_args__ = (Index("ix_run_ancestors_run", "run_id"),)
+
+
+class RunStep(Base):
+    """One step of a workflow run, in run order: the image it ran in (by digest), its command or tool,
+    parameters and files (JSON). A single-image run has no rows here: it is its own one step (the
+    ``runs`` row). Every step image is also a ``RunAncestor`` of the run, so impact stays one lookup."""
+
+    __tablename__ = "run_steps"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    image_registry: Mapped[str] = mapped_column(String(255))
+    image_repository: Mapped[str] = mapped_column(String(255))
+    image_tag: Mapped[str | None] = mapped_column(String(128))
+    image_digest: Mapped[str] = mapped_column(String(DIGEST_LEN))
+    command: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[str] = mapped_column(Text)  # JSON [{"name", "value", "type"}]
+    inputs: Mapped[str] = mapped_column(Text)  # JSON [{"path", "sha256", "size"}]
+    outputs: Mapped[str] = mapped_column(Text)  # JSON [{"path", "sha256", "size"}]
+    started: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_run_steps_image", "image_digest"),)
+
+
+class RunWorkflow(Base):
+    """The workflow definition of a workflow run (absent for single-image runs)."""
+
+    __tablename__ = "run_workflows"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    language: Mapped[str | None] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    input_files: Mapped[str] = mapped_column(Text)  # JSON [{"path", "sha256", "size"}]
