@@ -293,6 +293,45 @@ def run_record(image: str, inputs: tuple[str, ...], params: tuple[str, ...], com
           f"result {recorded.result_digest}\ncrate  {recorded.crate_digest}")
 
 
+@run.command("import")
+@click.argument("crate_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--to", "to_ref", required=True, metavar="REF", help="Where to push the result (host/repo:tag).")
+@click.option("--name", default=None, help="Name of the run (the crate's root name).")
+@click.option("--description", default=None, help="Description of the run.")
+@click.option("--license", "license_", default=None, help="Licence of the result (SPDX id or URL).")
+@click.option("--agent", default=None, help="Name of the person who ran it.")
+@click.option("--orcid", default=None, help="Their ORCID (https://orcid.org/...).")
+@click.option("--image", "images", multiple=True, metavar="[STEP=]REF",
+              help="Image of a step whose crate names none (repeatable; without STEP= for every such step).")
+@token_option
+@client_command
+def run_import(crate_dir: str, to_ref: str, name: str | None, description: str | None, license_: str | None,
+               agent: str | None, orcid: str | None, images: tuple[str, ...], token: str | None, as_json: bool,
+               insecure: bool) -> None:
+    """Import a workflow engine's Workflow Run Crate (cwltool+runcrate, Nextflow nf-prov, Snakemake) from
+    CRATE_DIR: push its output files as a result at --to and the completed crate as its referrer."""
+    given: dict[str, str] = {}
+    for item in images:
+        step, sep, ref = item.rpartition("=")
+        given[step if sep else ""] = ref
+    host = _host_of(to_ref)
+    reg = _registry(host, insecure, token)
+    imported = reg.import_run(crate_dir, to_ref, name=name, description=description, license=license_,
+                              agent=agent, orcid=orcid, images=given)
+    for warning in imported.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    r = reg.parse(to_ref)
+    base = f"{r.registry}/{r.repository}"
+    run_ = imported.run
+    _emit(as_json, {"result": {"reference": f"{base}@{imported.result_digest}", "digest": imported.result_digest},
+                    "crate": {"reference": f"{base}@{imported.crate_digest}", "digest": imported.crate_digest},
+                    "workflow": {"language": run_.language, "path": run_.workflow.path if run_.workflow else None},
+                    "steps": [{"name": s.name, "image": s.image.reference} for s in run_.steps],
+                    "warnings": imported.warnings},
+          f"result {imported.result_digest}\ncrate  {imported.crate_digest}\n"
+          + "\n".join(f"step   {s.name}  {s.image.reference}" for s in run_.steps))
+
+
 def _describe_run(r: Run) -> str:
     lines = [f"run {r.id}: {r.name or ''}".rstrip(),
              f"  result   {r.repository}@{r.result_digest}",

@@ -48,6 +48,7 @@ from sciregistry.client.models import (
     Impact,
     Lineage,
     PulledArtifact,
+    ImportedRun,
     RecordedRun,
     Run,
     RunFile,
@@ -70,6 +71,7 @@ __all__ = [
     "Lineage",
     "ManifestBytes",
     "PulledArtifact",
+    "ImportedRun",
     "RecordedRun",
     "Registry",
     "Run",
@@ -248,6 +250,20 @@ class Registry:
                 outputs, self.parse(to_ref), workflow=workflow, agent=agent, orcid=orcid, started=started,
                 ended=ended, name=name, description=description, license=license, progress=bar)
         return RecordedRun(result, crate)
+
+    def import_run(self, crate_dir: str | os.PathLike[str], to_ref: str, *, name: str | None = None,
+                   description: str | None = None, license: str | None = None, agent: str | None = None,
+                   orcid: str | None = None, images: Mapping[str, str] | None = None) -> ImportedRun:
+        """Import a workflow engine's Workflow Run Crate from ``crate_dir``: push its output files as a
+        result at ``to_ref`` and the completed crate as its referrer (see
+        :mod:`sciregistry.client.workflows`); ``warnings`` lists what was completed or is missing."""
+        from sciregistry.client.workflows import import_crate
+
+        with self._bar(f"push {self.parse(to_ref).repository}") as bar:
+            result, crate, plan = import_crate(self.oci, crate_dir, self.parse(to_ref), name=name,
+                                               description=description, license=license, agent=agent,
+                                               orcid=orcid, images=images, progress=bar)
+        return ImportedRun(result, crate, plan.warnings, plan.run)
 
     # --- provenance (/api/v1) ------------------------------------------------------------------------
     def _api(self, path: str, params: Mapping[str, Any] | None = None) -> Any:

@@ -305,3 +305,12 @@ class RecordedRun(NamedTuple):
 
     result_digest: str
     crate_digest: str
+
+
+class ImportedRun(NamedTuple):
+    """What :meth:`Registry.import_run` pushed, what it completed or found missing, and the run it read."""
+
+    result_digest: str
+    crate_digest: str
+    warnings: list[str]
+    run: Any

@@ -101,7 +101,16 @@ def compute_closure(s: Session, repository_id: int, result_digest: str, run: Run
         if image_rid is None:
             raise NotFound(f"image repository {run.image_repository} is missing")
         manifest(image_rid, run.image_digest, "image")
-        from sciregistry.db.models import RunInput
+        from sciregistry.db.models import RunInput, RunStep
+
+        # a workflow run: every step's image (the workflow definition and input files are layers of
+        # the crate, a referrer of the result, pinned above)
+        for step_repo, step_digest in s.execute(select(RunStep.image_repository, RunStep.image_digest)
+                                                .where(RunStep.run_id == run.id).order_by(RunStep.position)):
+            step_rid = names.get(step_repo)
+            if step_rid is None:
+                raise NotFound(f"step image repository {step_repo} is missing")
+            manifest(step_rid, step_digest, "image")
 
         for name, digest in s.execute(select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)):
             rid = names.get(name)

@@ -10,11 +10,11 @@ from sciregistry import client
 
 def test_exported_members() -> None:
     assert sorted(client.__all__) == [
-        "Artifact", "CredentialStore", "Credentials", "ImageInfo", "Impact", "Lineage", "ManifestBytes",
+        "Artifact", "CredentialStore", "Credentials", "ImageInfo", "Impact", "ImportedRun", "Lineage", "ManifestBytes",
         "PulledArtifact", "RecordedRun", "Registry", "Run", "RunFile", "RunInput", "RunList", "TransportError"]
     for name in client.__all__:
         assert getattr(client, name).__module__.startswith("sciregistry.client"), name
-    for method in ("push_dataset", "pull", "record_run", "runs", "run", "run_for", "lineage", "impact",
+    for method in ("push_dataset", "pull", "record_run", "import_run", "runs", "run", "run_for", "lineage", "impact",
                    "blob_exists", "upload_blob", "download_blob", "put_manifest", "get_manifest", "referrers",
                    "tags", "export_layout", "push_layout", "resolve", "reproduce"):
         assert callable(getattr(client.Registry, method)), method
