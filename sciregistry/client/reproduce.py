@@ -63,6 +63,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import time
 import uuid
@@ -864,6 +865,8 @@ class _Reproduction:
 
     def _procedure(self) -> tuple[str, str]:
         self._check_crate()
+        if self.crate_run is not None and self.crate_run.is_workflow:
+            return self._workflow_procedure(self.crate_run)
         layout = self._export_image()
         self._fetch_inputs()
         rendered = self._render()
@@ -883,6 +886,128 @@ class _Reproduction:
         finally:
             rt.close()
         return self._compare()
+
+    # --- workflow runs (CWL with cwltool; other engines NOT_RUN with the commands to run by hand) ---
+    def _workflow_procedure(self, run: RunRecord) -> tuple[str, str]:
+        res = self.res
+        host = res.registry.host
+        crate_dir = self.out / "crate"
+        step_lines = [f"{st.name}: {host}/{st.image.name}@{st.image.digest} {st.command} "
+                      + " ".join(f"{p.name}={format_value(p.value)}" for p in st.parameters) for st in run.steps]
+        with self._step("inputs") as detail:
+            try:
+                res.registry.pull(f"{res.repository}@{self.crate['digest']}", crate_dir)
+            except (RegistryError, TransportError) as exc:
+                raise _fetch_failure(exc, f"crate {self.crate['digest']}") from exc
+            detail.append(f"crate {self.crate['digest']}: workflow {run.workflow.path if run.workflow else '?'} and "
+                          f"{len(run.input_files)} input file(s) verified by digest")
+        workflow = crate_dir / (run.workflow.path if run.workflow else "")
+        commands = [f"sciregistry pull {host}/{res.repository}@{self.crate['digest']} crate/"]
+        commands += [f"podman pull {host}/{st.image.name}@{st.image.digest}" for st in run.steps]
+        with self._step("render") as detail:
+            if run.language == "cwl":
+                job = self._cwl_job(crate_dir)
+                rendered = f"cwltool --podman --outdir outputs {workflow.relative_to(self.out)} {job.relative_to(self.out)}"
+            elif run.language == "nextflow":
+                rendered = f"nextflow run crate/{run.workflow.path if run.workflow else 'main.nf'} -with-docker"
+            elif run.language == "snakemake":
+                rendered = f"snakemake --snakefile crate/{run.workflow.path if run.workflow else 'Snakefile'} " \
+                           "--use-singularity --cores 1"
+            else:
+                rendered = f"run crate/{run.workflow.path if run.workflow else ''} with its engine"
+            self.command["rendered"] = rendered
+            detail.append(f"{run.language or 'unknown'} workflow, {len(run.steps)} step(s): " + "; ".join(step_lines))
+        self.command["suggested"] = " && ".join(commands + [rendered])
+        from sciregistry.client.cwl import CwlEnvironment, cwltool_command
+
+        if run.language != "cwl":
+            return NOT_RUN, (f"{run.language or 'this'} workflows are not re-run here; run by hand: "
+                             + " && ".join(commands + [rendered]))
+        with self._step("runtime") as detail:
+            if cwltool_command() is None or shutil.which("podman") is None or self.requested == "none":
+                detail.append("cwltool and podman needed (pip install 'sciregistry[cwl]')")
+                return NOT_RUN, "cwltool or podman is not available here; run by hand: " + " && ".join(
+                    commands + [rendered])
+            self.runtime["name"] = "podman"
+            self.runtime["version"] = "cwltool"
+            detail.append("cwltool --podman")
+        (self.out / "outputs").mkdir(exist_ok=True)
+        env = CwlEnvironment([host], base=None)
+        try:
+            with self._step("run") as detail:
+                t0 = time.monotonic()
+                done = env.run(workflow, self.out / "job.json", self.out / "outputs", timeout=self.timeout)
+                self.command["argv"] = done.argv
+                self.runtime["seconds"] = round(time.monotonic() - t0, 3)
+                self.runtime["exit_code"] = done.returncode
+                self.runtime["stderr_tail"] = _tail(done.log)
+                if done.returncode != 0:
+                    raise _Stop(RUN_FAILED, f"cwltool exited with code {done.returncode}")
+                detail.append(f"{len(run.steps)} step(s) pulled by digest and run in {self.runtime['seconds']} s: "
+                              + "; ".join(step_lines))
+        finally:
+            env.close()
+        return self._compare_workflow(crate_dir)
+
+    def _cwl_job(self, crate_dir: Path) -> Path:
+        """primary-job.json with every File/Directory input pointed at its copy under inputs/ (real names)."""
+        doc = json.loads((crate_dir / types.CRATE_METADATA_NAME).read_text(encoding="utf-8"))
+        entities = {e.get("@id"): e for e in doc.get("@graph", []) if isinstance(e, dict)}
+        job = json.loads((crate_dir / "primary-job.json").read_text(encoding="utf-8")) \
+            if (crate_dir / "primary-job.json").is_file() else {}
+        inputs_dir = self.out / "inputs"
+        for e in entities.values():
+            works = {w.get("@id") for w in (e.get("exampleOfWork") if isinstance(e.get("exampleOfWork"), list)
+                                            else [e.get("exampleOfWork")]) if isinstance(w, dict)}
+            names = [w.split("#main/", 1)[1] for w in works if w and "#main/" in w]
+            types_ = e.get("@type") if isinstance(e.get("@type"), list) else [e.get("@type")]
+            if not names or names[0] not in job or not ({"File", "Dataset"} & set(types_)):
+                continue
+            alt = str(e.get("alternateName") or names[0])
+            target = _inside(inputs_dir, alt)
+            if "Dataset" in types_:
+                for part in e.get("hasPart", []):
+                    f = entities.get(part.get("@id"), {})
+                    rel = str(f.get("alternateName") or f.get("@id"))
+                    dest = _inside(inputs_dir, rel)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(_inside(crate_dir, str(f.get("@id"))), dest)
+                target.mkdir(parents=True, exist_ok=True)
+                job[names[0]] = {"class": "Directory", "location": target.as_uri()}
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(_inside(crate_dir, str(e["@id"])), target)
+                job[names[0]] = {"class": "File", "location": target.as_uri()}
+        path = self.out / "job.json"
+        path.write_text(json.dumps(job, indent=2) + "\n", encoding="utf-8")
+        return path
+
+    def _compare_workflow(self, crate_dir: Path) -> tuple[str, str]:
+        """Compare each recorded output with the file of the same name the re-run wrote."""
+        doc = json.loads((crate_dir / types.CRATE_METADATA_NAME).read_text(encoding="utf-8"))
+        names = {e.get("@id"): e.get("alternateName") for e in doc.get("@graph", []) if isinstance(e, dict)}
+        outdir = self.out / "outputs"
+        with self._step("compare") as detail:
+            results = []
+            for o in self.res.outputs:
+                local = names.get(o.path) or o.path
+                path = _inside(outdir, str(local))
+                if not path.is_file():
+                    results.append(OutputResult(o.path, o.sha256, o.size, None, None, "missing"))
+                    continue
+                sha, size = _sha256_file(path)
+                results.append(OutputResult(o.path, o.sha256, o.size, sha, size,
+                                            "identical" if (sha, size) == (o.sha256, o.size) else "different"))
+            self.outputs = results
+            same = sum(r.status == "identical" for r in results)
+            detail.append(f"{same} of {len(results)} output(s) identical: "
+                          + ", ".join(f"{names.get(r.path) or r.path} {r.status}" for r in results))
+        total = len(results)
+        if total and same == total:
+            return REPRODUCED, f"all {total} recorded output(s) of the workflow are byte-identical"
+        if same:
+            return PARTIAL, f"{same} of {total} recorded outputs are byte-identical"
+        return NOT_REPRODUCED, f"none of the {total} recorded output(s) is byte-identical"
 
     # --- steps ---
     def _check_crate(self) -> None:

@@ -171,3 +171,22 @@ def test_crate_naming_an_image_the_registry_lacks_is_refused(example: dict[str, 
     assert refused.exit_code != 0
     assert f"sha256:{missing}" in refused.output, refused.output
     assert "not in this registry" in refused.output
+
+
+def test_reproduce_from_a_clean_directory(example: dict[str, Any], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    if "doi" not in example:
+        pytest.skip("needs the DOI minted by test_import_lineage_impact_doi")
+    monkeypatch.chdir(tmp_path)
+    started = time.monotonic()
+    done = _cli("reproduce", example["doi"], "--registry", f"http://{example['host']}", "--out", "again")
+    TIMINGS["reproduce"] = time.monotonic() - started
+    assert done.exit_code == 0, done.output
+    report = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert report["verdict"] == "REPRODUCED", report
+    assert [o["status"] for o in report["outputs"]] == ["identical"] * 3
+    markdown = (tmp_path / "again" / "report.md").read_text()
+    for name in ("gc-content", "gc-summary"):
+        assert example["refs"][name].split("/", 1)[1] in markdown  # per-step detail names both images
+    assert "main/gc" in markdown and "main/stats" in markdown
+    print(f"\ntimings: reproduce {TIMINGS['reproduce']:.2f}s")
