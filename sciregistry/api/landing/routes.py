@@ -427,6 +427,9 @@ def _page(subject: Subject) -> dict[str, Any]:
                  "index_reference": (f"{subject.registry_host}/{img['repository']}@{img['index_digest']}"
                                      if img.get("index_digest") else None)}
     parameters = [{**p, "display": _display(p["value"])} for p in (run or {}).get("parameters", [])]
+    steps = [{**st, "reference": f"{subject.registry_host}/{st['image']['repository']}@{st['image']['digest']}",
+              "parameters": [{**p, "display": _display(p["value"])} for p in st["parameters"]]}
+             for st in (run or {}).get("steps", [])] if run and run.get("workflow") else []
     return {
         "doi": subject.doi,
         "doi_url": doilib.DOI_RESOLVER + subject.doi,
@@ -443,6 +446,8 @@ def _page(subject: Subject) -> dict[str, Any]:
         "image": image,
         "run": run,
         "parameters": parameters,
+        "steps": steps,
+        "workflow": (run or {}).get("workflow"),
         "rendered_command": render_command(run["command"], run["parameters"]) if run else None,
         "inputs": _inputs(subject, run) if run and not subject.withdrawn else [],
         "outputs": subject.outputs() if not subject.withdrawn else [],
