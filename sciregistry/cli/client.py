@@ -342,6 +342,13 @@ def _describe_run(r: Run) -> str:
     lines += [f"  param    {k} = {v!r}" for k, v in r.parameters.items()]
     lines += [f"  input    {i.name}: {i.repository}@{i.digest}" for i in r.inputs]
     lines += [f"  output   {o.path}  sha256:{o.sha256}  {o.size} bytes" for o in r.outputs]
+    if r.workflow:
+        lines.append(f"  workflow {r.workflow.get('language') or ''} {r.workflow.get('path')}  "
+                     f"sha256:{r.workflow.get('sha256')}")
+        for n, step in enumerate(r.steps, 1):
+            params = " ".join(f"{p.name}={p.value!r}" for p in step.parameters)
+            lines.append(f"  step {n}   {step.name}: {step.image.name}@{step.image.digest}  {step.command}"
+                         + (f"  {params}" if params else ""))
     if r.agent:
         lines.append(f"  agent    {r.agent.get('name')}" + (f" <{r.agent['orcid']}>" if r.agent.get("orcid") else ""))
     lines.append(f"  time     {r.started} .. {r.ended}")
@@ -414,10 +421,19 @@ def _lineage_text(node: Lineage, depth: int = 0) -> list[str]:
     if run_ is None:
         lines.append(f"{pad}  source (no recorded run)")
         return lines
-    lines.append(f"{pad}  <- run {run_.id}: image {run_.image.repository}@{run_.image.digest}")
+    workflow = run_.workflow
+    if workflow:
+        lines.append(f"{pad}  <- run {run_.id}: {workflow.get('language') or 'workflow'} workflow {workflow.get('path')}")
+    else:
+        lines.append(f"{pad}  <- run {run_.id}: image {run_.image.repository}@{run_.image.digest}")
     if run_.command:
         lines.append(f"{pad}     command {run_.command}")
     lines += [f"{pad}     param {k} = {v!r}" for k, v in run_.parameters.items()]
+    if workflow:
+        for n, step in enumerate(run_.steps, 1):
+            lines.append(f"{pad}     step {n} {step.name}: image {step.image.name}@{step.image.digest}"
+                         + (f"  ({step.command})" if step.command else ""))
+            lines += [f"{pad}       param {p.name} = {p.value!r}" for p in step.parameters]
     for child, inp in zip(node.inputs, run_.inputs, strict=False):
         lines.append(f"{pad}     input {inp.name}:")
         lines += _lineage_text(child, depth + 3)

@@ -139,6 +139,35 @@ class Run:
     def result(self) -> Artifact:
         return Artifact(self.repository, self.result_digest)
 
+    @property
+    def workflow(self) -> dict[str, Any] | None:
+        """The workflow definition of a workflow run (``language``, ``path``, ``sha256``, ``input_files``)."""
+        return self.raw.get("workflow")
+
+    @property
+    def steps(self) -> list[Any]:
+        """The steps in order as :class:`sciregistry.provenance.Step` (image pinned by digest, command or
+        tool, parameters, files); a single-image run is its own one step."""
+        from datetime import datetime
+
+        from sciregistry.provenance import FileRef, ImageRef, Parameter, Step
+
+        def moment(text: Any) -> datetime | None:
+            return datetime.fromisoformat(text) if isinstance(text, str) and text else None
+
+        out = []
+        for n, st in enumerate(self.raw.get("steps") or []):
+            img = st["image"]
+            out.append(Step(
+                name=st["name"], image=ImageRef(img.get("registry") or "", img["repository"], img.get("tag"),
+                                                img["digest"]),
+                command=st.get("command") or "",
+                parameters=[Parameter(p["name"], p["value"], p.get("type")) for p in st.get("parameters", [])],
+                inputs=[FileRef(f["path"], f["sha256"], int(f["size"])) for f in st.get("inputs", [])],
+                outputs=[FileRef(f["path"], f["sha256"], int(f["size"])) for f in st.get("outputs", [])],
+                started=moment(st.get("started")), ended=moment(st.get("ended")), position=st.get("position", n)))
+        return out
+
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.parameters.items())
         return (f"Run(id={self.id!r}, result={self.repository}@{_short(self.result_digest)}, "

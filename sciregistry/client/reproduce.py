@@ -932,7 +932,8 @@ class _Reproduction:
             self.runtime["version"] = "cwltool"
             detail.append("cwltool --podman")
         (self.out / "outputs").mkdir(exist_ok=True)
-        env = CwlEnvironment([host], base=None)
+        creds = res.registry.transport.basic_credentials
+        env = CwlEnvironment([host], auth={host: creds} if creds else None)
         try:
             with self._step("run") as detail:
                 t0 = time.monotonic()

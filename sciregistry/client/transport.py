@@ -296,6 +296,12 @@ class Transport:
     def has_credentials(self) -> bool:
         return self._basic is not None or self._bearer is not None
 
+    @property
+    def basic_credentials(self) -> tuple[str, str] | None:
+        """``(username, secret)`` this client authenticates with, for tools that pull by themselves
+        (podman under cwltool in ``reproduce``); None without Basic credentials."""
+        return self._basic
+
     def url(self, path_or_url: str) -> str:
         """Absolute URL for a path (``/v2/...``) or an absolute URL (returned unchanged)."""
         if path_or_url.startswith(("http://", "https://")):

@@ -133,6 +133,15 @@ def test_import_lineage_impact_doi(example: dict[str, Any]) -> None:
     assert {p["name"] for p in run["parameters"]} == {"k", "min_length", "min_gc"}
     assert len(run["workflow"]["input_files"]) == 4  # the reads directory's files, carried by the crate
 
+    text = _cli("lineage", f"{host}/lab/gc-results@{result}", "--insecure")
+    assert text.exit_code == 0, text.output
+    assert "cwl workflow packed.cwl" in text.output
+    for n, (step, name) in enumerate((("main/gc", "gc-content"), ("main/stats", "gc-summary")), 1):
+        assert f"step {n} {step}: image lab/{name}@{example['refs'][name].split('@', 1)[1]}" in text.output
+    shown = Registry(f"http://{host}").run_for(f"lab/gc-results@{result}")
+    assert [s.image.digest for s in shown.steps] == [example["refs"][n].split("@", 1)[1]
+                                                      for n in ("gc-content", "gc-summary")]
+
     for name in ("gc-content", "gc-summary"):
         digest = example["refs"][name].split("@", 1)[1]
         impact = reg.transport.request("GET", f"/api/v1/impact/{digest}").json()
