@@ -31,6 +31,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from sciregistry.client.runtimes import PODMAN_GLOBAL_FLAGS
 
@@ -147,7 +148,7 @@ class CwlEnvironment:
                            capture_output=True, timeout=120, check=False, env=self.env())
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> CwlEnvironment:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

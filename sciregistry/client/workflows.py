@@ -71,10 +71,10 @@ def _types(entity: Mapping[str, Any]) -> set[str]:
 
 def _local(crate_dir: Path, ident: str) -> Path | None:
     """The file an entity id names inside the crate directory, or None (URLs, #ids, outside paths)."""
-    if not ident or ident.startswith("#") or "://" in ident or ident.startswith(("/", "file:")):
+    if not ident or "://" in ident or ident.startswith(("#", "/", "file:")):
         return None
     rel = unquote(ident)
-    rel = rel[2:] if rel.startswith("./") else rel
+    rel = rel.removeprefix("./")
     if not rel or ".." in rel.split("/"):
         return None
     path = crate_dir / rel
@@ -236,7 +236,7 @@ def complete_crate(crate_dir: str | os.PathLike[str], *, name: str | None = None
         if path is None or ident == METADATA:
             continue
         title = unquote(ident)
-        title = title[2:] if title.startswith("./") else title
+        title = title.removeprefix("./")
         if title not in outputs and title not in {t for _, t in crate_files}:
             crate_files.append((path, title))
     return ImportPlan(metadata, result_files, sorted(crate_files, key=lambda f: f[1]), warnings, run)
@@ -247,7 +247,13 @@ def import_crate(oci: OciClient, crate_dir: str | os.PathLike[str], to_ref: Any,
                  orcid: str | None = None, images: Mapping[str, str] | None = None,
                  progress: Any = None) -> tuple[str, str, ImportPlan]:
     """Complete, check and push a workflow crate; return ``(result digest, crate digest, plan)``."""
-    from sciregistry.client.artifacts import LocalFile, _push_files_artifact, _reference, _rfc3339, guess_media_type
+    from sciregistry.client.artifacts import (
+        LocalFile,
+        _push_files_artifact,
+        _reference,
+        _rfc3339,
+        guess_media_type,
+    )
     from sciregistry.oci import OCI_MANIFEST, Descriptor, ImageReference
     from sciregistry.oci import artifacts as types
 

@@ -49,7 +49,6 @@ from urllib.parse import quote, unquote
 
 from sciregistry.errors import CrateInvalid
 from sciregistry.provenance import schemas
-from sciregistry.provenance.workflow import is_workflow_crate, read_workflow_crate
 from sciregistry.provenance.model import (
     Agent,
     FileRef,
@@ -59,6 +58,7 @@ from sciregistry.provenance.model import (
     ParameterType,
     RunRecord,
 )
+from sciregistry.provenance.workflow import is_workflow_crate, read_workflow_crate
 
 __all__ = [
     "COMPLETED_ACTION_STATUS",

@@ -30,7 +30,6 @@ from typing import Literal
 
 __all__ = [
     "Agent",
-    "Step",
     "FileRef",
     "ImageRef",
     "InputRef",
@@ -38,6 +37,7 @@ __all__ = [
     "ParameterType",
     "ParameterValue",
     "RunRecord",
+    "Step",
     "infer_parameter_type",
 ]
 

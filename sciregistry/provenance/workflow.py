@@ -80,7 +80,7 @@ def _status(entity: Mapping[str, Any]) -> str | None:
 def file_path(entity: Mapping[str, Any]) -> str:
     """The path of a data entity inside the crate (its ``@id``, percent-decoded, without ``./``)."""
     ident = unquote(str(entity["@id"]))
-    return ident[2:] if ident.startswith("./") else ident
+    return ident.removeprefix("./")
 
 
 def container_image_ref(entity: Mapping[str, Any] | str) -> tuple[str, str, str | None, str | None]:

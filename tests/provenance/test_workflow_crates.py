@@ -105,10 +105,8 @@ def test_nf_prov_crate_names_the_steps_without_images(tmp_path: Path) -> None:
         complete_crate(crate)
     problems = refused.value.detail["problems"]
     assert [p for p in problems if "names no containerImage" in p] == [
-        "step 'RNG (1)' names no containerImage: the registry links every step to the image digest it ran in "
-        "(give it with run import --image)",
-        "step 'RNG (2)' names no containerImage: the registry links every step to the image digest it ran in "
-        "(give it with run import --image)"]
+        f"step {name!r} names no containerImage: the registry links every step to the image digest it ran in "
+        "(give it with run import --image)" for name in ("RNG (1)", "RNG (2)")]
 
 
 def test_nf_prov_crate_completed_with_images(tmp_path: Path) -> None:
