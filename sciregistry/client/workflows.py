@@ -7,7 +7,8 @@
    is never modified): ``sha256`` and ``contentSize`` of every file in the directory; the root's
    ``name``, ``description``, ``license``, ``datePublished`` and author from the flags; the
    RO-Crate 1.1 context and descriptor (roc-validator's Workflow Run Crate 0.5 profile rejects
-   1.3, which ro-crate-py writes by default); the Process/Workflow/Provenance Run Crate 0.5
+   1.3, which ro-crate-py writes by default) and the workflow-run terms' context (nf-prov uses
+   ``containerImage``/``sha256`` without it); the Process/Workflow/Provenance Run Crate 0.5
    profiles; step images named by tag (or only by name) resolved to the digest the registry
    holds now, with a warning; images given with ``--image [STEP=]REF`` for steps that name none;
 2. reads it as the registry will (:func:`sciregistry.provenance.read_workflow_crate`) and stops
@@ -36,6 +37,7 @@ __all__ = ["ImportPlan", "complete_crate", "import_crate"]
 
 RO_CRATE_11 = "https://w3id.org/ro/crate/1.1"
 RO_CRATE_11_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
+WORKFLOW_RUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
 WORKFLOW_RO_CRATE = "https://w3id.org/workflowhub/workflow-ro-crate/1.0"
 WFRUN = "https://w3id.org/ro/wfrun/"
 PROFILES = {"process": "Process Run Crate", "workflow": "Workflow Run Crate", "provenance": "Provenance Run Crate"}
@@ -117,6 +119,8 @@ def complete_crate(crate_dir: str | os.PathLike[str], *, name: str | None = None
             fixed.append(c)
     if RO_CRATE_11_CONTEXT not in fixed:
         fixed.insert(0, RO_CRATE_11_CONTEXT)
+    if not {WORKFLOW_RUN_CONTEXT, WORKFLOW_RUN_CONTEXT.removesuffix("/context")} & {c for c in fixed if isinstance(c, str)}:
+        fixed.append(WORKFLOW_RUN_CONTEXT)  # defines containerImage, sha256, registry ... (nf-prov omits it)
     doc["@context"] = fixed
     graph: list[dict[str, Any]] = [e for e in doc["@graph"] if isinstance(e, dict)]
     doc["@graph"] = graph
