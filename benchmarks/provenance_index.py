@@ -7,10 +7,13 @@ a realistic shape, then times the /api/v1 queries through ``RunQueries`` (the co
     2,000 input datasets
     N runs, each: 1 image, 2 datasets, 3 parameters, 2 outputs -> 1 result
     every 10th run also takes an earlier result as input (chains of derived results)
+    every 100th run is a workflow run of 100 steps, each step in one of the images with 3
+    parameters and its files (run_steps rows; every step image is an ancestor of the run)
 
 Queries timed (each 200 times, random subjects): lineage of a result; impact of a dataset;
 impact (first page of 100 runs with their results, and the total count) of an image manifest digest
-reached through its index (about 30,000 dependent runs); run search by parameter name and value.
+reached through its index (about 30,000 dependent runs); run search by parameter name and value;
+lineage of a 100-step workflow result (issue 12: under 50 ms at 100,000 runs).
 
     .venv/bin/python benchmarks/provenance_index.py [--runs 100000] [--database-url URL]
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import random
 import statistics
@@ -42,6 +46,8 @@ from sciregistry.db.models import (
     RunInput,
     RunOutput,
     RunParameter,
+    RunStep,
+    RunWorkflow,
 )
 from sciregistry.oci import artifacts
 from sciregistry.registry.runs import RunQueries
@@ -74,10 +80,12 @@ def build(engine, n_runs: int) -> dict[str, list[str]]:  # type: ignore[no-untyp
         conn.execute(insert(ManifestRef), [{"manifest_id": 11, "digest": images[0], "kind": "manifest"},
                                            {"manifest_id": 11, "digest": images[1], "kind": "manifest"}])
         results: list[str] = []
+        workflow_results: list[str] = []
         ancestry: dict[str, set[str]] = {}
         batch = 5000
         for start in range(0, n_runs, batch):
             runs, params, inputs, outputs, res_manifests, ancestors = [], [], [], [], [], []
+            steps, workflows = [], []
             for i in range(start, min(start + batch, n_runs)):
                 rid = i + 1
                 result = d(f"result{i}")
@@ -110,6 +118,29 @@ def build(engine, n_runs: int) -> dict[str, list[str]]:  # type: ignore[no-untyp
                     prev = results[rnd.randrange(max(0, len(results) - 1000), len(results))]
                     inputs.append({"run_id": rid, "name": "previous", "repository": "lab/results", "digest": prev})
                     anc |= {prev} | ancestry[prev]
+                if i % 100 == 0:  # a 100-step workflow run
+                    workflows.append({"run_id": rid, "language": "cwl", "path": "packed.cwl",
+                                      "sha256": hashlib.sha256(f"wf{i}".encode()).hexdigest(), "size": 5000,
+                                      "input_files": "[]"})
+                    for pos in range(100):
+                        step_image = images[rnd.randrange(10)]
+                        anc.add(step_image)
+                        f_in = {"path": f"s{pos}.in", "sha256": hashlib.sha256(f"{i}/{pos}i".encode()).hexdigest(),
+                                "size": 10}
+                        f_out = {"path": f"s{pos}.out", "sha256": hashlib.sha256(f"{i}/{pos}o".encode()).hexdigest(),
+                                 "size": 10}
+                        steps.append({"run_id": rid, "position": pos, "name": f"main/step{pos}",
+                                      "image_registry": "127.0.0.1:5000", "image_repository": "lab/pipeline",
+                                      "image_tag": None, "image_digest": step_image,
+                                      "command": f"packed.cwl#tool{pos}.cwl",
+                                      "parameters": '[{"name": "k", "value": "3", "type": "string"}, '
+                                                    '{"name": "min_length", "value": "0", "type": "string"}, '
+                                                    '{"name": "mode", "value": "fast", "type": "string"}]',
+                                      "inputs": f"[{json.dumps(f_in)}]",
+                                      "outputs": f"[{json.dumps(f_out)}]",
+                                      "started": t0 + timedelta(minutes=i, seconds=pos),
+                                      "ended": t0 + timedelta(minutes=i, seconds=pos + 1)})
+                    workflow_results.append(result)
                 ancestry[result] = anc
                 ancestors += [{"digest": x, "run_id": rid} for x in anc]
                 outputs += [{"run_id": rid, "path": "gc.tsv", "sha256": hashlib.sha256(f"o{i}a".encode()).hexdigest(),
@@ -123,10 +154,14 @@ def build(engine, n_runs: int) -> dict[str, list[str]]:  # type: ignore[no-untyp
             conn.execute(insert(RunInput), inputs)
             conn.execute(insert(RunOutput), outputs)
             conn.execute(insert(RunAncestor), ancestors)
+            if steps:
+                conn.execute(insert(RunWorkflow), workflows)
+                conn.execute(insert(RunStep), steps)
     if engine.dialect.name == "sqlite":
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
-    return {"images": images, "index": [index], "datasets": datasets, "results": results}
+    return {"images": images, "index": [index], "datasets": datasets, "results": results,
+            "workflow_results": workflow_results}
 
 
 def timed(fn, args_list) -> list[float]:  # type: ignore[no-untyped-def]
@@ -158,6 +193,8 @@ def main() -> int:
     rows = [
         ("lineage(result)", timed(lambda r: q.lineage("lab/results", r),
                                   [(rnd.choice(data["results"]),) for _ in range(n)])),
+        ("lineage(100-step workflow)", timed(lambda r: q.lineage("lab/results", r),
+                                             [(rnd.choice(data["workflow_results"]),) for _ in range(n)])),
         ("impact(dataset)", timed(lambda x: q.impact(x), [(rnd.choice(data["datasets"]),) for _ in range(n)])),
         ("impact(image via index)", timed(lambda x: q.impact(x), [(data["images"][0],) for _ in range(max(n // 10, 5))])),
         ("search(parameter=k,value)", timed(lambda v: q.search(parameter="k", value=v, limit=50),
