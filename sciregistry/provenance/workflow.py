@@ -42,6 +42,7 @@ from sciregistry.provenance.model import Agent, FileRef, ImageRef, InputRef, Par
 
 __all__ = [
     "FAILED_ACTION_STATUS",
+    "MAX_STEPS",
     "WorkflowCrate",
     "container_image_ref",
     "file_path",
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 FAILED_ACTION_STATUS = "http://schema.org/FailedActionStatus"
+MAX_STEPS = 10_000
+"""Step executions one crate may describe (an nf-core pipeline runs hundreds to a few thousand tasks);
+admission and indexing stay bounded by it, with the 16 MiB bound on the metadata layer."""
 _LANGUAGES = ("cwl", "nextflow", "snakemake", "galaxy", "wdl", "compss", "knime", "autosubmit")
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _HEX = re.compile(r"^[a-f0-9]{64}$")
@@ -333,6 +337,8 @@ def read_workflow_crate(doc: Mapping[str, Any]) -> tuple[RunRecord | None, list[
 
     steps: list[Step] = []
     step_actions = crate.step_actions()
+    if len(step_actions) > MAX_STEPS:
+        return None, [f"the crate describes {len(step_actions)} step executions; at most {MAX_STEPS} are admitted"], notes
     if not step_actions:  # process or workflow profile: the whole run is its one step
         step_actions = [(str(action.get("name") or main.get("name") or main["@id"]), 0, action)]
     for name, position, step_action in step_actions:

@@ -86,3 +86,13 @@ def test_registry_refuses_an_image_without_digest_and_a_failed_step(tmp_path: Pa
     assert "step 'RNG (2)': container image 127.0.0.1:5000/lab/rng:1.0 is not pinned by a sha256 digest " \
            "(run import resolves tags to digests)" in problems
     assert any(p.startswith("output file 'out/r1.txt' has no sha256") for p in problems)
+
+
+def test_step_count_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sciregistry.provenance import workflow
+
+    doc = json.loads(nf_prov_crate(tmp_path).joinpath("ro-crate-metadata.json").read_text())
+    monkeypatch.setattr(workflow, "MAX_STEPS", 1)
+    run, problems, _ = read_workflow_crate(doc)
+    assert run is None
+    assert problems == ["the crate describes 2 step executions; at most 1 are admitted"]
