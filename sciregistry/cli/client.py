@@ -319,7 +319,7 @@ def run_import(crate_dir: str, to_ref: str, name: str | None, description: str |
     imported = reg.import_run(crate_dir, to_ref, name=name, description=description, license=license_,
                               agent=agent, orcid=orcid, images=given)
     for warning in imported.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     r = reg.parse(to_ref)
     base = f"{r.registry}/{r.repository}"
     run_ = imported.run

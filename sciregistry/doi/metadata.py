@@ -225,8 +225,12 @@ def build_result_metadata(
     is_previous_version_of: str | None = None,
     is_version_of: str | None = None,
     has_versions: Sequence[str] = (),
+    steps: Sequence[tuple[str, str, str]] = (),
 ) -> DoiMetadata:
     """DataCite metadata for a published result, linked as DESIGN section 6 prescribes.
+
+    A workflow result also gives its ``steps`` as ``(step name, image ref, image url)``, in order:
+    each further image is ``IsCompiledBy`` too, and every step is listed in ``TechnicalInfo``.
 
     - the pipeline image: ``relatedIdentifierType: URL``, ``relationType: IsCompiledBy``
       (``resourceTypeGeneral: Software``) to ``image_url``, plus the alternate identifier
@@ -249,6 +253,10 @@ def build_result_metadata(
     related: list[RelatedIdentifier] = [
         RelatedIdentifier(image_url, "URL", "IsCompiledBy", "Software"),
     ]
+    for _name, step_ref, step_url in steps:
+        _pinned(step_ref, "step image_ref")
+        if step_url not in {r.identifier for r in related}:
+            related.append(RelatedIdentifier(step_url, "URL", "IsCompiledBy", "Software"))
     for ref, ds_url in datasets:
         if ds_url:
             related.append(RelatedIdentifier(ds_url, "URL", "IsDerivedFrom", "Dataset"))
@@ -267,6 +275,7 @@ def build_result_metadata(
         related.append(_doi_relation(v, "HasVersion", rtg))
 
     lines = [f"Computed by container image {image_ref}.", f"Result artifact: {result_ref}."]
+    lines += [f"Step {n} {name}: container image {ref}." for n, (name, ref, _url) in enumerate(steps, 1)]
     lines += [f"Input dataset: {ref}." for ref, _ in datasets]
     lines.append("Run provenance: Workflow Run RO-Crate at " + crate_url + ".")
     return DoiMetadata(

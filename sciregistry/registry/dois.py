@@ -210,7 +210,7 @@ class DoiService:
     def _metadata(self, s: Session, repo: str, run: Run, result_digest: str, doi: str, *, title: str | None,
                   creators: list[dict[str, Any]] | None, description: str, version: int,
                   previous: str | None, concept: str | None) -> Any:
-        from sciregistry.db.models import RunInput
+        from sciregistry.db.models import RunInput, RunStep
 
         if creators:
             people = [doilib.Creator.person(c["given_name"], c["family_name"], orcid=c.get("orcid"))
@@ -224,6 +224,9 @@ class DoiService:
             raise Conflict("the run names no agent: give creators")
         host = self.registry_host
         inputs = s.execute(select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)).all()
+        steps = [(name, f"{host}/{r}@{d}", f"{self.base_url}/v2/{r}/manifests/{d}") for name, r, d in s.execute(
+            select(RunStep.name, RunStep.image_repository, RunStep.image_digest)
+            .where(RunStep.run_id == run.id).order_by(RunStep.position))]
         return doilib.build_result_metadata(
             title=title or run.name, creators=people, publisher=self.publisher, year=utcnow().year,
             url=f"{self.base_url}/doi/{doi}",
@@ -233,7 +236,7 @@ class DoiService:
             dataset_refs=[(f"{host}/{r}@{d}", f"{self.base_url}/v2/{r}/manifests/{d}") for r, d in inputs],
             crate_url=f"{self.base_url}/doi/{doi}?format=ro-crate",
             version=str(version), doi=doi, description=description,
-            is_new_version_of=previous, is_version_of=concept)
+            is_new_version_of=previous, is_version_of=concept, steps=steps)
 
     def mint(self, repository: str, result_digest: str, *, title: str | None = None,
              creators: list[dict[str, Any]] | None = None, description: str = "",

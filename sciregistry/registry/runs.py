@@ -100,8 +100,12 @@ class RunIndex(NoHooks):
             raise ManifestInvalid("run crate rejected", {"problems": problems})
 
         # 3. every digest it names must be held and agree
-        image_index = self._check_image(session, run, problems)
-        step_indexes = self._check_steps(session, push, run, problems) if run.is_workflow else {}
+        if run.is_workflow:  # every step image, the first included
+            step_indexes = self._check_steps(session, push, run, problems)
+            image_index = step_indexes.get(run.image.digest)
+        else:
+            step_indexes = {}
+            image_index = self._check_image(session, run, problems)
         for inp in run.inputs:
             if not self._manifest_exists(session, inp.repository, inp.digest):
                 problems.append(f"input {inp.name!r}: {inp.repository}@{inp.digest} is not in this registry")

@@ -17,6 +17,7 @@ import pytest
 
 from sciregistry.client.workflows import complete_crate
 from sciregistry.oci import artifacts
+from sciregistry.provenance import validate
 
 from .closure import (
     File,
@@ -83,6 +84,7 @@ def test_workflow_crate_admitted_indexed_and_pinned(fresh_app: Any, images: dict
     assert resp.status_code == 201, resp.get_data(as_text=True)
 
     lineage = client.get(f"/api/v1/lineage/lab/gc-results@{result.digest}").get_json()
+    assert validate("api/lineage.json", lineage) == []  # the documented API shape, steps included
     run = lineage["produced_by"]
     assert run["crate_digest"] == crate_digest
     assert run["workflow"]["language"] == "cwl" and run["workflow"]["path"] == "packed.cwl"
@@ -105,6 +107,11 @@ def test_workflow_crate_admitted_indexed_and_pinned(fresh_app: Any, images: dict
                                                "title": "GC workflow"})
     assert record.status_code == 201, record.get_data(as_text=True)
     doi = record.get_json()["doi"]
+    meta = record.get_json()["metadata"]
+    compiled = [r["relatedIdentifier"] for r in meta["relatedIdentifiers"] if r["relationType"] == "IsCompiledBy"]
+    assert [c.rsplit("/manifests/", 1)[1] for c in compiled] == [images["lab/gc-content"], images["lab/gc-summary"]]
+    technical = next(d["description"] for d in meta["descriptions"] if d["descriptionType"] == "TechnicalInfo")
+    assert f"Step 2 main/stats: container image registry.test/lab/gc-summary@{images['lab/gc-summary']}." in technical
     for repo, digest in images.items():
         refused = client.delete(f"/v2/{repo}/manifests/{digest}")
         assert refused.status_code == 403
@@ -135,6 +142,17 @@ def test_crate_naming_an_image_the_registry_lacks_is_refused(fresh_app: Any, ima
     assert client.get(f"/api/v1/lineage/lab/gc-results@{result.digest}").get_json()["produced_by"] is None
 
 
+def test_every_missing_step_image_is_named_once(fresh_app: Any, images: dict[str, str], tmp_path: Path) -> None:
+    client = fresh_app.test_client()
+    other = "sha256:" + "0" * 63 + "2"
+    result, layers = _push(client, _crate(tmp_path, {"lab/gc-content": other, "lab/gc-summary": MISSING}))
+    resp, _digest = _push_crate(client, result, layers)
+    assert resp.status_code == 400
+    assert resp.get_json()["errors"][0]["detail"]["problems"] == [
+        f"step 'main/gc': image lab/gc-content@{other} is not in this registry (push it first)",
+        f"step 'main/stats': image lab/gc-summary@{MISSING} is not in this registry (push it first)"]
+
+
 def test_crate_without_its_workflow_definition_is_refused(fresh_app: Any, images: dict[str, str],
                                                           tmp_path: Path) -> None:
     client = fresh_app.test_client()
@@ -148,7 +166,9 @@ def test_crate_without_its_workflow_definition_is_refused(fresh_app: Any, images
 def test_single_image_runs_are_their_one_step(fresh_app: Any) -> None:
     client = fresh_app.test_client()
     c = build_closure(client)
-    run = client.get(f"/api/v1/lineage/{c.result_ref}").get_json()["produced_by"]
+    lineage = client.get(f"/api/v1/lineage/{c.result_ref}").get_json()
+    assert validate("api/lineage.json", lineage) == []
+    run = lineage["produced_by"]
     assert run["workflow"] is None
     assert [(s["name"], s["image"]["digest"], s["command"]) for s in run["steps"]] == [
         (c.run.name, c.image.digest, c.run.command)]
