@@ -24,8 +24,8 @@ action 403 DENIED.
 
 Hot path: verified Basic credentials and API tokens are cached in process for ``cache_ttl``
 seconds under the SHA-256 of what was presented (never the password itself); bearer JWTs are
-checked by :class:`~sciregistry.auth.KeyStore` (which caches verified tokens) and their ``access``
-claim decides without touching the database; the visibility table and repository existence are
+checked by :class:`~sciregistry.auth.KeyStore` (which caches verified tokens); their ``access``
+claim is an upper bound, re-checked against the role the account holds now (cached like the account); the visibility table and repository existence are
 cached for ``visibility_ttl`` seconds. The account or API token behind a JWT is re-checked (cached
 for ``cache_ttl`` seconds), so revoking a token or disabling a user ends its JWTs' access too.
 Changes made through the same :class:`Accounts` object drop
@@ -303,7 +303,7 @@ class AuthGate:
             self.throttle.failure(addr, None)
             token_id = secret.split("_")[1] if secret.count("_") >= 2 else "?"
             self._audit_failure(exc.reason, f"token:{token_id}", {"method": "token"})
-            raise Unauthorized(exc.text if exc.reason in ("revoked", "expired") else "invalid token") from None
+            raise Unauthorized(exc.text if exc.reason in ("revoked", "expired", "withdrawn") else "invalid token") from None
         self._credentials.put(key, principal)
         return principal
 
@@ -361,10 +361,12 @@ class AuthGate:
             return
         if st.claims is not None:
             if st.claims.allows(repository, action):
-                # The account or token behind the JWT must still be valid: a disabled user or a
-                # revoked token loses access within cache_ttl seconds, not when the JWT expires.
+                # The JWT's access claim is only an upper bound: the account or token behind it must
+                # still be valid *and still hold the action* (its role, the repository's visibility),
+                # so a disabled user, a revoked token, a lost role or a repository made private ends
+                # the JWT's access within cache_ttl seconds, not when the JWT expires.
                 real = self._real(st)
-                if "doi" not in st.claims.extra or self._allows(real, repository, action, doi, digest):
+                if self._allows(real, repository, action, doi, digest):
                     return
         elif self._allows(st.principal or ANONYMOUS, repository, action, doi, digest):
             return
@@ -459,8 +461,6 @@ class AuthGate:
         st = self._state()
         if st.error is not None:
             return False
-        if st.claims is not None and st.claims.allows(repository, PULL) and "doi" not in st.claims.extra:
-            return True
         try:
             p = self._real(st)
         except Unauthorized:
@@ -471,6 +471,20 @@ class AuthGate:
 
     def read_check(self) -> Callable[[str], bool] | None:
         return self.can_read
+
+    def can_read_doi(self, repository: str, doi: str) -> bool:
+        """Whether the caller may read the DOI ``doi`` of a result in ``repository``: read access to
+        the repository, or a reviewer token of that very DOI."""
+        st = self._state()
+        if st.error is not None:
+            return False
+        try:
+            p = self._real(st)
+        except Unauthorized:
+            return False
+        if p.kind == "reviewer":
+            return p.doi == doi.lower() and repository in p.reviewer_repositories
+        return PULL in self.held(p, repository)
 
     def visible_filter(self) -> Callable[[str], bool] | None:
         st = self._state()

@@ -332,13 +332,26 @@ def run_import(crate_dir: str, to_ref: str, name: str | None, description: str |
           + "\n".join(f"step   {s.name}  {s.image.reference}" for s in run_.steps))
 
 
+def _shown_command(r: Run) -> str:
+    """The command as run (the one renderer reproduce and the landing page use: every value
+    shell-quoted), or the template with a note when it names a parameter the run does not record."""
+    from sciregistry.provenance.command import render_command
+
+    if r.workflow:  # an engine's invocation, not a template
+        return r.command
+    try:
+        return render_command(r.command, r.parameters)
+    except ValueError as exc:
+        return f"{r.command}  ({exc})"
+
+
 def _describe_run(r: Run) -> str:
     lines = [f"run {r.id}: {r.name or ''}".rstrip(),
              f"  result   {r.repository}@{r.result_digest}",
              f"  crate    {r.crate_digest}",
              f"  image    {r.image.reference}" + (f" (tag {r.image.tag})" if r.image.tag else "")]
     if r.command:
-        lines.append(f"  command  {r.command}")
+        lines.append(f"  command  {_shown_command(r)}")
     lines += [f"  param    {k} = {v!r}" for k, v in r.parameters.items()]
     lines += [f"  input    {i.name}: {i.repository}@{i.digest}" for i in r.inputs]
     lines += [f"  output   {o.path}  sha256:{o.sha256}  {o.size} bytes" for o in r.outputs]
@@ -418,6 +431,9 @@ def _lineage_text(node: Lineage, depth: int = 0) -> list[str]:
     lines = [f"{pad}{node.subject.repository}@{node.subject.digest}"
              + (f"  ({node.subject.artifact_type})" if node.subject.artifact_type else "")]
     run_ = node.produced_by
+    if node.redacted:
+        lines.append(f"{pad}  (not readable with your credentials: digest only)")
+        return lines
     if run_ is None:
         lines.append(f"{pad}  source (no recorded run)")
         return lines
@@ -427,7 +443,7 @@ def _lineage_text(node: Lineage, depth: int = 0) -> list[str]:
     else:
         lines.append(f"{pad}  <- run {run_.id}: image {run_.image.repository}@{run_.image.digest}")
     if run_.command:
-        lines.append(f"{pad}     command {run_.command}")
+        lines.append(f"{pad}     command {_shown_command(run_)}")
     lines += [f"{pad}     param {k} = {v!r}" for k, v in run_.parameters.items()]
     if workflow:
         for n, step in enumerate(run_.steps, 1):

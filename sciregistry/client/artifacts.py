@@ -403,6 +403,12 @@ def record_run(oci: OciClient, image: str | ImageReference, inputs: Mapping[str,
         build_run_crate,
     )
 
+    from sciregistry.provenance.command import unknown_parameters_message
+
+    # before anything is pushed: a template naming an unrecorded parameter cannot be reproduced
+    unknown = unknown_parameters_message(command, params)
+    if unknown is not None:
+        raise ValueError(f"{unknown}: record it with --param NAME=VALUE or fix the --command template")
     ended = ended or _now()
     started = started or ended
     img = _pin(oci, image)

@@ -230,16 +230,20 @@ class Lineage:
     truncated: bool = False
     downstream: list[Run] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: the caller may not read this node (digests only; ``produced_by`` None even if a run exists)
+    redacted: bool = False
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Lineage:
+        run = doc.get("produced_by")
         return cls(
             subject=Artifact.from_json(doc["subject"]),
-            produced_by=Run.from_json(doc["produced_by"]) if doc.get("produced_by") else None,
+            produced_by=Run.from_json(run) if run and not run.get("redacted") else None,
             inputs=[cls.from_json(i) for i in doc.get("inputs") or []],
             truncated=bool(doc.get("truncated", False)),
             downstream=[Run.from_json(r) for r in doc.get("downstream") or []],
             raw=dict(doc),
+            redacted=bool(doc.get("redacted", False)),
         )
 
     @property
@@ -257,6 +261,8 @@ class Lineage:
             yield from node.walk()
 
     def __repr__(self) -> str:
+        if self.redacted:
+            return f"Lineage({self.subject!s}: not readable)"
         if self.produced_by is None:
             return f"Lineage({self.subject!s}: source)"
         return (f"Lineage({self.subject.repository}@{_short(self.subject.digest)} <- run {self.produced_by.id}: "

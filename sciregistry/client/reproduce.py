@@ -94,6 +94,7 @@ from sciregistry.client.transport import TransportError, short_reason
 from sciregistry.errors import DigestInvalid, NotFound, RegistryError
 from sciregistry.oci import Descriptor
 from sciregistry.oci import artifacts as types
+from sciregistry.provenance.command import format_value, render_command
 
 if TYPE_CHECKING:
     from sciregistry.client import Registry
@@ -148,36 +149,11 @@ TEST_DOI_PREFIX = "10.5072"
 
 DEFAULT_TIMEOUT = 3600.0
 
-# ``{name}`` placeholders; ``${NAME}`` is shell syntax and left alone.
-_PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_PLAIN = re.compile(r"[A-Za-z0-9._/-]+")
 # distribution reference grammar: path-component ("/" path-component)*
 
 
-# --- command rendering -------------------------------------------------------------------------------
-
-def format_value(value: Any) -> str:
-    """A parameter value as it appears in a command: strings as they are, other scalars as JSON
-    (``3``, ``0.25``, ``true``), shell-quoted unless they are plain ``[A-Za-z0-9._/-]+``."""
-    if isinstance(value, (dict, list)) or value is None:
-        raise ValueError(f"parameter value {value!r} is not a scalar")
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text if _PLAIN.fullmatch(text) else shlex.quote(text)
-
-
-def render_command(template: str, params: Mapping[str, Any]) -> str:
-    """Replace each ``{name}`` in ``template`` with the (safely quoted) value of parameter ``name``.
-
-    ``render_command("gc-content.sh --k {k} --name {n} /in/reads /out", {"k": 3, "n": "a b"})``
-    gives ``"gc-content.sh --k 3 --name 'a b' /in/reads /out"``. A placeholder naming no
-    recorded parameter raises ValueError; ``${VAR}`` (shell syntax) is not a placeholder.
-    """
-    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(params))
-    if unknown:
-        known = ", ".join(sorted(params)) or "none"
-        raise ValueError("command template names unknown parameter(s) "
-                         + ", ".join("{" + u + "}" for u in unknown) + f" (recorded parameters: {known})")
-    return _PLACEHOLDER.sub(lambda m: format_value(params[m.group(1)]), template)
+# --- command rendering: one renderer for landing pages, the CLI and reproduce ------------------------
+# (sciregistry.provenance.command: every value shell-quoted; re-exported here for existing callers)
 
 
 def _now() -> str:

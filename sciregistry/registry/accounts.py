@@ -77,7 +77,7 @@ class CredentialsRejected(Unauthorized):
 
     message = "invalid credentials"
     reasons: ClassVar[tuple[str, ...]] = ("bad-password", "unknown-token", "bad-secret", "revoked", "expired",
-                                          "disabled", "malformed")
+                                          "disabled", "malformed", "withdrawn")
 
     def __init__(self, reason: str, message: str | None = None) -> None:
         super().__init__(message)
@@ -196,6 +196,11 @@ class Accounts:
     def _changed(self) -> None:
         with self._lock:
             self._generation += 1
+
+    def credentials_changed(self) -> None:
+        """Tell this process's caches that who may do what changed outside this object (a DOI
+        withdrawn ends its reviewer tokens): they drop what they hold at once."""
+        self._changed()
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
@@ -583,6 +588,9 @@ class Accounts:
             if r is None or r.disabled:
                 raise CredentialsRejected("disabled")
             return Principal("robot", r.name, False, {r.ns: Role.parse(r.role)}, scopes, row.id, expires)
+        state = conn.execute(select(Doi.state).where(Doi.doi == row.reviewer_doi)).scalar()
+        if state is None or state == "tombstone":
+            raise CredentialsRejected("withdrawn", "the DOI of this reviewer token has been withdrawn")
         pins = frozenset((repo, d) for repo, d in conn.execute(
             select(Repository.name, DoiPin.digest).join(Repository, Repository.id == DoiPin.repository_id)
             .where(DoiPin.doi == row.reviewer_doi)))

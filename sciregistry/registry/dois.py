@@ -29,6 +29,7 @@ from sciregistry import doi as doilib
 from sciregistry.db.base import utcnow
 from sciregistry.db.models import Doi, DoiPin, Manifest, ManifestRef, Repository, Run
 from sciregistry.errors import Conflict, Denied, NotFound
+from sciregistry.registry.base import ReadCheck
 from sciregistry.registry.hooks import NoHooks
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,20 @@ class Closure:
         return True
 
 
-def compute_closure(s: Session, repository_id: int, result_digest: str, run: Run | None) -> Closure:
+def compute_closure(s: Session, repository_id: int, result_digest: str, run: Run | None,
+                    can_read: ReadCheck | None = None) -> Closure:
+    """Every object the DOI of ``result_digest`` pins. ``can_read``: whether the minter may read a
+    repository (None: authentication is off). The closure is computed only from what the minter can
+    read: a root (image, input) in a repository hidden from them is refused with the very words a
+    missing one gets, so a DOI never pins, nor a reviewer token reaches, someone else's content."""
     closure = Closure()
     names = dict(s.execute(select(Repository.name, Repository.id)).all()) if run else {}
+
+    def root_repository(name: str, digest: str, role: str) -> int:
+        rid = names.get(name)
+        if rid is None or (can_read is not None and not can_read(name)):
+            raise NotFound(f"{role} {name}@{digest} is missing from the registry: cannot pin it")
+        return rid
 
     def manifest(rid: int, digest: str, role: str) -> None:
         if not closure.add(rid, digest, "manifest", role):
@@ -97,26 +109,17 @@ def compute_closure(s: Session, repository_id: int, result_digest: str, run: Run
 
     manifest(repository_id, result_digest, "result")
     if run is not None:
-        image_rid = names.get(run.image_repository)
-        if image_rid is None:
-            raise NotFound(f"image repository {run.image_repository} is missing")
-        manifest(image_rid, run.image_digest, "image")
+        manifest(root_repository(run.image_repository, run.image_digest, "image"), run.image_digest, "image")
         from sciregistry.db.models import RunInput, RunStep
 
         # a workflow run: every step's image (the workflow definition and input files are layers of
         # the crate, a referrer of the result, pinned above)
         for step_repo, step_digest in s.execute(select(RunStep.image_repository, RunStep.image_digest)
                                                 .where(RunStep.run_id == run.id).order_by(RunStep.position)):
-            step_rid = names.get(step_repo)
-            if step_rid is None:
-                raise NotFound(f"step image repository {step_repo} is missing")
-            manifest(step_rid, step_digest, "image")
+            manifest(root_repository(step_repo, step_digest, "image"), step_digest, "image")
 
         for name, digest in s.execute(select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)):
-            rid = names.get(name)
-            if rid is None:
-                raise NotFound(f"input repository {name} is missing")
-            manifest(rid, digest, "dataset")
+            manifest(root_repository(name, digest, "dataset"), digest, "dataset")
     return closure
 
 
@@ -180,6 +183,24 @@ class DoiService:
                 raise NotFound(f"DOI {norm} is not registered here")
             return self._record(s, row)
 
+    def restrict_versions(self, record: DoiRecord, visible: list[str]) -> DoiRecord:
+        """``record`` (a concept DOI) showing only the versions in ``visible``: its version list,
+        its latest version and the ``HasVersion`` links of its metadata name no other."""
+        from dataclasses import replace
+
+        keep = set(visible)
+        with self.sessions() as s:
+            states = dict(s.execute(select(Doi.doi, Doi.state).where(Doi.doi.in_(keep))).all())
+        versions = [v for v in record.versions if v in keep]
+        live = [v for v in versions if states.get(v) == "findable"]
+        metadata = dict(record.metadata)
+        related = metadata.get("relatedIdentifiers")
+        if isinstance(related, list):
+            metadata["relatedIdentifiers"] = [
+                r for r in related if not (isinstance(r, dict) and r.get("relationType") == "HasVersion"
+                                           and str(r.get("relatedIdentifier", "")).lower() not in keep)]
+        return replace(record, versions=versions, latest=live[-1] if live else None, metadata=metadata)
+
     def pins(self, doi: str) -> list[dict[str, str]]:
         norm = doilib.normalize_doi(doi)
         with self.sessions() as s:
@@ -240,8 +261,12 @@ class DoiService:
 
     def mint(self, repository: str, result_digest: str, *, title: str | None = None,
              creators: list[dict[str, Any]] | None = None, description: str = "",
-             supersedes: str | None = None, created_by: str | None = None) -> DoiRecord:
+             supersedes: str | None = None, created_by: str | None = None,
+             can_read: ReadCheck | None = None) -> DoiRecord:
         """Mint a DOI for a result whose run crate the registry admitted.
+
+        ``can_read`` (whether the minter may read a repository; None when authentication is off)
+        limits the closure to what the minter can read (see :func:`compute_closure`).
 
         Two phases, so the registry never holds a DOI the minter does not know and the minter never
         publishes a DOI the registry did not record: (1) one transaction records the DOI (and a new
@@ -254,7 +279,8 @@ class DoiService:
         try:
             with self.sessions() as s, s.begin():
                 doi = self._prepare(s, plan, repository, result_digest, title=title, creators=creators,
-                                    description=description, supersedes=supersedes, created_by=created_by)
+                                    description=description, supersedes=supersedes, created_by=created_by,
+                                    can_read=can_read)
         except IntegrityError as exc:
             raise Conflict(f"{repository}@{result_digest} already has a DOI (minted concurrently)") from exc
         try:
@@ -275,7 +301,7 @@ class DoiService:
 
     def _prepare(self, s: Session, plan: _MintPlan, repository: str, result_digest: str, *, title: str | None,
                  creators: list[dict[str, Any]] | None, description: str, supersedes: str | None,
-                 created_by: str | None) -> str:
+                 created_by: str | None, can_read: ReadCheck | None = None) -> str:
         rid = s.execute(select(Repository.id).where(Repository.name == repository)).scalar()
         if rid is None:
             raise NotFound(f"repository {repository} not found")
@@ -288,7 +314,7 @@ class DoiService:
                                                    Doi.state != "tombstone")).scalar()
         if existing:
             raise Conflict(f"{repository}@{result_digest} already has DOI {existing}", {"doi": existing})
-        closure = compute_closure(s, rid, result_digest, run)
+        closure = compute_closure(s, rid, result_digest, run, can_read)
 
         previous = concept = None
         version = 1

@@ -27,7 +27,7 @@ from sciregistry.oci import (
     parse_digest,
     parse_manifest,
 )
-from sciregistry.registry.base import retry_conflicts
+from sciregistry.registry.base import ReadCheck, retry_conflicts
 from sciregistry.registry.blobs import BlobOps
 from sciregistry.registry.types import ManifestPush, ManifestRecord, Page, PushedManifest
 
@@ -69,13 +69,15 @@ class ManifestOps(BlobOps):
 
     # --- writing ---
     def put_manifest(self, repository: str, reference: str, data: bytes,
-                     content_type: str | None) -> PushedManifest:
+                     content_type: str | None, *, can_read: ReadCheck | None = None) -> PushedManifest:
+        """``can_read``: whether the pusher may read a repository (for the push hooks: a run crate
+        may name only what its pusher can read); None when authentication is off."""
         # A concurrent push of the same manifest or tag, or a delete of the manifest, can win the
         # race between the checks and the writes: the next attempt sees what it did.
-        return retry_conflicts(lambda: self._put_manifest(repository, reference, data, content_type))
+        return retry_conflicts(lambda: self._put_manifest(repository, reference, data, content_type, can_read))
 
     def _put_manifest(self, repository: str, reference: str, data: bytes,
-                      content_type: str | None) -> PushedManifest:
+                      content_type: str | None, can_read: ReadCheck | None = None) -> PushedManifest:
         digest_ref = is_digest(reference)
         if not digest_ref and not is_tag(reference):
             raise ManifestInvalid("invalid tag", {"reference": reference[:200]})
@@ -113,7 +115,7 @@ class ManifestOps(BlobOps):
             if created:
                 s.flush()
                 self.hooks.on_manifest_push(s, ManifestPush(repository, rid, mid, digest, data, parsed,
-                                                            None if digest_ref else reference))
+                                                            None if digest_ref else reference, can_read=can_read))
         return PushedManifest(digest, parsed.subject.digest if parsed.subject else None, created)
 
     def _check_references(self, s, rid: int, parsed) -> None:  # type: ignore[no-untyped-def]

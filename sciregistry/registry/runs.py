@@ -5,12 +5,17 @@ When a manifest with artifactType ``application/vnd.sciregistry.rocrate.v1`` is 
 (our schema + the Workflow Run Crate profile, offline), checks that every digest it names is held by
 the registry and agrees with the result it describes, and indexes it. Any problem rejects the push
 with MANIFEST_INVALID whose detail lists every problem; nothing of a refused push is stored.
+
+A crate may name only what its pusher can read (:func:`unreadable_references`, a step of its own):
+a reference the pusher may not read is refused with exactly the words used for a reference that
+does not exist, so admission tells nobody whether someone else's private content exists.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +37,8 @@ from sciregistry.db.models import (
 )
 from sciregistry.errors import BadRequest, ManifestInvalid, NotFound
 from sciregistry.oci import INDEX_TYPES, artifacts
+from sciregistry.provenance import command as run_command
+from sciregistry.registry.base import ReadCheck
 from sciregistry.registry.hooks import NoHooks
 from sciregistry.registry.types import ManifestPush
 from sciregistry.storage import BlobNotFound, BlobStore
@@ -49,6 +56,43 @@ def _layer_bytes(store: BlobStore, digest: str, size: int) -> bytes:
             return f.read(MAX_CRATE_LAYER + 1)
     except BlobNotFound as exc:
         raise ManifestInvalid("crate layer missing from storage", {"digest": digest}) from exc
+
+
+# --- access: a crate may name only what its pusher can read ---------------------------------------
+
+@dataclass(frozen=True)
+class CrateReference:
+    """One manifest a run crate names. ``role`` says what it is to the run (``image``, ``input``,
+    ``result``, ``step image``), ``name`` its name there (an input's or step's name, else None)."""
+
+    role: str
+    repository: str
+    digest: str
+    name: str | None = None
+
+    def absent(self) -> str:
+        """The refusal, the same words whether the manifest is missing or hidden from the pusher."""
+        if self.role == "step":
+            return f"step {self.name!r}: image {self.repository}@{self.digest} is not in this registry (push it first)"
+        label = f"{self.role} {self.name!r}:" if self.name is not None else self.role
+        return f"{label} {self.repository}@{self.digest} is not in this registry"
+
+
+def unreadable_references(references: Iterable[CrateReference],
+                          can_read: ReadCheck | None) -> list[CrateReference]:
+    """The references whose repository the pushing principal may not read (``can_read`` None:
+    authentication is off, everything is readable). Report each with :meth:`CrateReference.absent`,
+    never with anything that depends on whether it exists. Repositories are asked once each."""
+    if can_read is None:
+        return []
+    verdict: dict[str, bool] = {}
+    out = []
+    for ref in references:
+        if ref.repository not in verdict:
+            verdict[ref.repository] = bool(can_read(ref.repository))
+        if not verdict[ref.repository]:
+            out.append(ref)
+    return out
 
 
 class RunIndex(NoHooks):
@@ -79,8 +123,11 @@ class RunIndex(NoHooks):
         if parsed.subject is None:
             problems.append("the run crate has no subject: it must refer to a result manifest")
         else:
-            result = session.execute(select(Manifest).where(
-                Manifest.repository_id == push.repository_id, Manifest.digest == parsed.subject.digest)).scalar()
+            subject_ref = CrateReference("result", push.repository, parsed.subject.digest)
+            if not unreadable_references([subject_ref], push.can_read):
+                result = session.execute(select(Manifest).where(
+                    Manifest.repository_id == push.repository_id,
+                    Manifest.digest == parsed.subject.digest)).scalar()
             if result is None:
                 problems.append(f"subject {parsed.subject.digest} is not a manifest in {push.repository}")
             elif result.artifact_type != artifacts.RESULT:
@@ -99,24 +146,40 @@ class RunIndex(NoHooks):
         if run is None:
             raise ManifestInvalid("run crate rejected", {"problems": problems})
 
-        # 3. every digest it names must be held and agree
+        # 3. the pusher must be able to read every manifest it names (refused as if absent)
+        image_ref = CrateReference("image", run.image.name, run.image.digest)
+        step_refs = [CrateReference("step", st.image.name, st.image.digest, st.name) for st in run.steps]
+        input_refs = [CrateReference("input", i.repository, i.digest, i.name) for i in run.inputs]
+        hidden = set(unreadable_references([image_ref, *step_refs, *input_refs], push.can_read))
+
+        # 4. every digest it names must be held and agree; the command must render
         if run.is_workflow:  # every step image, the first included
-            step_indexes = self._check_steps(session, push, run, problems)
+            step_indexes = self._check_steps(session, push, run, problems, hidden)
             image_index = step_indexes.get(run.image.digest)
         else:
             step_indexes = {}
-            image_index = self._check_image(session, run, problems)
-        for inp in run.inputs:
-            if not self._manifest_exists(session, inp.repository, inp.digest):
-                problems.append(f"input {inp.name!r}: {inp.repository}@{inp.digest} is not in this registry")
+            image_index = None
+            if image_ref in hidden:
+                problems.append(image_ref.absent())
+            else:
+                image_index = self._check_image(session, run, problems)
+        for inp, ref in zip(run.inputs, input_refs, strict=True):
+            if ref in hidden or not self._manifest_exists(session, inp.repository, inp.digest):
+                problems.append(ref.absent())
             elif inp.files:
                 problems += self._check_dataset_files(session, inp)
         if result is not None:
             problems += self._check_outputs(result, run)
+        # a single-image run's command is a template rendered for people and reproduce; a workflow
+        # run's is the engine's invocation
+        unknown = None if run.is_workflow else run_command.unknown_parameters_message(
+            run.command, [p.name for p in run.parameters])
+        if unknown is not None:
+            problems.append(unknown)
         if problems:
             raise ManifestInvalid("run crate rejected", {"problems": problems})
 
-        # 4. index it
+        # 5. index it
         row = Run(repository_id=push.repository_id, crate_manifest_id=push.manifest_id, crate_digest=push.digest,
                   result_digest=parsed.subject.digest, name=run.name, command=run.command,
                   image_registry=run.image.registry, image_repository=run.image.name, image_tag=run.image.tag,
@@ -142,28 +205,25 @@ class RunIndex(NoHooks):
             session.add(RunAncestor(digest=digest, run_id=row.id))
 
     # --- workflow runs (steps) -------------------------------------------------------------------
-    def _check_steps(self, session: Session, push: ManifestPush, run: Any, problems: list[str]) -> dict[str, str | None]:
-        """Every step image must be held by digest (and readable by the pusher); the workflow definition
-        and its input files must be layers of the crate artifact. Returns {step image digest: index digest
-        or None}."""
+    def _check_steps(self, session: Session, push: ManifestPush, run: Any, problems: list[str],
+                     hidden: set[CrateReference]) -> dict[str, str | None]:
+        """Every step image must be held by digest and readable by the pusher (``hidden``: those it may
+        not read, refused in the words a missing one gets); the workflow definition and its input files
+        must be layers of the crate artifact. Returns {step image digest: index digest or None}."""
         found: dict[str, str | None] = {}
-        refs: list[str] = []
+        refused: set[tuple[str, str]] = set()
         for step in run.steps:
-            if step.image.digest in found:
+            ref = CrateReference("step", step.image.name, step.image.digest, step.name)
+            if step.image.digest in found or (ref.repository, ref.digest) in refused:
                 continue
-            row = session.execute(select(Manifest.media_type).join(Repository, Repository.id == Manifest.repository_id)
-                                  .where(Repository.name == step.image.name,
-                                         Manifest.digest == step.image.digest)).first()
+            row = None if ref in hidden else session.execute(
+                select(Manifest.media_type).join(Repository, Repository.id == Manifest.repository_id)
+                .where(Repository.name == step.image.name, Manifest.digest == step.image.digest)).first()
             if row is None:
-                problems.append(f"step {step.name!r}: image {step.image.name}@{step.image.digest} is not in this "
-                                f"registry (push it first)")
+                problems.append(ref.absent())
+                refused.add((ref.repository, ref.digest))
                 continue
             found[step.image.digest] = step.image.digest if row.media_type in INDEX_TYPES else None
-            refs.append(f"{step.image.name}@{step.image.digest}")
-        # SECPROV-ACCESS: call site for the read-access check over a list of references (engineer secprov,
-        # registry/runs.py). Until it lands every held image counts as readable; afterwards: problems for
-        # each reference the pusher cannot read, naming its digest.
-        problems += self._unreadable(session, push, refs)
         layers = {(ly.annotations or {}).get(artifacts.TITLE): ly for ly in push.parsed.layers}
         needed = ([("workflow definition", run.workflow)] if run.workflow is not None else []) + \
             [("input file", f) for f in run.input_files]
@@ -175,10 +235,6 @@ class RunIndex(NoHooks):
                 problems.append(f"{what} {f.path!r}: the crate says sha256 {f.sha256} ({f.size} bytes), its layer is "
                                 f"{layer.digest} ({layer.size} bytes)")
         return found
-
-    def _unreadable(self, session: Session, push: ManifestPush, references: list[str]) -> list[str]:
-        """Problems for references the pusher may not read (SECPROV-ACCESS: replace with secprov's check)."""
-        return []
 
     def _image_ancestors(self, session: Session, digest: str, index: str | None) -> set[str]:
         out = {digest}
@@ -225,7 +281,7 @@ class RunIndex(NoHooks):
                               .join(Repository, Repository.id == Manifest.repository_id)
                               .where(Repository.name == run.image.name, Manifest.digest == run.image.digest)).first()
         if row is None:
-            problems.append(f"image {run.image.name}@{run.image.digest} is not in this registry")
+            problems.append(CrateReference("image", run.image.name, run.image.digest).absent())
             return None
         return run.image.digest if row.media_type in INDEX_TYPES else None
 
@@ -401,56 +457,82 @@ class RunQueries:
 
     # --- lineage and impact ---
     def lineage(self, repository: str, digest: str, depth: int = 0,
-                seen: set[str] | None = None, session: Session | None = None) -> dict[str, Any]:
-        """What produced ``repository@digest``, recursively through inputs that are results."""
+                seen: set[str] | None = None, session: Session | None = None,
+                can_read: ReadCheck | None = None) -> dict[str, Any]:
+        """What produced ``repository@digest``, recursively through inputs that are results.
+
+        ``can_read`` (whether the caller may read a repository; None: everything) authorizes every
+        node: an upstream artifact or run the caller may not read is a redacted node (its digest,
+        no command, parameters, agent or further upstream). The caller must already have been
+        allowed to read ``repository``."""
         if session is None:
             with self.sessions() as s:
-                node = self.lineage(repository, digest, depth, set(), s)
-                node["downstream"] = self._downstream(s, digest)
+                node = self.lineage(repository, digest, depth, set(), s, can_read)
+                node["downstream"] = self._downstream(s, digest, visible_to=can_read)
                 return node
         s = session
         seen = seen if seen is not None else set()
-        art = s.execute(select(Manifest.artifact_type).join(Repository, Repository.id == Manifest.repository_id)
-                        .where(Repository.name == repository, Manifest.digest == digest)).first()
+        hidden = depth > 0 and can_read is not None and not can_read(repository)
+        art = None if hidden else s.execute(
+            select(Manifest.artifact_type).join(Repository, Repository.id == Manifest.repository_id)
+            .where(Repository.name == repository, Manifest.digest == digest)).first()
         if art is None and depth == 0:
             raise NotFound(f"{repository}@{digest} is not in this registry")
         subject = {"repository": repository, "digest": digest, "artifact_type": art[0] if art else None}
         run = s.execute(select(Run).where(Run.result_digest == digest).order_by(Run.id.desc()).limit(1)).scalar() \
             or s.execute(select(Run).where(Run.crate_digest == digest).limit(1)).scalar()
+        if run is not None and not hidden and can_read is not None:
+            run_repository = s.execute(select(Repository.name).where(Repository.id == run.repository_id)).scalar()
+            hidden = run_repository is None or not can_read(run_repository)
+        if hidden:
+            redacted = {"redacted": True, "result_digest": run.result_digest} if run is not None else None
+            return {"subject": subject, "produced_by": redacted, "inputs": [], "redacted": True}
         if run is None:
             return {"subject": subject, "produced_by": None, "inputs": []}
         view = self._views(s, [run])[0]
         if depth >= MAX_DEPTH or digest in seen:
             return {"subject": subject, "produced_by": view, "inputs": [], "truncated": True}
         seen.add(digest)
-        inputs = [self.lineage(i["repository"], i["digest"], depth + 1, seen, s) for i in view["inputs"]]
+        inputs = [self.lineage(i["repository"], i["digest"], depth + 1, seen, s, can_read) for i in view["inputs"]]
         return {"subject": subject, "produced_by": view, "inputs": inputs}
 
     def _downstream_ids(self, s: Session, digest: str, after: int | None = None,
-                        limit: int | None = None) -> list[int]:
+                        limit: int | None = None, visible: Iterable[str] | None = None) -> list[int]:
         """Ids of runs that used ``digest`` (as image, image index or input), transitively: one
-        indexed lookup in the ancestry table written at admission."""
+        indexed lookup in the ancestry table written at admission; only runs in ``visible``
+        repositories when given."""
         q = select(RunAncestor.run_id).where(RunAncestor.digest == digest).order_by(RunAncestor.run_id)
+        if visible is not None:
+            q = q.where(RunAncestor.run_id.in_(_runs_in(visible)))
         if after is not None:
             q = q.where(RunAncestor.run_id > min(after, RUN_ID_MAX))
         if limit is not None:
             q = q.limit(limit)
         return list(s.execute(q).scalars())
 
-    def _downstream(self, s: Session, digest: str, limit: int = 100) -> list[dict[str, Any]]:
+    def _downstream(self, s: Session, digest: str, limit: int = 100,
+                    visible_to: ReadCheck | None = None) -> list[dict[str, Any]]:
         ids = self._downstream_ids(s, digest, limit=limit)
         runs = list(s.execute(select(Run).where(Run.id.in_(ids)).order_by(Run.id)).scalars()) if ids else []
-        return self._views(s, runs)
+        views = self._views(s, runs)
+        return views if visible_to is None else [v for v in views if visible_to(v["repository"])]
 
-    def impact(self, digest: str, limit: int = 100, after: int | None = None) -> dict[str, Any]:
-        """Runs and results depending on ``digest``, a page at a time (ordered by run id), with totals."""
+    def impact(self, digest: str, limit: int = 100, after: int | None = None,
+               visible: Iterable[str] | None = None) -> dict[str, Any]:
+        """Runs and results depending on ``digest``, a page at a time (ordered by run id), with totals.
+
+        ``visible`` (the repositories the caller may read; None: all) applies before anything is
+        counted: totals, pages and results cover only runs the caller may read, so the answer for
+        a private artifact is the answer for one nobody used."""
+        names = list(visible) if visible is not None else None
         with self.sessions() as s:
-            total = s.execute(select(func.count()).select_from(RunAncestor)
-                              .where(RunAncestor.digest == digest)).scalar_one()
+            ancestors = select(RunAncestor.run_id).where(RunAncestor.digest == digest)
+            if names is not None:
+                ancestors = ancestors.where(RunAncestor.run_id.in_(_runs_in(names)))
+            total = s.execute(select(func.count()).select_from(ancestors.subquery())).scalar_one()
             total_results = s.execute(select(func.count(func.distinct(Run.result_digest))).where(
-                Run.id.in_(select(RunAncestor.run_id).where(RunAncestor.digest == digest)))).scalar_one() \
-                if total <= 10_000 else None
-            ids = self._downstream_ids(s, digest, after, limit + 1)
+                Run.id.in_(ancestors))).scalar_one() if total <= 10_000 else None
+            ids = self._downstream_ids(s, digest, after, limit + 1, names)
             more = len(ids) > limit
             ids = ids[:limit]
             runs = list(s.execute(select(Run).where(Run.id.in_(ids)).order_by(Run.id)).scalars()) if ids else []
@@ -458,6 +540,13 @@ class RunQueries:
             results = sorted({(v["repository"], v["result_digest"]) for v in views})
             return {"subject": {"digest": digest}, "total_runs": total, "total_results": total_results,
                     "runs": views, "results": results, "next": ids[-1] if more else None}
+
+
+def _runs_in(repositories: Iterable[str]) -> Any:
+    """Ids of the runs whose result is in one of ``repositories``."""
+    return select(Run.id).where(Run.repository_id.in_(
+        select(Repository.id).where(Repository.name.in_(list(repositories)))))
+
 
 def _children_of(digest: str) -> Any:
     """Manifests listed by the index ``digest``."""

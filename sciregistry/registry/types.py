@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 
@@ -57,3 +58,6 @@ class ManifestPush:
     parsed: Any  # sciregistry.oci.Manifest
     tag: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Whether the pushing principal may read a repository (None: authentication is off). Hooks use
+    #: it to refuse references to content the pusher cannot see (``runs.unreadable_references``).
+    can_read: Callable[[str], bool] | None = None

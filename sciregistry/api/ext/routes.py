@@ -123,10 +123,25 @@ def get_run(run_id: int) -> Response:
 @bp.get("/lineage/<path:ref>")
 def lineage(ref: str) -> Response:
     repo, digest = split_ref(ref)
-    services().gate.authorize(repo, "pull", hide=True, digest=digest)
-    node = services().runs.lineage(repo, digest)
-    node["downstream"] = [r for r in node["downstream"] if services().gate.can_read(r["repository"])]
+    gate = services().gate
+    gate.authorize(repo, "pull", hide=True, digest=digest)
+    node = services().runs.lineage(repo, digest, can_read=_lineage_reader())
+    node["downstream"] = [r for r in node["downstream"] if gate.can_read(r["repository"])]
     return json_response(node)
+
+
+def _lineage_reader() -> Any:
+    """Who may see each lineage node: the caller's read access; a reviewer token also reads the
+    nodes its DOI pins (the root was authorized by the route)."""
+    gate = services().gate
+    check = gate.read_check()
+    if check is None:
+        return None
+    principal = gate.principal()
+    if principal.kind == "reviewer":
+        pins = principal.pins
+        return lambda name: any(r == name for r, _ in pins)
+    return check
 
 
 @bp.get("/impact/<path:ref>")
@@ -137,12 +152,12 @@ def impact(ref: str) -> Response:
     else:  # the document's pattern admits only a digest or <repository>@<digest>
         digest = ref
     limit = query("limit", 100)
-    result = services().runs.impact(digest, limit=limit, after=query("cursor"))
+    gate = services().gate
+    # count only what the caller may read: totals of private runs would be an existence oracle
+    result = services().runs.impact(digest, limit=limit, after=query("cursor"), visible=gate.visible_names())
     if result["next"] is not None:
         result["next"] = f"{request.path}?cursor={result['next']}&limit={limit}"
-    gate = services().gate
-    result["runs"] = [r for r in result["runs"] if gate.can_read(r["repository"])]
-    result["results"] = [{"repository": repo, "digest": d} for repo, d in result["results"] if gate.can_read(repo)]
+    result["results"] = [{"repository": repo, "digest": d} for repo, d in result["results"]]
     dois = services().extra.get("dois")
     result["dois"] = dois.for_results([(r["repository"], r["digest"]) for r in result["results"]]) if dois else []
     return json_response(result)
@@ -191,24 +206,50 @@ def mint_doi() -> Response:
             raise BadRequest(f"{key} must be a string")
     record = services().dois.mint(repo, digest, title=body.get("title"), creators=creators,
                                   description=body.get("description") or "", supersedes=body.get("supersedes"),
-                                  created_by=gate.principal_name())
+                                  created_by=gate.principal_name(), can_read=gate.read_check())
     services().audit(action="doi.mint", target=record.doi, detail={"reference": f"{repo}@{digest}"})
     return json_response(record.to_dict(), 201, {"Location": f"/doi/{record.doi}"})
+
+
+def _visible_concept(record: Any) -> Any | None:
+    """A concept DOI as the caller may see it: only the versions they may read (None when that is
+    none of them: a concept DOI of private results is as hidden as they are)."""
+    dois, gate = services().dois, services().gate
+    visible = []
+    for v in record.versions:
+        version = dois.get(v)
+        if version.repository and gate.can_read_doi(version.repository, version.doi):
+            visible.append(version)
+    if not visible:
+        return None
+    return dois.restrict_versions(record, [v.doi for v in visible])
 
 
 @bp.get("/dois")
 def list_dois() -> Response:
     repository = query("repository")
     gate = services().gate
-    records = [r.to_dict() for r in services().dois.list(repository, query("limit", 100))
-               if r.repository is None or gate.can_read(r.repository)]
+    records = []
+    for r in services().dois.list(repository, query("limit", 100)):
+        if r.is_concept:
+            r = _visible_concept(r)
+        elif not (r.repository and gate.can_read_doi(r.repository, r.doi)):
+            r = None
+        if r is not None:
+            records.append(r.to_dict())
     return json_response({"items": records})
 
 
 @bp.get("/dois/<prefix>/<suffix>")
 def get_doi(prefix: str, suffix: str) -> Response:
     record = services().dois.get(_doi_path(prefix, suffix))
-    if record.repository:
+    if record.is_concept:
+        visible = _visible_concept(record)
+        if visible is None:
+            services().gate.authorize(None, "login")  # anonymous: 401 (sign in); else as if missing
+            raise NotFound(f"DOI {record.doi} is not registered here")
+        record = visible
+    elif record.repository:
         services().gate.authorize(record.repository, "pull", hide=True, doi=record.doi)
     return json_response(record.to_dict())
 
@@ -237,6 +278,9 @@ def tombstone_doi(prefix: str, suffix: str) -> Response:
     if not isinstance(reason, str) or not reason.strip():
         raise BadRequest('body must be JSON {"reason": "..."}')
     record = services().dois.tombstone(_doi_path(prefix, suffix), reason)
+    accounts = services().extra.get("accounts")
+    if accounts is not None:
+        accounts.credentials_changed()  # its reviewer tokens stop now in this process (others: cache_ttl)
     services().audit(action="doi.tombstone", target=record.doi, detail={"reason": reason})
     return json_response(record.to_dict())
 

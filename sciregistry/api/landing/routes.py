@@ -41,6 +41,7 @@ from sciregistry.api.landing import bp
 from sciregistry.api.landing.negotiation import BY_NAME, Format, Link, format_links, negotiate
 from sciregistry.errors import BadRequest, NotFound, RegistryError
 from sciregistry.oci import artifacts
+from sciregistry.provenance import command as provenance_command
 
 SCHEMA_ORG = "https://schema.org/"
 _SCHEMA_TYPES = {"Dataset": "Dataset", "Software": "SoftwareSourceCode", "Collection": "Collection",
@@ -386,10 +387,14 @@ def _display(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def render_command(template: str, parameters: list[dict[str, Any]]) -> str:
-    """The command template with each ``{name}`` of a known parameter replaced by its value."""
-    values = {p["name"]: _display(p["value"]) for p in parameters}
-    return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: values.get(m.group(1), m.group(0)), template)
+def render_command(template: str, parameters: list[dict[str, Any]]) -> str | None:
+    """The command as run: :func:`sciregistry.provenance.command.render_command` (every value
+    shell-quoted, exactly what ``reproduce`` runs); None when the template names a parameter the
+    run does not record (runs admitted before the registry refused those)."""
+    try:
+        return provenance_command.render_command(template, {p["name"]: p["value"] for p in parameters})
+    except ValueError:
+        return None
 
 
 def _inputs(subject: Subject, run: dict[str, Any]) -> list[InputView]:

@@ -163,7 +163,8 @@ def put_manifest(name: str, ref: str) -> Response:
         raise ManifestInvalid("manifest exceeds 4 MiB", status=413)
     if length is not None and len(data) != length:  # the client stopped early: never store a prefix
         raise SizeInvalid("body shorter than Content-Length", {"expected": length, "received": len(data)})
-    pushed = services().registry.put_manifest(name, ref, data, request.headers.get("Content-Type"))
+    pushed = services().registry.put_manifest(name, ref, data, request.headers.get("Content-Type"),
+                                              can_read=services().gate.read_check())
     headers = {"Location": f"/v2/{name}/manifests/{pushed.digest}", "Docker-Content-Digest": pushed.digest}
     if pushed.subject:
         headers["OCI-Subject"] = pushed.subject
