@@ -402,7 +402,6 @@ def record_run(oci: OciClient, image: str | ImageReference, inputs: Mapping[str,
         RunRecord,
         build_run_crate,
     )
-
     from sciregistry.provenance.command import unknown_parameters_message
 
     # before anything is pushed: a template naming an unrecorded parameter cannot be reproduced

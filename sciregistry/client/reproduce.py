@@ -121,6 +121,7 @@ __all__ = [
     "Report",
     "Resolution",
     "Step",
+    "format_value",
     "is_public_resolver",
     "is_test_doi",
     "locate_registry",

@@ -23,7 +23,8 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["format_value", "placeholders", "render_command", "unknown_parameters", "unknown_parameters_message"]
+__all__ = ["format_value", "placeholders", "render_command", "unknown_parameters",
+           "unknown_parameters_message"]
 
 _PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -40,7 +40,7 @@ def test_landing_page_shows_the_quoted_command_reproduce_runs(world: World, host
     doi, _ = hostile_doi
     page = world.as_("bob").get(f"/doi/{doi}", headers={"Accept": "text/html"})
     assert page.status_code == 200, page
-    m = re.search(r"<h3>Command as run</h3>\s*<pre class=\"copy\">(.*?)</pre>", page.get_data(as_text=True), re.S)
+    m = re.search(r"<h3>Command as run</h3>\s*<pre class=\"copy\">(.*?)</pre>", page.get_data(as_text=True), re.DOTALL)
     assert m is not None, "the landing page shows the command as run"
     shown = html.unescape(m.group(1))
     assert shown == AS_RUN

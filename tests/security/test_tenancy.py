@@ -25,7 +25,7 @@ def test_concept_doi_of_private_results_is_private(world: World) -> None:
     alice, bob, anon = world.as_("alice"), world.as_("bob"), world.as_(None)
     v1_pub = publish(alice, world.host, "alice/paper", "first version", agent="Alice Author")
     v1 = _mint(alice, f"alice/paper-results@{v1_pub.result.digest}", title="Secret study v1")
-    from .support import result, push_crate
+    from .support import push_crate, result
 
     res2, outs2 = result(alice, "alice/paper-results", "v2", "second version")
     r = push_crate(alice, world.host, "alice/paper-results", res2, outs2, image_repo="alice/paper-tools",
