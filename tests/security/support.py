@@ -100,15 +100,18 @@ class World:
         self.engine.dispose()
 
 
-def start_world(data_dir: Path) -> World:
+def start_world(data_dir: Path, database_url: str | None = None) -> World:
     from conftest import start_server
 
     from sciregistry.app import build_services
     from sciregistry.config import load_config
 
-    server = start_server(data_dir, env={"SCIREGISTRY_AUTH_ENABLED": "true",
-                                         "SCIREGISTRY_ADMIN_PASSWORD": ADMIN_PASSWORD})
-    svc = build_services(load_config(overrides={"data_dir": str(data_dir)}, environ={}))
+    env = {"SCIREGISTRY_AUTH_ENABLED": "true", "SCIREGISTRY_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    overrides = {"data_dir": str(data_dir)}
+    if database_url:
+        env["SCIREGISTRY_DATABASE_URL"] = overrides["database_url"] = database_url
+    server = start_server(data_dir, env=env)
+    svc = build_services(load_config(overrides=overrides, environ={}))
     acc = svc.accounts
     tokens = {"admin": acc.create_token(user="admin", expires_in=3600).secret}
     for name in ("alice", "bob"):
