@@ -472,6 +472,20 @@ class AuthGate:
     def read_check(self) -> Callable[[str], bool] | None:
         return self.can_read
 
+    def can_read_pinned(self, repository: str, digest: str) -> bool:
+        """Whether the caller may see ``repository@digest`` listed in a DOI's closure or landing page:
+        read access to the repository, or (a reviewer token) the DOI pins it."""
+        st = self._state()
+        if st.error is not None:
+            return False
+        try:
+            p = self._real(st)
+        except Unauthorized:
+            return False
+        if p.kind == "reviewer":
+            return (repository, digest) in p.pins
+        return PULL in self.held(p, repository)
+
     def can_read_doi(self, repository: str, doi: str) -> bool:
         """Whether the caller may read the DOI ``doi`` of a result in ``repository``: read access to
         the repository, or a reviewer token of that very DOI."""

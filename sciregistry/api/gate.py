@@ -21,6 +21,10 @@ class OpenGate:
     def can_read(self, repository: str) -> bool:
         return True
 
+    def can_read_pinned(self, repository: str, digest: str) -> bool:
+        """Whether the caller may see ``repository@digest`` listed in a DOI's closure or landing page."""
+        return True
+
     def can_read_doi(self, repository: str, doi: str) -> bool:
         """Whether the caller may read the DOI ``doi`` of a result in ``repository``."""
         return True

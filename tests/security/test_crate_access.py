@@ -149,3 +149,43 @@ def test_lineage_redacts_upstream_runs_the_caller_cannot_read(world: World) -> N
     assert validate("api/lineage.json", node) == []  # the published schema allows the redacted node
     # and bob's private result stays hidden from alice
     assert alice.get(f"/api/v1/lineage/bob/down-results@{down.result.digest}").status_code == 404
+
+
+def test_landing_page_and_closure_list_only_what_the_caller_may_read(world: World) -> None:
+    """Bob's public DOI was minted while alice's dataset was public; she then made it private. Its
+    landing page and closure no longer list her files, sizes and digests to those who cannot read
+    them; bob's reviewer still reaches what the DOI pins, and alice still sees her own."""
+    alice, bob, anon = world.as_("alice"), world.as_("bob"), world.as_(None)
+    img = image(alice, "alice/pub-tools", "v1", "published image")
+    ds, ds_files = dataset(alice, "alice/pub-reads", "v1", "published reads")
+    for repo in ("alice/pub-tools", "alice/pub-reads"):
+        world.accounts.set_repository_visibility(repo, True)
+    assert wait_for(lambda: bob.head(f"/v2/alice/pub-reads/manifests/{ds.digest}").status_code == 200, SETTLE)
+    res, outs = result(bob, "bob/pub-results", "r1", "bob's published result")
+    r = push_crate(bob, world.host, "bob/pub-results", res, outs, image_repo="alice/pub-tools",
+                   image_digest=img.digest, inputs=[Input("reads", "alice/pub-reads", ds.digest, ds_files)])
+    assert r.status_code == 201, r
+    r = bob.post("/api/v1/dois", json={"reference": f"bob/pub-results@{res.digest}"})
+    assert r.status_code == 201, r
+    doi = r.get_json()["doi"]
+    world.accounts.set_repository_visibility("bob/pub-results", True)
+    world.accounts.set_repository_visibility("alice/pub-reads", False)
+    assert wait_for(lambda: anon.get(f"/doi/{doi}").status_code == 200
+                    and bob.head(f"/v2/alice/pub-reads/manifests/{ds.digest}").status_code == 404, SETTLE)
+
+    hidden = {ds.digest, ds_files[0].digest}
+    for who in (anon, bob):
+        page = who.get(f"/doi/{doi}", headers={"Accept": "text/html"}).get_data(as_text=True)
+        assert "reads.fq" not in page and ds_files[0].sha256 not in page
+        assert "not readable with your credentials" in page
+        pins = who.get(f"/api/v1/dois/{doi}/closure").get_json()["pins"]
+        assert pins and not any(p["repository"] == "alice/pub-reads" for p in pins)
+        assert {p["digest"] for p in pins}.isdisjoint(hidden)
+    # the owner and the DOI's reviewer see everything it pins
+    from .support import Http
+
+    reviewer = Http(world.url, world.accounts.create_token(reviewer_doi=doi, expires_in=3600).secret)
+    for who in (alice, reviewer):
+        pins = who.get(f"/api/v1/dois/{doi}/closure").get_json()["pins"]
+        assert hidden <= {p["digest"] for p in pins if p["repository"] == "alice/pub-reads"}
+        assert "reads.fq" in who.get(f"/doi/{doi}", headers={"Accept": "text/html"}).get_data(as_text=True)

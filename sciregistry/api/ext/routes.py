@@ -266,7 +266,8 @@ def doi_closure(prefix: str, suffix: str) -> Response:
         record = svc.dois.get(record.latest)
     svc.gate.authorize(record.repository, "pull", hide=True, doi=record.doi)
     run = svc.runs.get(record.run_id) if record.run_id else None
-    return json_response({"doi": record.to_dict(), "run": run, "pins": svc.dois.pins(record.doi),
+    pins = [p for p in svc.dois.pins(record.doi) if svc.gate.can_read_pinned(p["repository"], p["digest"])]
+    return json_response({"doi": record.to_dict(), "run": run, "pins": pins,
                           "registry": svc.config.resolved_registry_host})
 
 

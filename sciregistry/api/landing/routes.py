@@ -398,8 +398,12 @@ def render_command(template: str, parameters: list[dict[str, Any]]) -> str | Non
 
 def _inputs(subject: Subject, run: dict[str, Any]) -> list[InputView]:
     out = []
+    gate = services().gate
     for inp in run.get("inputs", []):
         repo, digest = inp["repository"], inp["digest"]
+        if not gate.can_read_pinned(repo, digest):  # another tenant's content: the digest only
+            out.append(InputView(inp["name"], "", digest, digest, [], "not readable with your credentials"))
+            continue
         ref = f"{subject.registry_host}/{repo}@{digest}"
         doc = _manifest_json(repo, digest)
         if doc is None:
@@ -455,7 +459,8 @@ def _page(subject: Subject) -> dict[str, Any]:
         "rendered_command": render_command(run["command"], run["parameters"]) if run else None,
         "inputs": _inputs(subject, run) if run and not subject.withdrawn else [],
         "outputs": subject.outputs() if not subject.withdrawn else [],
-        "pins": svc.dois.pins(target.doi) if target is not None and not subject.withdrawn else [],
+        "pins": [p for p in svc.dois.pins(target.doi) if svc.gate.can_read_pinned(p["repository"], p["digest"])]
+        if target is not None and not subject.withdrawn else [],
         "versions": version_links(subject),
         "reproductions": rec.reproductions if not rec.is_concept else None,
         "license": subject.license_url(),
