@@ -62,7 +62,6 @@ import html
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import time
