@@ -18,13 +18,14 @@ from .support import World, start_world
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     database_url = None
     if request.param == "postgresql":
-        from conftest import POSTGRES_URL, postgres_unavailable, reset_postgres
+        from cli_commands import root_conftest
 
-        reason = postgres_unavailable()
+        root = root_conftest()
+        reason = root.postgres_unavailable()
         if reason:
             pytest.skip(reason)
-        reset_postgres()
-        database_url = POSTGRES_URL
+        root.reset_postgres()
+        database_url = root.POSTGRES_URL
     w = start_world(tmp_path_factory.mktemp("security") / "data", database_url)
     try:
         yield w

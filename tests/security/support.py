@@ -101,7 +101,7 @@ class World:
 
 
 def start_world(data_dir: Path, database_url: str | None = None) -> World:
-    from conftest import start_server
+    from cli_commands import root_conftest
 
     from sciregistry.app import build_services
     from sciregistry.config import load_config
@@ -110,7 +110,7 @@ def start_world(data_dir: Path, database_url: str | None = None) -> World:
     overrides = {"data_dir": str(data_dir)}
     if database_url:
         env["SCIREGISTRY_DATABASE_URL"] = overrides["database_url"] = database_url
-    server = start_server(data_dir, env=env)
+    server = root_conftest().start_server(data_dir, env=env)
     svc = build_services(load_config(overrides=overrides, environ={}))
     acc = svc.accounts
     tokens = {"admin": acc.create_token(user="admin", expires_in=3600).secret}
