@@ -37,6 +37,7 @@ from markupsafe import Markup, escape
 from werkzeug.wsgi import wrap_file
 
 from sciregistry import doi as doilib
+from sciregistry.api.proxies import external_base_url
 from sciregistry.api.landing import bp
 from sciregistry.api.landing.negotiation import BY_NAME, Format, Link, format_links, negotiate
 from sciregistry.errors import BadRequest, NotFound, RegistryError
@@ -200,7 +201,7 @@ def _crate_layer(target: Any | None) -> dict[str, Any] | None:
 
 def _base_url() -> str:
     cfg = services().config
-    return (cfg.base_url or request.host_url).rstrip("/")
+    return external_base_url(cfg.base_url)
 
 
 def _choose_format() -> Format:
