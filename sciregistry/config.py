@@ -78,7 +78,7 @@ class Config:
     max_open_uploads: int = _f(100, "Upload sessions one principal (user, robot, token; anonymous: per address) "
                                     "may have open at once; one more is refused with TOOMANYREQUESTS (0: no cap).")
     upload_idle_timeout: int = _f(3600, "Upload sessions that received no data for this many seconds are removed by "
-                                        "the running server (checked every minute).")
+                                        "the running server (checked every minute, or every half of this when shorter).")
     gc_grace_seconds: int = _f(86400, "Unreferenced blobs younger than this are never collected.")
     upload_max_age: int = _f(86400, "Uploads idle longer than this are removed by gc.")
     doi_minter: str = _f("local", "DOI minter: local or datacite.")

@@ -122,7 +122,7 @@ def run_gunicorn(cfg: Any) -> None:
             from sciregistry.app import create_app
 
             app = create_app(cfg, migrate=False)
-            start_upload_expiry(app, cfg.upload_idle_timeout)
+            start_upload_expiry(app, cfg.upload_idle_timeout, interval=min(60.0, max(1.0, cfg.upload_idle_timeout / 2)))
             return app
 
     from sciregistry.cli import worker

@@ -55,11 +55,12 @@ _UPLOAD = (
 
 
 def _capped_insert(upload_id: str, repository_id: int, owner: str, max_open: int):  # type: ignore[no-untyped-def]
-    """INSERT the session row only while ``owner`` has fewer than ``max_open`` (rowcount 0: over)."""
+    """INSERT the session row only while ``owner`` has fewer than ``max_open`` (no row returned: over;
+    RETURNING, because rowcount is not reliable for INSERT ... SELECT on every driver)."""
     open_now = select(func.count()).select_from(Upload).where(Upload.owner == owner).scalar_subquery()
     row = select(literal(upload_id), literal(repository_id), literal(utcnow(), UTCDateTime()),
                  literal(owner)).where(open_now < max_open)
-    return insert(Upload).from_select(["id", "repository_id", "created_at", "owner"], row)
+    return insert(Upload).from_select(["id", "repository_id", "created_at", "owner"], row).returning(Upload.id)
 
 
 class _Hashers:
@@ -213,7 +214,7 @@ class BlobOps(RegistryBase):
                     s.add(Upload(id=upload_id, repository_id=rid, owner=owner))
                     refused = False
                 else:
-                    refused = s.execute(_capped_insert(upload_id, rid, owner, max_open)).rowcount == 0
+                    refused = s.execute(_capped_insert(upload_id, rid, owner, max_open)).first() is None
         except BaseException:
             self.store.abort_upload(upload_id)
             raise
