@@ -20,11 +20,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from sciregistry.api.auth_gate import configure_auth, install_auth
-from sciregistry.api.proxies import TrustedProxies, parse_proxies
 from sciregistry.api.ext import bp as ext_bp
 from sciregistry.api.ext import docs_bp
 from sciregistry.api.gate import OpenGate
 from sciregistry.api.landing import bp as landing_bp
+from sciregistry.api.proxies import TrustedProxies, parse_proxies
 from sciregistry.api.v2 import bp as v2_bp
 from sciregistry.config import Config, load_config
 from sciregistry.db import make_engine, make_session_factory

@@ -145,7 +145,7 @@ def start_upload_expiry(app: Any, max_idle: int, interval: float = 60.0) -> thre
                 expired = registry.expire_idle_uploads(max_idle)
                 if expired:
                     log.info("removed %d idle upload session(s)", len(expired))
-            except Exception:  # noqa: BLE001 - a failed sweep is retried at the next interval
+            except Exception:
                 log.warning("idle upload expiry failed", exc_info=True)
 
     thread = threading.Thread(target=loop, name="sciregistry-upload-expiry", daemon=True)

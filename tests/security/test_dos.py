@@ -72,7 +72,7 @@ def test_manifest_with_38000_missing_layers_is_refused_quickly(make_app: Any) ->
     linear time (before: a quadratic de-duplication held the write lock for tens of seconds, then
     more bound variables than SQLite allows made it a 503); the detail names a bounded sample."""
     client = make_app().test_client()
-    layers = [{"mediaType": "x", "digest": "sha256:%064x" % i, "size": 1} for i in range(38_000)]
+    layers = [{"mediaType": "x", "digest": f"sha256:{i:064x}", "size": 1} for i in range(38_000)]
     manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": EMPTY, "layers": layers}
     start = time.monotonic()
     r = _put_manifest(client, "big/manifest", manifest, "v1")
@@ -100,7 +100,7 @@ def test_manifest_with_many_layers_is_accepted_and_its_references_recorded(make_
 def test_blob_digest_deduplication_is_linear() -> None:
     from sciregistry.oci import parse_manifest
 
-    layers = [{"mediaType": "x", "digest": "sha256:%064x" % i, "size": 1} for i in range(38_000)]
+    layers = [{"mediaType": "x", "digest": f"sha256:{i:064x}", "size": 1} for i in range(38_000)]
     data = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": EMPTY,
                        "layers": layers + layers[:10]}, separators=(",", ":")).encode()
     parsed = parse_manifest(data, OCI_MANIFEST)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -65,7 +66,7 @@ class Attack:
             finally:
                 s.close()
 
-    def __enter__(self) -> Attack:
+    def __enter__(self) -> Self:
         for t in self.threads:
             t.start()
         time.sleep(1.5)  # every connection is open and has sent its first bytes

@@ -37,9 +37,9 @@ from markupsafe import Markup, escape
 from werkzeug.wsgi import wrap_file
 
 from sciregistry import doi as doilib
-from sciregistry.api.proxies import external_base_url
 from sciregistry.api.landing import bp
 from sciregistry.api.landing.negotiation import BY_NAME, Format, Link, format_links, negotiate
+from sciregistry.api.proxies import external_base_url
 from sciregistry.errors import BadRequest, NotFound, RegistryError
 from sciregistry.oci import artifacts
 
