@@ -229,6 +229,19 @@ def test_requests_still_work_normally(server: LiveServer, tmp_path: Path) -> Non
         assert r.status_code == 202, r.text
         r = http.put(server.url + loc, params={"digest": digest})
         assert r.status_code == 201, r.text
+    # Expect: 100-continue (curl and docker send it): the server asks for the body, then stores it
+    small = b"z" * 5000
+    zdigest = "sha256:" + hashlib.sha256(small).hexdigest()
+    s = _connect(server.port)
+    s.sendall(f"POST /v2/ok/blob/blobs/uploads/?digest={zdigest} HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+              f"Content-Length: {len(small)}\r\nConnection: close\r\n\r\n".encode())
+    assert s.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+    s.sendall(small)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    assert data.startswith(b"HTTP/1.1 201"), data[:200]
     # two requests pipelined in one write
     s = _connect(server.port)
     s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: a\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
