@@ -83,12 +83,6 @@ class ManifestOps(BlobOps):
     # --- writing ---
     def put_manifest(self, repository: str, reference: str, data: bytes,
                      content_type: str | None) -> PushedManifest:
-        # A concurrent push of the same manifest or tag, or a delete of the manifest, can win the
-        # race between the checks and the writes: the next attempt sees what it did.
-        return retry_conflicts(lambda: self._put_manifest(repository, reference, data, content_type))
-
-    def _put_manifest(self, repository: str, reference: str, data: bytes,
-                      content_type: str | None) -> PushedManifest:
         digest_ref = is_digest(reference)
         if not digest_ref and not is_tag(reference):
             raise ManifestInvalid("invalid tag", {"reference": reference[:200]})
@@ -104,8 +98,15 @@ class ManifestOps(BlobOps):
         # Everything that needs no database happens before the lock (a run crate is read and
         # validated here): other pushes to the repository, and on SQLite every write, wait on it.
         prepared = self.hooks.prepare_manifest_push(repository, digest, parsed)
-        rid = self.ensure_repository(repository)
+        # A concurrent push of the same manifest or tag, or a delete of the manifest, can win the
+        # race between the checks and the writes: the next attempt sees what it did (and does not
+        # parse or validate again).
+        return retry_conflicts(lambda: self._store_manifest(repository, reference, digest_ref, digest, data,
+                                                            parsed, prepared))
 
+    def _store_manifest(self, repository: str, reference: str, digest_ref: bool, digest: str, data: bytes,
+                        parsed: Any, prepared: dict[str, Any]) -> PushedManifest:
+        rid = self.ensure_repository(repository)
         with self.transaction() as s:
             self.lock_repository(s, rid)
             self._check_references(s, rid, parsed)
