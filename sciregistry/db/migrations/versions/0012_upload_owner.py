@@ -1,7 +1,7 @@
 """upload sessions record who opened them (per-principal cap on open sessions)
 
 Revision ID: 0012_upload_owner
-Revises: 0006_login_failures
+Revises: 0009_workflows
 Create Date: 2026-12-03 09:40:00
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_upload_owner"
-down_revision = "0006_login_failures"
+down_revision = "0009_workflows"
 branch_labels = None
 depends_on = None
 
