@@ -11,6 +11,7 @@ with MANIFEST_INVALID whose detail lists every problem; nothing of a refused pus
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,7 @@ from sciregistry.db.models import (
     RunStep,
     RunWorkflow,
 )
-from sciregistry.errors import BadRequest, ManifestInvalid, NotFound
+from sciregistry.errors import BadRequest, ManifestInvalid, NotFound, TooManyRequests
 from sciregistry.oci import INDEX_TYPES, artifacts
 from sciregistry.registry.hooks import NoHooks
 from sciregistry.registry.types import ManifestPush
@@ -58,11 +59,15 @@ def _layer_bytes(store: BlobStore, digest: str, size: int, limit: int = MAX_CRAT
 
 
 class RunIndex(NoHooks):
+    #: crate validations running or waiting at once in one process (a server worker has 8 threads)
+    MAX_CONCURRENT_VALIDATIONS = 4
+
     def __init__(self, store: BlobStore, *, validate_profile: bool = True,
                  max_crate_size: int = MAX_CRATE_LAYER) -> None:
         self.store = store
         self.validate_profile = validate_profile
         self.max_crate_size = max_crate_size
+        self._validation_slots = threading.BoundedSemaphore(self.MAX_CONCURRENT_VALIDATIONS)
 
     # --- admission, part 1: before the push's transaction and lock (no database) ----------------
     def prepare_manifest_push(self, repository: str, digest: str, parsed: Any) -> dict[str, Any]:
@@ -81,6 +86,12 @@ class RunIndex(NoHooks):
         if metadata is None:
             raise ManifestInvalid("run crate has no ro-crate-metadata.json layer",
                                   {"problems": ["missing layer ro-crate-metadata.json (application/ld+json)"]})
+        # Validation is CPU-bound and serialised in a process (roc-validator): pushes waiting for it
+        # hold server threads, so only a few may wait; more are told to retry (never every thread).
+        if not self._validation_slots.acquire(blocking=False):
+            raise TooManyRequests("the registry is validating other run crates; retry shortly",
+                                  {"concurrent_validations": self.MAX_CONCURRENT_VALIDATIONS},
+                                  headers={"Retry-After": "5"})
         try:
             if self.validate_profile:
                 problems = provenance.validate_run_crate(metadata, run_json)
@@ -89,6 +100,8 @@ class RunIndex(NoHooks):
                 run, problems = provenance.crate_problems(metadata, run_json)
         except RecursionError as exc:  # any walker the nesting check did not stop
             raise ManifestInvalid("run crate rejected", {"problems": ["run crate JSON is nested too deeply"]}) from exc
+        finally:
+            self._validation_slots.release()
         return {"run_crate": (run, list(problems))}
 
     # --- admission, part 2: the hook, inside the transaction ------------------------------------

@@ -263,3 +263,41 @@ def test_expire_idle_uploads_is_a_plain_registry_call(make_app: Any) -> None:
     assert reg.expire_idle_uploads(3600) == []
     assert reg.expire_idle_uploads(3600, now=time.time() + 7200) == [upload_id]
     assert client.get(loc).status_code == 404
+
+
+def test_concurrent_crate_validations_are_bounded(make_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation is CPU-bound and serialised per process: a flood of crate pushes may occupy only a
+    few server threads; the rest are told to retry (429 TOOMANYREQUESTS with Retry-After)."""
+    from sciregistry import provenance
+    from sciregistry.registry.runs import RunIndex
+
+    app = make_app()
+    client = app.test_client()
+    crate = _crate_manifest(client, "lab/flood", b'{"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": []}')
+    release = threading.Event()
+    real = provenance.validate_run_crate
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(provenance, "validate_run_crate", held)
+    n = RunIndex.MAX_CONCURRENT_VALIDATIONS + 2
+    codes: list[Any] = []
+
+    def push() -> None:
+        r = _put_manifest(app.test_client(), "lab/flood", crate)
+        codes.append((r.status_code, _error(r)["code"], r.headers.get("Retry-After")))
+
+    threads = [threading.Thread(target=push) for _ in range(n)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(codes) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.get("/v2/").status_code == 200  # everybody else is still served
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert sorted(codes).count((429, "TOOMANYREQUESTS", "5")) == 2, codes
+    assert [c for c in codes if c[0] != 429] == [(400, "MANIFEST_INVALID", None)] * RunIndex.MAX_CONCURRENT_VALIDATIONS
