@@ -24,6 +24,7 @@ from sciregistry.api.ext import bp as ext_bp
 from sciregistry.api.ext import docs_bp
 from sciregistry.api.gate import OpenGate
 from sciregistry.api.landing import bp as landing_bp
+from sciregistry.api.proxies import TrustedProxies, parse_proxies
 from sciregistry.api.v2 import bp as v2_bp
 from sciregistry.config import Config, load_config
 from sciregistry.db import make_engine, make_session_factory
@@ -76,7 +77,7 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     hooks = HookChain()
     # Hooks run inside the push/delete transactions, in this order: crate admission and indexing,
     # DOI pin guard, reproduction-report counter.
-    hooks.add(RunIndex(store))
+    hooks.add(RunIndex(store, max_crate_size=config.max_crate_size))
     hooks.add(DoiPins())
     hooks.add(ReproductionCounter(store))
     registry = Registry(engine, sessions, store, hooks)
@@ -128,6 +129,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     services = build_services(config, migrate=migrate)
     app.extensions["sciregistry"] = services
 
+    # X-Forwarded-For/Proto believed only from trusted_proxies (see api/proxies.py)
+    app.wsgi_app = TrustedProxies(app.wsgi_app, parse_proxies(config.trusted_proxies))  # type: ignore[method-assign]
     app.url_map.merge_slashes = False  # /v2//x must not be redirected to another repository
     app.register_blueprint(v2_bp)
     app.register_blueprint(ext_bp)

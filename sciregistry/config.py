@@ -11,6 +11,7 @@ an unknown key or a value of the wrong type stops the server with a message nami
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -64,6 +65,20 @@ class Config:
     admin_password: str = _f("", "Password of the `admin` user created on first start (else random).")
     login_max_failures: int = _f(5, "Failed logins per address or user before back-off starts.")
     login_window: int = _f(300, "Seconds over which failed logins are counted.")
+    trusted_proxies: str = _f("", "Comma-separated addresses of reverse proxies (e.g. 127.0.0.1 for a same-host nginx) "
+                                  "(addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed; from "
+                                  "any other peer they are ignored. Empty: trust no proxy. See the security model.")
+    header_timeout: int = _f(10, "Seconds a client has to send a request's complete headers (after its first "
+                                 "byte); slower connections are dropped without holding a server thread.")
+    body_timeout: int = _f(30, "Seconds a request body may go without a byte before the request fails.")
+    body_min_rate: int = _f(1024, "Bytes per second a request body must average once body_timeout seconds of "
+                                  "grace are used up (0: no minimum).")
+    max_crate_size: int = _f(1048576, "Largest run crate layer (ro-crate-metadata.json, sciregistry-run.json) "
+                                      "admitted, bytes; larger crates are refused with MANIFEST_INVALID.")
+    max_open_uploads: int = _f(100, "Upload sessions one principal (user, robot, token; anonymous: per address) "
+                                    "may have open at once; one more is refused with TOOMANYREQUESTS (0: no cap).")
+    upload_idle_timeout: int = _f(3600, "Upload sessions that received no data for this many seconds are removed by "
+                                        "the running server (checked every minute, or every half of this when shorter).")
     gc_grace_seconds: int = _f(86400, "Unreferenced blobs younger than this are never collected.")
     upload_max_age: int = _f(86400, "Uploads idle longer than this are removed by gc.")
     doi_minter: str = _f("local", "DOI minter: local or datacite.")
@@ -191,6 +206,17 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"doi_minter must be 'local' or 'datacite', not {cfg.doi_minter!r}")
     if cfg.doi_minter == "datacite" and not (cfg.datacite_repository and cfg.datacite_password):
         raise ConfigError("doi_minter = datacite needs datacite_repository and datacite_password")
+    for item in (p.strip() for p in cfg.trusted_proxies.split(",")):
+        if item:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ConfigError(f"trusted_proxies: {item!r} is not an IP address or network") from None
+    for name in ("header_timeout", "body_timeout", "max_crate_size", "upload_idle_timeout"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    if cfg.body_min_rate < 0 or cfg.max_open_uploads < 0:
+        raise ConfigError("body_min_rate and max_open_uploads must not be negative")
     if cfg.workers < 1 or cfg.threads < 1:
         raise ConfigError("workers and threads must be at least 1")
 

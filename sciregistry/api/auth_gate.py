@@ -50,6 +50,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 
+from sciregistry.api.proxies import external_base_url
 from sciregistry.auth import (
     ANONYMOUS,
     PULL,
@@ -444,8 +445,7 @@ class AuthGate:
         return err
 
     def _realm(self) -> str:
-        base = self.base_url or request.host_url.rstrip("/")
-        return f"{base}/token"
+        return f"{external_base_url(self.base_url)}/token"
 
     def _challenge_for(self, st: _RequestAuth) -> str:
         return bearer_challenge(self._realm(), self.service, st.scopes or None, error=st.bearer_error)
@@ -572,9 +572,10 @@ class AuthGate:
         self.record(action=action, target=target, outcome=outcome, detail=detail)
 
     def _audit_failure(self, reason: str, target: str, detail: dict[str, Any] | None = None) -> None:
-        self.record(action="auth.failure", target=target, outcome="failure",
-                    detail={"reason": reason, "path": request.path[:300], **(detail or {})},
-                    principal="unauthenticated")
+        # repeats from one address are folded into one row (an attacker cannot grow the audit log)
+        self.accounts.record_failure_audit(principal="unauthenticated", address=self.address(),
+                                           action="auth.failure", target=target, reason=reason,
+                                           detail={"path": request.path[:300], **(detail or {})})
 
     # --- token issuing (used by the /token endpoint) ---------------------------------------------
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import sys
+import threading
+import time
 from typing import Any
 
 import click
@@ -24,6 +27,9 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     cfg = load(config_path, data_dir, host=host, port=port, workers=workers, threads=threads)
     logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # registry.db, blobs, keys and uploads are readable by this account only (0600 files, 0700
+    # directories), whatever the umask of the shell that started the server
+    os.umask(0o077)
     prepare_in_child(cfg)
     run_gunicorn(cfg)
 
@@ -37,6 +43,25 @@ def prepare(cfg: Any) -> None:
     if first_start:
         first_start()
     services.engine.dispose()
+    restrict_modes(cfg)
+
+
+def restrict_modes(cfg: Any) -> None:
+    """Make data created before the umask was set (or by an older version) private too: the data
+    directory and the store root 0700 (nothing below them can be reached by others, however old
+    files are mode), the SQLite database and its journals 0600."""
+    paths = [os.path.abspath(cfg.data_dir)]
+    if cfg.storage_driver == "filesystem":
+        paths.append(cfg.resolved_storage_root)
+    for path in paths:
+        if os.path.isdir(path):
+            os.chmod(path, 0o700)
+    url = cfg.resolved_database_url
+    if url.startswith("sqlite:///"):
+        db = url[len("sqlite:///"):]
+        for path in (db, db + "-wal", db + "-shm", db + "-journal"):
+            if os.path.isfile(path):
+                os.chmod(path, 0o600)
 
 
 def prepare_in_child(cfg: Any) -> None:
@@ -86,7 +111,8 @@ def run_gunicorn(cfg: Any) -> None:
                 "loglevel": cfg.log_level.lower(),
                 "proc_name": "sciregistry",
                 "limit_request_line": 8190,
-                "forwarded_allow_ips": "127.0.0.1",
+                # X-Forwarded-Proto and friends only from configured proxies (empty: from nobody)
+                "forwarded_allow_ips": cfg.trusted_proxies,
                 "control_socket_disable": True,
             }
             for key, value in settings.items():
@@ -95,7 +121,33 @@ def run_gunicorn(cfg: Any) -> None:
         def load(self) -> Any:
             from sciregistry.app import create_app
 
-            return create_app(cfg, migrate=False)
+            app = create_app(cfg, migrate=False)
+            start_upload_expiry(app, cfg.upload_idle_timeout, interval=min(60.0, max(1.0, cfg.upload_idle_timeout / 2)))
+            return app
 
+    from sciregistry.cli import worker
+
+    worker.configure(cfg.header_timeout, cfg.body_timeout, cfg.body_min_rate)
     os.environ.setdefault("SCIREGISTRY_SERVING", "1")
     _App().run()
+
+
+def start_upload_expiry(app: Any, max_idle: int, interval: float = 60.0) -> threading.Thread:
+    """In each worker, remove upload sessions idle longer than ``max_idle`` seconds, every
+    ``interval`` seconds (a daemon thread; several workers doing it at once is harmless)."""
+    registry = app.extensions["sciregistry"].registry
+    log = logging.getLogger("sciregistry.uploads")
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval * random.uniform(0.75, 1.25))
+            try:
+                expired = registry.expire_idle_uploads(max_idle)
+                if expired:
+                    log.info("removed %d idle upload session(s)", len(expired))
+            except Exception:
+                log.warning("idle upload expiry failed", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="sciregistry-upload-expiry", daemon=True)
+    thread.start()
+    return thread

@@ -94,19 +94,14 @@ class Manifest:
     @property
     def blob_digests(self) -> list[str]:
         """Blobs this manifest references (config first), without duplicates."""
-        out: list[str] = []
-        for d in ((self.config,) if self.config else ()) + self.layers:
-            if d.digest not in out:
-                out.append(d.digest)
-        return out
+        # dict.fromkeys keeps the first occurrence of each digest in order, in linear time (a
+        # list scan made a 26,000-layer manifest take seconds)
+        return list(dict.fromkeys(d.digest for d in ((self.config,) if self.config else ()) + self.layers))
 
     @property
     def child_digests(self) -> list[str]:
-        out: list[str] = []
-        for d in self.manifests:
-            if d.digest not in out:
-                out.append(d.digest)
-        return out
+        """Manifests this index lists, without duplicates."""
+        return list(dict.fromkeys(d.digest for d in self.manifests))
 
 
 def _descriptor(obj: Any, where: str) -> Descriptor:

@@ -366,6 +366,31 @@ def build_run_crate(run: RunRecord) -> CrateFiles:
 
 # --------------------------------------------------------------------------- reading
 
+MAX_JSON_DEPTH = 64  # a run crate is about 5 levels deep; every JSON-LD walker after us recurses
+
+
+def _nesting_exceeds(doc: Any, limit: int) -> bool:
+    """Whether arrays and objects in ``doc`` nest deeper than ``limit`` (iterative: no recursion)."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _check_nesting(doc: Any, name: str) -> None:
+    if _nesting_exceeds(doc, MAX_JSON_DEPTH):
+        raise CrateInvalid(f"{name} nests arrays and objects deeper than {MAX_JSON_DEPTH} levels")
+
+
 def parse_metadata(metadata: bytes) -> dict[str, Any]:
     """Parse ``ro-crate-metadata.json`` bytes into a dict; :class:`CrateInvalid` when it is not JSON."""
     try:
@@ -375,6 +400,9 @@ def parse_metadata(metadata: bytes) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise CrateInvalid(f"{CRATE_METADATA_NAME} is not valid JSON: {exc.msg} at line {exc.lineno} "
                            f"column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise CrateInvalid(f"{CRATE_METADATA_NAME} nests arrays and objects too deeply") from exc
+    _check_nesting(doc, CRATE_METADATA_NAME)
     if not isinstance(doc, dict):
         raise CrateInvalid(f"{CRATE_METADATA_NAME} must be a JSON object, got {type(doc).__name__}")
     return doc
@@ -620,9 +648,13 @@ def _record_from_graph(graph: _Graph) -> RunRecord:
 
 def _parse_run_description(run_description: bytes) -> Any:
     try:
-        return json.loads(run_description.decode("utf-8"))
+        doc = json.loads(run_description.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CrateInvalid(f"{RUN_DESCRIPTION_NAME} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise CrateInvalid(f"{RUN_DESCRIPTION_NAME} nests arrays and objects too deeply") from exc
+    _check_nesting(doc, RUN_DESCRIPTION_NAME)
+    return doc
 
 
 def _consistency(run: RunRecord, description: Mapping[str, Any], run_description: bytes,

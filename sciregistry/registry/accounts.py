@@ -639,6 +639,44 @@ class Accounts:
         except Exception:
             log.exception("could not write audit entry %s %s", action, target)
 
+    #: failed logins from one address with one reason within this many seconds share one audit row
+    AGGREGATE_WINDOW: ClassVar[int] = 3600
+
+    def record_failure_audit(self, *, principal: str, address: str, action: str, target: str,
+                             reason: str, detail: dict[str, Any] | None = None) -> None:
+        """Record an authentication failure, folding repeats into one row: a failure with the same
+        ``reason`` from the same ``address`` within ``AGGREGATE_WINDOW`` seconds of the row's first
+        one increments its ``repeats`` (and keeps up to 10 distinct targets), so an attacker's
+        requests do not grow the table (at most one row per address, reason and window). Never raises."""
+        now = self._now()
+        try:
+            with self.engine.begin() as conn:
+                rows = conn.execute(
+                    select(AuditEntry.id, AuditEntry.detail)
+                    .where(AuditEntry.at >= now - dt.timedelta(seconds=self.AGGREGATE_WINDOW),
+                           AuditEntry.action == action[:64], AuditEntry.address == address[:64],
+                           AuditEntry.outcome == "failure")
+                    .order_by(AuditEntry.id.desc()).limit(20)).all()
+                for row_id, text in rows:
+                    previous = json.loads(text or "{}")
+                    if previous.get("reason") != reason:
+                        continue
+                    previous["repeats"] = int(previous.get("repeats", 1)) + 1
+                    previous["last_at"] = _iso(now)
+                    targets = previous.setdefault("targets", [])
+                    if target[:200] not in targets and len(targets) < 10:
+                        targets.append(target[:200])
+                    conn.execute(update(AuditEntry).where(AuditEntry.id == row_id).values(
+                        detail=json.dumps(previous, sort_keys=True, default=str)))
+                    return
+                conn.execute(insert(AuditEntry).values(
+                    at=now, principal=principal[:255], address=address[:64], action=action[:64],
+                    target=target[:1024], outcome="failure",
+                    detail=json.dumps({**(detail or {}), "reason": reason, "repeats": 1, "targets": [target[:200]]},
+                                      sort_keys=True, default=str)))
+        except Exception:
+            log.exception("could not write audit entry %s %s", action, target)
+
     def audit_log(self, limit: int = 100, *, action: str | None = None) -> list[AuditRecord]:
         """The newest ``limit`` entries, newest first."""
         q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)

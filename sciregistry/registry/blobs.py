@@ -12,16 +12,18 @@ import contextlib
 import hmac
 import re
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from sciregistry.db import insert_ignore
+from sciregistry.db.base import UTCDateTime, utcnow
 from sciregistry.db.models import Blob, Repository, RepositoryBlob, Upload
 from sciregistry.errors import (
     BlobUnknown,
@@ -29,6 +31,7 @@ from sciregistry.errors import (
     BlobUploadUnknown,
     DigestInvalid,
     SizeInvalid,
+    TooManyRequests,
 )
 from sciregistry.oci import EMPTY_JSON, EMPTY_JSON_DIGEST, new_hasher, parse_digest
 from sciregistry.registry.base import ReadCheck, RegistryBase
@@ -49,6 +52,15 @@ _UPLOAD = (
     .join(Repository, Repository.id == Upload.repository_id)
     .where(Upload.id == bindparam("id"))
 )
+
+
+def _capped_insert(upload_id: str, repository_id: int, owner: str, max_open: int):  # type: ignore[no-untyped-def]
+    """INSERT the session row only while ``owner`` has fewer than ``max_open`` (no row returned: over;
+    RETURNING, because rowcount is not reliable for INSERT ... SELECT on every driver)."""
+    open_now = select(func.count()).select_from(Upload).where(Upload.owner == owner).scalar_subquery()
+    row = select(literal(upload_id), literal(repository_id), literal(utcnow(), UTCDateTime()),
+                 literal(owner)).where(open_now < max_open)
+    return insert(Upload).from_select(["id", "repository_id", "created_at", "owner"], row).returning(Upload.id)
 
 
 class _Hashers:
@@ -190,13 +202,38 @@ class BlobOps(RegistryBase):
         return None
 
     # --- uploads ---
-    def start_upload(self, repository: str) -> UploadStatus:
+    def start_upload(self, repository: str, owner: str | None = None, max_open: int = 0) -> UploadStatus:
+        """Open an upload session. With ``owner`` and ``max_open``, refuse (TOOMANYREQUESTS) when
+        ``owner`` already has ``max_open`` sessions open: one conditional INSERT, no extra query."""
         rid = self.ensure_repository(repository)
         upload_id = str(uuid.uuid4())
         self.store.start_upload(upload_id)
-        with self.transaction() as s:
-            s.add(Upload(id=upload_id, repository_id=rid))
+        try:
+            with self.transaction() as s:
+                if owner is None or max_open <= 0:
+                    s.add(Upload(id=upload_id, repository_id=rid, owner=owner))
+                    refused = False
+                else:
+                    refused = s.execute(_capped_insert(upload_id, rid, owner, max_open)).first() is None
+        except BaseException:
+            self.store.abort_upload(upload_id)
+            raise
+        if refused:
+            self.store.abort_upload(upload_id)
+            raise TooManyRequests(f"too many open upload sessions: at most {max_open} per user; finish or "
+                                  f"cancel (DELETE) some, or wait until idle ones expire",
+                                  {"max_open_uploads": max_open}, headers={"Retry-After": "60"})
         return UploadStatus(upload_id, repository, 0)
+
+    def expire_idle_uploads(self, max_idle: float, now: float | None = None) -> list[str]:
+        """Remove upload sessions (bytes and row) that received nothing for ``max_idle`` seconds;
+        returns their ids. Safe to run while serving and from several workers at once: a session
+        is idle by its bytes' modification time, which every append refreshes."""
+        now = time.time() if now is None else now
+        expired = [upload_id for upload_id, modified in list(self.store.uploads()) if now - modified > max_idle]
+        for upload_id in expired:
+            self._discard_upload(upload_id)
+        return expired
 
     def _check_upload(self, repository: str, upload_id: str) -> int:
         """The repository id of upload ``upload_id``, which must belong to ``repository``."""
@@ -330,12 +367,14 @@ class BlobOps(RegistryBase):
         wanted = list(dict.fromkeys(digests))
         if not wanted:
             return set()
-        q = select(RepositoryBlob.digest).where(RepositoryBlob.repository_id == repository_id,
-                                                RepositoryBlob.digest.in_(wanted))
-        if session is not None:
-            return set(session.execute(q).scalars())
-        with self.engine.connect() as conn:
-            return set(conn.execute(q).scalars())
+        out: set[str] = set()
+        with contextlib.ExitStack() as stack:
+            run = session if session is not None else stack.enter_context(self.engine.connect())
+            for i in range(0, len(wanted), 500):  # bounded IN lists (SQLite caps bound variables)
+                out.update(run.execute(select(RepositoryBlob.digest).where(
+                    RepositoryBlob.repository_id == repository_id,
+                    RepositoryBlob.digest.in_(wanted[i:i + 500]))).scalars())
+        return out
 
 
 @contextlib.contextmanager

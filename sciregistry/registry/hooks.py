@@ -2,12 +2,14 @@
 
 Later layers (provenance admission, DOI pinning) plug in here instead of being imported by the core:
 a hook runs inside the use case's transaction, so raising rejects the operation and nothing of it
-is stored.
+is stored. Work that needs no database (reading and validating a run crate) belongs in
+``prepare_manifest_push``, which runs before the repository's write lock is taken: the lock is
+held only for the indexed checks and the writes.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -15,6 +17,10 @@ from sciregistry.registry.types import ManifestPush
 
 
 class RegistryHooks(Protocol):
+    def prepare_manifest_push(self, repository: str, digest: str, parsed: Any) -> dict[str, Any]:
+        """Called before the push's transaction and lock, with the parsed manifest. Raise to reject
+        the push; what it returns reaches ``on_manifest_push`` as ``push.extra``."""
+
     def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
         """Called after a manifest row is written, before commit. Raise to reject the push."""
 
@@ -32,6 +38,9 @@ class RegistryHooks(Protocol):
 
 class NoHooks:
     """The default: every operation is allowed."""
+
+    def prepare_manifest_push(self, repository: str, digest: str, parsed: Any) -> dict[str, Any]:
+        return {}
 
     def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
         return None
@@ -56,6 +65,12 @@ class HookChain(NoHooks):
 
     def add(self, hook: RegistryHooks) -> None:
         self.hooks.append(hook)
+
+    def prepare_manifest_push(self, repository: str, digest: str, parsed: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for h in self.hooks:
+            out.update(h.prepare_manifest_push(repository, digest, parsed))
+        return out
 
     def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
         for h in self.hooks:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from sciregistry.db.base import utcnow
 from sciregistry.db.models import Manifest, ManifestRef, Repository, Tag
@@ -45,6 +45,19 @@ _BY_DIGEST = (
     .where(Repository.name == bindparam("name"), Manifest.digest == bindparam("ref"))
 )
 _REPO_EXISTS = select(Repository.id).where(Repository.name == bindparam("name"))
+MAX_LISTED = 100  # digests named in an error's detail (a 4 MiB manifest can name 38,000)
+BATCH = 500  # digests per IN (...) query (SQLite allows 32,766 variables; PostgreSQL plans large lists badly)
+
+
+def _missing(digests: list[str]) -> dict[str, Any]:
+    """An error detail naming missing digests: at most MAX_LISTED of them, and how many in all."""
+    if len(digests) <= MAX_LISTED:
+        return {"missing": digests}
+    return {"missing": digests[:MAX_LISTED], "missing_count": len(digests)}
+
+
+def _batches(items: list[str]) -> list[list[str]]:
+    return [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
 
 
 class ManifestOps(BlobOps):
@@ -72,12 +85,6 @@ class ManifestOps(BlobOps):
                      content_type: str | None, *, can_read: ReadCheck | None = None) -> PushedManifest:
         """``can_read``: whether the pusher may read a repository (for the push hooks: a run crate
         may name only what its pusher can read); None when authentication is off."""
-        # A concurrent push of the same manifest or tag, or a delete of the manifest, can win the
-        # race between the checks and the writes: the next attempt sees what it did.
-        return retry_conflicts(lambda: self._put_manifest(repository, reference, data, content_type, can_read))
-
-    def _put_manifest(self, repository: str, reference: str, data: bytes,
-                      content_type: str | None, can_read: ReadCheck | None = None) -> PushedManifest:
         digest_ref = is_digest(reference)
         if not digest_ref and not is_tag(reference):
             raise ManifestInvalid("invalid tag", {"reference": reference[:200]})
@@ -90,8 +97,19 @@ class ManifestOps(BlobOps):
         else:
             digest = compute(data)
         parsed = parse_manifest(data, content_type)
-        rid = self.ensure_repository(repository)
+        # Everything that needs no database happens before the lock (a run crate is read and
+        # validated here): other pushes to the repository, and on SQLite every write, wait on it.
+        prepared = self.hooks.prepare_manifest_push(repository, digest, parsed)
+        # A concurrent push of the same manifest or tag, or a delete of the manifest, can win the
+        # race between the checks and the writes: the next attempt sees what it did (and does not
+        # parse or validate again).
+        return retry_conflicts(lambda: self._store_manifest(repository, reference, digest_ref, digest, data,
+                                                            parsed, prepared, can_read))
 
+    def _store_manifest(self, repository: str, reference: str, digest_ref: bool, digest: str, data: bytes,
+                        parsed: Any, prepared: dict[str, Any],
+                        can_read: ReadCheck | None = None) -> PushedManifest:
+        rid = self.ensure_repository(repository)
         with self.transaction() as s:
             self.lock_repository(s, rid)
             self._check_references(s, rid, parsed)
@@ -107,15 +125,17 @@ class ManifestOps(BlobOps):
                 s.add(row)
                 s.flush()
                 mid = row.id
-                refs = [ManifestRef(manifest_id=mid, digest=d, kind="blob") for d in parsed.blob_digests]
-                refs += [ManifestRef(manifest_id=mid, digest=d, kind="manifest") for d in parsed.child_digests]
-                s.add_all(refs)
+                refs = [{"manifest_id": mid, "digest": d, "kind": "blob"} for d in parsed.blob_digests]
+                refs += [{"manifest_id": mid, "digest": d, "kind": "manifest"} for d in parsed.child_digests]
+                if refs:
+                    s.execute(insert(ManifestRef), refs)  # one executemany, not an ORM object per layer
             if not digest_ref:
                 self._set_tag(s, rid, reference, mid)
             if created:
                 s.flush()
                 self.hooks.on_manifest_push(s, ManifestPush(repository, rid, mid, digest, data, parsed,
-                                                            None if digest_ref else reference, can_read=can_read))
+                                                            None if digest_ref else reference, prepared,
+                                                            can_read=can_read))
         return PushedManifest(digest, parsed.subject.digest if parsed.subject else None, created)
 
     def _check_references(self, s, rid: int, parsed) -> None:  # type: ignore[no-untyped-def]
@@ -128,15 +148,16 @@ class ManifestOps(BlobOps):
                 self._link_in(s, rid, EMPTY_JSON_DIGEST, len(EMPTY_JSON))  # in this transaction (it holds the lock)
                 missing.remove(EMPTY_JSON_DIGEST)
             if missing:
-                raise ManifestBlobUnknown(detail={"missing": missing})
+                raise ManifestBlobUnknown(detail=_missing(missing))
         children = parsed.child_digests
         if children:
-            have_m = set(s.execute(select(Manifest.digest).where(Manifest.repository_id == rid,
-                                                                 Manifest.digest.in_(children))).scalars())
+            have_m: set[str] = set()
+            for batch in _batches(children):
+                have_m.update(s.execute(select(Manifest.digest).where(Manifest.repository_id == rid,
+                                                                      Manifest.digest.in_(batch))).scalars())
             missing = [d for d in children if d not in have_m]
             if missing:
-                raise ManifestBlobUnknown("index references manifests unknown to the repository",
-                                          {"missing": missing})
+                raise ManifestBlobUnknown("index references manifests unknown to the repository", _missing(missing))
 
     def _set_tag(self, s, rid: int, tag: str, mid: int) -> None:  # type: ignore[no-untyped-def]
         existing = s.get(Tag, (rid, tag))

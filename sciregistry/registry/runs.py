@@ -1,9 +1,10 @@
 """Run crate admission and the provenance index (lineage, impact, search).
 
 When a manifest with artifactType ``application/vnd.sciregistry.rocrate.v1`` is pushed, ``RunIndex``
-(a registry hook, so it runs inside the push transaction) reads its two layers, validates the crate
-(our schema + the Workflow Run Crate profile, offline), checks that every digest it names is held by
-the registry and agrees with the result it describes, and indexes it. Any problem rejects the push
+(a registry hook) reads its two layers (at most ``max_crate_size`` bytes each) and validates the crate
+(our schema + the Workflow Run Crate profile, offline) before the push takes the repository lock;
+then, inside the push transaction, it checks that every digest it names is held by the registry and
+agrees with the result it describes, and indexes it. Any problem rejects the push
 with MANIFEST_INVALID whose detail lists every problem; nothing of a refused push is stored.
 
 A crate may name only what its pusher can read (:func:`unreadable_references`, a step of its own):
@@ -14,6 +15,7 @@ does not exist, so admission tells nobody whether someone else's private content
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +37,7 @@ from sciregistry.db.models import (
     RunStep,
     RunWorkflow,
 )
-from sciregistry.errors import BadRequest, ManifestInvalid, NotFound
+from sciregistry.errors import BadRequest, ManifestInvalid, NotFound, TooManyRequests
 from sciregistry.oci import INDEX_TYPES, artifacts
 from sciregistry.provenance import command as run_command
 from sciregistry.registry.base import ReadCheck
@@ -43,19 +45,24 @@ from sciregistry.registry.hooks import NoHooks
 from sciregistry.registry.types import ManifestPush
 from sciregistry.storage import BlobNotFound, BlobStore
 
-MAX_CRATE_LAYER = 16 * 1024 * 1024
+MAX_CRATE_LAYER = 1024 * 1024  # default of the max_crate_size setting
 MAX_DEPTH = 20
 RUN_ID_MAX = 2**31 - 1  # runs.id is a 32-bit INTEGER: a larger id is no run (PostgreSQL refuses to bind it)
 
 
-def _layer_bytes(store: BlobStore, digest: str, size: int) -> bytes:
-    if size > MAX_CRATE_LAYER:
-        raise ManifestInvalid("crate layer too large", {"digest": digest, "size": size})
+def _layer_bytes(store: BlobStore, digest: str, size: int, limit: int = MAX_CRATE_LAYER) -> bytes:
+    if size > limit:
+        raise ManifestInvalid(f"run crate layer of {size} bytes exceeds the registry's limit of {limit} bytes "
+                              f"(max_crate_size)", {"digest": digest, "size": size, "max_crate_size": limit})
     try:
         with store.open(digest) as f:
-            return f.read(MAX_CRATE_LAYER + 1)
+            data = f.read(limit + 1)
     except BlobNotFound as exc:
         raise ManifestInvalid("crate layer missing from storage", {"digest": digest}) from exc
+    if len(data) > limit:
+        raise ManifestInvalid(f"run crate layer exceeds the registry's limit of {limit} bytes (max_crate_size)",
+                              {"digest": digest, "max_crate_size": limit})
+    return data
 
 
 # --- access: a crate may name only what its pusher can read ---------------------------------------
@@ -96,27 +103,61 @@ def unreadable_references(references: Iterable[CrateReference],
 
 
 class RunIndex(NoHooks):
-    def __init__(self, store: BlobStore, *, validate_profile: bool = True) -> None:
+    #: crate validations running or waiting at once in one process (a server worker has 8 threads)
+    MAX_CONCURRENT_VALIDATIONS = 4
+
+    def __init__(self, store: BlobStore, *, validate_profile: bool = True,
+                 max_crate_size: int = MAX_CRATE_LAYER) -> None:
         self.store = store
         self.validate_profile = validate_profile
+        self.max_crate_size = max_crate_size
+        self._validation_slots = threading.BoundedSemaphore(self.MAX_CONCURRENT_VALIDATIONS)
 
-    # --- admission (hook) ----------------------------------------------------------------------
-    def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
-        if push.parsed.artifact_type_field != artifacts.ROCRATE:
-            return
-        problems: list[str] = []
-        parsed = push.parsed
+    # --- admission, part 1: before the push's transaction and lock (no database) ----------------
+    def prepare_manifest_push(self, repository: str, digest: str, parsed: Any) -> dict[str, Any]:
+        """Read the crate's layers (bounded by ``max_crate_size``) and validate the crate. This is
+        the slow part (roc-validator: about a second), so it runs before the repository lock."""
+        if parsed.artifact_type_field != artifacts.ROCRATE:
+            return {}
         metadata = run_json = None
         for layer in parsed.layers:
             title = (layer.annotations or {}).get(artifacts.TITLE)
             if title == artifacts.CRATE_METADATA_NAME or (title is None and layer.media_type ==
                                                             artifacts.CRATE_METADATA_MEDIA_TYPE):
-                metadata = _layer_bytes(self.store, layer.digest, layer.size)
+                metadata = _layer_bytes(self.store, layer.digest, layer.size, self.max_crate_size)
             elif title == artifacts.RUN_DESCRIPTION_NAME or layer.media_type == artifacts.RUN_DESCRIPTION_MEDIA_TYPE:
-                run_json = _layer_bytes(self.store, layer.digest, layer.size)
+                run_json = _layer_bytes(self.store, layer.digest, layer.size, self.max_crate_size)
         if metadata is None:
             raise ManifestInvalid("run crate has no ro-crate-metadata.json layer",
                                   {"problems": ["missing layer ro-crate-metadata.json (application/ld+json)"]})
+        # Validation is CPU-bound and serialised in a process (roc-validator): pushes waiting for it
+        # hold server threads, so only a few may wait; more are told to retry (never every thread).
+        if not self._validation_slots.acquire(blocking=False):
+            raise TooManyRequests("the registry is validating other run crates; retry shortly",
+                                  {"concurrent_validations": self.MAX_CONCURRENT_VALIDATIONS},
+                                  headers={"Retry-After": "5"})
+        try:
+            if self.validate_profile:
+                problems = provenance.validate_run_crate(metadata, run_json)
+                run = None if problems else provenance.read_run_crate(metadata, run_json)
+            else:
+                run, problems = provenance.crate_problems(metadata, run_json)
+        except RecursionError as exc:  # any walker the nesting check did not stop
+            raise ManifestInvalid("run crate rejected", {"problems": ["run crate JSON is nested too deeply"]}) from exc
+        finally:
+            self._validation_slots.release()
+        return {"run_crate": (run, list(problems))}
+
+    # --- admission, part 2: the hook, inside the transaction ------------------------------------
+    def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
+        if push.parsed.artifact_type_field != artifacts.ROCRATE:
+            return
+        parsed = push.parsed
+        prepared = push.extra.get("run_crate")
+        if prepared is None:  # called without the prepare step
+            prepared = self.prepare_manifest_push(push.repository, push.digest, parsed)["run_crate"]
+        run, crate_problems = prepared
+        problems: list[str] = []
 
         # 1. the subject must be a result in this repository
         result = None
@@ -134,15 +175,10 @@ class RunIndex(NoHooks):
                 problems.append(f"subject {parsed.subject.digest} is not a result "
                                 f"(artifactType {result.artifact_type!r}, expected {artifacts.RESULT!r})")
 
-        # 2. the crate itself: JSON-LD, our schema, the profile
-        if self.validate_profile:
-            problems += provenance.validate_run_crate(metadata, run_json)
+        # 2. the crate itself: JSON-LD, our schema, the profile (validated in prepare_manifest_push)
+        problems += crate_problems
+        if problems and self.validate_profile:
             run = None
-            if not problems:
-                run = provenance.read_run_crate(metadata, run_json)
-        else:
-            run, crate_problems = provenance.crate_problems(metadata, run_json)
-            problems += crate_problems
         if run is None:
             raise ManifestInvalid("run crate rejected", {"problems": problems})
 

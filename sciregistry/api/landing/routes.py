@@ -38,6 +38,7 @@ from werkzeug.wsgi import wrap_file
 from sciregistry import doi as doilib
 from sciregistry.api.landing import bp
 from sciregistry.api.landing.negotiation import BY_NAME, Format, Link, format_links, negotiate
+from sciregistry.api.proxies import external_base_url
 from sciregistry.errors import BadRequest, NotFound, RegistryError
 from sciregistry.oci import artifacts
 from sciregistry.provenance import command as provenance_command
@@ -200,7 +201,7 @@ def _crate_layer(target: Any | None) -> dict[str, Any] | None:
 
 def _base_url() -> str:
     cfg = services().config
-    return (cfg.base_url or request.host_url).rstrip("/")
+    return external_base_url(cfg.base_url)
 
 
 def _choose_format() -> Format:

@@ -272,8 +272,14 @@ def start_upload(name: str) -> Response:
         parse_digest(digest)
         blob = reg.upload_blob(name, digest, _body_stream(), _content_length())
         return _empty(201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest})
-    status = reg.start_upload(name)
+    status = reg.start_upload(name, _upload_owner(), services().config.max_open_uploads)
     return _empty(202, upload_headers(name, status.upload_id, 0))
+
+
+def _upload_owner() -> str:
+    """Whose upload sessions a new one counts against: the principal, else the client address."""
+    who = services().gate.principal_name()
+    return f"user:{who}" if who else f"addr:{request.remote_addr or '-'}"
 
 
 def upload_status(name: str, upload_id: str) -> Response:

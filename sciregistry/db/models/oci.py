@@ -100,3 +100,7 @@ class Upload(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: who opened it ("user:<name>", "addr:<address>"): open sessions are capped per owner
+    owner: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+    __table_args__ = (Index("ix_uploads_owner", "owner"),)
