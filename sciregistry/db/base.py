@@ -81,3 +81,21 @@ def insert_ignore(session: Session, model: type, **values: object) -> Any:
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(model).values(**values).on_conflict_do_nothing()
+
+
+def insert_or_touch(session: Session, model: Any, values: dict[str, Any], now: dt.datetime,
+                    stale_before: dt.datetime) -> Any:
+    """``INSERT ... ON CONFLICT (primary key) DO UPDATE SET pushed_at = now WHERE pushed_at < stale_before``:
+    insert the row, or refresh the freshness of an existing one only when it is stale (one statement
+    either way, no write when fresh). The conflicting row is locked either way on PostgreSQL until the
+    transaction ends, which is what gc's deletion of that row waits for (registry/gc.py)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy import or_
+
+    keys = [c.name for c in model.__table__.primary_key.columns]
+    return insert(model).values(**values, pushed_at=now).on_conflict_do_update(
+        index_elements=keys, set_={"pushed_at": now},
+        where=or_(model.pushed_at.is_(None), model.pushed_at < stale_before))
