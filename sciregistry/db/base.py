@@ -80,7 +80,8 @@ def insert_ignore(session: Session, model: type, **values: object) -> Any:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(model).values(**values).on_conflict_do_nothing()
+    # the Table, not the mapped class: a Core statement, whose rowcount says whether it inserted
+    return insert(getattr(model, "__table__", model)).values(**values).on_conflict_do_nothing()
 
 
 def insert_or_touch(session: Session, model: Any, values: dict[str, Any], now: dt.datetime,
@@ -95,7 +96,8 @@ def insert_or_touch(session: Session, model: Any, values: dict[str, Any], now: d
         from sqlalchemy.dialects.sqlite import insert
     from sqlalchemy import or_
 
-    keys = [c.name for c in model.__table__.primary_key.columns]
-    return insert(model).values(**values, pushed_at=now).on_conflict_do_update(
+    table = model.__table__
+    keys = [c.name for c in table.primary_key.columns]
+    return insert(table).values(**values, pushed_at=now).on_conflict_do_update(
         index_elements=keys, set_={"pushed_at": now},
-        where=or_(model.pushed_at.is_(None), model.pushed_at < stale_before))
+        where=or_(table.c.pushed_at.is_(None), table.c.pushed_at < stale_before))

@@ -255,8 +255,8 @@ def _sweep_orphan_files(reg: RegistryBase, grace: int, dry_run: bool, report: Gc
             report.bytes_freed += info.size
             continue
         with reg.transaction() as s:
-            claimed = s.execute(insert_ignore(s, Blob, digest=info.digest, size=info.size,
-                                              pushed_at=_LONG_AGO)).rowcount
+            claimed = s.execute(insert_ignore(s, Blob, digest=info.digest, size=info.size, pushed_at=_LONG_AGO)
+                                .returning(Blob.__table__.c.digest)).first() is not None
             if not claimed:  # a row exists now: the file is somebody's blob
                 report.kept_on_recheck += 1
                 continue
