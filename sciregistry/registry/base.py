@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -45,6 +45,12 @@ def retry_conflicts(fn: Callable[[], T], *, attempts: int = 6) -> T:
                 raise
         time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
     raise ServerFault("conflicting concurrent changes, retry", headers={"Retry-After": "1"})
+
+
+def lock_repositories(session: Session, repository_ids: Iterable[int]) -> None:
+    """:meth:`RegistryBase.lock_repository` for several repositories, in id order (no deadlock)."""
+    for rid in sorted(set(repository_ids)):
+        session.execute(_LOCK_REPO, {"rid": rid})
 
 
 # Decides whether the caller may read a repository (used by cross-repository mount);

@@ -137,6 +137,6 @@ class PeriodicTask:
         while not self._stop.wait(delay):
             try:
                 self.run_once()
-            except Exception:  # noqa: BLE001 - a periodic task must survive a bad pass (database down...)
+            except Exception:
                 log.exception("periodic task %s failed", self.lock.name)
             delay = self.interval * random.uniform(0.9, 1.1)

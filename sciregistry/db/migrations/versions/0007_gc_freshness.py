@@ -23,7 +23,7 @@ def upgrade() -> None:
     for table in _TABLES:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("pushed_at", UTCDateTime(), nullable=True))
-        op.execute(f"UPDATE {table} SET pushed_at = created_at")  # noqa: S608 - fixed table names
+        op.execute(f"UPDATE {table} SET pushed_at = created_at")
     op.create_table(
         "task_locks",
         sa.Column("name", sa.String(64), primary_key=True),
