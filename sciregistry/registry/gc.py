@@ -210,10 +210,10 @@ def _sweep_blobs(reg: RegistryBase, cutoff: Any, dry_run: bool, report: GcReport
     pinned = exists().where(DoiPin.digest == Blob.digest, DoiPin.kind == "blob")
     with reg.sessions() as s:
         if dry_run:  # the links this pass would have deleted do not count
-            still = {d for rid, d in s.execute(select(RepositoryBlob.repository_id, RepositoryBlob.digest))
-                     if (rid, d) not in would_unlink}
+            kept_linked = {d for rid, d in s.execute(select(RepositoryBlob.repository_id, RepositoryBlob.digest))
+                           if (rid, d) not in would_unlink}
             rows = [(d, size) for d, size in s.execute(
-                select(Blob.digest, Blob.size).where(_stale(Blob.pushed_at, cutoff), ~pinned)) if d not in still]
+                select(Blob.digest, Blob.size).where(_stale(Blob.pushed_at, cutoff), ~pinned)) if d not in kept_linked]
         else:
             rows = s.execute(select(Blob.digest, Blob.size).where(
                 _stale(Blob.pushed_at, cutoff), ~linked, ~pinned)).all()

@@ -105,10 +105,11 @@ class ManifestOps(BlobOps):
             existing = s.execute(select(Manifest.id, Manifest.pushed_at).where(
                 Manifest.repository_id == rid, Manifest.digest == digest)).first()
             created = existing is None
-            mid = None if existing is None else existing[0]
-            if existing is not None and (existing[1] is None or existing[1] < stale_before):
-                s.execute(update(Manifest).where(Manifest.id == mid).values(pushed_at=now))  # pushed again
-            if created:
+            if existing is not None:
+                mid: int = existing[0]
+                if existing[1] is None or existing[1] < stale_before:  # pushed again: fresh again
+                    s.execute(update(Manifest).where(Manifest.id == mid).values(pushed_at=now))
+            else:
                 row = Manifest(repository_id=rid, digest=digest, media_type=parsed.media_type,
                                artifact_type=parsed.artifact_type,
                                subject_digest=parsed.subject.digest if parsed.subject else None,
