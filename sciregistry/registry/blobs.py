@@ -142,12 +142,13 @@ class BlobOps(RegistryBase):
             if touch:
                 now, stale_before = self.freshness()
                 if pushed_at is None or pushed_at < stale_before:
-                    conn.execute(update(RepositoryBlob)
-                                 .where(RepositoryBlob.repository_id == rid, RepositoryBlob.digest == digest,
-                                        or_(RepositoryBlob.pushed_at.is_(None),
-                                            RepositoryBlob.pushed_at < stale_before))
-                                 .values(pushed_at=now))
+                    link = (RepositoryBlob.repository_id == rid, RepositoryBlob.digest == digest)
+                    touched = conn.execute(update(RepositoryBlob).where(*link, or_(
+                        RepositoryBlob.pushed_at.is_(None), RepositoryBlob.pushed_at < stale_before))
+                                           .values(pushed_at=now))
                     conn.commit()
+                    if touched.rowcount == 0 and conn.execute(select(RepositoryBlob.digest).where(*link)).first() is None:
+                        raise BlobUnknown(detail={"digest": digest})  # gc unlinked it after our read
         return BlobRecord(digest, size)
 
     def open_blob(self, digest: str) -> BinaryIO:

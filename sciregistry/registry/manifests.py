@@ -70,9 +70,14 @@ class ManifestOps(BlobOps):
             if touch and stmt is _BY_DIGEST:
                 now, stale_before = self.freshness()
                 if row[7] is None or row[7] < stale_before:
-                    conn.execute(update(Manifest).where(Manifest.id == row[6], or_(
+                    touched = conn.execute(update(Manifest).where(Manifest.id == row[6], or_(
                         Manifest.pushed_at.is_(None), Manifest.pushed_at < stale_before)).values(pushed_at=now))
                     conn.commit()
+                    if touched.rowcount == 0 and conn.execute(
+                            select(Manifest.id).where(Manifest.id == row[6])).first() is None:
+                        # gc deleted it after our read: answering 200 would make the client skip
+                        # the push of a manifest its index then names
+                        raise ManifestUnknown(detail={"reference": reference})
         return ManifestRecord(repository, row[0], row[1], row[2], row[3], row[4], row[5])
 
     # --- writing ---

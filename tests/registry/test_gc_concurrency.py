@@ -89,10 +89,10 @@ class Pusher:
             return False
         return True
 
-    def manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> int:
+    def manifest(self, repo: str, ref: str, data: bytes, media_type: str, note: str = "") -> int:
         r = send(self.port(), "PUT", f"/v2/{repo}/manifests/{ref}", body=data, headers={"Content-Type": media_type})
         if r.status == 400 and b"MANIFEST_BLOB_UNKNOWN" in r.body:
-            self.tally.refused.append(f"{repo} {ref}: {r.body[:300]!r}")
+            self.tally.refused.append(f"{repo} {ref} {note}: {r.body[:300]!r}")
         elif r.status != 201:
             self.tally.other.append(f"manifest {r.status} {r.body[:200]!r}")
         return r.status
@@ -101,11 +101,14 @@ class Pusher:
         repo = f"gc/app{self.n % 2}"
         children: list[bytes] = []
         blobs: list[tuple[str, bytes]] = []
+        how: list[str] = []
+        started = time.monotonic()
         for arch in range(2):
             if self.old_children and self.rng.random() < 0.3:  # skopeo: the child is there already
                 child, parts = self.old_children.pop(self.rng.randrange(len(self.old_children)))
                 r = send(self.port(), "HEAD", f"/v2/{repo}/manifests/{_d(child)}")
                 if r.status == 200:
+                    how.append(f"{_d(child)[:15]} HEADed at {time.monotonic() - started:.2f}s")
                     children.append(child)
                     blobs += [(_d(p), p) for p in parts]
                     continue
@@ -117,12 +120,14 @@ class Pusher:
             child = _child(config, parts[1:])
             if self.manifest(repo, _d(child), child, OCI_MANIFEST) != 201:
                 return
+            how.append(f"{_d(child)[:15]} PUT at {time.monotonic() - started:.2f}s")
             children.append(child)
             blobs += [(_d(p), p) for p in parts]
             self.old_children.append((child, parts))
         index = _index(children)
         tag = f"p{self.n}-{i}"
-        if self.manifest(repo, tag, index, OCI_INDEX) == 201:
+        note = f"({', '.join(how)}; index at {time.monotonic() - started:.2f}s)"
+        if self.manifest(repo, tag, index, OCI_INDEX, note) == 201:
             entry = (repo, tag, _d(index), [(_d(c), c) for c in children] + blobs)
             self.mine.append(entry)
             with self.tally.lock:
