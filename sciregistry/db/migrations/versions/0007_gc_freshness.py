@@ -1,7 +1,7 @@
 """gc: freshness of blobs, links and manifests (pushed_at), and the lock row of periodic tasks
 
 Revision ID: 0007_gc_freshness
-Revises: 0006_login_failures
+Revises: 0009_workflows
 Create Date: 2026-12-03 09:20:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from sciregistry.db.base import UTCDateTime
 
 revision = "0007_gc_freshness"
-down_revision = "0006_login_failures"
+down_revision = "0009_workflows"
 branch_labels = None
 depends_on = None
 
