@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,8 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     hooks.add(DoiPins())
     hooks.add(ReproductionCounter(store))
     registry = Registry(engine, sessions, store, hooks)
+    # a push re-using a blob or manifest refreshes its gc freshness at most this often (docs/architecture.md, GC)
+    registry.touch_after = min(60.0, config.gc_grace_seconds / 4)
     services = Services(config=config, engine=engine, store=store, registry=registry, gate=OpenGate(),
                         hooks=hooks)
     services.extra["sessions"] = sessions
@@ -191,4 +194,24 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
                             "message": "internal server error"}]}
         return Response(json.dumps(body), status=500, mimetype="application/json")
 
+    if os.environ.get("SCIREGISTRY_SERVING") == "1":
+        start_periodic_tasks(services)
     return app
+
+
+def start_periodic_tasks(services: Services) -> None:
+    """The background tasks of a serving worker (each runs once per interval across all workers and
+    nodes, see registry/tasks.py): the online gc when ``gc_interval`` is set."""
+    from sciregistry.registry.gc import collect
+    from sciregistry.registry.tasks import PeriodicTask, TaskLock
+
+    cfg = services.config
+    if cfg.gc_interval > 0:
+        def gc_pass() -> None:
+            report = collect(services.registry, grace=cfg.gc_grace_seconds, upload_max_age=cfg.upload_max_age,
+                             delete_untagged=cfg.gc_delete_untagged, dois=services.extra.get("dois"))
+            services.extra["gc_last_report"] = report
+            logging.getLogger("sciregistry.gc").info("online gc: %s", report.counts())
+
+        services.extra["gc_task"] = PeriodicTask(TaskLock(services.engine, services.sessions, "gc"),
+                                                 cfg.gc_interval, gc_pass).start()

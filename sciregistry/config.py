@@ -79,8 +79,13 @@ class Config:
                                     "may have open at once; one more is refused with TOOMANYREQUESTS (0: no cap).")
     upload_idle_timeout: int = _f(3600, "Upload sessions that received no data for this many seconds are removed by "
                                         "the running server (checked every minute, or every half of this when shorter).")
-    gc_grace_seconds: int = _f(86400, "Unreferenced blobs younger than this are never collected.")
+    gc_grace_seconds: int = _f(86400, "Unreferenced blobs and untagged manifests pushed (or re-pushed, mounted, "
+                                      "HEADed by digest) less than this many seconds ago are never collected.")
     upload_max_age: int = _f(86400, "Uploads idle longer than this are removed by gc.")
+    gc_interval: int = _f(0, "Seconds between online gc passes run by `serve` (one pass at a time across "
+                             "all workers and nodes); 0 turns the online gc off.")
+    gc_delete_untagged: bool = _f(False, "Online gc also deletes untagged manifests older than gc_grace_seconds "
+                                         "that no tag, DOI, index or subject keeps.")
     doi_minter: str = _f("local", "DOI minter: local or datacite.")
     doi_prefix: str = _f("10.5072", "DOI prefix (10.5072 is the test prefix).")
     doi_publisher: str = _f("sciregistry", "Publisher named in DOI metadata.")

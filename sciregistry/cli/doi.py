@@ -362,7 +362,8 @@ def _size(n: int) -> str:
 @click.option("--delete-untagged", is_flag=True,
               help="Also delete manifests no tag, DOI, index or subject keeps alive.")
 @click.option("--grace", type=click.IntRange(min=0), default=None, metavar="SECONDS",
-              help="Keep unreferenced blobs younger than this (default: gc_grace_seconds).")
+              help="Keep unreferenced blobs and untagged manifests pushed less than this ago "
+                   "(default: gc_grace_seconds; keep it at least the servers' value).")
 @click.option("--upload-max-age", type=click.IntRange(min=0), default=None, metavar="SECONDS",
               help="Remove uploads idle longer than this (default: upload_max_age).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -372,17 +373,20 @@ def gc(dry_run: bool, delete_untagged: bool, grace: int | None, upload_max_age: 
        data_dir: str | None, config_path: str | None) -> None:
     """Garbage-collect unreferenced manifests and blobs (everything a DOI pins is kept)."""
     from sciregistry.app import build_services
-    from sciregistry.registry.gc import collect
+    from sciregistry.registry.gc import collect_exclusive
 
     cfg = load(config_path, data_dir)
     services = build_services(cfg)
     try:
-        report = collect(services.registry,
+        report = collect_exclusive(services.registry,
                          grace=cfg.gc_grace_seconds if grace is None else grace,
                          upload_max_age=cfg.upload_max_age if upload_max_age is None else upload_max_age,
                          dry_run=dry_run, delete_untagged=delete_untagged, dois=services.extra.get("dois"))
     finally:
         services.engine.dispose()
+    if report is None:
+        raise click.ClickException("another gc pass is running (the online gc of `serve`, or another "
+                                   "`sciregistry gc`); try again when it has finished")
     if as_json:
         _echo_json(report.to_dict())
         return

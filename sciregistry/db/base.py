@@ -80,4 +80,24 @@ def insert_ignore(session: Session, model: type, **values: object) -> Any:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(model).values(**values).on_conflict_do_nothing()
+    # the Table, not the mapped class: a Core statement, whose rowcount says whether it inserted
+    return insert(getattr(model, "__table__", model)).values(**values).on_conflict_do_nothing()
+
+
+def insert_or_touch(session: Session, model: Any, values: dict[str, Any], now: dt.datetime,
+                    stale_before: dt.datetime) -> Any:
+    """``INSERT ... ON CONFLICT (primary key) DO UPDATE SET pushed_at = now WHERE pushed_at < stale_before``:
+    insert the row, or refresh the freshness of an existing one only when it is stale (one statement
+    either way, no write when fresh). The conflicting row is locked either way on PostgreSQL until the
+    transaction ends, which is what gc's deletion of that row waits for (registry/gc.py)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy import or_
+
+    table = model.__table__
+    keys = [c.name for c in table.primary_key.columns]
+    return insert(table).values(**values, pushed_at=now).on_conflict_do_update(
+        index_elements=keys, set_={"pushed_at": now},
+        where=or_(table.c.pushed_at.is_(None), table.c.pushed_at < stale_before))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -12,13 +13,18 @@ from sqlalchemy import Engine, bindparam, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sciregistry.db.models import Repository
+from sciregistry.db.base import utcnow
+from sciregistry.db.models import Blob, Repository
 from sciregistry.errors import NameUnknown, ServerFault
 from sciregistry.registry.hooks import HookChain
 from sciregistry.storage import BlobStore
 
 _REPO_ID = select(Repository.id).where(Repository.name == bindparam("name"))
 _LOCK_REPO = text(f"UPDATE {Repository.__tablename__} SET id = id WHERE id = :rid")
+# gc's lock on one blob row (SQLite: the database write lock): uploads and mounts take the same row's
+# lock with their INSERT ... ON CONFLICT DO UPDATE before they look at the store (registry/gc.py).
+_LOCK_BLOB = text(f"SELECT 1 FROM {Blob.__tablename__} WHERE digest = :digest FOR UPDATE")
+_LOCK_BLOB_SQLITE = text(f"UPDATE {Blob.__tablename__} SET size = size WHERE digest = :digest")
 
 T = TypeVar("T")
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # PostgreSQL deadlock_detected, serialization_failure
@@ -41,12 +47,23 @@ def retry_conflicts(fn: Callable[[], T], *, attempts: int = 6) -> T:
     raise ServerFault("conflicting concurrent changes, retry", headers={"Retry-After": "1"})
 
 
+def lock_repositories(session: Session, repository_ids: Iterable[int]) -> None:
+    """:meth:`RegistryBase.lock_repository` for several repositories, in id order (no deadlock)."""
+    for rid in sorted(set(repository_ids)):
+        session.execute(_LOCK_REPO, {"rid": rid})
+
+
 # Decides whether the caller may read a repository (used by cross-repository mount);
 # the default (no auth configured) allows everything.
 ReadCheck = Callable[[str], bool]
 
 
 class RegistryBase:
+    #: Seconds after which the freshness (``pushed_at``) of a blob link or manifest is refreshed when a
+    #: push re-uploads, mounts or HEADs it; fresher objects are not written to again (app.py derives it
+    #: from ``gc_grace_seconds``: a quarter of the grace, at most a minute).
+    touch_after: float = 60.0
+
     def __init__(self, engine: Engine, sessions: sessionmaker, store: BlobStore,
                  hooks: HookChain | None = None) -> None:
         self.engine = engine
@@ -59,6 +76,18 @@ class RegistryBase:
         """A session whose work is committed on success and rolled back on any error."""
         with self.sessions() as session, session.begin():
             yield session
+
+    def freshness(self) -> tuple[dt.datetime, dt.datetime]:
+        """(now, stale_before): the value a push writes to ``pushed_at``, and the age below which it
+        does not bother to."""
+        now = utcnow()
+        return now, now - dt.timedelta(seconds=self.touch_after)
+
+    def lock_blob(self, session: Session, digest: str) -> bool:
+        """Lock the row of blob ``digest`` for the rest of the transaction; False when there is none."""
+        if session.get_bind().dialect.name == "postgresql":
+            return session.execute(_LOCK_BLOB, {"digest": digest}).first() is not None
+        return session.execute(_LOCK_BLOB_SQLITE, {"digest": digest}).rowcount > 0
 
     # --- repositories ---
     def repository_id(self, session: Session, name: str) -> int | None:

@@ -19,10 +19,10 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
-from sqlalchemy import bindparam, delete, func, insert, literal, select
+from sqlalchemy import bindparam, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from sciregistry.db import insert_ignore
+from sciregistry.db import insert_ignore, insert_or_touch
 from sciregistry.db.base import UTCDateTime, utcnow
 from sciregistry.db.models import Blob, Repository, RepositoryBlob, Upload
 from sciregistry.errors import (
@@ -42,7 +42,7 @@ READ_SIZE = 1 << 20
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
 
 _LINKED_BLOB = (
-    select(Blob.size)
+    select(Blob.size, RepositoryBlob.repository_id, RepositoryBlob.pushed_at)
     .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
     .join(Repository, Repository.id == RepositoryBlob.repository_id)
     .where(Repository.name == bindparam("name"), Blob.digest == bindparam("digest"))
@@ -133,16 +133,34 @@ def read_stream(stream: BinaryIO, hasher, limit: int | None = None) -> Iterator[
             pending.result()
 
 
+class _Collected(Exception):
+    """Rolls back a mount whose bytes gc deleted between the look-up and the link."""
+
+
 class BlobOps(RegistryBase):
     _hashers = _Hashers()
 
     # --- reading ---
-    def stat_blob(self, repository: str, digest: str) -> BlobRecord:
+    def stat_blob(self, repository: str, digest: str, *, touch: bool = False) -> BlobRecord:
+        """The blob linked into ``repository``. With ``touch`` (a HEAD: a push asking whether it may
+        skip the upload), a stale link's freshness is refreshed, so that gc keeps the blob for the
+        manifest that is about to name it: one UPDATE at most every ``touch_after`` seconds."""
         parse_digest(digest)
         with self.engine.connect() as conn:
-            size = conn.execute(_LINKED_BLOB, {"name": repository, "digest": digest}).scalar()
-        if size is None:
-            raise BlobUnknown(detail={"digest": digest})
+            row = conn.execute(_LINKED_BLOB, {"name": repository, "digest": digest}).first()
+            if row is None:
+                raise BlobUnknown(detail={"digest": digest})
+            size, rid, pushed_at = row
+            if touch:
+                now, stale_before = self.freshness()
+                if pushed_at is None or pushed_at < stale_before:
+                    link = (RepositoryBlob.repository_id == rid, RepositoryBlob.digest == digest)
+                    touched = conn.execute(update(RepositoryBlob).where(*link, or_(
+                        RepositoryBlob.pushed_at.is_(None), RepositoryBlob.pushed_at < stale_before))
+                                           .values(pushed_at=now))
+                    conn.commit()
+                    if touched.rowcount == 0 and conn.execute(select(RepositoryBlob.digest).where(*link)).first() is None:
+                        raise BlobUnknown(detail={"digest": digest})  # gc unlinked it after our read
         return BlobRecord(digest, size)
 
     def open_blob(self, digest: str) -> BinaryIO:
@@ -169,14 +187,16 @@ class BlobOps(RegistryBase):
                 raise BlobUnknown(detail={"digest": digest})
 
     # --- linking ---
-    def _link(self, repository_id: int, digest: str, size: int) -> None:
-        """Record the blob and link it into the repository (idempotent, race-safe)."""
-        with self.transaction() as s:
-            self._link_in(s, repository_id, digest, size)
-
     def _link_in(self, s: Session, repository_id: int, digest: str, size: int) -> None:
-        s.execute(insert_ignore(s, Blob, digest=digest, size=size))
-        s.execute(insert_ignore(s, RepositoryBlob, repository_id=repository_id, digest=digest))
+        """Record the blob and link it into the repository (idempotent, race-safe), refreshing the
+        freshness of both when stale. The blob row is written first: from here to the end of the
+        transaction its lock keeps gc from deleting the blob's file (gc takes the same lock, then
+        re-checks that no link exists, registry/gc.py), so a caller that looks at the store *after*
+        this call and before commit sees a file that stays, or no file (and must write it)."""
+        now, stale_before = self.freshness()
+        s.execute(insert_or_touch(s, Blob, {"digest": digest, "size": size}, now, stale_before))
+        s.execute(insert_or_touch(s, RepositoryBlob, {"repository_id": repository_id, "digest": digest},
+                                  now, stale_before))
 
     def mount_blob(self, repository: str, digest: str, source: str | None,
                    can_read: ReadCheck | None = None) -> BlobRecord | None:
@@ -195,9 +215,15 @@ class BlobOps(RegistryBase):
                 q = q.where(Repository.name == source)
             rows = conn.execute(q.limit(50)).all()
         for name, size in rows:
-            if (can_read is None or can_read(name)) and self.store.stat(digest) is not None:
+            if can_read is None or can_read(name):
                 rid = self.ensure_repository(repository)
-                self._link(rid, digest, size)
+                try:
+                    with self.transaction() as s:
+                        self._link_in(s, rid, digest, size)
+                        if self.store.stat(digest) is None:
+                            raise _Collected
+                except _Collected:  # gc deleted the bytes meanwhile: the client uploads the blob
+                    return None
                 return BlobRecord(digest, size)
         return None
 
@@ -309,18 +335,20 @@ class BlobOps(RegistryBase):
         if not hmac.compare_digest(actual, digest):
             self._discard_upload(upload_id)
             raise DigestInvalid(detail={"expected": digest, "actual": actual})
-        info = self.store.stat(digest)
-        known = info is not None and info.size == size
         # Rows first, then the file, in one transaction: when the database is unreachable nothing has
         # moved yet and the client can retry the same PUT; when the file cannot be committed (disk
         # full) the rows roll back and the upload is still there.
         # Deleting the session row first also decides a race between two final PUTs (or a PUT and
         # a cancel) of one session: the loser finds no row and gets BLOB_UPLOAD_UNKNOWN.
+        # Whether the store has the bytes already is asked only once the blob row is locked
+        # (_link_in): gc cannot be deleting them then, so dropping this upload's copy is safe.
         with self.transaction() as s:
             if s.execute(delete(Upload).where(Upload.id == upload_id)).rowcount == 0:
                 raise BlobUploadUnknown(detail={"upload": upload_id})
             self._link_in(s, rid, digest, size)
             s.flush()
+            info = self.store.stat(digest)
+            known = info is not None and info.size == size
             if not known:
                 with _live_upload(upload_id):
                     self.store.commit_upload(upload_id, digest)
@@ -357,9 +385,11 @@ class BlobOps(RegistryBase):
         h.update(data)
         if f"{d.algorithm}:{h.hexdigest()}" != digest:
             raise DigestInvalid(detail={"expected": digest})
-        self.store.put(digest, data)
         rid = self.ensure_repository(repository)
-        self._link(rid, digest, len(data))
+        with self.transaction() as s:
+            self._link_in(s, rid, digest, len(data))  # the row lock first: gc is not deleting the file now
+            s.flush()
+            self.store.put(digest, data)
         return BlobRecord(digest, len(data))
 
     def blobs_in(self, repository_id: int, digests: Iterable[str], session: Session | None = None) -> set[str]:

@@ -349,6 +349,7 @@ class DoiService:
         if concept and supersedes and not any(d == concept for d, _ in plan.register):
             self._refresh_concept(s, plan, concept)
         s.flush()
+        _hold_pinned(s, closure.items)
         return doi
 
     def _register(self, s: Session, plan: _MintPlan, doi: str, meta: Any, rid: int | None, result: str | None,
@@ -491,3 +492,22 @@ def _concept_args(prev_attrs: dict[str, Any], svc: DoiService, concept: str, ver
                 image_url=image_url, result_ref=result_ref,
                 dataset_refs=[(u, u) for _, u in datasets], crate_url=f"{svc.base_url}/doi/{concept}?format=ro-crate",
                 doi=concept, description=meta.description, has_versions=versions)
+
+
+def _hold_pinned(s: Session, items: Any) -> None:
+    """Lock every pinned repository (the lock gc sweeps a repository under) and check that each
+    pinned object still exists: gc may have collected one between the closure's read and now; after
+    this, gc's locked re-read sees the pins (docs/architecture.md, Garbage collection)."""
+    from sciregistry.db.models import RepositoryBlob
+    from sciregistry.registry.base import lock_repositories
+
+    lock_repositories(s, {prid for prid, _, _ in items})
+    for prid, digest, kind in items:
+        if kind == "manifest":
+            q = select(Manifest.id).where(Manifest.repository_id == prid, Manifest.digest == digest)
+        else:
+            q = select(RepositoryBlob.digest).where(RepositoryBlob.repository_id == prid,
+                                                    RepositoryBlob.digest == digest)
+        if s.execute(q.limit(1)).first() is None:
+            raise Conflict(f"{digest} was deleted while the DOI was minted; push it again, then retry",
+                           {"digest": digest})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 
 from sciregistry.db.base import utcnow
 from sciregistry.db.models import Manifest, ManifestRef, Repository, Tag
@@ -32,7 +32,7 @@ from sciregistry.registry.blobs import BlobOps
 from sciregistry.registry.types import ManifestPush, ManifestRecord, Page, PushedManifest
 
 _COLS = (Manifest.digest, Manifest.media_type, Manifest.size, Manifest.content, Manifest.subject_digest,
-         Manifest.artifact_type)
+         Manifest.artifact_type, Manifest.id, Manifest.pushed_at)
 _BY_TAG = (
     select(*_COLS)
     .join(Tag, Tag.manifest_id == Manifest.id)
@@ -62,8 +62,10 @@ def _batches(items: list[str]) -> list[list[str]]:
 
 class ManifestOps(BlobOps):
     # --- reading ---
-    def get_manifest(self, repository: str, reference: str) -> ManifestRecord:
-        """A manifest by tag or digest: exact stored bytes and media type."""
+    def get_manifest(self, repository: str, reference: str, *, touch: bool = False) -> ManifestRecord:
+        """A manifest by tag or digest: exact stored bytes and media type. With ``touch`` (a HEAD, as a
+        push asks before it skips a child manifest it then names in an index), a stale manifest's
+        freshness is refreshed when the reference is a digest: gc keeps it for the coming index."""
         if is_digest(reference):
             stmt = _BY_DIGEST
         elif is_tag(reference):
@@ -78,6 +80,17 @@ class ManifestOps(BlobOps):
                 if conn.execute(_REPO_EXISTS, {"name": repository}).first() is None:
                     raise NameUnknown(detail={"name": repository})
                 raise ManifestUnknown(detail={"reference": reference})
+            if touch and stmt is _BY_DIGEST:
+                now, stale_before = self.freshness()
+                if row[7] is None or row[7] < stale_before:
+                    touched = conn.execute(update(Manifest).where(Manifest.id == row[6], or_(
+                        Manifest.pushed_at.is_(None), Manifest.pushed_at < stale_before)).values(pushed_at=now))
+                    conn.commit()
+                    if touched.rowcount == 0 and conn.execute(
+                            select(Manifest.id).where(Manifest.id == row[6])).first() is None:
+                        # gc deleted it after our read: answering 200 would make the client skip
+                        # the push of a manifest its index then names
+                        raise ManifestUnknown(detail={"reference": reference})
         return ManifestRecord(repository, row[0], row[1], row[2], row[3], row[4], row[5])
 
     # --- writing ---
@@ -113,15 +126,20 @@ class ManifestOps(BlobOps):
         with self.transaction() as s:
             self.lock_repository(s, rid)
             self._check_references(s, rid, parsed)
-            mid = s.execute(select(Manifest.id).where(Manifest.repository_id == rid,
-                                                      Manifest.digest == digest)).scalar()
-            created = mid is None
-            if created:
+            now, stale_before = self.freshness()
+            existing = s.execute(select(Manifest.id, Manifest.pushed_at).where(
+                Manifest.repository_id == rid, Manifest.digest == digest)).first()
+            created = existing is None
+            if existing is not None:
+                mid: int = existing[0]
+                if existing[1] is None or existing[1] < stale_before:  # pushed again: fresh again
+                    s.execute(update(Manifest).where(Manifest.id == mid).values(pushed_at=now))
+            else:
                 row = Manifest(repository_id=rid, digest=digest, media_type=parsed.media_type,
                                artifact_type=parsed.artifact_type,
                                subject_digest=parsed.subject.digest if parsed.subject else None,
                                annotations=json.dumps(parsed.annotations) if parsed.annotations else None,
-                               size=len(data), content=data)
+                               size=len(data), content=data, pushed_at=now)
                 s.add(row)
                 s.flush()
                 mid = row.id
@@ -144,8 +162,9 @@ class ManifestOps(BlobOps):
             have = self.blobs_in(rid, blobs, session=s)
             missing = [d for d in blobs if d not in have]
             if EMPTY_JSON_DIGEST in missing:  # the empty config of artifacts: every registry has it
+                # in this transaction (it holds the lock); the row (and its lock) before the file
+                self._link_in(s, rid, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
                 self.store.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
-                self._link_in(s, rid, EMPTY_JSON_DIGEST, len(EMPTY_JSON))  # in this transaction (it holds the lock)
                 missing.remove(EMPTY_JSON_DIGEST)
             if missing:
                 raise ManifestBlobUnknown(detail=_missing(missing))

@@ -289,10 +289,13 @@ def tombstone_doi(prefix: str, suffix: str) -> Response:
 @bp.post("/gc")
 def run_gc() -> Response:
     services().gate.require_admin()
-    from sciregistry.registry.gc import collect
+    from sciregistry.errors import Conflict
+    from sciregistry.registry.gc import collect_exclusive
 
     cfg = services().config
-    report = collect(services().registry, grace=cfg.gc_grace_seconds, upload_max_age=cfg.upload_max_age,
-                     dry_run=query("dry_run", False), delete_untagged=query("delete_untagged", False),
-                     dois=services().extra.get("dois"))
+    report = collect_exclusive(services().registry, grace=cfg.gc_grace_seconds, upload_max_age=cfg.upload_max_age,
+                               dry_run=query("dry_run", False), delete_untagged=query("delete_untagged", False),
+                               dois=services().extra.get("dois"))
+    if report is None:
+        raise Conflict("another gc pass is running (online gc, the CLI or another node); retry later")
     return json_response(report.to_dict())

@@ -144,7 +144,7 @@ def catalog() -> Response:
 # --- manifests -----------------------------------------------------------------------------------
 
 def get_manifest(name: str, ref: str) -> Response:
-    m = services().registry.get_manifest(name, ref)
+    m = services().registry.get_manifest(name, ref, touch=request.method == "HEAD")
     headers = {"Docker-Content-Digest": m.digest, "Content-Type": m.media_type, "ETag": f'"{m.digest}"'}
     if request.method == "HEAD":
         resp = _empty(200, headers)
@@ -180,7 +180,7 @@ def delete_manifest(name: str, ref: str) -> Response:
 
 def get_blob(name: str, digest: str) -> Response:
     reg = services().registry
-    blob = reg.stat_blob(name, digest)
+    blob = reg.stat_blob(name, digest, touch=request.method == "HEAD")
     headers = {"Docker-Content-Digest": blob.digest, "Content-Type": "application/octet-stream",
                "Accept-Ranges": "bytes", "ETag": f'"{blob.digest}"'}
     if request.method == "HEAD":

@@ -12,7 +12,16 @@ from sciregistry.db.models.auth import (
     User,
 )
 from sciregistry.db.models.doi import Doi, DoiPin
-from sciregistry.db.models.oci import Blob, Manifest, ManifestRef, Repository, RepositoryBlob, Tag, Upload
+from sciregistry.db.models.oci import (
+    Blob,
+    Manifest,
+    ManifestRef,
+    Repository,
+    RepositoryBlob,
+    Tag,
+    TaskLock,
+    Upload,
+)
 from sciregistry.db.models.provenance import (
     Run,
     RunAncestor,
@@ -47,6 +56,7 @@ __all__ = [
     "RunStep",
     "RunWorkflow",
     "Tag",
+    "TaskLock",
     "Upload",
     "User",
 ]

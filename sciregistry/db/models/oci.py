@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sciregistry.db.base import Base, UTCDateTime, utcnow
@@ -32,6 +42,9 @@ class Blob(Base):
     digest: Mapped[str] = mapped_column(String(DIGEST_LEN), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Freshness for gc: set on every upload of the bytes, also of bytes the registry already had
+    # (registry/gc.py: an unlinked blob is collected only when this is older than the grace period).
+    pushed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class RepositoryBlob(Base):
@@ -43,6 +56,9 @@ class RepositoryBlob(Base):
                                                primary_key=True)
     digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest", ondelete="CASCADE"), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Freshness for gc: the last upload, mount or HEAD of the blob in this repository (refreshed
+    # only when stale, see RegistryBase.touch_after): a push in progress keeps what it relies on.
+    pushed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_repository_blobs_digest", "digest"),)
 
@@ -60,6 +76,9 @@ class Manifest(Base):
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Freshness for gc: the last PUT or HEAD of this manifest (refreshed only when stale); an untagged
+    # manifest is collected only when this is older than the grace period.
+    pushed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
         UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
@@ -104,3 +123,15 @@ class Upload(Base):
     owner: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
     __table_args__ = (Index("ix_uploads_owner", "owner"),)
+
+
+class TaskLock(Base):
+    """One row per periodic task (``gc``, ...): who runs it now and when it last finished, so that
+    one pass at a time runs across every worker and node (registry/tasks.py)."""
+
+    __tablename__ = "task_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[float] = mapped_column(Float, default=0.0)
+    last_run_at: Mapped[float] = mapped_column(Float, default=0.0)
