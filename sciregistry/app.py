@@ -19,6 +19,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from sciregistry import metrics
+from sciregistry.api import observe
 from sciregistry.api.auth_gate import configure_auth, install_auth
 from sciregistry.api.ext import bp as ext_bp
 from sciregistry.api.ext import docs_bp
@@ -26,10 +28,11 @@ from sciregistry.api.gate import OpenGate
 from sciregistry.api.landing import bp as landing_bp
 from sciregistry.api.v2 import bp as v2_bp
 from sciregistry.config import Config, load_config
-from sciregistry.db import make_engine, make_session_factory
-from sciregistry.errors import InsufficientStorage, RegistryError, ServerFault
+from sciregistry.db import make_engine, make_session_factory, watch_pool
+from sciregistry.errors import CrateInvalid, InsufficientStorage, ManifestInvalid, RegistryError, ServerFault
 from sciregistry.oci import EMPTY_JSON_DIGEST
 from sciregistry.registry import HookChain, Registry
+from sciregistry.registry.hooks import OnRefusal
 from sciregistry.registry.dois import DoiPins, DoiService
 from sciregistry.registry.reproductions import ReproductionCounter
 from sciregistry.registry.runs import RunIndex, RunQueries
@@ -76,7 +79,7 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     hooks = HookChain()
     # Hooks run inside the push/delete transactions, in this order: crate admission and indexing,
     # DOI pin guard, reproduction-report counter.
-    hooks.add(RunIndex(store))
+    hooks.add(OnRefusal(RunIndex(store), metrics.CRATES_REFUSED.inc, (ManifestInvalid, CrateInvalid)))
     hooks.add(DoiPins())
     hooks.add(ReproductionCounter(store))
     registry = Registry(engine, sessions, store, hooks)
@@ -89,6 +92,28 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
                                         registry_host=config.resolved_registry_host)
     configure_auth(services)  # accounts, keys, audit sink, first-start hook; AuthGate when auth_enabled
     return services
+
+
+def readiness(services: Services) -> dict[str, str]:
+    """What keeps this node from serving (empty when ready): the database answers and its schema is
+    at the revision this code expects, the blob store answers."""
+    from sciregistry.db.revision import database_revisions, head_revisions
+
+    problems: dict[str, str] = {}
+    try:
+        with services.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            at, head = database_revisions(conn), head_revisions()
+        if at != head:
+            problems["migrations"] = (f"database at {', '.join(sorted(at)) or 'no revision'}, this code needs "
+                                      f"{', '.join(sorted(head))} (`sciregistry serve` migrates at start)")
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        problems["database"] = type(exc).__name__
+    try:
+        services.store.stat(EMPTY_JSON_DIGEST)
+    except Exception as exc:  # noqa: BLE001
+        problems["storage"] = type(exc).__name__
+    return problems
 
 
 def server_fault(exc: BaseException) -> ServerFault | None:
@@ -127,6 +152,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     app.json.sort_keys = False  # type: ignore[attr-defined]
     services = build_services(config, migrate=migrate)
     app.extensions["sciregistry"] = services
+    services.extra["readiness"] = lambda: readiness(services)
+    metrics.DB_CAPACITY.set(watch_pool(services.engine, checkout=metrics.DB_IN_USE.inc,
+                                       checkin=metrics.DB_IN_USE.dec, connect=metrics.DB_CONNECTS.inc))
+    observe.install(app, access_log=config.access_log)
 
     app.url_map.merge_slashes = False  # /v2//x must not be redirected to another repository
     app.register_blueprint(v2_bp)

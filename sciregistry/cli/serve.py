@@ -22,10 +22,32 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
           data_dir: str | None, config_path: str | None) -> None:
     """Run the registry with a production WSGI server (gunicorn, gthread workers)."""
     cfg = load(config_path, data_dir, host=host, port=port, workers=workers, threads=threads)
-    logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    prepare_in_child(cfg)
-    run_gunicorn(cfg)
+    from sciregistry.logs import configure_logging
+
+    configure_logging(cfg.log_level, cfg.log_format)
+    # Before anything imports prometheus_client: every process of this server counts into one
+    # private directory, which /metrics sums (see sciregistry/metrics.py).
+    metrics_dir = prepare_multiprocess_dir()
+    try:
+        prepare_in_child(cfg)
+        run_gunicorn(cfg)
+    finally:
+        from sciregistry.metrics import remove_multiprocess_dir
+
+        remove_multiprocess_dir(metrics_dir)
+
+
+def prepare_multiprocess_dir() -> str:
+    from sciregistry.metrics import prepare_multiprocess_dir as prepare_dir
+
+    return prepare_dir()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook (master): a worker exited; its live gauges leave the sums."""
+    from sciregistry.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
 
 
 def prepare(cfg: Any) -> None:
@@ -64,8 +86,19 @@ def prepare_in_child(cfg: Any) -> None:
             sys.stderr.flush()
             os._exit(code)
     _, status = os.waitpid(pid, 0)
+    from sciregistry.metrics import mark_process_dead
+
+    mark_process_dead(pid)
     if os.waitstatus_to_exitcode(status) != 0:
         raise click.ClickException("startup failed (see the message above); the server was not started")
+
+
+def _serve_metrics(server: Any, bind: str) -> None:
+    """gunicorn hook (master, once the workers are started): the exposition on ``metrics_bind``."""
+    from sciregistry.metrics import serve_exposition
+
+    serve_exposition(bind)
+    server.log.info("metrics on http://%s/metrics", bind)
 
 
 def run_gunicorn(cfg: Any) -> None:
@@ -88,7 +121,10 @@ def run_gunicorn(cfg: Any) -> None:
                 "limit_request_line": 8190,
                 "forwarded_allow_ips": "127.0.0.1",
                 "control_socket_disable": True,
+                "child_exit": child_exit,
             }
+            if cfg.metrics_bind:
+                settings["when_ready"] = lambda server: _serve_metrics(server, cfg.metrics_bind)
             for key, value in settings.items():
                 self.cfg.set(key, value)
 

@@ -1,5 +1,5 @@
 """Persistence: typed models, engine/session factory, migrations."""
 
-from sciregistry.db.base import Base, insert_ignore, make_engine, make_session_factory, utcnow
+from sciregistry.db.base import Base, insert_ignore, make_engine, make_session_factory, utcnow, watch_pool
 
-__all__ = ["Base", "insert_ignore", "make_engine", "make_session_factory", "utcnow"]
+__all__ = ["Base", "insert_ignore", "make_engine", "make_session_factory", "utcnow", "watch_pool"]

@@ -7,7 +7,8 @@ is stored.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -74,3 +75,21 @@ class HookChain(NoHooks):
     def check_blob_delete(self, session: Session, repository_id: int, digest: str) -> None:
         for h in self.hooks:
             h.check_blob_delete(session, repository_id, digest)
+
+
+class OnRefusal:
+    """``hook`` as is, calling ``counter()`` each time its ``on_manifest_push`` refuses a push with one
+    of ``errors`` (the admission metric, without the hook knowing about metrics)."""
+
+    def __init__(self, hook: RegistryHooks, counter: Callable[[], Any], errors: tuple[type[Exception], ...]) -> None:
+        self.hook, self.counter, self.errors = hook, counter, errors
+
+    def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
+        try:
+            self.hook.on_manifest_push(session, push)
+        except self.errors:
+            self.counter()
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.hook, name)

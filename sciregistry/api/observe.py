@@ -1,0 +1,235 @@
+"""What an operator watches: request ids, the access log, Prometheus metrics, ``/metrics`` and ``/readyz``.
+
+``RequestObserver`` wraps the whole WSGI application (outside Flask, so every request is seen,
+including the ones Flask answers with a 404 or 405, and streamed bodies are timed to their last
+byte). Per request it:
+
+- takes the client's ``X-Request-Id`` when it is 1-128 characters of ``[A-Za-z0-9._:+/=@-]``, else
+  makes one (128 random bits, hex), sets it in :data:`sciregistry.logs.request_id` so every log
+  line of the request carries it, and echoes it in the response;
+- counts the request, its latency and its bytes under its route *template* (``/v2/<name>/blobs/<digest>``),
+  which the /v2 dispatcher or Flask's URL rule names: never a raw path, so label values are bounded;
+- writes one access line (``sciregistry.access`` logger) when the body has been sent.
+
+The work per request is a few dictionary lookups and four memory-mapped counter updates (label
+children are cached per (method, route, status)): measured in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from time import perf_counter
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from sciregistry import metrics
+from sciregistry.api.v2.body import BYTES_IN as ENV_BYTES_IN  # counted by the blob body readers (chunked: no length)
+from sciregistry.api.v2.routes import ENV_ROUTE  # set by the /v2 dispatcher (matched outside Flask's router)
+from sciregistry.logs import ACCESS_LOGGER, plain_access_line
+from sciregistry.logs import request_id as current_request_id
+
+ENV_REQUEST_ID = "sciregistry.request_id"
+ENV_PRINCIPAL = "sciregistry.principal"
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_OK = re.compile(r"[A-Za-z0-9._:+/=@-]{1,128}")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_UPLOAD_METHODS = frozenset({"POST", "PATCH", "PUT"})
+_PATH_UNSAFE = re.compile(r"[^\x21-\x7e]")
+
+
+def request_id_for(header: str | None) -> str:
+    """The client's id when it is safe to log and echo, else a fresh one."""
+    if header is not None and _REQUEST_ID_OK.fullmatch(header):
+        return header
+    return os.urandom(16).hex()
+
+
+class RequestObserver:
+    def __init__(self, app: Callable[..., Iterable[bytes]], *, access_log: bool = True) -> None:
+        self.app = app
+        self.access = logging.getLogger(ACCESS_LOGGER) if access_log else None
+        self._children: dict[tuple[str, str, str], tuple[Any, Any, Any, Any]] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        t0 = perf_counter()
+        rid = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
+        environ[ENV_REQUEST_ID] = rid
+        token = current_request_id.set(rid)
+        upload = environ.get("REQUEST_METHOD") in _UPLOAD_METHODS and "/blobs/uploads" in environ.get("PATH_INFO", "")
+        if upload:
+            metrics.UPLOADS_IN_PROGRESS.inc()
+        state: list[Any] = [None, None]  # status line, Content-Length
+
+        def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            headers.append((REQUEST_ID_HEADER, rid))
+            state[0] = status
+            for k, v in headers:
+                if k.lower() == "content-length":
+                    state[1] = v
+            return start_response(status, headers, exc_info)
+
+        finish = _Finish(self, environ, t0, state, upload, token)
+        try:
+            result = self.app(environ, _start_response)
+        except BaseException:
+            state[0] = state[0] or "500 Internal Server Error"
+            finish(0)
+            raise
+        wrapper = environ.get("wsgi.file_wrapper")
+        if wrapper is not None and isinstance(wrapper, type) and isinstance(result, wrapper):
+            # gunicorn sends a file wrapper with sendfile only if it is returned as is: keep it, and
+            # finish when the server closes it (its length is the Content-Length we answered with).
+            inner_close = getattr(result, "close", None)
+
+            def _close() -> None:
+                try:
+                    if inner_close is not None:
+                        inner_close()
+                finally:
+                    finish(int(state[1] or 0))
+
+            result.close = _close
+            return result
+        return _Body(result, finish)
+
+    def observe(self, environ: dict[str, Any], seconds: float, status_line: str, sent: int) -> None:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in _METHODS:
+            method = "OTHER"
+        route = environ.get(ENV_ROUTE, "<unmatched>")
+        status = status_line[:3]
+        received = environ.get(ENV_BYTES_IN)
+        if received is None:
+            length = environ.get("CONTENT_LENGTH")
+            received = int(length) if length and length.isdigit() else 0
+        key = (method, route, status)
+        kids = self._children.get(key)
+        if kids is None:
+            kids = (metrics.REQUESTS.labels(method, route, status), metrics.LATENCY.labels(method, route),
+                    metrics.RECEIVED.labels(route), metrics.SENT.labels(route))
+            self._children[key] = kids
+        kids[0].inc()
+        kids[1].observe(seconds)
+        if received:
+            kids[2].inc(received)
+        if sent:
+            kids[3].inc(sent)
+        access = self.access
+        if access is not None and access.isEnabledFor(logging.INFO):
+            path = environ.get("PATH_INFO", "")
+            if environ.get("QUERY_STRING"):
+                path = f"{path}?{environ['QUERY_STRING']}"
+            fields = {"method": method, "route": route, "path": _PATH_UNSAFE.sub("?", path[:1000]),
+                      "status": int(status) if status.isdigit() else 0, "bytes_in": received, "bytes_out": sent,
+                      "duration_ms": round(seconds * 1000, 2), "principal": environ.get(ENV_PRINCIPAL, "-"),
+                      "remote_addr": environ.get("REMOTE_ADDR", "-"), "request_id": environ[ENV_REQUEST_ID]}
+            access.info(plain_access_line(fields), extra=fields)
+
+
+class _Finish:
+    """Called once, when the response is done (or failed): metrics, access line, context reset."""
+
+    __slots__ = ("observer", "environ", "t0", "state", "upload", "token", "done")
+
+    def __init__(self, observer: RequestObserver, environ: dict[str, Any], t0: float, state: list[Any],
+                 upload: bool, token: Any) -> None:
+        self.observer, self.environ, self.t0, self.state = observer, environ, t0, state
+        self.upload, self.token, self.done = upload, token, False
+
+    def __call__(self, sent: int) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            if self.upload:
+                metrics.UPLOADS_IN_PROGRESS.dec()
+            self.observer.observe(self.environ, perf_counter() - self.t0, self.state[0] or "500", sent)
+        finally:
+            try:
+                current_request_id.reset(self.token)
+            except ValueError:  # closed from another context: nothing of ours to restore there
+                pass
+
+
+class _Body:
+    """The response iterable, counting the bytes it yields; finishes on ``close`` (PEP 3333)."""
+
+    __slots__ = ("result", "finish", "sent")
+
+    def __init__(self, result: Iterable[bytes], finish: _Finish) -> None:
+        self.result, self.finish, self.sent = result, finish, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.result:
+            self.sent += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.finish(self.sent)
+
+
+# --- Flask side ----------------------------------------------------------------------------------
+
+def _remember(_exc: BaseException | None) -> None:
+    """Teardown (the request object is gone when the body has been sent): the route template, and
+    who the request authenticated as (only if it was resolved: the log never triggers a credential
+    check of its own)."""
+    from sciregistry.api.auth_gate import G_KEY
+
+    environ = request.environ
+    if ENV_ROUTE not in environ:
+        rule = request.url_rule
+        environ[ENV_ROUTE] = rule.rule if rule is not None else "<unmatched>"
+    if g.get(G_KEY) is not None:
+        label = getattr(_services().gate, "principal_label", None)
+        if label is not None:
+            request.environ[ENV_PRINCIPAL] = label()
+
+
+def _services() -> Any:
+    from flask import current_app
+
+    return current_app.extensions["sciregistry"]
+
+
+def metrics_view() -> Response:
+    """``GET /metrics``: the exposition, for administrators (or anyone with ``metrics_public``);
+    404 here when ``metrics_bind`` serves it on its own address."""
+    cfg = _services().config
+    if cfg.metrics_bind:
+        return Response(json.dumps({"errors": [{"code": "NOT_FOUND", "message": "metrics are served on the "
+                                                "metrics_bind address"}]}), status=404, mimetype="application/json")
+    if not cfg.metrics_public:
+        _services().gate.require_admin()
+    return Response(metrics.exposition(), mimetype=metrics.CONTENT_TYPE)
+
+
+def readyz_view() -> Response:
+    """``GET /readyz``: 200 when the database and the blob store answer and the database schema is
+    at the revision this code expects; else 503 naming each problem (a load balancer takes the node
+    out of rotation; ``/healthz`` stays the liveness check)."""
+    services = _services()
+    problems = services.extra["readiness"]()
+    if problems:
+        return Response(json.dumps({"status": "unavailable", "problems": problems}), status=503,
+                        mimetype="application/json", headers={"Retry-After": "5"})
+    return Response(b'{"status":"ready"}', mimetype="application/json")
+
+
+def install(app: Flask, *, access_log: bool = True) -> None:
+    """Called by ``create_app``: the observer around the WSGI app, the principal teardown, the routes."""
+    app.wsgi_app = RequestObserver(app.wsgi_app, access_log=access_log)  # type: ignore[method-assign]
+    app.teardown_request(_remember)
+    app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])
+    app.add_url_rule("/readyz", "readyz", readyz_view, methods=["GET"])
