@@ -15,7 +15,11 @@ impact (first page of 100 runs with their results, and the total count) of an im
 reached through its index (about 30,000 dependent runs); run search by parameter name and value;
 lineage of a 100-step workflow result (issue 12: under 50 ms at 100,000 runs).
 
-    .venv/bin/python benchmarks/provenance_index.py [--runs 100000] [--database-url URL]
+    .venv/bin/python benchmarks/provenance_index.py [--runs 100000] [--database-url URL] [--reuse]
+
+    # PostgreSQL at 10^6 runs (docs/performance.md), in a schema of its own:
+    .venv/bin/python benchmarks/provenance_index.py --runs 1000000 \
+        --database-url 'postgresql+psycopg://postgres@127.0.0.1:5432/DB?options=-csearch_path%3Dbench' 
 """
 
 from __future__ import annotations
@@ -206,18 +210,21 @@ SELECT i + 1, 3, 1000001 + i, 'sha256:' || encode(sha256(('crate' || i)::bytea),
        CASE WHEN use_index THEN (SELECT digest FROM d WHERE kind = 'index') END,
        'Researcher ' || (i % 50), __T0__ + make_interval(mins => i), __T0__ + make_interval(mins => i + 1), __T0__
 FROM plan;
+-- each child table in run order, as admissions write them (a run's rows share a page)
 INSERT INTO run_parameters (run_id, name, type, value, number)
-SELECT i + 1, 'k', 'integer', k::text, k FROM plan
+SELECT * FROM (SELECT i + 1 AS run_id, 'k', 'integer', k::text, k FROM plan
 UNION ALL SELECT i + 1, 'min_length', 'integer', '100', 100 FROM plan
-UNION ALL SELECT i + 1, 'label', 'string', 'batch' || (i % 100), NULL FROM plan;
+UNION ALL SELECT i + 1, 'label', 'string', 'batch' || (i % 100), NULL FROM plan) x ORDER BY run_id;
 INSERT INTO run_inputs (run_id, name, repository, digest)
-SELECT i + 1, 'reads', 'lab/data', (SELECT digest FROM d WHERE kind = 'dataset' AND n = a) FROM plan
+SELECT * FROM (SELECT i + 1 AS run_id, 'reads', 'lab/data', (SELECT digest FROM d WHERE kind = 'dataset' AND n = a)
+  FROM plan
 UNION ALL SELECT i + 1, 'reference', 'lab/data', (SELECT digest FROM d WHERE kind = 'dataset' AND n = b) FROM plan
 UNION ALL SELECT i + 1, 'previous', 'lab/results', 'sha256:' || encode(sha256(('result' || prev)::bytea), 'hex')
-  FROM plan WHERE prev IS NOT NULL;
+  FROM plan WHERE prev IS NOT NULL) x ORDER BY run_id;
 INSERT INTO run_outputs (run_id, path, sha256, size)
-SELECT i + 1, 'gc.tsv', encode(sha256(('o' || i || 'a')::bytea), 'hex'), 1000 FROM plan
-UNION ALL SELECT i + 1, 'kmers.tsv', encode(sha256(('o' || i || 'b')::bytea), 'hex'), 2000 FROM plan;
+SELECT * FROM (SELECT i + 1 AS run_id, 'gc.tsv', encode(sha256(('o' || i || 'a')::bytea), 'hex'), 1000 FROM plan
+UNION ALL SELECT i + 1, 'kmers.tsv', encode(sha256(('o' || i || 'b')::bytea), 'hex'), 2000 FROM plan) x
+ORDER BY run_id;
 -- every 100th run is a 100-step workflow run (as build() makes them)
 INSERT INTO run_workflows (run_id, language, path, sha256, size, input_files)
 SELECT i + 1, 'cwl', 'packed.cwl', encode(sha256(('wf' || i)::bytea), 'hex'), 5000, '[]' FROM plan WHERE i % 100 = 0;
@@ -244,7 +251,7 @@ WITH RECURSIVE c(i, j) AS (SELECT i, i FROM plan
                            UNION ALL SELECT c.i, p.prev FROM c JOIN plan p ON p.i = c.j WHERE p.prev IS NOT NULL)
 SELECT i, j FROM c;
 INSERT INTO run_ancestors (digest, run_id)
-SELECT DISTINCT x.digest, c.i + 1
+SELECT DISTINCT ON (c.i, x.digest) x.digest, c.i + 1
 FROM chain c JOIN plan p ON p.i = c.j
 CROSS JOIN LATERAL (
   SELECT digest FROM d WHERE (kind = 'dataset' AND n IN (p.a, p.b))
@@ -292,7 +299,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=100_000)
     ap.add_argument("--database-url", default=None,
-                    help="PostgreSQL: a database of its own (its public schema is dropped and rebuilt)")
+                    help="PostgreSQL: a database (or schema: ?options=-csearch_path%%3Dbench) of its own: its "
+                         "current schema is dropped and rebuilt")
     ap.add_argument("--reuse", action="store_true",
                     help="query an index built by an earlier run (after migrating it to the newest schema)")
     ap.add_argument("--queries", type=int, default=200)
@@ -304,8 +312,9 @@ def main() -> int:
     pg = engine.dialect.name == "postgresql"
     if pg and not args.reuse:
         with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     upgrade(engine)
     t = time.perf_counter()
     if args.reuse:

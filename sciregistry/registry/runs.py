@@ -24,6 +24,7 @@ from sciregistry.db.models import (
     Repository,
     Run,
     RunAncestor,
+    RunAncestorCount,
     RunInput,
     RunOutput,
     RunParameter,
@@ -415,8 +416,9 @@ class RunQueries:
         if art is None and depth == 0:
             raise NotFound(f"{repository}@{digest} is not in this registry")
         subject = {"repository": repository, "digest": digest, "artifact_type": art[0] if art else None}
-        run = s.execute(select(Run).where(Run.result_digest == digest).order_by(Run.id.desc()).limit(1)).scalar() \
-            or s.execute(select(Run).where(Run.crate_digest == digest).limit(1)).scalar()
+        # the newest run that produced it, else the run its crate describes: one statement
+        run = s.execute(select(Run).where(or_(Run.result_digest == digest, Run.crate_digest == digest))
+                        .order_by((Run.result_digest == digest).desc(), Run.id.desc()).limit(1)).scalar()
         if run is None:
             return {"subject": subject, "produced_by": None, "inputs": []}
         view = self._views(s, [run])[0]
@@ -445,11 +447,12 @@ class RunQueries:
     def impact(self, digest: str, limit: int = 100, after: int | None = None) -> dict[str, Any]:
         """Runs and results depending on ``digest``, a page at a time (ordered by run id), with totals."""
         with self.sessions() as s:
-            total = s.execute(select(func.count()).select_from(RunAncestor)
-                              .where(RunAncestor.digest == digest)).scalar_one()
-            total_results = s.execute(select(func.count(func.distinct(Run.result_digest))).where(
-                Run.id.in_(select(RunAncestor.run_id).where(RunAncestor.digest == digest)))).scalar_one() \
-                if total <= 10_000 else None
+            # kept by triggers on run_ancestors (migration 0013): one key lookup, however many runs
+            total = s.execute(select(RunAncestorCount.runs).where(RunAncestorCount.digest == digest)).scalar() or 0
+            total_results = s.execute(
+                select(func.count(func.distinct(Run.result_digest)))
+                .select_from(RunAncestor).join(Run, Run.id == RunAncestor.run_id)
+                .where(RunAncestor.digest == digest)).scalar_one() if total <= 10_000 else None
             ids = self._downstream_ids(s, digest, after, limit + 1)
             more = len(ids) > limit
             ids = ids[:limit]

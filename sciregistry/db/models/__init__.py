@@ -16,6 +16,7 @@ from sciregistry.db.models.oci import Blob, Manifest, ManifestRef, Repository, R
 from sciregistry.db.models.provenance import (
     Run,
     RunAncestor,
+    RunAncestorCount,
     RunInput,
     RunOutput,
     RunParameter,
@@ -41,6 +42,7 @@ __all__ = [
     "Robot",
     "Run",
     "RunAncestor",
+    "RunAncestorCount",
     "RunInput",
     "RunOutput",
     "RunParameter",
