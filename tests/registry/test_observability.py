@@ -342,3 +342,38 @@ def test_readyz(tmp_path: Path) -> None:
         services.engine.dispose()
         services.engine = good
         good.dispose()
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_access_line_of_configured_logging(auth_app: Any, log_format: str) -> None:
+    """Under ``serve`` (configure_logging), access lines skip the logging machinery: same format."""
+    from sciregistry import logs
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logs._sink)
+    stream = io.StringIO()
+    try:
+        logs.configure_logging("INFO", log_format, stream=stream)
+        logs.request_id.set("-")  # earlier tests' responses left unclosed keep their id in this thread
+        logging.getLogger("sciregistry.test").warning("before")
+        r = auth_app.test_client().get("/v2/", headers={"X-Request-Id": "fmt-1"})
+        r.close()
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+        logs._sink = saved[2]
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    if log_format == "plain":
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING sciregistry.test \[rid=-\]: before", lines[0])
+        assert re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO sciregistry.access \[rid=fmt-1\]: '
+                            r'127\.0\.0\.1 anonymous "GET /v2/" 401 in=0 out=\d+ [0-9.]+ms route=/v2/', lines[1]), lines[1]
+    else:
+        before, access = json.loads(lines[0]), json.loads(lines[1])
+        assert set(before) == {"time", "level", "logger", "message", "request_id"}
+        assert set(before) <= set(access)
+        assert access["request_id"] == "fmt-1" and access["status"] == 401 and access["route"] == "/v2/"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", access["time"])
