@@ -2,7 +2,7 @@
 
 Every family is defined here, once, with bounded labels: the route *template* (never a raw path),
 the method, the status code. Under ``sciregistry serve`` the gunicorn workers are separate
-processes: ``prepare_multiprocess_dir`` points ``PROMETHEUS_MULTIPROC_DIR`` at a private, empty
+processes: ``sciregistry serve`` (``cli/serve.py``) points ``PROMETHEUS_MULTIPROC_DIR`` at a private, empty
 directory before any worker starts, each worker writes its values there (memory-mapped files, no
 locks between processes), the exposition sums them, and ``mark_process_dead`` drops the live
 gauges of a worker that exited. Without that variable (tests, ``flask run``) the values live in
@@ -31,8 +31,6 @@ composition root and the CLI call these functions.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,34 +142,12 @@ def exposition() -> bytes:
     return generate_latest()
 
 
-# --- multiprocess set-up (called by `sciregistry serve` in the gunicorn master) -------------------
-
-def prepare_multiprocess_dir(parent: str | None = None) -> str:
-    """Point ``PROMETHEUS_MULTIPROC_DIR`` at an empty directory of our own and return it. An
-    operator's value is honoured (and emptied of our old files: stale counters of a previous run
-    would be summed in); otherwise a private (mode 0700) temporary directory is made. Must run
-    before ``prometheus_client`` is imported by any process that counts (the workers)."""
-    path = os.environ.get(MULTIPROC_ENV)
-    if path:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        for name in os.listdir(path):
-            if name.endswith(".db"):
-                os.unlink(os.path.join(path, name))
-    else:
-        path = tempfile.mkdtemp(prefix="sciregistry-metrics-", dir=parent)
-        os.environ[MULTIPROC_ENV] = path
-    return path
-
+# --- multiprocess mode (`sciregistry serve` makes the directory: sciregistry/cli/serve.py) ----------
 
 def mark_process_dead(pid: int) -> None:
     """A worker exited: drop its live gauges (its counters stay in the sums)."""
     if os.environ.get(MULTIPROC_ENV):
         _mp.mark_process_dead(pid)
-
-
-def remove_multiprocess_dir(path: str) -> None:
-    if path and os.path.basename(path).startswith("sciregistry-metrics-"):
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def serve_exposition(bind: str) -> Any:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 import click
@@ -27,20 +29,36 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     configure_logging(cfg.log_level, cfg.log_format)
     # Before anything imports prometheus_client: every process of this server counts into one
     # private directory, which /metrics sums (see sciregistry/metrics.py).
+    if "prometheus_client" in sys.modules:  # a programming error: the workers would count apart
+        raise click.ClickException("prometheus_client was imported before its multiprocess directory was set")
     metrics_dir = prepare_multiprocess_dir()
     try:
         prepare_in_child(cfg)
         run_gunicorn(cfg)
     finally:
-        from sciregistry.metrics import remove_multiprocess_dir
+        if os.path.basename(metrics_dir).startswith(METRICS_DIR_PREFIX):
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
-        remove_multiprocess_dir(metrics_dir)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_DIR_PREFIX = "sciregistry-metrics-"
 
 
 def prepare_multiprocess_dir() -> str:
-    from sciregistry.metrics import prepare_multiprocess_dir as prepare_dir
-
-    return prepare_dir()
+    """Point ``PROMETHEUS_MULTIPROC_DIR`` at an empty directory and return it: the operator's
+    (emptied of old files, whose counters would be summed in) or a private (0700) temporary one.
+    This runs before anything imports prometheus_client, which picks its multiprocess mode once, at
+    import (so it is done here, not in sciregistry.metrics)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(path, name))
+    else:
+        path = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)
+        os.environ[MULTIPROC_ENV] = path
+    return path
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -377,3 +377,32 @@ def test_access_line_of_configured_logging(auth_app: Any, log_format: str) -> No
         assert set(before) <= set(access)
         assert access["request_id"] == "fmt-1" and access["status"] == 401 and access["route"] == "/v2/"
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", access["time"])
+
+
+def test_metrics_on_their_own_address(tmp_path: Path) -> None:
+    """``metrics_bind``: the gunicorn master serves the summed metrics there, without credentials;
+    the main port no longer does."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = start_server(tmp_path / "data", workers=1,
+                          env={"SCIREGISTRY_AUTH_ENABLED": "true", "SCIREGISTRY_ADMIN_PASSWORD": "admin-pw-123",
+                               "SCIREGISTRY_METRICS_BIND": f"127.0.0.1:{port}"})
+    try:
+        assert requests.get(f"{server.url}/v2/").status_code == 401
+        assert requests.get(f"{server.url}/metrics", auth=("admin", "admin-pw-123")).status_code == 404
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        s = samples(r.text)
+        assert value(s, "sciregistry_http_requests_total", route="/v2/", status="401") == 1
+        assert value(s, "sciregistry_http_requests_total", route="/metrics", status="404") == 1
+    finally:
+        server.stop()
