@@ -39,7 +39,7 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_OK = re.compile(r"[A-Za-z0-9._:+/=@-]{1,128}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _UPLOAD_METHODS = frozenset({"POST", "PATCH", "PUT"})
-_PATH_UNSAFE = re.compile(r"[^\x21-\x7e]")
+_PATH_UNSAFE = re.compile(r'[^\x21-\x7e]|["\\]')  # a path cannot forge fields of the plain line
 
 
 def request_id_for(header: str | None) -> str:
@@ -63,14 +63,11 @@ class RequestObserver:
         upload = environ.get("REQUEST_METHOD") in _UPLOAD_METHODS and "/blobs/uploads" in environ.get("PATH_INFO", "")
         if upload:
             metrics.UPLOADS_IN_PROGRESS.inc()
-        state: list[Any] = [None, None]  # status line, Content-Length
+        state: list[Any] = [None, ()]  # status line, headers
 
         def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             headers.append((REQUEST_ID_HEADER, rid))
-            state[0] = status
-            for k, v in headers:
-                if k.lower() == "content-length":
-                    state[1] = v
+            state[0], state[1] = status, headers
             return start_response(status, headers, exc_info)
 
         finish = _Finish(self, environ, t0, state, upload, token)
@@ -91,7 +88,8 @@ class RequestObserver:
                     if inner_close is not None:
                         inner_close()
                 finally:
-                    finish(int(state[1] or 0))
+                    length = next((v for k, v in state[1] if k.lower() == "content-length"), "0")
+                    finish(int(length) if length.isdigit() else 0)
 
             result.close = _close
             return result

@@ -406,3 +406,41 @@ def test_metrics_on_their_own_address(tmp_path: Path) -> None:
         assert value(s, "sciregistry_http_requests_total", route="/metrics", status="404") == 1
     finally:
         server.stop()
+
+
+def test_sendfile_body_is_passed_through_and_counted(tmp_path: Path) -> None:
+    """A blob GET answered with the server's file wrapper (sendfile) reaches the server unwrapped,
+    and still counts its bytes and writes its access line when the server closes it."""
+    from werkzeug.wsgi import FileWrapper
+
+    from sciregistry import metrics
+
+    app = make_app(tmp_path, auth_enabled=False, blob_sendfile=True)
+    c = app.test_client()
+    blob = os.urandom(50_000)
+    assert c.post(f"/v2/lab/sf/blobs/uploads/?digest={sha256(blob)}", data=blob).status_code == 201
+    seen: list[Any] = []
+    inner = app.wsgi_app.app
+
+    def spy(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.append(result := inner(environ, start_response))
+        return result
+
+    app.wsgi_app.app = spy
+    observer, returned = app.wsgi_app, []
+
+    def server_side(environ: dict[str, Any], start_response: Any) -> Any:
+        returned.append(result := observer(environ, start_response))
+        return result
+
+    app.wsgi_app = server_side
+    sent = metrics.SENT.labels("/v2/<name>/blobs/<digest>")._value.get()
+    with _Capture("json") as cap:
+        r = c.get(f"/v2/lab/sf/blobs/{sha256(blob)}", environ_overrides={"wsgi.file_wrapper": FileWrapper})
+        assert r.data == blob
+        r.close()
+    assert isinstance(seen[0], FileWrapper) and returned[0] is seen[0]  # what gunicorn would sendfile
+    assert metrics.SENT.labels("/v2/<name>/blobs/<digest>")._value.get() == sent + len(blob)
+    rec = json.loads(next(ln for ln in cap.lines() if '"sciregistry.access"' in ln))
+    assert rec["bytes_out"] == len(blob) and rec["status"] == 200
+    app.extensions["sciregistry"].engine.dispose()
