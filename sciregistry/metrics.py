@@ -43,14 +43,14 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                     300.0)
 
 REQUESTS = Counter("sciregistry_http_requests", "HTTP requests answered, by method, route template and status.",
                    ["method", "route", "status"])
 LATENCY = Histogram("sciregistry_http_request_duration_seconds",
                     "Time from the request reaching the application to its last byte sent.",
-                    ["method", "route"], buckets=_LATENCY_BUCKETS)
+                    ["method", "route"], buckets=LATENCY_BUCKETS)
 RECEIVED = Counter("sciregistry_http_received_bytes", "Request body bytes received, by route template.", ["route"])
 SENT = Counter("sciregistry_http_sent_bytes", "Response body bytes sent, by route template.", ["route"])
 UPLOADS_IN_PROGRESS = Gauge("sciregistry_uploads_in_progress",

@@ -17,14 +17,18 @@ children are cached per (method, route, status)): measured in docs/performance.m
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import threading
+import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 from sciregistry import metrics
 from sciregistry.api.v2.body import BYTES_IN as ENV_BYTES_IN  # counted by the blob body readers (chunked: no length)
@@ -50,10 +54,21 @@ def request_id_for(header: str | None) -> str:
 
 
 class RequestObserver:
+    FLUSH_SECONDS = 1.0
+
     def __init__(self, app: Callable[..., Iterable[bytes]], *, access_log: bool = True) -> None:
         self.app = app
         self.access_log = access_log
-        self._children: dict[tuple[str, str, str], tuple[Any, Any, Any, Any]] = {}
+        # Counts of the last second, per (method, route, status): [requests, seconds, received,
+        # sent, *latency bucket counts]. Adding to a list is about a tenth of the cost of the
+        # memory-mapped metric updates (a lock, a getpid, a write each); :meth:`flush` applies
+        # them at most once a second, on the next request, from a timer thread and before every
+        # exposition (so a scrape is at most a second behind the other workers, never its own).
+        self._pending: dict[tuple[str, str, str], list[float]] = {}
+        self._lock = threading.Lock()
+        self._next_flush = 0.0
+        self._timer: threading.Thread | None = None
+        self._bounds = metrics.LATENCY_BUCKETS
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         t0 = perf_counter()
@@ -106,17 +121,18 @@ class RequestObserver:
             length = environ.get("CONTENT_LENGTH")
             received = int(length) if length and length.isdigit() else 0
         key = (method, route, status)
-        kids = self._children.get(key)
-        if kids is None:
-            kids = (metrics.REQUESTS.labels(method, route, status), metrics.LATENCY.labels(method, route),
-                    metrics.RECEIVED.labels(route), metrics.SENT.labels(route))
-            self._children[key] = kids
-        kids[0].inc()
-        kids[1].observe(seconds)
-        if received:
-            kids[2].inc(received)
-        if sent:
-            kids[3].inc(sent)
+        bucket = 4 + bisect_left(self._bounds, seconds)
+        with self._lock:
+            acc = self._pending.get(key)
+            if acc is None:
+                acc = self._pending[key] = [0, 0.0, 0, 0] + [0] * (len(self._bounds) + 1)
+            acc[0] += 1
+            acc[1] += seconds
+            acc[2] += received
+            acc[3] += sent
+            acc[bucket] += 1
+        if perf_counter() >= self._next_flush:
+            self.flush()
         if self.access_log:
             path = environ.get("PATH_INFO", "")
             if environ.get("QUERY_STRING"):
@@ -126,6 +142,38 @@ class RequestObserver:
                       "duration_ms": round(seconds * 1000, 2), "principal": environ.get(ENV_PRINCIPAL, "-"),
                       "remote_addr": environ.get("REMOTE_ADDR", "-"), "request_id": environ[ENV_REQUEST_ID]}
             write_access(fields)
+
+
+    def flush(self) -> None:
+        """Apply the pending counts to the metrics (this process's memory-mapped values)."""
+        self._next_flush = perf_counter() + self.FLUSH_SECONDS
+        if self._timer is None or not self._timer.is_alive():  # after a fork, or the first time
+            self._timer = threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True)
+            self._timer.start()
+            atexit.register(self.flush)
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for (method, route, status), acc in pending.items():
+            metrics.REQUESTS.labels(method, route, status).inc(acc[0])
+            latency = metrics.LATENCY.labels(method, route)
+            latency._sum.inc(acc[1])  # Histogram.observe, for many observations at once
+            for i, n in enumerate(acc[4:]):  # one per bucket, +Inf last
+                if n:
+                    latency._buckets[i].inc(n)
+            if acc[2]:
+                metrics.RECEIVED.labels(route).inc(acc[2])
+            if acc[3]:
+                metrics.SENT.labels(route).inc(acc[3])
+
+    def _flush_forever(self) -> None:
+        idle = 0
+        while idle < 30:  # an idle app lets its thread end; the next request starts another
+            time.sleep(self.FLUSH_SECONDS)
+            if self._pending:
+                idle = 0
+                self.flush()
+            else:
+                idle += 1
 
 
 class _Finish:
@@ -208,6 +256,9 @@ def metrics_view() -> Response:
                                                 "metrics_bind address"}]}), status=404, mimetype="application/json")
     if not cfg.metrics_public:
         _services().gate.require_admin()
+    observer = current_app.extensions.get("sciregistry.observer")
+    if observer is not None:
+        observer.flush()
     return Response(metrics.exposition(), mimetype=metrics.CONTENT_TYPE)
 
 
@@ -225,7 +276,9 @@ def readyz_view() -> Response:
 
 def install(app: Flask, *, access_log: bool = True) -> None:
     """Called by ``create_app``: the observer around the WSGI app, the principal teardown, the routes."""
-    app.wsgi_app = RequestObserver(app.wsgi_app, access_log=access_log)  # type: ignore[method-assign]
+    observer = RequestObserver(app.wsgi_app, access_log=access_log)
+    app.wsgi_app = observer  # type: ignore[method-assign]
+    app.extensions["sciregistry.observer"] = observer
     app.teardown_request(_remember)
     app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])
     app.add_url_rule("/readyz", "readyz", readyz_view, methods=["GET"])
