@@ -71,6 +71,7 @@ def configure_logging(level: str = "INFO", log_format: str = "plain", stream: Te
 # --- the access line: once per request, so it skips the generic logging machinery -----------------
 
 _access = logging.getLogger(ACCESS_LOGGER)
+_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # the C encoder json.dumps uses
 _sink: tuple[logging.StreamHandler[Any], str] | None = None  # set by configure_logging
 _clock: list[Any] = [0, ""]  # (second, its formatted text)
 
@@ -97,8 +98,14 @@ def write_access(fields: dict[str, Any]) -> None:
         return
     handler, log_format = sink
     ts = _asctime(time.time())
-    if log_format == "json":
-        line = json.dumps({"time": ts, "level": "INFO", "logger": ACCESS_LOGGER, "message": message, **fields})
+    if log_format == "json":  # what json.dumps would write, at half its cost (numbers are ints and floats)
+        q = _quote
+        line = (f'{{"time": "{ts}", "level": "INFO", "logger": "{ACCESS_LOGGER}", "message": {q(message)}, '
+                f'"request_id": {q(fields["request_id"])}, "method": {q(fields["method"])}, '
+                f'"route": {q(fields["route"])}, "path": {q(fields["path"])}, "status": {fields["status"]}, '
+                f'"bytes_in": {fields["bytes_in"]}, "bytes_out": {fields["bytes_out"]}, '
+                f'"duration_ms": {fields["duration_ms"]!r}, "principal": {q(fields["principal"])}, '
+                f'"remote_addr": {q(fields["remote_addr"])}}}')
     else:
         line = f"{ts} INFO {ACCESS_LOGGER} [rid={fields['request_id']}]: {message}"
     handler.acquire()
