@@ -179,7 +179,8 @@ def test_metrics_sum_every_worker_after_push_and_pull(served: tuple[Any, Path]) 
 
 def test_json_access_lines_carry_the_request_id(served: tuple[Any, Path]) -> None:
     server, _ = served
-    r = requests.get(f"{server.url}/v2/lab/observed/manifests/v1", headers={"X-Request-Id": "trace-42.a"})
+    _push(server.url, "lab/logged", "b")
+    r = requests.get(f"{server.url}/v2/lab/logged/manifests/v1", headers={"X-Request-Id": "trace-42.a"})
     assert r.headers["X-Request-Id"] == "trace-42.a"
     r2 = requests.get(f"{server.url}/v2/lab/missing/manifests/v1")
     generated = r2.headers["X-Request-Id"]
