@@ -32,8 +32,8 @@ from sciregistry.db import make_engine, make_session_factory, watch_pool
 from sciregistry.errors import CrateInvalid, InsufficientStorage, ManifestInvalid, RegistryError, ServerFault
 from sciregistry.oci import EMPTY_JSON_DIGEST
 from sciregistry.registry import HookChain, Registry
-from sciregistry.registry.hooks import OnRefusal
 from sciregistry.registry.dois import DoiPins, DoiService
+from sciregistry.registry.hooks import OnRefusal
 from sciregistry.registry.reproductions import ReproductionCounter
 from sciregistry.registry.runs import RunIndex, RunQueries
 from sciregistry.storage import BlobStore, StorageError, open_store

@@ -31,10 +31,12 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from sciregistry import metrics
-from sciregistry.api.v2.body import BYTES_IN as ENV_BYTES_IN  # counted by the blob body readers (chunked: no length)
+from sciregistry.api.v2.body import (
+    BYTES_IN as ENV_BYTES_IN,  # counted by the blob body readers (chunked: no length)
+)
 from sciregistry.api.v2.routes import ENV_ROUTE  # set by the /v2 dispatcher (matched outside Flask's router)
-from sciregistry.logs import write_access
 from sciregistry.logs import request_id as current_request_id
+from sciregistry.logs import write_access
 
 ENV_REQUEST_ID = "sciregistry.request_id"
 ENV_PRINCIPAL = "sciregistry.principal"
@@ -106,7 +108,7 @@ class RequestObserver:
                     length = next((v for k, v in state[1] if k.lower() == "content-length"), "0")
                     finish(int(length) if length.isdigit() else 0)
 
-            result.close = _close
+            result.close = _close  # type: ignore[attr-defined]
             return result
         return _Body(result, finish)
 
@@ -179,7 +181,7 @@ class RequestObserver:
 class _Finish:
     """Called once, when the response is done (or failed): metrics, access line, context reset."""
 
-    __slots__ = ("observer", "environ", "t0", "state", "upload", "token", "done")
+    __slots__ = ("done", "environ", "observer", "state", "t0", "token", "upload")
 
     def __init__(self, observer: RequestObserver, environ: dict[str, Any], t0: float, state: list[Any],
                  upload: bool, token: Any) -> None:
@@ -204,7 +206,7 @@ class _Finish:
 class _Body:
     """The response iterable, counting the bytes it yields; finishes on ``close`` (PEP 3333)."""
 
-    __slots__ = ("result", "finish", "sent")
+    __slots__ = ("finish", "result", "sent")
 
     def __init__(self, result: Iterable[bytes], finish: _Finish) -> None:
         self.result, self.finish, self.sent = result, finish, 0

@@ -262,7 +262,7 @@ class _Capture:
         self.logger = logging.getLogger("sciregistry")
         self.level = self.logger.level
 
-    def __enter__(self) -> _Capture:
+    def __enter__(self) -> _Capture:  # noqa: PYI034
         self.logger.addHandler(self.handler)
         self.logger.setLevel(logging.INFO)
         return self
