@@ -316,8 +316,8 @@ class RunQueries:
                            .where(RunOutput.run_id.in_(ids)).order_by(RunOutput.run_id, RunOutput.path)):
             outputs[o.run_id].append({"path": o.path, "sha256": o.sha256, "size": o.size})
         steps: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for st in s.execute(select(RunStep).where(RunStep.run_id.in_(ids))
-                            .order_by(RunStep.run_id, RunStep.position)).scalars():
+        for st in s.execute(select(*RunStep.__table__.c).where(RunStep.run_id.in_(ids))  # plain rows
+                            .order_by(RunStep.run_id, RunStep.position)):
             steps[st.run_id].append({
                 "position": st.position, "name": st.name, "command": st.command,
                 "image": {"registry": st.image_registry, "repository": st.image_repository,
