@@ -20,6 +20,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from sciregistry import metrics
+from sciregistry.api import observe
 from sciregistry.api.auth_gate import configure_auth, install_auth
 from sciregistry.api.ext import bp as ext_bp
 from sciregistry.api.ext import docs_bp
@@ -28,11 +30,12 @@ from sciregistry.api.landing import bp as landing_bp
 from sciregistry.api.proxies import TrustedProxies, parse_proxies
 from sciregistry.api.v2 import bp as v2_bp
 from sciregistry.config import Config, load_config
-from sciregistry.db import make_engine, make_session_factory
-from sciregistry.errors import InsufficientStorage, RegistryError, ServerFault
+from sciregistry.db import make_engine, make_session_factory, watch_pool
+from sciregistry.errors import CrateInvalid, InsufficientStorage, ManifestInvalid, RegistryError, ServerFault
 from sciregistry.oci import EMPTY_JSON_DIGEST
 from sciregistry.registry import HookChain, Registry
 from sciregistry.registry.dois import DoiPins, DoiService
+from sciregistry.registry.hooks import OnRefusal
 from sciregistry.registry.reproductions import ReproductionCounter
 from sciregistry.registry.runs import RunIndex, RunQueries
 from sciregistry.storage import BlobStore, StorageError, open_store
@@ -78,7 +81,8 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     hooks = HookChain()
     # Hooks run inside the push/delete transactions, in this order: crate admission and indexing,
     # DOI pin guard, reproduction-report counter.
-    hooks.add(RunIndex(store, max_crate_size=config.max_crate_size))
+    hooks.add(OnRefusal(RunIndex(store, max_crate_size=config.max_crate_size), metrics.CRATES_REFUSED.inc,
+                        (ManifestInvalid, CrateInvalid)))
     hooks.add(DoiPins())
     hooks.add(ReproductionCounter(store))
     registry = Registry(engine, sessions, store, hooks)
@@ -93,6 +97,28 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
                                         registry_host=config.resolved_registry_host)
     configure_auth(services)  # accounts, keys, audit sink, first-start hook; AuthGate when auth_enabled
     return services
+
+
+def readiness(services: Services) -> dict[str, str]:
+    """What keeps this node from serving (empty when ready): the database answers and its schema is
+    at the revision this code expects, the blob store answers."""
+    from sciregistry.db.revision import database_revisions, head_revisions
+
+    problems: dict[str, str] = {}
+    try:
+        with services.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            at, head = database_revisions(conn), head_revisions()
+        if at != head:
+            problems["migrations"] = (f"database at {', '.join(sorted(at)) or 'no revision'}, this code needs "
+                                      f"{', '.join(sorted(head))} (`sciregistry serve` migrates at start)")
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        problems["database"] = type(exc).__name__
+    try:
+        services.store.stat(EMPTY_JSON_DIGEST)
+    except Exception as exc:  # noqa: BLE001
+        problems["storage"] = type(exc).__name__
+    return problems
 
 
 def server_fault(exc: BaseException) -> ServerFault | None:
@@ -131,6 +157,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     app.json.sort_keys = False  # type: ignore[attr-defined]
     services = build_services(config, migrate=migrate)
     app.extensions["sciregistry"] = services
+    services.extra["readiness"] = lambda: readiness(services)
+    metrics.DB_CAPACITY.set(watch_pool(services.engine, checkout=metrics.DB_IN_USE.inc,
+                                       checkin=metrics.DB_IN_USE.dec, connect=metrics.DB_CONNECTS.inc))
+    observe.install(app, access_log=config.access_log)
 
     # X-Forwarded-For/Proto believed only from trusted_proxies (see api/proxies.py)
     app.wsgi_app = TrustedProxies(app.wsgi_app, parse_proxies(config.trusted_proxies))  # type: ignore[method-assign]

@@ -93,6 +93,12 @@ class Config:
     datacite_repository: str = _f("", "DataCite repository id (e.g. ABC.XYZ).")
     datacite_password: str = _f("", "DataCite repository password.")
     log_level: str = _f("INFO", "Logging level.")
+    log_format: str = _f("plain", "Log line format: plain, or json (one object per line, with the request id).")
+    access_log: bool = _f(True, "One log line per request (logger sciregistry.access): method, route, status, bytes, "
+                                "duration, principal, request id.")
+    metrics_public: bool = _f(False, "Serve GET /metrics to anyone (default: administrators only, when auth is on).")
+    metrics_bind: str = _f("", "host:port on which `serve` exposes the Prometheus metrics, unauthenticated, instead "
+                               "of /metrics on the main port (e.g. 127.0.0.1:9102: reachable only from the host).")
     testing: bool = _f(False, "Test mode (cheaper password hashing).")
 
     # --- derived values ---
@@ -222,6 +228,12 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{name} must be at least 1")
     if cfg.body_min_rate < 0 or cfg.max_open_uploads < 0:
         raise ConfigError("body_min_rate and max_open_uploads must not be negative")
+    if cfg.log_format not in ("plain", "json"):
+        raise ConfigError(f"log_format must be 'plain' or 'json', not {cfg.log_format!r}")
+    if cfg.metrics_bind:
+        host, sep, port = cfg.metrics_bind.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"metrics_bind must be host:port, not {cfg.metrics_bind!r}")
     if cfg.workers < 1 or cfg.threads < 1:
         raise ConfigError("workers and threads must be at least 1")
 

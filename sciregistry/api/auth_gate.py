@@ -51,6 +51,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, has_request_context, request
 
 from sciregistry.api.proxies import external_base_url
+from sciregistry import metrics
 from sciregistry.auth import (
     ANONYMOUS,
     PULL,
@@ -273,6 +274,7 @@ class AuthGate:
         addr = self.address()
         retry = self.throttle.check(addr, username)
         if retry is not None:
+            metrics.LOGIN_THROTTLED.inc()
             self._audit_failure("throttled", f"user:{username}", {"retry_after": retry})
             raise TooManyRequests("too many failed logins; try again later", {"retry_after": retry},
                                   headers={"Retry-After": str(retry)})
@@ -280,6 +282,7 @@ class AuthGate:
             principal = self.accounts.authenticate_password(username, password)
         except CredentialsRejected as exc:
             self.throttle.failure(addr, username)
+            metrics.LOGIN_FAILURES.labels("password").inc()
             self._audit_failure(exc.reason, f"user:{username}", {"method": "password"})
             raise Unauthorized("invalid username or password") from None
         self.throttle.success(addr, username)
@@ -295,6 +298,7 @@ class AuthGate:
         addr = self.address()
         retry = self.throttle.check(addr, None)
         if retry is not None:
+            metrics.LOGIN_THROTTLED.inc()
             self._audit_failure("throttled", "token", {"retry_after": retry})
             raise TooManyRequests("too many failed logins; try again later", {"retry_after": retry},
                                   headers={"Retry-After": str(retry)})
@@ -302,6 +306,7 @@ class AuthGate:
             principal = self.accounts.authenticate_token(secret)
         except CredentialsRejected as exc:
             self.throttle.failure(addr, None)
+            metrics.LOGIN_FAILURES.labels("token").inc()
             token_id = secret.split("_")[1] if secret.count("_") >= 2 else "?"
             self._audit_failure(exc.reason, f"token:{token_id}", {"method": "token"})
             raise Unauthorized(exc.text if exc.reason in ("revoked", "expired", "withdrawn") else "invalid token") from None

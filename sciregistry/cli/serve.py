@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
@@ -25,13 +27,51 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
           data_dir: str | None, config_path: str | None) -> None:
     """Run the registry with a production WSGI server (gunicorn, gthread workers)."""
     cfg = load(config_path, data_dir, host=host, port=port, workers=workers, threads=threads)
-    logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from sciregistry.logs import configure_logging
+
+    configure_logging(cfg.log_level, cfg.log_format)
     # registry.db, blobs, keys and uploads are readable by this account only (0600 files, 0700
     # directories), whatever the umask of the shell that started the server
     os.umask(0o077)
-    prepare_in_child(cfg)
-    run_gunicorn(cfg)
+    # Before anything imports prometheus_client: every process of this server counts into one
+    # private directory, which /metrics sums (see sciregistry/metrics.py).
+    if "prometheus_client" in sys.modules:  # a programming error: the workers would count apart
+        raise click.ClickException("prometheus_client was imported before its multiprocess directory was set")
+    metrics_dir = prepare_multiprocess_dir()
+    try:
+        prepare_in_child(cfg)
+        run_gunicorn(cfg)
+    finally:
+        if os.path.basename(metrics_dir).startswith(METRICS_DIR_PREFIX):
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_DIR_PREFIX = "sciregistry-metrics-"
+
+
+def prepare_multiprocess_dir() -> str:
+    """Point ``PROMETHEUS_MULTIPROC_DIR`` at an empty directory and return it: the operator's
+    (emptied of old files, whose counters would be summed in) or a private (0700) temporary one.
+    This runs before anything imports prometheus_client, which picks its multiprocess mode once, at
+    import (so it is done here, not in sciregistry.metrics)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(path, name))
+    else:
+        path = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)
+        os.environ[MULTIPROC_ENV] = path
+    return path
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook (master): a worker exited; its live gauges leave the sums."""
+    from sciregistry.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
 
 
 def prepare(cfg: Any) -> None:
@@ -89,8 +129,19 @@ def prepare_in_child(cfg: Any) -> None:
             sys.stderr.flush()
             os._exit(code)
     _, status = os.waitpid(pid, 0)
+    from sciregistry.metrics import mark_process_dead
+
+    mark_process_dead(pid)
     if os.waitstatus_to_exitcode(status) != 0:
         raise click.ClickException("startup failed (see the message above); the server was not started")
+
+
+def _serve_metrics(server: Any, bind: str) -> None:
+    """gunicorn hook (master, once the workers are started): the exposition on ``metrics_bind``."""
+    from sciregistry.metrics import serve_exposition
+
+    serve_exposition(bind)
+    server.log.info("metrics on http://%s/metrics", bind)
 
 
 def run_gunicorn(cfg: Any) -> None:
@@ -114,7 +165,10 @@ def run_gunicorn(cfg: Any) -> None:
                 # X-Forwarded-Proto and friends only from configured proxies (empty: from nobody)
                 "forwarded_allow_ips": cfg.trusted_proxies,
                 "control_socket_disable": True,
+                "child_exit": child_exit,
             }
+            if cfg.metrics_bind:
+                settings["when_ready"] = lambda server: _serve_metrics(server, cfg.metrics_bind)
             for key, value in settings.items():
                 self.cfg.set(key, value)
 

@@ -7,6 +7,7 @@ from sciregistry.db.base import (
     make_engine,
     make_session_factory,
     utcnow,
+    watch_pool,
 )
 
-__all__ = ["Base", "insert_ignore", "insert_or_touch", "make_engine", "make_session_factory", "utcnow"]
+__all__ = ["Base", "insert_ignore", "insert_or_touch", "make_engine", "make_session_factory", "utcnow", "watch_pool"]

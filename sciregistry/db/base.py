@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
@@ -67,6 +68,18 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+
+
+def watch_pool(engine: Engine, *, checkout: Callable[[], None], checkin: Callable[[], None],
+               connect: Callable[[], None]) -> int:
+    """Call ``checkout``/``checkin``/``connect`` on the pool's events (the metrics of its use);
+    returns how many connections the pool may hold (size + overflow)."""
+    event.listen(engine, "checkout", lambda *_: checkout())
+    event.listen(engine, "checkin", lambda *_: checkin())
+    event.listen(engine, "connect", lambda *_: connect())
+    pool = engine.pool
+    size = getattr(pool, "size", None)
+    return (size() if callable(size) else 1) + max(0, getattr(pool, "_max_overflow", 0))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

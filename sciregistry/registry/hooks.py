@@ -9,6 +9,7 @@ held only for the indexed checks and the writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -89,3 +90,28 @@ class HookChain(NoHooks):
     def check_blob_delete(self, session: Session, repository_id: int, digest: str) -> None:
         for h in self.hooks:
             h.check_blob_delete(session, repository_id, digest)
+
+
+class OnRefusal:
+    """``hook`` as is, calling ``counter()`` each time its ``on_manifest_push`` refuses a push with one
+    of ``errors`` (the admission metric, without the hook knowing about metrics)."""
+
+    def __init__(self, hook: RegistryHooks, counter: Callable[[], Any], errors: tuple[type[Exception], ...]) -> None:
+        self.hook, self.counter, self.errors = hook, counter, errors
+
+    def prepare_manifest_push(self, repository: str, digest: str, parsed: Any) -> dict[str, Any]:
+        try:
+            return self.hook.prepare_manifest_push(repository, digest, parsed)
+        except self.errors:
+            self.counter()
+            raise
+
+    def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
+        try:
+            self.hook.on_manifest_push(session, push)
+        except self.errors:
+            self.counter()
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.hook, name)

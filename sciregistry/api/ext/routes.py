@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
 
+from sciregistry import metrics
 from sciregistry.api.ext.contract import bundled_document, contract
 from sciregistry.errors import BadRequest, NotFound, RegistryError
 from sciregistry.oci import is_digest, validate_name
@@ -293,9 +294,11 @@ def run_gc() -> Response:
     from sciregistry.registry.gc import collect_exclusive
 
     cfg = services().config
-    report = collect_exclusive(services().registry, grace=cfg.gc_grace_seconds, upload_max_age=cfg.upload_max_age,
-                               dry_run=query("dry_run", False), delete_untagged=query("delete_untagged", False),
-                               dois=services().extra.get("dois"))
+    with metrics.gc_pass() as gc_pass:
+        report = gc_pass.report = collect_exclusive(
+            services().registry, grace=cfg.gc_grace_seconds, upload_max_age=cfg.upload_max_age,
+            dry_run=query("dry_run", False), delete_untagged=query("delete_untagged", False),
+            dois=services().extra.get("dois"))
     if report is None:
         raise Conflict("another gc pass is running (online gc, the CLI or another node); retry later")
     return json_response(report.to_dict())

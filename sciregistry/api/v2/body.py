@@ -18,6 +18,8 @@ from typing import Any
 
 from sciregistry.errors import RegistryError
 
+BYTES_IN = "sciregistry.bytes_in"  # body bytes read, for the request's metrics and access line
+
 
 class DirectBody:
     def __init__(self, body: Any, length: int) -> None:
@@ -83,19 +85,23 @@ class GuardedBody:
 
     def read(self, size: int = -1) -> bytes:
         try:
-            return self._stream.read(size)
+            data = self._stream.read(size)
         except RegistryError:
             raise
         except Exception as exc:  # gunicorn parse errors, werkzeug ClientDisconnected, OSError
             raise self._failed(exc) from exc
+        self._environ[BYTES_IN] = self._environ.get(BYTES_IN, 0) + len(data)
+        return data  # type: ignore[no-any-return]
 
     def _readinto(self, buf: Any) -> int:
         try:
-            return self._stream.readinto(buf)
+            n: int = self._stream.readinto(buf)
         except RegistryError:
             raise
         except Exception as exc:
             raise self._failed(exc) from exc
+        self._environ[BYTES_IN] = self._environ.get(BYTES_IN, 0) + (n or 0)
+        return n
 
 
 def close_connection(environ: dict[str, Any]) -> None:

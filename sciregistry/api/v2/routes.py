@@ -43,8 +43,13 @@ Handler = Callable[..., Response]
 _ROUTES: list[tuple[re.Pattern[str], dict[str, tuple[str, Handler]]]] = []
 
 
+_TEMPLATES: dict[str, str] = {}  # pattern -> route template, the label of its metrics and access lines
+ENV_ROUTE = "sciregistry.route"
+
+
 def route(pattern: str, **methods: tuple[str, Handler]) -> None:
     _ROUTES.append((re.compile(pattern), methods))
+    _TEMPLATES[pattern] = "/v2/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"<\1>", pattern.strip("^$")).replace("/?", "/")
 
 
 def services() -> Any:
@@ -363,6 +368,7 @@ def base() -> Response:
 @bp.route("/v2/<path:rest>", methods=["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"])
 def dispatch(rest: str) -> Response:
     if rest == "_catalog":
+        request.environ[ENV_ROUTE] = "/v2/_catalog"
         if request.method not in ("GET", "HEAD"):
             raise Unsupported("method not allowed", status=405)
         services().gate.authorize(None, "catalog")
@@ -372,6 +378,7 @@ def dispatch(rest: str) -> Response:
         if m is None:
             continue
         params = m.groupdict()
+        request.environ[ENV_ROUTE] = _TEMPLATES[pattern.pattern]
         validate_name(params["name"])
         if request.method not in methods:
             raise Unsupported("method not allowed on this endpoint", status=405)

@@ -25,6 +25,7 @@ from sciregistry.db.models.oci import (
 from sciregistry.db.models.provenance import (
     Run,
     RunAncestor,
+    RunAncestorCount,
     RunInput,
     RunOutput,
     RunParameter,
@@ -50,6 +51,7 @@ __all__ = [
     "Robot",
     "Run",
     "RunAncestor",
+    "RunAncestorCount",
     "RunInput",
     "RunOutput",
     "RunParameter",

@@ -44,6 +44,7 @@ class Run(Base):
         Index("ix_runs_agent", "agent_name"),
         Index("ix_runs_started", "started"),
         Index("ix_runs_repository", "repository_id", "id"),
+        Index("ix_runs_id_result", "id", "result_digest"),  # distinct results of an impact, index-only
     )
 
 
@@ -67,7 +68,7 @@ class RunInput(Base):
     repository: Mapped[str] = mapped_column(String(255))
     digest: Mapped[str] = mapped_column(String(DIGEST_LEN))
 
-    __table_args__ = (Index("ix_run_inputs_digest", "digest"),)
+    __table_args__ = (Index("ix_run_inputs_digest", "digest", "run_id"),)
 
 
 class RunOutput(Base):
@@ -129,3 +130,13 @@ class RunWorkflow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     input_files: Mapped[str] = mapped_column(Text)  # JSON [{"path", "sha256", "size"}]
+
+
+class RunAncestorCount(Base):
+    """How many runs depend on ``digest`` (rows of ``run_ancestors``): kept by database triggers on
+    that table (migration 0013), never written by the application; the total of an impact query."""
+
+    __tablename__ = "run_ancestor_counts"
+
+    digest: Mapped[str] = mapped_column(String(DIGEST_LEN), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger)
