@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from sciregistry.registry import HookChain, Registry
 from sciregistry.registry.dois import DoiPins, DoiService
 from sciregistry.registry.reproductions import ReproductionCounter
 from sciregistry.registry.runs import RunIndex, RunQueries
+from sciregistry.registry.vulns import ScanQueue, ScanThread, VulnService
 from sciregistry.storage import BlobStore, StorageError, open_store
 
 log = logging.getLogger("sciregistry")
@@ -79,6 +81,7 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     hooks.add(RunIndex(store))
     hooks.add(DoiPins())
     hooks.add(ReproductionCounter(store))
+    hooks.add(ScanQueue())  # queues a vulnerability scan of each pushed image (never scans in the push)
     registry = Registry(engine, sessions, store, hooks)
     services = Services(config=config, engine=engine, store=store, registry=registry, gate=OpenGate(),
                         hooks=hooks)
@@ -87,6 +90,9 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     services.extra["dois"] = DoiService(sessions, make_minter(config), publisher=config.doi_publisher,
                                         base_url=config.resolved_base_url,
                                         registry_host=config.resolved_registry_host)
+    vulns = VulnService(registry, base_url=config.resolved_base_url, registry_host=config.resolved_registry_host)
+    vulns.minter = services.extra["dois"].minter  # type: ignore[attr-defined]  # advisories update DOI metadata
+    services.extra["vulns"] = vulns
     configure_auth(services)  # accounts, keys, audit sink, first-start hook; AuthGate when auth_enabled
     return services
 
@@ -135,6 +141,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     app.register_blueprint(landing_bp)
     if config.auth_enabled:
         install_auth(app)  # GET/POST /token and the audit of /v2 writes
+    if config.scan_in_server and os.environ.get("SCIREGISTRY_SERVING"):
+        # one background scanner per server process; jobs are claimed row by row, so any number of
+        # processes and nodes share the queue
+        services.extra["scan_thread"] = ScanThread(services.vulns, poll=config.scan_poll_seconds).start()
 
     @app.get("/healthz")
     def healthz() -> Response:

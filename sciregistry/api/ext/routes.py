@@ -210,7 +210,11 @@ def get_doi(prefix: str, suffix: str) -> Response:
     record = services().dois.get(_doi_path(prefix, suffix))
     if record.repository:
         services().gate.authorize(record.repository, "pull", hide=True, doi=record.doi)
-    return json_response(record.to_dict())
+    doc = record.to_dict()
+    vulns = services().extra.get("vulns")
+    if vulns is not None:  # scientific advisories about a tool version the run used
+        doc["advisories"] = vulns.notices_for_run(record.run_id)
+    return json_response(doc)
 
 
 @bp.get("/dois/<prefix>/<suffix>/closure")

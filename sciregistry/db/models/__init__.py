@@ -22,6 +22,7 @@ from sciregistry.db.models.provenance import (
     RunStep,
     RunWorkflow,
 )
+from sciregistry.db.models.vuln import ImageFinding, ImagePackage, ScanJob, VulnMeta, VulnPackage, VulnRecord
 
 __all__ = [
     "ApiToken",
@@ -30,6 +31,8 @@ __all__ = [
     "Blob",
     "Doi",
     "DoiPin",
+    "ImageFinding",
+    "ImagePackage",
     "LoginFailure",
     "Manifest",
     "ManifestRef",
@@ -46,7 +49,11 @@ __all__ = [
     "RunParameter",
     "RunStep",
     "RunWorkflow",
+    "ScanJob",
     "Tag",
     "Upload",
     "User",
+    "VulnMeta",
+    "VulnPackage",
+    "VulnRecord",
 ]
