@@ -30,22 +30,16 @@ def _record_id(record_id: str) -> str:
     return record_id
 
 
-def _image_ref(ref: str, suffix: str) -> tuple[str, str]:
-    if not ref.endswith(suffix):
-        raise BadRequest(f"expected <repository>@<digest>{suffix}")
-    return split_ref(ref[: -len(suffix)])
-
-
-@bp.get("/images/<path:ref>")
+@bp.get("/images/<path:ref>/vulnerabilities")
 def image_vulnerabilities(ref: str) -> Response:
-    repo, digest = _image_ref(ref, "/vulnerabilities")
+    repo, digest = split_ref(ref)
     services().gate.authorize(repo, "pull", hide=True, digest=digest)
     return json_response(services().vulns.image(repo, digest))
 
 
-@bp.post("/images/<path:ref>")
+@bp.post("/images/<path:ref>/scan")
 def scan_image(ref: str) -> Response:
-    repo, digest = _image_ref(ref, "/scan")
+    repo, digest = split_ref(ref)
     services().gate.authorize(repo, "push")
     services().vulns.enqueue(repo, digest)
     services().audit(action="image.scan", target=f"{repo}@{digest}")
