@@ -130,32 +130,50 @@ class Affected:
             self._keyed = out
         return self._keyed
 
-    def affects(self, version: str) -> bool:
+    def affects(self, version: str, vkey: Any = None) -> bool:
+        """Is ``version`` affected? ``vkey`` is its sort key when the caller already has it."""
         if version in self.versions:
             return True
         ranges = self._prepared()
         if not ranges:
             return False
-        try:
-            v = versions.key(self.target.type, version)
-        except ValueError:
-            return False
+        if vkey is None:
+            try:
+                vkey = versions.key(self.target.type, version)
+            except ValueError:
+                return False
+        v = vkey
         for evs in ranges:
             hit = False
             for zero, kind, k in evs:
                 if zero == 0:  # introduced: "0"
                     hit = kind == "introduced" or hit
                     continue
-                if kind == "introduced" and not v < k:
-                    hit = True
-                elif kind in ("fixed", "limit") and not v < k:
-                    hit = False
-                elif kind == "last_affected" and k < v:
+                if kind == "introduced":
+                    if not v < k:
+                        hit = True
+                elif kind == "last_affected":
+                    if k < v:
+                        hit = False
+                elif not v < k:  # fixed, limit
                     hit = False
             if hit:
                 return True
         return False
 
+    def fixed_after(self, version: str, vkey: Any = None) -> list[str]:
+        """The fixed versions above ``version`` (all of them when it cannot be ordered)."""
+        out = set()
+        for r in self.ranges:
+            for k, v in r:
+                if k != "fixed":
+                    continue
+                try:
+                    if vkey is None or vkey < versions.key(self.target.type, v):
+                        out.add(v)
+                except ValueError:
+                    out.add(v)
+        return sorted(out)
 
 
 def _event_sort(ev: tuple[int, str, Any]) -> Any:
@@ -316,22 +334,19 @@ class Matcher:
             if p.source and p.type in ("deb", "apk", "rpm"):
                 names.add(normalize_name(p.type, p.source))
             seen: set[str] = set()
+            vkey: Any = False  # computed once per package, when a candidate needs it
             for n in names:
                 for adv, aff in self.index.get((p.type, n), ()):
-                    if adv.id in seen or not aff.target.applies_to_distro(p) or not aff.affects(p.version):
+                    if adv.id in seen or not aff.target.applies_to_distro(p):
+                        continue
+                    if vkey is False:
+                        try:
+                            vkey = versions.key(p.type, p.version)
+                        except ValueError:
+                            vkey = None  # unorderable: only the listed versions can match
+                    if p.version not in aff.versions and (vkey is None or not aff.affects(p.version, vkey)):
                         continue
                     seen.add(adv.id)
-                    out.append(Finding(adv.id, adv.kind, p, _later_fixes(p, aff), adv.severity, adv.score,
-                                       adv.summary))
+                    out.append(Finding(adv.id, adv.kind, p, aff.fixed_after(p.version, vkey), adv.severity,
+                                       adv.score, adv.summary))
         return out
-
-
-def _later_fixes(p: Package, aff: Affected) -> list[str]:
-    out = []
-    for f in aff.fixed():
-        try:
-            if versions.compare(p.type, p.version, f) < 0:
-                out.append(f)
-        except ValueError:
-            out.append(f)
-    return sorted(set(out))

@@ -1,7 +1,7 @@
 """Version ordering per ecosystem: never a string comparison.
 
     pypi           PEP 440 (``packaging.version``)
-    deb            Debian policy 5.6.12 (``debian.debian_support.Version``: epoch, upstream, revision, ``~``)
+    deb            Debian policy 5.6.12 (dpkg's verrevcmp as a sort key; epoch, upstream, revision, ``~``)
     apk            apk-tools ``apk_version_compare`` (digits, letters, ``_alpha``..``_p`` suffixes, ``-rN``)
     rpm            rpmvercmp with epoch and release (``1:2.3-4.el9``)
     npm            SemVer 2.0.0 precedence (build metadata ignored, pre-releases before the release)
@@ -20,9 +20,48 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from debian.debian_support import Version as DebianVersion
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440Version
+
+
+# --- Debian ------------------------------------------------------------------------------------------------
+
+_DEB_RE = re.compile(r"^(?:(\d+):)?([0-9A-Za-z.+~:-]*?)(?:-([0-9A-Za-z.+~]+))?$")
+
+
+def _deb_part(s: str) -> tuple[Any, ...]:
+    """dpkg's verrevcmp as a sort key: alternating lexical and numeric parts; in lexical parts '~'
+    sorts before the end of the part, which sorts before letters, which sort before other
+    characters. A trailing sentinel stands for 'the string ended' (a shorter string is padded
+    with empty lexical and zero numeric parts)."""
+    out: list[Any] = []
+    i, n = 0, len(s)
+    while i < n:
+        j = i
+        while j < n and not s[j].isdigit():
+            j += 1
+        lex = tuple(-1 if c == "~" else ord(c) if c.isalpha() else ord(c) + 256 for c in s[i:j]) + (0,)
+        k = j
+        while k < n and s[k].isdigit():
+            k += 1
+        out.append(lex)
+        out.append(int(s[j:k]) if k > j else 0)
+        i = k
+    while len(out) >= 2 and out[-2] == (0,) and out[-1] == 0:
+        del out[-2:]
+    out.append((0,))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=65536)
+def deb_key(version: str) -> tuple[Any, ...]:
+    """Debian policy 5.6.12 ordering of ``[epoch:]upstream[-revision]`` (checked against
+    python-debian's implementation in the tests)."""
+    m = _DEB_RE.match(version.strip())
+    if not m or not m.group(2) or not m.group(2)[0].isdigit():
+        raise ValueError(f"invalid Debian version {version!r}")
+    epoch, upstream, revision = m.groups()
+    return (int(epoch or 0), _deb_part(upstream), _deb_part(revision or ""))
 
 
 # --- apk -------------------------------------------------------------------------------------------
@@ -233,14 +272,6 @@ def _pep440(v: str) -> Pep440Version:
         raise ValueError(f"invalid PEP 440 version {v!r}") from exc
 
 
-@functools.lru_cache(maxsize=65536)
-def _deb(v: str) -> DebianVersion:
-    try:
-        return DebianVersion(v)
-    except ValueError as exc:
-        raise ValueError(f"invalid Debian version {v!r}") from exc
-
-
 class _Cmp:
     """Adapts a three-way compare function to a sort key."""
 
@@ -266,7 +297,7 @@ def _rpm_key(v: str) -> _Cmp:
 
 KEYS: dict[str, Callable[[str], Any]] = {
     "pypi": _pep440,
-    "deb": _deb,
+    "deb": deb_key,
     "apk": apk_key,
     "rpm": _rpm_key,
     "npm": semver_key,

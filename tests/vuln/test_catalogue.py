@@ -160,3 +160,13 @@ def test_foreign_sboms() -> None:
     assert [(p.type, p.name, p.version) for p in read_sbom(json.dumps(cdx).encode())] == [("pypi", "jinja2", "2.10")]
     [bb] = read_sbom(json.dumps(spdx).encode())
     assert (bb.type, bb.namespace, bb.distro) == ("apk", "alpine", "3.18.4")
+
+
+def test_zstd_and_plain_layers() -> None:
+    zstandard = pytest.importorskip("zstandard", reason="zstandard not installed (the zstd extra)")
+    raw = tar_layer([("usr/lib/python3/site-packages/z-1.0.dist-info/METADATA", metadata("z", "1.0"))], compress=False)
+    plain = tar_layer([("usr/lib/python3/site-packages/p-2.0.dist-info/METADATA", metadata("p", "2.0"))], compress=False)
+    pkgs = _by_name(inventory(openers([zstandard.ZstdCompressor().compress(raw), plain])))
+    assert (pkgs["z"].version, pkgs["p"].version) == ("1.0", "2.0")
+    with pytest.raises(ScanError, match="corrupt zstd stream|truncated"):
+        inventory(openers([zstandard.ZstdCompressor().compress(raw)[:-20] + b"\x00" * 20]))

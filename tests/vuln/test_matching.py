@@ -110,3 +110,18 @@ def test_unorderable_range_keeps_versions_list() -> None:
     m = Matcher([parse_record(rec)])
     assert [f.advisory for f in m.match([Package("pypi", "jinja2", "2.10", "x", "p")])] == ["PYSEC-2021-66"]
     assert m.match([Package("pypi", "jinja2", "3.0.0", "x", "p")]) == []  # only the range would match
+
+
+DEB_VERSIONS = ["1.0", "1.0-1", "1.0-0", "1:0.9", "1.0~rc1", "1.0~rc1-1", "1.0~~", "1.0~", "1.0a", "1.0+b1",
+                "1.0.1", "1.00", "1.0-1~deb12u1", "1.0-1+deb12u1", "1.0-1.1", "2.0", "10.0", "1.0-a", "1.0-10",
+                "1.0-9", "0:1.0", "3.0.11-1~deb12u2", "3.0.11-1", "1.2.13.dfsg-1", "1.2.13-1", "7.88.1-10+deb12u5"]
+
+
+def test_debian_order_agrees_with_python_debian() -> None:
+    debian_support = pytest.importorskip("debian.debian_support", reason="python-debian not installed")
+    import itertools
+
+    for a, b in itertools.product(DEB_VERSIONS, repeat=2):
+        theirs = debian_support.version_compare(a, b)
+        ours = V.compare("deb", a, b)
+        assert (ours > 0) - (ours < 0) == (theirs > 0) - (theirs < 0), (a, b)
