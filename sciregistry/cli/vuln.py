@@ -5,6 +5,7 @@ Administrator commands (open the registry's database directly, ``--data-dir``/``
 
     sciregistry vulndb import osv/PyPI/all.zip      # an OSV per-ecosystem zip, a directory or one .json
     sciregistry vulndb status
+    sciregistry vulndb policy lab-x --block-critical --block-correctness   # refuse such DOIs
     sciregistry scan --watch                         # work the scan queue (the server does it too)
     sciregistry scan --once                          # run what is queued, then stop
     sciregistry advisory publish erratum.json        # OSV with database_specific.kind correctness|security
@@ -83,6 +84,32 @@ def vulndb_status(as_json: bool, data_dir: str | None, config_path: str | None) 
         st = svc.vulns.status()
     _emit(as_json, st, lambda: f"{st['records']} record(s), generation {st['generation']}; scans: "
           + ", ".join(f"{k} {v}" for k, v in sorted(st["jobs"].items())) or "none")
+
+
+@vulndb_group.command("policy")
+@click.argument("namespace")
+@click.option("--block-critical/--allow-critical", default=None,
+              help="Refuse DOIs for results whose images have a CRITICAL vulnerability.")
+@click.option("--block-correctness/--allow-correctness", default=None,
+              help="Refuse DOIs for results whose images match a correctness advisory.")
+@_json_option
+@server_options
+@friendly_errors
+def vulndb_policy(namespace: str, block_critical: bool | None, block_correctness: bool | None, as_json: bool,
+                  data_dir: str | None, config_path: str | None) -> None:
+    """Show or set NAMESPACE's DOI policy. An administrator may still mint a refused DOI with
+    ``override_policy: <reason>`` in the mint request (recorded in the audit log)."""
+    with _services(config_path, data_dir) as svc:
+        current = svc.vulns.policy(namespace) or {"namespace": namespace, "block_critical": False,
+                                                  "block_correctness": False}
+        if block_critical is not None or block_correctness is not None:
+            current = svc.vulns.set_policy(
+                namespace, block_critical=current["block_critical"] if block_critical is None else block_critical,
+                block_correctness=current["block_correctness"] if block_correctness is None else block_correctness)
+            _audit(svc.accounts, "vulndb.policy", namespace, **{k: v for k, v in current.items() if k != "namespace"})
+    _emit(as_json, current, lambda: f"{namespace}: critical vulnerabilities "
+          f"{'block' if current['block_critical'] else 'allowed'}, correctness advisories "
+          f"{'block' if current['block_correctness'] else 'allowed'} DOIs")
 
 
 # --- scan ----------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from sciregistry.db.models import (
     ScanJob,
     VulnMeta,
     VulnPackage,
+    VulnPolicy,
     VulnRecord,
 )
 from sciregistry.errors import BadRequest, NotFound, RegistryError
@@ -563,6 +564,49 @@ class VulnService:
             counts = dict(s.execute(select(ScanJob.state, func.count()).group_by(ScanJob.state)).all())
             records = s.execute(select(func.count()).select_from(VulnRecord)).scalar_one()
             return {"generation": self.generation(s), "records": records, "jobs": counts}
+
+    # --- mint policy -----------------------------------------------------------------------------
+    def set_policy(self, namespace: str, *, block_critical: bool, block_correctness: bool) -> dict[str, Any]:
+        with self.sessions() as s, s.begin():
+            row = s.get(VulnPolicy, namespace)
+            if row is None:
+                row = VulnPolicy(namespace=namespace)
+                s.add(row)
+            row.block_critical, row.block_correctness, row.updated_at = block_critical, block_correctness, utcnow()
+        return {"namespace": namespace, "block_critical": block_critical, "block_correctness": block_correctness}
+
+    def policy(self, namespace: str) -> dict[str, Any] | None:
+        with self.sessions() as s:
+            row = s.get(VulnPolicy, namespace)
+            return None if row is None else {"namespace": namespace, "block_critical": row.block_critical,
+                                             "block_correctness": row.block_correctness}
+
+    def policy_problems(self, repository: str, result_digest: str) -> list[str]:
+        """Why the namespace's policy refuses a DOI for this result (empty: allowed). Only findings
+        already known count: an image not scanned yet does not block."""
+        pol = self.policy(repository.split("/", 1)[0])
+        if pol is None or not (pol["block_critical"] or pol["block_correctness"]):
+            return []
+        with self.sessions() as s:
+            run_id = s.execute(select(Run.id).join(Repository, Repository.id == Run.repository_id)
+                               .where(Repository.name == repository, Run.result_digest == result_digest)
+                               .order_by(Run.id.desc()).limit(1)).scalar()
+            if run_id is None:
+                return []
+            digests = select(RunAncestor.digest).where(RunAncestor.run_id == run_id)
+            rows = s.execute(select(ScanJob.digest, ImageFinding.record_id, ImageFinding.kind, ImageFinding.severity,
+                                    ImageFinding.finding_json)
+                             .join(ScanJob, ScanJob.id == ImageFinding.job_id)
+                             .where(ScanJob.digest.in_(digests))).all()
+        out = []
+        for digest, rid, kind, severity, fj in rows:
+            f = json.loads(fj)
+            what = f"{rid} in {f.get('package')} {f.get('version')} of image {digest}"
+            if kind == "correctness" and pol["block_correctness"]:
+                out.append(f"correctness advisory {what}")
+            elif kind == "security" and severity == "CRITICAL" and pol["block_critical"]:
+                out.append(f"critical vulnerability {what}")
+        return sorted(set(out))
 
     # --- scientific advisories ------------------------------------------------------------------
     def annotate_dois(self, digest: str) -> list[str]:

@@ -52,7 +52,7 @@ def world(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) ->
     images = {"deb": debian_image(), "alp": alpine_image()}
 
     def fake_push_image(client: Any, repository: str, tag: str, *, seed: str = "") -> Pushed:
-        return push_real_image(client, repository, tag, images[seed])
+        return push_real_image(client, repository, tag, images[seed.split("-")[0]])  # "deb-2": same image
 
     monkeypatch.setattr(closure_mod, "push_image", fake_push_image)
     deb = closure_mod.build_closure(client, tag="d1", seed="deb", image_repo="lab/pipeline")

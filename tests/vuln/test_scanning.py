@@ -185,3 +185,36 @@ def test_private_findings_are_invisible(world: World, monkeypatch: pytest.Monkey
     assert doc["images"] == [] and doc["runs"] == [] and doc["dois"] == []
     monkeypatch.setattr(svc, "gate", HidingGate(set()))
     assert world.client.get("/api/v1/vulnerabilities/PYSEC-2021-66/affected").get_json()["dois"]
+
+
+def test_mint_policy_refuses_and_admin_overrides(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.landing.closure import build_closure, mint
+
+    audit: list[dict[str, Any]] = []
+    monkeypatch.setitem(world.app.extensions["sciregistry"].extra, "audit_sink", lambda **kw: audit.append(kw))
+
+    world.vulns.import_records(records(*BASE))
+    world.vulns.publish_advisory("advisory-samtools.json", (DATA / "advisory-samtools.json").read_bytes())
+    world.vulns.drain()
+    assert world.vulns.set_policy("lab", block_critical=True, block_correctness=True)
+    # a second result computed with the same (Debian + samtools 1.17) image
+    second = build_closure(world.client, tag="d2", seed="deb-2", image_repo="lab/pipeline")
+    assert second.image.digest == world.debian.image.digest
+    resp = world.client.post("/api/v1/dois", json={"reference": f"{second.host}/{second.result_ref}"})
+    assert resp.status_code == 403
+    err = resp.get_json()["errors"][0]
+    assert err["code"] == "DENIED" and "policy of namespace lab" in err["message"]
+    assert any(p.startswith("correctness advisory SCIREG-2026-0001") for p in err["detail"]["problems"])
+    assert any(p.startswith("critical vulnerability TEST-DEB-2023-0001") for p in err["detail"]["problems"])
+    resp = world.client.post("/api/v1/dois", json={"reference": f"{second.host}/{second.result_ref}",
+                                                   "override_policy": ""})
+    assert resp.status_code == 400
+    record = mint(world.client, second, override_policy="erratum does not apply: no supplementary alignments")
+    [override] = [a for a in audit if a["action"] == "doi.policy_override"]
+    assert override["detail"]["reason"].startswith("erratum does not apply")
+    assert override["target"] == second.result_ref and override["detail"]["problems"]
+    assert record["doi"]
+    # other namespaces are not affected, and lifting the policy allows minting again
+    world.vulns.set_policy("lab", block_critical=False, block_correctness=False)
+    third = build_closure(world.client, tag="d3", seed="deb-3", image_repo="lab/pipeline")
+    assert mint(world.client, third)["doi"]

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 
 from sciregistry.api.ext.contract import bundled_document, contract
-from sciregistry.errors import BadRequest, NotFound, RegistryError
+from sciregistry.errors import BadRequest, Denied, NotFound, RegistryError
 from sciregistry.oci import is_digest, validate_name
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -189,11 +189,30 @@ def mint_doi() -> Response:
     for key in ("title", "description", "supersedes"):
         if body.get(key) is not None and not isinstance(body[key], str):
             raise BadRequest(f"{key} must be a string")
+    _mint_policy(repo, digest, body.get("override_policy"))
     record = services().dois.mint(repo, digest, title=body.get("title"), creators=creators,
                                   description=body.get("description") or "", supersedes=body.get("supersedes"),
                                   created_by=gate.principal_name())
     services().audit(action="doi.mint", target=record.doi, detail={"reference": f"{repo}@{digest}"})
     return json_response(record.to_dict(), 201, {"Location": f"/doi/{record.doi}"})
+
+
+def _mint_policy(repo: str, digest: str, override: Any) -> None:
+    """The namespace's vulnerability policy (``sciregistry vulndb policy``): refuse, unless an
+    administrator overrides it with a reason (recorded in the audit log)."""
+    vulns = services().extra.get("vulns")
+    problems = vulns.policy_problems(repo, digest) if vulns is not None else []
+    if not problems:
+        return
+    if override is None:
+        raise Denied(f"the policy of namespace {repo.split('/', 1)[0]} refuses a DOI for this result: "
+                     f"{'; '.join(problems[:5])}", {"problems": problems,
+                                                    "override": "an administrator may send override_policy: <reason>"})
+    if not isinstance(override, str) or not override.strip():
+        raise BadRequest("override_policy must be a non-empty reason")
+    services().gate.require_admin()
+    services().audit(action="doi.policy_override", target=f"{repo}@{digest}",
+                     detail={"reason": override, "problems": problems})
 
 
 @bp.get("/dois")

@@ -22,7 +22,7 @@ from sciregistry.db.models.provenance import (
     RunStep,
     RunWorkflow,
 )
-from sciregistry.db.models.vuln import ImageFinding, ImagePackage, ScanJob, VulnMeta, VulnPackage, VulnRecord
+from sciregistry.db.models.vuln import ImageFinding, ImagePackage, ScanJob, VulnMeta, VulnPackage, VulnPolicy, VulnRecord
 
 __all__ = [
     "ApiToken",
@@ -55,5 +55,6 @@ __all__ = [
     "User",
     "VulnMeta",
     "VulnPackage",
+    "VulnPolicy",
     "VulnRecord",
 ]

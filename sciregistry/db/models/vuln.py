@@ -8,6 +8,8 @@
     image_packages  the inventory of a scanned image (kept, so a database update re-matches without
                     reading layers again)
     image_findings  advisories that match a package of the image
+    vuln_policies   per namespace: refuse DOIs for results whose images carry a critical
+                    vulnerability or a correctness advisory (an administrator may override)
 """
 
 from __future__ import annotations
@@ -102,3 +104,12 @@ class ImageFinding(Base):
     finding_json: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index("ix_image_findings_record", "record_id"), Index("ix_image_findings_job", "job_id"))
+
+
+class VulnPolicy(Base):
+    __tablename__ = "vuln_policies"
+
+    namespace: Mapped[str] = mapped_column(String(255), primary_key=True)
+    block_critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    block_correctness: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -98,8 +98,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_image_findings_record", "image_findings", ["record_id"])
     op.create_index("ix_image_findings_job", "image_findings", ["job_id"])
+    op.create_table(
+        "vuln_policies",
+        sa.Column("namespace", sa.String(255), nullable=False),
+        sa.Column("block_critical", sa.Boolean(), nullable=False),
+        sa.Column("block_correctness", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sciregistry.db.base.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("namespace", name=op.f("pk_vuln_policies")),
+    )
 
 
 def downgrade() -> None:
-    for t in ("image_findings", "image_packages", "scan_jobs", "vuln_meta", "vuln_packages", "vuln_records"):
+    for t in ("vuln_policies", "image_findings", "image_packages", "scan_jobs", "vuln_meta", "vuln_packages", "vuln_records"):
         op.drop_table(t)
