@@ -71,12 +71,14 @@ def test_admin_commands(world: World, admin: Any, tmp_path: Path) -> None:
     assert json.loads(r.output)["jobs"] == {"done": 2}
 
 
-def test_advisory_without_kind_is_refused(admin: Any, tmp_path: Path) -> None:
+def test_advisory_without_kind_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in __import__("os").environ if k.startswith("SCIREGISTRY_")]:
+        monkeypatch.delenv(key)
     doc = json.loads((DATA / "advisory-samtools.json").read_text())
     del doc["database_specific"]
     f = tmp_path / "a.json"
     f.write_text(json.dumps(doc))
-    r = CliRunner().invoke(main, ["advisory", "publish", str(f)])
+    r = CliRunner().invoke(main, ["advisory", "publish", str(f), "--data-dir", str(tmp_path / "data")])
     assert r.exit_code == 1 and "database_specific.kind" in r.output
 
 
