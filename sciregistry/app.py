@@ -90,7 +90,8 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     services.extra["dois"] = DoiService(sessions, make_minter(config), publisher=config.doi_publisher,
                                         base_url=config.resolved_base_url,
                                         registry_host=config.resolved_registry_host)
-    vulns = VulnService(registry, base_url=config.resolved_base_url, registry_host=config.resolved_registry_host)
+    vulns = VulnService(registry, runs=services.extra["runs"], base_url=config.resolved_base_url,
+                        registry_host=config.resolved_registry_host)
     vulns.minter = services.extra["dois"].minter  # type: ignore[attr-defined]  # advisories update DOI metadata
     services.extra["vulns"] = vulns
     configure_auth(services)  # accounts, keys, audit sink, first-start hook; AuthGate when auth_enabled

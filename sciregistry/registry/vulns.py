@@ -143,8 +143,11 @@ def _targets(a: Advisory) -> set[tuple[str, str]]:
 
 
 class VulnService:
-    def __init__(self, registry: Any, *, base_url: str = "", registry_host: str = "") -> None:
+    def __init__(self, registry: Any, *, runs: Any = None, base_url: str = "", registry_host: str = "") -> None:
+        from sciregistry.registry.runs import RunQueries
+
         self.registry = registry
+        self.runs = runs if runs is not None else RunQueries(registry.sessions)
         self.sessions = registry.sessions
         self.store = registry.store
         self.base_url = base_url.rstrip("/")
@@ -491,7 +494,7 @@ class VulnService:
                     "current_generation": self.generation(s)}
 
     def affected(self, record_id: str, can_read: Callable[[str], bool] = lambda _: True,
-                 limit: int = 1000) -> dict[str, Any]:
+                 limit: int = 100) -> dict[str, Any]:
         """Images with a finding of ``record_id`` -> runs that used them (every step, through the
         impact index) -> results -> DOIs; only what ``can_read`` allows is listed."""
         with self.sessions() as s:
@@ -509,18 +512,19 @@ class VulnService:
                     images.setdefault((repo, digest), []).append(
                         {k: f.get(k) for k in ("package", "version", "purl", "path", "fixed")})
             digests = sorted({d for _, d in images})
-            from sciregistry.registry.runs import _parents_of_many
-
-            if digests:
-                digests = sorted(set(digests) | set(s.execute(_parents_of_many(digests)).scalars()))
-            run_rows = s.execute(select(Run.id, Repository.name, Run.result_digest, Run.image_repository,
-                                        Run.image_digest)
-                                 .join(Repository, Repository.id == Run.repository_id)
-                                 .where(Run.id.in_(select(RunAncestor.run_id).where(RunAncestor.digest.in_(digests))))
-                                 .order_by(Run.id).limit(limit + 1)).all() if digests else []
-            truncated = len(run_rows) > limit
-            runs = [{"id": i, "repository": r, "result_digest": d, "image": f"{ir}@{idg}"}
-                    for i, r, d, ir, idg in run_rows[:limit] if can_read(r)]
+            runs_by_id: dict[int, dict[str, Any]] = {}
+            truncated = False
+            for digest in digests:  # the impact use case: every run (every workflow step) that used it
+                page = self.runs.impact(digest, limit=limit)
+                truncated = truncated or page["next"] is not None
+                for v in page["runs"]:
+                    if can_read(v["repository"]):
+                        img = v["image"]
+                        runs_by_id[v["id"]] = {"id": v["id"], "repository": v["repository"],
+                                               "result_digest": v["result_digest"],
+                                               "image": f"{img['repository']}@{img['digest']}"}
+            runs = [runs_by_id[i] for i in sorted(runs_by_id)][:limit]
+            truncated = truncated or len(runs_by_id) > limit
             results = sorted({(r["repository"], r["result_digest"]) for r in runs})
             dois = []
             if results:

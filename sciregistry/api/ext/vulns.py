@@ -48,7 +48,7 @@ def scan_image(ref: str) -> Response:
 
 def _affected(record_id: str) -> Response:
     gate = services().gate
-    doc = services().vulns.affected(_record_id(record_id), gate.can_read, limit=_limit_arg(1000))
+    doc = services().vulns.affected(_record_id(record_id), gate.can_read, limit=_limit_arg(100))
     return json_response(doc)
 
 
