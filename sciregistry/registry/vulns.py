@@ -383,7 +383,8 @@ class VulnService:
             if job is None:
                 return
             catalogued = job.catalogued
-            old_report, old_sbom = job.report_digest, job.sbom_digest
+            old_report = job.report_digest
+            old_sbom = job.sbom_digest if job.sbom_source == "catalogue" else None  # never a CI SBOM
             try:
                 repo, manifest = self._image(s, job)
             except ScanError as exc:
@@ -395,7 +396,8 @@ class VulnService:
                 select(ImagePackage.package_json).where(ImagePackage.job_id == job_id)
                 .order_by(ImagePackage.idx)).scalars()] if catalogued else None
             source = job.sbom_source
-        sbom_digest = old_sbom
+            current_sbom = job.sbom_digest
+        sbom_digest = current_sbom
         if packages is None:
             ci = self._ci_sbom(repo, digest)
             inv = Inventory()
@@ -412,7 +414,7 @@ class VulnService:
                 source = "catalogue"
                 sbom_digest = self._push_referrer(repo, digest, "application/vnd.cyclonedx+json",
                                                   cyclonedx(inv, repository=repo, digest=digest),
-                                                  replaces=old_sbom if old_sbom != sbom_digest else None)
+                                                  replaces=old_sbom)
             packages = inv.packages
             with self.sessions() as s, s.begin():
                 s.execute(delete(ImagePackage).where(ImagePackage.job_id == job_id))
