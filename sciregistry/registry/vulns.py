@@ -236,10 +236,12 @@ class VulnService:
     def _record_view(self, row: VulnRecord) -> dict[str, Any]:
         raw = json.loads(row.record_json)
         return {"id": row.id, "kind": row.kind, "source": row.source, "summary": row.summary,
-                "details": raw.get("details") or "", "severity": row.severity, "score": row.score,
-                "published": row.published, "modified": row.modified, "aliases": raw.get("aliases") or [],
+                "details": raw.get("details") if isinstance(raw.get("details"), str) else "",
+                "severity": row.severity, "score": row.score, "published": row.published, "modified": row.modified,
+                "aliases": [a for a in raw.get("aliases") or [] if isinstance(a, str)],
                 "affected": _affected_text(raw), "fixed": _fixed_versions(raw),
-                "references": [r.get("url") for r in raw.get("references") or [] if isinstance(r, dict)],
+                "references": [r["url"] for r in raw.get("references") or []
+                               if isinstance(r, dict) and isinstance(r.get("url"), str)],
                 "imported_at": row.imported_at.isoformat()}
 
     def _matcher_for(self, s: Session, packages: list[Package]) -> Matcher:

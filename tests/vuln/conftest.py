@@ -61,3 +61,14 @@ def world(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) ->
     a1 = closure_mod.mint(client, alp, title="Unrelated result")
     yield World(app, client, app.extensions["sciregistry"].vulns, deb, alp, d1["doi"], a1["doi"])
     app.extensions["sciregistry"].engine.dispose()
+
+
+def conforms(doc: Any, component: str) -> None:
+    """Assert ``doc`` is valid against ``#/components/schemas/<component>`` of docs/openapi.yaml."""
+    from jsonschema import Draft202012Validator
+
+    from sciregistry.api.ext.contract import bundled_document
+
+    schema = {"$ref": f"#/components/schemas/{component}", "components": bundled_document()["components"]}
+    errors = sorted(Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.absolute_path))
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]]

@@ -52,5 +52,9 @@ def test_private_findings_invisible_to_others(tmp_path: Path) -> None:
     assert client.get(affected, headers=oscar).get_json()["images"] == []
     # pushing a scan request needs write access
     assert client.post(f"/api/v1/images/lab/tool@{digest}/scan", headers=oscar).status_code in (403, 404)
-    assert client.post(f"/api/v1/images/lab/tool@{digest}/scan", headers=olivia).status_code == 202
+    r = client.post(f"/api/v1/images/lab/tool@{digest}/scan", headers=olivia)
+    assert r.status_code == 202
+    from tests.vuln.conftest import conforms
+
+    conforms(r.get_json(), "ScanQueued")
     svc.engine.dispose()

@@ -12,7 +12,7 @@ from sciregistry.api.gate import OpenGate
 from sciregistry.doi.validation import validate_metadata
 from sciregistry.errors import NotFound
 from sciregistry.registry.vulns import REPORT_TYPE, iter_osv
-from tests.vuln.conftest import DATA, World, push_real_image, records
+from tests.vuln.conftest import DATA, World, conforms, push_real_image, records
 from tests.vuln.images import tar_layer
 
 BASE = ["pypa/PYSEC-2019-220.json", "pypa/PYSEC-2021-66.json", "distro/DSA-0000-openssl.json",
@@ -22,6 +22,7 @@ BASE = ["pypa/PYSEC-2019-220.json", "pypa/PYSEC-2021-66.json", "distro/DSA-0000-
 def findings(world: World, repo: str, digest: str) -> dict[str, Any]:
     resp = world.client.get(f"/api/v1/images/{repo}@{digest}/vulnerabilities")
     assert resp.status_code == 200, resp.get_data(as_text=True)
+    conforms(resp.get_json(), "ImageVulnerabilities")
     [image] = resp.get_json()["images"]
     return image
 
@@ -138,6 +139,10 @@ def test_correctness_advisory_on_the_right_doi(world: World) -> None:
     assert validate_metadata(attrs) == []  # DataCite 4.5 schema and our rules
     # stored too (what the minter was sent), not only rendered
     stored = world.client.get(f"/api/v1/dois/{world.debian_doi}").get_json()
+    conforms(stored, "Doi")
+    conforms(world.client.get("/api/v1/advisories/SCIREG-2026-0001").get_json(), "Advisory")
+    conforms(world.client.get("/api/v1/advisories/SCIREG-2026-0001/affected").get_json(), "Affected")
+    conforms(world.client.get("/api/v1/vulndb").get_json(), "VulnDbStatus")
     assert any("SCIREG-2026-0001" in d["description"] for d in stored["metadata"]["descriptions"])
     assert [a["id"] for a in stored["advisories"]] == ["SCIREG-2026-0001"]
     other_attrs = world.client.get(f"/doi/{world.alpine_doi}?format=datacite").get_json()
@@ -151,6 +156,8 @@ def test_affected_follows_impact_to_dois(world: World) -> None:
     world.vulns.import_records(records(*BASE))
     world.vulns.drain()
     doc = world.client.get("/api/v1/vulnerabilities/PYSEC-2021-66/affected").get_json()
+    conforms(doc, "Affected")
+    conforms(world.client.get("/api/v1/vulnerabilities/PYSEC-2021-66").get_json(), "Advisory")
     assert [(i["repository"], i["digest"]) for i in doc["images"]] == [
         (world.debian.image.repository, world.debian.image.digest)]
     assert doc["images"][0]["packages"][0]["path"].endswith("jinja2-2.10.dist-info/METADATA")
