@@ -54,7 +54,7 @@ from sciregistry.registry.types import ManifestPush
 from sciregistry.sbom import ScanError, inventory
 from sciregistry.sbom.catalogue import Inventory, Package
 from sciregistry.sbom.document import GENERATOR_ANNOTATION, SBOM_TYPES, SbomError, cyclonedx, read_sbom
-from sciregistry.sbom.osv import Advisory, Finding, Matcher, OsvError, normalize_name, parse_record
+from sciregistry.sbom.osv import Advisory, Matcher, OsvError, normalize_name, parse_record
 from sciregistry.storage import BlobNotFound
 
 log = logging.getLogger(__name__)
@@ -297,7 +297,7 @@ class VulnService:
             return None
         try:
             self.scan(job_id)
-        except Exception as exc:  # noqa: BLE001 - one image's failure never stops the worker
+        except Exception as exc:
             log.exception("scan job %s failed", job_id)
             self._finish(job_id, error=f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
         return job_id
@@ -316,7 +316,7 @@ class VulnService:
         while not stop.is_set():
             try:
                 ran = self.run_once()
-            except Exception:  # noqa: BLE001 - the database may be briefly away; try again later
+            except Exception:
                 log.exception("scan worker: claiming a job failed")
                 ran = None
             if ran is None:

@@ -88,9 +88,9 @@ def wanted(path: str) -> bool:
         return not path.endswith(".md5sums") and path.count("/") == 4
     if path in _RPMDB or path in _RPM_OTHER:
         return True
-    if path.endswith(".dist-info/METADATA") or path.endswith(".egg-info/PKG-INFO"):
+    if path.endswith((".dist-info/METADATA", ".egg-info/PKG-INFO")):
         return True
-    if path.endswith(".egg-info") and "/site-packages/" in path or path.endswith(".egg-info") and "/dist-packages/" in path:
+    if path.endswith(".egg-info") and ("/site-packages/" in path or "/dist-packages/" in path):
         return True
     if "/conda-meta/" in path or path.startswith("conda-meta/"):
         return path.endswith(".json") and path.rsplit("/", 2)[-2] == "conda-meta"

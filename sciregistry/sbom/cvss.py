@@ -21,7 +21,7 @@ _PR = {"U": {"N": 0.85, "L": 0.62, "H": 0.27}, "C": {"N": 0.85, "L": 0.68, "H": 
 
 
 def _roundup(x: float) -> float:
-    i = int(round(x * 100000))
+    i = round(x * 100000)
     return i / 100000.0 if i % 10000 == 0 else (math.floor(i / 10000) + 1) / 10.0
 
 

@@ -79,7 +79,7 @@ class Filesystem:
             c.data.close()
         self.files.clear()
 
-    def __enter__(self) -> Filesystem:
+    def __enter__(self) -> Filesystem:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -350,7 +350,7 @@ def collect(layers: Iterable[tuple[str, Callable[[], BinaryIO]]], want: Callable
                     if entry.type == "file" and want(entry.path):
                         if entry.size > MAX_CAPTURED:
                             raise LayerError(f"{where}: {entry.path} is {entry.size} bytes (limit {MAX_CAPTURED})")
-                        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)
+                        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 - kept open in fs
                         while chunk := content.read(1 << 20):
                             spool.write(chunk)
                         old = added.pop(entry.path, None)
@@ -363,7 +363,7 @@ def collect(layers: Iterable[tuple[str, Callable[[], BinaryIO]]], want: Callable
             for target, source in hardlinks:
                 src = added.get(source) or fs.files.get(source)
                 if src is not None:
-                    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)
+                    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 - kept open in fs
                     spool.write(src.read())
                     added[target] = Captured(target, src.size, spool, index)
             # whiteouts hide lower-layer content only

@@ -23,7 +23,6 @@ from typing import Any
 from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440Version
 
-
 # --- Debian ------------------------------------------------------------------------------------------------
 
 _DEB_RE = re.compile(r"^(?:(\d+):)?([0-9A-Za-z.+~:-]*?)(?:-([0-9A-Za-z.+~]+))?$")

@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from tests.landing import closure as closure_mod
-from tests.landing.closure import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Pushed, digest_of, push_blob, push_manifest
+from tests.landing.closure import (
+    OCI_CONFIG,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    Pushed,
+    digest_of,
+    push_blob,
+    push_manifest,
+)
 from tests.landing.conftest import make_app
 from tests.vuln.images import alpine_image, debian_image
 

@@ -95,8 +95,8 @@ def test_image_findings_dpkg_apk_python() -> None:
 
 @pytest.mark.parametrize("doc, message", [
     ("[1]", "not a JSON object"), ('{"id": "X"}', "modified"), ("{", "not JSON"),
-    ('{"id": "X", "modified": "2020", "affected": [{"package": {"ecosystem": "PyPI", "name": "a"}, '
-     '"ranges": [{"type": "ECOSYSTEM", "events": [{"bogus": "1"}]}]}]}', "unknown range event"),
+    (('{"id": "X", "modified": "2020", "affected": [{"package": {"ecosystem": "PyPI", "name": "a"}, '
+      '"ranges": [{"type": "ECOSYSTEM", "events": [{"bogus": "1"}]}]}]}'), "unknown range event"),
     ('{"id": "X", "modified": "2020", "database_specific": {"kind": "rumour"}}', "kind"),
 ])
 def test_malformed_records(doc: str, message: str) -> None:
