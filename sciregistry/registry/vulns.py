@@ -361,7 +361,7 @@ class VulnService:
         return None
 
     def _layers(self, manifest: dict[str, Any]) -> list[tuple[str, Callable[[], Any]]]:
-        out = []
+        out: list[tuple[str, Callable[[], Any]]] = []
         for layer in manifest.get("layers") or []:
             digest = layer.get("digest")
             if not isinstance(digest, str):

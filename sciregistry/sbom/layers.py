@@ -31,7 +31,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 BLOCK = 512
 MAX_PATH = 4096
@@ -116,9 +116,9 @@ class _Counting(io.RawIOBase):
 
 def open_layer(raw: BinaryIO, where: str) -> _Counting:
     """The uncompressed tar stream of a layer blob (gzip, zstd or plain, by magic number)."""
-    buffered = io.BufferedReader(raw, 1 << 16) if not hasattr(raw, "peek") else raw
-    head = buffered.peek(4)[:4]  # type: ignore[attr-defined]
-    inner: IO[bytes]
+    buffered: Any = io.BufferedReader(raw, 1 << 16) if not hasattr(raw, "peek") else raw  # type: ignore[type-var]
+    head = buffered.peek(4)[:4]
+    inner: Any
     if head[:2] == GZIP_MAGIC:
         inner = gzip.GzipFile(fileobj=buffered, mode="rb")
     elif head == ZSTD_MAGIC:
@@ -329,7 +329,7 @@ def collect(layers: Iterable[tuple[str, Callable[[], BinaryIO]]], want: Callable
             hardlinks: list[tuple[str, str]] = []
             with opener() as raw:
                 stream = open_layer(raw, where)
-                for entry, content in entries(stream, where):
+                for entry, content in entries(stream, where):  # type: ignore[arg-type]
                     fs.entries += 1
                     if fs.entries > MAX_ENTRIES:
                         raise LayerError(f"{where}: more than {MAX_ENTRIES} entries in the image")

@@ -286,8 +286,8 @@ def parse_record(data: bytes | str | dict[str, Any], where: str = "record") -> A
         affected.append(Affected(target, frozenset(vs), ranges))
     score, label = _severity(doc)
     refs = [r["url"] for r in doc.get("references") or [] if isinstance(r, dict) and isinstance(r.get("url"), str)]
-    details = doc.get("details") if isinstance(doc.get("details"), str) else ""
-    summary = doc.get("summary") if isinstance(doc.get("summary"), str) else details.split("\n")[0][:200]
+    details = str(doc["details"]) if isinstance(doc.get("details"), str) else ""
+    summary = str(doc["summary"]) if isinstance(doc.get("summary"), str) else details.split("\n")[0][:200]
     return Advisory(rid, kind, summary, details, modified, doc.get("published") if isinstance(
         doc.get("published"), str) else None, [a for a in doc.get("aliases") or [] if isinstance(a, str)],
         score, label, affected, refs, doc)
