@@ -359,6 +359,9 @@ def collect(layers: Iterable[tuple[str, Callable[[], BinaryIO]]], want: Callable
                         added[entry.path] = Captured(entry.path, entry.size, spool, index)
                     elif entry.type != "dir":
                         added[entry.path] = None  # a link or device hides a lower file of that name
+                while stream.read(1 << 20):  # to the end: a gzip/zstd trailer (CRC, length) is checked there
+                    if stream.count > MAX_EXPANDED:
+                        raise LayerError(f"{where}: image expands to more than {MAX_EXPANDED} bytes")
                 fs.expanded += stream.count
             for target, source in hardlinks:
                 src = added.get(source) or fs.files.get(source)

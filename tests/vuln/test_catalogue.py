@@ -170,3 +170,9 @@ def test_zstd_and_plain_layers() -> None:
     assert (pkgs["z"].version, pkgs["p"].version) == ("1.0", "2.0")
     with pytest.raises(ScanError, match="corrupt zstd stream|truncated"):
         inventory(openers([zstandard.ZstdCompressor().compress(raw)[:-20] + b"\x00" * 20]))
+
+
+def test_corrupt_gzip_trailer_is_detected() -> None:
+    good = tar_layer([("usr/lib/python3/site-packages/a-1.0.dist-info/METADATA", metadata("a", "1.0"))])
+    with pytest.raises(ScanError, match="corrupt compressed stream"):
+        inventory(openers([good[:-1] + bytes([good[-1] ^ 0xFF])]))  # the stored length no longer matches

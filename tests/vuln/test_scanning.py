@@ -215,7 +215,10 @@ def test_mint_policy_refuses_and_admin_overrides(world: World, monkeypatch: pyte
     assert any(p.startswith("critical vulnerability TEST-DEB-2023-0001") for p in err["detail"]["problems"])
     resp = world.client.post("/api/v1/dois", json={"reference": f"{second.host}/{second.result_ref}",
                                                    "override_policy": ""})
-    assert resp.status_code == 400
+    assert resp.status_code == 400  # the contract: a reason is at least one character
+    resp = world.client.post("/api/v1/dois", json={"reference": f"{second.host}/{second.result_ref}",
+                                                   "override_policy": "   "})
+    assert resp.status_code == 403  # a blank reason is no override
     record = mint(world.client, second, override_policy="erratum does not apply: no supplementary alignments")
     [override] = [a for a in audit if a["action"] == "doi.policy_override"]
     assert override["detail"]["reason"].startswith("erratum does not apply")

@@ -204,12 +204,10 @@ def _mint_policy(repo: str, digest: str, override: Any) -> None:
     problems = vulns.policy_problems(repo, digest) if vulns is not None else []
     if not problems:
         return
-    if override is None:
+    if not isinstance(override, str) or not override.strip():
         raise Denied(f"the policy of namespace {repo.split('/', 1)[0]} refuses a DOI for this result: "
                      f"{'; '.join(problems[:5])}", {"problems": problems,
                                                     "override": "an administrator may send override_policy: <reason>"})
-    if not isinstance(override, str) or not override.strip():
-        raise BadRequest("override_policy must be a non-empty reason")
     services().gate.require_admin()
     services().audit(action="doi.policy_override", target=f"{repo}@{digest}",
                      detail={"reason": override, "problems": problems})
