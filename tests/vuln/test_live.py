@@ -79,8 +79,9 @@ def test_server_threads_and_scan_watch(tmp_path: Path) -> None:
                               "--data-dir", str(data)], env=clean_env(), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)
     try:
-        corrupt = alpine_image()[0][:-1] + b"\x00"  # the gzip trailer no longer matches
-        digest = _push(server.url, "lab/alpine", "again", [alpine_image()[0], corrupt])
+        good = alpine_image()[0]
+        corrupt = good[:-1] + bytes([good[-1] ^ 0xFF])  # the gzip trailer's length no longer matches
+        digest = _push(server.url, "lab/alpine", "again", [corrupt])
         image = _wait_done(server.url, f"lab/alpine@{digest}")
         assert image["state"] == "error" and "corrupt compressed stream" in str(image["error"]), image
     finally:
