@@ -1,7 +1,7 @@
 """vulnerability database, scan queue, image inventories and findings
 
 Revision ID: 0011_vulnerabilities
-Revises: 0006_login_failures
+Revises: 0009_workflows
 Create Date: 2026-12-03 09:00:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import sciregistry.db.base
 
 revision = "0011_vulnerabilities"
-down_revision = "0006_login_failures"
+down_revision = "0009_workflows"
 branch_labels = None
 depends_on = None
 
