@@ -38,6 +38,7 @@ from sciregistry.registry.dois import DoiPins, DoiService
 from sciregistry.registry.hooks import OnRefusal
 from sciregistry.registry.reproductions import ReproductionCounter
 from sciregistry.registry.runs import RunIndex, RunQueries
+from sciregistry.registry.vulns import ScanQueue, ScanThread, VulnService
 from sciregistry.storage import BlobStore, StorageError, open_store
 
 log = logging.getLogger("sciregistry")
@@ -85,6 +86,7 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
                         (ManifestInvalid, CrateInvalid)))
     hooks.add(DoiPins())
     hooks.add(ReproductionCounter(store))
+    hooks.add(ScanQueue())  # queues a vulnerability scan of each pushed image (never scans in the push)
     registry = Registry(engine, sessions, store, hooks)
     # a push re-using a blob or manifest refreshes its gc freshness at most this often (docs/architecture.md, GC)
     registry.touch_after = min(60.0, config.gc_grace_seconds / 4)
@@ -95,6 +97,10 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     services.extra["dois"] = DoiService(sessions, make_minter(config), publisher=config.doi_publisher,
                                         base_url=config.resolved_base_url,
                                         registry_host=config.resolved_registry_host)
+    vulns = VulnService(registry, runs=services.extra["runs"], base_url=config.resolved_base_url,
+                        registry_host=config.resolved_registry_host)
+    vulns.minter = services.extra["dois"].minter  # type: ignore[attr-defined]  # advisories update DOI metadata
+    services.extra["vulns"] = vulns
     configure_auth(services)  # accounts, keys, audit sink, first-start hook; AuthGate when auth_enabled
     return services
 
@@ -171,6 +177,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     app.register_blueprint(landing_bp)
     if config.auth_enabled:
         install_auth(app)  # GET/POST /token and the audit of /v2 writes
+    if config.scan_in_server and os.environ.get("SCIREGISTRY_SERVING"):
+        # one background scanner per server process; jobs are claimed row by row, so any number of
+        # processes and nodes share the queue
+        services.extra["scan_thread"] = ScanThread(services.vulns, poll=config.scan_poll_seconds).start()
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -92,6 +92,9 @@ class Config:
     datacite_url: str = _f("https://api.test.datacite.org", "DataCite REST API base URL.")
     datacite_repository: str = _f("", "DataCite repository id (e.g. ABC.XYZ).")
     datacite_password: str = _f("", "DataCite repository password.")
+    scan_in_server: bool = _f(True, "Each server process works the vulnerability scan queue in a background "
+                                    "thread (else run `sciregistry scan --watch`).")
+    scan_poll_seconds: int = _f(2, "How often an idle scanner looks for queued scans, seconds.")
     log_level: str = _f("INFO", "Logging level.")
     log_format: str = _f("plain", "Log line format: plain, or json (one object per line, with the request id).")
     access_log: bool = _f(True, "One log line per request (logger sciregistry.access): method, route, status, bytes, "

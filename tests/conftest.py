@@ -119,7 +119,10 @@ def start_server(data_dir: Path, *, env: dict[str, str] | None = None, workers: 
     """Run ``sciregistry serve --port 0`` in its own process group and wait for every worker."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SCIREGISTRY_")}
     full_env.update({"SCIREGISTRY_AUTH_ENABLED": "false", "SCIREGISTRY_STORAGE_FSYNC": "false",
-                     "PYTHONUNBUFFERED": "1"})
+                     "PYTHONUNBUFFERED": "1",
+                     # no background vulnerability scanner: it would attach SBOM/report referrers to
+                     # pushed images and read their layers while a test measures (env can turn it on)
+                     "SCIREGISTRY_SCAN_IN_SERVER": "false"})
     full_env.update(env or {})
     cmd = [sys.executable, "-m", "sciregistry", "serve", "--host", "127.0.0.1", "--port", "0",
            "--data-dir", str(data_dir), "--workers", str(workers), *(extra_args or [])]

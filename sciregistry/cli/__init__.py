@@ -14,7 +14,7 @@ def _load_optional() -> None:
     """Register command modules of the areas that are present."""
     import importlib
 
-    for mod in ("admin", "client", "doi", "demo", "reproduce"):
+    for mod in ("admin", "client", "doi", "demo", "reproduce", "vuln"):
         try:
             importlib.import_module(f"sciregistry.cli.{mod}")
         except ModuleNotFoundError as exc:

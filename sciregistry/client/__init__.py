@@ -325,6 +325,17 @@ class Registry:
         repo, digest = self._pinned(digest_or_ref)
         return Impact.from_json(self._api(f"impact/{repo}@{digest}"))
 
+    def vulnerabilities(self, ref: str) -> dict[str, Any]:
+        """Scan state and vulnerability/advisory findings of an image (``repo:tag`` or ``@sha256:...``)."""
+        repo, digest = self._pinned(ref)
+        return dict(self._api(f"images/{repo}@{digest}/vulnerabilities"))
+
+    def affected(self, record_id: str) -> dict[str, Any]:
+        """Images a vulnerability or advisory affects, and the runs, results and DOIs that used them."""
+        from urllib.parse import quote
+
+        return dict(self._api(f"vulnerabilities/{quote(record_id, safe='')}/affected"))
+
     # --- DOIs: resolve and reproduce (sciregistry.client.reproduce) -------------------------------------
     def resolve(self, doi: str) -> Resolution:
         """Resolve a DOI minted by this registry to its result and recorded run (DESIGN.md section 7).

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from sciregistry import metrics
 from sciregistry.api.ext.contract import bundled_document, contract
-from sciregistry.errors import BadRequest, NotFound, RegistryError
+from sciregistry.errors import BadRequest, Denied, NotFound, RegistryError
 from sciregistry.oci import is_digest, validate_name
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -205,6 +205,7 @@ def mint_doi() -> Response:
     for key in ("title", "description", "supersedes"):
         if body.get(key) is not None and not isinstance(body[key], str):
             raise BadRequest(f"{key} must be a string")
+    _mint_policy(repo, digest, body.get("override_policy"))
     record = services().dois.mint(repo, digest, title=body.get("title"), creators=creators,
                                   description=body.get("description") or "", supersedes=body.get("supersedes"),
                                   created_by=gate.principal_name(), can_read=gate.read_check())
@@ -224,6 +225,20 @@ def _visible_concept(record: Any) -> Any | None:
     if not visible:
         return None
     return dois.restrict_versions(record, [v.doi for v in visible])
+def _mint_policy(repo: str, digest: str, override: Any) -> None:
+    """The namespace's vulnerability policy (``sciregistry vulndb policy``): refuse, unless an
+    administrator overrides it with a reason (recorded in the audit log)."""
+    vulns = services().extra.get("vulns")
+    problems = vulns.policy_problems(repo, digest) if vulns is not None else []
+    if not problems:
+        return
+    if not isinstance(override, str) or not override.strip():
+        raise Denied(f"the policy of namespace {repo.split('/', 1)[0]} refuses a DOI for this result: "
+                     f"{'; '.join(problems[:5])}", {"problems": problems,
+                                                    "override": "an administrator may send override_policy: <reason>"})
+    services().gate.require_admin()
+    services().audit(action="doi.policy_override", target=f"{repo}@{digest}",
+                     detail={"reason": override, "problems": problems})
 
 
 @bp.get("/dois")
@@ -252,7 +267,11 @@ def get_doi(prefix: str, suffix: str) -> Response:
         record = visible
     elif record.repository:
         services().gate.authorize(record.repository, "pull", hide=True, doi=record.doi)
-    return json_response(record.to_dict())
+    doc = record.to_dict()
+    vulns = services().extra.get("vulns")
+    if vulns is not None:  # scientific advisories about a tool version the run used
+        doc["advisories"] = vulns.notices_for_run(record.run_id)
+    return json_response(doc)
 
 
 @bp.get("/dois/<prefix>/<suffix>/closure")

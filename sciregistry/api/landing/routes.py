@@ -274,7 +274,7 @@ def landing(prefix: str, suffix: str) -> Response:
 def _metadata_response(subject: Subject, fmt: Format) -> Response:
     meta = subject.meta
     if fmt.name == "datacite":
-        attrs = dict(subject.record.metadata)
+        attrs = _with_advisories(subject, dict(subject.record.metadata))
         doc: Any = {"doi": subject.doi, **{k: v for k, v in attrs.items() if k != "doi"}}
         return _json(doc, BY_NAME["datacite"].media_type)
     if fmt.name == "csl":
@@ -464,6 +464,7 @@ def _page(subject: Subject) -> dict[str, Any]:
         if target is not None and not subject.withdrawn else [],
         "versions": version_links(subject),
         "reproductions": rec.reproductions if not rec.is_concept else None,
+        "advisories": _advisories(subject),
         "license": subject.license_url(),
         "base_url": subject.base_url,
         "landing": subject.url,
@@ -472,6 +473,25 @@ def _page(subject: Subject) -> dict[str, Any]:
         "reproduce_command": f"sciregistry reproduce {subject.doi} --registry {subject.base_url}",
         "cite_command": f"sciregistry cite {subject.doi} --format bibtex --registry {subject.base_url}",
     }
+
+
+def _advisories(subject: Subject) -> list[dict[str, Any]]:
+    """Scientific advisories about a tool version the DOI's run used (see registry/vulns.py)."""
+    vulns = services().extra.get("vulns")
+    target = subject.target
+    if vulns is None or target is None or not target.run_id:
+        return []
+    return list(vulns.notices_for_run(target.run_id))
+
+
+def _with_advisories(subject: Subject, attrs: dict[str, Any]) -> dict[str, Any]:
+    """DataCite attributes with the advisories that apply (already there when the scan recorded them)."""
+    notices = _advisories(subject)
+    if not notices:
+        return attrs
+    from sciregistry.registry.vulns import datacite_with_notices
+
+    return datacite_with_notices(attrs, notices, services().config.resolved_base_url)
 
 
 # --- errors ------------------------------------------------------------------------------------

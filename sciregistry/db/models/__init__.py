@@ -32,6 +32,7 @@ from sciregistry.db.models.provenance import (
     RunStep,
     RunWorkflow,
 )
+from sciregistry.db.models.vuln import ImageFinding, ImagePackage, ScanJob, VulnMeta, VulnPackage, VulnPolicy, VulnRecord
 
 __all__ = [
     "ApiToken",
@@ -40,6 +41,8 @@ __all__ = [
     "Blob",
     "Doi",
     "DoiPin",
+    "ImageFinding",
+    "ImagePackage",
     "LoginFailure",
     "Manifest",
     "ManifestRef",
@@ -57,8 +60,13 @@ __all__ = [
     "RunParameter",
     "RunStep",
     "RunWorkflow",
+    "ScanJob",
     "Tag",
     "TaskLock",
     "Upload",
     "User",
+    "VulnMeta",
+    "VulnPackage",
+    "VulnPolicy",
+    "VulnRecord",
 ]
