@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from sciregistry.cli.common import load, main, server_options
+from sciregistry.cli.common import load, main, record_database, server_options
 
 
 @main.command()
@@ -33,6 +33,7 @@ def prepare(cfg: Any) -> None:
     from sciregistry.app import build_services
 
     services = build_services(cfg, migrate=True)
+    record_database(cfg)  # administrator commands check theirs against it
     first_start = services.extra.get("on_first_start")
     if first_start:
         first_start()

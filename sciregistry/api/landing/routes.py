@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Response, current_app, g, render_template, request
@@ -247,8 +247,20 @@ def _load(prefix: str, suffix: str) -> Subject:
         _authorize(target.repository if target is not None else None, record.doi)
     else:
         _authorize(record.repository, record.doi)
-    return Subject(record, target, doilib.from_datacite_json(record.metadata), _base_url(),
-                   svc.config.resolved_registry_host)
+    meta = doilib.from_datacite_json(record.metadata)
+    if is_local_doi(record.doi, svc.config.doi_minter):  # doi.org never resolves it: cite the landing page
+        meta = replace(meta, resolvable=False, url=f"{_base_url()}/doi/{record.doi}")
+    return Subject(record, target, meta, _base_url(), svc.config.resolved_registry_host)
+
+
+#: DataCite's test prefix: DOIs under it are never registered at doi.org.
+TEST_DOI_PREFIX = "10.5072"
+
+
+def is_local_doi(doi: str, minter: str) -> bool:
+    """A DOI this registry minted itself (the local minter) or a test DOI: doi.org does not resolve
+    it, so links point at the registry's own landing page."""
+    return minter == "local" or doi.lower().startswith(TEST_DOI_PREFIX + "/")
 
 
 @bp.get("/doi/<prefix>/<path:suffix>")
@@ -315,7 +327,7 @@ def _crate_response(subject: Subject) -> Response:
 def signposting(subject: Subject, *, html: bool = False) -> list[Link]:
     """The FAIR Signposting level-1 links of a DOI (https://signposting.org/FAIR/)."""
     meta = subject.meta
-    links = [Link(doilib.DOI_RESOLVER + subject.doi, "cite-as"),
+    links = [Link(meta.doi_url or subject.url(), "cite-as"),
              Link(subject.url(fmt="datacite"), "describedby", BY_NAME["datacite"].media_type)]
     if not subject.content_withdrawn and _crate_layer(subject.target) is not None:
         links.append(Link(subject.url(fmt="ro-crate"), "describedby", BY_NAME["ro-crate"].media_type))
@@ -432,7 +444,8 @@ def _page(subject: Subject) -> dict[str, Any]:
              for st in (run or {}).get("steps", [])] if run and run.get("workflow") else []
     return {
         "doi": subject.doi,
-        "doi_url": doilib.DOI_RESOLVER + subject.doi,
+        "doi_url": meta.doi_url or subject.url(),
+        "test_doi": not meta.resolvable,
         "meta": meta,
         "record": rec,
         "withdrawn": subject.withdrawn,
