@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from sciregistry.cli.common import load, main, record_database, server_options
+from sciregistry.cli.common import load, main, record_database, redact_url, server_options
 
 
 @main.command()
@@ -24,8 +24,41 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     cfg = load(config_path, data_dir, host=host, port=port, workers=workers, threads=threads)
     logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    check_port(cfg.host, cfg.port)  # before anything is created (an admin password) or retried
     prepare_in_child(cfg)
+    logging.getLogger("sciregistry").info("database %s; storage %s; data dir %s", redact_url(cfg.resolved_database_url),
+                                          describe_storage(cfg), os.path.abspath(cfg.data_dir))
     run_gunicorn(cfg)
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail at once, with the next step, when ``host:port`` cannot be bound (gunicorn would retry
+    for several seconds, after the first start had created the administrator)."""
+    import errno
+    import socket
+
+    if not port:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"{host}:{port} is already in use (another sciregistry, or another server): stop it, or "
+                    f"start on another port (--port {port + 1}, or PORT={port + 1} with make run)") from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def describe_storage(cfg: Any) -> str:
+    """The blob store in one phrase, for the start-up log."""
+    if cfg.storage_driver == "filesystem":
+        return f"filesystem {cfg.resolved_storage_root}"
+    bucket = getattr(cfg, "s3_bucket", "") or ""
+    endpoint = getattr(cfg, "s3_endpoint_url", "") or ""
+    return f"{cfg.storage_driver} {bucket}{' at ' + endpoint if endpoint else ''}".strip()
 
 
 def prepare(cfg: Any) -> None:
