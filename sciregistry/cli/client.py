@@ -219,15 +219,17 @@ def _annotations(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--annotation", "-a", "annotations", multiple=True, metavar="KEY=VALUE",
               help="Manifest annotation (repeatable), e.g. org.opencontainers.image.licenses=CC-BY-4.0.")
 @click.option("--title", default=None, help="Dataset title (org.opencontainers.image.title).")
+@_registry_option
 @token_option
 @client_command
 def dataset_push(ref: str, paths: tuple[str, ...], annotations: tuple[str, ...], title: str | None,
-                 token: str | None, as_json: bool, insecure: bool) -> None:
+                 registry_url: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
     """Push FILEs and DIRs as a dataset at REF (host/repo:tag); print its digest.
 
     Files under a directory keep their path relative to it; files given directly keep their name.
     """
-    reg = _registry(_host_of(ref), insecure, token)
+    host, ref = _target(ref, registry_url)
+    reg = _registry(host, insecure, token)
     ann = _annotations(annotations)
     if title:
         ann["org.opencontainers.image.title"] = title
@@ -260,12 +262,14 @@ def pull(ref: str, directory: str, with_crate: bool, registry_url: str | None, t
 @click.argument("layout_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("ref")
 @click.option("--source-tag", default=None, help="Entry of index.json to push (default: REF's tag, or the only one).")
+@_registry_option
 @token_option
 @client_command
-def push_layout(layout_dir: str, ref: str, source_tag: str | None, token: str | None, as_json: bool,
-                insecure: bool) -> None:
+def push_layout(layout_dir: str, ref: str, source_tag: str | None, registry_url: str | None, token: str | None,
+                as_json: bool, insecure: bool) -> None:
     """Push the image in the OCI image layout LAYOUT_DIR to REF (host/repo:tag); print its digest."""
-    reg = _registry(_host_of(ref), insecure, token)
+    host, ref = _target(ref, registry_url)
+    reg = _registry(host, insecure, token)
     digest = reg.push_layout(layout_dir, ref, source_tag=source_tag)
     r = reg.parse(ref)
     _emit(as_json, {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
