@@ -182,6 +182,9 @@ class Registry:
         self.oci = OciClient(self.transport, chunk_size=chunk_size)
         self.url = self.transport.base_url
         self.host = self.transport.host
+        #: The user name of the credentials in use (``sciregistry login``, ``SCIREGISTRY_USERNAME``
+        #: or ``username=``); None for a token or anonymous access. Their own namespace.
+        self.username = creds.username if creds.username and not creds.token else None
         self.progress = progress
 
     def __repr__(self) -> str:
