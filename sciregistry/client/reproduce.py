@@ -80,13 +80,12 @@ import requests
 
 from sciregistry.client.runtimes import (
     LAYOUT_TAG,
-    PODMAN_GLOBAL_FLAGS,
-    RUN_FLAGS,
     ContainerRuntime,
     LoadedDigestMismatch,
     Mount,
     Probe,
     _tail,
+    hand_argv,
     select_runtime,
     suggested_command,
 )
@@ -397,8 +396,11 @@ class Report:
             lines.append(f"  runtime  {self.runtime['name']} (exit code {self.runtime.get('exit_code')})")
         for o in self.outputs:
             lines.append(f"  {o.status:<12} {o.path}")
-        if self.verdict == NOT_RUN and self.command.get("suggested"):
-            lines.append("  run it yourself:")
+        if self.verdict == RUN_FAILED and self.command.get("argv"):
+            lines.append("  ran:")
+            lines.append(f"    {shlex.join(self.command['argv'])}")
+        if self.verdict in (NOT_RUN, RUN_FAILED) and self.command.get("suggested"):
+            lines.append("  run it yourself (the same flags, the image from its layout):")
             lines.append(f"    {self.command['suggested']}")
         if self.out_dir is not None:
             lines.append(f"  report   {self.out_dir / REPORT_NAME}")
@@ -900,9 +902,7 @@ class _Reproduction:
         self.command["suggested"] = suggested_command(layout, mounts, rendered)
         rt, image = self._select(layout)
         if rt is None or image is None:
-            self.command["argv"] = ["podman", *PODMAN_GLOBAL_FLAGS, "run", *RUN_FLAGS,
-                                    *[a for m in mounts for a in ("-v", m.arg())],
-                                    f"oci:{layout}:{LAYOUT_TAG}", "/bin/sh", "-c", rendered]
+            self.command["argv"] = hand_argv(layout, mounts, rendered)  # what would run: the printed command
             tried = "; ".join(f"{p['name']}: {p['detail']}" for p in self.runtime["probes"]) or "runtime none requested"
             return NOT_RUN, f"no container runtime could run the image ({tried}); run the suggested command by hand"
         try:
