@@ -219,11 +219,13 @@ def _annotations(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--annotation", "-a", "annotations", multiple=True, metavar="KEY=VALUE",
               help="Manifest annotation (repeatable), e.g. org.opencontainers.image.licenses=CC-BY-4.0.")
 @click.option("--title", default=None, help="Dataset title (org.opencontainers.image.title).")
+@click.option("--untagged", is_flag=True,
+              help="Push without a tag (gc --delete-untagged may then remove it, unless a DOI pins it).")
 @_registry_option
 @token_option
 @client_command
 def dataset_push(ref: str, paths: tuple[str, ...], annotations: tuple[str, ...], title: str | None,
-                 registry_url: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
+                 untagged: bool, registry_url: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
     """Push FILEs and DIRs as a dataset at REF (host/repo:tag); print its digest.
 
     Files under a directory keep their path relative to it; files given directly keep their name.
@@ -233,8 +235,13 @@ def dataset_push(ref: str, paths: tuple[str, ...], annotations: tuple[str, ...],
     ann = _annotations(annotations)
     if title:
         ann["org.opencontainers.image.title"] = title
-    digest = reg.push_dataset(ref, paths, ann)
     r = reg.parse(ref)
+    if not r.tag and not untagged:
+        raise click.UsageError(
+            f"{ref} has no tag: an untagged dataset is reachable only by its digest, and 'sciregistry gc "
+            f"--delete-untagged' removes it unless a DOI pins it. Give a tag ({ref}:v1), or --untagged "
+            "to push it so anyway")
+    digest = reg.push_dataset(ref, paths, ann)
     _emit(as_json, {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
           digest)
 

@@ -85,6 +85,20 @@ OCTET_STREAM = "application/octet-stream"
 ACCEPT_MANIFESTS = ", ".join(sorted(MANIFEST_MEDIA_TYPES))
 
 Progress = Callable[[int], None]
+
+
+def _umask() -> int:
+    """The process umask (read from /proc where possible: setting it to read it is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 """Called with the number of bytes just transferred."""
 
 
@@ -247,6 +261,7 @@ class OciClient:
             if verify and got != digest:
                 raise DigestInvalid(f"blob {digest} from {repo}: the bytes received have digest {got}",
                                     {"digest": digest, "received": got})
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600: files get the mode the umask gives
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

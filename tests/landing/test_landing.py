@@ -69,6 +69,13 @@ def test_html_page_shows_the_whole_closure(published: Published) -> None:
     assert "<dt>Reproduced</dt><dd>0 times</dd>" in html
     for digest in (c.result.digest, c.crate.digest, c.image.digest, c.dataset.digest):
         assert f'<td class="digest">{digest}</td>' in html
+    # the "Pinned content" table says what each pin is (issue 16: it read "blob blob")
+    pinned = html[html.index('<h2 id="closure">'):]
+    assert "<td>blob</td><td>blob</td>" not in pinned
+    assert f"<td>lab/results</td><td>manifest</td><td>result</td><td class=\"digest\">{c.result.digest}</td>" in pinned
+    for f in c.outputs:
+        assert f"<td>file (blob)</td><td>file {f.path} of the result</td><td class=\"digest\">{f.digest}</td>" in pinned
+    assert "config of the pipeline image</td>" in pinned
     assert '<a href="https://spdx.org/licenses/CC-BY-4.0">' in html
     # no JavaScript: the only script element is the schema.org JSON-LD data block
     assert re.findall(r"<script[^>]*>", html) == ['<script type="application/ld+json">']

@@ -179,6 +179,37 @@ def _manifest_json(repository: str, digest: str) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+#: How the "Pinned content" table names a manifest's role.
+_PIN_ROLES = {"result": "result", "crate": "run crate", "image": "pipeline image", "index": "image index",
+              "dataset": "input dataset", "referrer": "referrer (signature, SBOM, report...)"}
+
+
+def _readable_pins(pins: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The DOI's pins for people: a manifest's kind and role as words, and each blob named by what
+    it is to a pinned manifest (``file gc.tsv of the result``, ``config of the pipeline image``)
+    instead of ``blob``/``blob``."""
+    out = [dict(p) for p in pins]
+    parts: dict[str, str] = {}
+    for pin in out:
+        if pin["kind"] != "manifest":
+            continue
+        role = _PIN_ROLES.get(pin["role"], pin["role"])
+        pin["kind"], pin["role"] = "manifest", role
+        doc = _manifest_json(pin["repository"], pin["digest"]) or {}
+        config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+        if config.get("digest"):
+            parts.setdefault(str(config["digest"]), f"config of the {role}")
+        for layer in doc.get("layers") or []:
+            if isinstance(layer, dict) and layer.get("digest"):
+                title = (layer.get("annotations") or {}).get("org.opencontainers.image.title")
+                parts.setdefault(str(layer["digest"]), f"file {title} of the {role}" if title else f"layer of the {role}")
+    for pin in out:
+        if pin["kind"] == "blob":
+            pin["kind"] = "file (blob)"
+            pin["role"] = parts.get(pin["digest"], "content of a pinned manifest")
+    return out
+
+
 def _crate_layer(target: Any | None) -> dict[str, Any] | None:
     """The ``ro-crate-metadata.json`` layer descriptor of the target's run crate manifest."""
     if target is None or not target.repository or not target.crate_digest:
@@ -464,7 +495,7 @@ def _page(subject: Subject) -> dict[str, Any]:
         "rendered_command": render_command(run["command"], run["parameters"]) if run else None,
         "inputs": _inputs(subject, run) if run and not subject.withdrawn else [],
         "outputs": subject.outputs() if not subject.withdrawn else [],
-        "pins": svc.dois.pins(target.doi) if target is not None and not subject.withdrawn else [],
+        "pins": _readable_pins(svc.dois.pins(target.doi)) if target is not None and not subject.withdrawn else [],
         "versions": version_links(subject),
         "reproductions": rec.reproductions if not rec.is_concept else None,
         "license": subject.license_url(),
