@@ -155,15 +155,17 @@ class DoiService:
         self.sessions = sessions
         self.minter = minter
         #: Mints ``test`` DOIs (``sciregistry demo``): DataCite's test prefix, never registered anywhere.
-        self.test_minter = minter if getattr(minter, "prefix", None) == TEST_PREFIX \
-            else doilib.LocalMinter(TEST_PREFIX)
+        self.test_minter = doilib.LocalMinter(TEST_PREFIX)
         self.publisher = publisher
         self.base_url = base_url.rstrip("/")
         self.registry_host = registry_host
 
     def minter_for(self, doi: str) -> Any:
-        """The minter that made ``doi``: the test minter for a test DOI, else the configured one."""
-        return self.test_minter if doi.lower().startswith(TEST_PREFIX + "/") else self.minter
+        """The minter that made ``doi``: the test minter for a test DOI when the configured minter
+        mints under another prefix (DataCite), else the configured one."""
+        if doi.lower().startswith(TEST_PREFIX + "/") and getattr(self.minter, "prefix", TEST_PREFIX) != TEST_PREFIX:
+            return self.test_minter
+        return self.minter
 
     # --- reading ---
     def _record(self, s: Session, row: Doi) -> DoiRecord:
@@ -266,7 +268,7 @@ class DoiService:
         """
         if test and supersedes:
             raise BadRequest("a test DOI cannot be a new version of another DOI (drop supersedes or test)")
-        minter = self.test_minter if test else self.minter
+        minter = self.minter_for(TEST_PREFIX + "/") if test else self.minter
         plan = _MintPlan()
         try:
             with self.sessions() as s, s.begin():
