@@ -34,7 +34,14 @@ from typing import Any
 
 import click
 
-from sciregistry.cli.common import admin_config, announce_database, echo, friendly_errors, main, server_options
+from sciregistry.cli.common import (
+    admin_config,
+    announce_database,
+    echo,
+    friendly_errors,
+    main,
+    server_options,
+)
 
 
 @contextmanager

@@ -267,7 +267,7 @@ class DoiService:
         is undone and the minter's error is raised.
         """
         if test and supersedes:
-            raise BadRequest("a test DOI cannot be a new version of another DOI (drop supersedes or test)")
+            raise Conflict("a test DOI cannot be a new version of another DOI (drop supersedes or test)")
         minter = self.minter_for(TEST_PREFIX + "/") if test else self.minter
         plan = _MintPlan()
         try:

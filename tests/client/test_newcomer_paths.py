@@ -307,7 +307,7 @@ def test_untagged_dataset_push_is_refused_unless_asked_for(site: Site) -> None:
 
 def test_pulled_files_get_the_umask_mode(site: Site) -> None:
     dest = site.tmp / "pulled-mode"
-    proc = subprocess.run(["sh", "-c", f'umask 022 && exec "$0" "$@"', EXE, "pull", f"{site.host}/alice/reads:v1",
+    proc = subprocess.run(["sh", "-c", 'umask 022 && exec "$0" "$@"', EXE, "pull", f"{site.host}/alice/reads:v1",
                            str(dest)], env=site.env(), capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE((dest / "reads.fa").stat().st_mode) == 0o644

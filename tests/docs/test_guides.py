@@ -194,7 +194,7 @@ def test_getting_started_word_for_word(tmp_path: Path) -> None:
     assert f"url = {{http://{host}/doi/{doi}}}" in out and "https://doi.org/" not in out, log
     assert f"database: sqlite:///{(work / 'var').resolve()}/registry.db (data dir {(work / 'var').resolve()})" \
         in proc.stderr, log
-    assert f'sciregistry reproduce "http://127.0.0.1:5000/doi/$DOI" --out reproduce-run1' in blocks[-1]
+    assert 'sciregistry reproduce "http://127.0.0.1:5000/doi/$DOI" --out reproduce-run1' in blocks[-1]
     # step 8: the verdict, reached after 'sciregistry logout': the public DOI needs no credentials
     report = json.loads((work / "reproduce-run1" / "report.json").read_text())
     assert report["doi"] == doi
