@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: venv
+	@echo "sciregistry: open http://$(HOST):$(PORT)/ (the registry, its API and its pages; stop with Ctrl-C)"
 	$(BIN)/sciregistry serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 test: venv
@@ -39,7 +40,7 @@ bench: venv
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 demo: venv
-	$(BIN)/sciregistry demo --registry http://$(HOST):$(PORT)
+	$(BIN)/sciregistry demo --registry http://$(HOST):$(PORT) --data-dir $(DATA)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

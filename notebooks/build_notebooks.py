@@ -16,7 +16,7 @@ starts) with the credentials of ``sciregistry login`` or ``SCIREGISTRY_USERNAME`
   which parameters differ, which outputs differ and how;
 * ``03-push-and-record.ipynb``: push a dataset, run the gc-content pipeline, record the run
   (image ``SCIREGISTRY_IMAGE`` = ``host/repo@sha256:...``, else built from ``workflows/`` and pushed)
-  in the namespace ``SCIREGISTRY_NAMESPACE``.
+  in the namespace ``SCIREGISTRY_NAMESPACE``, else the logged-in user's.
 
 ``tests/notebooks/test_notebooks.py`` executes all three with nbclient against a live server.
 """
@@ -38,7 +38,7 @@ import os
 from sciregistry.client import Registry
 
 REGISTRY_URL = os.environ.get("SCIREGISTRY_URL", "http://127.0.0.1:5000")
-reg = Registry(REGISTRY_URL, progress=False)
+reg = Registry(REGISTRY_URL)  # progress bars for transfers over a few MiB; credentials of `sciregistry login`
 reg'''
 
 NB1 = [
@@ -124,8 +124,9 @@ NB2 = [
 
 Two runs of one image with different parameters: which parameters differ, and how the outputs
 differ. Give the two results as `SCIREGISTRY_RUN_A` and `SCIREGISTRY_RUN_B`
-(`host/repo@sha256:...` or `host/repo:tag`), or give `SCIREGISTRY_REPOSITORY` and the two newest
-runs there that used the same image are compared."""),
+(`host/repo@sha256:...` or `host/repo:tag`, e.g. `...:run1` and `...:run2`), or give only
+`SCIREGISTRY_REPOSITORY` and the two newest runs there that used the same image are compared.
+The next cell prints which two it compares."""),
     ("code", SETUP),
     ("code", '''\
 def pick_runs():
@@ -143,6 +144,10 @@ def pick_runs():
 
 run_a, run_b = pick_runs()
 assert run_a is not None and run_b is not None, "no run is recorded for one of the results"
+for label, run, given in (("A", run_a, os.environ.get("SCIREGISTRY_RUN_A")),
+                          ("B", run_b, os.environ.get("SCIREGISTRY_RUN_B"))):
+    print(f"run {label}: {reg.host}/{run.repository}@{run.result_digest} (run {run.id}"
+          + (f", given as {given})" if given else ", newest of one image)"))
 run_a'''),
     ("code", "run_b"),
     ("md", "## Parameters"),
@@ -215,14 +220,17 @@ NB3 = [
 
 From a notebook: write a small dataset, push it, run the gc-content pipeline on it, and record
 the run (outputs as a result, plus a Workflow Run Crate that pins the image and the dataset by
-digest). Repositories go in the namespace `SCIREGISTRY_NAMESPACE` (default: your user name). The
+digest). Repositories go in the namespace `SCIREGISTRY_NAMESPACE` (default: the user you logged in
+as with `sciregistry login`, or `SCIREGISTRY_USERNAME`). The
 image is `SCIREGISTRY_IMAGE` (`host/repo@sha256:...`) when set, else it is built from the
 `workflows/` directory of a sciregistry checkout (or `SCIREGISTRY_WORKFLOWS`) and pushed."""),
     ("code", SETUP),
     ("code", '''\
 from sciregistry.cli.demo import COMMAND_TEMPLATE, find_workflows, load_builder, run_pipeline
 
-NAMESPACE = os.environ.get("SCIREGISTRY_NAMESPACE") or os.environ.get("SCIREGISTRY_USERNAME") or "demo"
+NAMESPACE = os.environ.get("SCIREGISTRY_NAMESPACE") or reg.username  # the login user, as for the CLI
+assert NAMESPACE, (f"no user: log in first (sciregistry login {reg.host}) or set SCIREGISTRY_NAMESPACE "
+                   "to a namespace you may push to")
 WORKFLOWS = find_workflows(os.environ.get("SCIREGISTRY_WORKFLOWS"))
 print("namespace:", NAMESPACE)
 print("pipeline: ", WORKFLOWS / "gc-content")'''),

@@ -432,10 +432,10 @@ class AuthGate:
         if _on_v2():
             if action == PULL:
                 raise NameUnknown(detail={"name": repository})
-            raise Denied(detail={"name": repository, "action": action})
+            raise _denied(p, repository, action)
         if hide:
             raise NotFound(f"{repository} not found")
-        raise Denied(detail={"name": repository, "action": action})
+        raise _denied(p, repository, action)
 
     def _challenge_scopes(self, repository: str, action: str) -> list[Scope]:
         scopes = [Scope("repository", repository, _CHALLENGE_ACTIONS.get(action, frozenset({action})))]
@@ -731,3 +731,17 @@ def first_start(accounts: Accounts, keys: KeyStore, data_dir: str, admin_passwor
           f"'sciregistry user passwd admin --password-stdin')", file=stream, flush=True)
     return password
 
+
+
+def _denied(p: Any, repository: str, action: str) -> Denied:
+    """DENIED with the next step: the namespaces ``p`` may push to (for a push), and who can help."""
+    namespace = repository.split("/", 1)[0]
+    may = sorted(ns for ns, role in (getattr(p, "roles", None) or {}).items() if PUSH in role.actions)
+    if action == PUSH:
+        where = (f"you may push to {', '.join(n + '/' for n in may)}" if may
+                 else "you may not push to any namespace")
+        text = (f"{p.label} may not push to {repository}: {where}. To push to {namespace}/, ask an owner of "
+                f"namespace {namespace} (or an administrator) for the writer role")
+    else:
+        text = f"{p.label} may not {action} {repository}: ask an owner of namespace {namespace} for a role that allows it"
+    return Denied(text, {"name": repository, "action": action, "may_push_to": may})

@@ -34,18 +34,27 @@ from typing import Any
 
 import click
 
-from sciregistry.cli.common import echo, friendly_errors, load, main, server_options
+from sciregistry.cli.common import (
+    admin_config,
+    announce_database,
+    echo,
+    friendly_errors,
+    main,
+    server_options,
+)
 
 
 @contextmanager
 def _accounts(config_path: str | None, data_dir: str | None) -> Iterator[Any]:
     from sciregistry.app import build_services
 
-    services = build_services(load(config_path, data_dir))
+    cfg = admin_config(config_path, data_dir)
+    services = build_services(cfg)
     try:
         yield services.accounts
     finally:
         services.engine.dispose()
+        announce_database(cfg)
 
 
 def _who() -> str:

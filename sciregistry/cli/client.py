@@ -37,6 +37,15 @@ if TYPE_CHECKING:  # the client is imported inside the commands, so `sciregistry
     from sciregistry.client import Lineage, Registry, Run
 
 
+#: ``click.Context.meta`` key: ``--quiet`` was given (no progress bars).
+QUIET_KEY = "sciregistry.quiet"
+
+
+def _quiet() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(QUIET_KEY))
+
+
 def _emit(as_json: bool, doc: Any, text: str | Callable[[], str]) -> None:
     if as_json:
         echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
@@ -50,6 +59,9 @@ def client_command(f: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json"))
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.meta[QUIET_KEY] = bool(kwargs.pop("quiet", False))
         try:
             return f(*args, **kwargs)
         except RegistryError as exc:
@@ -63,6 +75,8 @@ def client_command(f: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(1)
 
     wrapped = friendly_errors(wrapper)
+    wrapped = click.option("--quiet", "-q", is_flag=True, default=False,
+                           help="No progress bars (shown on a terminal for transfers over a few MiB).")(wrapped)
     wrapped = click.option("--insecure", is_flag=True, default=False,
                            help="Allow plain HTTP to a non-loopback host and skip TLS verification.")(wrapped)
     wrapped = click.option("--json", "as_json", is_flag=True, default=False,
@@ -73,7 +87,38 @@ def client_command(f: Callable[..., Any]) -> Callable[..., Any]:
 def _host_of(ref: str) -> str:
     from sciregistry.oci import parse_reference
 
-    return parse_reference(ref, require_registry=True).registry
+    try:
+        return parse_reference(ref, require_registry=True).registry
+    except ValueError as exc:
+        if "no registry host" in str(exc):
+            raise ValueError(f"{ref!r} names no registry: write it as HOST:PORT/{ref} "
+                             "(the form the registry prints), or add --registry URL") from None
+        raise
+
+
+def _target(ref: str, registry: str | None) -> tuple[str, str]:
+    """``(host, full reference)`` for a reference given in full (``host:port/repo:tag``) or
+    relative to ``--registry`` (``repo:tag``, ``repo@sha256:...``, as ``doi show`` and the landing
+    page print them). A full reference on another host than ``--registry`` is refused."""
+    from sciregistry.client.transport import normalize_url
+    from sciregistry.oci import parse_reference
+
+    given = None
+    if registry:
+        given = normalize_url(registry, insecure=True).split("://", 1)[1].split("/", 1)[0]
+    parsed = parse_reference(ref, require_registry=False)
+    if parsed.registry:
+        if given and parsed.registry != given:
+            raise ValueError(f"{ref} is on {parsed.registry}, but --registry names {given}")
+        return parsed.registry, ref
+    if given is None:
+        return _host_of(ref), ref  # raises, with the advice
+    return given, f"{given}/{ref}"
+
+
+def _registry_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--registry", "registry_url", envvar="SCIREGISTRY_REGISTRY", default=None,
+                        help="Registry URL or host, for a reference without one (repo:tag, repo@sha256:...).")(f)
 
 
 def _registry(host: str, insecure: bool, token: str | None = None) -> Registry:
@@ -81,7 +126,7 @@ def _registry(host: str, insecure: bool, token: str | None = None) -> Registry:
     the file of ``sciregistry login``."""
     from sciregistry.client import Registry
 
-    return Registry(host, token=token, insecure=insecure)
+    return Registry(host, token=token, insecure=insecure, progress=False if _quiet() else None)
 
 
 class _IsoDateTime(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -174,20 +219,29 @@ def _annotations(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--annotation", "-a", "annotations", multiple=True, metavar="KEY=VALUE",
               help="Manifest annotation (repeatable), e.g. org.opencontainers.image.licenses=CC-BY-4.0.")
 @click.option("--title", default=None, help="Dataset title (org.opencontainers.image.title).")
+@click.option("--untagged", is_flag=True,
+              help="Push without a tag (gc --delete-untagged may then remove it, unless a DOI pins it).")
+@_registry_option
 @token_option
 @client_command
 def dataset_push(ref: str, paths: tuple[str, ...], annotations: tuple[str, ...], title: str | None,
-                 token: str | None, as_json: bool, insecure: bool) -> None:
+                 untagged: bool, registry_url: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
     """Push FILEs and DIRs as a dataset at REF (host/repo:tag); print its digest.
 
     Files under a directory keep their path relative to it; files given directly keep their name.
     """
-    reg = _registry(_host_of(ref), insecure, token)
+    host, ref = _target(ref, registry_url)
+    reg = _registry(host, insecure, token)
     ann = _annotations(annotations)
     if title:
         ann["org.opencontainers.image.title"] = title
-    digest = reg.push_dataset(ref, paths, ann)
     r = reg.parse(ref)
+    if not r.tag and not untagged:
+        raise click.UsageError(
+            f"{ref} has no tag: an untagged dataset is reachable only by its digest, and 'sciregistry gc "
+            f"--delete-untagged' removes it unless a DOI pins it. Give a tag ({ref}:v1), or --untagged "
+            "to push it so anyway")
+    digest = reg.push_dataset(ref, paths, ann)
     _emit(as_json, {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
           digest)
 
@@ -196,11 +250,14 @@ def dataset_push(ref: str, paths: tuple[str, ...], annotations: tuple[str, ...],
 @click.argument("ref")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--with-crate", is_flag=True, help="Also restore the run crate that describes a result.")
+@_registry_option
 @token_option
 @client_command
-def pull(ref: str, directory: str, with_crate: bool, token: str | None, as_json: bool, insecure: bool) -> None:
+def pull(ref: str, directory: str, with_crate: bool, registry_url: str | None, token: str | None, as_json: bool,
+         insecure: bool) -> None:
     """Restore the files of the dataset or result REF under DIRECTORY (digests verified)."""
-    reg = _registry(_host_of(ref), insecure, token)
+    host, ref = _target(ref, registry_url)
+    reg = _registry(host, insecure, token)
     got = reg.pull(ref, directory, with_crate=with_crate)
     rel = [p.relative_to(got.directory).as_posix() for p in got.files]
     _emit(as_json, {"reference": got.reference, "digest": got.digest, "artifact_type": got.artifact_type,
@@ -212,12 +269,14 @@ def pull(ref: str, directory: str, with_crate: bool, token: str | None, as_json:
 @click.argument("layout_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("ref")
 @click.option("--source-tag", default=None, help="Entry of index.json to push (default: REF's tag, or the only one).")
+@_registry_option
 @token_option
 @client_command
-def push_layout(layout_dir: str, ref: str, source_tag: str | None, token: str | None, as_json: bool,
-                insecure: bool) -> None:
+def push_layout(layout_dir: str, ref: str, source_tag: str | None, registry_url: str | None, token: str | None,
+                as_json: bool, insecure: bool) -> None:
     """Push the image in the OCI image layout LAYOUT_DIR to REF (host/repo:tag); print its digest."""
-    reg = _registry(_host_of(ref), insecure, token)
+    host, ref = _target(ref, registry_url)
+    reg = _registry(host, insecure, token)
     digest = reg.push_layout(layout_dir, ref, source_tag=source_tag)
     r = reg.parse(ref)
     _emit(as_json, {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
@@ -345,15 +404,15 @@ def _shown_command(r: Run) -> str:
         return f"{r.command}  ({exc})"
 
 
-def _describe_run(r: Run) -> str:
+def _describe_run(r: Run, host: str) -> str:
     lines = [f"run {r.id}: {r.name or ''}".rstrip(),
-             f"  result   {r.repository}@{r.result_digest}",
-             f"  crate    {r.crate_digest}",
-             f"  image    {r.image.reference}" + (f" (tag {r.image.tag})" if r.image.tag else "")]
+             f"  result   {host}/{r.repository}@{r.result_digest}",
+             f"  crate    {host}/{r.repository}@{r.crate_digest}",
+             f"  image    {_full(host, r.image.reference)}" + (f" (tag {r.image.tag})" if r.image.tag else "")]
     if r.command:
         lines.append(f"  command  {_shown_command(r)}")
     lines += [f"  param    {k} = {v!r}" for k, v in r.parameters.items()]
-    lines += [f"  input    {i.name}: {i.repository}@{i.digest}" for i in r.inputs]
+    lines += [f"  input    {i.name}: {host}/{i.repository}@{i.digest}" for i in r.inputs]
     lines += [f"  output   {o.path}  sha256:{o.sha256}  {o.size} bytes" for o in r.outputs]
     if r.workflow:
         lines.append(f"  workflow {r.workflow.get('language') or ''} {r.workflow.get('path')}  "
@@ -364,21 +423,40 @@ def _describe_run(r: Run) -> str:
                          + (f"  {params}" if params else ""))
     if r.agent:
         lines.append(f"  agent    {r.agent.get('name')}" + (f" <{r.agent['orcid']}>" if r.agent.get("orcid") else ""))
-    lines.append(f"  time     {r.started} .. {r.ended}")
+    lines.append(f"  time     {_run_time(r)}")
     return "\n".join(lines)
+
+
+def _full(host: str, ref: str) -> str:
+    """``ref`` with the registry host in front when it has none (the form every command accepts)."""
+    from sciregistry.oci import parse_reference
+
+    try:
+        return ref if parse_reference(ref, require_registry=False).registry else f"{host}/{ref}"
+    except ValueError:
+        return ref
+
+
+def _run_time(r: Run) -> str:
+    started, ended = r.raw.get("started"), r.raw.get("ended")
+    if not started and not ended:
+        return "not recorded"
+    return f"{started or 'not recorded'} .. {ended or 'not recorded'}"
 
 
 @run.command("show")
 @click.argument("ref")
+@_registry_option
 @token_option
 @client_command
-def run_show(ref: str, token: str | None, as_json: bool, insecure: bool) -> None:
-    """Show the run whose result is REF (host/repo:tag or @sha256:...)."""
-    reg = _registry(_host_of(ref), insecure, token)
+def run_show(ref: str, registry_url: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
+    """Show the run whose result is REF (host/repo:tag or @sha256:...; repo@... with --registry)."""
+    host, ref = _target(ref, registry_url)
+    reg = _registry(host, insecure, token)
     found = reg.run_for(ref)
     if found is None:
         raise NotFound(f"no run is recorded for {ref}")
-    _emit(as_json, found.raw, lambda: _describe_run(found))
+    _emit(as_json, found.raw, lambda: _describe_run(found, reg.host))
 
 
 @run.command("list")
@@ -415,7 +493,7 @@ def run_list(registry_host: str | None, repository: str | None, image: str | Non
                     cursor=cursor)
 
     def text() -> str:
-        lines = [f"{r.id}\t{r.repository}@{r.result_digest}\t{r.image.repository}@{r.image.digest}\t"
+        lines = [f"{r.id}\t{reg.host}/{r.repository}@{r.result_digest}\t{reg.host}/{r.image.repository}@{r.image.digest}\t"
                  + " ".join(f"{k}={v}" for k, v in r.parameters.items()) for r in page]
         if page.next_cursor:
             lines.append(f"more: --cursor {page.next_cursor}")
@@ -426,9 +504,9 @@ def run_list(registry_host: str | None, repository: str | None, image: str | Non
 
 # --- lineage and impact ----------------------------------------------------------------------------------
 
-def _lineage_text(node: Lineage, depth: int = 0) -> list[str]:
+def _lineage_text(node: Lineage, host: str, depth: int = 0) -> list[str]:
     pad = "  " * depth
-    lines = [f"{pad}{node.subject.repository}@{node.subject.digest}"
+    lines = [f"{pad}{host}/{node.subject.repository}@{node.subject.digest}"
              + (f"  ({node.subject.artifact_type})" if node.subject.artifact_type else "")]
     run_ = node.produced_by
     if node.redacted:
@@ -441,7 +519,7 @@ def _lineage_text(node: Lineage, depth: int = 0) -> list[str]:
     if workflow:
         lines.append(f"{pad}  <- run {run_.id}: {workflow.get('language') or 'workflow'} workflow {workflow.get('path')}")
     else:
-        lines.append(f"{pad}  <- run {run_.id}: image {run_.image.repository}@{run_.image.digest}")
+        lines.append(f"{pad}  <- run {run_.id}: image {host}/{run_.image.repository}@{run_.image.digest}")
     if run_.command:
         lines.append(f"{pad}     command {_shown_command(run_)}")
     lines += [f"{pad}     param {k} = {v!r}" for k, v in run_.parameters.items()]
@@ -452,7 +530,7 @@ def _lineage_text(node: Lineage, depth: int = 0) -> list[str]:
             lines += [f"{pad}       param {p.name} = {p.value!r}" for p in step.parameters]
     for child, inp in zip(node.inputs, run_.inputs, strict=False):
         lines.append(f"{pad}     input {inp.name}:")
-        lines += _lineage_text(child, depth + 3)
+        lines += _lineage_text(child, host, depth + 3)
     if node.truncated:
         lines.append(f"{pad}     (truncated)")
     return lines
@@ -460,13 +538,15 @@ def _lineage_text(node: Lineage, depth: int = 0) -> list[str]:
 
 @main.command()
 @click.argument("ref")
+@_registry_option
 @token_option
 @client_command
-def lineage(ref: str, token: str | None, as_json: bool, insecure: bool) -> None:
+def lineage(ref: str, registry_url: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
     """What produced REF: the run, its image, input datasets and parameters, recursively."""
-    reg = _registry(_host_of(ref), insecure, token)
+    host, ref = _target(ref, registry_url)
+    reg = _registry(host, insecure, token)
     node = reg.lineage(ref)
-    _emit(as_json, node.raw, lambda: "\n".join(_lineage_text(node)))
+    _emit(as_json, node.raw, lambda: "\n".join(_lineage_text(node, reg.host)))
 
 
 @main.command()
@@ -489,8 +569,10 @@ def impact(target: str, registry_host: str | None, token: str | None, as_json: b
 
     def text() -> str:
         lines = [f"{found.digest}: used by {len(found.runs)} run(s)"]
-        lines += [f"  run {r.id}: {r.repository}@{r.result_digest}" for r in found.runs]
-        lines += [f"  result {a.repository}@{a.digest}" for a in found.results]
+        lines += [f"  run {r.id}: {reg.host}/{r.repository}@{r.result_digest}" for r in found.runs]
+        of_runs = {(r.repository, r.result_digest) for r in found.runs}  # each result once
+        lines += [f"  result {reg.host}/{a.repository}@{a.digest}" for a in found.results
+                  if (a.repository, a.digest) not in of_runs]
         lines += [f"  doi {d.get('doi')}" for d in found.dois]
         return "\n".join(lines)
 

@@ -18,7 +18,7 @@ from typing import IO, Any, NoReturn
 import click
 
 from sciregistry.config import Config, ConfigError, load_config
-from sciregistry.errors import NotFound, RegistryError
+from sciregistry.errors import BadRequest, NotFound, RegistryError
 
 #: What ``--token`` says on every command that talks to a registry.
 TOKEN_HELP = ("API or reviewer token (else $SCIREGISTRY_TOKEN, else the credentials of "
@@ -54,6 +54,81 @@ def load(config_path: str | None, data_dir: str | None, **overrides: Any) -> Con
         return load_config(config_path, {"data_dir": data_dir, **overrides})
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
+# --- the data directory remembers its database ---------------------------------------------------
+
+#: File in the data directory naming the database ``serve`` last used there (password removed).
+DATABASE_RECORD = "database-url"
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (``postgresql+psycopg://user:secret@h/db`` -> ``...//user@h/db``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}@{hostport}"
+    return f"{scheme}://{netloc}{slash}{path}"
+
+
+def _record_path(cfg: Config) -> str:
+    return os.path.join(os.path.abspath(cfg.data_dir), DATABASE_RECORD)
+
+
+def recorded_database(cfg: Config) -> str | None:
+    """The database ``serve`` last used with ``cfg``'s data directory, or None (never started)."""
+    try:
+        with open(_record_path(cfg), encoding="utf-8") as f:
+            return f.readline().strip() or None
+    except OSError:
+        return None
+
+
+def record_database(cfg: Config) -> None:
+    """Write the data directory's database record (``serve``, at each start)."""
+    os.makedirs(os.path.abspath(cfg.data_dir), exist_ok=True)
+    url = redact_url(cfg.resolved_database_url)
+    if recorded_database(cfg) == url:
+        return
+    tmp = _record_path(cfg) + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(url + "\n")
+        f.write("# the database 'sciregistry serve' uses with this data directory (password removed);\n"
+                "# administrator commands given this data directory refuse to use another one\n")
+    os.replace(tmp, _record_path(cfg))
+
+
+def check_database(cfg: Config) -> None:
+    """Before an administrator command opens the database: refuse when the data directory belongs
+    to a server with another database (it would create or change a database nobody serves)."""
+    url = redact_url(cfg.resolved_database_url)
+    recorded = recorded_database(cfg)
+    if recorded is not None and recorded != url:
+        raise click.ClickException(
+            f"the registry using {os.path.abspath(cfg.data_dir)} keeps its data in {recorded}, but this "
+            f"command would use {url}. Give it the configuration 'sciregistry serve' was started with: the "
+            "same --config file, or the same SCIREGISTRY_DATABASE_URL (and other SCIREGISTRY_* variables)")
+
+
+def announce_database(cfg: Config) -> None:
+    """Say on standard error which database an administrator command used, as its last line (not
+    with ``--json``)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.params.get("as_json") or ctx.meta.get("sciregistry.database-announced"):
+        return
+    ctx.meta["sciregistry.database-announced"] = True
+    line = f"database: {redact_url(cfg.resolved_database_url)} (data dir {os.path.abspath(cfg.data_dir)})"
+    ctx.call_on_close(lambda: echo(line, err=True))
+
+
+def admin_config(config_path: str | None, data_dir: str | None, **overrides: Any) -> Config:
+    """:func:`load` for administrator commands: the configuration ``serve`` uses, checked against
+    the data directory's record (:func:`check_database`)."""
+    cfg = load(config_path, data_dir, **overrides)
+    check_database(cfg)
+    return cfg
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -112,6 +187,20 @@ def locate_registry(doi: str) -> str:
         raise NotFound(f"{exc.text}; {NO_REGISTRY_HINT}") from None
     except TransportError as exc:
         raise TransportError(f"{exc}; {NO_REGISTRY_HINT}") from None
+
+
+def doi_argument(value: str, registry: str | None) -> tuple[str, str | None]:
+    """A DOI argument in any form the registry prints (bare, ``doi:``, ``https://doi.org/...``, or
+    the landing page URL ``http://host/doi/10...``) -> ``(DOI, registry)``: ``--registry`` when
+    given, else the landing page's registry. A malformed DOI is a usage error."""
+    from sciregistry.client.reproduce import split_doi_argument
+
+    try:
+        doi, base = split_doi_argument(value)
+    except BadRequest as exc:
+        raise click.BadParameter(f"{exc.text}; give the DOI (10.xxxx/...), its https://doi.org/ URL "
+                                 "or its landing page URL", param_hint="DOI") from exc
+    return doi, registry or base
 
 
 def error_text(exc: RegistryError) -> str:

@@ -14,12 +14,20 @@ templates that push image, data and crate and mint a DOI"):
    /in/reads /out'``;
 5. record the run: the outputs as a result at ``<prefix>/gc-results:demo-<UTC time>`` and its Workflow Run
    Crate (image and dataset pinned by digest; parameters ``k``, ``min_length`` and ``label``);
-6. mint a DOI for the result (``POST /api/v1/dois``);
+6. mint a *test* DOI for the result (``POST /api/v1/dois`` with ``"test": true``: DataCite's test
+   prefix ``10.5072``, never registered at doi.org, whatever minter the registry has);
 
 and prints the DOI, its landing page and the ``sciregistry reproduce`` command for it::
 
     sciregistry demo --registry http://127.0.0.1:5000            # after 'sciregistry login'
     make demo                                                   # the same, from a checkout
+
+It says first what it will create. Everything goes to the namespace ``demo`` (``--repo-prefix``
+for another), never the user's own: the demo's results are not the user's work, and a user's
+namespace may be public. With ``--data-dir`` (as ``make demo`` runs it, on the registry's own data
+directory) it creates the ``demo`` namespace, owned by the user, when there is none yet, and, when
+nobody is logged in, works as the administrator whose password the first start wrote to
+``<data dir>/admin-password``.
 
 The workflows directory is found from ``--workflows``, else ``$SCIREGISTRY_WORKFLOWS``, else the
 ``workflows/`` directory of the source checkout this package runs from, else ``./workflows``.
@@ -114,33 +122,117 @@ def run_pipeline(workflows: Path, reads: Path, out: Path, params: dict[str, Any]
     return [out / name for name in OUTPUT_FILES]
 
 
-def _default_prefix(registry_url: str, insecure: bool) -> str:
-    """The logged-in user's namespace (everyone may push there), else ``demo``."""
+#: The namespace the demo writes to unless told otherwise.
+DEMO_NAMESPACE = "demo"
+
+
+def _credentials(registry_url: str, insecure: bool, token: str | None, data_dir: Path | None) -> Any:
+    """The credentials the demo pushes with: ``--token``, else the environment or ``sciregistry
+    login``, else (``--data-dir``) the administrator of that data directory; a clear error when
+    there are none (pushing and minting need an account)."""
     from urllib.parse import urlsplit
 
-    from sciregistry.client.credentials import resolve_credentials
+    from sciregistry.client.credentials import Credentials, resolve_credentials
     from sciregistry.client.transport import normalize_url
 
-    creds = resolve_credentials(urlsplit(normalize_url(registry_url, insecure)).netloc)
-    name = (creds.username or "").strip().lower()
-    if name and "+" not in name and name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        return name
-    return "demo"
+    host = urlsplit(normalize_url(registry_url, insecure)).netloc
+    creds = resolve_credentials(host, token=token)
+    if not creds.empty:
+        return creds
+    secret = data_dir / "admin-password" if data_dir is not None else None
+    if secret is not None and secret.is_file():
+        return Credentials("admin", secret.read_text(encoding="utf-8").strip(), None)
+    raise click.ClickException(
+        f"the demo pushes an image, data and a run and mints a DOI, so it needs an account on {host}: "
+        f"log in first (sciregistry login {host} --username NAME), or pass --token; on the registry's own "
+        "machine, --data-dir DIR works as the administrator of DIR")
+
+
+def _ensure_namespace(data_dir: Path, namespace: str, owner: str | None, say: Any) -> bool:
+    """Create ``namespace`` (private, owned by ``owner``) on the registry of ``data_dir`` when it
+    does not exist yet (True); an existing one is left as it is (False)."""
+    from sciregistry.cli.admin import _accounts, _audit
+    from sciregistry.errors import NotFound
+
+    with _accounts(None, str(data_dir)) as accounts:
+        try:
+            accounts.get_namespace(namespace)
+            return False
+        except NotFound:
+            pass
+        owner = owner if owner and owner != "admin" and "+" not in owner else None
+        accounts.create_namespace(namespace, owner)
+        _audit(accounts, "namespace.create", namespace, owner=owner, public=False, by="sciregistry demo")
+    say(f"created the private namespace {namespace}" + (f", owned by {owner}" if owner else ""))
+    return True
+
+
+def _wait_for_push(registry_url: str, repository: str, creds: Any, insecure: bool, timeout: float = 15.0) -> None:
+    """Wait until the running registry grants push on ``repository`` (a namespace made by another
+    process is seen after its caches expire, a few seconds)."""
+    import base64
+    import time
+
+    import requests
+
+    from sciregistry.client.transport import normalize_url
+
+    if not creds.username or creds.password is None:
+        return
+    url = normalize_url(registry_url, insecure) + "/token"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            resp = requests.get(url, params={"scope": f"repository:{repository}:pull,push"}, timeout=10,
+                                auth=(creds.username, creds.password), verify=not insecure)
+            token = resp.json().get("token", "") if resp.ok else ""
+            payload = token.split(".")[1] if token.count(".") == 2 else ""
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))) if payload else {}
+            if any("push" in (a.get("actions") or []) for a in claims.get("access") or []):
+                return
+        except (requests.RequestException, ValueError):
+            return  # the push itself will report what is wrong
+        time.sleep(0.5)
+
+
+def _denied_advice(exc: Exception, prefix: str, user: str | None) -> Exception:
+    from sciregistry.errors import Denied
+
+    if not isinstance(exc, Denied):
+        return exc
+    who = user or "you"
+    return click.ClickException(
+        f"{who} may not push to the namespace {prefix!r}. An administrator can create it for the demo: "
+        f"sciregistry namespace create {prefix} --owner {user or 'NAME'} --data-dir DIR (or run the demo "
+        f"with --data-dir DIR on the registry's machine), or give --repo-prefix NAMESPACE you may push to")
 
 
 def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | None = None,
              workdir: Path | None = None, workflows: Path | None = None, label: str = "demo",
-             agent: str = "Demo Researcher", echo: Any = None, token: str | None = None) -> DemoResult:
+             agent: str = "Demo Researcher", echo: Any = None, token: str | None = None,
+             data_dir: Path | None = None) -> DemoResult:
     """Do the whole flow (module docstring) and return what was made. ``echo(text)`` gets one
     progress line per step."""
     from sciregistry.client import Registry
+    from sciregistry.errors import Denied
 
     say = echo or (lambda text: None)
     wf = workflows or find_workflows()
-    prefix = (repo_prefix or _default_prefix(registry_url, insecure)).strip("/")
+    prefix = (repo_prefix or DEMO_NAMESPACE).strip("/")
+    creds = _credentials(registry_url, insecure, token, data_dir)
     busybox = shutil.which("busybox") or "/bin/busybox"
     if not Path(busybox).is_file():
         raise click.ClickException("building the image needs a static busybox (Debian: apt-get install busybox-static)")
+    say(f"The demo will create, on {registry_url}, in the namespace {prefix} (private unless an "
+        f"administrator makes it public):\n"
+        f"  {prefix}/gc-content:{IMAGE_TAG} (the pipeline image), {prefix}/reads:v1 (its input data),\n"
+        f"  {prefix}/gc-results:{label}-<UTC time> (a result and its run record), and a TEST DOI\n"
+        f"  (prefix 10.5072: never registered at doi.org; it pins what it cites, so those stay)")
+    if creds.username == "admin" and creds.password is not None and not creds.token \
+            and data_dir is not None and token is None:
+        say(f"not logged in: working as the administrator of {data_dir} ({data_dir / 'admin-password'})")
+    if data_dir is not None and _ensure_namespace(data_dir, prefix, creds.username, say):
+        _wait_for_push(registry_url, f"{prefix}/gc-content", creds, insecure)
     own_tmp = workdir is None
     base = Path(tempfile.mkdtemp(prefix="sciregistry-demo-")) if workdir is None else Path(workdir)
     base.mkdir(parents=True, exist_ok=True)
@@ -151,8 +243,12 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
             shutil.rmtree(layout)
         built = builder.build_image(layout, IMAGE_TAG, busybox)
         say(f"[1/6] built the gc-content image: {built}")
-        with Registry(registry_url, token=token, insecure=insecure) as reg:
-            image_digest = reg.push_layout(layout, f"{prefix}/gc-content:{IMAGE_TAG}")
+        with Registry(registry_url, token=creds.token, username=creds.username, password=creds.password,
+                      insecure=insecure) as reg:
+            try:
+                image_digest = reg.push_layout(layout, f"{prefix}/gc-content:{IMAGE_TAG}")
+            except Denied as exc:
+                raise _denied_advice(exc, prefix, creds.username) from exc
             image_ref = reg.reference(f"{prefix}/gc-content", digest=image_digest)
             say(f"[2/6] pushed the image: {image_ref}")
             data_dir = wf / "gc-content" / "data"
@@ -182,13 +278,14 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
             result_ref = reg.reference(f"{prefix}/gc-results", digest=recorded.result_digest)
             say(f"[5/6] recorded the run: result {result_ref}, crate {recorded.crate_digest}")
             body = {"reference": f"{prefix}/gc-results@{recorded.result_digest}",
-                    "title": "GC content and 3-mer counts of the gc-content sample reads",
-                    "description": "A demonstration result made by 'sciregistry demo'.",
-                    "creators": [parse_creator(agent)]}
+                    "title": "[Test DOI] GC content and 3-mer counts of the gc-content sample reads",
+                    "description": "A demonstration result made by 'sciregistry demo', with a test DOI "
+                                   "(prefix 10.5072, never registered at doi.org).",
+                    "creators": [parse_creator(agent)], "test": True}
             record = reg.transport.request("POST", "/api/v1/dois", json=body).json()
             doi = str(record["doi"])
             landing = f"{reg.url}/doi/{doi}"
-            say(f"[6/6] minted {doi}")
+            say(f"[6/6] minted the test DOI {doi}")
             return DemoResult(reg.url, image_ref, reads_ref, result_ref, recorded.crate_digest, params, doi,
                               landing, f"sciregistry reproduce {doi} --registry {reg.url}")
     finally:
@@ -201,7 +298,10 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
               help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY).")
 @click.option("--insecure", is_flag=True, help="Allow plain HTTP to a non-loopback registry and skip TLS verification.")
 @click.option("--repo-prefix", default=None, metavar="NAME",
-              help="Namespace of the repositories (default: your user name, else 'demo').")
+              help="Namespace of the repositories (default: demo).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The registry's data directory (on its machine): create the demo namespace there when "
+                   "missing, and work as its administrator when nobody is logged in.")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
               help="Keep the image layout, inputs and outputs here (default: a temporary directory).")
 @click.option("--workflows", default=None, type=click.Path(file_okay=False),
@@ -214,15 +314,15 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @token_option
 @friendly_errors
-def demo(registry_url: str, insecure: bool, repo_prefix: str | None, workdir: str | None, workflows: str | None,
-         label: str, agent: str, as_json: bool, token: str | None) -> None:
+def demo(registry_url: str, insecure: bool, repo_prefix: str | None, data_dir: Path | None, workdir: str | None,
+         workflows: str | None, label: str, agent: str, as_json: bool, token: str | None) -> None:
     """Build, push and run the example pipeline, record the run, mint a DOI; print the DOI, its
     landing page and the command that reproduces it."""
     wf = find_workflows(workflows)
     progress = (lambda text: echo(text, err=True)) if as_json else echo
     result = run_demo(registry_url, insecure=insecure, repo_prefix=repo_prefix,
                       workdir=Path(workdir) if workdir else None, workflows=wf, label=label, agent=agent,
-                      echo=progress, token=token)
+                      echo=progress, token=token, data_dir=data_dir)
     if as_json:
         echo(json.dumps(asdict(result), indent=2, sort_keys=True))
     else:

@@ -30,9 +30,11 @@ import requests
 
 from sciregistry.cli.common import (
     NO_REGISTRY_HINT,
+    admin_config,
+    announce_database,
+    doi_argument,
     echo,
     friendly_errors,
-    load,
     main,
     server_options,
     token_option,
@@ -222,8 +224,9 @@ def mint(ref: str, title: str | None, creators: tuple[str, ...], description: st
 @friendly_errors
 def show(doi: str, registry: str | None, username: str | None, password: str | None, token: str | None,
          insecure: bool, as_json: bool) -> None:
-    """Show the record of DOI: state, title, result, versions, reproductions."""
-    norm = _doi(doi)
+    """Show the record of DOI: state, title, result, versions, reproductions. DOI may also be its
+    https://doi.org/ URL or its landing page URL (which names the registry)."""
+    norm, registry = doi_argument(doi, registry)
     t = _transport(_need_registry(registry), username=username, password=password, token=token,
                    insecure=insecure)
     try:
@@ -240,8 +243,9 @@ def show(doi: str, registry: str | None, username: str | None, password: str | N
             rows.append(("Versions", ", ".join(record.get("versions") or []) or "none"))
             rows.append(("Latest", record.get("latest") or "none"))
         else:
-            rows.append(("Result", f"{record.get('repository')}@{record.get('result_digest')}"))
-            rows.append(("Run crate", str(record.get("crate_digest"))))
+            where = f"{t.host}/{record.get('repository')}"  # full references: every command takes them
+            rows.append(("Result", f"{where}@{record.get('result_digest')}"))
+            rows.append(("Run crate", f"{where}@{record.get('crate_digest')}"))
             rows.append(("Version", str(record.get("version"))))
             if record.get("concept_doi"):
                 rows.append(("Concept DOI", record["concept_doi"]))
@@ -267,7 +271,7 @@ def show(doi: str, registry: str | None, username: str | None, password: str | N
 def withdraw(doi: str, reason: str, yes: bool, registry: str | None, username: str | None, password: str | None,
              token: str | None, insecure: bool, as_json: bool) -> None:
     """Withdraw DOI (admin): it keeps resolving, to a tombstone page with REASON. Irreversible."""
-    norm = _doi(doi)
+    norm, registry = doi_argument(doi, registry)
     if not reason.strip():
         raise click.BadParameter("the reason must not be empty", param_hint="--reason")
     if not yes:
@@ -334,8 +338,8 @@ def fetch_citation(doi: str, fmt: str, *, registry: str | None, username: str | 
 @friendly_errors
 def cite(doi: str, fmt: str, registry: str | None, username: str | None, password: str | None,
          token: str | None, insecure: bool, as_json: bool) -> None:
-    """Print the citation of DOI (from --registry, else through https://doi.org/)."""
-    norm = _doi(doi)
+    """Print the citation of DOI (from --registry or its landing page URL, else through https://doi.org/)."""
+    norm, registry = doi_argument(doi, registry)
     text = fetch_citation(norm, fmt, registry=registry, username=username, password=password, token=token,
                           insecure=insecure)
     if fmt in _JSON_FORMATS:
@@ -375,7 +379,7 @@ def gc(dry_run: bool, delete_untagged: bool, grace: int | None, upload_max_age: 
     from sciregistry.app import build_services
     from sciregistry.registry.gc import collect_exclusive
 
-    cfg = load(config_path, data_dir)
+    cfg = admin_config(config_path, data_dir)
     services = build_services(cfg)
     try:
         report = collect_exclusive(services.registry,
@@ -384,6 +388,7 @@ def gc(dry_run: bool, delete_untagged: bool, grace: int | None, upload_max_age: 
                          dry_run=dry_run, delete_untagged=delete_untagged, dois=services.extra.get("dois"))
     finally:
         services.engine.dispose()
+        announce_database(cfg)
     if report is None:
         raise click.ClickException("another gc pass is running (the online gc of `serve`, or another "
                                    "`sciregistry gc`); try again when it has finished")

@@ -4,6 +4,7 @@
     sciregistry reproduce 10.5072/abcd-1234 --registry http://127.0.0.1:5000 --runtime none   # fetch only
     sciregistry reproduce 10.5072/abcd-1234 --registry http://127.0.0.1:5000 --attach --json
     sciregistry reproduce https://doi.org/10.1234/xyz          # a DataCite DOI: found through doi.org
+    sciregistry reproduce http://127.0.0.1:5000/doi/10.5072/abcd-1234   # the landing page names the registry
 
 The registry is ``--registry`` (else ``SCIREGISTRY_REGISTRY``); without either, the DOI is looked
 up at https://doi.org/ and its landing page (``<base>/doi/<doi>``) names the registry. Credentials:
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import click
 
-from sciregistry.cli.common import echo, error_text, locate_registry, main, token_option
-from sciregistry.errors import BadRequest, RegistryError
+from sciregistry.cli.common import doi_argument, echo, error_text, locate_registry, main, token_option
+from sciregistry.errors import RegistryError
 
 EXIT_NOT_REPRODUCED = 3
 
@@ -58,20 +59,17 @@ def _fail(as_json: bool, code: str, message: str, detail: object = None, line: s
 @click.option("--insecure", is_flag=True,
               help="Allow plain HTTP to a non-loopback registry and skip TLS verification.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars (shown on a terminal for downloads over a few MiB).")
 def reproduce(doi: str, registry: str | None, out_dir: Path | None, runtime: str, attach: bool, timeout: float,
               token: str | None, username: str | None, password: str | None, insecure: bool,
-              as_json: bool) -> None:
+              as_json: bool, quiet: bool = False) -> None:
     """Reproduce the result a DOI names: verify its run crate, fetch image and inputs by digest,
     run the recorded command, compare the outputs; write report.json and report.md."""
     from sciregistry.client import Registry
     from sciregistry.client import reproduce as _reproduce
     from sciregistry.client.transport import TransportError
-    from sciregistry.doi.identifiers import normalize_doi
 
-    try:
-        norm = normalize_doi(doi)
-    except BadRequest as exc:
-        raise click.BadParameter(exc.text, param_hint="DOI") from exc
+    norm, registry = doi_argument(doi, registry)
     try:
         if not registry:
             if not as_json and not (_reproduce.is_test_doi(norm)
@@ -79,7 +77,8 @@ def reproduce(doi: str, registry: str | None, out_dir: Path | None, runtime: str
                 echo(f"no --registry: looking {norm} up at {_reproduce.DOI_RESOLVER}", err=True)
             registry = locate_registry(norm)
         try:
-            reg = Registry(registry, token=token, username=username, password=password, insecure=insecure)
+            reg = Registry(registry, token=token, username=username, password=password, insecure=insecure,
+                           progress=False if quiet else None)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
         with reg:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from sciregistry.cli.common import load, main, server_options
+from sciregistry.cli.common import load, main, record_database, redact_url, server_options
 
 
 @main.command()
@@ -33,6 +33,7 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     # registry.db, blobs, keys and uploads are readable by this account only (0600 files, 0700
     # directories), whatever the umask of the shell that started the server
     os.umask(0o077)
+    check_port(cfg.host, cfg.port)  # before anything is created (an admin password) or retried
     # Before anything imports prometheus_client: every process of this server counts into one
     # private directory, which /metrics sums (see sciregistry/metrics.py).
     if "prometheus_client" in sys.modules:  # a programming error: the workers would count apart
@@ -40,6 +41,9 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     metrics_dir = prepare_multiprocess_dir()
     try:
         prepare_in_child(cfg)
+        logging.getLogger("sciregistry").info("database %s; storage %s; data dir %s",
+                                              redact_url(cfg.resolved_database_url), describe_storage(cfg),
+                                              os.path.abspath(cfg.data_dir))
         run_gunicorn(cfg)
     finally:
         if os.path.basename(metrics_dir).startswith(METRICS_DIR_PREFIX):
@@ -74,11 +78,42 @@ def child_exit(server: Any, worker: Any) -> None:
     mark_process_dead(worker.pid)
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail at once, with the next step, when ``host:port`` cannot be bound (gunicorn would retry
+    for several seconds, after the first start had created the administrator)."""
+    import errno
+    import socket
+
+    if not port:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"{host}:{port} is already in use (another sciregistry, or another server): stop it, or "
+                    f"start on another port (--port {port + 1}, or PORT={port + 1} with make run)") from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def describe_storage(cfg: Any) -> str:
+    """The blob store in one phrase, for the start-up log."""
+    if cfg.storage_driver == "filesystem":
+        return f"filesystem {cfg.resolved_storage_root}"
+    bucket = getattr(cfg, "s3_bucket", "") or ""
+    endpoint = getattr(cfg, "s3_endpoint_url", "") or ""
+    return f"{cfg.storage_driver} {bucket}{' at ' + endpoint if endpoint else ''}".strip()
+
+
 def prepare(cfg: Any) -> None:
     """Migrate the database and run the first-start hook (admin user, signing keys), once."""
     from sciregistry.app import build_services
 
     services = build_services(cfg, migrate=True)
+    record_database(cfg)  # administrator commands check theirs against it
     first_start = services.extra.get("on_first_start")
     if first_start:
         first_start()

@@ -82,6 +82,77 @@ __all__ = [
 ]
 
 
+#: Transfers smaller than this show no progress bar (bytes).
+PROGRESS_THRESHOLD = 4 * 1024 * 1024
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter (IPython kernel) session, where standard error is not a terminal
+    but the user still watches the cell's output."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()  # type: ignore[attr-defined]
+    except AttributeError:
+        return False
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def interactive() -> bool:
+    """Whether someone watches the transfers: standard error is a terminal, or a Jupyter kernel
+    runs this code. ``SCIREGISTRY_PROGRESS=0``/``1`` overrides both."""
+    forced = os.environ.get("SCIREGISTRY_PROGRESS", "").strip().lower()
+    if forced in ("0", "false", "no", "off"):
+        return False
+    if forced in ("1", "true", "yes", "on"):
+        return True
+    if in_kernel():
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _tqdm_class() -> Any:
+    """tqdm's notebook bar (a widget) in a kernel with ipywidgets, else the text bar (which a
+    kernel shows in the cell's standard error)."""
+    if in_kernel():
+        try:
+            import ipywidgets  # type: ignore[import-not-found]  # noqa: F401
+            from tqdm.notebook import tqdm as notebook_tqdm  # type: ignore[import-untyped]
+
+            return notebook_tqdm
+        except ImportError:
+            pass
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    return tqdm
+
+
+class _LazyBar:
+    """A :data:`Progress` callback that opens its tqdm bar only for a transfer over
+    :data:`PROGRESS_THRESHOLD` bytes."""
+
+    def __init__(self, desc: str, total: int | None) -> None:
+        self.desc, self.total, self.done = desc, total, 0
+        self.bar: Any = None
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.bar is None:
+            if max(self.total or 0, self.done) < PROGRESS_THRESHOLD:
+                return
+            self.bar = _tqdm_class()(total=self.total, desc=self.desc, unit="B", unit_scale=True,
+                                     unit_divisor=1024, file=sys.stderr, leave=True, initial=self.done - n)
+        self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 class Registry:
     """One sciregistry server.
 
@@ -90,7 +161,8 @@ class Registry:
     :param token: an API token (``sr_...``) or a bearer JWT.
     :param username: / :param password: Basic credentials (used with the token service).
     :param insecure: allow plain HTTP to any host and skip TLS verification.
-    :param progress: show tqdm progress bars for transfers; default: only when stderr is a terminal.
+    :param progress: show tqdm progress bars for transfers over a few MiB; default: when stderr is a
+        terminal or in a Jupyter kernel (a notebook widget there), see :func:`interactive`.
     :param use_stored_credentials: without explicit credentials, use ``SCIREGISTRY_*`` environment
         variables or those saved by ``sciregistry login``.
 
@@ -110,6 +182,9 @@ class Registry:
         self.oci = OciClient(self.transport, chunk_size=chunk_size)
         self.url = self.transport.base_url
         self.host = self.transport.host
+        #: The user name of the credentials in use (``sciregistry login``, ``SCIREGISTRY_USERNAME``
+        #: or ``username=``); None for a token or anonymous access. Their own namespace.
+        self.username = creds.username if creds.username and not creds.token else None
         self.progress = progress
 
     def __repr__(self) -> str:
@@ -150,21 +225,21 @@ class Registry:
     def _show_progress(self) -> bool:
         if self.progress is not None:
             return self.progress
-        try:
-            return sys.stderr.isatty()
-        except (AttributeError, ValueError):
-            return False
+        return interactive()
 
     @contextlib.contextmanager
     def _bar(self, desc: str, total: int | None = None) -> Iterator[Progress | None]:
+        """A progress callback for one transfer, or None when bars are off. The bar appears only
+        once the transfer is over :data:`PROGRESS_THRESHOLD` bytes (``total`` when known, else the
+        bytes moved so far): small pushes and pulls stay quiet."""
         if not self._show_progress():
             yield None
             return
-        from tqdm import tqdm  # type: ignore[import-untyped]
-
-        with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                  leave=False) as bar:
-            yield bar.update
+        lazy = _LazyBar(desc, total)
+        try:
+            yield lazy
+        finally:
+            lazy.close()
 
     # --- OCI ---------------------------------------------------------------------------------------
     def blob_exists(self, repo: str, digest: str) -> bool:

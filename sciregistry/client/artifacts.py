@@ -295,6 +295,8 @@ def pull_artifact(oci: OciClient, ref: str | ImageReference, dest_dir: str | os.
             plan += _plan_files(crate.layers, dest, f"{r.repository}@{crate_digest}",
                                 taken={str(p) for p, _ in plan})
     dest.mkdir(parents=True, exist_ok=True)
+    if progress is not None and getattr(progress, "total", 0) is None:
+        progress.total = sum(layer.size for _, layer in plan)  # type: ignore[attr-defined]  # a lazy bar
     real_dest = os.path.realpath(dest)
     files = []
     for target, layer in plan:

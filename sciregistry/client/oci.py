@@ -46,8 +46,15 @@ import oras.container  # type: ignore[import-untyped]
 import oras.provider  # type: ignore[import-untyped]
 import requests
 
-from sciregistry.client.transport import Transport
-from sciregistry.errors import DigestInvalid, ManifestInvalid, ManifestUnknown
+from sciregistry.client.transport import Transport, login_hint
+from sciregistry.errors import (
+    DigestInvalid,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameUnknown,
+    RegistryError,
+    Unauthorized,
+)
 from sciregistry.oci import (
     MANIFEST_MEDIA_TYPES,
     OCI_INDEX,
@@ -78,6 +85,20 @@ OCTET_STREAM = "application/octet-stream"
 ACCEPT_MANIFESTS = ", ".join(sorted(MANIFEST_MEDIA_TYPES))
 
 Progress = Callable[[int], None]
+
+
+def _umask() -> int:
+    """The process umask (read from /proc where possible: setting it to read it is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 """Called with the number of bytes just transferred."""
 
 
@@ -240,6 +261,7 @@ class OciClient:
             if verify and got != digest:
                 raise DigestInvalid(f"blob {digest} from {repo}: the bytes received have digest {got}",
                                     {"digest": digest, "received": got})
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600: files get the mode the umask gives
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -275,7 +297,10 @@ class OciClient:
         header must agree with the bytes.
         """
         validate_name(repo)
-        resp = self.transport.request("GET", f"/v2/{repo}/manifests/{ref}", headers={"Accept": accept})
+        try:
+            resp = self.transport.request("GET", f"/v2/{repo}/manifests/{ref}", headers={"Accept": accept})
+        except (ManifestUnknown, NameUnknown, Unauthorized) as exc:
+            raise self.explain_missing(repo, ref, exc) from None
         data = resp.content
         media_type = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
         if not media_type or media_type not in MANIFEST_MEDIA_TYPES:
@@ -299,7 +324,10 @@ class OciClient:
         if is_digest(ref):
             return ref
         validate_name(repo)
-        resp = self.transport.request("HEAD", f"/v2/{repo}/manifests/{ref}", headers={"Accept": ACCEPT_MANIFESTS})
+        try:
+            resp = self.transport.request("HEAD", f"/v2/{repo}/manifests/{ref}", headers={"Accept": ACCEPT_MANIFESTS})
+        except (ManifestUnknown, NameUnknown, Unauthorized) as exc:
+            raise self.explain_missing(repo, ref, exc) from None
         resp.close()
         header = resp.headers.get("Docker-Content-Digest")
         if header and is_digest(header):
@@ -314,6 +342,32 @@ class OciClient:
         return resp.status_code == 200
 
     # --- listing -------------------------------------------------------------------------------------
+    def explain_missing(self, repo: str, ref: str, exc: RegistryError) -> RegistryError:
+        """What a failed manifest fetch means for a person, and what to do: the repository does not
+        exist, or has no such tag (and which it has), or, without credentials, is private or
+        missing (the registry does not tell which). One ``GET tags/list`` finds out; other errors,
+        and anything that look-up cannot tell, are returned unchanged."""
+        host = self.transport.host
+        where = f"{repo}@{ref}" if is_digest(ref) else f"{repo}:{ref}"
+        if isinstance(exc, Unauthorized):
+            if self.transport.has_credentials:
+                return exc
+            return Unauthorized(f"{host}/{where} is not readable without credentials: either it does not exist "
+                                f"(check the repository name), or it is private ({login_hint(host)})",
+                                {"name": repo, "reference": ref})
+        try:
+            tags = self.tags(repo)
+        except NameUnknown:
+            return type(exc)(f"there is no repository {repo} on {host}: check its name (sciregistry run list "
+                              f"--registry {host} lists recorded results)", {"name": repo, "reference": ref})
+        except (RegistryError, OSError):
+            return exc
+        if is_digest(ref):
+            return ManifestUnknown(f"{repo} has no manifest {ref}: check the digest", {"name": repo, "reference": ref})
+        shown = ", ".join(tags[:12]) + (f" and {len(tags) - 12} more" if len(tags) > 12 else "")
+        return ManifestUnknown(f"{repo} has no tag {ref!r}: " + (f"its tags are {shown}" if tags else "it has no tags"),
+                               {"name": repo, "reference": ref})
+
     def tags(self, repo: str, *, page_size: int | None = None) -> list[str]:
         """Every tag of ``repo`` (following ``Link: <...>; rel="next"`` pages)."""
         validate_name(repo)

@@ -79,13 +79,12 @@ import requests
 
 from sciregistry.client.runtimes import (
     LAYOUT_TAG,
-    PODMAN_GLOBAL_FLAGS,
-    RUN_FLAGS,
     ContainerRuntime,
     LoadedDigestMismatch,
     Mount,
     Probe,
     _tail,
+    hand_argv,
     select_runtime,
     suggested_command,
 )
@@ -373,14 +372,25 @@ class Report:
             lines.append(f"  runtime  {self.runtime['name']} (exit code {self.runtime.get('exit_code')})")
         for o in self.outputs:
             lines.append(f"  {o.status:<12} {o.path}")
-        if self.verdict == NOT_RUN and self.command.get("suggested"):
-            lines.append("  run it yourself:")
+        if self.verdict == RUN_FAILED and self.command.get("argv"):
+            lines.append("  ran:")
+            lines.append(f"    {shlex.join(self.command['argv'])}")
+        if self.verdict in (NOT_RUN, RUN_FAILED) and self.command.get("suggested"):
+            lines.append("  run it yourself (the same flags, the image from its layout):")
             lines.append(f"    {self.command['suggested']}")
         if self.out_dir is not None:
             lines.append(f"  report   {self.out_dir / REPORT_NAME}")
         if self.attached:
             lines.append(f"  attached {self.result['repository']}@{self.attached}")
         return "\n".join(lines)
+
+    @property
+    def doi_link(self) -> str:
+        """Where the DOI resolves: ``https://doi.org/<doi>``, or for a test DOI (``10.5072``, which
+        doi.org never knows) the landing page of the registry that minted it."""
+        if is_test_doi(self.doi) and self.registry:
+            return f"{self.registry.rstrip('/')}/doi/{self.doi}"
+        return DOI_RESOLVER + self.doi
 
     def to_markdown(self) -> str:
         """``report.md``: the report for people."""
@@ -389,7 +399,7 @@ class Report:
 
         out = [f"# Reproduction of {self.doi}: {self.verdict}", "", self.reason, "",
                "| | |", "|---|---|",
-               f"| DOI | [{self.doi}]({DOI_RESOLVER}{self.doi}) |",
+               f"| DOI | [{self.doi}]({self.doi_link}) |",
                f"| Registry | {code(self.registry)} |",
                f"| Result | {code(self.result['reference'])} |",
                f"| Run crate | {code(self.crate.get('digest'))} ({'verified' if self.crate.get('verified') else 'not verified'}) |",
@@ -450,9 +460,7 @@ def resolve(registry: Registry, doi: str) -> Resolution:
     ``doi`` may be bare, ``doi:10...`` or ``https://doi.org/10...``. A concept DOI resolves to its
     latest version. Raises NotFound when the DOI is not registered there or names no recorded run.
     """
-    from sciregistry.doi.identifiers import normalize_doi
-
-    norm = normalize_doi(doi)
+    norm, _base = split_doi_argument(doi)  # a landing page URL of this registry works too
     t0 = time.monotonic()
     resp = registry.transport.request("GET", f"/api/v1/dois/{quote(norm, safe='/')}/closure",
                                       headers={"Accept": "application/json"})
@@ -498,6 +506,24 @@ def locate_registry(doi: str, *, resolver: str | None = None, timeout: float = 3
                 break
             url = urljoin(url, location)
     raise NotFound(f"{norm} does not land on a sciregistry landing page (last URL {url})")
+
+
+def split_doi_argument(value: str) -> tuple[str, str | None]:
+    """``(doi, registry base URL or None)`` for every form a registry prints a DOI in: bare
+    (``10.5072/abcd-1234``), ``doi:...``, a resolver URL (``https://doi.org/...``) and the
+    registry's own landing page (``http://host:port/doi/10.5072/abcd-1234``, whose base names the
+    registry). Raises BadRequest (``not a DOI``) for anything else."""
+    from sciregistry.doi.identifiers import normalize_doi
+
+    text = value.strip()
+    parts = urlsplit(text)
+    if parts.scheme in ("http", "https") and parts.netloc and not is_public_resolver(text):
+        path = unquote(parts.path)
+        idx = path.lower().rfind("/doi/10.")
+        if idx >= 0:
+            doi = normalize_doi(path[idx + len("/doi/"):].strip("/"))
+            return doi, f"{parts.scheme}://{parts.netloc}{parts.path[:idx]}".rstrip("/")
+    return normalize_doi(text), None
 
 
 def is_test_doi(doi: str) -> bool:
@@ -852,9 +878,7 @@ class _Reproduction:
         self.command["suggested"] = suggested_command(layout, mounts, rendered)
         rt, image = self._select(layout)
         if rt is None or image is None:
-            self.command["argv"] = ["podman", *PODMAN_GLOBAL_FLAGS, "run", *RUN_FLAGS,
-                                    *[a for m in mounts for a in ("-v", m.arg())],
-                                    f"oci:{layout}:{LAYOUT_TAG}", "/bin/sh", "-c", rendered]
+            self.command["argv"] = hand_argv(layout, mounts, rendered)  # what would run: the printed command
             tried = "; ".join(f"{p['name']}: {p['detail']}" for p in self.runtime["probes"]) or "runtime none requested"
             return NOT_RUN, f"no container runtime could run the image ({tried}); run the suggested command by hand"
         try:

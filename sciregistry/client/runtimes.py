@@ -221,10 +221,16 @@ def select_runtime(requested: str, layout: Path, tag: str, digest: str
     return None, None, probes
 
 
-def suggested_command(layout: Path, mounts: list[Mount], command: str) -> str:
-    """A podman command line that runs the exported image by hand, the way reproduce runs it."""
-    argv = ["podman", "run", "--rm", "--network", "none"]
+def hand_argv(layout: Path, mounts: list[Mount], command: str) -> list[str]:
+    """The podman command line that runs the exported image by hand with exactly the flags reproduce
+    runs it with (:data:`PODMAN_GLOBAL_FLAGS`, :data:`RUN_FLAGS`, the same mounts and command); only
+    the image is named by its layout (``oci:<layout>:reproduce``) instead of reproduce's private store."""
+    argv = ["podman", *PODMAN_GLOBAL_FLAGS, "run", *RUN_FLAGS]
     for m in mounts:
         argv += ["-v", m.arg()]
-    argv += [f"oci:{layout}:{LAYOUT_TAG}", "/bin/sh", "-c", command]
-    return shlex.join(argv)
+    return [*argv, f"oci:{layout}:{LAYOUT_TAG}", "/bin/sh", "-c", command]
+
+
+def suggested_command(layout: Path, mounts: list[Mount], command: str) -> str:
+    """:func:`hand_argv` as one shell line."""
+    return shlex.join(hand_argv(layout, mounts, command))

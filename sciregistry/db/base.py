@@ -49,7 +49,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def normalize_database_url(url: str) -> str:
+    """Accept the URL forms operators copy from elsewhere: ``postgres://`` (Heroku, libpq tools) and
+    a driverless ``postgresql://`` both mean PostgreSQL through psycopg 3, the driver sciregistry
+    installs (``pip install 'sciregistry[postgres]'``); SQLAlchemy itself knows neither."""
+    for alias in ("postgres://", "postgresql://"):
+        if url.startswith(alias):
+            return "postgresql+psycopg://" + url[len(alias):]
+    return url
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    url = normalize_database_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

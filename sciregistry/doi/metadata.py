@@ -175,11 +175,18 @@ class DoiMetadata:
     rights: Rights | None = None
     dates: Sequence[DateEntry] = field(default_factory=list)
     technical_info: str = ""
+    #: False for a DOI the registry minted itself (local minter, test prefix ``10.5072``): doi.org
+    #: never resolves it, so citations link :attr:`url` (the registry's landing page) instead.
+    resolvable: bool = field(default=True, compare=False)
 
     @property
     def doi_url(self) -> str | None:
-        """``https://doi.org/<doi>`` or None while no DOI is assigned."""
-        return DOI_RESOLVER + self.doi if self.doi else None
+        """The link a citation carries: ``https://doi.org/<doi>`` for a registered DOI, the landing
+        page :attr:`url` for one doi.org does not know (``resolvable`` False); None while no DOI is
+        assigned."""
+        if not self.doi:
+            return None
+        return DOI_RESOLVER + self.doi if self.resolvable else self.url
 
     def with_doi(self, doi: str) -> DoiMetadata:
         """A copy carrying ``doi`` (normalised to lower case)."""

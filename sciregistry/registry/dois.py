@@ -149,13 +149,26 @@ class DoiRecord:
         return d
 
 
+#: DataCite's test prefix: DOIs under it are never registered at doi.org.
+TEST_PREFIX = "10.5072"
+
+
 class DoiService:
     def __init__(self, sessions: Any, minter: Any, *, publisher: str, base_url: str, registry_host: str) -> None:
         self.sessions = sessions
         self.minter = minter
+        #: Mints ``test`` DOIs (``sciregistry demo``): DataCite's test prefix, never registered anywhere.
+        self.test_minter = doilib.LocalMinter(TEST_PREFIX)
         self.publisher = publisher
         self.base_url = base_url.rstrip("/")
         self.registry_host = registry_host
+
+    def minter_for(self, doi: str) -> Any:
+        """The minter that made ``doi``: the test minter for a test DOI when the configured minter
+        mints under another prefix (DataCite), else the configured one."""
+        if doi.lower().startswith(TEST_PREFIX + "/") and getattr(self.minter, "prefix", TEST_PREFIX) != TEST_PREFIX:
+            return self.test_minter
+        return self.minter
 
     # --- reading ---
     def _record(self, s: Session, row: Doi) -> DoiRecord:
@@ -262,11 +275,13 @@ class DoiService:
     def mint(self, repository: str, result_digest: str, *, title: str | None = None,
              creators: list[dict[str, Any]] | None = None, description: str = "",
              supersedes: str | None = None, created_by: str | None = None,
-             can_read: ReadCheck | None = None) -> DoiRecord:
+             can_read: ReadCheck | None = None, test: bool = False) -> DoiRecord:
         """Mint a DOI for a result whose run crate the registry admitted.
 
         ``can_read`` (whether the minter may read a repository; None when authentication is off)
         limits the closure to what the minter can read (see :func:`compute_closure`).
+        ``test``: a test DOI under DataCite's test prefix ``10.5072`` (never registered at doi.org,
+        whatever minter the registry is configured with), for demonstrations.
 
         Two phases, so the registry never holds a DOI the minter does not know and the minter never
         publishes a DOI the registry did not record: (1) one transaction records the DOI (and a new
@@ -275,20 +290,23 @@ class DoiService:
         minter reserves and publishes, then the drafts become findable. If the minter fails, phase 1
         is undone and the minter's error is raised.
         """
+        if test and supersedes:
+            raise Conflict("a test DOI cannot be a new version of another DOI (drop supersedes or test)")
+        minter = self.minter_for(TEST_PREFIX + "/") if test else self.minter
         plan = _MintPlan()
         try:
             with self.sessions() as s, s.begin():
                 doi = self._prepare(s, plan, repository, result_digest, title=title, creators=creators,
                                     description=description, supersedes=supersedes, created_by=created_by,
-                                    can_read=can_read)
+                                    can_read=can_read, minter=minter)
         except IntegrityError as exc:
             raise Conflict(f"{repository}@{result_digest} already has a DOI (minted concurrently)") from exc
         try:
             for new_doi, meta in plan.register:
-                self.minter.reserve(meta)
-                self.minter.publish(new_doi, meta)
+                minter.reserve(meta)
+                minter.publish(new_doi, meta)
             for old_doi, meta in plan.update:
-                self.minter.update(old_doi, meta)
+                minter.update(old_doi, meta)
         except Exception:
             self._undo(plan)
             raise
@@ -301,7 +319,8 @@ class DoiService:
 
     def _prepare(self, s: Session, plan: _MintPlan, repository: str, result_digest: str, *, title: str | None,
                  creators: list[dict[str, Any]] | None, description: str, supersedes: str | None,
-                 created_by: str | None, can_read: ReadCheck | None = None) -> str:
+                 created_by: str | None, can_read: ReadCheck | None = None, minter: Any = None) -> str:
+        minter = minter or self.minter
         rid = s.execute(select(Repository.id).where(Repository.name == repository)).scalar()
         if rid is None:
             raise NotFound(f"repository {repository} not found")
@@ -328,10 +347,10 @@ class DoiService:
             concept = prev.concept_doi
             version = (s.execute(select(func.max(Doi.version)).where(Doi.concept_doi == concept)).scalar()
                        if concept else prev.version) + 1
-        doi = self.minter.new_doi()
+        doi = minter.new_doi()
         if supersedes and concept is None:
             # first new version: create the concept DOI that will always resolve to the latest version
-            concept = self.minter.new_doi()
+            concept = minter.new_doi()
             prev_row = s.get(Doi, previous)
             plan.snapshot(prev_row)
             cmeta = doilib.build_result_metadata(
@@ -426,9 +445,9 @@ class DoiService:
                 related = [(d, doilib.from_datacite_json(json.loads(r.metadata_json)))
                            for d in linked if (r := s.get(Doi, d)) is not None and r.state != "draft"]
             try:
-                self.minter.publish(doi, meta)
+                self.minter_for(doi).publish(doi, meta)
                 for other, other_meta in related:
-                    self.minter.update(other, other_meta)
+                    self.minter_for(other).update(other, other_meta)
             except Exception as exc:  # noqa: BLE001 - the minter is external; retried at the next run
                 log.warning("interrupted mint of %s could not be completed yet: %s", doi, exc)
                 continue
@@ -454,7 +473,7 @@ class DoiService:
             meta = doilib.from_datacite_json(json.loads(row.metadata_json))
             meta = doilib.withdrawn_metadata(meta, reason, dt.datetime.now(dt.UTC).date().isoformat(),
                                              url=f"{self.base_url}/doi/{norm}")
-            self.minter.tombstone(norm, reason, url=f"{self.base_url}/doi/{norm}")
+            self.minter_for(norm).tombstone(norm, reason, url=f"{self.base_url}/doi/{norm}")
             row.state = "tombstone"
             row.tombstone_reason = reason
             row.metadata_json = json.dumps(doilib.to_datacite_json(meta))

@@ -118,7 +118,13 @@ def test_errors_are_one_line_and_exit_1(registry: Registry, tmp_path: Path) -> N
     res = invoke("run", "show", f"{h}/cli/err:v1")
     assert res.exit_code == 1 and res.stderr.strip() == f"error: NOT_FOUND: no run is recorded for {h}/cli/err:v1"
     res = invoke("dataset", "push", "cli/no-host:v1", str(tmp_path))
-    assert res.exit_code == 1 and "has no registry host" in res.stderr
+    assert res.exit_code == 1 and res.stderr.strip() == (
+        "error: 'cli/no-host:v1' names no registry: write it as HOST:PORT/cli/no-host:v1 (the form the registry "
+        "prints), or add --registry URL")
+    # the advice is true: the same reference with --registry goes to that registry
+    res = invoke("pull", "cli/err:missing", str(tmp_path / "y"), "--registry", registry.url)
+    assert res.exit_code == 1 and f"{h}/cli/err" not in res.stderr and "MANIFEST_UNKNOWN: cli/err has no tag " \
+        "'missing': its tags are v1" in res.stderr, res.stderr
     res = invoke("run", "record", "--image", f"{h}/cli/err:v1", "--param", "novalue", "--command", "x",
                  "--output", __file__, "--to", f"{h}/cli/err-results:v1")
     assert res.exit_code == 1 and res.stderr.strip() == "error: parameter 'novalue' must be NAME=VALUE"

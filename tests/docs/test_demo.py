@@ -47,9 +47,14 @@ def demo(registry: dict[str, Any], *args: str, env: dict[str, str] | None = None
 @pytest.mark.slow
 def test_demo_prints_doi_landing_page_and_reproduce_command(registry: dict[str, Any]) -> None:
     url = registry["server"].url
-    proc = demo(registry)
+    proc = demo(registry, "--data-dir", str(registry["tmp"] / "data"))  # as make demo runs it
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
+    # it says first what it will create, and where: its own namespace, and a test DOI
+    assert lines[0] == f"The demo will create, on {url}, in the namespace demo (private unless an administrator " \
+                       "makes it public):"
+    assert "and a TEST DOI" in proc.stdout and "prefix 10.5072: never registered at doi.org" in proc.stdout
+    assert "created the private namespace demo, owned by grace" in proc.stdout
     steps = [line for line in lines if re.match(r"^\[\d/6\] ", line)]
     assert [s[:5] for s in steps] == ["[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]"]
     m = re.search(r"^DOI:\s+(10\.5072/[0-9a-z]{4}-[0-9a-z]{4})$", proc.stdout, re.MULTILINE)
@@ -70,11 +75,15 @@ def test_demo_prints_doi_landing_page_and_reproduce_command(registry: dict[str, 
     run = Run.from_json(closure["run"])
     assert run.parameters == {"k": 3, "min_length": 100, "label": "demo"}
     assert run.command == "gc-content.sh --k {k} --min-length {min_length} /in/reads /out"
-    assert run.image.repository == "grace/gc-content"  # the logged-in user's namespace
+    assert run.image.repository == "demo/gc-content"  # the demo's own namespace, not the user's
     built = re.search(r"^\[1/6\] built the gc-content image: (sha256:[0-9a-f]{64})$", proc.stdout, re.MULTILINE)
     assert built and run.image.digest == built.group(1)
-    assert [i.repository for i in run.inputs] == ["grace/reads"]
-    assert closure["doi"]["repository"] == "grace/gc-results"
+    assert [i.repository for i in run.inputs] == ["demo/reads"]
+    assert closure["doi"]["repository"] == "demo/gc-results"
+    # a clearly marked test DOI: its title says so, and its landing page says it is not registered at doi.org
+    record = requests.get(f"{url}/api/v1/dois/{doi}", auth=auth, timeout=30).json()
+    assert record["metadata"]["titles"][0]["title"].startswith("[Test DOI] ")
+    assert "test DOI" in page.text and "https://doi.org/" not in page.text
 
 
 @pytest.mark.slow
@@ -97,8 +106,31 @@ def test_demo_without_login_says_to_log_in(registry: dict[str, Any]) -> None:
     env = clean_env(SCIREGISTRY_CONFIG_HOME=str(registry["tmp"] / "nobody"))
     proc = demo(registry, env=env)
     assert proc.returncode == 1
-    assert f"(log in first: sciregistry login {registry['server'].host}; " in proc.stderr
-    assert "pass it with --token or SCIREGISTRY_TOKEN)" in proc.stderr  # the way in for reviewers
+    host = registry["server"].host
+    assert f"needs an account on {host}: log in first (sciregistry login {host} --username NAME), or pass " \
+           "--token" in proc.stderr, proc.stderr
+    assert "UNAUTHORIZED" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_make_demo_after_logout_works_as_the_administrator(registry: dict[str, Any]) -> None:
+    """``make demo`` passes --data-dir: after ``sciregistry logout`` it works as the administrator
+    of the data directory (issue 16, item 5), in the demo namespace, with a test DOI."""
+    env = clean_env(SCIREGISTRY_CONFIG_HOME=str(registry["tmp"] / "logged-out"))
+    proc = demo(registry, "--data-dir", str(registry["tmp"] / "data"), "--label", "admin", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"not logged in: working as the administrator of {registry['tmp'] / 'data'}" in proc.stdout
+    assert re.search(r"^DOI:\s+10\.5072/", proc.stdout, re.MULTILINE)
+    assert "[6/6] minted the test DOI 10.5072/" in proc.stdout
+
+
+@pytest.mark.slow
+def test_demo_denied_namespace_says_what_to_do(registry: dict[str, Any]) -> None:
+    """Logged in, without --data-dir, to a namespace that does not exist: advice, not DENIED (...)."""
+    proc = demo(registry, "--repo-prefix", "nobodys-lab")
+    assert proc.returncode == 1
+    assert "grace may not push to the namespace 'nobodys-lab'. An administrator can create it for the demo: " \
+           "sciregistry namespace create nobodys-lab --owner grace" in proc.stderr, proc.stderr
 
 
 def test_demo_without_workflows_is_a_clear_error(tmp_path: Path) -> None:
@@ -112,4 +144,4 @@ def test_demo_without_workflows_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_make_demo_runs_this_command() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    assert "$(BIN)/sciregistry demo --registry http://$(HOST):$(PORT)" in makefile
+    assert "$(BIN)/sciregistry demo --registry http://$(HOST):$(PORT) --data-dir $(DATA)" in makefile

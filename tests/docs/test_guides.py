@@ -186,6 +186,15 @@ def test_getting_started_word_for_word(tmp_path: Path) -> None:
     assert re.search(rf"^token [0-9a-f]{{16}} for the reviewer of {re.escape(doi)} \(read-only",
                      proc.stderr, re.MULTILINE), log
     assert "error:" not in proc.stderr, log  # e.g. no "error: [Errno 32] Broken pipe" from '| head -n 1'
+    # issue 16, as the guide runs it: doi show prints a full reference (the form every command takes);
+    # a local test DOI is cited with its landing page, not a doi.org link that never resolves; the
+    # administrator commands say which database they used (the server's); the reviewer's command
+    # takes the landing page URL
+    assert re.search(rf"^Result:\s+{re.escape(host)}/alice/gc-results@sha256:[0-9a-f]{{64}}$", out, re.MULTILINE), log
+    assert f"url = {{http://{host}/doi/{doi}}}" in out and "https://doi.org/" not in out, log
+    assert f"database: sqlite:///{(work / 'var').resolve()}/registry.db (data dir {(work / 'var').resolve()})" \
+        in proc.stderr, log
+    assert 'sciregistry reproduce "http://127.0.0.1:5000/doi/$DOI" --out reproduce-run1' in blocks[-1]
     # step 8: the verdict, reached after 'sciregistry logout': the public DOI needs no credentials
     report = json.loads((work / "reproduce-run1" / "report.json").read_text())
     assert report["doi"] == doi

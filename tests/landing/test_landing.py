@@ -41,7 +41,7 @@ def test_html_page_shows_the_whole_closure(published: Published) -> None:
     assert "<h1>Read counts of &lt;sample&gt; A &amp; B</h1>" in html
     assert '<a class="orcid" href="https://orcid.org/0000-0002-1825-0097"' in html
     assert f"<em>Read counts of &lt;sample&gt; A &amp; B</em> (Version 1) [Computational result]. sciregistry. " \
-           f"https://doi.org/{p.doi}</p>" in html
+           f"{BASE_URL}/doi/{p.doi}</p>" in html
     assert f'<pre class="copy">@misc{{{p.doi.replace("/", "_")},' in html
     assert "Reads per gene, counted with the example pipeline." in html
     # image by digest, tag informative
@@ -69,11 +69,18 @@ def test_html_page_shows_the_whole_closure(published: Published) -> None:
     assert "<dt>Reproduced</dt><dd>0 times</dd>" in html
     for digest in (c.result.digest, c.crate.digest, c.image.digest, c.dataset.digest):
         assert f'<td class="digest">{digest}</td>' in html
+    # the "Pinned content" table says what each pin is (issue 16: it read "blob blob")
+    pinned = html[html.index('<h2 id="closure">'):]
+    assert "<td>blob</td><td>blob</td>" not in pinned
+    assert f"<td>lab/results</td><td>manifest</td><td>result</td><td class=\"digest\">{c.result.digest}</td>" in pinned
+    for f in c.outputs:
+        assert f"<td>file (blob)</td><td>file {f.path} of the result</td><td class=\"digest\">{f.digest}</td>" in pinned
+    assert "config of the pipeline image</td>" in pinned
     assert '<a href="https://spdx.org/licenses/CC-BY-4.0">' in html
     # no JavaScript: the only script element is the schema.org JSON-LD data block
     assert re.findall(r"<script[^>]*>", html) == ['<script type="application/ld+json">']
     ld = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.DOTALL).group(1))
-    assert ld["@id"] == f"https://doi.org/{p.doi}"
+    assert ld["@id"] == f"{BASE_URL}/doi/{p.doi}"
     assert ld["name"] == "Read counts of <sample> A & B"
 
 
@@ -83,7 +90,12 @@ def test_html_is_the_default_and_dois_are_case_insensitive(published: Published)
         resp = published.client.get(path)
         assert resp.status_code == 200
         assert _mime(resp) == "text/html"
-        assert f"https://doi.org/{published.doi}</a>" in resp.get_data(as_text=True)
+        html = resp.get_data(as_text=True)
+        # a DOI this registry minted (test prefix): doi.org never resolves it, so the link is this page,
+        # and the page says it is a test DOI
+        assert f'<dt>DOI</dt><dd><a href="{BASE_URL}/doi/{published.doi}">{published.doi}</a>' in html
+        assert "test DOI" in html and "not registered\n    at doi.org" in html
+        assert "https://doi.org/" not in html
 
 
 def test_head_answers_headers_without_a_body(published: Published) -> None:
@@ -118,7 +130,7 @@ def test_bibtex_parses_and_carries_the_doi(published: Published) -> None:
     assert entry.entry_type == "misc"
     assert entry.key == published.doi.replace("/", "_")
     assert entry["doi"] == published.doi
-    assert entry["url"] == f"https://doi.org/{published.doi}"
+    assert entry["url"] == f"{BASE_URL}/doi/{published.doi}"
     assert entry["author"] == "Lovelace, Ada"
     assert entry["title"] == r"Read counts of <sample> A \& B"
 
@@ -141,7 +153,7 @@ def test_bibliography_text_is_plain_apa_with_the_doi_url(published: Published) -
     year = published.record["metadata"]["publicationYear"]
     assert resp.get_data(as_text=True) == (
         f"Lovelace, A. ({year}). Read counts of <sample> A & B (Version 1) [Computational result]. "
-        f"sciregistry. https://doi.org/{published.doi}\n")
+        f"sciregistry. {BASE_URL}/doi/{published.doi}\n")
 
 
 def test_ld_json_is_the_pushed_crate_byte_for_byte(published: Published) -> None:
@@ -160,7 +172,7 @@ def test_schema_org_on_request(published: Published) -> None:
     doc = resp.get_json(force=True)
     assert doc["@context"] == "https://schema.org"
     assert doc["@type"] == "Dataset"
-    assert doc["@id"] == f"https://doi.org/{published.doi}"
+    assert doc["@id"] == f"{BASE_URL}/doi/{published.doi}"
     assert doc["creator"][0]["@id"] == "https://orcid.org/0000-0002-1825-0097"
 
 
@@ -211,7 +223,7 @@ def test_signposting_links(published: Published) -> None:
         by_rel: dict[str, list] = {}
         for link in links:
             by_rel.setdefault(link.rel, []).append(link)
-        assert [x.target for x in by_rel["cite-as"]] == [f"https://doi.org/{p.doi}"]
+        assert [x.target for x in by_rel["cite-as"]] == [f"{BASE_URL}/doi/{p.doi}"]
         described = {(x.target, x.type) for x in by_rel["describedby"]}
         assert (f"{BASE_URL}/doi/{p.doi}?format=datacite", DATACITE) in described
         assert (f"{BASE_URL}/doi/{p.doi}?format=ro-crate", LDJSON) in described

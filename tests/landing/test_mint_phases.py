@@ -134,3 +134,21 @@ def test_gc_completes_a_mint_a_crash_interrupted(app: Any, client: Any) -> None:
     # the pins held throughout: the new version's result cannot be deleted
     r = client.delete(f"/v2/{second.result.repository}/manifests/{second.result.digest}")
     assert r.status_code == 403
+
+
+def test_a_test_doi_is_minted_under_the_test_prefix_whatever_the_minter(app: Any, client: Any) -> None:
+    """``"test": true`` (``sciregistry demo``): a 10.5072 DOI, never sent to the configured minter
+    (here one with a registered-looking prefix, standing in for DataCite); its landing page says so."""
+    from sciregistry.doi import LocalMinter
+
+    dois = app.extensions["sciregistry"].dois
+    dois.minter = RecordingMinter(LocalMinter("10.1234"))
+    dois.minter.prefix = "10.1234"
+    real = mint(client, build_closure(client, tag="real", seed="real"))
+    test = mint(client, build_closure(client, tag="test", seed="test"), test=True)
+    assert real["doi"].startswith("10.1234/") and test["doi"].startswith("10.5072/")
+    assert dois.minter.published == [real["doi"]]  # the test DOI never reached the configured minter
+    page = client.get(f"/doi/{test['doi']}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "test DOI" in page and f"/doi/{test['doi']}\">{test['doi']}</a>" in page
+    bad = client.post("/api/v1/dois", json={"reference": "x/y@sha256:" + "0" * 64, "test": "yes"})
+    assert bad.status_code == 400

@@ -33,7 +33,7 @@ def test_versions_concept_redirect_and_tombstone(fresh_app: Any) -> None:
     resp = client.get(f"/doi/{concept}", headers={"Accept": "text/html"})
     assert resp.status_code == 302
     assert resp.headers["Location"] == f"{BASE_URL}/doi/{v2}"
-    assert _rels(resp)["cite-as"] == [f"https://doi.org/{concept}"]
+    assert _rels(resp)["cite-as"] == [f"{BASE_URL}/doi/{concept}"]  # a local DOI: its own landing page
     resp = client.get(f"/doi/{concept}", headers={"Accept": DATACITE})
     assert resp.status_code == 200
     doc = resp.get_json(force=True)
@@ -73,7 +73,7 @@ def test_versions_concept_redirect_and_tombstone(fresh_app: Any) -> None:
         assert f.sha256 not in html
     rels = _rels(resp)
     assert "item" not in rels
-    assert rels["cite-as"] == [f"https://doi.org/{v2}"]
+    assert rels["cite-as"] == [f"{BASE_URL}/doi/{v2}"]
     assert f"{BASE_URL}/doi/{v2}?format=ro-crate" not in rels["describedby"]
     crate = client.get(f"/doi/{v2}", headers={"Accept": "application/ld+json"})
     assert crate.status_code == 410

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -216,3 +217,89 @@ def test_03_push_and_record(published: Published, tmp_path: Path) -> None:
     nb2 = execute("03-push-and-record.ipynb", env, tmp_path)
     assert f"@{dataset_digest}" in texts(nb2)[0]
     json.dumps(nb.cells[-1].outputs)  # outputs are plain JSON (savable)
+
+
+# --- issue 16: as a newcomer runs them (logged in with `sciregistry login`, the docs' recipe) -----------
+
+def _logged_in_env(published: Published, tmp_path: Path) -> dict[str, str]:
+    """The kernel's environment of a user who ran ``sciregistry login`` (no SCIREGISTRY_USERNAME or
+    SCIREGISTRY_PASSWORD): the credentials come from the login file only."""
+    env = {k: v for k, v in published.env.items() if k not in ("SCIREGISTRY_USERNAME", "SCIREGISTRY_PASSWORD")}
+    env["SCIREGISTRY_CONFIG_HOME"] = str(tmp_path / "login")
+    sciregistry_cli("login", published.host, "--username", USER, "--password-stdin", input=PASSWORD + "\n",
+                    env=env)
+    return env
+
+
+@pytest.mark.slow
+def test_03_pushes_to_the_logged_in_users_namespace(published: Published, tmp_path: Path) -> None:
+    """Notebook 03 after ``sciregistry login`` only: the namespace is the login user's (it used to be
+    'demo', and the push was denied)."""
+    env = {**_logged_in_env(published, tmp_path), "SCIREGISTRY_WORKFLOWS": str(ROOT / "workflows"),
+           "SCIREGISTRY_IMAGE": f"{published.host}/{USER}/gc-content@{published.image_digest}"}
+    nb = execute("03-push-and-record.ipynb", env, tmp_path)
+    plain, _, outputs = texts(nb)
+    assert f"namespace: {USER}" in plain
+    assert re.search(rf"dataset: {re.escape(published.host)}/{USER}/notebook-reads@sha256:[0-9a-f]{{64}}", plain)
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+
+
+@pytest.mark.slow
+def test_02_compares_exactly_the_runs_the_docs_recipe_names(published: Published, tmp_path: Path) -> None:
+    """docs/notebooks.md's command (run1 vs run2), even when a newer run of the same image exists."""
+    text = (ROOT / "docs" / "notebooks.md").read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(.*?jupyter lab notebooks/.*?)```", text, re.DOTALL)
+    assert block, "docs/notebooks.md no longer shows the jupyter command"
+    command = block.group(1).replace("\\\n", " ")
+    assigned = dict(re.findall(r"(SCIREGISTRY_[A-Z_]+)=(\S+)", command))
+    repo = f"{USER}/doc-results"
+    with Registry(published.url, username=USER, password=PASSWORD, use_stored_credentials=False,
+                  progress=False) as reg:
+        image = reg.reference(f"{USER}/gc-content", digest=published.image_digest)
+        reads = reg.reference(f"{USER}/reads", digest=published.reads_digest)
+        wf = find_workflows(str(ROOT / "workflows"))
+        in_dir = tmp_path / "in"
+        in_dir.mkdir()
+        for name in DATASET_FILES:
+            (in_dir / name).write_bytes((wf / "gc-content" / "data" / name).read_bytes())
+        for tag, k in (("run1", 3), ("run2", 4), ("run3", 5)):  # run3: the newest, same image
+            params = {"k": k, "min_length": 100}
+            outs = run_pipeline(wf, in_dir, tmp_path / tag, params)
+            reg.record_run(image, {"reads": reads}, params, COMMAND_TEMPLATE, outs, f"{repo}:{tag}", agent="Ada")
+    env = dict(published.env)
+    for key, value in assigned.items():
+        if key.startswith("SCIREGISTRY_RUN") or key == "SCIREGISTRY_REPOSITORY":
+            env[key] = value.replace("127.0.0.1:5000", published.host).replace("alice/gc-results", repo)
+    assert "SCIREGISTRY_RUN_A" in env or "SCIREGISTRY_REPOSITORY" in env
+    plain, _, _ = texts(execute("02-compare-runs.ipynb", env, tmp_path))
+    assert "k: 3 -> 4  [DIFFERS]" in plain, plain  # run1 and run2, not the two newest (run2, run3)
+    assert re.search(rf"run A: {re.escape(published.host)}/{repo}@sha256:[0-9a-f]{{64}} \(run \d+, given as "
+                     rf"{re.escape(published.host)}/{repo}:run1\)", plain), plain
+
+
+@pytest.mark.slow
+def test_transfers_show_a_progress_bar_in_a_kernel(published: Published, tmp_path: Path) -> None:
+    """In Jupyter stderr is not a terminal, yet a push over a few MiB shows a bar (issue 16, item 1);
+    a small one shows none."""
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "reads.bin").write_bytes(os.urandom(6 * 1024 * 1024))
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "tiny.txt").write_bytes(b"tiny\n")
+    code = ("import os\nfrom sciregistry.client import Registry\n"
+            "reg = Registry(os.environ['SCIREGISTRY_URL'])\n"
+            f"print('pushed', reg.push_dataset('{USER}/progress-big:v1', [{str(big)!r}]))")
+    small_code = code.replace("progress-big", "progress-small").replace(repr(str(big)), repr(str(small)))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell(small_code)])
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute(env=_logged_in_env(published, tmp_path))
+    big_out, small_out = ([o for o in cell.outputs] for cell in nb.cells)
+
+    def shown(outputs: list[Any]) -> str:
+        parts = [o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        parts += [json.dumps(o.get("data") or {}) for o in outputs if o.get("output_type") == "display_data"]
+        return "\n".join(parts)
+
+    assert re.search(r"push .*progress-big.*100%|application/vnd\.jupyter\.widget-view", shown(big_out)), big_out
+    assert "100%" not in shown(small_out) and "widget" not in shown(small_out), small_out
+    assert any("pushed sha256:" in o.get("text", "") for o in big_out)

@@ -8,6 +8,7 @@ probe's reason.
 from __future__ import annotations
 
 import json
+import shlex
 import os
 from pathlib import Path
 from typing import Any
@@ -108,9 +109,14 @@ def test_runtime_none_gives_not_run_with_the_exact_command(published: Published,
     assert doc["verdict"] == "NOT_RUN"
     assert doc["runtime"] == {"requested": "none", "name": None, "version": None, "probes": [], "exit_code": None,
                               "seconds": None, "stdout_tail": "", "stderr_tail": ""}
-    expected = (f"podman run --rm --network none -v {out}/inputs/reads:/in/reads:ro -v {out}/outputs:/out "
+    # the flags reproduce runs podman with on this kind of host, all of them (issue 16, item 7)
+    expected = (f"podman --storage-driver vfs --cgroup-manager cgroupfs --events-backend file --runtime runc run "
+                f"--rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "
+                f"-v {out}/inputs/reads:/in/reads:ro -v {out}/outputs:/out "
                 f"oci:{out}/image:reproduce /bin/sh -c '{RENDERED}'")
     assert doc["command"]["suggested"] == expected
+    assert doc["command"]["suggested"] == shlex.join(doc["command"]["argv"])
+    assert f"run it yourself (the same flags, the image from its layout):\n    {expected}" in result.stdout
     assert doc["command"]["argv"][-4:] == [f"oci:{out}/image:reproduce", "/bin/sh", "-c", RENDERED]
     assert [o["status"] for o in doc["outputs"]] == ["not_compared", "not_compared"]
     assert step_status(doc) == {"resolve": "ok", "crate": "ok", "image": "ok", "inputs": "ok", "render": "ok",

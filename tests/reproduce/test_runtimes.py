@@ -4,6 +4,7 @@ of a DOI through a DOI resolver (a local stand-in for https://doi.org/)."""
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,9 @@ def test_auto_without_any_runtime_gives_not_run(published: Published, tmp_path: 
                                         {"name": "docker", "ok": False, "detail": "not installed"}]
     assert report.reason == ("no container runtime could run the image (podman: not installed; docker: not "
                              "installed); run the suggested command by hand")
-    assert report.command["suggested"].startswith("podman run --rm --network none -v ")
+    assert report.command["suggested"].startswith("podman --storage-driver vfs --cgroup-manager cgroupfs "
+                                                  "--events-backend file --runtime runc run --rm --network none "
+                                                  "--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -v ")
 
 
 def test_failing_command_gives_run_failed(published: Published, podman_reason: str | None, tmp_path: Path) -> None:
@@ -48,6 +51,17 @@ def test_failing_command_gives_run_failed(published: Published, podman_reason: s
     assert report.reason.startswith("the command exited with code 1: ")
     assert [o.status for o in report.outputs] == ["not_compared", "not_compared"]
     assert {s.name: s.status for s in report.steps}["compare"] == "skipped"
+    # the command printed to run it by hand has every flag of the one that ran (issue 16, item 7): only
+    # reproduce's private store (--root/--runroot), the container name and the loaded image id differ
+    ran = list(report.command["argv"])
+    for flag in ("--root", "--runroot", "--name"):
+        i = ran.index(flag)
+        del ran[i:i + 2]
+    hand = shlex.split(report.command["suggested"])
+    image_at = hand.index(f"oci:{tmp_path / 'out'}/image:reproduce")
+    assert Path(ran[0]).name == hand[0] == "podman"
+    assert hand[1:image_at] == ran[1:image_at] and hand[image_at + 1:] == ran[image_at + 1:]
+    assert "ran:" in report.summary() and report.command["suggested"] in report.summary()
 
 
 # --- DOI resolver ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -74,7 +75,7 @@ def test_github_template_shape() -> None:
     steps = github_steps()
     assert steps[0] == {"uses": "actions/checkout@v4"}
     install = next(s for s in steps if s.get("name") == "Install sciregistry")
-    assert "python -m pip install sciregistry" in install["run"]
+    assert 'python -m pip install "${SCIREGISTRY_INSTALL:-.}"' in install["run"]
     login = next(s for s in steps if s.get("name") == "Log in with the robot token")
     assert login["env"] == {"SCIREGISTRY_TOKEN": "${{ secrets.SCIREGISTRY_TOKEN }}"}
     assert "--password-stdin" in login["run"] and "$SCIREGISTRY_TOKEN" in login["run"]
@@ -90,7 +91,7 @@ def test_gitlab_template_shape() -> None:
     assert doc["stages"] == ["publish"]
     job = gitlab_job()
     assert job["rules"] == [{"if": "$CI_COMMIT_TAG"}]
-    assert any("python -m pip install sciregistry" in line for line in job["before_script"])
+    assert 'python -m pip install "${SCIREGISTRY_INSTALL:-.}"' in job["before_script"]
     assert job["artifacts"]["reports"] == {"dotenv": "doi.env"}
     assert all(isinstance(line, str) for line in job["script"])
     assert sum("$SCIREGISTRY_TOKEN" in line for line in job["script"]) == 1
@@ -182,6 +183,7 @@ _GITHUB_EXPRESSIONS = {
     "vars.SCIREGISTRY_HOST": "host",
     "vars.SCIREGISTRY_NAMESPACE": "lab",
     "vars.SCIREGISTRY_CREATOR": "Ada Lovelace,0000-0002-1825-0097",
+    "vars.SCIREGISTRY_INSTALL": "",  # unset: the checkout (the install step is skipped here)
     "github.event.release.tag_name || github.ref_name": "v1.0.0",
     "secrets.SCIREGISTRY_TOKEN": "token",
     "steps.mint.outputs.doi": "",
@@ -257,3 +259,26 @@ def test_gitlab_template_publishes_a_doi(lab: dict[str, Any], tmp_path: Path) ->
     assert minted["metadata"]["creators"][0]["nameIdentifiers"][0]["nameIdentifier"].endswith(
         "0000-0002-1825-0097")
     check_published(lab, doi, "v2.0.0", expected_image_digest(work))
+
+
+# --- issue 16, item 8: the install step installs something that exists ------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
+def test_the_install_step_installs_the_projects_source(name: str, tmp_path: Path) -> None:
+    """``pip install sciregistry`` names a distribution that is not published; the templates install
+    ``$SCIREGISTRY_INSTALL`` (a pinned git URL or a wheel), else the checkout. The line runs here as
+    the CI runs it, with pip in dry-run mode (offline: no dependencies, no build isolation)."""
+    lines = [ln for text in shell_texts()[name] for ln in text.splitlines() if "pip install" in ln]
+    assert lines and not [ln for ln in lines if re.search(r"pip install\s+sciregistry\b", ln)], lines
+    (install,) = [ln.strip().lstrip("- ") for ln in lines if "SCIREGISTRY_INSTALL" in ln]
+    dry = install.replace("python -m pip install", f"{shlex.quote(sys.executable)} -m pip install --dry-run "
+                                                   "--no-deps --quiet --report -")
+    env = {k: v for k, v in os.environ.items() if k != "SCIREGISTRY_INSTALL"}
+    proc = subprocess.run(["bash", "-c", dry], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [i["metadata"]["name"] for i in report["install"]] == ["sciregistry"]
+    text = (ROOT / "workflows" / "ci" / name).read_text()
+    assert "sciregistry==<version>" in text  # and says what to change once it is published

@@ -206,9 +206,12 @@ def mint_doi() -> Response:
         if body.get(key) is not None and not isinstance(body[key], str):
             raise BadRequest(f"{key} must be a string")
     _mint_policy(repo, digest, body.get("override_policy"))
+    if not isinstance(body.get("test", False), bool):
+        raise BadRequest("test must be true or false")
     record = services().dois.mint(repo, digest, title=body.get("title"), creators=creators,
                                   description=body.get("description") or "", supersedes=body.get("supersedes"),
-                                  created_by=gate.principal_name(), can_read=gate.read_check())
+                                  created_by=gate.principal_name(), can_read=gate.read_check(),
+                                  test=bool(body.get("test", False)))
     services().audit(action="doi.mint", target=record.doi, detail={"reference": f"{repo}@{digest}"})
     return json_response(record.to_dict(), 201, {"Location": f"/doi/{record.doi}"})
 

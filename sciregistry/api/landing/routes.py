@@ -28,7 +28,8 @@ Representations (``Accept`` with q-values, or ``?format=`` which wins):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Response, current_app, g, render_template, request
@@ -180,6 +181,37 @@ def _manifest_json(repository: str, digest: str) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+#: How the "Pinned content" table names a manifest's role.
+_PIN_ROLES = {"result": "result", "crate": "run crate", "image": "pipeline image", "index": "image index",
+              "dataset": "input dataset", "referrer": "referrer (signature, SBOM, report...)"}
+
+
+def _readable_pins(pins: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The DOI's pins for people: a manifest's kind and role as words, and each blob named by what
+    it is to a pinned manifest (``file gc.tsv of the result``, ``config of the pipeline image``)
+    instead of ``blob``/``blob``."""
+    out = [dict(p) for p in pins]
+    parts: dict[str, str] = {}
+    for pin in out:
+        if pin["kind"] != "manifest":
+            continue
+        role = _PIN_ROLES.get(pin["role"], pin["role"])
+        pin["kind"], pin["role"] = "manifest", role
+        doc = _manifest_json(pin["repository"], pin["digest"]) or {}
+        config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+        if config.get("digest"):
+            parts.setdefault(str(config["digest"]), f"config of the {role}")
+        for layer in doc.get("layers") or []:
+            if isinstance(layer, dict) and layer.get("digest"):
+                title = (layer.get("annotations") or {}).get("org.opencontainers.image.title")
+                parts.setdefault(str(layer["digest"]), f"file {title} of the {role}" if title else f"layer of the {role}")
+    for pin in out:
+        if pin["kind"] == "blob":
+            pin["kind"] = "file (blob)"
+            pin["role"] = parts.get(pin["digest"], "content of a pinned manifest")
+    return out
+
+
 def _crate_layer(target: Any | None) -> dict[str, Any] | None:
     """The ``ro-crate-metadata.json`` layer descriptor of the target's run crate manifest."""
     if target is None or not target.repository or not target.crate_digest:
@@ -248,8 +280,20 @@ def _load(prefix: str, suffix: str) -> Subject:
         _authorize(target.repository if target is not None else None, record.doi)
     else:
         _authorize(record.repository, record.doi)
-    return Subject(record, target, doilib.from_datacite_json(record.metadata), _base_url(),
-                   svc.config.resolved_registry_host)
+    meta = doilib.from_datacite_json(record.metadata)
+    if is_local_doi(record.doi, svc.config.doi_minter):  # doi.org never resolves it: cite the landing page
+        meta = replace(meta, resolvable=False, url=f"{_base_url()}/doi/{record.doi}")
+    return Subject(record, target, meta, _base_url(), svc.config.resolved_registry_host)
+
+
+#: DataCite's test prefix: DOIs under it are never registered at doi.org.
+TEST_DOI_PREFIX = "10.5072"
+
+
+def is_local_doi(doi: str, minter: str) -> bool:
+    """A DOI this registry minted itself (the local minter) or a test DOI: doi.org does not resolve
+    it, so links point at the registry's own landing page."""
+    return minter == "local" or doi.lower().startswith(TEST_DOI_PREFIX + "/")
 
 
 @bp.get("/doi/<prefix>/<path:suffix>")
@@ -316,7 +360,7 @@ def _crate_response(subject: Subject) -> Response:
 def signposting(subject: Subject, *, html: bool = False) -> list[Link]:
     """The FAIR Signposting level-1 links of a DOI (https://signposting.org/FAIR/)."""
     meta = subject.meta
-    links = [Link(doilib.DOI_RESOLVER + subject.doi, "cite-as"),
+    links = [Link(meta.doi_url or subject.url(), "cite-as"),
              Link(subject.url(fmt="datacite"), "describedby", BY_NAME["datacite"].media_type)]
     if not subject.content_withdrawn and _crate_layer(subject.target) is not None:
         links.append(Link(subject.url(fmt="ro-crate"), "describedby", BY_NAME["ro-crate"].media_type))
@@ -441,7 +485,8 @@ def _page(subject: Subject) -> dict[str, Any]:
              for st in (run or {}).get("steps", [])] if run and run.get("workflow") else []
     return {
         "doi": subject.doi,
-        "doi_url": doilib.DOI_RESOLVER + subject.doi,
+        "doi_url": meta.doi_url or subject.url(),
+        "test_doi": not meta.resolvable,
         "meta": meta,
         "record": rec,
         "withdrawn": subject.withdrawn,
@@ -460,7 +505,8 @@ def _page(subject: Subject) -> dict[str, Any]:
         "rendered_command": render_command(run["command"], run["parameters"]) if run else None,
         "inputs": _inputs(subject, run) if run and not subject.withdrawn else [],
         "outputs": subject.outputs() if not subject.withdrawn else [],
-        "pins": [p for p in svc.dois.pins(target.doi) if svc.gate.can_read_pinned(p["repository"], p["digest"])]
+        "pins": _readable_pins([p for p in svc.dois.pins(target.doi)
+                                if svc.gate.can_read_pinned(p["repository"], p["digest"])])
         if target is not None and not subject.withdrawn else [],
         "versions": version_links(subject),
         "reproductions": rec.reproductions if not rec.is_concept else None,
