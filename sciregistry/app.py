@@ -25,6 +25,7 @@ from sciregistry.api.ext import docs_bp
 from sciregistry.api.gate import OpenGate
 from sciregistry.api.landing import bp as landing_bp
 from sciregistry.api.v2 import bp as v2_bp
+from sciregistry.api.web import install as install_web
 from sciregistry.config import Config, load_config
 from sciregistry.db import make_engine, make_session_factory
 from sciregistry.errors import InsufficientStorage, RegistryError, ServerFault
@@ -33,6 +34,7 @@ from sciregistry.registry import HookChain, Registry
 from sciregistry.registry.dois import DoiPins, DoiService
 from sciregistry.registry.reproductions import ReproductionCounter
 from sciregistry.registry.runs import RunIndex, RunQueries
+from sciregistry.registry.search import SearchIndex, SearchQueries, index_doi
 from sciregistry.storage import BlobStore, StorageError, open_store
 
 log = logging.getLogger("sciregistry")
@@ -79,6 +81,7 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     hooks.add(RunIndex(store))
     hooks.add(DoiPins())
     hooks.add(ReproductionCounter(store))
+    hooks.add(SearchIndex())  # last: it indexes the run row RunIndex wrote
     registry = Registry(engine, sessions, store, hooks)
     services = Services(config=config, engine=engine, store=store, registry=registry, gate=OpenGate(),
                         hooks=hooks)
@@ -87,6 +90,8 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     services.extra["dois"] = DoiService(sessions, make_minter(config), publisher=config.doi_publisher,
                                         base_url=config.resolved_base_url,
                                         registry_host=config.resolved_registry_host)
+    services.extra["dois"].on_change.append(index_doi)
+    services.extra["search"] = SearchQueries(sessions)
     configure_auth(services)  # accounts, keys, audit sink, first-start hook; AuthGate when auth_enabled
     return services
 
@@ -133,6 +138,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     app.register_blueprint(ext_bp)
     app.register_blueprint(docs_bp)
     app.register_blueprint(landing_bp)
+    install_web(app)  # pages at /, /search, /r/..., /runs, /doi/, /login, /account, /admin
     if config.auth_enabled:
         install_auth(app)  # GET/POST /token and the audit of /v2 writes
 

@@ -22,6 +22,7 @@ from sciregistry.db.models.provenance import (
     RunStep,
     RunWorkflow,
 )
+from sciregistry.db.models.search import SearchEntry
 
 __all__ = [
     "ApiToken",
@@ -46,6 +47,7 @@ __all__ = [
     "RunParameter",
     "RunStep",
     "RunWorkflow",
+    "SearchEntry",
     "Tag",
     "Upload",
     "User",
