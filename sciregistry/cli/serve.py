@@ -68,6 +68,19 @@ def prepare_in_child(cfg: Any) -> None:
         raise click.ClickException("startup failed (see the message above); the server was not started")
 
 
+def _announce(server: Any) -> None:
+    """Once listening: print the address of the web pages (the port is known only now with --port 0)."""
+    for listener in getattr(server, "LISTENERS", []):
+        try:
+            addr = listener.sock.getsockname()
+        except (AttributeError, OSError):
+            continue
+        if isinstance(addr, tuple):
+            host, port = addr[0], addr[1]
+            host = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in str(host) else host
+            print(f"sciregistry: web pages at http://{host}:{port}/", file=sys.stderr, flush=True)
+
+
 def run_gunicorn(cfg: Any) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -88,6 +101,7 @@ def run_gunicorn(cfg: Any) -> None:
                 "limit_request_line": 8190,
                 "forwarded_allow_ips": "127.0.0.1",
                 "control_socket_disable": True,
+                "when_ready": _announce,
             }
             for key, value in settings.items():
                 self.cfg.set(key, value)

@@ -112,6 +112,8 @@ def present_session() -> None:
     brings its own Authorization header keeps it)."""
     if request.blueprint not in ("web", "landing") or "HTTP_AUTHORIZATION" in request.environ:
         return
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return  # no session: leave the session untouched (no Set-Cookie, no Vary: Cookie)
     token = None
     doi = _landing_doi() if request.blueprint == "landing" else None
     if doi:
@@ -138,7 +140,9 @@ def present_session() -> None:
 
 
 def signed_in_user() -> str | None:
-    return session.get("user") if auth_enabled() else None
+    if not auth_enabled() or current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return None
+    return session.get("user")
 
 
 # --- the reader -----------------------------------------------------------------------------------

@@ -148,7 +148,9 @@ def search() -> str:
     kind = request.args.get("kind") or None
     result = services().search.search(q, reader=reader(), kind=kind, page=_page_arg(hi=1000), per_page=20)
     return render_template("web/search.html", result=result, q=q, kind=kind,
-                           kinds=["repository", "tag", "dataset", "result", "run", "doi", "manifest"])
+                           kinds=[("repository", "repositories"), ("tag", "tags"), ("dataset", "datasets"),
+                                  ("result", "results"), ("run", "runs"), ("doi", "DOIs"),
+                                  ("manifest", "digests")])
 
 
 def hit_url(hit: Any) -> str:
