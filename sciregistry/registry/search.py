@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, column, delete, false, func, literal_column, or_, select, table, text
+from sqlalchemy import and_, bindparam, column, delete, false, func, literal_column, or_, select, table
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -183,9 +183,11 @@ def index_manifest(s: Session, repository: str, digest: str, artifact_type: str 
 
 def index_run(s: Session, run: Run, repository: str) -> None:
     params = s.execute(select(RunParameter.name, RunParameter.value).where(RunParameter.run_id == run.id)).all()
-    inputs = s.execute(select(RunInput.name, RunInput.repository).where(RunInput.run_id == run.id)).all()
+    inputs = s.execute(select(RunInput.name).where(RunInput.run_id == run.id)).scalars().all()
+    # Only what the run's own repository says: the image and input repositories may be private
+    # where the run is public, and an entry is shown by the visibility of its own repository.
     body = _words(" ".join(f"{n} {v}" for n, v in params), run.command, run.agent_name, run.agent_orcid,
-                  run.image_repository, run.image_tag, " ".join(f"{n} {r}" for n, r in inputs), repository)
+                  " ".join(inputs), repository)
     _upsert(s, f"run:{run.id}", kind="run", namespace=namespace_of(repository), repository=repository,
             title=run.name or f"run {run.id}", body=body, ref=str(run.id), digest=run.result_digest)
 
@@ -372,11 +374,11 @@ class SearchQueries:
         e = SearchEntry.__table__.c
         cols = [e.kind, e.repository, e.title, e.ref, e.digest, e.body]
         if s.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-            tsq = " & ".join(f"{w}:*" for w in words)
-            rank = literal_column("ts_rank(search_entries.tsv, to_tsquery('simple', :tsq))")
-            q = select(*cols).where(text("search_entries.tsv @@ to_tsquery('simple', :tsq)"))
-            order = [rank.desc(), e.id.desc()]
-            params = {"tsq": tsq}
+            tsq = func.to_tsquery(literal_column("'simple'"), bindparam("tsq"))
+            tsv = literal_column("search_entries.tsv")
+            q = select(*cols).where(tsv.op("@@")(tsq))
+            order = [func.ts_rank(tsv, tsq, 1).desc(), e.id.desc()]  # 1: shorter entries rank higher
+            params = {"tsq": " & ".join(f"{w}:*" for w in words)}
         else:
             match = " AND ".join(f'"{w}"*' for w in words)
             q = (select(*cols).select_from(SearchEntry.__table__.join(_FTS, _FTS.c.rowid == e.id))

@@ -105,7 +105,8 @@ def short_digest(d: str | None, n: int = 12) -> str:
 @bp.app_context_processor
 def _context() -> dict[str, Any]:
     return {"csrf_token": csrf_token, "signed_in": signed_in_user, "auth_enabled": auth_enabled,
-            "is_admin": _is_admin, "repo_url": repo_url, "manifest_url": manifest_url}
+            "is_admin": _is_admin, "repo_url": repo_url, "manifest_url": manifest_url,
+            "can_read": lambda repository: reader().can_read(repository)}
 
 
 def _is_admin() -> bool:

@@ -29,8 +29,11 @@ _SQLITE = [
     "INSERT INTO search_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END",
 ]
 _POSTGRES = [
+    # words are runs of letters and digits on both backends (FTS5's unicode61 splits the same way):
+    # "r1.fq" is r1 + fq, "min_length" is min + length, whatever PostgreSQL's parser would make of them
     "ALTER TABLE search_entries ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
-    "(setweight(to_tsvector('simple', coalesce(title, '')), 'A') || to_tsvector('simple', coalesce(body, ''))) STORED",
+    "(setweight(to_tsvector('simple', regexp_replace(title, '[^[:alnum:]]+', ' ', 'g')), 'A') || "
+    "to_tsvector('simple', regexp_replace(body, '[^[:alnum:]]+', ' ', 'g'))) STORED",
     "CREATE INDEX ix_search_entries_tsv ON search_entries USING gin (tsv)",
 ]
 
