@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from sciregistry.db.models import Manifest, ManifestRef, Repository, SearchEntry, Tag
 from sciregistry.errors import BadRequest, ManifestUnknown, NameUnknown
-from sciregistry.oci import INDEX_TYPES, artifacts
+from sciregistry.oci import INDEX_TYPES, OCI_CONFIG, artifacts
 from sciregistry.registry.search import Reader, counts
 from sciregistry.storage import BlobNotFound, BlobStore
 
@@ -153,9 +153,16 @@ class ManifestView:
         return self.size + sum(ly.size for ly in self.layers)
 
 
+IMAGE_CONFIG_TYPES = frozenset({OCI_CONFIG, "application/vnd.docker.container.image.v1+json"})
+
+
 def kind_of(media_type: str, artifact_type: str | None) -> str:
+    """image, index, dataset, result, crate, report or artifact (``artifact_type`` as stored: the
+    manifest's artifactType, else its config media type)."""
     if media_type in INDEX_TYPES:
         return "index"
+    if artifact_type in IMAGE_CONFIG_TYPES:
+        return "image"
     return {artifacts.DATASET: "dataset", artifacts.RESULT: "result", artifacts.ROCRATE: "crate",
             artifacts.REPORT: "report"}.get(artifact_type or "", "artifact" if artifact_type else "image")
 

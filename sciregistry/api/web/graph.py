@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
-NODE_W, NODE_H, COL_GAP, ROW_GAP, PAD = 210, 46, 70, 18, 12
+NODE_W, NODE_H, COL_GAP, ROW_GAP, PAD = 230, 46, 64, 18, 12
 STYLE = {  # kind -> (fill, stroke, label)
     "image": ("#e8f0fe", "#1f5fbf", "image"),
     "index": ("#e8f0fe", "#1f5fbf", "image index"),
@@ -123,19 +123,20 @@ class Graph:
         for n in self.nodes.values():
             x, y = xy(n)
             fill, stroke, kind_label = STYLE.get(n.kind, STYLE["hidden"])
-            label = n.label if len(n.label) <= 30 else n.label[:29] + "\u2026"
+            label = n.label if len(n.label) <= 28 else n.label[:27] + "\u2026"
             dash = ' stroke-dasharray="4 3"' if n.kind == "hidden" else ""
             name = f"{kind_label}: {n.label}" + (f" ({n.detail})" if n.detail else "")
-            shape = (f'<rect x="{x:.0f}" y="{y:.0f}" width="{NODE_W}" height="{NODE_H}" rx="{14 if n.kind in ("run", "step") else 4}" '
-                     f'fill="{fill}" stroke="{stroke}" stroke-width="{3 if n.current else 1.5}"'
-                     f'{dash}/>'
-                     f'<text x="{x + 10:.0f}" y="{y + 18:.0f}" font-size="11" fill="#3b4352">{escape(kind_label)}</text>'
-                     f'<text x="{x + 10:.0f}" y="{y + 35:.0f}" font-size="13" fill="#1d2433" '
-                     f'font-weight="{600 if n.current else 400}">{escape(label)}</text>')
+            shape = (f'<rect x="{x:.0f}" y="{y:.0f}" width="{NODE_W}" height="{NODE_H}" '
+                     f'rx="{14 if n.kind in ("run", "step") else 4}" fill="{fill}" stroke="{stroke}" '
+                     f'stroke-width="{3 if n.current else 1.5}"{dash}/>'
+                     # one text element, so the link's visible text is "<kind> <label>", its accessible name
+                     f'<text x="{x + 10:.0f}" y="{y + 18:.0f}" font-size="11" fill="#3b4352">{escape(kind_label)}'
+                     f' <tspan x="{x + 10:.0f}" y="{y + 35:.0f}" font-size="13" fill="#1d2433" '
+                     f'font-weight="{600 if n.current else 400}">{escape(label)}</tspan></text>')
             if n.href:
-                out.append(f'<a class="node" href="{escape(n.href)}" aria-label="{escape(name)}"><title>{escape(name)}</title>'
-                           f'{shape}</a>')
+                out.append(f'<a class="node" href="{escape(n.href)}" aria-label="{escape(kind_label)} {escape(label)}" '
+                           f'data-detail="{escape(name)}">{shape}</a>')
             else:
-                out.append(f'<g class="node" role="img" aria-label="{escape(name)}"><title>{escape(name)}</title>{shape}</g>')
+                out.append(f'<g class="node" role="img" aria-label="{escape(name)}">{shape}</g>')
         out.append("</svg>")
         return Markup("".join(out))
