@@ -11,7 +11,7 @@ transactions that change what it describes, so it is never behind:
     DOI recorded/changed   DOI entry (title, creators, state)                     SearchIndex.index_doi
 
 Full text: SQLite FTS5 (``bm25``, title weighted 10:1) or PostgreSQL ``tsvector`` (``ts_rank``,
-title weight A). Every query term is a prefix (``gc-cont`` finds ``gc-content``); all terms must
+title weight A), among the 2,000 newest matches. Every query term is a prefix (``gc-cont`` finds ``gc-content``); all terms must
 match. A term that looks like a digest or a hex prefix of one (``sha256:3fa9``, ``3fa9c1``, at
 least 4 hex digits) also finds manifests by digest (an index range scan), ranked first.
 
@@ -40,6 +40,7 @@ from sciregistry.registry.types import ManifestPush
 
 KINDS = ("repository", "tag", "dataset", "result", "run", "doi", "manifest")
 MAX_QUERY = 200
+CANDIDATES = 2000  # matches ranked per query: the newest ones (see SearchQueries._fulltext)
 _TERM = re.compile(r"[^\W_]+", re.UNICODE)
 _FTS = table("search_fts", column("rowid"), column("search_fts"))  # SQLite only (migration 0010)
 _HEX = re.compile(r"^(?:sha256:|sha512:)?([0-9a-f]{4,128})$")
@@ -371,26 +372,39 @@ class SearchQueries:
 
     def _fulltext(self, s: Session, words: list[str], reader: Reader, kind: str | None, offset: int,
                   limit: int) -> list[SearchHit]:
-        e = SearchEntry.__table__.c
-        cols = [e.kind, e.repository, e.title, e.ref, e.digest, e.body]
-        if s.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        """Three steps, so a common word costs the same at 10^5 entries as at 10^3: (1) the newest
+        CANDIDATES visible entries that match (index order, no scoring), (2) their scores, (3) a page
+        of them, best first."""
+        t = SearchEntry.__table__
+        e = t.c
+        pg = s.bind.dialect.name == "postgresql"  # type: ignore[union-attr]
+        if pg:
             tsq = func.to_tsquery(literal_column("'simple'"), bindparam("tsq"))
             tsv = literal_column("search_entries.tsv")
-            q = select(*cols).where(tsv.op("@@")(tsq))
-            order = [func.ts_rank(tsv, tsq, 1).desc(), e.id.desc()]  # 1: shorter entries rank higher
-            params = {"tsq": " & ".join(f"{w}:*" for w in words)}
+            matching = select(e.id).where(tsv.op("@@")(tsq))
+            params: dict[str, str] = {"tsq": " & ".join(f"{w}:*" for w in words)}
         else:
-            match = " AND ".join(f'"{w}"*' for w in words)
-            q = (select(*cols).select_from(SearchEntry.__table__.join(_FTS, _FTS.c.rowid == e.id))
-                 .where(_FTS.c.search_fts.op("MATCH")(bindparam("match"))))
-            order = [func.bm25(literal_column("search_fts"), 10.0, 1.0), e.id.desc()]
-            params = {"match": match}
+            matches = _FTS.c.search_fts.op("MATCH")(bindparam("match"))
+            matching = select(e.id).select_from(t.join(_FTS, _FTS.c.rowid == e.id)).where(matches)
+            params = {"match": " AND ".join(f'"{w}"*' for w in words)}
         if kind is not None:
-            q = q.where(e.kind == kind)
+            matching = matching.where(e.kind == kind)
         cond = reader.clause(e.namespace, e.repository)
         if cond is not None:
-            q = q.where(cond)
-        rows = s.execute(q.order_by(*order).offset(offset).limit(limit), params).all()
+            matching = matching.where(cond)
+        candidates = matching.order_by(e.id.desc()).limit(CANDIDATES).scalar_subquery()
+        if pg:
+            inner = t.alias("ranked_entries")
+            itsv = literal_column("ranked_entries.tsv")
+            scored = select(inner.c.id.label("id"), func.ts_rank(itsv, tsq, 1).label("score")).where(
+                inner.c.id.in_(candidates)).subquery()  # 1: shorter entries rank higher
+        else:
+            scored = select(_FTS.c.rowid.label("id"),
+                            (-func.bm25(literal_column("search_fts"), 10.0, 1.0)).label("score")).where(
+                matches, _FTS.c.rowid.in_(candidates)).subquery()
+        q = (select(e.kind, e.repository, e.title, e.ref, e.digest, e.body).join(scored, scored.c.id == e.id)
+             .order_by(scored.c.score.desc(), e.id.desc()).offset(offset).limit(limit))
+        rows = s.execute(q, params).all()
         return [SearchHit(k, repo, title, ref, digest, _snippet(body or "", words)) for k, repo, title, ref, digest, body
                 in rows]
 

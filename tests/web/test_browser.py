@@ -309,7 +309,7 @@ def test_administrator_page(page: Any, site: Site, axe: Path) -> None:
     page.get_by_label("New user").fill("lin")
     page.get_by_label("Password", exact=True).fill("lin-password-12")
     page.get_by_role("button", name="Create user").click()
-    expect(page.get_by_role("cell", name="lin", exact=True)).to_be_visible()
+    expect(page.locator("#users + .table-wrap").get_by_role("cell", name="lin", exact=True)).to_be_visible()
 
 
 def test_phone_width_has_no_horizontal_scroll(browser: Any, site: Site) -> None:

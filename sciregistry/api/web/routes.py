@@ -349,7 +349,7 @@ def _inputs(view: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def provenance_graph(view: dict[str, Any], dois: list[dict[str, Any]], depth: int = 3) -> Graph:
+def provenance_graph(view: dict[str, Any], dois: list[dict[str, Any]], depth: int = 2) -> Graph:
     """image (and index) -> run -> result -> DOIs; datasets -> run; upstream runs that made the
     inputs, recursively; runs that used the result. Whatever the caller cannot read is one grey
     "not visible to you" node, with no name, no link and nothing behind it."""
@@ -400,10 +400,9 @@ def provenance_graph(view: dict[str, Any], dois: list[dict[str, Any]], depth: in
         did = f"doi:{d['doi']}"
         g.add(Node(did, "doi", d["doi"], f"/doi/{d['doi']}", d.get("state", "")))
         g.link(res, did)
-    down = svc.runs.impact(view["result_digest"], limit=6)
-    for v in down["runs"]:
-        if v["id"] != view["id"] and r.can_read(v["repository"]) and view["result_digest"] in \
-                {i["digest"] for i in v["inputs"]}:
+    down, _ = svc.runs.search(dataset=view["result_digest"], limit=6)  # runs that took the result as input
+    for v in down:
+        if v["id"] != view["id"] and r.can_read(v["repository"]):
             rid = f"run:{v['id']}"
             g.add(Node(rid, "run", v["name"] or f"run {v['id']}", url_for("web.run", run_id=v["id"]), f"run {v['id']}"))
             g.link(res, rid)
