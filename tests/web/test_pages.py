@@ -99,6 +99,13 @@ def test_index_follows_tag_moves_and_deletes(world: World) -> None:
     assert alice.delete("/v2/pub/results/manifests/renamed-tag").status_code == 202
     assert "pub/results:renamed-tag" not in found("renamed-tag")
     assert "pub/tools:img-v3" in found("img-v3")
+    # deleting a dataset by digest removes its entry (and its tags')
+    digest = world.mixed.dataset.digest
+    kinds = lambda: {(h["kind"], h["digest"]) for h in alice.get(  # noqa: E731
+        "/api/v1/search", query_string={"q": "lab reads", "per_page": 100}).get_json()["items"]}
+    assert ("dataset", digest) in kinds() and ("tag", digest) in kinds()
+    assert alice.delete(f"/v2/lab/reads/manifests/{digest}").status_code == 202
+    assert ("dataset", digest) not in kinds() and ("tag", digest) not in kinds()
 
 
 def test_provenance_graph_redacts_what_the_reader_cannot_see(world: World) -> None:
@@ -129,6 +136,17 @@ def test_public_run_page_graph_links_every_node(world: World) -> None:
     assert f"/runs/{run_id}" in hrefs
     assert graph.count('class="node"') == len(hrefs)  # no node without a link
     assert "window_size" in page
+
+
+def test_doi_and_run_pages_link_both_ways(world: World) -> None:
+    c = world.client()
+    run_id = world.run_id(world.public)
+    landing = text(c.get(f"/doi/{world.public_doi}"))
+    assert f'href="/runs/{run_id}"' in landing
+    assert f'href="/r/pub/out/-/manifest/{world.public.result.digest}"' in landing
+    assert f'href="/doi/{world.public_doi}"' in text(c.get(f"/runs/{run_id}"))
+    assert f'href="/doi/{world.public_doi}"' in text(c.get(f"/r/pub/out/-/manifest/{world.public.result.digest}"))
+    assert f'href="/doi/{world.public_doi}"' in text(c.get("/doi/"))
 
 
 def test_sign_in_needs_csrf_and_the_right_password(world: World) -> None:
@@ -246,3 +264,23 @@ def test_bad_input_gets_an_html_error_not_a_500(world: World) -> None:
         resp = c.get(url)
         assert resp.status_code in (400, 404), (url, resp.status_code)
         assert resp.mimetype == "text/html"
+
+
+def test_rebuild_writes_what_the_hooks_wrote(world: World) -> None:
+    """The migration's backfill (rebuild) and the push/delete hooks agree, entry for entry."""
+    from sqlalchemy import select
+
+    from sciregistry.db.models import SearchEntry
+    from sciregistry.registry.search import rebuild
+
+    sessions = world.app.extensions["sciregistry"].sessions
+    cols = (SearchEntry.kind, SearchEntry.key, SearchEntry.namespace, SearchEntry.repository, SearchEntry.title,
+            SearchEntry.body, SearchEntry.ref, SearchEntry.digest)
+    with sessions() as s:
+        before = sorted(s.execute(select(*cols)).all())
+    with sessions() as s, s.begin():
+        rebuild(s)
+    with sessions() as s:
+        after = sorted(s.execute(select(*cols)).all())
+    assert before == after and len(after) > 20
+    assert world.client("alice").get("/api/v1/search", query_string={"q": "window_size"}).get_json()["items"]
