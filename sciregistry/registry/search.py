@@ -392,16 +392,20 @@ class SearchQueries:
         cond = reader.clause(e.namespace, e.repository)
         if cond is not None:
             matching = matching.where(cond)
-        candidates = matching.order_by(e.id.desc()).limit(CANDIDATES).scalar_subquery()
+        # newest first in the full-text index's own order (FTS5 walks its doclists backwards; ordering
+        # by the entries' key instead would make SQLite probe the index once per entry)
+        candidates = matching.order_by((e.id if pg else _FTS.c.rowid).desc()).limit(CANDIDATES).scalar_subquery()
         if pg:
             inner = t.alias("ranked_entries")
             itsv = literal_column("ranked_entries.tsv")
             scored = select(inner.c.id.label("id"), func.ts_rank(itsv, tsq, 1).label("score")).where(
                 inner.c.id.in_(candidates)).subquery()  # 1: shorter entries rank higher
         else:
+            # "+rowid": keep the IN list away from FTS5's planner, which would run the MATCH once per
+            # candidate; filtered this way, bm25 is computed for the candidates only
             scored = select(_FTS.c.rowid.label("id"),
                             (-func.bm25(literal_column("search_fts"), 10.0, 1.0)).label("score")).where(
-                matches, _FTS.c.rowid.in_(candidates)).subquery()
+                matches, literal_column("+search_fts.rowid").in_(candidates)).subquery()
         q = (select(e.kind, e.repository, e.title, e.ref, e.digest, e.body).join(scored, scored.c.id == e.id)
              .order_by(scored.c.score.desc(), e.id.desc()).offset(offset).limit(limit))
         rows = s.execute(q, params).all()
