@@ -258,9 +258,9 @@ def search() -> Response:
     """Full-text search over what the caller may read (the same index and ranking as /search)."""
     from sciregistry.api.web.access import reader
 
-    q = request.args.get("q", "")
-    kind = request.args.get("kind") or None
-    page = _int_arg("page", 1, lo=1, hi=1000) or 1
-    per_page = _int_arg("per_page", 20, lo=1, hi=100) or 20
+    q = query("q", "")
+    kind = query("kind")
+    page = query("page", 1)
+    per_page = query("per_page", 20)
     result = services().search.search(q, reader=reader(), kind=kind, page=page, per_page=per_page)
     return json_response(result.to_dict())

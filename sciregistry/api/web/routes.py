@@ -372,14 +372,28 @@ def provenance_graph(view: dict[str, Any], dois: list[dict[str, Any]], depth: in
             return rid
         g.add(Node(rid, "run", v["name"] or f"run {v['id']}", url_for("web.run", run_id=v["id"]),
                    f"run {v['id']}", current=current))
-        img = v["image"]
-        img_id = artifact(img["repository"], img["digest"], "image")
-        if img.get("index_digest"):
-            idx = artifact(img["repository"], img["index_digest"], "index")
-            g.link(idx, img_id)
-        g.link(img_id, rid)
         res = artifact(v["repository"], v["result_digest"], "result")
-        g.link(rid, res)
+        steps = v.get("steps") or []
+        if len(steps) > 1:  # a workflow run: run -> step 1 -> ... -> step n -> result, each step's image into it
+            prev = rid
+            for st in steps:
+                sid = f"{rid}:step:{st['position']}"
+                g.add(Node(sid, "step", st.get("name") or f"step {st['position'] + 1}",
+                           url_for("web.run", run_id=v["id"]) + f"#step-{st['position']}"))
+                g.link(prev, sid)
+                simg = st.get("image") or {}
+                if simg.get("repository") and simg.get("digest"):
+                    g.link(artifact(simg["repository"], simg["digest"], "image"), sid)
+                prev = sid
+            g.link(prev, res)
+        else:
+            img = v["image"]
+            img_id = artifact(img["repository"], img["digest"], "image")
+            if img.get("index_digest"):
+                idx = artifact(img["repository"], img["index_digest"], "index")
+                g.link(idx, img_id)
+            g.link(img_id, rid)
+            g.link(rid, res)
         for inp in v["inputs"]:
             nid = f"{inp['repository']}@{inp['digest']}"
             if not r.can_read(inp["repository"]):
