@@ -33,7 +33,7 @@ from sqlalchemy import insert
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from sciregistry.db.models import (  # noqa: E402
+from sciregistry.db.models import (
     Doi,
     Manifest,
     Namespace,
@@ -46,7 +46,7 @@ from sciregistry.db.models import (  # noqa: E402
     SearchEntry,
     Tag,
 )
-from sciregistry.oci import OCI_CONFIG, OCI_MANIFEST, artifacts  # noqa: E402
+from sciregistry.oci import OCI_CONFIG, OCI_MANIFEST, artifacts
 
 TARGET_MS = 100.0
 CHUNK = 5000
@@ -65,7 +65,6 @@ def build(engine: Any, n_runs: int, n_repos: int) -> dict[str, Any]:
     rnd = random.Random(13)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     n_ns = 100
-    per_ns = n_repos // n_ns
     repos, namespaces, manifests, tags, entries = [], [], [], [], []
     mid = 0
     image_of: dict[int, tuple[int, str]] = {}
@@ -141,7 +140,7 @@ def build(engine: Any, n_runs: int, n_repos: int) -> dict[str, Any]:
         for pname, value in (("k", k), ("window", window), ("mode", rnd.choice(["fast", "exact"]))):
             params.append({"run_id": run_id, "name": pname, "type": "integer" if pname != "mode" else "string",
                            "value": str(value), "number": float(value) if pname != "mode" else None})
-        ds_rid, ds_name, ds_digest = datasets[rnd.randrange(len(datasets))]
+        _, ds_name, ds_digest = datasets[rnd.randrange(len(datasets))]
         inputs.append({"run_id": run_id, "name": "reads", "repository": ds_name, "digest": ds_digest})
         ancestors += [{"digest": img_digest, "run_id": run_id}, {"digest": ds_digest, "run_id": run_id}]
         if i % 10 == 9 and results:

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from web.site import CHROMIUM, CHROMIUM_ARGS, GRACE_PASSWORD, Site, start_site  # noqa: E402
+from web.site import CHROMIUM, CHROMIUM_ARGS, GRACE_PASSWORD, Site, start_site
 
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}

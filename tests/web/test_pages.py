@@ -88,7 +88,7 @@ def test_search_ranks_and_finds_every_kind(world: World) -> None:
 
 def test_index_follows_tag_moves_and_deletes(world: World) -> None:
     alice = world.client("alice")
-    found = lambda q: [h["title"] for h in alice.get("/api/v1/search", query_string={"q": q}).get_json()["items"]]  # noqa: E731
+    found = lambda q: [h["title"] for h in alice.get("/api/v1/search", query_string={"q": q}).get_json()["items"]]
     assert "pub/tools:img-v3" in found("img-v3")
     # move the tag onto another manifest that already exists (no new manifest: on_tag_set alone)
     manifest = world.mixed.result.content
@@ -101,7 +101,7 @@ def test_index_follows_tag_moves_and_deletes(world: World) -> None:
     assert "pub/tools:img-v3" in found("img-v3")
     # deleting a dataset by digest removes its entry (and its tags')
     digest = world.mixed.dataset.digest
-    kinds = lambda: {(h["kind"], h["digest"]) for h in alice.get(  # noqa: E731
+    kinds = lambda: {(h["kind"], h["digest"]) for h in alice.get(
         "/api/v1/search", query_string={"q": "lab reads", "per_page": 100}).get_json()["items"]}
     assert ("dataset", digest) in kinds() and ("tag", digest) in kinds()
     assert alice.delete(f"/v2/lab/reads/manifests/{digest}").status_code == 202

@@ -15,7 +15,7 @@ from flask import Blueprint, Flask
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/-/static")
 
-from sciregistry.api.web import routes as _routes  # noqa: E402,F401  (registers the views)
+from sciregistry.api.web import routes as _routes  # noqa: F401  (registers the views)
 
 
 def install(app: Flask) -> None:

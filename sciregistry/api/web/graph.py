@@ -107,11 +107,11 @@ class Graph:
         def xy(n: Node) -> tuple[float, float]:
             return PAD + n.col * (NODE_W + COL_GAP), PAD + n.row * (NODE_H + ROW_GAP)
 
-        out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="group" aria-labelledby="graph-title" '
-               f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="group" aria-labelledby="graph-title" '
+                f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'),
                f'<title id="graph-title">{escape(title)}</title>',
-               '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-               'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#5b6577"/></marker></defs>']
+               ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+                'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#5b6577"/></marker></defs>')]
         for a, b in self.edges:
             na, nb = self.nodes[a], self.nodes[b]
             (x1, y1), (x2, y2) = xy(na), xy(nb)

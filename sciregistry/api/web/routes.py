@@ -86,7 +86,7 @@ def when(value: Any) -> str:
         return ""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = datetime.fromisoformat(value)
         except ValueError:
             return value
     if value.tzinfo is None:
@@ -225,7 +225,7 @@ def _run_for_crate(view: Any) -> dict[str, Any] | None:
     if not view.subject:
         return None
     run = services().runs.for_result(view.repository, view.subject)
-    return run if run and run["crate_digest"] == view.digest else run
+    return run if run and run["crate_digest"] == view.digest else None  # an older crate of the result
 
 
 def _impact(digest: str, limit: int = 20) -> dict[str, Any]:
