@@ -29,6 +29,7 @@ from sciregistry.api.gate import OpenGate
 from sciregistry.api.landing import bp as landing_bp
 from sciregistry.api.proxies import TrustedProxies, parse_proxies
 from sciregistry.api.v2 import bp as v2_bp
+from sciregistry.api.web import install as install_web
 from sciregistry.config import Config, load_config
 from sciregistry.db import make_engine, make_session_factory, watch_pool
 from sciregistry.errors import CrateInvalid, InsufficientStorage, ManifestInvalid, RegistryError, ServerFault
@@ -39,6 +40,7 @@ from sciregistry.registry.hooks import OnRefusal
 from sciregistry.registry.reproductions import ReproductionCounter
 from sciregistry.registry.runs import RunIndex, RunQueries
 from sciregistry.registry.vulns import ScanQueue, ScanThread, VulnService
+from sciregistry.registry.search import SearchIndex, SearchQueries, index_doi
 from sciregistry.storage import BlobStore, StorageError, open_store
 
 log = logging.getLogger("sciregistry")
@@ -87,6 +89,7 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     hooks.add(DoiPins())
     hooks.add(ReproductionCounter(store))
     hooks.add(ScanQueue())  # queues a vulnerability scan of each pushed image (never scans in the push)
+    hooks.add(SearchIndex())  # last: it indexes the run row RunIndex wrote
     registry = Registry(engine, sessions, store, hooks)
     # a push re-using a blob or manifest refreshes its gc freshness at most this often (docs/architecture.md, GC)
     registry.touch_after = min(60.0, config.gc_grace_seconds / 4)
@@ -101,6 +104,8 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
                         registry_host=config.resolved_registry_host)
     vulns.minter = services.extra["dois"].minter  # type: ignore[attr-defined]  # advisories update DOI metadata
     services.extra["vulns"] = vulns
+    services.extra["dois"].on_change.append(index_doi)
+    services.extra["search"] = SearchQueries(sessions)
     configure_auth(services)  # accounts, keys, audit sink, first-start hook; AuthGate when auth_enabled
     return services
 
@@ -175,6 +180,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     app.register_blueprint(ext_bp)
     app.register_blueprint(docs_bp)
     app.register_blueprint(landing_bp)
+    install_web(app)  # pages at /, /search, /r/..., /runs, /doi/, /login, /account, /admin
     if config.auth_enabled:
         install_auth(app)  # GET/POST /token and the audit of /v2 writes
     if config.scan_in_server and os.environ.get("SCIREGISTRY_SERVING"):

@@ -177,6 +177,17 @@ def _serve_metrics(server: Any, bind: str) -> None:
 
     serve_exposition(bind)
     server.log.info("metrics on http://%s/metrics", bind)
+def _announce(server: Any) -> None:
+    """Once listening: print the address of the web pages (the port is known only now with --port 0)."""
+    for listener in getattr(server, "LISTENERS", []):
+        try:
+            addr = listener.sock.getsockname()
+        except (AttributeError, OSError):
+            continue
+        if isinstance(addr, tuple):
+            host, port = addr[0], addr[1]
+            host = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in str(host) else host
+            print(f"sciregistry: web pages at http://{host}:{port}/", file=sys.stderr, flush=True)
 
 
 def run_gunicorn(cfg: Any) -> None:
@@ -201,9 +212,14 @@ def run_gunicorn(cfg: Any) -> None:
                 "forwarded_allow_ips": cfg.trusted_proxies,
                 "control_socket_disable": True,
                 "child_exit": child_exit,
+                "when_ready": _announce,
             }
             if cfg.metrics_bind:
-                settings["when_ready"] = lambda server: _serve_metrics(server, cfg.metrics_bind)
+                def _ready(server: Any) -> None:
+                    _serve_metrics(server, cfg.metrics_bind)
+                    _announce(server)
+
+                settings["when_ready"] = _ready
             for key, value in settings.items():
                 self.cfg.set(key, value)
 

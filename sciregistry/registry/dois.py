@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +163,9 @@ class DoiService:
         self.publisher = publisher
         self.base_url = base_url.rstrip("/")
         self.registry_host = registry_host
+        # Called as f(session, doi) inside the transaction that makes a DOI findable or withdraws
+        # it (the search index subscribes here; composed in sciregistry.app).
+        self.on_change: list[Callable[[Session, str], None]] = []
 
     def minter_for(self, doi: str) -> Any:
         """The minter that made ``doi``: the test minter for a test DOI when the configured minter
@@ -315,6 +319,10 @@ class DoiService:
                 row = s.get(Doi, new_doi)
                 row.state = "findable"
                 row.published_at = utcnow()
+            s.flush()
+            for new_doi, _ in plan.register:
+                for f in self.on_change:
+                    f(s, new_doi)
             return self._record(s, s.get(Doi, doi))
 
     def _prepare(self, s: Session, plan: _MintPlan, repository: str, result_digest: str, *, title: str | None,
@@ -478,6 +486,8 @@ class DoiService:
             row.tombstone_reason = reason
             row.metadata_json = json.dumps(doilib.to_datacite_json(meta))
             s.flush()
+            for f in self.on_change:
+                f(s, norm)
             return self._record(s, row)
 
     def count_reproduction(self, repository: str, result_digest: str) -> None:

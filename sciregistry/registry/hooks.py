@@ -29,6 +29,9 @@ class RegistryHooks(Protocol):
                               digest: str) -> None:
         """Raise (e.g. Denied naming the DOI) to refuse deleting a manifest."""
 
+    def on_tag_set(self, session: Session, repository_id: int, tag: str, manifest_id: int) -> None:
+        """Called when a tag is created or moved to ``manifest_id``, before commit."""
+
     def check_tag_change(self, session: Session, repository_id: int, tag: str,
                          old_manifest_id: int) -> None:
         """Raise to refuse moving or deleting a tag that currently points at ``old_manifest_id``."""
@@ -48,6 +51,9 @@ class NoHooks:
 
     def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int,
                               digest: str) -> None:
+        return None
+
+    def on_tag_set(self, session: Session, repository_id: int, tag: str, manifest_id: int) -> None:
         return None
 
     def check_tag_change(self, session: Session, repository_id: int, tag: str,
@@ -76,6 +82,11 @@ class HookChain(NoHooks):
     def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
         for h in self.hooks:
             h.on_manifest_push(session, push)
+
+    def on_tag_set(self, session: Session, repository_id: int, tag: str, manifest_id: int) -> None:
+        for h in self.hooks:
+            if hasattr(h, "on_tag_set"):  # hooks written before on_tag_set existed may lack it
+                h.on_tag_set(session, repository_id, tag, manifest_id)
 
     def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int,
                               digest: str) -> None:

@@ -182,10 +182,13 @@ class ManifestOps(BlobOps):
         existing = s.get(Tag, (rid, tag))
         if existing is None:
             s.add(Tag(repository_id=rid, name=tag, manifest_id=mid))
+            s.flush()
+            self.hooks.on_tag_set(s, rid, tag, mid)
         elif existing.manifest_id != mid:
             self.hooks.check_tag_change(s, rid, tag, existing.manifest_id)
             existing.manifest_id = mid
             existing.updated_at = utcnow()
+            self.hooks.on_tag_set(s, rid, tag, mid)
 
     def delete_manifest(self, repository: str, reference: str) -> None:
         """By digest: delete the manifest and every tag on it. By tag: delete only the tag."""

@@ -324,3 +324,16 @@ def run_gc() -> Response:
     if report is None:
         raise Conflict("another gc pass is running (online gc, the CLI or another node); retry later")
     return json_response(report.to_dict())
+
+
+@bp.get("/search")
+def search() -> Response:
+    """Full-text search over what the caller may read (the same index and ranking as /search)."""
+    from sciregistry.api.web.access import reader
+
+    q = query("q", "")
+    kind = query("kind")
+    page = query("page", 1)
+    per_page = query("per_page", 20)
+    result = services().search.search(q, reader=reader(), kind=kind, page=page, per_page=per_page)
+    return json_response(result.to_dict())

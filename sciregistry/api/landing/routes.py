@@ -555,9 +555,16 @@ def _error(err: RegistryError) -> Response:
                         mimetype="application/json")
     resp.headers.update(err.headers)
     if err.http_status == 401:
-        # A browser prompts for Basic credentials only (a reviewer signs in with the token as the
-        # password); API clients get the registry's Bearer challenge.
-        challenge = 'Basic realm="sciregistry",charset="UTF-8"' if fmt.name == "html" else services().gate.challenge()
-        resp.headers.setdefault("WWW-Authenticate", challenge)
+        # A browser prompts only for Basic credentials (a reviewer signs in with the token as the
+        # password), so the HTML page offers Basic first and the registry's Bearer challenge beside
+        # it; API clients get the Bearer challenge.
+        bearer = resp.headers.get("WWW-Authenticate") or services().gate.challenge()
+        if fmt.name == "html":
+            del resp.headers["WWW-Authenticate"]
+            resp.headers.add("WWW-Authenticate", 'Basic realm="sciregistry",charset="UTF-8"')
+            if bearer.startswith("Bearer"):
+                resp.headers.add("WWW-Authenticate", bearer)
+        else:
+            resp.headers.setdefault("WWW-Authenticate", bearer)
     resp.headers["Vary"] = "Accept"
     return resp

@@ -33,6 +33,7 @@ from sciregistry.db.models.provenance import (
     RunWorkflow,
 )
 from sciregistry.db.models.vuln import ImageFinding, ImagePackage, ScanJob, VulnMeta, VulnPackage, VulnPolicy, VulnRecord
+from sciregistry.db.models.search import SearchEntry
 
 __all__ = [
     "ApiToken",
@@ -61,6 +62,7 @@ __all__ = [
     "RunStep",
     "RunWorkflow",
     "ScanJob",
+    "SearchEntry",
     "Tag",
     "TaskLock",
     "Upload",

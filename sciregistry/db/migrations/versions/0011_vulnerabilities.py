@@ -12,7 +12,7 @@ from alembic import op
 import sciregistry.db.base
 
 revision = "0011_vulnerabilities"
-down_revision = "0009_workflows"
+down_revision = "0007_gc_freshness"
 branch_labels = None
 depends_on = None
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_upload_owner"
-down_revision = "0009_workflows"
+down_revision = "0011_vulnerabilities"
 branch_labels = None
 depends_on = None
 

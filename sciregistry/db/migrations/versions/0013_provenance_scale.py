@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_provenance_scale"
-down_revision = "0009_workflows"
+down_revision = "0012_upload_owner"
 branch_labels = None
 depends_on = None
 
