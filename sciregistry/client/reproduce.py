@@ -64,6 +64,7 @@ import os
 import re
 import shutil
 import subprocess
+import shlex
 import time
 import uuid
 from collections.abc import Iterator, Mapping

@@ -28,7 +28,6 @@ Representations (``Accept`` with q-values, or ``?format=`` which wins):
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
