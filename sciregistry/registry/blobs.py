@@ -22,7 +22,7 @@ from typing import BinaryIO
 from sqlalchemy import bindparam, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from sciregistry.db import insert_ignore, insert_or_touch
+from sciregistry.db import insert_or_touch
 from sciregistry.db.base import UTCDateTime, utcnow
 from sciregistry.db.models import Blob, Repository, RepositoryBlob, Upload
 from sciregistry.errors import (
