@@ -207,8 +207,11 @@ def build_closure(client: Any, *, host: str = "registry.test", tag: str = "v1", 
     run = RunRecord(
         name=f"count reads {tag}",
         image=ImageRef(host, image_repo, image_tag, image.digest),
-        command="count --min-q {min_quality} --mode {mode} --ratio {ratio} --paired {paired} "
-                "/in/reads/ -o /out/",
+        # a template names only recorded parameters (admission refuses others)
+        command=("count --min-q {min_quality} --mode {mode} --ratio {ratio} --paired {paired} /in/reads/ -o /out/"
+                 if parameters is None else
+                 "count " + " ".join(f"--{p.name.replace('_', '-')} {{{p.name}}}" for p in params)
+                 + " /in/reads/ -o /out/"),
         parameters=params,
         inputs=[InputRef("reads", f"{host}/{dataset_repo}@{dataset.digest}", dataset.digest, dataset_repo,
                          [f.ref() for f in dataset_files])],
