@@ -65,24 +65,69 @@ def build(engine, n_runs: int) -> dict[str, list[str]]:  # type: ignore[no-untyp
     rnd = random.Random(42)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     with engine.begin() as conn:
-        conn.execute(insert(Repository), [{"id": 1, "name": "lab/pipeline", "created_at": t0},
-                                          {"id": 2, "name": "lab/data", "created_at": t0},
-                                          {"id": 3, "name": "lab/results", "created_at": t0}])
+        conn.execute(
+            insert(Repository),
+            [
+                {"id": 1, "name": "lab/pipeline", "created_at": t0},
+                {"id": 2, "name": "lab/data", "created_at": t0},
+                {"id": 3, "name": "lab/results", "created_at": t0},
+            ],
+        )
         images = [d(f"image{i}") for i in range(10)]
-        manifests = [{"id": i + 1, "repository_id": 1, "digest": img, "media_type": "application/vnd.oci.image.manifest.v1+json",
-                      "artifact_type": None, "subject_digest": None, "annotations": None, "size": 2,
-                      "content": b"{}", "created_at": t0} for i, img in enumerate(images)]
+        manifests = [
+            {
+                "id": i + 1,
+                "repository_id": 1,
+                "digest": img,
+                "media_type": "application/vnd.oci.image.manifest.v1+json",
+                "artifact_type": None,
+                "subject_digest": None,
+                "annotations": None,
+                "size": 2,
+                "content": b"{}",
+                "created_at": t0,
+            }
+            for i, img in enumerate(images)
+        ]
         index = d("index")
-        manifests.append({"id": 11, "repository_id": 1, "digest": index,
-                          "media_type": "application/vnd.oci.image.index.v1+json", "artifact_type": None,
-                          "subject_digest": None, "annotations": None, "size": 2, "content": b"{}", "created_at": t0})
+        manifests.append(
+            {
+                "id": 11,
+                "repository_id": 1,
+                "digest": index,
+                "media_type": "application/vnd.oci.image.index.v1+json",
+                "artifact_type": None,
+                "subject_digest": None,
+                "annotations": None,
+                "size": 2,
+                "content": b"{}",
+                "created_at": t0,
+            }
+        )
         datasets = [d(f"dataset{i}") for i in range(2000)]
-        manifests += [{"id": 100 + i, "repository_id": 2, "digest": ds, "media_type": "application/vnd.oci.image.manifest.v1+json",
-                       "artifact_type": artifacts.DATASET, "subject_digest": None, "annotations": None, "size": 2,
-                       "content": b"{}", "created_at": t0} for i, ds in enumerate(datasets)]
+        manifests += [
+            {
+                "id": 100 + i,
+                "repository_id": 2,
+                "digest": ds,
+                "media_type": "application/vnd.oci.image.manifest.v1+json",
+                "artifact_type": artifacts.DATASET,
+                "subject_digest": None,
+                "annotations": None,
+                "size": 2,
+                "content": b"{}",
+                "created_at": t0,
+            }
+            for i, ds in enumerate(datasets)
+        ]
         conn.execute(insert(Manifest), manifests)
-        conn.execute(insert(ManifestRef), [{"manifest_id": 11, "digest": images[0], "kind": "manifest"},
-                                           {"manifest_id": 11, "digest": images[1], "kind": "manifest"}])
+        conn.execute(
+            insert(ManifestRef),
+            [
+                {"manifest_id": 11, "digest": images[0], "kind": "manifest"},
+                {"manifest_id": 11, "digest": images[1], "kind": "manifest"},
+            ],
+        )
         results: list[str] = []
         workflow_results: list[str] = []
         ancestry: dict[str, set[str]] = {}
@@ -95,62 +140,126 @@ def build(engine, n_runs: int) -> dict[str, list[str]]:  # type: ignore[no-untyp
                 result = d(f"result{i}")
                 use_index = rnd.random() < 0.2
                 img = rnd.randrange(10)
-                runs.append({"id": rid, "repository_id": 3, "crate_manifest_id": 1_000_000 + rid,
-                             "crate_digest": d(f"crate{i}"), "result_digest": result, "name": f"run {i}",
-                             "command": "gc-content.sh --k {k} /in/reads /out", "image_registry": "127.0.0.1:5000",
-                             "image_repository": "lab/pipeline", "image_tag": "1.0",
-                             "image_digest": index if use_index else images[img],
-                             "image_index_digest": index if use_index else None,
-                             "agent_name": f"Researcher {i % 50}", "agent_orcid": None,
-                             "started": t0 + timedelta(minutes=i), "ended": t0 + timedelta(minutes=i + 1),
-                             "created_at": t0})
-                res_manifests.append({"id": 1_000_000 + rid, "repository_id": 3, "digest": result,
-                                      "media_type": "application/vnd.oci.image.manifest.v1+json",
-                                      "artifact_type": artifacts.RESULT, "subject_digest": None, "annotations": None,
-                                      "size": 2, "content": b"{}", "created_at": t0})
+                runs.append(
+                    {
+                        "id": rid,
+                        "repository_id": 3,
+                        "crate_manifest_id": 1_000_000 + rid,
+                        "crate_digest": d(f"crate{i}"),
+                        "result_digest": result,
+                        "name": f"run {i}",
+                        "command": "gc-content.sh --k {k} /in/reads /out",
+                        "image_registry": "127.0.0.1:5000",
+                        "image_repository": "lab/pipeline",
+                        "image_tag": "1.0",
+                        "image_digest": index if use_index else images[img],
+                        "image_index_digest": index if use_index else None,
+                        "agent_name": f"Researcher {i % 50}",
+                        "agent_orcid": None,
+                        "started": t0 + timedelta(minutes=i),
+                        "ended": t0 + timedelta(minutes=i + 1),
+                        "created_at": t0,
+                    }
+                )
+                res_manifests.append(
+                    {
+                        "id": 1_000_000 + rid,
+                        "repository_id": 3,
+                        "digest": result,
+                        "media_type": "application/vnd.oci.image.manifest.v1+json",
+                        "artifact_type": artifacts.RESULT,
+                        "subject_digest": None,
+                        "annotations": None,
+                        "size": 2,
+                        "content": b"{}",
+                        "created_at": t0,
+                    }
+                )
                 k = rnd.randrange(3, 8)
-                params += [{"run_id": rid, "name": "k", "type": "integer", "value": str(k), "number": float(k)},
-                           {"run_id": rid, "name": "min_length", "type": "integer", "value": "100", "number": 100.0},
-                           {"run_id": rid, "name": "label", "type": "string", "value": f"batch{i % 100}",
-                            "number": None}]
+                params += [
+                    {"run_id": rid, "name": "k", "type": "integer", "value": str(k), "number": float(k)},
+                    {"run_id": rid, "name": "min_length", "type": "integer", "value": "100", "number": 100.0},
+                    {
+                        "run_id": rid,
+                        "name": "label",
+                        "type": "string",
+                        "value": f"batch{i % 100}",
+                        "number": None,
+                    },
+                ]
                 a, b = rnd.sample(range(2000), 2)
-                inputs += [{"run_id": rid, "name": "reads", "repository": "lab/data", "digest": datasets[a]},
-                           {"run_id": rid, "name": "reference", "repository": "lab/data", "digest": datasets[b]}]
+                inputs += [
+                    {"run_id": rid, "name": "reads", "repository": "lab/data", "digest": datasets[a]},
+                    {"run_id": rid, "name": "reference", "repository": "lab/data", "digest": datasets[b]},
+                ]
                 anc = {index, images[0], images[1]} if use_index else {images[img]}
                 anc |= {datasets[a], datasets[b]}
                 if i % 10 == 9 and results:
                     prev = results[rnd.randrange(max(0, len(results) - 1000), len(results))]
-                    inputs.append({"run_id": rid, "name": "previous", "repository": "lab/results", "digest": prev})
+                    inputs.append(
+                        {"run_id": rid, "name": "previous", "repository": "lab/results", "digest": prev}
+                    )
                     anc |= {prev} | ancestry[prev]
                 if i % 100 == 0:  # a 100-step workflow run
-                    workflows.append({"run_id": rid, "language": "cwl", "path": "packed.cwl",
-                                      "sha256": hashlib.sha256(f"wf{i}".encode()).hexdigest(), "size": 5000,
-                                      "input_files": "[]"})
+                    workflows.append(
+                        {
+                            "run_id": rid,
+                            "language": "cwl",
+                            "path": "packed.cwl",
+                            "sha256": hashlib.sha256(f"wf{i}".encode()).hexdigest(),
+                            "size": 5000,
+                            "input_files": "[]",
+                        }
+                    )
                     for pos in range(100):
                         step_image = images[rnd.randrange(10)]
                         anc.add(step_image)
-                        f_in = {"path": f"s{pos}.in", "sha256": hashlib.sha256(f"{i}/{pos}i".encode()).hexdigest(),
-                                "size": 10}
-                        f_out = {"path": f"s{pos}.out", "sha256": hashlib.sha256(f"{i}/{pos}o".encode()).hexdigest(),
-                                 "size": 10}
-                        steps.append({"run_id": rid, "position": pos, "name": f"main/step{pos}",
-                                      "image_registry": "127.0.0.1:5000", "image_repository": "lab/pipeline",
-                                      "image_tag": None, "image_digest": step_image,
-                                      "command": f"packed.cwl#tool{pos}.cwl",
-                                      "parameters": '[{"name": "k", "value": "3", "type": "string"}, '
-                                                    '{"name": "min_length", "value": "0", "type": "string"}, '
-                                                    '{"name": "mode", "value": "fast", "type": "string"}]',
-                                      "inputs": f"[{json.dumps(f_in)}]",
-                                      "outputs": f"[{json.dumps(f_out)}]",
-                                      "started": t0 + timedelta(minutes=i, seconds=pos),
-                                      "ended": t0 + timedelta(minutes=i, seconds=pos + 1)})
+                        f_in = {
+                            "path": f"s{pos}.in",
+                            "sha256": hashlib.sha256(f"{i}/{pos}i".encode()).hexdigest(),
+                            "size": 10,
+                        }
+                        f_out = {
+                            "path": f"s{pos}.out",
+                            "sha256": hashlib.sha256(f"{i}/{pos}o".encode()).hexdigest(),
+                            "size": 10,
+                        }
+                        steps.append(
+                            {
+                                "run_id": rid,
+                                "position": pos,
+                                "name": f"main/step{pos}",
+                                "image_registry": "127.0.0.1:5000",
+                                "image_repository": "lab/pipeline",
+                                "image_tag": None,
+                                "image_digest": step_image,
+                                "command": f"packed.cwl#tool{pos}.cwl",
+                                "parameters": '[{"name": "k", "value": "3", "type": "string"}, '
+                                '{"name": "min_length", "value": "0", "type": "string"}, '
+                                '{"name": "mode", "value": "fast", "type": "string"}]',
+                                "inputs": f"[{json.dumps(f_in)}]",
+                                "outputs": f"[{json.dumps(f_out)}]",
+                                "started": t0 + timedelta(minutes=i, seconds=pos),
+                                "ended": t0 + timedelta(minutes=i, seconds=pos + 1),
+                            }
+                        )
                     workflow_results.append(result)
                 ancestry[result] = anc
                 ancestors += [{"digest": x, "run_id": rid} for x in anc]
-                outputs += [{"run_id": rid, "path": "gc.tsv", "sha256": hashlib.sha256(f"o{i}a".encode()).hexdigest(),
-                             "size": 1000},
-                            {"run_id": rid, "path": "kmers.tsv", "sha256": hashlib.sha256(f"o{i}b".encode()).hexdigest(),
-                             "size": 2000}]
+                outputs += [
+                    {
+                        "run_id": rid,
+                        "path": "gc.tsv",
+                        "sha256": hashlib.sha256(f"o{i}a".encode()).hexdigest(),
+                        "size": 1000,
+                    },
+                    {
+                        "run_id": rid,
+                        "path": "kmers.tsv",
+                        "sha256": hashlib.sha256(f"o{i}b".encode()).hexdigest(),
+                        "size": 2000,
+                    },
+                ]
                 results.append(result)
             conn.execute(insert(Manifest), res_manifests)
             conn.execute(insert(Run), runs)
@@ -162,8 +271,13 @@ def build(engine, n_runs: int) -> dict[str, list[str]]:  # type: ignore[no-untyp
                 conn.execute(insert(RunWorkflow), workflows)
                 conn.execute(insert(RunStep), steps)
     analyze(engine)
-    return {"images": images, "index": [index], "datasets": datasets, "results": results,
-            "workflow_results": workflow_results}
+    return {
+        "images": images,
+        "index": [index],
+        "datasets": datasets,
+        "results": results,
+        "workflow_results": workflow_results,
+    }
 
 
 def analyze(engine) -> None:  # type: ignore[no-untyped-def]
@@ -268,17 +382,23 @@ def build_postgres(engine, n_runs: int) -> dict[str, list[str]]:  # type: ignore
     build(engine, 0)  # repositories, images, the index and datasets (small), through the models
     with engine.begin() as conn:
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        sql = (PG_BUILD.replace("__N__", str(int(n_runs))).replace("__T0__", "timestamp '2026-01-01 00:00:00'")
-               .replace("__RESULT_TYPE__", "'" + artifacts.RESULT.replace("'", "''") + "'"))
+        sql = (
+            PG_BUILD.replace("__N__", str(int(n_runs)))
+            .replace("__T0__", "timestamp '2026-01-01 00:00:00'")
+            .replace("__RESULT_TYPE__", "'" + artifacts.RESULT.replace("'", "''") + "'")
+        )
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # no placeholders: % is modulo
         for stmt in sql.split(";\n"):
             if stmt.strip():
                 cur.execute(stmt)
     analyze(engine)
-    return {"images": [d(f"image{i}") for i in range(10)], "index": [d("index")],
-            "datasets": [d(f"dataset{i}") for i in range(2000)],
-            "results": [d(f"result{i}") for i in range(n_runs)],
-            "workflow_results": [d(f"result{i}") for i in range(0, n_runs, 100)]}
+    return {
+        "images": [d(f"image{i}") for i in range(10)],
+        "index": [d("index")],
+        "datasets": [d(f"dataset{i}") for i in range(2000)],
+        "results": [d(f"result{i}") for i in range(n_runs)],
+        "workflow_results": [d(f"result{i}") for i in range(0, n_runs, 100)],
+    }
 
 
 def timed(fn, args_list) -> list[float]:  # type: ignore[no-untyped-def]
@@ -298,11 +418,17 @@ def percentile(times: list[float], q: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=100_000)
-    ap.add_argument("--database-url", default=None,
-                    help="PostgreSQL: a database (or schema: ?options=-csearch_path%%3Dbench) of its own: its "
-                         "current schema is dropped and rebuilt")
-    ap.add_argument("--reuse", action="store_true",
-                    help="query an index built by an earlier run (after migrating it to the newest schema)")
+    ap.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL: a database (or schema: ?options=-csearch_path%%3Dbench) of its own: its "
+        "current schema is dropped and rebuilt",
+    )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="query an index built by an earlier run (after migrating it to the newest schema)",
+    )
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--target-ms", type=float, default=50.0)
     args = ap.parse_args()
@@ -321,10 +447,13 @@ def main() -> int:
         with engine.connect() as conn:
             n_runs = conn.exec_driver_sql("SELECT count(*) FROM runs").scalar_one()
         analyze(engine)
-        data = {"images": [d(f"image{i}") for i in range(10)], "index": [d("index")],
-                "datasets": [d(f"dataset{i}") for i in range(2000)],
-                "results": [d(f"result{i}") for i in range(n_runs)],
-            "workflow_results": [d(f"result{i}") for i in range(0, n_runs, 100)]}
+        data = {
+            "images": [d(f"image{i}") for i in range(10)],
+            "index": [d("index")],
+            "datasets": [d(f"dataset{i}") for i in range(2000)],
+            "results": [d(f"result{i}") for i in range(n_runs)],
+            "workflow_results": [d(f"result{i}") for i in range(0, n_runs, 100)],
+        }
         print(f"reusing {n_runs} runs ({engine.dialect.name})")
     else:
         data = (build_postgres if pg else build)(engine, args.runs)
@@ -334,26 +463,76 @@ def main() -> int:
     n = args.queries
     # (name, target median ms, target p99 ms, times)
     rows = [
-        ("lineage(result)", 20.0, None, timed(lambda r: q.lineage("lab/results", r),
-                                              [(rnd.choice(data["results"]),) for _ in range(n)])),
-        ("lineage(100-step workflow)", args.target_ms, None,
-         timed(lambda r: q.lineage("lab/results", r), [(rnd.choice(data["workflow_results"]),) for _ in range(n)])),
-        ("impact(dataset)", args.target_ms, 150.0,
-         timed(lambda x: q.impact(x), [(rnd.choice(data["datasets"]),) for _ in range(n)])),
-        ("impact(result)", args.target_ms, 150.0,
-         timed(lambda x: q.impact(x), [(rnd.choice(data["results"]),) for _ in range(n)])),
-        ("impact(image)", args.target_ms, 150.0,
-         timed(lambda x: q.impact(x), [(rnd.choice(data["images"][2:]),) for _ in range(max(n // 4, 5))])),
-        ("impact(image via index)", args.target_ms, 150.0,
-         timed(lambda x: q.impact(x), [(data["images"][0],) for _ in range(max(n // 4, 5))])),
-        ("impact(index)", args.target_ms, 150.0,
-         timed(lambda x: q.impact(x), [(data["index"][0],) for _ in range(max(n // 4, 5))])),
-        ("search(parameter=k,value)", args.target_ms, None,
-         timed(lambda v: q.search(parameter="k", value=v, limit=50), [(str(rnd.randrange(3, 8)),) for _ in range(n)])),
-        ("search(dataset)", args.target_ms, None,
-         timed(lambda x: q.search(dataset=x, limit=50), [(rnd.choice(data["datasets"]),) for _ in range(n)])),
-        ("search(image via index)", args.target_ms, None,
-         timed(lambda x: q.search(image=x, limit=50), [(data["images"][0],) for _ in range(max(n // 4, 5))])),
+        (
+            "lineage(result)",
+            20.0,
+            None,
+            timed(lambda r: q.lineage("lab/results", r), [(rnd.choice(data["results"]),) for _ in range(n)]),
+        ),
+        (
+            "lineage(100-step workflow)",
+            args.target_ms,
+            None,
+            timed(
+                lambda r: q.lineage("lab/results", r),
+                [(rnd.choice(data["workflow_results"]),) for _ in range(n)],
+            ),
+        ),
+        (
+            "impact(dataset)",
+            args.target_ms,
+            150.0,
+            timed(lambda x: q.impact(x), [(rnd.choice(data["datasets"]),) for _ in range(n)]),
+        ),
+        (
+            "impact(result)",
+            args.target_ms,
+            150.0,
+            timed(lambda x: q.impact(x), [(rnd.choice(data["results"]),) for _ in range(n)]),
+        ),
+        (
+            "impact(image)",
+            args.target_ms,
+            150.0,
+            timed(lambda x: q.impact(x), [(rnd.choice(data["images"][2:]),) for _ in range(max(n // 4, 5))]),
+        ),
+        (
+            "impact(image via index)",
+            args.target_ms,
+            150.0,
+            timed(lambda x: q.impact(x), [(data["images"][0],) for _ in range(max(n // 4, 5))]),
+        ),
+        (
+            "impact(index)",
+            args.target_ms,
+            150.0,
+            timed(lambda x: q.impact(x), [(data["index"][0],) for _ in range(max(n // 4, 5))]),
+        ),
+        (
+            "search(parameter=k,value)",
+            args.target_ms,
+            None,
+            timed(
+                lambda v: q.search(parameter="k", value=v, limit=50),
+                [(str(rnd.randrange(3, 8)),) for _ in range(n)],
+            ),
+        ),
+        (
+            "search(dataset)",
+            args.target_ms,
+            None,
+            timed(
+                lambda x: q.search(dataset=x, limit=50), [(rnd.choice(data["datasets"]),) for _ in range(n)]
+            ),
+        ),
+        (
+            "search(image via index)",
+            args.target_ms,
+            None,
+            timed(
+                lambda x: q.search(image=x, limit=50), [(data["images"][0],) for _ in range(max(n // 4, 5))]
+            ),
+        ),
     ]
     print(f"{'query':28} {'median ms':>10} {'p95 ms':>8} {'p99 ms':>8}  targets (median / p99)")
     ok = True

@@ -61,22 +61,38 @@ class Target:
     ratio: float
 
 
-TARGETS: dict[str, Target] = {t.workload: t for t in (
-    Target("push_mono_large", 1.2),
-    Target("push_chunked", 1.2),
-    Target("push_single_patch", 1.2),
-    Target("pull", 1.0),
-    Target("manifest_get_c8", 1.2),
-)}
+TARGETS: dict[str, Target] = {
+    t.workload: t
+    for t in (
+        Target("push_mono_large", 1.2),
+        Target("push_chunked", 1.2),
+        Target("push_single_patch", 1.2),
+        Target("pull", 1.0),
+        Target("manifest_get_c8", 1.2),
+    )
+}
 
 # Rows of the summary table, in order (ocibench workload names); "peak_rss" is the server tree's peak RSS.
-ROWS = ["push_mono_small", "push_mono_large", "push_chunked", "push_single_patch", "pull", "manifest_push",
-        "manifest_get_c1", "manifest_get_c8", "manifest_get_c32", "head_blob_c8", "tags_list", "peak_rss"]
+ROWS = [
+    "push_mono_small",
+    "push_mono_large",
+    "push_chunked",
+    "push_single_patch",
+    "pull",
+    "manifest_push",
+    "manifest_get_c1",
+    "manifest_get_c8",
+    "manifest_get_c32",
+    "head_blob_c8",
+    "tags_list",
+    "peak_rss",
+]
 
 
 # --------------------------------------------------------------------------------------------------
 # Servers
 # --------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Server:
@@ -133,8 +149,15 @@ def _wait_http_ok(url: str, proc: subprocess.Popen[bytes], deadline: float, log_
         time.sleep(0.1)
 
 
-def start_sciregistry(work: Path, *, workers: int, threads: int | None, env_overrides: dict[str, str],
-                      auth: bool, timeout: float = 90) -> Server:
+def start_sciregistry(
+    work: Path,
+    *,
+    workers: int,
+    threads: int | None,
+    env_overrides: dict[str, str],
+    auth: bool,
+    timeout: float = 90,
+) -> Server:
     """``sciregistry serve --port 0``; wait for "Listening at", every "Booting worker" and /healthz.
 
     gunicorn answers as soon as one worker is up and keep-alive connections opened before the others
@@ -153,12 +176,29 @@ def start_sciregistry(work: Path, *, workers: int, threads: int | None, env_over
     env.update(env_overrides)
     exe = Path(sys.executable).parent / "sciregistry"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "sciregistry"]
-    cmd += ["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir), "--workers", str(workers)]
+    cmd += [
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        str(workers),
+    ]
     if threads:
         cmd += ["--threads", str(threads)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=REPO_ROOT)
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=REPO_ROOT,
+        )
     deadline = time.monotonic() + timeout
     port, booted = None, 0
     while port is None or booted < workers:
@@ -166,7 +206,9 @@ def start_sciregistry(work: Path, *, workers: int, threads: int | None, env_over
             raise StartError(f"sciregistry exited with status {proc.returncode}:\n{_log_tail(log_path)}")
         if time.monotonic() > deadline:
             proc.kill()
-            raise StartError(f"sciregistry did not boot {workers} workers in {timeout} s:\n{_log_tail(log_path)}")
+            raise StartError(
+                f"sciregistry did not boot {workers} workers in {timeout} s:\n{_log_tail(log_path)}"
+            )
         text = log_path.read_text(errors="replace")
         m = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
         port = int(m.group(1)) if m else None
@@ -223,8 +265,13 @@ def start_reference(work: Path, binary: str, timeout: float = 30) -> Server:
         cfg = work / "config.yml"
         cfg.write_text(REFERENCE_CONFIG.format(root=data_dir, port=port))
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                [binary, "serve", str(cfg)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         server = Server(REFERENCE, f"http://127.0.0.1:{port}", proc, data_dir, log_path)
         try:
             _wait_http_ok(server.url + "/v2/", proc, time.monotonic() + timeout, log_path)
@@ -238,6 +285,7 @@ def start_reference(work: Path, binary: str, timeout: float = 30) -> Server:
 # --------------------------------------------------------------------------------------------------
 # The machine: is anything else using the CPU?
 # --------------------------------------------------------------------------------------------------
+
 
 def machine_ticks() -> tuple[int, int]:
     """/proc/stat aggregate: (busy ticks, total ticks), steal counted as busy."""
@@ -279,6 +327,7 @@ def wait_idle(max_wait: float, threshold: float = 0.15) -> float:
 # Running ocibench
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Run:
     """One ocibench run against one server."""
@@ -290,12 +339,24 @@ class Run:
     doc: dict[str, Any] | None
     seconds: float
     idle_before: float = 0.0  # machine busy fraction just before the run
-    background: float = 0.0   # share of the machine's CPU used by neither the server nor ocibench
+    background: float = 0.0  # share of the machine's CPU used by neither the server nor ocibench
 
 
 def run_ocibench(server: Server, json_path: Path, log_path: Path, rnd: int, opts: argparse.Namespace) -> Run:
-    cmd = [sys.executable, str(OCIBENCH), "--url", server.url, "--repo", opts.repo,
-           "--server-pid", str(server.pid), "--label", f"{server.name}-r{rnd}", "--json", str(json_path)]
+    cmd = [
+        sys.executable,
+        str(OCIBENCH),
+        "--url",
+        server.url,
+        "--repo",
+        opts.repo,
+        "--server-pid",
+        str(server.pid),
+        "--label",
+        f"{server.name}-r{rnd}",
+        "--json",
+        str(json_path),
+    ]
     if opts.quick:
         cmd.append("--quick")
     if opts.only:
@@ -319,6 +380,7 @@ def run_ocibench(server: Server, json_path: Path, log_path: Path, rnd: int, opts
 # --------------------------------------------------------------------------------------------------
 # Summary
 # --------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Row:
@@ -406,20 +468,39 @@ def _spread(v: list[float]) -> str:
 
 
 def table_lines(rows: list[Row], markdown: bool) -> list[str]:
-    head = ["workload", "unit", "reference median (min-max)", "sciregistry median (min-max)", "ours/ref",
-            "gain", "target", "result"]
+    head = [
+        "workload",
+        "unit",
+        "reference median (min-max)",
+        "sciregistry median (min-max)",
+        "ours/ref",
+        "gain",
+        "target",
+        "result",
+    ]
     body = []
     for r in rows:
         t = r.target
-        body.append([r.workload, r.unit + ("" if r.better == "higher" else " (lower=better)"), _spread(r.ref),
-                     _spread(r.ours), f"{r.ratio:.2f}" if r.ratio is not None else "-",
-                     f"{r.gain:.2f}x" if r.gain is not None else "-", f">= {t.ratio}x" if t else "", r.verdict])
+        body.append(
+            [
+                r.workload,
+                r.unit + ("" if r.better == "higher" else " (lower=better)"),
+                _spread(r.ref),
+                _spread(r.ours),
+                f"{r.ratio:.2f}" if r.ratio is not None else "-",
+                f"{r.gain:.2f}x" if r.gain is not None else "-",
+                f">= {t.ratio}x" if t else "",
+                r.verdict,
+            ]
+        )
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(c if c else " " for c in b) + " |" for b in body]
         return out
     w = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
-    return ["  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i]) for i, c in enumerate(x)) for x in [head, *body]]
+    return [
+        "  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i]) for i, c in enumerate(x)) for x in [head, *body]
+    ]
 
 
 def cpu_lines(runs: list[Run], markdown: bool) -> list[str]:
@@ -440,9 +521,13 @@ def cpu_lines(runs: list[Run], markdown: bool) -> list[str]:
         om = statistics.median(o) if o else None
         body.append([n, _fmt(rm), _fmt(om), f"{om / rm:.2f}" if rm and om is not None else "-"])
     if markdown:
-        return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(b) + " |" for b in body]
+        return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
+            "| " + " | ".join(b) + " |" for b in body
+        ]
     w = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
-    return ["  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(x)) for x in [head, *body]]
+    return [
+        "  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(x)) for x in [head, *body]
+    ]
 
 
 def error_lines(runs: list[Run]) -> list[str]:
@@ -453,14 +538,19 @@ def error_lines(runs: list[Run]) -> list[str]:
             continue
         for name, w in run.doc.get("workloads", {}).items():
             if w.get("errors"):
-                out.append(f"{run.registry} round {run.round}: {name}: {w['errors']} errors, e.g. "
-                           f"{'; '.join(w.get('error_samples', [])[:2])}")
+                out.append(
+                    f"{run.registry} round {run.round}: {name}: {w['errors']} errors, e.g. "
+                    f"{'; '.join(w.get('error_samples', [])[:2])}"
+                )
     return out
 
 
 def machine_info() -> dict[str, Any]:
-    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
-                            "cpus": os.cpu_count()}
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
     try:
         with open("/proc/cpuinfo") as f:
             m = re.search(r"model name\s*:\s*(.+)", f.read())
@@ -480,14 +570,20 @@ def machine_info() -> dict[str, Any]:
             versions[pkg] = None
     info["versions"] = versions
     try:
-        info["git"] = subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
-                                     capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+        info["git"] = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
     except OSError:
         pass
     if os.path.exists(REFERENCE_BIN):
         try:
-            info["reference"] = subprocess.run([REFERENCE_BIN, "--version"], capture_output=True, text=True,
-                                               timeout=10, check=False).stdout.strip()
+            info["reference"] = subprocess.run(
+                [REFERENCE_BIN, "--version"], capture_output=True, text=True, timeout=10, check=False
+            ).stdout.strip()
         except OSError:
             pass
     return info
@@ -496,6 +592,7 @@ def machine_info() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------------
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -506,17 +603,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repo", default="bench/x", help="repository name to push into")
     p.add_argument("--workers", type=int, default=2, help="sciregistry gunicorn workers (default 2)")
     p.add_argument("--threads", type=int, help="sciregistry threads per worker (default: its own, 8)")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment for sciregistry, e.g. SCIREGISTRY_STORAGE_FSYNC=false (repeatable)")
-    p.add_argument("--auth", action="store_true",
-                   help="run sciregistry with authentication (admin user, random password passed to ocibench); "
-                        "the reference stays without auth")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for sciregistry, e.g. SCIREGISTRY_STORAGE_FSYNC=false (repeatable)",
+    )
+    p.add_argument(
+        "--auth",
+        action="store_true",
+        help="run sciregistry with authentication (admin user, random password passed to ocibench); "
+        "the reference stays without auth",
+    )
     p.add_argument("--no-reference", action="store_true", help="measure sciregistry only")
     p.add_argument("--reference-bin", default=REFERENCE_BIN, help="distribution binary (docker-registry)")
     p.add_argument("--settle", type=float, default=2.0, help="seconds to pause (after sync) between runs")
-    p.add_argument("--wait-idle", type=float, default=60.0,
-                   help="before each run, wait up to this many seconds for the machine to be < 15%% busy "
-                        "(0: do not wait; default 60)")
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=60.0,
+        help="before each run, wait up to this many seconds for the machine to be < 15%% busy "
+        "(0: do not wait; default 60)",
+    )
     p.add_argument("--out", type=Path, help="results directory (default benchmarks/results/<timestamp>)")
     a = p.parse_args(argv)
     if a.rounds < 1:
@@ -536,9 +645,18 @@ def main(argv: list[str] | None = None) -> int:
     out = opts.out or RESULTS / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="sciregistry-bench-"))
-    meta = {"argv": sys.argv, "machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "rounds": opts.rounds, "quick": opts.quick, "auth": opts.auth, "sciregistry_env": env_overrides,
-            "workers": opts.workers, "threads": opts.threads, "reference": with_ref}
+    meta = {
+        "argv": sys.argv,
+        "machine": machine_info(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "rounds": opts.rounds,
+        "quick": opts.quick,
+        "auth": opts.auth,
+        "sciregistry_env": env_overrides,
+        "workers": opts.workers,
+        "threads": opts.threads,
+        "reference": with_ref,
+    }
     print(f"results: {out}", flush=True)
     runs: list[Run] = []
     fatal = False
@@ -552,8 +670,13 @@ def main(argv: list[str] | None = None) -> int:
                 cpu0, (busy0, total0) = children_cpu(), machine_ticks()
                 try:
                     if name == OURS:
-                        server = start_sciregistry(work, workers=opts.workers, threads=opts.threads,
-                                                   env_overrides=env_overrides, auth=opts.auth)
+                        server = start_sciregistry(
+                            work,
+                            workers=opts.workers,
+                            threads=opts.threads,
+                            env_overrides=env_overrides,
+                            auth=opts.auth,
+                        )
                     else:
                         server = start_reference(work, opts.reference_bin)
                 except StartError as exc:
@@ -561,10 +684,14 @@ def main(argv: list[str] | None = None) -> int:
                     fatal = True
                     break
                 try:
-                    print(f"round {rnd}/{opts.rounds}: {name} at {server.url} (pid {server.pid}) ...", end=" ",
-                          flush=True)
-                    run = run_ocibench(server, out / f"r{rnd}-{name}.json", out / f"r{rnd}-{name}.ocibench.log",
-                                       rnd, opts)
+                    print(
+                        f"round {rnd}/{opts.rounds}: {name} at {server.url} (pid {server.pid}) ...",
+                        end=" ",
+                        flush=True,
+                    )
+                    run = run_ocibench(
+                        server, out / f"r{rnd}-{name}.json", out / f"r{rnd}-{name}.ocibench.log", rnd, opts
+                    )
                 finally:
                     server.stop()
                     shutil.copy(server.log_path, out / f"r{rnd}-{name}.server.log")
@@ -575,10 +702,15 @@ def main(argv: list[str] | None = None) -> int:
                 run.background = max(0.0, (busy1 - busy0 - ours_ticks) / max(total1 - total0, 1))
                 runs.append(run)
                 errs = run.doc["errors_total"] if run.doc else "?"
-                print(f"{run.seconds:.0f} s, exit {run.exit_code}, errors {errs}, machine busy before "
-                      f"{idle_before:.0%}, CPU used by others during the run {run.background:.0%}", flush=True)
+                print(
+                    f"{run.seconds:.0f} s, exit {run.exit_code}, errors {errs}, machine busy before "
+                    f"{idle_before:.0%}, CPU used by others during the run {run.background:.0%}",
+                    flush=True,
+                )
                 if run.exit_code == 2 or run.doc is None:
-                    print(f"fatal: ocibench failed, see {out / f'r{rnd}-{name}.ocibench.log'}", file=sys.stderr)
+                    print(
+                        f"fatal: ocibench failed, see {out / f'r{rnd}-{name}.ocibench.log'}", file=sys.stderr
+                    )
                     fatal = True
                 os.sync()  # flush the previous run's dirty pages so they are not written during the next
                 time.sleep(opts.settle)
@@ -592,13 +724,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = build_rows(runs)
     errors = error_lines(runs)
     bg = [f"{r.registry} r{r.round}: {r.background:.0%}" for r in runs]
-    bg_line = ("CPU used by other processes and the kernel during each run (share of the machine): "
-               + ", ".join(bg))
+    bg_line = (
+        "CPU used by other processes and the kernel during each run (share of the machine): " + ", ".join(bg)
+    )
     noisy = [r for r in runs if r.background > 0.10]
     meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    title = (f"sciregistry vs {meta['machine'].get('reference', 'reference') if with_ref else '(no reference)'}: "
-             f"{len(runs)} runs, {'quick' if opts.quick else 'full'} workloads"
-             + (f", sciregistry env {env_overrides}" if env_overrides else "") + (", auth on" if opts.auth else ""))
+    title = (
+        f"sciregistry vs {meta['machine'].get('reference', 'reference') if with_ref else '(no reference)'}: "
+        f"{len(runs)} runs, {'quick' if opts.quick else 'full'} workloads"
+        + (f", sciregistry env {env_overrides}" if env_overrides else "")
+        + (", auth on" if opts.auth else "")
+    )
     print("\n" + title)
     print("\n".join(table_lines(rows, markdown=False)))
     print("\n" + bg_line)
@@ -609,24 +745,64 @@ def main(argv: list[str] | None = None) -> int:
     if errors:
         print("\ncorrectness errors:\n  " + "\n  ".join(errors))
     m = meta["machine"]
-    md = [f"# Benchmark {out.name}", "", title, "",
-          (f"Machine: {m.get('cpus')} x {m.get('cpu_model')}, {m.get('mem_total_mib')} MiB RAM, "
-           f"{m.get('platform')}; Python {m.get('python')}, {m.get('versions')}; sciregistry {m.get('git')}."), "",
-          f"Command: `{' '.join(sys.argv)}`", "",
-          *table_lines(rows, markdown=True), "", bg_line + ".", "",
-          "`gain` is how many times better sciregistry is (the ratio, inverted when lower is better).", "",
-          "## Server CPU seconds per workload (median)", "", *cpu_lines(runs, markdown=True), ""]
+    md = [
+        f"# Benchmark {out.name}",
+        "",
+        title,
+        "",
+        (
+            f"Machine: {m.get('cpus')} x {m.get('cpu_model')}, {m.get('mem_total_mib')} MiB RAM, "
+            f"{m.get('platform')}; Python {m.get('python')}, {m.get('versions')}; sciregistry {m.get('git')}."
+        ),
+        "",
+        f"Command: `{' '.join(sys.argv)}`",
+        "",
+        *table_lines(rows, markdown=True),
+        "",
+        bg_line + ".",
+        "",
+        "`gain` is how many times better sciregistry is (the ratio, inverted when lower is better).",
+        "",
+        "## Server CPU seconds per workload (median)",
+        "",
+        *cpu_lines(runs, markdown=True),
+        "",
+    ]
     if errors:
         md += ["## Correctness errors", "", *[f"- {e}" for e in errors], ""]
     (out / "summary.md").write_text("\n".join(md))
-    summary = {"meta": meta, "runs": [{"registry": r.registry, "round": r.round, "exit_code": r.exit_code,
-                                       "json": r.json_path.name, "seconds": round(r.seconds, 1),
-                                       "busy_before": round(r.idle_before, 3), "background": round(r.background, 3)} for r in runs],
-               "rows": [{"workload": r.workload, "unit": r.unit, "better": r.better, "reference": r.ref,
-                         "sciregistry": r.ours, "reference_median": r.ref_median, "sciregistry_median": r.ours_median,
-                         "ratio": r.ratio, "gain": r.gain, "target": r.target.ratio if r.target else None,
-                         "result": r.verdict} for r in rows],
-               "errors": errors}
+    summary = {
+        "meta": meta,
+        "runs": [
+            {
+                "registry": r.registry,
+                "round": r.round,
+                "exit_code": r.exit_code,
+                "json": r.json_path.name,
+                "seconds": round(r.seconds, 1),
+                "busy_before": round(r.idle_before, 3),
+                "background": round(r.background, 3),
+            }
+            for r in runs
+        ],
+        "rows": [
+            {
+                "workload": r.workload,
+                "unit": r.unit,
+                "better": r.better,
+                "reference": r.ref,
+                "sciregistry": r.ours,
+                "reference_median": r.ref_median,
+                "sciregistry_median": r.ours_median,
+                "ratio": r.ratio,
+                "gain": r.gain,
+                "target": r.target.ratio if r.target else None,
+                "result": r.verdict,
+            }
+            for r in rows
+        ],
+        "errors": errors,
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(f"\nwritten: {out / 'summary.md'}")
     if fatal:

@@ -75,27 +75,45 @@ def write_image(directory: str, size_mib: int) -> list[str]:
     """Two layers (gzip level 1) totalling ``size_mib`` MiB of file content; returns their paths."""
     paths = []
     per_layer = size_mib // 2
-    status = "".join(f"Package: pkg{i}\nStatus: install ok installed\nArchitecture: amd64\nSource: src{i % 97}\n"
-                     f"Version: 1.{i}.0-1\nDescription: package {i}\n\n" for i in range(400))
+    status = "".join(
+        f"Package: pkg{i}\nStatus: install ok installed\nArchitecture: amd64\nSource: src{i % 97}\n"
+        f"Version: 1.{i}.0-1\nDescription: package {i}\n\n"
+        for i in range(400)
+    )
     for layer in range(2):
         path = os.path.join(directory, f"layer{layer}.tar.gz")
-        with gzip.open(path, "wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w|",
-                                                                        format=tarfile.PAX_FORMAT) as tf:
+        with (
+            gzip.open(path, "wb", compresslevel=1) as gz,
+            tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tf,
+        ):
             if layer == 0:
                 _add(tf, "etc/os-release", b"ID=debian\nVERSION_ID=12\n")
                 _add(tf, "var/lib/dpkg/status", status.encode())
                 for i in range(300):
-                    _add(tf, f"usr/lib/python3/dist-packages/py{i}-2.{i}.dist-info/METADATA",
-                         f"Metadata-Version: 2.1\nName: py{i}\nVersion: 2.{i}\n\n".encode())
+                    _add(
+                        tf,
+                        f"usr/lib/python3/dist-packages/py{i}-2.{i}.dist-info/METADATA",
+                        f"Metadata-Version: 2.1\nName: py{i}\nVersion: 2.{i}\n\n".encode(),
+                    )
                 for i in range(100):
-                    _add(tf, f"usr/lib/R/site-library/R{i}/DESCRIPTION", f"Package: R{i}\nVersion: 1.{i}.0\n".encode())
+                    _add(
+                        tf,
+                        f"usr/lib/R/site-library/R{i}/DESCRIPTION",
+                        f"Package: R{i}\nVersion: 1.{i}.0\n".encode(),
+                    )
             else:
                 _add(tf, "usr/lib/python3/dist-packages/.wh.py0-2.0.dist-info", b"")
                 for i in range(200):
-                    _add(tf, f"opt/conda/conda-meta/c{i}-3.{i}-h0_0.json",
-                         json.dumps({"name": f"c{i}", "version": f"3.{i}", "build": "h0_0"}).encode())
-                    _add(tf, f"srv/app/node_modules/n{i}/package.json",
-                         json.dumps({"name": f"n{i}", "version": f"4.{i}.0"}).encode())
+                    _add(
+                        tf,
+                        f"opt/conda/conda-meta/c{i}-3.{i}-h0_0.json",
+                        json.dumps({"name": f"c{i}", "version": f"3.{i}", "build": "h0_0"}).encode(),
+                    )
+                    _add(
+                        tf,
+                        f"srv/app/node_modules/n{i}/package.json",
+                        json.dumps({"name": f"n{i}", "version": f"4.{i}.0"}).encode(),
+                    )
             chunk = 4 << 20
             for i in range(per_layer * (1 << 20) // chunk):
                 info = tarfile.TarInfo(f"data/l{layer}/f{i:05d}.bin")
@@ -110,7 +128,9 @@ def bench_catalogue(size_mib: int) -> dict[str, object]:
 
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--write-image", d, "--size-mib", str(size_mib)], check=True)
+        subprocess.run(
+            [sys.executable, __file__, "--write-image", d, "--size-mib", str(size_mib)], check=True
+        )
         written = time.perf_counter() - t
         paths = [os.path.join(d, f"layer{i}.tar.gz") for i in range(2)]
         compressed = sum(os.path.getsize(p) for p in paths)
@@ -119,24 +139,52 @@ def bench_catalogue(size_mib: int) -> dict[str, object]:
         inv = inventory([(p, (lambda p=p: open(p, "rb"))) for p in paths])  # noqa: SIM115 - closed by collect
         elapsed = time.perf_counter() - t
         growth = max(0.0, peak_mib() - max(before_peak, before_rss))
-    return {"what": f"catalogue a {size_mib} MiB image ({compressed / 2**20:.0f} MiB gzip)",
-            "seconds": round(elapsed, 2), "target_seconds": 30, "packages": len(inv.packages),
-            "peak_rss_growth_mib": round(growth, 1), "target_rss_growth_mib": 30,
-            "rss_before_mib": round(before_rss, 1), "image_written_in_seconds": round(written, 1),
-            "ok": elapsed < 30 and growth < 30 and len(inv.packages) == 400 + 299 + 100 + 200 + 200}
+    return {
+        "what": f"catalogue a {size_mib} MiB image ({compressed / 2**20:.0f} MiB gzip)",
+        "seconds": round(elapsed, 2),
+        "target_seconds": 30,
+        "packages": len(inv.packages),
+        "peak_rss_growth_mib": round(growth, 1),
+        "target_rss_growth_mib": 30,
+        "rss_before_mib": round(before_rss, 1),
+        "image_written_in_seconds": round(written, 1),
+        "ok": elapsed < 30 and growth < 30 and len(inv.packages) == 400 + 299 + 100 + 200 + 200,
+    }
 
 
 def _records(n: int) -> list[dict[str, object]]:
     out = []
     for i in range(n):
-        eco, name = [("PyPI", f"py{i % 40000}"), ("Debian:12", f"src{i % 30000}"), ("npm", f"n{i % 30000}")][i % 3]
+        eco, name = [("PyPI", f"py{i % 40000}"), ("Debian:12", f"src{i % 30000}"), ("npm", f"n{i % 30000}")][
+            i % 3
+        ]
         major = i % 7
-        out.append({"id": f"BENCH-{i}", "modified": "2026-01-01T00:00:00Z", "summary": "x",
-                    "affected": [{"package": {"ecosystem": eco, "name": name},
-                                  "ranges": [{"type": "ECOSYSTEM", "events": [
-                                      {"introduced": "0"}, {"fixed": f"{major}.1.0" + ("-1" if eco.startswith("Deb") else "")},
-                                      {"introduced": f"{major + 1}.0.0" + ("-1" if eco.startswith("Deb") else "")},
-                                      {"fixed": f"{major + 1}.5.0" + ("-1" if eco.startswith("Deb") else "")}]}]}]})
+        out.append(
+            {
+                "id": f"BENCH-{i}",
+                "modified": "2026-01-01T00:00:00Z",
+                "summary": "x",
+                "affected": [
+                    {
+                        "package": {"ecosystem": eco, "name": name},
+                        "ranges": [
+                            {
+                                "type": "ECOSYSTEM",
+                                "events": [
+                                    {"introduced": "0"},
+                                    {"fixed": f"{major}.1.0" + ("-1" if eco.startswith("Deb") else "")},
+                                    {
+                                        "introduced": f"{major + 1}.0.0"
+                                        + ("-1" if eco.startswith("Deb") else "")
+                                    },
+                                    {"fixed": f"{major + 1}.5.0" + ("-1" if eco.startswith("Deb") else "")},
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
     return out
 
 
@@ -152,8 +200,18 @@ def bench_match(n: int) -> dict[str, object]:
         if kind == 0:
             pkgs.append(Package("pypi", f"py{i % 50000}", v, "x", "p"))
         elif kind == 1:
-            pkgs.append(Package("deb", f"bin{i}", v + "-1", "x", "p", source=f"src{i % 40000}", namespace="debian",
-                                distro="12"))
+            pkgs.append(
+                Package(
+                    "deb",
+                    f"bin{i}",
+                    v + "-1",
+                    "x",
+                    "p",
+                    source=f"src{i % 40000}",
+                    namespace="debian",
+                    distro="12",
+                )
+            )
         else:
             pkgs.append(Package("npm", f"n{i % 40000}", v, "x", "p"))
     t = time.perf_counter()
@@ -163,10 +221,16 @@ def bench_match(n: int) -> dict[str, object]:
     indexed = time.perf_counter() - t
     findings = m.match(pkgs)
     elapsed = time.perf_counter() - t
-    return {"what": f"match {n} packages against {n} advisories", "seconds": round(elapsed, 2),
-            "parse_seconds": round(parsed, 2), "index_seconds": round(indexed - parsed, 2),
-            "match_seconds": round(elapsed - indexed, 2), "findings": len(findings), "target_seconds": 10,
-            "ok": elapsed < 10}
+    return {
+        "what": f"match {n} packages against {n} advisories",
+        "seconds": round(elapsed, 2),
+        "parse_seconds": round(parsed, 2),
+        "index_seconds": round(indexed - parsed, 2),
+        "match_seconds": round(elapsed - indexed, 2),
+        "findings": len(findings),
+        "target_seconds": 10,
+        "ok": elapsed < 10,
+    }
 
 
 def bench_affected(runs: int) -> dict[str, object]:
@@ -179,28 +243,79 @@ def bench_affected(runs: int) -> dict[str, object]:
     from sciregistry.registry.vulns import VulnService
 
     with tempfile.TemporaryDirectory() as d:
-        svc = build_services(load_config(overrides={"data_dir": d, "auth_enabled": False, "testing": True,
-                                                    "storage_fsync": False}, environ={}))
+        svc = build_services(
+            load_config(
+                overrides={"data_dir": d, "auth_enabled": False, "testing": True, "storage_fsync": False},
+                environ={},
+            )
+        )
         vulns: VulnService = svc.vulns
         svc.vulns.import_records([("r.json", json.dumps(_records(1)[0]).encode())])
         image = "sha256:" + "ab" * 32
         now = utcnow()
         with svc.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # runs without crate manifests: only the index matters
-            conn.execute(insert(Repository), [{"id": 1, "name": "lab/tool", "created_at": now},
-                                              {"id": 2, "name": "lab/results", "created_at": now}])
-            conn.execute(insert(ScanJob), [{"id": 1, "repository_id": 1, "digest": image, "state": "done",
-                                            "again": False, "catalogued": True, "generation": 1, "attempts": 1,
-                                            "packages": 1, "created_at": now}])
-            conn.execute(insert(ImageFinding), [{"job_id": 1, "record_id": "BENCH-0", "kind": "security",
-                                                 "finding_json": json.dumps({"package": "py0", "version": "0.0.1"})}])
+            conn.exec_driver_sql(
+                "PRAGMA foreign_keys=OFF"
+            )  # runs without crate manifests: only the index matters
+            conn.execute(
+                insert(Repository),
+                [
+                    {"id": 1, "name": "lab/tool", "created_at": now},
+                    {"id": 2, "name": "lab/results", "created_at": now},
+                ],
+            )
+            conn.execute(
+                insert(ScanJob),
+                [
+                    {
+                        "id": 1,
+                        "repository_id": 1,
+                        "digest": image,
+                        "state": "done",
+                        "again": False,
+                        "catalogued": True,
+                        "generation": 1,
+                        "attempts": 1,
+                        "packages": 1,
+                        "created_at": now,
+                    }
+                ],
+            )
+            conn.execute(
+                insert(ImageFinding),
+                [
+                    {
+                        "job_id": 1,
+                        "record_id": "BENCH-0",
+                        "kind": "security",
+                        "finding_json": json.dumps({"package": "py0", "version": "0.0.1"}),
+                    }
+                ],
+            )
             batch = 10000
             for start in range(0, runs, batch):
-                rows = [{"id": i + 1, "repository_id": 2, "crate_manifest_id": i + 1, "crate_digest": f"sha256:{i:064x}",
-                         "result_digest": f"sha256:{i:064x}", "name": "r", "command": "c", "image_registry": "h",
-                         "image_repository": "lab/tool", "image_tag": None, "image_digest": image,
-                         "image_index_digest": None, "agent_name": None, "agent_orcid": None, "started": now,
-                         "ended": now, "created_at": now} for i in range(start, min(runs, start + batch))]
+                rows = [
+                    {
+                        "id": i + 1,
+                        "repository_id": 2,
+                        "crate_manifest_id": i + 1,
+                        "crate_digest": f"sha256:{i:064x}",
+                        "result_digest": f"sha256:{i:064x}",
+                        "name": "r",
+                        "command": "c",
+                        "image_registry": "h",
+                        "image_repository": "lab/tool",
+                        "image_tag": None,
+                        "image_digest": image,
+                        "image_index_digest": None,
+                        "agent_name": None,
+                        "agent_orcid": None,
+                        "started": now,
+                        "ended": now,
+                        "created_at": now,
+                    }
+                    for i in range(start, min(runs, start + batch))
+                ]
                 conn.execute(insert(Run), rows)
                 conn.execute(insert(RunAncestor), [{"digest": image, "run_id": r["id"]} for r in rows])
             conn.commit()
@@ -212,9 +327,15 @@ def bench_affected(runs: int) -> dict[str, object]:
             times.append(time.perf_counter() - t)
         svc.engine.dispose()
     best = min(times)
-    return {"what": f"affected at {runs} runs (SQLite)", "seconds": round(best, 4), "median_seconds":
-            round(sorted(times)[2], 4), "runs_listed": len(doc["runs"]), "truncated": doc["truncated"],
-            "target_seconds": 0.1, "ok": best < 0.1}
+    return {
+        "what": f"affected at {runs} runs (SQLite)",
+        "seconds": round(best, 4),
+        "median_seconds": round(sorted(times)[2], 4),
+        "runs_listed": len(doc["runs"]),
+        "truncated": doc["truncated"],
+        "target_seconds": 0.1,
+        "ok": best < 0.1,
+    }
 
 
 def main() -> None:

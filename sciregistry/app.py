@@ -39,8 +39,8 @@ from sciregistry.registry.dois import DoiPins, DoiService
 from sciregistry.registry.hooks import OnRefusal
 from sciregistry.registry.reproductions import ReproductionCounter
 from sciregistry.registry.runs import RunIndex, RunQueries
-from sciregistry.registry.vulns import ScanQueue, ScanThread, VulnService
 from sciregistry.registry.search import SearchIndex, SearchQueries, index_doi
+from sciregistry.registry.vulns import ScanQueue, ScanThread, VulnService
 from sciregistry.storage import BlobStore, StorageError, open_store
 
 log = logging.getLogger("sciregistry")
@@ -58,8 +58,9 @@ class Services:
     hooks: HookChain
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def audit(self, *, action: str, target: str, detail: dict[str, Any] | None = None,
-              outcome: str = "ok") -> None:
+    def audit(
+        self, *, action: str, target: str, detail: dict[str, Any] | None = None, outcome: str = "ok"
+    ) -> None:
         """Record a write in the audit log (no-op until an audit sink is configured)."""
         sink = self.extra.get("audit_sink")
         if sink is not None:
@@ -84,8 +85,13 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     hooks = HookChain()
     # Hooks run inside the push/delete transactions, in this order: crate admission and indexing,
     # DOI pin guard, reproduction-report counter.
-    hooks.add(OnRefusal(RunIndex(store, max_crate_size=config.max_crate_size), metrics.CRATES_REFUSED.inc,
-                        (ManifestInvalid, CrateInvalid)))
+    hooks.add(
+        OnRefusal(
+            RunIndex(store, max_crate_size=config.max_crate_size),
+            metrics.CRATES_REFUSED.inc,
+            (ManifestInvalid, CrateInvalid),
+        )
+    )
     hooks.add(DoiPins())
     hooks.add(ReproductionCounter(store))
     hooks.add(ScanQueue())  # queues a vulnerability scan of each pushed image (never scans in the push)
@@ -93,15 +99,24 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     registry = Registry(engine, sessions, store, hooks)
     # a push re-using a blob or manifest refreshes its gc freshness at most this often (docs/architecture.md, GC)
     registry.touch_after = min(60.0, config.gc_grace_seconds / 4)
-    services = Services(config=config, engine=engine, store=store, registry=registry, gate=OpenGate(),
-                        hooks=hooks)
+    services = Services(
+        config=config, engine=engine, store=store, registry=registry, gate=OpenGate(), hooks=hooks
+    )
     services.extra["sessions"] = sessions
     services.extra["runs"] = RunQueries(sessions)
-    services.extra["dois"] = DoiService(sessions, make_minter(config), publisher=config.doi_publisher,
-                                        base_url=config.resolved_base_url,
-                                        registry_host=config.resolved_registry_host)
-    vulns = VulnService(registry, runs=services.extra["runs"], base_url=config.resolved_base_url,
-                        registry_host=config.resolved_registry_host)
+    services.extra["dois"] = DoiService(
+        sessions,
+        make_minter(config),
+        publisher=config.doi_publisher,
+        base_url=config.resolved_base_url,
+        registry_host=config.resolved_registry_host,
+    )
+    vulns = VulnService(
+        registry,
+        runs=services.extra["runs"],
+        base_url=config.resolved_base_url,
+        registry_host=config.resolved_registry_host,
+    )
     vulns.minter = services.extra["dois"].minter  # type: ignore[attr-defined]  # advisories update DOI metadata
     services.extra["vulns"] = vulns
     services.extra["dois"].on_change.append(index_doi)
@@ -121,13 +136,15 @@ def readiness(services: Services) -> dict[str, str]:
             conn.execute(text("SELECT 1"))
             at, head = database_revisions(conn), head_revisions()
         if at != head:
-            problems["migrations"] = (f"database at {', '.join(sorted(at)) or 'no revision'}, this code needs "
-                                      f"{', '.join(sorted(head))} (`sciregistry serve` migrates at start)")
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
+            problems["migrations"] = (
+                f"database at {', '.join(sorted(at)) or 'no revision'}, this code needs "
+                f"{', '.join(sorted(head))} (`sciregistry serve` migrates at start)"
+            )
+    except Exception as exc:
         problems["database"] = type(exc).__name__
     try:
         services.store.stat(EMPTY_JSON_DIGEST)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         problems["storage"] = type(exc).__name__
     return problems
 
@@ -138,11 +155,16 @@ def server_fault(exc: BaseException) -> ServerFault | None:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return InsufficientStorage(detail={"error": exc.strerror})
     if isinstance(exc, (OSError, StorageError)):
-        return ServerFault("storage unavailable, retry later", {"error": getattr(exc, "strerror", None) or str(exc)[:200]},
-                           headers={"Retry-After": "5"})
+        return ServerFault(
+            "storage unavailable, retry later",
+            {"error": getattr(exc, "strerror", None) or str(exc)[:200]},
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, OperationalError) and (
-            getattr(exc.orig, "sqlstate", None) in ("53100", "53400")  # PostgreSQL disk_full, config limit
-            or "disk is full" in str(exc.orig) or "No space left" in str(exc.orig)):  # SQLite, others
+        getattr(exc.orig, "sqlstate", None) in ("53100", "53400")  # PostgreSQL disk_full, config limit
+        or "disk is full" in str(exc.orig)
+        or "No space left" in str(exc.orig)
+    ):  # SQLite, others
         return InsufficientStorage("insufficient storage: the registry's database cannot grow")
     if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)):
         return ServerFault("database unavailable, retry later", headers={"Retry-After": "5"})
@@ -153,8 +175,9 @@ def make_minter(config: Config) -> Any:
     from sciregistry.doi import DataCiteMinter, LocalMinter
 
     if config.doi_minter == "datacite":
-        return DataCiteMinter(config.datacite_url, config.datacite_repository, config.datacite_password,
-                              config.doi_prefix)
+        return DataCiteMinter(
+            config.datacite_url, config.datacite_repository, config.datacite_password, config.doi_prefix
+        )
     return LocalMinter(config.doi_prefix)
 
 
@@ -169,8 +192,14 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     services = build_services(config, migrate=migrate)
     app.extensions["sciregistry"] = services
     services.extra["readiness"] = lambda: readiness(services)
-    metrics.DB_CAPACITY.set(watch_pool(services.engine, checkout=metrics.DB_IN_USE.inc,
-                                       checkin=metrics.DB_IN_USE.dec, connect=metrics.DB_CONNECTS.inc))
+    metrics.DB_CAPACITY.set(
+        watch_pool(
+            services.engine,
+            checkout=metrics.DB_IN_USE.inc,
+            checkin=metrics.DB_IN_USE.dec,
+            connect=metrics.DB_CONNECTS.inc,
+        )
+    )
     observe.install(app, access_log=config.access_log)
 
     # X-Forwarded-For/Proto believed only from trusted_proxies (see api/proxies.py)
@@ -195,15 +224,19 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
         try:
             with services.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
+        except Exception as exc:
             problems["database"] = type(exc).__name__
         try:
             services.store.stat(EMPTY_JSON_DIGEST)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             problems["storage"] = type(exc).__name__
         if problems:
-            return Response(json.dumps({"status": "unavailable", "problems": problems}), status=503,
-                            mimetype="application/json", headers={"Retry-After": "5"})
+            return Response(
+                json.dumps({"status": "unavailable", "problems": problems}),
+                status=503,
+                mimetype="application/json",
+                headers={"Retry-After": "5"},
+            )
         return Response(b'{"status":"ok"}', mimetype="application/json")
 
     @app.errorhandler(RegistryError)
@@ -219,11 +252,19 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
             from sciregistry.api.v2.errors import from_http_exception, render
 
             return render(from_http_exception(exc))
-        body = {"errors": [{"code": (exc.name or "error").upper().replace(" ", "_"),
-                            "message": exc.description or exc.name}]}
+        body = {
+            "errors": [
+                {
+                    "code": (exc.name or "error").upper().replace(" ", "_"),
+                    "message": exc.description or exc.name,
+                }
+            ]
+        }
         # keep the exception's own headers (a 405's Allow, RFC 9110 15.5.6), not its HTML content type
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
-        return Response(json.dumps(body), status=exc.code or 500, mimetype="application/json", headers=headers)
+        return Response(
+            json.dumps(body), status=exc.code or 500, mimetype="application/json", headers=headers
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
@@ -236,8 +277,14 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
                 return render(fault)
             return _registry_error(fault)
         log.exception("unhandled error on %s %s", request.method, request.path)
-        body = {"errors": [{"code": "UNKNOWN" if not request.path.startswith("/v2") else "UNSUPPORTED",
-                            "message": "internal server error"}]}
+        body = {
+            "errors": [
+                {
+                    "code": "UNKNOWN" if not request.path.startswith("/v2") else "UNSUPPORTED",
+                    "message": "internal server error",
+                }
+            ]
+        }
         return Response(json.dumps(body), status=500, mimetype="application/json")
 
     if os.environ.get("SCIREGISTRY_SERVING") == "1":
@@ -253,11 +300,18 @@ def start_periodic_tasks(services: Services) -> None:
 
     cfg = services.config
     if cfg.gc_interval > 0:
+
         def gc_pass() -> None:
-            report = collect(services.registry, grace=cfg.gc_grace_seconds, upload_max_age=cfg.upload_max_age,
-                             delete_untagged=cfg.gc_delete_untagged, dois=services.extra.get("dois"))
+            report = collect(
+                services.registry,
+                grace=cfg.gc_grace_seconds,
+                upload_max_age=cfg.upload_max_age,
+                delete_untagged=cfg.gc_delete_untagged,
+                dois=services.extra.get("dois"),
+            )
             services.extra["gc_last_report"] = report
             logging.getLogger("sciregistry.gc").info("online gc: %s", report.counts())
 
-        services.extra["gc_task"] = PeriodicTask(TaskLock(services.engine, services.sessions, "gc"),
-                                                 cfg.gc_interval, gc_pass).start()
+        services.extra["gc_task"] = PeriodicTask(
+            TaskLock(services.engine, services.sessions, "gc"), cfg.gc_interval, gc_pass
+        ).start()

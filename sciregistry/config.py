@@ -32,26 +32,41 @@ def _f(default: Any, help: str) -> Any:
 @dataclass
 class Config:
     data_dir: str = _f("./var", "Directory for the SQLite database, blobs, keys and the admin password.")
-    database_url: str = _f("", "SQLAlchemy URL; default sqlite:///<data_dir>/registry.db. "
-                               "PostgreSQL: postgresql+psycopg://user@host:5432/db")
+    database_url: str = _f(
+        "",
+        "SQLAlchemy URL; default sqlite:///<data_dir>/registry.db. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
     host: str = _f("127.0.0.1", "Address `serve` binds to.")
     port: int = _f(5000, "Port `serve` binds to.")
     workers: int = _f(2, "gunicorn worker processes.")
     threads: int = _f(8, "Threads per worker (gthread).")
-    base_url: str = _f("", "External URL of the registry (e.g. https://registry.example.org); "
-                           "default http://<host>:<port>. Used in token realms, landing pages and DOIs.")
+    base_url: str = _f(
+        "",
+        "External URL of the registry (e.g. https://registry.example.org); "
+        "default http://<host>:<port>. Used in token realms, landing pages and DOIs.",
+    )
     registry_host: str = _f("", "Host[:port] clients use in image references; default from base_url.")
     storage_driver: str = _f("filesystem", "Blob store: filesystem or s3.")
     storage_root: str = _f("", "Filesystem store root; default <data_dir>/storage.")
-    storage_fsync: bool = _f(True, "fsync blobs before they are recorded (durability against power loss; a "
-                                   "process crash never exposes a partial blob either way).")
-    storage_uncache_committed: bool = _f(False, "With fsync on, drop blob pages from the page cache once written back "
-                                                 "(write-once data stops crowding out hot data and its memory is "
-                                                 "reused at once: pushes 2-5x faster on VMs with lazily backed "
-                                                 "memory), at the price of the first pull of a new blob reading from "
-                                                 "disk. See docs/performance.md.")
-    blob_sendfile: bool = _f(False, "Serve whole blobs with sendfile (less server CPU; on loopback, clients measured "
-                                    "faster with plain 1 MiB writes, see docs/performance.md).")
+    storage_fsync: bool = _f(
+        True,
+        "fsync blobs before they are recorded (durability against power loss; a "
+        "process crash never exposes a partial blob either way).",
+    )
+    storage_uncache_committed: bool = _f(
+        False,
+        "With fsync on, drop blob pages from the page cache once written back "
+        "(write-once data stops crowding out hot data and its memory is "
+        "reused at once: pushes 2-5x faster on VMs with lazily backed "
+        "memory), at the price of the first pull of a new blob reading from "
+        "disk. See docs/performance.md.",
+    )
+    blob_sendfile: bool = _f(
+        False,
+        "Serve whole blobs with sendfile (less server CPU; on loopback, clients measured "
+        "faster with plain 1 MiB writes, see docs/performance.md).",
+    )
     s3_bucket: str = _f("", "S3 bucket (storage_driver = s3).")
     s3_endpoint_url: str = _f("", "S3 endpoint for MinIO, Ceph RGW...; empty for AWS.")
     s3_region: str = _f("", "S3 region.")
@@ -59,49 +74,91 @@ class Config:
     s3_secret_key: str = _f("", "S3 secret key.")
     s3_prefix: str = _f("", "Key prefix inside the bucket.")
     s3_presign: bool = _f(False, "Redirect blob GETs to presigned S3 URLs.")
-    auth_enabled: bool = _f(True, "Require authentication (anonymous clients may still pull public repositories).")
+    auth_enabled: bool = _f(
+        True, "Require authentication (anonymous clients may still pull public repositories)."
+    )
     service_name: str = _f("sciregistry", "The `service` of the Docker token flow (JWT audience).")
     token_ttl: int = _f(900, "Lifetime of issued bearer tokens, seconds.")
     admin_password: str = _f("", "Password of the `admin` user created on first start (else random).")
     login_max_failures: int = _f(5, "Failed logins per address or user before back-off starts.")
     login_window: int = _f(300, "Seconds over which failed logins are counted.")
-    trusted_proxies: str = _f("", "Comma-separated addresses of reverse proxies (e.g. 127.0.0.1 for a same-host nginx) "
-                                  "(addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed; from "
-                                  "any other peer they are ignored. Empty: trust no proxy. See the security model.")
-    header_timeout: int = _f(10, "Seconds a client has to send a request's complete headers (after its first "
-                                 "byte); slower connections are dropped without holding a server thread.")
+    trusted_proxies: str = _f(
+        "",
+        "Comma-separated addresses of reverse proxies (e.g. 127.0.0.1 for a same-host nginx) "
+        "(addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed; from "
+        "any other peer they are ignored. Empty: trust no proxy. See the security model.",
+    )
+    header_timeout: int = _f(
+        10,
+        "Seconds a client has to send a request's complete headers (after its first "
+        "byte); slower connections are dropped without holding a server thread.",
+    )
     body_timeout: int = _f(30, "Seconds a request body may go without a byte before the request fails.")
-    body_min_rate: int = _f(1024, "Bytes per second a request body must average once body_timeout seconds of "
-                                  "grace are used up (0: no minimum).")
-    max_crate_size: int = _f(1048576, "Largest run crate layer (ro-crate-metadata.json, sciregistry-run.json) "
-                                      "admitted, bytes; larger crates are refused with MANIFEST_INVALID.")
-    max_open_uploads: int = _f(100, "Upload sessions one principal (user, robot, token; anonymous: per address) "
-                                    "may have open at once; one more is refused with TOOMANYREQUESTS (0: no cap).")
-    upload_idle_timeout: int = _f(3600, "Upload sessions that received no data for this many seconds are removed by "
-                                        "the running server (checked every minute, or every half of this when shorter).")
-    gc_grace_seconds: int = _f(86400, "Unreferenced blobs and untagged manifests pushed (or re-pushed, mounted, "
-                                      "HEADed by digest) less than this many seconds ago are never collected.")
+    body_min_rate: int = _f(
+        1024,
+        "Bytes per second a request body must average once body_timeout seconds of "
+        "grace are used up (0: no minimum).",
+    )
+    max_crate_size: int = _f(
+        1048576,
+        "Largest run crate layer (ro-crate-metadata.json, sciregistry-run.json) "
+        "admitted, bytes; larger crates are refused with MANIFEST_INVALID.",
+    )
+    max_open_uploads: int = _f(
+        100,
+        "Upload sessions one principal (user, robot, token; anonymous: per address) "
+        "may have open at once; one more is refused with TOOMANYREQUESTS (0: no cap).",
+    )
+    upload_idle_timeout: int = _f(
+        3600,
+        "Upload sessions that received no data for this many seconds are removed by "
+        "the running server (checked every minute, or every half of this when shorter).",
+    )
+    gc_grace_seconds: int = _f(
+        86400,
+        "Unreferenced blobs and untagged manifests pushed (or re-pushed, mounted, "
+        "HEADed by digest) less than this many seconds ago are never collected.",
+    )
     upload_max_age: int = _f(86400, "Uploads idle longer than this are removed by gc.")
-    gc_interval: int = _f(0, "Seconds between online gc passes run by `serve` (one pass at a time across "
-                             "all workers and nodes); 0 turns the online gc off.")
-    gc_delete_untagged: bool = _f(False, "Online gc also deletes untagged manifests older than gc_grace_seconds "
-                                         "that no tag, DOI, index or subject keeps.")
+    gc_interval: int = _f(
+        0,
+        "Seconds between online gc passes run by `serve` (one pass at a time across "
+        "all workers and nodes); 0 turns the online gc off.",
+    )
+    gc_delete_untagged: bool = _f(
+        False,
+        "Online gc also deletes untagged manifests older than gc_grace_seconds "
+        "that no tag, DOI, index or subject keeps.",
+    )
     doi_minter: str = _f("local", "DOI minter: local or datacite.")
     doi_prefix: str = _f("10.5072", "DOI prefix (10.5072 is the test prefix).")
     doi_publisher: str = _f("sciregistry", "Publisher named in DOI metadata.")
     datacite_url: str = _f("https://api.test.datacite.org", "DataCite REST API base URL.")
     datacite_repository: str = _f("", "DataCite repository id (e.g. ABC.XYZ).")
     datacite_password: str = _f("", "DataCite repository password.")
-    scan_in_server: bool = _f(True, "Each server process works the vulnerability scan queue in a background "
-                                    "thread (else run `sciregistry scan --watch`).")
+    scan_in_server: bool = _f(
+        True,
+        "Each server process works the vulnerability scan queue in a background "
+        "thread (else run `sciregistry scan --watch`).",
+    )
     scan_poll_seconds: int = _f(2, "How often an idle scanner looks for queued scans, seconds.")
     log_level: str = _f("INFO", "Logging level.")
-    log_format: str = _f("plain", "Log line format: plain, or json (one object per line, with the request id).")
-    access_log: bool = _f(True, "One log line per request (logger sciregistry.access): method, route, status, bytes, "
-                                "duration, principal, request id.")
-    metrics_public: bool = _f(False, "Serve GET /metrics to anyone (default: administrators only, when auth is on).")
-    metrics_bind: str = _f("", "host:port on which `serve` exposes the Prometheus metrics, unauthenticated, instead "
-                               "of /metrics on the main port (e.g. 127.0.0.1:9102: reachable only from the host).")
+    log_format: str = _f(
+        "plain", "Log line format: plain, or json (one object per line, with the request id)."
+    )
+    access_log: bool = _f(
+        True,
+        "One log line per request (logger sciregistry.access): method, route, status, bytes, "
+        "duration, principal, request id.",
+    )
+    metrics_public: bool = _f(
+        False, "Serve GET /metrics to anyone (default: administrators only, when auth is on)."
+    )
+    metrics_bind: str = _f(
+        "",
+        "host:port on which `serve` exposes the Prometheus metrics, unauthenticated, instead "
+        "of /metrics on the main port (e.g. 127.0.0.1:9102: reachable only from the host).",
+    )
     testing: bool = _f(False, "Test mode (cheaper password hashing).")
 
     # --- derived values ---
@@ -125,10 +182,17 @@ class Config:
 
     def storage_options(self) -> dict[str, Any]:
         if self.storage_driver == "filesystem":
-            return {"root": self.resolved_storage_root, "fsync": self.storage_fsync,
-                    "uncache_committed": self.storage_uncache_committed}
+            return {
+                "root": self.resolved_storage_root,
+                "fsync": self.storage_fsync,
+                "uncache_committed": self.storage_uncache_committed,
+            }
         if self.storage_driver == "s3":
-            opts: dict[str, Any] = {"bucket": self.s3_bucket, "prefix": self.s3_prefix, "presign": self.s3_presign}
+            opts: dict[str, Any] = {
+                "bucket": self.s3_bucket,
+                "prefix": self.s3_prefix,
+                "presign": self.s3_presign,
+            }
             for key in ("endpoint_url", "region", "access_key", "secret_key"):
                 value = getattr(self, f"s3_{key}")
                 if value:
@@ -176,8 +240,11 @@ def _flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def load_config(path: str | None = None, overrides: Mapping[str, Any] | None = None,
-                environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
     """Build the configuration: defaults, then the TOML file at ``path``, then the environment, then
     explicit ``overrides`` (command-line options)."""
     values: dict[str, Any] = {}
@@ -196,7 +263,7 @@ def load_config(path: str | None = None, overrides: Mapping[str, Any] | None = N
     env = os.environ if environ is None else environ
     for key, value in env.items():
         if key.startswith(ENV_PREFIX):
-            name = key[len(ENV_PREFIX):].lower()
+            name = key[len(ENV_PREFIX) :].lower()
             if name in FIELDS:
                 values[name] = _coerce(name, value, key)
     for name, value in (overrides or {}).items():
@@ -246,5 +313,7 @@ def reference() -> str:
     lines = ["| setting | environment variable | type | default | meaning |", "|---|---|---|---|---|"]
     for f in fields(Config):
         default = f.default if f.default != "" else "(empty)"
-        lines.append(f"| `{f.name}` | `{ENV_PREFIX}{f.name.upper()}` | {f.type} | `{default}` | {f.metadata['help']} |")
+        lines.append(
+            f"| `{f.name}` | `{ENV_PREFIX}{f.name.upper()}` | {f.type} | `{default}` | {f.metadata['help']} |"
+        )
     return "\n".join(lines) + "\n"

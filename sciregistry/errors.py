@@ -45,8 +45,14 @@ class RegistryError(Exception):
     status: ClassVar[int] = 500
     message: ClassVar[str] = "unknown error"
 
-    def __init__(self, message: str | None = None, detail: Any = None, *, status: int | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        detail: Any = None,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.text = message or self.message
         self.detail = detail
         self.http_status = status or self.status
@@ -61,6 +67,7 @@ class RegistryError(Exception):
 
 
 # --- OCI distribution-spec error codes (spec.md "Error Codes", code-1 .. code-14) ---
+
 
 class BlobUnknown(RegistryError):
     code, status, message = "BLOB_UNKNOWN", 404, "blob unknown to registry"
@@ -79,7 +86,11 @@ class DigestInvalid(RegistryError):
 
 
 class ManifestBlobUnknown(RegistryError):
-    code, status, message = "MANIFEST_BLOB_UNKNOWN", 400, "manifest references a manifest or blob unknown to registry"
+    code, status, message = (
+        "MANIFEST_BLOB_UNKNOWN",
+        400,
+        "manifest references a manifest or blob unknown to registry",
+    )
 
 
 class ManifestInvalid(RegistryError):
@@ -119,14 +130,26 @@ class TooManyRequests(RegistryError):
 
 
 OCI_ERRORS: tuple[type[RegistryError], ...] = (
-    BlobUnknown, BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, ManifestBlobUnknown,
-    ManifestInvalid, ManifestUnknown, NameInvalid, NameUnknown, SizeInvalid, Unauthorized,
-    Denied, Unsupported, TooManyRequests,
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    SizeInvalid,
+    Unauthorized,
+    Denied,
+    Unsupported,
+    TooManyRequests,
 )
 OCI_ERROR_CODES: frozenset[str] = frozenset(c.code for c in OCI_ERRORS)
 
 
 # --- sciregistry's own codes (never sent on /v2) ---
+
 
 class ExtError(RegistryError):
     """Base of the errors that only appear on /api/v1, /doi and in the CLI."""
@@ -161,13 +184,23 @@ class UpstreamError(ExtError):
 
 
 _BY_CODE: dict[str, type[RegistryError]] = {
-    c.code: c for c in (*OCI_ERRORS, BadRequest, NotFound, Conflict, CrateInvalid, MetadataInvalid,
-                        Pinned, UpstreamError)
+    c.code: c
+    for c in (
+        *OCI_ERRORS,
+        BadRequest,
+        NotFound,
+        Conflict,
+        CrateInvalid,
+        MetadataInvalid,
+        Pinned,
+        UpstreamError,
+    )
 }
 
 
-def from_code(code: str, message: str | None = None, detail: Any = None,
-              status: int | None = None) -> RegistryError:
+def from_code(
+    code: str, message: str | None = None, detail: Any = None, status: int | None = None
+) -> RegistryError:
     """Rebuild an error from its wire form (used by the client to round-trip server errors)."""
     cls = _BY_CODE.get(code, RegistryError)
     return cls(message, detail, status=status)
@@ -182,5 +215,9 @@ class ServerFault(ExtError):
 
 
 class InsufficientStorage(ServerFault):
-    code, status, message = "INSUFFICIENT_STORAGE", 507, "insufficient storage: the registry cannot store more data"
+    code, status, message = (
+        "INSUFFICIENT_STORAGE",
+        507,
+        "insufficient storage: the registry cannot store more data",
+    )
     oci_code: ClassVar[str] = "DENIED"  # what registries answer when a storage quota is exceeded

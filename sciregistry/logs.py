@@ -25,8 +25,18 @@ from typing import Any, TextIO
 request_id: ContextVar[str] = ContextVar("sciregistry_request_id", default="-")
 
 ACCESS_LOGGER = "sciregistry.access"
-ACCESS_FIELDS = ("method", "route", "path", "status", "bytes_in", "bytes_out", "duration_ms", "principal",
-                 "remote_addr", "request_id")
+ACCESS_FIELDS = (
+    "method",
+    "route",
+    "path",
+    "status",
+    "bytes_in",
+    "bytes_out",
+    "duration_ms",
+    "principal",
+    "remote_addr",
+    "request_id",
+)
 LOG_FORMATS = ("plain", "json")
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [rid=%(request_id)s]: %(message)s"
 
@@ -44,14 +54,18 @@ def make_formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
         from pythonjsonlogger.json import JsonFormatter
 
-        return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+        return JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
     if log_format != "plain":
         raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
     return logging.Formatter(PLAIN_FORMAT)
 
 
-def configure_logging(level: str = "INFO", log_format: str = "plain", stream: TextIO | None = None) -> logging.Handler:
+def configure_logging(
+    level: str = "INFO", log_format: str = "plain", stream: TextIO | None = None
+) -> logging.Handler:
     """Replace the root logger's handlers with one stream handler in ``log_format``; access lines
     are then written straight to that handler's stream (see :func:`write_access`)."""
     global _sink
@@ -100,12 +114,14 @@ def write_access(fields: dict[str, Any]) -> None:
     ts = _asctime(time.time())
     if log_format == "json":  # what json.dumps would write, at half its cost (numbers are ints and floats)
         q = _quote
-        line = (f'{{"time": "{ts}", "level": "INFO", "logger": "{ACCESS_LOGGER}", "message": {q(message)}, '
-                f'"request_id": {q(fields["request_id"])}, "method": {q(fields["method"])}, '
-                f'"route": {q(fields["route"])}, "path": {q(fields["path"])}, "status": {fields["status"]}, '
-                f'"bytes_in": {fields["bytes_in"]}, "bytes_out": {fields["bytes_out"]}, '
-                f'"duration_ms": {fields["duration_ms"]!r}, "principal": {q(fields["principal"])}, '
-                f'"remote_addr": {q(fields["remote_addr"])}}}')
+        line = (
+            f'{{"time": "{ts}", "level": "INFO", "logger": "{ACCESS_LOGGER}", "message": {q(message)}, '
+            f'"request_id": {q(fields["request_id"])}, "method": {q(fields["method"])}, '
+            f'"route": {q(fields["route"])}, "path": {q(fields["path"])}, "status": {fields["status"]}, '
+            f'"bytes_in": {fields["bytes_in"]}, "bytes_out": {fields["bytes_out"]}, '
+            f'"duration_ms": {fields["duration_ms"]!r}, "principal": {q(fields["principal"])}, '
+            f'"remote_addr": {q(fields["remote_addr"])}}}'
+        )
     else:
         line = f"{ts} INFO {ACCESS_LOGGER} [rid={fields['request_id']}]: {message}"
     handler.acquire()
@@ -118,5 +134,7 @@ def write_access(fields: dict[str, Any]) -> None:
 
 def plain_access_line(f: dict[str, Any]) -> str:
     """The message of an access line in the plain format (the same fields as the JSON one)."""
-    return (f"{f['remote_addr']} {f['principal']} \"{f['method']} {f['path']}\" {f['status']} "
-            f"in={f['bytes_in']} out={f['bytes_out']} {f['duration_ms']}ms route={f['route']}")
+    return (
+        f'{f["remote_addr"]} {f["principal"]} "{f["method"]} {f["path"]}" {f["status"]} '
+        f"in={f['bytes_in']} out={f['bytes_out']} {f['duration_ms']}ms route={f['route']}"
+    )

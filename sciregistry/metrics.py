@@ -43,37 +43,80 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-                    300.0)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
 
-REQUESTS = Counter("sciregistry_http_requests", "HTTP requests answered, by method, route template and status.",
-                   ["method", "route", "status"])
-LATENCY = Histogram("sciregistry_http_request_duration_seconds",
-                    "Time from the request reaching the application to its last byte sent.",
-                    ["method", "route"], buckets=LATENCY_BUCKETS)
-RECEIVED = Counter("sciregistry_http_received_bytes", "Request body bytes received, by route template.", ["route"])
+REQUESTS = Counter(
+    "sciregistry_http_requests",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "sciregistry_http_request_duration_seconds",
+    "Time from the request reaching the application to its last byte sent.",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+RECEIVED = Counter(
+    "sciregistry_http_received_bytes", "Request body bytes received, by route template.", ["route"]
+)
 SENT = Counter("sciregistry_http_sent_bytes", "Response body bytes sent, by route template.", ["route"])
-UPLOADS_IN_PROGRESS = Gauge("sciregistry_uploads_in_progress",
-                            "Blob upload requests (POST/PATCH/PUT under /blobs/uploads/) streaming now.",
-                            multiprocess_mode="livesum")
-GC_PASSES = Counter("sciregistry_gc_passes", "Garbage collection passes, by outcome (ok, dry_run, failed).",
-                    ["outcome"])
+UPLOADS_IN_PROGRESS = Gauge(
+    "sciregistry_uploads_in_progress",
+    "Blob upload requests (POST/PATCH/PUT under /blobs/uploads/) streaming now.",
+    multiprocess_mode="livesum",
+)
+GC_PASSES = Counter(
+    "sciregistry_gc_passes", "Garbage collection passes, by outcome (ok, dry_run, failed).", ["outcome"]
+)
 GC_DELETED = Counter("sciregistry_gc_deleted", "Objects garbage collection deleted, by kind.", ["kind"])
 GC_FREED = Counter("sciregistry_gc_freed_bytes", "Blob bytes garbage collection freed.")
-GC_DURATION = Histogram("sciregistry_gc_duration_seconds", "Duration of garbage collection passes.",
-                        buckets=(0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0))
-DB_IN_USE = Gauge("sciregistry_db_pool_connections_in_use", "Database connections checked out of the pools now.",
-                  multiprocess_mode="livesum")
-DB_CAPACITY = Gauge("sciregistry_db_pool_capacity",
-                    "Connections the pools may hold (pool size + overflow), summed over live workers.",
-                    multiprocess_mode="livesum")
+GC_DURATION = Histogram(
+    "sciregistry_gc_duration_seconds",
+    "Duration of garbage collection passes.",
+    buckets=(0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0),
+)
+DB_IN_USE = Gauge(
+    "sciregistry_db_pool_connections_in_use",
+    "Database connections checked out of the pools now.",
+    multiprocess_mode="livesum",
+)
+DB_CAPACITY = Gauge(
+    "sciregistry_db_pool_capacity",
+    "Connections the pools may hold (pool size + overflow), summed over live workers.",
+    multiprocess_mode="livesum",
+)
 DB_CONNECTS = Counter("sciregistry_db_connections_opened", "Database connections opened by the pools.")
-CRATES_REFUSED = Counter("sciregistry_run_crates_refused", "Run crates refused at admission (MANIFEST_INVALID).")
-LOGIN_FAILURES = Counter("sciregistry_login_failures", "Failed logins, by method (password, token).", ["method"])
+CRATES_REFUSED = Counter(
+    "sciregistry_run_crates_refused", "Run crates refused at admission (MANIFEST_INVALID)."
+)
+LOGIN_FAILURES = Counter(
+    "sciregistry_login_failures", "Failed logins, by method (password, token).", ["method"]
+)
 LOGIN_THROTTLED = Counter("sciregistry_login_throttled", "Logins refused by the login throttle (429).")
 
-GC_KINDS = {"manifests": "manifests_deleted", "blobs": "blobs_deleted", "orphan_files": "orphan_files_deleted",
-            "uploads": "uploads_deleted"}
+GC_KINDS = {
+    "manifests": "manifests_deleted",
+    "blobs": "blobs_deleted",
+    "orphan_files": "orphan_files_deleted",
+    "uploads": "uploads_deleted",
+}
 
 # Every label value known in advance is exported from the start (at 0): rate() and alerts see the
 # series before the first event.
@@ -143,6 +186,7 @@ def exposition() -> bytes:
 
 
 # --- multiprocess mode (`sciregistry serve` makes the directory: sciregistry/cli/serve.py) ----------
+
 
 def mark_process_dead(pid: int) -> None:
     """A worker exited: drop its live gauges (its counters stay in the sums)."""

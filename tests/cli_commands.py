@@ -26,8 +26,16 @@ from typing import Any
 
 import click
 
-__all__ = ["Invocation", "check_invocation", "clean_env", "command_tree", "extract_invocations", "root_conftest",
-           "sciregistry_cli", "shell_lines"]
+__all__ = [
+    "Invocation",
+    "check_invocation",
+    "clean_env",
+    "command_tree",
+    "extract_invocations",
+    "root_conftest",
+    "sciregistry_cli",
+    "shell_lines",
+]
 
 _SEPARATORS = {";", "|", "||", "&", "&&", "(", ")", "<", ">", "<<", "<<<", ">>", ">&", "<&", "&>", ";;", "|&"}
 _REDIRECTS = {"<", ">", "<<", "<<<", ">>", ">&", "<&", "&>"}
@@ -78,7 +86,12 @@ def _segments(tokens: list[str]) -> list[list[str]]:
             continue
         if tok in _SEPARATORS:
             if tok in _REDIRECTS:
-                if segments[-1] and segments[-1][-1].isdigit() and i > 0 and tokens[i - 1] == segments[-1][-1]:
+                if (
+                    segments[-1]
+                    and segments[-1][-1].isdigit()
+                    and i > 0
+                    and tokens[i - 1] == segments[-1][-1]
+                ):
                     segments[-1].pop()  # "2>" : the fd number is not an argument
                 skip_next = True
                 continue
@@ -109,7 +122,9 @@ def extract_invocations(text: str) -> list[Invocation]:
     return found
 
 
-def command_tree(group: click.Group | None = None, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], click.Command]:
+def command_tree(
+    group: click.Group | None = None, prefix: tuple[str, ...] = ()
+) -> dict[tuple[str, ...], click.Command]:
     """Every command path of the ``sciregistry`` CLI (``("run", "record")`` -> its click command)."""
     if group is None:
         from sciregistry.cli import main
@@ -167,12 +182,18 @@ def check_invocation(argv: tuple[str, ...] | list[str]) -> list[str]:
         if isinstance(param, click.Argument) and param.required and not _given(opts.get(param.name)):
             problems.append(f"{where}: missing argument {param.human_readable_name}")
     for param in cmd.params:
-        if isinstance(param, click.Option) and param.required and not _given(opts.get(param.name)) and not param.envvar:
+        if (
+            isinstance(param, click.Option)
+            and param.required
+            and not _given(opts.get(param.name))
+            and not param.envvar
+        ):
             problems.append(f"{where}: missing required option {param.opts[-1]}")
     return problems
 
 
 # --- live servers for the documentation, CI-template and notebook tests ------------------------------
+
 
 def root_conftest() -> Any:
     """``tests/conftest.py`` as a module (for ``start_server``). pytest imports it under the name
@@ -206,8 +227,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def sciregistry_cli(*args: str, data_dir: Any = None, input: str | None = None,
-                    env: dict[str, str] | None = None, cwd: Any = None) -> str:
+def sciregistry_cli(
+    *args: str,
+    data_dir: Any = None,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Any = None,
+) -> str:
     """Run the installed ``sciregistry`` command (the virtualenv's) and return its stdout; fail the
     test with stderr when it exits non-zero. ``data_dir`` adds ``--data-dir``."""
     import subprocess
@@ -216,8 +242,18 @@ def sciregistry_cli(*args: str, data_dir: Any = None, input: str | None = None,
 
     exe = Path(sys.executable).with_name("sciregistry")
     argv = [str(exe), *args] + (["--data-dir", str(data_dir)] if data_dir is not None else [])
-    proc = subprocess.run(argv, input=input, capture_output=True, text=True, env=env or clean_env(), cwd=cwd,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        argv,
+        input=input,
+        capture_output=True,
+        text=True,
+        env=env or clean_env(),
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
     if proc.returncode != 0:
-        raise AssertionError(f"sciregistry {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}{proc.stdout}")
+        raise AssertionError(
+            f"sciregistry {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}{proc.stdout}"
+        )
     return proc.stdout

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get("SCIREGISTRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "SCIREGISTRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def _postgres_reason() -> str | None:
@@ -30,12 +32,12 @@ def _postgres_reason() -> str | None:
         with eng.connect() as conn:
             conn.execute(text("select 1"))
         eng.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
+    except Exception as exc:
         return f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.__class__.__name__}"
     return None
 
 
-_PG_REASON: str | None | bool = False
+_PG_REASON: str | bool | None = False
 
 
 def postgres_unavailable() -> str | None:
@@ -68,8 +70,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def make_config(tmp_path: Path, **extra: object) -> dict[str, object]:
-    return {"data_dir": str(tmp_path / "data"), "auth_enabled": False, "storage_fsync": False,
-            "testing": True, **extra}
+    return {
+        "data_dir": str(tmp_path / "data"),
+        "auth_enabled": False,
+        "storage_fsync": False,
+        "testing": True,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -87,6 +94,7 @@ def client(app):  # type: ignore[no-untyped-def]
 
 
 # --- live servers ---------------------------------------------------------------------------------
+
 
 @dataclass
 class LiveServer:
@@ -114,20 +122,45 @@ class LiveServer:
                 self.proc.wait()
 
 
-def start_server(data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 2,
-                 extra_args: list[str] | None = None, timeout: float = 60) -> LiveServer:
+def start_server(
+    data_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 2,
+    extra_args: list[str] | None = None,
+    timeout: float = 60,
+) -> LiveServer:
     """Run ``sciregistry serve --port 0`` in its own process group and wait for every worker."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SCIREGISTRY_")}
-    full_env.update({"SCIREGISTRY_AUTH_ENABLED": "false", "SCIREGISTRY_STORAGE_FSYNC": "false",
-                     "PYTHONUNBUFFERED": "1",
-                     # no background vulnerability scanner: it would attach SBOM/report referrers to
-                     # pushed images and read their layers while a test measures (env can turn it on)
-                     "SCIREGISTRY_SCAN_IN_SERVER": "false"})
+    full_env.update(
+        {
+            "SCIREGISTRY_AUTH_ENABLED": "false",
+            "SCIREGISTRY_STORAGE_FSYNC": "false",
+            "PYTHONUNBUFFERED": "1",
+            # no background vulnerability scanner: it would attach SBOM/report referrers to
+            # pushed images and read their layers while a test measures (env can turn it on)
+            "SCIREGISTRY_SCAN_IN_SERVER": "false",
+        }
+    )
     full_env.update(env or {})
-    cmd = [sys.executable, "-m", "sciregistry", "serve", "--host", "127.0.0.1", "--port", "0",
-           "--data-dir", str(data_dir), "--workers", str(workers), *(extra_args or [])]
-    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "sciregistry",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        str(workers),
+        *(extra_args or []),
+    ]
+    proc = subprocess.Popen(
+        cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     assert proc.stdout is not None
     port, booted, lines = None, 0, []
     deadline = time.monotonic() + timeout

@@ -19,7 +19,12 @@ CASES = [
     ("impact-limit-huge", "GET", f"/api/v1/impact/{ZERO}?limit={BIG}", 400),
     ("impact-cursor-huge", "GET", f"/api/v1/impact/{ZERO}?cursor=" + "1" * 24, 400),
     ("dois-limit-huge", "GET", "/api/v1/dois?limit=" + "9" * 24, 400),
-    ("runs-started-after-before-year-1", "GET", "/api/v1/runs?started_after=0001-01-01T00:00:00%2B14:00", 400),
+    (
+        "runs-started-after-before-year-1",
+        "GET",
+        "/api/v1/runs?started_after=0001-01-01T00:00:00%2B14:00",
+        400,
+    ),
     ("runs-started-after-garbage", "GET", "/api/v1/runs?started_after=yesterday", 400),
 ]
 

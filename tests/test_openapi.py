@@ -31,7 +31,9 @@ def test_openapi_matches_routes(tmp_path: Path) -> None:
 
     app = create_app({"data_dir": str(tmp_path), "auth_enabled": False})
     doc = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
-    documented = {(path, method) for path, ops in doc["paths"].items() for method in ops if method != "parameters"}
+    documented = {
+        (path, method) for path, ops in doc["paths"].items() for method in ops if method != "parameters"
+    }
     assert documented == _flask_routes(app)
     assert doc["openapi"].startswith("3.1")
 
@@ -44,8 +46,9 @@ def test_openapi_schema_refs_exist() -> None:
 
 def test_package_carries_the_document_byte_for_byte() -> None:
     packaged = ROOT / "sciregistry" / "data" / "openapi" / "openapi.yaml"
-    assert packaged.read_bytes() == (ROOT / "docs" / "openapi.yaml").read_bytes(), \
+    assert packaged.read_bytes() == (ROOT / "docs" / "openapi.yaml").read_bytes(), (
         "run: cp docs/openapi.yaml sciregistry/data/openapi/openapi.yaml"
+    )
 
 
 def test_bundled_document_is_self_contained_and_valid_openapi_31() -> None:
@@ -78,6 +81,7 @@ def test_every_operation_documents_its_error_statuses() -> None:
 
 # --- the server checks requests against the document ----------------------------------------------
 
+
 @pytest.fixture
 def api(client):  # type: ignore[no-untyped-def]
     return client
@@ -89,31 +93,41 @@ def _error(resp) -> str:  # type: ignore[no-untyped-def]
     return body["errors"][0]["message"]
 
 
-@pytest.mark.parametrize(("url", "fragment"), [
-    ("/api/v1/runs?limit=0", "'limit': 0 is less than the minimum of 1"),
-    ("/api/v1/runs?limit=1001", "'limit': 1001 is greater than the maximum of 1000"),
-    ("/api/v1/runs?limit=ten", "'limit' must be an integer"),
-    ("/api/v1/runs?limit=5&limit=6", "'limit' is given more than once"),
-    ("/api/v1/runs?image=sha256:abc", "'image'"),
-    ("/api/v1/runs?repository=Bad//Name", "'repository'"),
-    ("/api/v1/runs?started_after=2026-01-01", "started_after must be an RFC 3339 date-time"),
-    ("/api/v1/runs?started_after=2026-02-30T00:00:00Z", "started_after is not a valid date-time"),
-    ("/api/v1/dois?limit=-1", "'limit'"),
-    ("/api/v1/impact/0", "path parameter 'ref'"),
-    ("/api/v1/lineage/lab/x@sha256:short", "path parameter 'ref'"),
-    ("/api/v1/dois/0/0", "path parameter 'prefix'"),
-    ("/api/v1/dois/10.5072/a%20b/closure", "path parameter 'suffix'"),
-])
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("/api/v1/runs?limit=0", "'limit': 0 is less than the minimum of 1"),
+        ("/api/v1/runs?limit=1001", "'limit': 1001 is greater than the maximum of 1000"),
+        ("/api/v1/runs?limit=ten", "'limit' must be an integer"),
+        ("/api/v1/runs?limit=5&limit=6", "'limit' is given more than once"),
+        ("/api/v1/runs?image=sha256:abc", "'image'"),
+        ("/api/v1/runs?repository=Bad//Name", "'repository'"),
+        ("/api/v1/runs?started_after=2026-01-01", "started_after must be an RFC 3339 date-time"),
+        ("/api/v1/runs?started_after=2026-02-30T00:00:00Z", "started_after is not a valid date-time"),
+        ("/api/v1/dois?limit=-1", "'limit'"),
+        ("/api/v1/impact/0", "path parameter 'ref'"),
+        ("/api/v1/lineage/lab/x@sha256:short", "path parameter 'ref'"),
+        ("/api/v1/dois/0/0", "path parameter 'prefix'"),
+        ("/api/v1/dois/10.5072/a%20b/closure", "path parameter 'suffix'"),
+    ],
+)
 def test_requests_the_document_forbids_get_400_naming_the_parameter(api, url: str, fragment: str) -> None:  # type: ignore[no-untyped-def]
     resp = api.get(url)
     assert resp.status_code == 400, resp.get_data(as_text=True)
     assert fragment in _error(resp)
 
 
-@pytest.mark.parametrize("url", [
-    f"/api/v1/impact/{DIGEST}", f"/api/v1/impact/lab/x@{DIGEST}", f"/api/v1/lineage/lab/x@{DIGEST}",
-    "/api/v1/dois/10.5072/zzzz-zzzz", "/api/v1/dois/10.5072/zzzz-zzzz/closure", "/api/v1/runs/7",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/v1/impact/{DIGEST}",
+        f"/api/v1/impact/lab/x@{DIGEST}",
+        f"/api/v1/lineage/lab/x@{DIGEST}",
+        "/api/v1/dois/10.5072/zzzz-zzzz",
+        "/api/v1/dois/10.5072/zzzz-zzzz/closure",
+        "/api/v1/runs/7",
+    ],
+)
 def test_requests_the_document_allows_are_never_refused_for_their_shape(api, url: str) -> None:  # type: ignore[no-untyped-def]
     assert api.get(url).status_code in (200, 404)
 
@@ -183,8 +197,11 @@ def test_served_document_and_viewer_are_local(api) -> None:  # type: ignore[no-u
 def test_text_no_database_can_store_is_refused_up_front(api) -> None:  # type: ignore[no-untyped-def]
     """NUL characters and unpaired surrogates: PostgreSQL refuses both (a 500 before the contract)."""
     assert api.get("/api/v1/runs?parameter=k%00").status_code == 400
-    resp = api.post("/api/v1/dois/10.5072/zzzz-zzzz/tombstone", data='{"reason": "bad \\ud800 text"}',
-                    content_type="application/json")
+    resp = api.post(
+        "/api/v1/dois/10.5072/zzzz-zzzz/tombstone",
+        data='{"reason": "bad \\ud800 text"}',
+        content_type="application/json",
+    )
     assert resp.status_code == 400 and "surrogate" in _error(resp)
     resp = api.post("/api/v1/dois/10.5072/zzzz-zzzz/tombstone", json={"reason": "nul \x00 inside"})
     assert resp.status_code == 400 and "body.reason" in _error(resp)

@@ -26,11 +26,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def demo_registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def demo_registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     if not ST.is_file():
         pytest.skip("schemathesis is not installed (pip install -e '.[test]')")
     if not Path("/bin/busybox").is_file():
-        pytest.skip("/bin/busybox not installed (apt-get install busybox-static): the demo builds its image with it")
+        pytest.skip(
+            "/bin/busybox not installed (apt-get install busybox-static): the demo builds its image with it"
+        )
     conftest = root_conftest()
     tmp = tmp_path_factory.mktemp(f"fuzz-{request.param}")
     env: dict[str, str] = {"SCIREGISTRY_AUTH_ENABLED": "true"}
@@ -43,11 +47,20 @@ def demo_registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     data = tmp / "data"
     server = conftest.start_server(data, env=env)
     try:
-        sciregistry_cli("user", "add", ADMIN, "--admin", "--password-stdin", data_dir=data, input=PASSWORD + "\n",
-                        env=clean_env(**env))
+        sciregistry_cli(
+            "user",
+            "add",
+            ADMIN,
+            "--admin",
+            "--password-stdin",
+            data_dir=data,
+            input=PASSWORD + "\n",
+            env=clean_env(**env),
+        )
         cli_env = clean_env(SCIREGISTRY_CONFIG_HOME=str(tmp / "config"))
-        sciregistry_cli("login", server.host, "--username", ADMIN, "--password-stdin", input=PASSWORD + "\n",
-                        env=cli_env)
+        sciregistry_cli(
+            "login", server.host, "--username", ADMIN, "--password-stdin", input=PASSWORD + "\n", env=cli_env
+        )
         sciregistry_cli("demo", "--registry", server.url, env=cli_env, cwd=tmp)
         yield {"server": server, "tmp": tmp}
     finally:
@@ -62,26 +75,44 @@ def _real_values(url: str) -> dict[str, list[str]]:
     doi = dois[0]
     closure = requests.get(f"{url}/api/v1/dois/{doi['doi']}/closure", auth=auth, timeout=30).json()
     run = closure["run"]
-    refs = [f"{doi['repository']}@{doi['result_digest']}"] + [f"{i['repository']}@{i['digest']}" for i in run["inputs"]]
+    refs = [f"{doi['repository']}@{doi['result_digest']}"] + [
+        f"{i['repository']}@{i['digest']}" for i in run["inputs"]
+    ]
     digests = [run["image"]["digest"]] + [i["digest"] for i in run["inputs"]]
-    return {"prefixes": [doi["prefix"]], "suffixes": [doi["suffix"]], "refs": refs, "digests": digests,
-            "repos": [doi["repository"]]}
+    return {
+        "prefixes": [doi["prefix"]],
+        "suffixes": [doi["suffix"]],
+        "refs": refs,
+        "digests": digests,
+        "repos": [doi["repository"]],
+    }
 
 
 def _config(values: dict[str, list[str]]) -> str:
     lines = ["[dictionaries]"]
-    lines += [f"{name} = {{ values = [{', '.join(repr(v) for v in vals)}] }}".replace("'", '"')
-              for name, vals in values.items()]
-    bindings = {"path.prefix": "prefixes", "path.suffix": "suffixes", "path.ref": "refs", "query.image": "digests",
-                "query.dataset": "digests", "query.repository": "repos"}
+    lines += [
+        f"{name} = {{ values = [{', '.join(repr(v) for v in vals)}] }}".replace("'", '"')
+        for name, vals in values.items()
+    ]
+    bindings = {
+        "path.prefix": "prefixes",
+        "path.suffix": "suffixes",
+        "path.ref": "refs",
+        "query.image": "digests",
+        "query.dataset": "digests",
+        "query.repository": "repos",
+    }
     lines += ["", "[parameters]"]
     lines += [f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}' for key, name in bindings.items()]
     # A request whose query breaks a maxLength can be longer than any request line gunicorn reads
     # (8190 bytes): it is refused with 414 (documented) before it reaches the application. That is a
     # rejection too; schemathesis's default list of rejection statuses only lacks it.
-    lines += ["", "[checks.negative_data_rejection]",
-              'expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "414", "415", "422", "428", '
-              '"429", "5XX"]']
+    lines += [
+        "",
+        "[checks.negative_data_rejection]",
+        'expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "414", "415", "422", "428", '
+        '"429", "5XX"]',
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -92,11 +123,35 @@ def test_schemathesis_finds_no_failure(demo_registry: dict[str, Any]) -> None:
     seed = int(os.environ.get("SCIREGISTRY_SCHEMATHESIS_SEED") or random.randrange(1, 2**31))
     examples = os.environ.get("SCIREGISTRY_SCHEMATHESIS_EXAMPLES", "40")
     print(f"schemathesis seed: {seed} (replay: SCIREGISTRY_SCHEMATHESIS_SEED={seed})")
-    argv = [str(ST), "--config-file", str(config), "run", f"{url}/api/v1/openapi.json", "--checks", "all",
-            "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", examples, "--seed", str(seed),
-            "--workers", "1", "--auth", f"{ADMIN}:{PASSWORD}", "--no-color"]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False,
-                          cwd=demo_registry["tmp"], env=clean_env(HOME=str(demo_registry["tmp"])))
+    argv = [
+        str(ST),
+        "--config-file",
+        str(config),
+        "run",
+        f"{url}/api/v1/openapi.json",
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--max-examples",
+        examples,
+        "--seed",
+        str(seed),
+        "--workers",
+        "1",
+        "--auth",
+        f"{ADMIN}:{PASSWORD}",
+        "--no-color",
+    ]
+    proc = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=demo_registry["tmp"],
+        env=clean_env(HOME=str(demo_registry["tmp"])),
+    )
     report = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"schemathesis seed {seed} failed:\n{report[-20000:]}"
     assert " passed" in report and "failures" not in report.splitlines()[-1], report[-3000:]

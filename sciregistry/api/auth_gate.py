@@ -50,8 +50,8 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 
-from sciregistry.api.proxies import external_base_url
 from sciregistry import metrics
+from sciregistry.api.proxies import external_base_url
 from sciregistry.auth import (
     ANONYMOUS,
     PULL,
@@ -89,18 +89,28 @@ from sciregistry.registry.throttle import SqlThrottle
 log = logging.getLogger(__name__)
 
 G_KEY = "_sciregistry_auth"
-_CHALLENGE_ACTIONS = {"pull": frozenset({PULL}), "push": frozenset({PULL, PUSH}), "delete": frozenset({"delete"})}
+_CHALLENGE_ACTIONS = {
+    "pull": frozenset({PULL}),
+    "push": frozenset({PULL, PUSH}),
+    "delete": frozenset({"delete"}),
+}
 _V2_REF = re.compile(r"^/(manifests|blobs|referrers)/([^/]+)$")
 ADMIN_PASSWORD_FILE = "admin-password"
 
 
 # --- small caches --------------------------------------------------------------------------------
 
+
 class _TTLCache:
     """A bounded dict whose entries expire after ``ttl`` seconds or when ``generation()`` changes."""
 
-    def __init__(self, ttl: float, generation: Callable[[], int], max_entries: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl: float,
+        generation: Callable[[], int],
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl
         self._generation = generation
         self.max_entries = max_entries
@@ -133,6 +143,7 @@ class _TTLCache:
 
 # --- per-request state ---------------------------------------------------------------------------
 
+
 @dataclass(slots=True)
 class _RequestAuth:
     """What the request authenticated as: a principal, or the claims of a bearer JWT, or an error."""
@@ -162,9 +173,19 @@ def _on_v2() -> bool:
 class AuthGate:
     """Authentication and authorization for every HTTP surface; one instance per app (state per request in ``g``)."""
 
-    def __init__(self, accounts: Accounts, keys: KeyStore, *, service: str, base_url: str = "",
-                 token_ttl: int = 900, throttle: LoginThrottle | None = None, registry: Any = None,
-                 cache_ttl: float = 5.0, visibility_ttl: float = 2.0) -> None:
+    def __init__(
+        self,
+        accounts: Accounts,
+        keys: KeyStore,
+        *,
+        service: str,
+        base_url: str = "",
+        token_ttl: int = 900,
+        throttle: LoginThrottle | None = None,
+        registry: Any = None,
+        cache_ttl: float = 5.0,
+        visibility_ttl: float = 2.0,
+    ) -> None:
         self.accounts = accounts
         self.keys = keys
         self.service = service
@@ -276,8 +297,11 @@ class AuthGate:
         if retry is not None:
             metrics.LOGIN_THROTTLED.inc()
             self._audit_failure("throttled", f"user:{username}", {"retry_after": retry})
-            raise TooManyRequests("too many failed logins; try again later", {"retry_after": retry},
-                                  headers={"Retry-After": str(retry)})
+            raise TooManyRequests(
+                "too many failed logins; try again later",
+                {"retry_after": retry},
+                headers={"Retry-After": str(retry)},
+            )
         try:
             principal = self.accounts.authenticate_password(username, password)
         except CredentialsRejected as exc:
@@ -300,8 +324,11 @@ class AuthGate:
         if retry is not None:
             metrics.LOGIN_THROTTLED.inc()
             self._audit_failure("throttled", "token", {"retry_after": retry})
-            raise TooManyRequests("too many failed logins; try again later", {"retry_after": retry},
-                                  headers={"Retry-After": str(retry)})
+            raise TooManyRequests(
+                "too many failed logins; try again later",
+                {"retry_after": retry},
+                headers={"Retry-After": str(retry)},
+            )
         try:
             principal = self.accounts.authenticate_token(secret)
         except CredentialsRejected as exc:
@@ -309,7 +336,9 @@ class AuthGate:
             metrics.LOGIN_FAILURES.labels("token").inc()
             token_id = secret.split("_")[1] if secret.count("_") >= 2 else "?"
             self._audit_failure(exc.reason, f"token:{token_id}", {"method": "token"})
-            raise Unauthorized(exc.text if exc.reason in ("revoked", "expired", "withdrawn") else "invalid token") from None
+            raise Unauthorized(
+                exc.text if exc.reason in ("revoked", "expired", "withdrawn") else "invalid token"
+            ) from None
         self._credentials.put(key, principal)
         return principal
 
@@ -349,8 +378,15 @@ class AuthGate:
 
     # --- the gate interface -----------------------------------------------------------------------
 
-    def authorize(self, repository: str | None, action: str, *, hide: bool = False,
-                  doi: str | None = None, digest: str | None = None) -> None:
+    def authorize(
+        self,
+        repository: str | None,
+        action: str,
+        *,
+        hide: bool = False,
+        doi: str | None = None,
+        digest: str | None = None,
+    ) -> None:
         """Raise unless the caller may do ``action`` (pull, push, delete, login, catalog) on ``repository``.
 
         ``doi`` names the DOI a request is about, ``digest`` the content it reads (a run's result,
@@ -378,8 +414,9 @@ class AuthGate:
             return
         self._deny(st, repository, action, hide)
 
-    def _allows(self, p: Principal, repository: str, action: str, doi: str | None,
-                digest: str | None = None) -> bool:
+    def _allows(
+        self, p: Principal, repository: str, action: str, doi: str | None, digest: str | None = None
+    ) -> bool:
         if p.kind == "reviewer":
             if action != PULL or repository not in p.reviewer_repositories:
                 return False
@@ -394,7 +431,7 @@ class AuthGate:
     def _check_reviewer_ref(self, p: Principal, repository: str) -> None:
         """A reviewer may fetch only the pinned manifests (by digest, or a tag resolving to one), their
         blobs, and the referrers of a pinned manifest (the run crate is one)."""
-        rest = request.path[len("/v2/") + len(repository):]
+        rest = request.path[len("/v2/") + len(repository) :]
         m = _V2_REF.match(rest)
         if m is None:
             raise Denied("a reviewer token may fetch only the DOI's pinned manifests, blobs and referrers")
@@ -417,8 +454,10 @@ class AuthGate:
         if st.claims is not None:
             real = self._real(st)
             if real.kind == "reviewer" and not _on_v2():
-                raise Denied(f"a reviewer token reads only what DOI {real.doi} pins",
-                             {"name": repository, "action": action})
+                raise Denied(
+                    f"a reviewer token reads only what DOI {real.doi} pins",
+                    {"name": repository, "action": action},
+                )
             if action in self.held(real, repository):
                 st.bearer_error = "insufficient_scope"
                 raise self._with_challenge(st, Unauthorized(f"token does not grant {action} on {repository}"))
@@ -427,8 +466,13 @@ class AuthGate:
             p = real
         else:
             p = st.principal or ANONYMOUS
-        self.record(action=f"access.{action}", target=repository, outcome="denied",
-                    detail={"method": request.method, "path": request.path[:300]}, principal=p.label)
+        self.record(
+            action=f"access.{action}",
+            target=repository,
+            outcome="denied",
+            detail={"method": request.method, "path": request.path[:300]},
+            principal=p.label,
+        )
         if _on_v2():
             if action == PULL:
                 raise NameUnknown(detail={"name": repository})
@@ -567,20 +611,38 @@ class AuthGate:
 
     # --- audit ------------------------------------------------------------------------------------
 
-    def record(self, *, action: str, target: str, outcome: str = "ok", detail: dict[str, Any] | None = None,
-               principal: str | None = None) -> None:
+    def record(
+        self,
+        *,
+        action: str,
+        target: str,
+        outcome: str = "ok",
+        detail: dict[str, Any] | None = None,
+        principal: str | None = None,
+    ) -> None:
         """Append to the audit log: who (the caller), what, from where (the client address), outcome."""
-        self.accounts.record_audit(principal=principal or self.principal_label(), address=self.address(),
-                                   action=action, target=target, outcome=outcome, detail=detail)
+        self.accounts.record_audit(
+            principal=principal or self.principal_label(),
+            address=self.address(),
+            action=action,
+            target=target,
+            outcome=outcome,
+            detail=detail,
+        )
 
     def audit_sink(self, *, action: str, target: str, detail: dict[str, Any], outcome: str = "ok") -> None:
         self.record(action=action, target=target, outcome=outcome, detail=detail)
 
     def _audit_failure(self, reason: str, target: str, detail: dict[str, Any] | None = None) -> None:
         # repeats from one address are folded into one row (an attacker cannot grow the audit log)
-        self.accounts.record_failure_audit(principal="unauthenticated", address=self.address(),
-                                           action="auth.failure", target=target, reason=reason,
-                                           detail={"path": request.path[:300], **(detail or {})})
+        self.accounts.record_failure_audit(
+            principal="unauthenticated",
+            address=self.address(),
+            action="auth.failure",
+            target=target,
+            reason=reason,
+            detail={"path": request.path[:300], **(detail or {})},
+        )
 
     # --- token issuing (used by the /token endpoint) ---------------------------------------------
 
@@ -596,8 +658,11 @@ class AuthGate:
                     continue
                 granted = Scope("repository", s.name, self.held(principal, s.name))
             elif s.type == "registry" and s.name == "catalog":
-                granted = Scope("registry", "catalog", frozenset({"*"})) if "*" in s.actions else \
-                    Scope("registry", "catalog", frozenset())
+                granted = (
+                    Scope("registry", "catalog", frozenset({"*"}))
+                    if "*" in s.actions
+                    else Scope("registry", "catalog", frozenset())
+                )
             else:
                 continue
             if granted.actions:
@@ -614,19 +679,34 @@ class AuthGate:
             extra["tid"] = principal.token_id
         if principal.doi:
             extra["doi"] = principal.doi
-        issued = self.keys.issue(principal.name if principal.authenticated else "", access, self.service,
-                                 ttl=ttl, extra_claims=extra)
-        body = {"token": issued.token, "access_token": issued.token, "expires_in": issued.expires_in,
-                "issued_at": issued.issued_at}
+        issued = self.keys.issue(
+            principal.name if principal.authenticated else "",
+            access,
+            self.service,
+            ttl=ttl,
+            extra_claims=extra,
+        )
+        body = {
+            "token": issued.token,
+            "access_token": issued.token,
+            "expires_in": issued.expires_in,
+            "issued_at": issued.issued_at,
+        }
         return body, access
 
 
 # --- audit of writes (an after_request hook) --------------------------------------------------------
 
 _WRITE_ROUTES = [
-    (re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$"), {"PUT": "manifest.push", "DELETE": "manifest.delete"}),
+    (
+        re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$"),
+        {"PUT": "manifest.push", "DELETE": "manifest.delete"},
+    ),
     (re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/?$"), {"POST": "blob.push"}),
-    (re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<ref>[^/]+)$"), {"PUT": "blob.push", "DELETE": "upload.cancel"}),
+    (
+        re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<ref>[^/]+)$"),
+        {"PUT": "blob.push", "DELETE": "upload.cancel"},
+    ),
     (re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<ref>[^/]+)$"), {"DELETE": "blob.delete"}),
 ]
 
@@ -670,24 +750,39 @@ def _audit_write(resp: Response) -> Response:
 
 # --- composition ------------------------------------------------------------------------------------
 
+
 def configure_auth(services: Any) -> None:
     """Called by ``build_services``: accounts, keys, audit sink, first-start hook, and the gate when
     ``auth_enabled``. Works without Flask (the CLI uses ``services.accounts``)."""
     from sciregistry.auth import SERVER_PARAMS, TEST_PARAMS
 
     cfg = services.config
-    accounts = Accounts(services.engine, services.extra["sessions"],
-                        password_params=TEST_PARAMS if cfg.testing else SERVER_PARAMS)
+    accounts = Accounts(
+        services.engine,
+        services.extra["sessions"],
+        password_params=TEST_PARAMS if cfg.testing else SERVER_PARAMS,
+    )
     keys = KeyStore(os.path.abspath(cfg.data_dir))
     services.extra["accounts"] = accounts
     services.extra["keys"] = keys
     if not cfg.auth_enabled:
         return
     # Counters in the database: every worker and every host sees the same failures.
-    throttle = SqlThrottle(services.extra["sessions"], max_failures=max(1, cfg.login_max_failures),
-                           window=max(1, cfg.login_window), lockout=min(30.0, float(max(1, cfg.login_window))))
-    gate = AuthGate(accounts, keys, service=cfg.service_name, base_url=cfg.base_url, token_ttl=cfg.token_ttl,
-                    throttle=throttle, registry=services.registry)
+    throttle = SqlThrottle(
+        services.extra["sessions"],
+        max_failures=max(1, cfg.login_max_failures),
+        window=max(1, cfg.login_window),
+        lockout=min(30.0, float(max(1, cfg.login_window))),
+    )
+    gate = AuthGate(
+        accounts,
+        keys,
+        service=cfg.service_name,
+        base_url=cfg.base_url,
+        token_ttl=cfg.token_ttl,
+        throttle=throttle,
+        registry=services.registry,
+    )
     services.gate = gate
     services.extra["audit_sink"] = gate.audit_sink
     services.extra["on_first_start"] = lambda: first_start(accounts, keys, cfg.data_dir, cfg.admin_password)
@@ -701,8 +796,9 @@ def install_auth(app: Flask) -> None:
     app.after_request(_audit_write)
 
 
-def first_start(accounts: Accounts, keys: KeyStore, data_dir: str, admin_password: str = "",
-                out: Any = None) -> str | None:
+def first_start(
+    accounts: Accounts, keys: KeyStore, data_dir: str, admin_password: str = "", out: Any = None
+) -> str | None:
     """Create the signing key and, on an empty user table, the user ``admin``.
 
     With ``admin_password`` (``SCIREGISTRY_ADMIN_PASSWORD``) that password is used and nothing is
@@ -715,8 +811,13 @@ def first_start(accounts: Accounts, keys: KeyStore, data_dir: str, admin_passwor
     password = admin_password or pysecrets.token_urlsafe(18)
     if not accounts.ensure_admin(password):
         return None
-    accounts.record_audit(principal="system", address="local", action="user.create", target="admin",
-                          detail={"admin": True, "first_start": True})
+    accounts.record_audit(
+        principal="system",
+        address="local",
+        action="user.create",
+        target="admin",
+        detail={"admin": True, "first_start": True},
+    )
     if admin_password:
         return None
     path = Path(data_dir) / ADMIN_PASSWORD_FILE
@@ -726,11 +827,14 @@ def first_start(accounts: Accounts, keys: KeyStore, data_dir: str, admin_passwor
     with os.fdopen(fd, "w") as f:
         f.write(password + "\n")
     stream = out or sys.stderr
-    print(f"sciregistry: created user 'admin' with password {password}\n"
-          f"sciregistry: (shown once; also in {path}, mode 0600; change it with "
-          f"'sciregistry user passwd admin --password-stdin')", file=stream, flush=True)
+    print(
+        f"sciregistry: created user 'admin' with password {password}\n"
+        f"sciregistry: (shown once; also in {path}, mode 0600; change it with "
+        f"'sciregistry user passwd admin --password-stdin')",
+        file=stream,
+        flush=True,
+    )
     return password
-
 
 
 def _denied(p: Any, repository: str, action: str) -> Denied:
@@ -738,10 +842,15 @@ def _denied(p: Any, repository: str, action: str) -> Denied:
     namespace = repository.split("/", 1)[0]
     may = sorted(ns for ns, role in (getattr(p, "roles", None) or {}).items() if PUSH in role.actions)
     if action == PUSH:
-        where = (f"you may push to {', '.join(n + '/' for n in may)}" if may
-                 else "you may not push to any namespace")
-        text = (f"{p.label} may not push to {repository}: {where}. To push to {namespace}/, ask an owner of "
-                f"namespace {namespace} (or an administrator) for the writer role")
+        where = (
+            f"you may push to {', '.join(n + '/' for n in may)}"
+            if may
+            else "you may not push to any namespace"
+        )
+        text = (
+            f"{p.label} may not push to {repository}: {where}. To push to {namespace}/, ask an owner of "
+            f"namespace {namespace} (or an administrator) for the writer role"
+        )
     else:
         text = f"{p.label} may not {action} {repository}: ask an owner of namespace {namespace} for a role that allows it"
     return Denied(text, {"name": repository, "action": action, "may_push_to": may})

@@ -11,8 +11,15 @@ from collections.abc import Callable
 
 
 class OpenGate:
-    def authorize(self, repository: str | None, action: str, *, hide: bool = False,
-                  doi: str | None = None, digest: str | None = None) -> None:
+    def authorize(
+        self,
+        repository: str | None,
+        action: str,
+        *,
+        hide: bool = False,
+        doi: str | None = None,
+        digest: str | None = None,
+    ) -> None:
         """Raise Unauthorized (401) or Denied (403) unless the caller may do ``action``
         (pull, push, delete, login, catalog) on ``repository``. With ``hide``, a repository the
         caller may not read is reported as not found (private looks like missing)."""

@@ -77,7 +77,9 @@ class RequestObserver:
         rid = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
         environ[ENV_REQUEST_ID] = rid
         token = current_request_id.set(rid)
-        upload = environ.get("REQUEST_METHOD") in _UPLOAD_METHODS and "/blobs/uploads" in environ.get("PATH_INFO", "")
+        upload = environ.get("REQUEST_METHOD") in _UPLOAD_METHODS and "/blobs/uploads" in environ.get(
+            "PATH_INFO", ""
+        )
         if upload:
             metrics.UPLOADS_IN_PROGRESS.inc()
         state: list[Any] = [None, ()]  # status line, headers
@@ -139,12 +141,19 @@ class RequestObserver:
             path = environ.get("PATH_INFO", "")
             if environ.get("QUERY_STRING"):
                 path = f"{path}?{environ['QUERY_STRING']}"
-            fields = {"method": method, "route": route, "path": _PATH_UNSAFE.sub("?", path[:1000]),
-                      "status": int(status) if status.isdigit() else 0, "bytes_in": received, "bytes_out": sent,
-                      "duration_ms": round(seconds * 1000, 2), "principal": environ.get(ENV_PRINCIPAL, "-"),
-                      "remote_addr": environ.get("REMOTE_ADDR", "-"), "request_id": environ[ENV_REQUEST_ID]}
+            fields = {
+                "method": method,
+                "route": route,
+                "path": _PATH_UNSAFE.sub("?", path[:1000]),
+                "status": int(status) if status.isdigit() else 0,
+                "bytes_in": received,
+                "bytes_out": sent,
+                "duration_ms": round(seconds * 1000, 2),
+                "principal": environ.get(ENV_PRINCIPAL, "-"),
+                "remote_addr": environ.get("REMOTE_ADDR", "-"),
+                "request_id": environ[ENV_REQUEST_ID],
+            }
             write_access(fields)
-
 
     def flush(self) -> None:
         """Apply the pending counts to the metrics (this process's memory-mapped values)."""
@@ -183,8 +192,15 @@ class _Finish:
 
     __slots__ = ("done", "environ", "observer", "state", "t0", "token", "upload")
 
-    def __init__(self, observer: RequestObserver, environ: dict[str, Any], t0: float, state: list[Any],
-                 upload: bool, token: Any) -> None:
+    def __init__(
+        self,
+        observer: RequestObserver,
+        environ: dict[str, Any],
+        t0: float,
+        state: list[Any],
+        upload: bool,
+        token: Any,
+    ) -> None:
         self.observer, self.environ, self.t0, self.state = observer, environ, t0, state
         self.upload, self.token, self.done = upload, token, False
 
@@ -227,6 +243,7 @@ class _Body:
 
 # --- Flask side ----------------------------------------------------------------------------------
 
+
 def _remember(_exc: BaseException | None) -> None:
     """Teardown (the request object is gone when the body has been sent): the route template, and
     who the request authenticated as (only if it was resolved: the log never triggers a credential
@@ -254,8 +271,17 @@ def metrics_view() -> Response:
     404 here when ``metrics_bind`` serves it on its own address."""
     cfg = _services().config
     if cfg.metrics_bind:
-        return Response(json.dumps({"errors": [{"code": "NOT_FOUND", "message": "metrics are served on the "
-                                                "metrics_bind address"}]}), status=404, mimetype="application/json")
+        return Response(
+            json.dumps(
+                {
+                    "errors": [
+                        {"code": "NOT_FOUND", "message": "metrics are served on the metrics_bind address"}
+                    ]
+                }
+            ),
+            status=404,
+            mimetype="application/json",
+        )
     if not cfg.metrics_public:
         _services().gate.require_admin()
     observer = current_app.extensions.get("sciregistry.observer")
@@ -271,8 +297,12 @@ def readyz_view() -> Response:
     services = _services()
     problems = services.extra["readiness"]()
     if problems:
-        return Response(json.dumps({"status": "unavailable", "problems": problems}), status=503,
-                        mimetype="application/json", headers={"Retry-After": "5"})
+        return Response(
+            json.dumps({"status": "unavailable", "problems": problems}),
+            status=503,
+            mimetype="application/json",
+            headers={"Retry-After": "5"},
+        )
     return Response(b'{"status":"ready"}', mimetype="application/json")
 
 

@@ -88,14 +88,21 @@ def post_token() -> Response:
     form = request.form
     grant_type = form.get("grant_type")
     if grant_type != "password":
-        return _json({"error": "unsupported_grant_type",
-                      "error_description": "only grant_type=password is supported"}, 400)
+        return _json(
+            {"error": "unsupported_grant_type", "error_description": "only grant_type=password is supported"},
+            400,
+        )
     username, password = form.get("username", ""), form.get("password", "")
     if not username or not password:
-        return _json({"error": "invalid_request", "error_description": "username and password are required"}, 400)
+        return _json(
+            {"error": "invalid_request", "error_description": "username and password are required"}, 400
+        )
     gate = _gate()
-    principal = (gate.authenticate_token(password) if looks_like_token(password)
-                 else gate.authenticate_password(username, password))
+    principal = (
+        gate.authenticate_token(password)
+        if looks_like_token(password)
+        else gate.authenticate_password(username, password)
+    )
     requested = _scopes(form.get("scope", "").split())
     body, access = gate.issue_token(principal, requested)
     body["scope"] = " ".join(str(s) for s in access)

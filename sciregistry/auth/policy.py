@@ -101,9 +101,16 @@ class Principal:
     pins: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
-    def user(cls, name: str, *, is_admin: bool = False, roles: Mapping[str, Role] | None = None,
-             scopes: tuple[ScopePattern, ...] | None = None, token_id: str | None = None,
-             expires_at: float | None = None) -> Principal:
+    def user(
+        cls,
+        name: str,
+        *,
+        is_admin: bool = False,
+        roles: Mapping[str, Role] | None = None,
+        scopes: tuple[ScopePattern, ...] | None = None,
+        token_id: str | None = None,
+        expires_at: float | None = None,
+    ) -> Principal:
         """A user; their own namespace is always theirs (owner)."""
         all_roles = dict(roles or {})
         all_roles[name] = Role.OWNER
@@ -155,15 +162,18 @@ class Visibility:
         return namespace_of(repository) in self.public_namespaces
 
 
-def held_actions(principal: Principal, repository: str, visibility: Visibility,
-                 exists: Callable[[str], bool] | None = None) -> frozenset[str]:
+def held_actions(
+    principal: Principal, repository: str, visibility: Visibility, exists: Callable[[str], bool] | None = None
+) -> frozenset[str]:
     """The repository actions (subset of pull, push, delete) ``principal`` holds on ``repository``.
 
     ``exists(repository)`` is consulted only for reads granted by public visibility (rule 4);
     without it such a repository counts as existing.
     """
     if principal.kind == "reviewer":
-        acts: frozenset[str] = frozenset({PULL}) if repository in principal.reviewer_repositories else frozenset()
+        acts: frozenset[str] = (
+            frozenset({PULL}) if repository in principal.reviewer_repositories else frozenset()
+        )
     elif principal.is_admin:
         acts = REPOSITORY_ACTIONS
     else:

@@ -60,7 +60,7 @@ def _accounts(config_path: str | None, data_dir: str | None) -> Iterator[Any]:
 def _who() -> str:
     try:
         return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no user name in this environment
+    except Exception:
         return "cli"
 
 
@@ -93,6 +93,7 @@ def _json_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 # --- users -------------------------------------------------------------------------------------
 
+
 @main.group("user")
 def user_group() -> None:
     """Manage users (each owns the namespace of their name)."""
@@ -101,10 +102,14 @@ def user_group() -> None:
 @user_group.command("add")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Give the user administrator rights.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (else one is generated).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (else one is generated)."
+)
 @server_options
 @friendly_errors
-def user_add(name: str, admin: bool, password_stdin: bool, data_dir: str | None, config_path: str | None) -> None:
+def user_add(
+    name: str, admin: bool, password_stdin: bool, data_dir: str | None, config_path: str | None
+) -> None:
     """Create user NAME and their personal namespace NAME."""
     password, generated = _read_password(password_stdin, generate=True)
     with _accounts(config_path, data_dir) as accounts:
@@ -161,7 +166,9 @@ def user_enable(name: str, data_dir: str | None, config_path: str | None) -> Non
 
 @user_group.command("passwd")
 @click.argument("name")
-@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input (else prompt).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the new password from standard input (else prompt)."
+)
 @server_options
 @friendly_errors
 def user_passwd(name: str, password_stdin: bool, data_dir: str | None, config_path: str | None) -> None:
@@ -175,6 +182,7 @@ def user_passwd(name: str, password_stdin: bool, data_dir: str | None, config_pa
 
 # --- namespaces and repositories -----------------------------------------------------------------
 
+
 @main.group("namespace")
 def namespace_group() -> None:
     """Manage namespaces (the first component of repository names) and roles in them."""
@@ -186,14 +194,17 @@ def namespace_group() -> None:
 @click.option("--public", is_flag=True, help="Repositories are public (anonymous pull) unless set otherwise.")
 @server_options
 @friendly_errors
-def namespace_create(name: str, owner: str | None, public: bool, data_dir: str | None,
-                     config_path: str | None) -> None:
+def namespace_create(
+    name: str, owner: str | None, public: bool, data_dir: str | None, config_path: str | None
+) -> None:
     """Create a shared namespace NAME."""
     with _accounts(config_path, data_dir) as accounts:
         ns = accounts.create_namespace(name, owner, public=public)
         _audit(accounts, "namespace.create", name, owner=owner, public=public)
-    echo(f"created {'public' if ns.public else 'private'} namespace {ns.name}"
-               + (f" owned by {owner}" if owner else ""))
+    echo(
+        f"created {'public' if ns.public else 'private'} namespace {ns.name}"
+        + (f" owned by {owner}" if owner else "")
+    )
 
 
 @namespace_group.command("grant")
@@ -202,7 +213,9 @@ def namespace_create(name: str, owner: str | None, public: bool, data_dir: str |
 @click.argument("role", type=click.Choice(["owner", "maintainer", "writer", "reader"]))
 @server_options
 @friendly_errors
-def namespace_grant(namespace: str, user: str, role: str, data_dir: str | None, config_path: str | None) -> None:
+def namespace_grant(
+    namespace: str, user: str, role: str, data_dir: str | None, config_path: str | None
+) -> None:
     """Give USER the ROLE in NAMESPACE (replacing any role they had)."""
     with _accounts(config_path, data_dir) as accounts:
         accounts.grant(namespace, user, role)
@@ -236,8 +249,10 @@ def namespace_list(as_json: bool, data_dir: str | None, config_path: str | None)
         for ns in items:
             members = ", ".join(f"{u}:{r}" for u, r in ns.members.items())
             robots = ", ".join(f"{u}:{r}" for u, r in ns.robots.items())
-            echo(f"{ns.name:<24} {'public' if ns.public else 'private':<8} {members}"
-                       + (f" | robots {robots}" if robots else ""))
+            echo(
+                f"{ns.name:<24} {'public' if ns.public else 'private':<8} {members}"
+                + (f" | robots {robots}" if robots else "")
+            )
 
     _emit(as_json, [ns.to_dict() for ns in items], text)
 
@@ -247,7 +262,9 @@ def namespace_list(as_json: bool, data_dir: str | None, config_path: str | None)
 @click.argument("visibility", type=click.Choice(["public", "private"]))
 @server_options
 @friendly_errors
-def namespace_set_visibility(namespace: str, visibility: str, data_dir: str | None, config_path: str | None) -> None:
+def namespace_set_visibility(
+    namespace: str, visibility: str, data_dir: str | None, config_path: str | None
+) -> None:
     """Make the repositories of NAMESPACE public or private by default."""
     with _accounts(config_path, data_dir) as accounts:
         accounts.set_namespace_visibility(namespace, visibility == "public")
@@ -265,17 +282,22 @@ def repo_group() -> None:
 @click.argument("visibility", type=click.Choice(["public", "private", "inherit"]))
 @server_options
 @friendly_errors
-def repo_set_visibility(repository: str, visibility: str, data_dir: str | None, config_path: str | None) -> None:
+def repo_set_visibility(
+    repository: str, visibility: str, data_dir: str | None, config_path: str | None
+) -> None:
     """Make REPOSITORY public, private, or inherit its namespace's visibility."""
     value = {"public": True, "private": False, "inherit": None}[visibility]
     with _accounts(config_path, data_dir) as accounts:
         effective = accounts.set_repository_visibility(repository, value)
         _audit(accounts, "repository.visibility", repository, visibility=visibility)
-    echo(f"repository {repository} is {'public' if effective else 'private'}"
-               + (" (inherited)" if value is None else ""))
+    echo(
+        f"repository {repository} is {'public' if effective else 'private'}"
+        + (" (inherited)" if value is None else "")
+    )
 
 
 # --- robots ------------------------------------------------------------------------------------
+
 
 @main.group("robot")
 def robot_group() -> None:
@@ -285,8 +307,13 @@ def robot_group() -> None:
 @robot_group.command("create")
 @click.argument("namespace")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["owner", "maintainer", "writer", "reader"]), default="writer",
-              show_default=True, help="The robot's role in its namespace.")
+@click.option(
+    "--role",
+    type=click.Choice(["owner", "maintainer", "writer", "reader"]),
+    default="writer",
+    show_default=True,
+    help="The robot's role in its namespace.",
+)
 @server_options
 @friendly_errors
 def robot_create(namespace: str, name: str, role: str, data_dir: str | None, config_path: str | None) -> None:
@@ -306,6 +333,7 @@ def robot_list(namespace: str | None, as_json: bool, data_dir: str | None, confi
     """List robots."""
     with _accounts(config_path, data_dir) as accounts:
         robots = accounts.list_robots(namespace)
+
     def text() -> None:
         for r in robots:
             echo(f"{r.name:<32} {r.role}{' disabled' if r.disabled else ''}")
@@ -315,13 +343,15 @@ def robot_list(namespace: str | None, as_json: bool, data_dir: str | None, confi
 
 # --- tokens ------------------------------------------------------------------------------------
 
+
 @main.group("token")
 def token_group() -> None:
     """API tokens: for CI, robots and reviewers (shown once, stored as a hash)."""
 
 
-def token_summary(owner: str | None, doi: str | None, scopes: list[str] | None,
-                  expires_at: str | None) -> str:
+def token_summary(
+    owner: str | None, doi: str | None, scopes: list[str] | None, expires_at: str | None
+) -> str:
     """``for alice (all of alice's rights); expires 2026-...`` (what ``token create`` says)."""
     if doi:
         who, rights = f"the reviewer of {doi}", "read-only, limited to what that DOI pins"
@@ -334,19 +364,41 @@ def token_summary(owner: str | None, doi: str | None, scopes: list[str] | None,
 @token_group.command("create")
 @click.option("--user", default=None, help="The token acts as this user.")
 @click.option("--robot", default=None, help="The token acts as this robot (namespace+name).")
-@click.option("--reviewer", "reviewer_doi", default=None, metavar="DOI",
-              help="A read-only reviewer token for the closure of DOI.")
-@click.option("--scope", "scopes", multiple=True, metavar="PATTERN",
-              help="Limit the token, e.g. 'repository:lab-x/*:pull,push' (repeatable; default: no limit).")
-@click.option("--expires", default=None, metavar="DURATION", help="Lifetime: 30d, 12h, 45m, 2w... (default: none; "
-              "reviewer tokens: 14d).")
+@click.option(
+    "--reviewer",
+    "reviewer_doi",
+    default=None,
+    metavar="DOI",
+    help="A read-only reviewer token for the closure of DOI.",
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="PATTERN",
+    help="Limit the token, e.g. 'repository:lab-x/*:pull,push' (repeatable; default: no limit).",
+)
+@click.option(
+    "--expires",
+    default=None,
+    metavar="DURATION",
+    help="Lifetime: 30d, 12h, 45m, 2w... (default: none; reviewer tokens: 14d).",
+)
 @click.option("--description", default="", help="What the token is for.")
 @_json_option
 @server_options
 @friendly_errors
-def token_create(user: str | None, robot: str | None, reviewer_doi: str | None, scopes: tuple[str, ...],
-                 expires: str | None, description: str, as_json: bool, data_dir: str | None,
-                 config_path: str | None) -> None:
+def token_create(
+    user: str | None,
+    robot: str | None,
+    reviewer_doi: str | None,
+    scopes: tuple[str, ...],
+    expires: str | None,
+    description: str,
+    as_json: bool,
+    data_dir: str | None,
+    config_path: str | None,
+) -> None:
     """Create an API token and print its secret (once)."""
     from sciregistry.auth import parse_duration
 
@@ -359,12 +411,26 @@ def token_create(user: str | None, robot: str | None, reviewer_doi: str | None, 
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--expires") from None
     with _accounts(config_path, data_dir) as accounts:
-        created = accounts.create_token(user=user, robot=robot, reviewer_doi=reviewer_doi,
-                                        scopes=list(scopes) if scopes else None, expires_in=seconds,
-                                        description=description, created_by=_who())
+        created = accounts.create_token(
+            user=user,
+            robot=robot,
+            reviewer_doi=reviewer_doi,
+            scopes=list(scopes) if scopes else None,
+            expires_in=seconds,
+            description=description,
+            created_by=_who(),
+        )
         info = created.info
-        _audit(accounts, "token.create", info.id, kind=info.kind, owner=info.owner, doi=info.doi,
-               scopes=info.scopes, expires_at=info.expires_at)
+        _audit(
+            accounts,
+            "token.create",
+            info.id,
+            kind=info.kind,
+            owner=info.owner,
+            doi=info.doi,
+            scopes=info.scopes,
+            expires_at=info.expires_at,
+        )
 
     def text() -> None:
         echo(f"token {info.id} {token_summary(info.owner, info.doi, info.scopes, info.expires_at)}", err=True)
@@ -381,8 +447,14 @@ def token_create(user: str | None, robot: str | None, reviewer_doi: str | None, 
 @_json_option
 @server_options
 @friendly_errors
-def token_list(user: str | None, robot: str | None, include_revoked: bool, as_json: bool, data_dir: str | None,
-               config_path: str | None) -> None:
+def token_list(
+    user: str | None,
+    robot: str | None,
+    include_revoked: bool,
+    as_json: bool,
+    data_dir: str | None,
+    config_path: str | None,
+) -> None:
     """List tokens (ids, owners, scopes, expiry; never secrets)."""
     with _accounts(config_path, data_dir) as accounts:
         tokens = accounts.list_tokens(user=user, robot=robot, include_revoked=include_revoked)
@@ -410,13 +482,16 @@ def token_revoke(token_id: str, data_dir: str | None, config_path: str | None) -
 
 # --- audit -------------------------------------------------------------------------------------
 
+
 @main.command("audit")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option("--action", default=None, help="Only this action (e.g. auth.failure, manifest.push).")
 @_json_option
 @server_options
 @friendly_errors
-def audit(limit: int, action: str | None, as_json: bool, data_dir: str | None, config_path: str | None) -> None:
+def audit(
+    limit: int, action: str | None, as_json: bool, data_dir: str | None, config_path: str | None
+) -> None:
     """Show the newest audit log entries: writes, authentication failures, denied accesses."""
     with _accounts(config_path, data_dir) as accounts:
         records = accounts.audit_log(limit, action=action)
@@ -424,6 +499,8 @@ def audit(limit: int, action: str | None, as_json: bool, data_dir: str | None, c
     def text() -> None:
         for r in records:
             detail = json.dumps(r.detail, sort_keys=True) if r.detail else ""
-            echo(f"{r.at}  {r.address:<15} {r.principal:<28} {r.action:<18} {r.outcome:<8} {r.target}  {detail}")
+            echo(
+                f"{r.at}  {r.address:<15} {r.principal:<28} {r.action:<18} {r.outcome:<8} {r.target}  {detail}"
+            )
 
     _emit(as_json, [r.to_dict() for r in records], text)

@@ -75,12 +75,22 @@ def client_command(f: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(1)
 
     wrapped = friendly_errors(wrapper)
-    wrapped = click.option("--quiet", "-q", is_flag=True, default=False,
-                           help="No progress bars (shown on a terminal for transfers over a few MiB).")(wrapped)
-    wrapped = click.option("--insecure", is_flag=True, default=False,
-                           help="Allow plain HTTP to a non-loopback host and skip TLS verification.")(wrapped)
-    wrapped = click.option("--json", "as_json", is_flag=True, default=False,
-                           help="Print machine-readable JSON.")(wrapped)
+    wrapped = click.option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        default=False,
+        help="No progress bars (shown on a terminal for transfers over a few MiB).",
+    )(wrapped)
+    wrapped = click.option(
+        "--insecure",
+        is_flag=True,
+        default=False,
+        help="Allow plain HTTP to a non-loopback host and skip TLS verification.",
+    )(wrapped)
+    wrapped = click.option(
+        "--json", "as_json", is_flag=True, default=False, help="Print machine-readable JSON."
+    )(wrapped)
     return wrapped
 
 
@@ -91,8 +101,10 @@ def _host_of(ref: str) -> str:
         return parse_reference(ref, require_registry=True).registry
     except ValueError as exc:
         if "no registry host" in str(exc):
-            raise ValueError(f"{ref!r} names no registry: write it as HOST:PORT/{ref} "
-                             "(the form the registry prints), or add --registry URL") from None
+            raise ValueError(
+                f"{ref!r} names no registry: write it as HOST:PORT/{ref} "
+                "(the form the registry prints), or add --registry URL"
+            ) from None
         raise
 
 
@@ -117,8 +129,13 @@ def _target(ref: str, registry: str | None) -> tuple[str, str]:
 
 
 def _registry_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--registry", "registry_url", envvar="SCIREGISTRY_REGISTRY", default=None,
-                        help="Registry URL or host, for a reference without one (repo:tag, repo@sha256:...).")(f)
+    return click.option(
+        "--registry",
+        "registry_url",
+        envvar="SCIREGISTRY_REGISTRY",
+        default=None,
+        help="Registry URL or host, for a reference without one (repo:tag, repo@sha256:...).",
+    )(f)
 
 
 def _registry(host: str, insecure: bool, token: str | None = None) -> Registry:
@@ -149,9 +166,12 @@ ISO = _IsoDateTime()
 
 # --- login / logout ------------------------------------------------------------------------------------
 
+
 @main.command()
 @click.argument("host")
-@click.option("-u", "--username", default=None, help="User name (default $SCIREGISTRY_USERNAME, else prompt).")
+@click.option(
+    "-u", "--username", default=None, help="User name (default $SCIREGISTRY_USERNAME, else prompt)."
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password (or API token) from standard input.")
 @client_command
 def login(host: str, username: str | None, password_stdin: bool, as_json: bool, insecure: bool) -> None:
@@ -173,13 +193,18 @@ def login(host: str, username: str | None, password_stdin: bool, as_json: bool, 
         username = click.prompt("Username")
     if not password:
         raise ValueError("empty password")
-    reg = Registry(host, username=username, password=password, insecure=insecure, use_stored_credentials=False)
+    reg = Registry(
+        host, username=username, password=password, insecure=insecure, use_stored_credentials=False
+    )
     resp = reg.transport.request("GET", "/v2/")
     resp.close()
     store = CredentialStore()
     store.set(reg.host, username, password)
-    _emit(as_json, {"host": reg.host, "username": username, "credentials": str(store.path)},
-          f"Login succeeded for {username} at {reg.host} (saved in {store.path})")
+    _emit(
+        as_json,
+        {"host": reg.host, "username": username, "credentials": str(store.path)},
+        f"Login succeeded for {username} at {reg.host} (saved in {store.path})",
+    )
 
 
 @main.command()
@@ -192,11 +217,15 @@ def logout(host: str, as_json: bool, insecure: bool) -> None:
 
     key = normalize_url(host, insecure=True).split("://", 1)[1]
     removed = CredentialStore().delete(key)
-    _emit(as_json, {"host": key, "removed": removed},
-          f"Removed credentials for {key}" if removed else f"No credentials stored for {key}")
+    _emit(
+        as_json,
+        {"host": key, "removed": removed},
+        f"Removed credentials for {key}" if removed else f"No credentials stored for {key}",
+    )
 
 
 # --- datasets, pull, layouts -----------------------------------------------------------------------------
+
 
 @main.group()
 def dataset() -> None:
@@ -216,16 +245,34 @@ def _annotations(pairs: tuple[str, ...]) -> dict[str, str]:
 @dataset.command("push")
 @click.argument("ref")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--annotation", "-a", "annotations", multiple=True, metavar="KEY=VALUE",
-              help="Manifest annotation (repeatable), e.g. org.opencontainers.image.licenses=CC-BY-4.0.")
+@click.option(
+    "--annotation",
+    "-a",
+    "annotations",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Manifest annotation (repeatable), e.g. org.opencontainers.image.licenses=CC-BY-4.0.",
+)
 @click.option("--title", default=None, help="Dataset title (org.opencontainers.image.title).")
-@click.option("--untagged", is_flag=True,
-              help="Push without a tag (gc --delete-untagged may then remove it, unless a DOI pins it).")
+@click.option(
+    "--untagged",
+    is_flag=True,
+    help="Push without a tag (gc --delete-untagged may then remove it, unless a DOI pins it).",
+)
 @_registry_option
 @token_option
 @client_command
-def dataset_push(ref: str, paths: tuple[str, ...], annotations: tuple[str, ...], title: str | None,
-                 untagged: bool, registry_url: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
+def dataset_push(
+    ref: str,
+    paths: tuple[str, ...],
+    annotations: tuple[str, ...],
+    title: str | None,
+    untagged: bool,
+    registry_url: str | None,
+    token: str | None,
+    as_json: bool,
+    insecure: bool,
+) -> None:
     """Push FILEs and DIRs as a dataset at REF (host/repo:tag); print its digest.
 
     Files under a directory keep their path relative to it; files given directly keep their name.
@@ -240,10 +287,14 @@ def dataset_push(ref: str, paths: tuple[str, ...], annotations: tuple[str, ...],
         raise click.UsageError(
             f"{ref} has no tag: an untagged dataset is reachable only by its digest, and 'sciregistry gc "
             f"--delete-untagged' removes it unless a DOI pins it. Give a tag ({ref}:v1), or --untagged "
-            "to push it so anyway")
+            "to push it so anyway"
+        )
     digest = reg.push_dataset(ref, paths, ann)
-    _emit(as_json, {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
-          digest)
+    _emit(
+        as_json,
+        {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
+        digest,
+    )
 
 
 @main.command()
@@ -253,37 +304,66 @@ def dataset_push(ref: str, paths: tuple[str, ...], annotations: tuple[str, ...],
 @_registry_option
 @token_option
 @client_command
-def pull(ref: str, directory: str, with_crate: bool, registry_url: str | None, token: str | None, as_json: bool,
-         insecure: bool) -> None:
+def pull(
+    ref: str,
+    directory: str,
+    with_crate: bool,
+    registry_url: str | None,
+    token: str | None,
+    as_json: bool,
+    insecure: bool,
+) -> None:
     """Restore the files of the dataset or result REF under DIRECTORY (digests verified)."""
     host, ref = _target(ref, registry_url)
     reg = _registry(host, insecure, token)
     got = reg.pull(ref, directory, with_crate=with_crate)
     rel = [p.relative_to(got.directory).as_posix() for p in got.files]
-    _emit(as_json, {"reference": got.reference, "digest": got.digest, "artifact_type": got.artifact_type,
-                    "directory": str(got.directory), "files": rel, "crate_digest": got.crate_digest},
-          "\n".join([f"{got.digest} -> {got.directory}"] + [f"  {p}" for p in rel]))
+    _emit(
+        as_json,
+        {
+            "reference": got.reference,
+            "digest": got.digest,
+            "artifact_type": got.artifact_type,
+            "directory": str(got.directory),
+            "files": rel,
+            "crate_digest": got.crate_digest,
+        },
+        "\n".join([f"{got.digest} -> {got.directory}"] + [f"  {p}" for p in rel]),
+    )
 
 
 @main.command("push-layout")
 @click.argument("layout_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("ref")
-@click.option("--source-tag", default=None, help="Entry of index.json to push (default: REF's tag, or the only one).")
+@click.option(
+    "--source-tag", default=None, help="Entry of index.json to push (default: REF's tag, or the only one)."
+)
 @_registry_option
 @token_option
 @client_command
-def push_layout(layout_dir: str, ref: str, source_tag: str | None, registry_url: str | None, token: str | None,
-                as_json: bool, insecure: bool) -> None:
+def push_layout(
+    layout_dir: str,
+    ref: str,
+    source_tag: str | None,
+    registry_url: str | None,
+    token: str | None,
+    as_json: bool,
+    insecure: bool,
+) -> None:
     """Push the image in the OCI image layout LAYOUT_DIR to REF (host/repo:tag); print its digest."""
     host, ref = _target(ref, registry_url)
     reg = _registry(host, insecure, token)
     digest = reg.push_layout(layout_dir, ref, source_tag=source_tag)
     r = reg.parse(ref)
-    _emit(as_json, {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
-          digest)
+    _emit(
+        as_json,
+        {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
+        digest,
+    )
 
 
 # --- runs ----------------------------------------------------------------------------------------------
+
 
 @main.group()
 def run() -> None:
@@ -304,15 +384,34 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 
 @run.command("record")
 @click.option("--image", required=True, metavar="REF@DIGEST", help="The image that ran, pinned by digest.")
-@click.option("--input", "inputs", multiple=True, metavar="NAME=REF@DIGEST", help="Input dataset (repeatable).")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="Parameter (repeatable); VALUE becomes an int, float, true/false or string. "
-                   "NAME:string=VALUE forces a type.")
-@click.option("--command", "command", required=True, metavar="TEMPLATE", help="Command template with {name}s.")
-@click.option("--output", "outputs", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Output file (repeatable).")
-@click.option("--workflow", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Workflow file the command executed.")
+@click.option(
+    "--input", "inputs", multiple=True, metavar="NAME=REF@DIGEST", help="Input dataset (repeatable)."
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Parameter (repeatable); VALUE becomes an int, float, true/false or string. "
+    "NAME:string=VALUE forces a type.",
+)
+@click.option(
+    "--command", "command", required=True, metavar="TEMPLATE", help="Command template with {name}s."
+)
+@click.option(
+    "--output",
+    "outputs",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Output file (repeatable).",
+)
+@click.option(
+    "--workflow",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Workflow file the command executed.",
+)
 @click.option("--agent", default=None, help="Name of the person who ran it.")
 @click.option("--orcid", default=None, help="Their ORCID (https://orcid.org/...).")
 @click.option("--started", type=ISO, default=None, help="Start time (ISO 8601 with zone; default now).")
@@ -320,13 +419,30 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--name", default=None, help="Short name of the run.")
 @click.option("--description", default="", help="Description of the run.")
 @click.option("--license", "license_", default=None, help="Licence of the result (SPDX id or URL).")
-@click.option("--to", "to_ref", required=True, metavar="REF", help="Where to push the result (host/repo:tag).")
+@click.option(
+    "--to", "to_ref", required=True, metavar="REF", help="Where to push the result (host/repo:tag)."
+)
 @token_option
 @client_command
-def run_record(image: str, inputs: tuple[str, ...], params: tuple[str, ...], command: str, outputs: tuple[str, ...],
-               workflow: str | None, agent: str | None, orcid: str | None, started: datetime | None,
-               ended: datetime | None, name: str | None, description: str, license_: str | None, to_ref: str,
-               token: str | None, as_json: bool, insecure: bool) -> None:
+def run_record(
+    image: str,
+    inputs: tuple[str, ...],
+    params: tuple[str, ...],
+    command: str,
+    outputs: tuple[str, ...],
+    workflow: str | None,
+    agent: str | None,
+    orcid: str | None,
+    started: datetime | None,
+    ended: datetime | None,
+    name: str | None,
+    description: str,
+    license_: str | None,
+    to_ref: str,
+    token: str | None,
+    as_json: bool,
+    insecure: bool,
+) -> None:
     """Push OUTPUTs as a result at --to and a run crate describing the run; print both digests."""
     from sciregistry.client.artifacts import parse_parameter
 
@@ -341,32 +457,67 @@ def run_record(image: str, inputs: tuple[str, ...], params: tuple[str, ...], com
             raise ValueError(f"parameter {key!r} given twice")
         typed[key] = value
     reg = _registry(host, insecure, token)
-    recorded = reg.record_run(image, _pairs(inputs, "input"), typed, command, list(outputs), to_ref,
-                              workflow=workflow, agent=agent, orcid=orcid, started=started, ended=ended,
-                              name=name, description=description, license=license_)
+    recorded = reg.record_run(
+        image,
+        _pairs(inputs, "input"),
+        typed,
+        command,
+        list(outputs),
+        to_ref,
+        workflow=workflow,
+        agent=agent,
+        orcid=orcid,
+        started=started,
+        ended=ended,
+        name=name,
+        description=description,
+        license=license_,
+    )
     r = reg.parse(to_ref)
     base = f"{r.registry}/{r.repository}"
-    _emit(as_json, {"result": {"reference": f"{base}@{recorded.result_digest}", "digest": recorded.result_digest},
-                    "crate": {"reference": f"{base}@{recorded.crate_digest}", "digest": recorded.crate_digest},
-                    "parameters": typed},
-          f"result {recorded.result_digest}\ncrate  {recorded.crate_digest}")
+    _emit(
+        as_json,
+        {
+            "result": {"reference": f"{base}@{recorded.result_digest}", "digest": recorded.result_digest},
+            "crate": {"reference": f"{base}@{recorded.crate_digest}", "digest": recorded.crate_digest},
+            "parameters": typed,
+        },
+        f"result {recorded.result_digest}\ncrate  {recorded.crate_digest}",
+    )
 
 
 @run.command("import")
 @click.argument("crate_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--to", "to_ref", required=True, metavar="REF", help="Where to push the result (host/repo:tag).")
+@click.option(
+    "--to", "to_ref", required=True, metavar="REF", help="Where to push the result (host/repo:tag)."
+)
 @click.option("--name", default=None, help="Name of the run (the crate's root name).")
 @click.option("--description", default=None, help="Description of the run.")
 @click.option("--license", "license_", default=None, help="Licence of the result (SPDX id or URL).")
 @click.option("--agent", default=None, help="Name of the person who ran it.")
 @click.option("--orcid", default=None, help="Their ORCID (https://orcid.org/...).")
-@click.option("--image", "images", multiple=True, metavar="[STEP=]REF",
-              help="Image of a step whose crate names none (repeatable; without STEP= for every such step).")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    metavar="[STEP=]REF",
+    help="Image of a step whose crate names none (repeatable; without STEP= for every such step).",
+)
 @token_option
 @client_command
-def run_import(crate_dir: str, to_ref: str, name: str | None, description: str | None, license_: str | None,
-               agent: str | None, orcid: str | None, images: tuple[str, ...], token: str | None, as_json: bool,
-               insecure: bool) -> None:
+def run_import(
+    crate_dir: str,
+    to_ref: str,
+    name: str | None,
+    description: str | None,
+    license_: str | None,
+    agent: str | None,
+    orcid: str | None,
+    images: tuple[str, ...],
+    token: str | None,
+    as_json: bool,
+    insecure: bool,
+) -> None:
     """Import a workflow engine's Workflow Run Crate (cwltool+runcrate, Nextflow nf-prov, Snakemake) from
     CRATE_DIR: push its output files as a result at --to and the completed crate as its referrer."""
     given: dict[str, str] = {}
@@ -375,20 +526,33 @@ def run_import(crate_dir: str, to_ref: str, name: str | None, description: str |
         given[step if sep else ""] = ref
     host = _host_of(to_ref)
     reg = _registry(host, insecure, token)
-    imported = reg.import_run(crate_dir, to_ref, name=name, description=description, license=license_,
-                              agent=agent, orcid=orcid, images=given)
+    imported = reg.import_run(
+        crate_dir,
+        to_ref,
+        name=name,
+        description=description,
+        license=license_,
+        agent=agent,
+        orcid=orcid,
+        images=given,
+    )
     for warning in imported.warnings:
         echo(f"warning: {warning}", err=True)
     r = reg.parse(to_ref)
     base = f"{r.registry}/{r.repository}"
     run_ = imported.run
-    _emit(as_json, {"result": {"reference": f"{base}@{imported.result_digest}", "digest": imported.result_digest},
-                    "crate": {"reference": f"{base}@{imported.crate_digest}", "digest": imported.crate_digest},
-                    "workflow": {"language": run_.language, "path": run_.workflow.path if run_.workflow else None},
-                    "steps": [{"name": s.name, "image": s.image.reference} for s in run_.steps],
-                    "warnings": imported.warnings},
-          f"result {imported.result_digest}\ncrate  {imported.crate_digest}\n"
-          + "\n".join(f"step   {s.name}  {s.image.reference}" for s in run_.steps))
+    _emit(
+        as_json,
+        {
+            "result": {"reference": f"{base}@{imported.result_digest}", "digest": imported.result_digest},
+            "crate": {"reference": f"{base}@{imported.crate_digest}", "digest": imported.crate_digest},
+            "workflow": {"language": run_.language, "path": run_.workflow.path if run_.workflow else None},
+            "steps": [{"name": s.name, "image": s.image.reference} for s in run_.steps],
+            "warnings": imported.warnings,
+        },
+        f"result {imported.result_digest}\ncrate  {imported.crate_digest}\n"
+        + "\n".join(f"step   {s.name}  {s.image.reference}" for s in run_.steps),
+    )
 
 
 def _shown_command(r: Run) -> str:
@@ -405,24 +569,32 @@ def _shown_command(r: Run) -> str:
 
 
 def _describe_run(r: Run, host: str) -> str:
-    lines = [f"run {r.id}: {r.name or ''}".rstrip(),
-             f"  result   {host}/{r.repository}@{r.result_digest}",
-             f"  crate    {host}/{r.repository}@{r.crate_digest}",
-             f"  image    {_full(host, r.image.reference)}" + (f" (tag {r.image.tag})" if r.image.tag else "")]
+    lines = [
+        f"run {r.id}: {r.name or ''}".rstrip(),
+        f"  result   {host}/{r.repository}@{r.result_digest}",
+        f"  crate    {host}/{r.repository}@{r.crate_digest}",
+        f"  image    {_full(host, r.image.reference)}" + (f" (tag {r.image.tag})" if r.image.tag else ""),
+    ]
     if r.command:
         lines.append(f"  command  {_shown_command(r)}")
     lines += [f"  param    {k} = {v!r}" for k, v in r.parameters.items()]
     lines += [f"  input    {i.name}: {host}/{i.repository}@{i.digest}" for i in r.inputs]
     lines += [f"  output   {o.path}  sha256:{o.sha256}  {o.size} bytes" for o in r.outputs]
     if r.workflow:
-        lines.append(f"  workflow {r.workflow.get('language') or ''} {r.workflow.get('path')}  "
-                     f"sha256:{r.workflow.get('sha256')}")
+        lines.append(
+            f"  workflow {r.workflow.get('language') or ''} {r.workflow.get('path')}  "
+            f"sha256:{r.workflow.get('sha256')}"
+        )
         for n, step in enumerate(r.steps, 1):
             params = " ".join(f"{p.name}={p.value!r}" for p in step.parameters)
-            lines.append(f"  step {n}   {step.name}: {step.image.name}@{step.image.digest}  {step.command}"
-                         + (f"  {params}" if params else ""))
+            lines.append(
+                f"  step {n}   {step.name}: {step.image.name}@{step.image.digest}  {step.command}"
+                + (f"  {params}" if params else "")
+            )
     if r.agent:
-        lines.append(f"  agent    {r.agent.get('name')}" + (f" <{r.agent['orcid']}>" if r.agent.get("orcid") else ""))
+        lines.append(
+            f"  agent    {r.agent.get('name')}" + (f" <{r.agent['orcid']}>" if r.agent.get("orcid") else "")
+        )
     lines.append(f"  time     {_run_time(r)}")
     return "\n".join(lines)
 
@@ -460,10 +632,17 @@ def run_show(ref: str, registry_url: str | None, token: str | None, as_json: boo
 
 
 @run.command("list")
-@click.option("--registry", "registry_host", envvar="SCIREGISTRY_REGISTRY", default=None,
-              help="Registry host (or give --repository as host/repo).")
+@click.option(
+    "--registry",
+    "registry_host",
+    envvar="SCIREGISTRY_REGISTRY",
+    default=None,
+    help="Registry host (or give --repository as host/repo).",
+)
 @click.option("--repository", default=None, help="Only runs whose result is in this repository.")
-@click.option("--image", default=None, metavar="DIGEST", help="Only runs of this image (manifest or index digest).")
+@click.option(
+    "--image", default=None, metavar="DIGEST", help="Only runs of this image (manifest or index digest)."
+)
 @click.option("--dataset", default=None, metavar="DIGEST", help="Only runs that read this dataset.")
 @click.option("--parameter", default=None, help="Only runs with this parameter ...")
 @click.option("--value", default=None, help="... set to this value (JSON form for numbers: 20, 0.25, true).")
@@ -474,10 +653,22 @@ def run_show(ref: str, registry_url: str | None, token: str | None, as_json: boo
 @click.option("--cursor", default=None, help="Cursor of the next page (printed by a previous call).")
 @token_option
 @client_command
-def run_list(registry_host: str | None, repository: str | None, image: str | None, dataset: str | None,
-             parameter: str | None, value: str | None, agent: str | None, started_after: datetime | None,
-             started_before: datetime | None, limit: int | None, cursor: str | None, token: str | None,
-             as_json: bool, insecure: bool) -> None:
+def run_list(
+    registry_host: str | None,
+    repository: str | None,
+    image: str | None,
+    dataset: str | None,
+    parameter: str | None,
+    value: str | None,
+    agent: str | None,
+    started_after: datetime | None,
+    started_before: datetime | None,
+    limit: int | None,
+    cursor: str | None,
+    token: str | None,
+    as_json: bool,
+    insecure: bool,
+) -> None:
     """List recorded runs, newest first."""
     host = registry_host
     if host is None and repository and "/" in repository:
@@ -488,13 +679,25 @@ def run_list(registry_host: str | None, repository: str | None, image: str | Non
     if host is None:
         raise click.UsageError("give --registry HOST (or --repository host/repo)")
     reg = _registry(host, insecure, token)
-    page = reg.runs(repository=repository, image=image, dataset=dataset, parameter=parameter, value=value,
-                    agent=agent, started_after=started_after, started_before=started_before, limit=limit,
-                    cursor=cursor)
+    page = reg.runs(
+        repository=repository,
+        image=image,
+        dataset=dataset,
+        parameter=parameter,
+        value=value,
+        agent=agent,
+        started_after=started_after,
+        started_before=started_before,
+        limit=limit,
+        cursor=cursor,
+    )
 
     def text() -> str:
-        lines = [f"{r.id}\t{reg.host}/{r.repository}@{r.result_digest}\t{reg.host}/{r.image.repository}@{r.image.digest}\t"
-                 + " ".join(f"{k}={v}" for k, v in r.parameters.items()) for r in page]
+        lines = [
+            f"{r.id}\t{reg.host}/{r.repository}@{r.result_digest}\t{reg.host}/{r.image.repository}@{r.image.digest}\t"
+            + " ".join(f"{k}={v}" for k, v in r.parameters.items())
+            for r in page
+        ]
         if page.next_cursor:
             lines.append(f"more: --cursor {page.next_cursor}")
         return "\n".join(lines) if lines else "no runs"
@@ -504,10 +707,13 @@ def run_list(registry_host: str | None, repository: str | None, image: str | Non
 
 # --- lineage and impact ----------------------------------------------------------------------------------
 
+
 def _lineage_text(node: Lineage, host: str, depth: int = 0) -> list[str]:
     pad = "  " * depth
-    lines = [f"{pad}{host}/{node.subject.repository}@{node.subject.digest}"
-             + (f"  ({node.subject.artifact_type})" if node.subject.artifact_type else "")]
+    lines = [
+        f"{pad}{host}/{node.subject.repository}@{node.subject.digest}"
+        + (f"  ({node.subject.artifact_type})" if node.subject.artifact_type else "")
+    ]
     run_ = node.produced_by
     if node.redacted:
         lines.append(f"{pad}  (not readable with your credentials: digest only)")
@@ -517,7 +723,9 @@ def _lineage_text(node: Lineage, host: str, depth: int = 0) -> list[str]:
         return lines
     workflow = run_.workflow
     if workflow:
-        lines.append(f"{pad}  <- run {run_.id}: {workflow.get('language') or 'workflow'} workflow {workflow.get('path')}")
+        lines.append(
+            f"{pad}  <- run {run_.id}: {workflow.get('language') or 'workflow'} workflow {workflow.get('path')}"
+        )
     else:
         lines.append(f"{pad}  <- run {run_.id}: image {host}/{run_.image.repository}@{run_.image.digest}")
     if run_.command:
@@ -525,8 +733,10 @@ def _lineage_text(node: Lineage, host: str, depth: int = 0) -> list[str]:
     lines += [f"{pad}     param {k} = {v!r}" for k, v in run_.parameters.items()]
     if workflow:
         for n, step in enumerate(run_.steps, 1):
-            lines.append(f"{pad}     step {n} {step.name}: image {step.image.name}@{step.image.digest}"
-                         + (f"  ({step.command})" if step.command else ""))
+            lines.append(
+                f"{pad}     step {n} {step.name}: image {step.image.name}@{step.image.digest}"
+                + (f"  ({step.command})" if step.command else "")
+            )
             lines += [f"{pad}       param {p.name} = {p.value!r}" for p in step.parameters]
     for child, inp in zip(node.inputs, run_.inputs, strict=False):
         lines.append(f"{pad}     input {inp.name}:")
@@ -551,8 +761,13 @@ def lineage(ref: str, registry_url: str | None, token: str | None, as_json: bool
 
 @main.command()
 @click.argument("target", metavar="DIGEST|REF")
-@click.option("--registry", "registry_host", envvar="SCIREGISTRY_REGISTRY", default=None,
-              help="Registry host when DIGEST is a bare digest.")
+@click.option(
+    "--registry",
+    "registry_host",
+    envvar="SCIREGISTRY_REGISTRY",
+    default=None,
+    help="Registry host when DIGEST is a bare digest.",
+)
 @token_option
 @client_command
 def impact(target: str, registry_host: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
@@ -571,10 +786,12 @@ def impact(target: str, registry_host: str | None, token: str | None, as_json: b
         lines = [f"{found.digest}: used by {len(found.runs)} run(s)"]
         lines += [f"  run {r.id}: {reg.host}/{r.repository}@{r.result_digest}" for r in found.runs]
         of_runs = {(r.repository, r.result_digest) for r in found.runs}  # each result once
-        lines += [f"  result {reg.host}/{a.repository}@{a.digest}" for a in found.results
-                  if (a.repository, a.digest) not in of_runs]
+        lines += [
+            f"  result {reg.host}/{a.repository}@{a.digest}"
+            for a in found.results
+            if (a.repository, a.digest) not in of_runs
+        ]
         lines += [f"  doi {d.get('doi')}" for d in found.dois]
         return "\n".join(lines)
 
     _emit(as_json, found.raw, text)
-

@@ -21,8 +21,7 @@ from sciregistry.config import Config, ConfigError, load_config
 from sciregistry.errors import BadRequest, NotFound, RegistryError
 
 #: What ``--token`` says on every command that talks to a registry.
-TOKEN_HELP = ("API or reviewer token (else $SCIREGISTRY_TOKEN, else the credentials of "
-              "'sciregistry login').")
+TOKEN_HELP = "API or reviewer token (else $SCIREGISTRY_TOKEN, else the credentials of 'sciregistry login')."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,9 +32,17 @@ def main() -> None:
 
 def server_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--data-dir`` and ``--config``, identical on every command that works on a registry's data."""
-    f = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                     envvar="SCIREGISTRY_CONFIG", help="TOML configuration file.")(f)
-    f = click.option("--data-dir", default=None, help="Data directory (default ./var or SCIREGISTRY_DATA_DIR).")(f)
+    f = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        envvar="SCIREGISTRY_CONFIG",
+        help="TOML configuration file.",
+    )(f)
+    f = click.option(
+        "--data-dir", default=None, help="Data directory (default ./var or SCIREGISTRY_DATA_DIR)."
+    )(f)
     return f
 
 
@@ -54,6 +61,7 @@ def load(config_path: str | None, data_dir: str | None, **overrides: Any) -> Con
         return load_config(config_path, {"data_dir": data_dir, **overrides})
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
 
 # --- the data directory remembers its database ---------------------------------------------------
 
@@ -95,8 +103,10 @@ def record_database(cfg: Config) -> None:
     tmp = _record_path(cfg) + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(url + "\n")
-        f.write("# the database 'sciregistry serve' uses with this data directory (password removed);\n"
-                "# administrator commands given this data directory refuse to use another one\n")
+        f.write(
+            "# the database 'sciregistry serve' uses with this data directory (password removed);\n"
+            "# administrator commands given this data directory refuse to use another one\n"
+        )
     os.replace(tmp, _record_path(cfg))
 
 
@@ -109,7 +119,8 @@ def check_database(cfg: Config) -> None:
         raise click.ClickException(
             f"the registry using {os.path.abspath(cfg.data_dir)} keeps its data in {recorded}, but this "
             f"command would use {url}. Give it the configuration 'sciregistry serve' was started with: the "
-            "same --config file, or the same SCIREGISTRY_DATABASE_URL (and other SCIREGISTRY_* variables)")
+            "same --config file, or the same SCIREGISTRY_DATABASE_URL (and other SCIREGISTRY_* variables)"
+        )
 
 
 def announce_database(cfg: Config) -> None:
@@ -132,6 +143,7 @@ def admin_config(config_path: str | None, data_dir: str | None, **overrides: Any
 
 
 # --- output ----------------------------------------------------------------------------------------
+
 
 def _silence(stream: IO[Any], fd: int) -> None:
     """Point ``fd`` (1 or 2) at /dev/null, so nothing more is written to the closed pipe (not even
@@ -198,8 +210,10 @@ def doi_argument(value: str, registry: str | None) -> tuple[str, str | None]:
     try:
         doi, base = split_doi_argument(value)
     except BadRequest as exc:
-        raise click.BadParameter(f"{exc.text}; give the DOI (10.xxxx/...), its https://doi.org/ URL "
-                                 "or its landing page URL", param_hint="DOI") from exc
+        raise click.BadParameter(
+            f"{exc.text}; give the DOI (10.xxxx/...), its https://doi.org/ URL or its landing page URL",
+            param_hint="DOI",
+        ) from exc
     return doi, registry or base
 
 

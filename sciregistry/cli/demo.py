@@ -95,7 +95,8 @@ def find_workflows(explicit: str | None = None) -> Path:
     looked = ", ".join(str(c) for c in candidates)
     raise click.UsageError(
         f"cannot find workflows/gc-content/build_image.py (looked in {looked}); run from a sciregistry "
-        "checkout, or give --workflows DIR (or set SCIREGISTRY_WORKFLOWS)")
+        "checkout, or give --workflows DIR (or set SCIREGISTRY_WORKFLOWS)"
+    )
 
 
 def load_builder(workflows: Path) -> ModuleType:
@@ -115,8 +116,16 @@ def run_pipeline(workflows: Path, reads: Path, out: Path, params: dict[str, Any]
     """Run ``gc-content.sh`` on the host with ``sh``, as the image would; return the output files."""
     script = workflows / "gc-content" / "pipeline" / "gc-content.sh"
     out.mkdir(parents=True, exist_ok=True)
-    cmd = ["sh", str(script), "--k", str(params["k"]), "--min-length", str(params["min_length"]), str(reads),
-           str(out)]
+    cmd = [
+        "sh",
+        str(script),
+        "--k",
+        str(params["k"]),
+        "--min-length",
+        str(params["min_length"]),
+        str(reads),
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"}, check=False)
     if proc.returncode != 0:
         raise click.ClickException(f"the pipeline failed (exit {proc.returncode}): {proc.stderr.strip()}")
@@ -149,7 +158,8 @@ def _credentials(registry_url: str, insecure: bool, token: str | None, data_dir:
     raise click.ClickException(
         f"the demo pushes an image, data and a run and mints a DOI, so it needs an account on {host}: "
         f"log in first (sciregistry login {host} --username NAME), or pass --token; on the registry's own "
-        "machine, --data-dir DIR works as the administrator of DIR")
+        "machine, --data-dir DIR works as the administrator of DIR"
+    )
 
 
 def _ensure_namespace(data_dir: Path, namespace: str, owner: str | None, say: Any) -> bool:
@@ -171,7 +181,9 @@ def _ensure_namespace(data_dir: Path, namespace: str, owner: str | None, say: An
     return True
 
 
-def _wait_for_push(registry_url: str, repository: str, creds: Any, insecure: bool, timeout: float = 15.0) -> None:
+def _wait_for_push(
+    registry_url: str, repository: str, creds: Any, insecure: bool, timeout: float = 15.0
+) -> None:
     """Wait until the running registry grants push on ``repository`` (a namespace made by another
     process is seen after its caches expire, a few seconds)."""
     import base64
@@ -187,11 +199,18 @@ def _wait_for_push(registry_url: str, repository: str, creds: Any, insecure: boo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            resp = requests.get(url, params={"scope": f"repository:{repository}:pull,push"}, timeout=10,
-                                auth=(creds.username, creds.password), verify=not insecure)
+            resp = requests.get(
+                url,
+                params={"scope": f"repository:{repository}:pull,push"},
+                timeout=10,
+                auth=(creds.username, creds.password),
+                verify=not insecure,
+            )
             token = resp.json().get("token", "") if resp.ok else ""
             payload = token.split(".")[1] if token.count(".") == 2 else ""
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))) if payload else {}
+            claims = (
+                json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))) if payload else {}
+            )
             if any("push" in (a.get("actions") or []) for a in claims.get("access") or []):
                 return
         except (requests.RequestException, ValueError):
@@ -208,13 +227,23 @@ def _denied_advice(exc: Exception, prefix: str, user: str | None) -> Exception:
     return click.ClickException(
         f"{who} may not push to the namespace {prefix!r}. An administrator can create it for the demo: "
         f"sciregistry namespace create {prefix} --owner {user or 'NAME'} --data-dir DIR (or run the demo "
-        f"with --data-dir DIR on the registry's machine), or give --repo-prefix NAMESPACE you may push to")
+        f"with --data-dir DIR on the registry's machine), or give --repo-prefix NAMESPACE you may push to"
+    )
 
 
-def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | None = None,
-             workdir: Path | None = None, workflows: Path | None = None, label: str = "demo",
-             agent: str = "Demo Researcher", echo: Any = None, token: str | None = None,
-             data_dir: Path | None = None) -> DemoResult:
+def run_demo(
+    registry_url: str,
+    *,
+    insecure: bool = False,
+    repo_prefix: str | None = None,
+    workdir: Path | None = None,
+    workflows: Path | None = None,
+    label: str = "demo",
+    agent: str = "Demo Researcher",
+    echo: Any = None,
+    token: str | None = None,
+    data_dir: Path | None = None,
+) -> DemoResult:
     """Do the whole flow (module docstring) and return what was made. ``echo(text)`` gets one
     progress line per step."""
     from sciregistry.client import Registry
@@ -226,14 +255,23 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
     creds = _credentials(registry_url, insecure, token, data_dir)
     busybox = shutil.which("busybox") or "/bin/busybox"
     if not Path(busybox).is_file():
-        raise click.ClickException("building the image needs a static busybox (Debian: apt-get install busybox-static)")
-    say(f"The demo will create, on {registry_url}, in the namespace {prefix} (private unless an "
+        raise click.ClickException(
+            "building the image needs a static busybox (Debian: apt-get install busybox-static)"
+        )
+    say(
+        f"The demo will create, on {registry_url}, in the namespace {prefix} (private unless an "
         f"administrator makes it public):\n"
         f"  {prefix}/gc-content:{IMAGE_TAG} (the pipeline image), {prefix}/reads:v1 (its input data),\n"
         f"  {prefix}/gc-results:{label}-<UTC time> (a result and its run record), and a TEST DOI\n"
-        f"  (prefix 10.5072: never registered at doi.org; it pins what it cites, so those stay)")
-    if creds.username == "admin" and creds.password is not None and not creds.token \
-            and data_dir is not None and token is None:
+        f"  (prefix 10.5072: never registered at doi.org; it pins what it cites, so those stay)"
+    )
+    if (
+        creds.username == "admin"
+        and creds.password is not None
+        and not creds.token
+        and data_dir is not None
+        and token is None
+    ):
         say(f"not logged in: working as the administrator of {data_dir} ({data_dir / 'admin-password'})")
     created_at = time.monotonic()
     if data_dir is not None and _ensure_namespace(data_dir, prefix, creds.username, say):
@@ -250,8 +288,13 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
             shutil.rmtree(layout)
         built = builder.build_image(layout, IMAGE_TAG, busybox)
         say(f"[1/6] built the gc-content image: {built}")
-        with Registry(registry_url, token=creds.token, username=creds.username, password=creds.password,
-                      insecure=insecure) as reg:
+        with Registry(
+            registry_url,
+            token=creds.token,
+            username=creds.username,
+            password=creds.password,
+            insecure=insecure,
+        ) as reg:
             try:
                 image_digest = reg.push_layout(layout, f"{prefix}/gc-content:{IMAGE_TAG}")
             except Denied as exc:
@@ -260,8 +303,11 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
             say(f"[2/6] pushed the image: {image_ref}")
             data_dir = wf / "gc-content" / "data"
             files = [data_dir / name for name in DATASET_FILES]
-            reads_digest = reg.push_dataset(reg.reference(f"{prefix}/reads", tag="v1"), files,
-                                            {"org.opencontainers.image.title": "gc-content sample reads"})
+            reads_digest = reg.push_dataset(
+                reg.reference(f"{prefix}/reads", tag="v1"),
+                files,
+                {"org.opencontainers.image.title": "gc-content sample reads"},
+            )
             reads_ref = reg.reference(f"{prefix}/reads", digest=reads_digest)
             say(f"[3/6] pushed the dataset: {reads_ref}")
             reads = base / "in" / "reads"
@@ -277,59 +323,128 @@ def run_demo(registry_url: str, *, insecure: bool = False, repo_prefix: str | No
             say(f"[4/6] ran {COMMAND_TEMPLATE.format(**params)}")
             # a fresh tag per demo: a tag on a result that a DOI pins can never move
             result_tag = f"{label}-{ended:%Y%m%dt%H%M%S%f}"
-            recorded = reg.record_run(image_ref, {"reads": reads_ref}, params, COMMAND_TEMPLATE, outputs,
-                                      reg.reference(f"{prefix}/gc-results", tag=result_tag), agent=agent,
-                                      name=f"GC content of the sample reads (k={params['k']})",
-                                      description="Recorded by 'sciregistry demo'.", license="CC-BY-4.0",
-                                      started=started, ended=ended)
+            recorded = reg.record_run(
+                image_ref,
+                {"reads": reads_ref},
+                params,
+                COMMAND_TEMPLATE,
+                outputs,
+                reg.reference(f"{prefix}/gc-results", tag=result_tag),
+                agent=agent,
+                name=f"GC content of the sample reads (k={params['k']})",
+                description="Recorded by 'sciregistry demo'.",
+                license="CC-BY-4.0",
+                started=started,
+                ended=ended,
+            )
             result_ref = reg.reference(f"{prefix}/gc-results", digest=recorded.result_digest)
             say(f"[5/6] recorded the run: result {result_ref}, crate {recorded.crate_digest}")
-            body = {"reference": f"{prefix}/gc-results@{recorded.result_digest}",
-                    "title": "[Test DOI] GC content and 3-mer counts of the gc-content sample reads",
-                    "description": "A demonstration result made by 'sciregistry demo', with a test DOI "
-                                   "(prefix 10.5072, never registered at doi.org).",
-                    "creators": [parse_creator(agent)], "test": True}
+            body = {
+                "reference": f"{prefix}/gc-results@{recorded.result_digest}",
+                "title": "[Test DOI] GC content and 3-mer counts of the gc-content sample reads",
+                "description": "A demonstration result made by 'sciregistry demo', with a test DOI "
+                "(prefix 10.5072, never registered at doi.org).",
+                "creators": [parse_creator(agent)],
+                "test": True,
+            }
             record = reg.transport.request("POST", "/api/v1/dois", json=body).json()
             doi = str(record["doi"])
             landing = f"{reg.url}/doi/{doi}"
             say(f"[6/6] minted the test DOI {doi}")
-            return DemoResult(reg.url, image_ref, reads_ref, result_ref, recorded.crate_digest, params, doi,
-                              landing, f"sciregistry reproduce {doi} --registry {reg.url}")
+            return DemoResult(
+                reg.url,
+                image_ref,
+                reads_ref,
+                result_ref,
+                recorded.crate_digest,
+                params,
+                doi,
+                landing,
+                f"sciregistry reproduce {doi} --registry {reg.url}",
+            )
     finally:
         if own_tmp:
             shutil.rmtree(base, ignore_errors=True)
 
 
 @main.command("demo")
-@click.option("--registry", "registry_url", required=True, envvar="SCIREGISTRY_REGISTRY",
-              help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY).")
-@click.option("--insecure", is_flag=True, help="Allow plain HTTP to a non-loopback registry and skip TLS verification.")
-@click.option("--repo-prefix", default=None, metavar="NAME",
-              help="Namespace of the repositories (default: demo).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The registry's data directory (on its machine): create the demo namespace there when "
-                   "missing, and work as its administrator when nobody is logged in.")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None,
-              help="Keep the image layout, inputs and outputs here (default: a temporary directory).")
-@click.option("--workflows", default=None, type=click.Path(file_okay=False),
-              help="The workflows/ directory of a sciregistry checkout (default: found automatically, "
-                   "or SCIREGISTRY_WORKFLOWS).")
-@click.option("--label", default="demo", show_default=True,
-              help="The run's label parameter; the result's tag is LABEL-<UTC time>.")
-@click.option("--agent", default="Demo Researcher", show_default=True, metavar="'Given Family'",
-              help="Who ran the pipeline (the run's agent and the DOI's creator).")
+@click.option(
+    "--registry",
+    "registry_url",
+    required=True,
+    envvar="SCIREGISTRY_REGISTRY",
+    help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY).",
+)
+@click.option(
+    "--insecure", is_flag=True, help="Allow plain HTTP to a non-loopback registry and skip TLS verification."
+)
+@click.option(
+    "--repo-prefix", default=None, metavar="NAME", help="Namespace of the repositories (default: demo)."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The registry's data directory (on its machine): create the demo namespace there when "
+    "missing, and work as its administrator when nobody is logged in.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Keep the image layout, inputs and outputs here (default: a temporary directory).",
+)
+@click.option(
+    "--workflows",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="The workflows/ directory of a sciregistry checkout (default: found automatically, "
+    "or SCIREGISTRY_WORKFLOWS).",
+)
+@click.option(
+    "--label",
+    default="demo",
+    show_default=True,
+    help="The run's label parameter; the result's tag is LABEL-<UTC time>.",
+)
+@click.option(
+    "--agent",
+    default="Demo Researcher",
+    show_default=True,
+    metavar="'Given Family'",
+    help="Who ran the pipeline (the run's agent and the DOI's creator).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @token_option
 @friendly_errors
-def demo(registry_url: str, insecure: bool, repo_prefix: str | None, data_dir: Path | None, workdir: str | None,
-         workflows: str | None, label: str, agent: str, as_json: bool, token: str | None) -> None:
+def demo(
+    registry_url: str,
+    insecure: bool,
+    repo_prefix: str | None,
+    data_dir: Path | None,
+    workdir: str | None,
+    workflows: str | None,
+    label: str,
+    agent: str,
+    as_json: bool,
+    token: str | None,
+) -> None:
     """Build, push and run the example pipeline, record the run, mint a DOI; print the DOI, its
     landing page and the command that reproduces it."""
     wf = find_workflows(workflows)
     progress = (lambda text: echo(text, err=True)) if as_json else echo
-    result = run_demo(registry_url, insecure=insecure, repo_prefix=repo_prefix,
-                      workdir=Path(workdir) if workdir else None, workflows=wf, label=label, agent=agent,
-                      echo=progress, token=token, data_dir=data_dir)
+    result = run_demo(
+        registry_url,
+        insecure=insecure,
+        repo_prefix=repo_prefix,
+        workdir=Path(workdir) if workdir else None,
+        workflows=wf,
+        label=label,
+        agent=agent,
+        echo=progress,
+        token=token,
+        data_dir=data_dir,
+    )
     if as_json:
         echo(json.dumps(asdict(result), indent=2, sort_keys=True))
     else:

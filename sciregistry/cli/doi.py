@@ -54,21 +54,30 @@ _JSON_FORMATS = ("csl", "datacite")
 
 # --- shared client options -----------------------------------------------------------------------
 
+
 def client_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--registry``, credentials, ``--insecure`` and ``--json``, identical on every client command."""
     f = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
-    f = click.option("--insecure", is_flag=True,
-                     help="Allow plain HTTP to a non-loopback registry and skip TLS verification.")(f)
+    f = click.option(
+        "--insecure",
+        is_flag=True,
+        help="Allow plain HTTP to a non-loopback registry and skip TLS verification.",
+    )(f)
     f = token_option(f)
     f = click.option("--password", default=None, help="Password (else SCIREGISTRY_PASSWORD).")(f)
     f = click.option("--username", "-u", default=None, help="User name (else SCIREGISTRY_USERNAME).")(f)
-    f = click.option("--registry", default=None, envvar="SCIREGISTRY_REGISTRY",
-                     help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY).")(f)
+    f = click.option(
+        "--registry",
+        default=None,
+        envvar="SCIREGISTRY_REGISTRY",
+        help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY).",
+    )(f)
     return f
 
 
-def _transport(registry: str, *, username: str | None, password: str | None, token: str | None,
-               insecure: bool) -> Any:
+def _transport(
+    registry: str, *, username: str | None, password: str | None, token: str | None, insecure: bool
+) -> Any:
     from sciregistry.client.credentials import resolve_credentials
     from sciregistry.client.transport import Transport, normalize_url
 
@@ -78,14 +87,16 @@ def _transport(registry: str, *, username: str | None, password: str | None, tok
         raise click.UsageError(str(exc)) from exc
     host = base.split("://", 1)[1].split("/", 1)[0]
     creds = resolve_credentials(host, username=username, password=password, token=token)
-    return Transport(base, token=creds.token, username=creds.username, password=creds.password,
-                     insecure=insecure)
+    return Transport(
+        base, token=creds.token, username=creds.username, password=creds.password, insecure=insecure
+    )
 
 
 def _need_registry(registry: str | None) -> str:
     if not registry:
-        raise click.UsageError("give --registry URL of the registry that minted the DOI "
-                               "(or set SCIREGISTRY_REGISTRY)")
+        raise click.UsageError(
+            "give --registry URL of the registry that minted the DOI (or set SCIREGISTRY_REGISTRY)"
+        )
     return registry
 
 
@@ -99,19 +110,28 @@ def private_note(base_url: str, doi: str, repository: str, insecure: bool) -> st
     registry hides it); None when it is public or when that cannot be told. One GET of
     ``/api/v1/dois/<doi>``, without credentials, to the registry that has just minted it."""
     try:
-        resp = requests.get(f"{base_url}/api/v1/dois/{doi}", headers={"Accept": "application/json"},
-                            timeout=10, allow_redirects=False, verify=not insecure, stream=True)
+        resp = requests.get(
+            f"{base_url}/api/v1/dois/{doi}",
+            headers={"Accept": "application/json"},
+            timeout=10,
+            allow_redirects=False,
+            verify=not insecure,
+            stream=True,
+        )
         resp.close()
     except requests.RequestException:
         return None
     if resp.status_code not in (401, 403, 404):
         return None
     namespace = repository.split("/", 1)[0]
-    return "\n".join([
-        f"note: {repository} is private: a reader holding only the DOI is refused. An administrator can",
-        f"  make it public:   sciregistry namespace set-visibility {namespace} public",
-        "  or, for a private review, make a reviewer token to send with the DOI:",
-        f"                    sciregistry token create --reviewer {doi} --expires 14d"])
+    return "\n".join(
+        [
+            f"note: {repository} is private: a reader holding only the DOI is refused. An administrator can",
+            f"  make it public:   sciregistry namespace set-visibility {namespace} public",
+            "  or, for a private review, make a reviewer token to send with the DOI:",
+            f"                    sciregistry token create --reviewer {doi} --expires 14d",
+        ]
+    )
 
 
 def _doi(value: str) -> str:
@@ -133,7 +153,7 @@ def parse_creator(text: str) -> dict[str, str]:
     creator: dict[str, str]
     if text.startswith("{"):
         end = text.find("}")
-        rest = text[end + 1:].strip() if end > 0 else ""
+        rest = text[end + 1 :].strip() if end > 0 else ""
         if end < 0 or (rest and not rest.startswith(",")):
             raise click.BadParameter(f"expected '{{Name}}[,ORCID]', got {text!r}", param_hint="--creator")
         name, orcid = " ".join(text[1:end].split()), rest[1:].strip()
@@ -157,6 +177,7 @@ def parse_creator(text: str) -> dict[str, str]:
 
 # --- doi -------------------------------------------------------------------------------------------
 
+
 @main.group("doi")
 def doi_group() -> None:
     """Mint, show and withdraw DOIs for results."""
@@ -165,15 +186,30 @@ def doi_group() -> None:
 @doi_group.command("mint")
 @click.argument("ref")
 @click.option("--title", default=None, help="Title (default: the run's name).")
-@click.option("--creator", "creators", multiple=True, metavar="'Given Family[,ORCID]'",
-              help="A creator; repeat for several (default: the run's agent).")
+@click.option(
+    "--creator",
+    "creators",
+    multiple=True,
+    metavar="'Given Family[,ORCID]'",
+    help="A creator; repeat for several (default: the run's agent).",
+)
 @click.option("--description", default=None, help="Abstract.")
 @click.option("--supersedes", default=None, metavar="DOI", help="Make this a new version of DOI.")
 @client_options
 @friendly_errors
-def mint(ref: str, title: str | None, creators: tuple[str, ...], description: str | None, supersedes: str | None,
-         registry: str | None, username: str | None, password: str | None, token: str | None, insecure: bool,
-         as_json: bool) -> None:
+def mint(
+    ref: str,
+    title: str | None,
+    creators: tuple[str, ...],
+    description: str | None,
+    supersedes: str | None,
+    registry: str | None,
+    username: str | None,
+    password: str | None,
+    token: str | None,
+    insecure: bool,
+    as_json: bool,
+) -> None:
     """Mint a DOI for the result REF (host:port/repo@sha256:... or host:port/repo:tag)."""
     from sciregistry.oci import MANIFEST_MEDIA_TYPES, is_digest
     from sciregistry.oci.reference import parse_reference
@@ -182,14 +218,18 @@ def mint(ref: str, title: str | None, creators: tuple[str, ...], description: st
         parsed = parse_reference(ref, require_registry=registry is None)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="REF") from exc
-    t = _transport(registry or parsed.registry, username=username, password=password, token=token,
-                   insecure=insecure)
+    t = _transport(
+        registry or parsed.registry, username=username, password=password, token=token, insecure=insecure
+    )
     try:
         digest = parsed.digest
         if digest is None:
             tag = parsed.tag or "latest"
-            resp = t.request("HEAD", f"/v2/{parsed.repository}/manifests/{tag}",
-                             headers={"Accept": ", ".join(sorted(MANIFEST_MEDIA_TYPES))})
+            resp = t.request(
+                "HEAD",
+                f"/v2/{parsed.repository}/manifests/{tag}",
+                headers={"Accept": ", ".join(sorted(MANIFEST_MEDIA_TYPES))},
+            )
             resp.close()
             digest = resp.headers.get("Docker-Content-Digest", "")
             if not is_digest(digest):
@@ -222,13 +262,21 @@ def mint(ref: str, title: str | None, creators: tuple[str, ...], description: st
 @click.argument("doi")
 @client_options
 @friendly_errors
-def show(doi: str, registry: str | None, username: str | None, password: str | None, token: str | None,
-         insecure: bool, as_json: bool) -> None:
+def show(
+    doi: str,
+    registry: str | None,
+    username: str | None,
+    password: str | None,
+    token: str | None,
+    insecure: bool,
+    as_json: bool,
+) -> None:
     """Show the record of DOI: state, title, result, versions, reproductions. DOI may also be its
     https://doi.org/ URL or its landing page URL (which names the registry)."""
     norm, registry = doi_argument(doi, registry)
-    t = _transport(_need_registry(registry), username=username, password=password, token=token,
-                   insecure=insecure)
+    t = _transport(
+        _need_registry(registry), username=username, password=password, token=token, insecure=insecure
+    )
     try:
         record = t.request("GET", f"/api/v1/dois/{norm}").json()
         landing = f"{t.base_url}/doi/{record['doi']}"
@@ -236,9 +284,11 @@ def show(doi: str, registry: str | None, username: str | None, password: str | N
             _echo_json({**record, "landing_url": landing})
             return
         titles = (record.get("metadata") or {}).get("titles") or [{}]
-        rows = [("DOI", f"{record['doi']} ({record['state']})"),
-                ("Title", titles[0].get("title", "")),
-                ("Landing page", landing)]
+        rows = [
+            ("DOI", f"{record['doi']} ({record['state']})"),
+            ("Title", titles[0].get("title", "")),
+            ("Landing page", landing),
+        ]
         if record.get("is_concept"):
             rows.append(("Versions", ", ".join(record.get("versions") or []) or "none"))
             rows.append(("Latest", record.get("latest") or "none"))
@@ -268,16 +318,26 @@ def show(doi: str, registry: str | None, username: str | None, password: str | N
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @client_options
 @friendly_errors
-def withdraw(doi: str, reason: str, yes: bool, registry: str | None, username: str | None, password: str | None,
-             token: str | None, insecure: bool, as_json: bool) -> None:
+def withdraw(
+    doi: str,
+    reason: str,
+    yes: bool,
+    registry: str | None,
+    username: str | None,
+    password: str | None,
+    token: str | None,
+    insecure: bool,
+    as_json: bool,
+) -> None:
     """Withdraw DOI (admin): it keeps resolving, to a tombstone page with REASON. Irreversible."""
     norm, registry = doi_argument(doi, registry)
     if not reason.strip():
         raise click.BadParameter("the reason must not be empty", param_hint="--reason")
     if not yes:
         click.confirm(f"Withdraw {norm}? This cannot be undone", abort=True)
-    t = _transport(_need_registry(registry), username=username, password=password, token=token,
-                   insecure=insecure)
+    t = _transport(
+        _need_registry(registry), username=username, password=password, token=token, insecure=insecure
+    )
     try:
         record = t.request("POST", f"/api/v1/dois/{norm}/tombstone", json={"reason": reason}).json()
         if as_json:
@@ -290,9 +350,19 @@ def withdraw(doi: str, reason: str, yes: bool, registry: str | None, username: s
 
 # --- cite ------------------------------------------------------------------------------------------
 
-def fetch_citation(doi: str, fmt: str, *, registry: str | None, username: str | None = None,
-                   password: str | None = None, token: str | None = None, insecure: bool = False,
-                   resolver: str | None = None, timeout: float = 30.0) -> str:
+
+def fetch_citation(
+    doi: str,
+    fmt: str,
+    *,
+    registry: str | None,
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    insecure: bool = False,
+    resolver: str | None = None,
+    timeout: float = 30.0,
+) -> str:
     """The citation of ``doi`` in ``fmt`` (a key of :data:`CITE_FORMATS`), by content negotiation
     against the registry's landing page, or against ``https://doi.org/`` when no registry is given
     (DataCite and Crossref DOIs; a test DOI, ``10.5072/...``, is never asked there)."""
@@ -302,8 +372,10 @@ def fetch_citation(doi: str, fmt: str, *, registry: str | None, username: str | 
     accept = CITE_FORMATS[fmt]
     resolver = resolver or DOI_RESOLVER
     if not registry and is_test_doi(doi) and is_public_resolver(resolver):
-        raise NotFound(f"{doi} is a test DOI (prefix {TEST_DOI_PREFIX}): it is never registered at {resolver}, "
-                       f"so it cannot be cited through it; {NO_REGISTRY_HINT}")
+        raise NotFound(
+            f"{doi} is a test DOI (prefix {TEST_DOI_PREFIX}): it is never registered at {resolver}, "
+            f"so it cannot be cited through it; {NO_REGISTRY_HINT}"
+        )
     wanted = accept.split(";", 1)[0]
     if registry:
         t = _transport(registry, username=username, password=password, token=token, insecure=insecure)
@@ -314,34 +386,56 @@ def fetch_citation(doi: str, fmt: str, *, registry: str | None, username: str | 
             t.close()
     else:
         try:
-            r = requests.get(resolver + doi, headers={"Accept": accept}, timeout=timeout,
-                             allow_redirects=True)
+            r = requests.get(
+                resolver + doi, headers={"Accept": accept}, timeout=timeout, allow_redirects=True
+            )
         except requests.exceptions.RequestException as exc:
-            raise OSError(f"cannot reach {resolver} to look up {doi} ({short_reason(exc)}); "
-                          f"if a sciregistry minted it, {NO_REGISTRY_HINT}") from None
+            raise OSError(
+                f"cannot reach {resolver} to look up {doi} ({short_reason(exc)}); "
+                f"if a sciregistry minted it, {NO_REGISTRY_HINT}"
+            ) from None
         if r.status_code == 404:
-            raise NotFound(f"DOI {doi} is not known to {resolver}; if a sciregistry minted it, {NO_REGISTRY_HINT}")
+            raise NotFound(
+                f"DOI {doi} is not known to {resolver}; if a sciregistry minted it, {NO_REGISTRY_HINT}"
+            )
         if r.status_code >= 400:
             raise UpstreamError(f"{resolver} answered HTTP {r.status_code} for {doi}")
         content_type, text = r.headers.get("Content-Type", ""), r.content.decode("utf-8")
     got = content_type.split(";", 1)[0].strip().lower()
     if got != wanted:
-        raise UpstreamError(f"the server does not offer {fmt} ({wanted}) for {doi}: it answered {got or 'nothing'}")
+        raise UpstreamError(
+            f"the server does not offer {fmt} ({wanted}) for {doi}: it answered {got or 'nothing'}"
+        )
     return str(text)
 
 
 @main.command("cite")
 @click.argument("doi")
-@click.option("--format", "fmt", type=click.Choice(sorted(CITE_FORMATS)), default="bibtex", show_default=True,
-              help="Citation format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(CITE_FORMATS)),
+    default="bibtex",
+    show_default=True,
+    help="Citation format.",
+)
 @client_options
 @friendly_errors
-def cite(doi: str, fmt: str, registry: str | None, username: str | None, password: str | None,
-         token: str | None, insecure: bool, as_json: bool) -> None:
+def cite(
+    doi: str,
+    fmt: str,
+    registry: str | None,
+    username: str | None,
+    password: str | None,
+    token: str | None,
+    insecure: bool,
+    as_json: bool,
+) -> None:
     """Print the citation of DOI (from --registry or its landing page URL, else through https://doi.org/)."""
     norm, registry = doi_argument(doi, registry)
-    text = fetch_citation(norm, fmt, registry=registry, username=username, password=password, token=token,
-                          insecure=insecure)
+    text = fetch_citation(
+        norm, fmt, registry=registry, username=username, password=password, token=token, insecure=insecure
+    )
     if fmt in _JSON_FORMATS:
         _echo_json(json.loads(text))
     elif as_json:
@@ -351,6 +445,7 @@ def cite(doi: str, fmt: str, registry: str | None, username: str | None, passwor
 
 
 # --- gc --------------------------------------------------------------------------------------------
+
 
 def _size(n: int) -> str:
     value = float(n)
@@ -363,18 +458,36 @@ def _size(n: int) -> str:
 
 @main.command("gc")
 @click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
-@click.option("--delete-untagged", is_flag=True,
-              help="Also delete manifests no tag, DOI, index or subject keeps alive.")
-@click.option("--grace", type=click.IntRange(min=0), default=None, metavar="SECONDS",
-              help="Keep unreferenced blobs and untagged manifests pushed less than this ago "
-                   "(default: gc_grace_seconds; keep it at least the servers' value).")
-@click.option("--upload-max-age", type=click.IntRange(min=0), default=None, metavar="SECONDS",
-              help="Remove uploads idle longer than this (default: upload_max_age).")
+@click.option(
+    "--delete-untagged", is_flag=True, help="Also delete manifests no tag, DOI, index or subject keeps alive."
+)
+@click.option(
+    "--grace",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Keep unreferenced blobs and untagged manifests pushed less than this ago "
+    "(default: gc_grace_seconds; keep it at least the servers' value).",
+)
+@click.option(
+    "--upload-max-age",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Remove uploads idle longer than this (default: upload_max_age).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @server_options
 @friendly_errors
-def gc(dry_run: bool, delete_untagged: bool, grace: int | None, upload_max_age: int | None, as_json: bool,
-       data_dir: str | None, config_path: str | None) -> None:
+def gc(
+    dry_run: bool,
+    delete_untagged: bool,
+    grace: int | None,
+    upload_max_age: int | None,
+    as_json: bool,
+    data_dir: str | None,
+    config_path: str | None,
+) -> None:
     """Garbage-collect unreferenced manifests and blobs (everything a DOI pins is kept)."""
     from sciregistry.app import build_services
     from sciregistry.registry.gc import collect_exclusive
@@ -382,28 +495,38 @@ def gc(dry_run: bool, delete_untagged: bool, grace: int | None, upload_max_age: 
     cfg = admin_config(config_path, data_dir)
     services = build_services(cfg)
     try:
-        report = collect_exclusive(services.registry,
-                         grace=cfg.gc_grace_seconds if grace is None else grace,
-                         upload_max_age=cfg.upload_max_age if upload_max_age is None else upload_max_age,
-                         dry_run=dry_run, delete_untagged=delete_untagged, dois=services.extra.get("dois"))
+        report = collect_exclusive(
+            services.registry,
+            grace=cfg.gc_grace_seconds if grace is None else grace,
+            upload_max_age=cfg.upload_max_age if upload_max_age is None else upload_max_age,
+            dry_run=dry_run,
+            delete_untagged=delete_untagged,
+            dois=services.extra.get("dois"),
+        )
     finally:
         services.engine.dispose()
         announce_database(cfg)
     if report is None:
-        raise click.ClickException("another gc pass is running (the online gc of `serve`, or another "
-                                   "`sciregistry gc`); try again when it has finished")
+        raise click.ClickException(
+            "another gc pass is running (the online gc of `serve`, or another "
+            "`sciregistry gc`); try again when it has finished"
+        )
     if as_json:
         _echo_json(report.to_dict())
         return
     verb = "would delete" if dry_run else "deleted"
-    echo(f"gc{' (dry run)' if dry_run else ''}: {verb} {len(report.manifests_deleted)} manifests, "
-               f"{len(report.blobs_deleted)} blobs, {report.links_deleted} repository links, "
-               f"{len(report.orphan_files_deleted)} orphan files, {len(report.uploads_deleted)} uploads; "
-               f"{_size(report.bytes_freed)} {'to free' if dry_run else 'freed'}; "
-               f"{report.pinned_kept} DOI-pinned objects kept")
+    echo(
+        f"gc{' (dry run)' if dry_run else ''}: {verb} {len(report.manifests_deleted)} manifests, "
+        f"{len(report.blobs_deleted)} blobs, {report.links_deleted} repository links, "
+        f"{len(report.orphan_files_deleted)} orphan files, {len(report.uploads_deleted)} uploads; "
+        f"{_size(report.bytes_freed)} {'to free' if dry_run else 'freed'}; "
+        f"{report.pinned_kept} DOI-pinned objects kept"
+    )
     if report.dois_completed:
-        echo(f"{'would complete' if dry_run else 'completed'} {len(report.dois_completed)} DOI mint(s) "
-                   f"a crash had interrupted: {', '.join(report.dois_completed)}")
+        echo(
+            f"{'would complete' if dry_run else 'completed'} {len(report.dois_completed)} DOI mint(s) "
+            f"a crash had interrupted: {', '.join(report.dois_completed)}"
+        )
     for d in report.manifests_deleted:
         echo(f"  manifest {d}")
     for d in report.blobs_deleted:

@@ -37,32 +37,68 @@ def _fail(as_json: bool, code: str, message: str, detail: object = None, line: s
         if detail is not None:
             err["detail"] = detail
         echo(json.dumps({"errors": [err]}, default=str))
-    echo("error: " + (line or f"{code}: {message}" + (f" ({detail})" if detail and not as_json else "")), err=True)
+    echo(
+        "error: " + (line or f"{code}: {message}" + (f" ({detail})" if detail and not as_json else "")),
+        err=True,
+    )
     sys.exit(1)
 
 
 @main.command("reproduce")
 @click.argument("doi")
-@click.option("--registry", default=None, envvar="SCIREGISTRY_REGISTRY",
-              help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY; "
-                   "default: find it through https://doi.org/).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="New or empty output directory (default ./reproduce-<suffix>).")
-@click.option("--runtime", type=click.Choice(["auto", "podman", "docker", "none"]), default="auto",
-              show_default=True, help="Container runtime; auto tries podman, then docker; none only fetches.")
+@click.option(
+    "--registry",
+    default=None,
+    envvar="SCIREGISTRY_REGISTRY",
+    help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY; "
+    "default: find it through https://doi.org/).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="New or empty output directory (default ./reproduce-<suffix>).",
+)
+@click.option(
+    "--runtime",
+    type=click.Choice(["auto", "podman", "docker", "none"]),
+    default="auto",
+    show_default=True,
+    help="Container runtime; auto tries podman, then docker; none only fetches.",
+)
 @click.option("--attach", is_flag=True, help="Push the report as a referrer of the result.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
-              help="Seconds the command may run.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=3600.0,
+    show_default=True,
+    help="Seconds the command may run.",
+)
 @token_option
 @click.option("--username", "-u", default=None, help="User name (else SCIREGISTRY_USERNAME).")
 @click.option("--password", default=None, help="Password (else SCIREGISTRY_PASSWORD).")
-@click.option("--insecure", is_flag=True,
-              help="Allow plain HTTP to a non-loopback registry and skip TLS verification.")
+@click.option(
+    "--insecure", is_flag=True, help="Allow plain HTTP to a non-loopback registry and skip TLS verification."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars (shown on a terminal for downloads over a few MiB).")
-def reproduce(doi: str, registry: str | None, out_dir: Path | None, runtime: str, attach: bool, timeout: float,
-              token: str | None, username: str | None, password: str | None, insecure: bool,
-              as_json: bool, quiet: bool = False) -> None:
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bars (shown on a terminal for downloads over a few MiB)."
+)
+def reproduce(
+    doi: str,
+    registry: str | None,
+    out_dir: Path | None,
+    runtime: str,
+    attach: bool,
+    timeout: float,
+    token: str | None,
+    username: str | None,
+    password: str | None,
+    insecure: bool,
+    as_json: bool,
+    quiet: bool = False,
+) -> None:
     """Reproduce the result a DOI names: verify its run crate, fetch image and inputs by digest,
     run the recorded command, compare the outputs; write report.json and report.md."""
     from sciregistry.client import Registry
@@ -72,20 +108,30 @@ def reproduce(doi: str, registry: str | None, out_dir: Path | None, runtime: str
     norm, registry = doi_argument(doi, registry)
     try:
         if not registry:
-            if not as_json and not (_reproduce.is_test_doi(norm)
-                                    and _reproduce.is_public_resolver(_reproduce.DOI_RESOLVER)):
+            if not as_json and not (
+                _reproduce.is_test_doi(norm) and _reproduce.is_public_resolver(_reproduce.DOI_RESOLVER)
+            ):
                 echo(f"no --registry: looking {norm} up at {_reproduce.DOI_RESOLVER}", err=True)
             registry = locate_registry(norm)
         try:
-            reg = Registry(registry, token=token, username=username, password=password, insecure=insecure,
-                           progress=False if quiet else None)
+            reg = Registry(
+                registry,
+                token=token,
+                username=username,
+                password=password,
+                insecure=insecure,
+                progress=False if quiet else None,
+            )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
         with reg:
             resolution = reg.resolve(norm)
-            report = resolution.reproduce(out_dir if out_dir is not None else _reproduce.default_out_dir(norm),
-                                          runtime,  # type: ignore[arg-type]
-                                          attach, timeout=timeout)
+            report = resolution.reproduce(
+                out_dir if out_dir is not None else _reproduce.default_out_dir(norm),
+                runtime,  # type: ignore[arg-type]
+                attach,
+                timeout=timeout,
+            )
     except RegistryError as exc:
         _fail(as_json, exc.code, exc.text, exc.detail, line=None if as_json else error_text(exc))
         return

@@ -23,8 +23,14 @@ from sciregistry.cli.common import load, main, record_database, redact_url, serv
 @click.option("--workers", type=int, default=None, help="Worker processes (default 2).")
 @click.option("--threads", type=int, default=None, help="Threads per worker (default 8).")
 @server_options
-def serve(host: str | None, port: int | None, workers: int | None, threads: int | None,
-          data_dir: str | None, config_path: str | None) -> None:
+def serve(
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    threads: int | None,
+    data_dir: str | None,
+    config_path: str | None,
+) -> None:
     """Run the registry with a production WSGI server (gunicorn, gthread workers)."""
     cfg = load(config_path, data_dir, host=host, port=port, workers=workers, threads=threads)
     from sciregistry.logs import configure_logging
@@ -41,9 +47,12 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     metrics_dir = prepare_multiprocess_dir()
     try:
         prepare_in_child(cfg)
-        logging.getLogger("sciregistry").info("database %s; storage %s; data dir %s",
-                                              redact_url(cfg.resolved_database_url), describe_storage(cfg),
-                                              os.path.abspath(cfg.data_dir))
+        logging.getLogger("sciregistry").info(
+            "database %s; storage %s; data dir %s",
+            redact_url(cfg.resolved_database_url),
+            describe_storage(cfg),
+            os.path.abspath(cfg.data_dir),
+        )
         run_gunicorn(cfg)
     finally:
         if os.path.basename(metrics_dir).startswith(METRICS_DIR_PREFIX):
@@ -95,7 +104,8 @@ def check_port(host: str, port: int) -> None:
             if exc.errno == errno.EADDRINUSE:
                 raise click.ClickException(
                     f"{host}:{port} is already in use (another sciregistry, or another server): stop it, or "
-                    f"start on another port (--port {port + 1}, or PORT={port + 1} with make run)") from None
+                    f"start on another port (--port {port + 1}, or PORT={port + 1} with make run)"
+                ) from None
             raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
@@ -133,7 +143,7 @@ def restrict_modes(cfg: Any) -> None:
             os.chmod(path, 0o700)
     url = cfg.resolved_database_url
     if url.startswith("sqlite:///"):
-        db = url[len("sqlite:///"):]
+        db = url[len("sqlite:///") :]
         for path in (db, db + "-wal", db + "-shm", db + "-journal"):
             if os.path.isfile(path):
                 os.chmod(path, 0o600)
@@ -154,11 +164,13 @@ def prepare_in_child(cfg: Any) -> None:
         try:
             prepare(cfg)
             code = 0
-        except Exception as exc:  # noqa: BLE001 - reported to the operator, the exit status tells the parent
+        except Exception as exc:
             if logging.getLogger().isEnabledFor(logging.DEBUG):
                 traceback.print_exc()
-            print(f"sciregistry serve: could not prepare the database and data directory: {exc}",
-                  file=sys.stderr)
+            print(
+                f"sciregistry serve: could not prepare the database and data directory: {exc}",
+                file=sys.stderr,
+            )
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -177,6 +189,8 @@ def _serve_metrics(server: Any, bind: str) -> None:
 
     serve_exposition(bind)
     server.log.info("metrics on http://%s/metrics", bind)
+
+
 def _announce(server: Any) -> None:
     """Once listening: print the address of the web pages (the port is known only now with --port 0)."""
     for listener in getattr(server, "LISTENERS", []):
@@ -215,6 +229,7 @@ def run_gunicorn(cfg: Any) -> None:
                 "when_ready": _announce,
             }
             if cfg.metrics_bind:
+
                 def _ready(server: Any) -> None:
                     _serve_metrics(server, cfg.metrics_bind)
                     _announce(server)
@@ -227,7 +242,9 @@ def run_gunicorn(cfg: Any) -> None:
             from sciregistry.app import create_app
 
             app = create_app(cfg, migrate=False)
-            start_upload_expiry(app, cfg.upload_idle_timeout, interval=min(60.0, max(1.0, cfg.upload_idle_timeout / 2)))
+            start_upload_expiry(
+                app, cfg.upload_idle_timeout, interval=min(60.0, max(1.0, cfg.upload_idle_timeout / 2))
+            )
             return app
 
     from sciregistry.cli import worker

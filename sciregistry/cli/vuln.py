@@ -46,6 +46,7 @@ def _services(config_path: str | None, data_dir: str | None) -> Iterator[Any]:
 
 # --- vulndb --------------------------------------------------------------------------------------------
 
+
 @main.group("vulndb")
 def vulndb_group() -> None:
     """The offline vulnerability database (OSV records)."""
@@ -63,13 +64,21 @@ def vulndb_import(path: str, as_json: bool, data_dir: str | None, config_path: s
 
     with _services(config_path, data_dir) as svc:
         report = svc.vulns.import_records(iter_osv(path))
-        _audit(svc.accounts, "vulndb.import", path, imported=report.imported, skipped=len(report.skipped),
-               generation=report.generation)
+        _audit(
+            svc.accounts,
+            "vulndb.import",
+            path,
+            imported=report.imported,
+            skipped=len(report.skipped),
+            generation=report.generation,
+        )
     if as_json:
         echo(json.dumps(report.to_dict(), indent=2))
         return
-    echo(f"imported {report.imported} record(s), {report.unchanged} unchanged, {len(report.skipped)} skipped; "
-         f"database generation {report.generation}; {report.requeued} image(s) queued for a rescan")
+    echo(
+        f"imported {report.imported} record(s), {report.unchanged} unchanged, {len(report.skipped)} skipped; "
+        f"database generation {report.generation}; {report.requeued} image(s) queued for a rescan"
+    )
     for s in report.skipped[:50]:
         echo(f"  skipped {s}", err=True)
 
@@ -82,42 +91,85 @@ def vulndb_status(as_json: bool, data_dir: str | None, config_path: str | None) 
     """Records in the database, its generation, and the scan queue."""
     with _services(config_path, data_dir) as svc:
         st = svc.vulns.status()
-    _emit(as_json, st, lambda: f"{st['records']} record(s), generation {st['generation']}; scans: "
-          + ", ".join(f"{k} {v}" for k, v in sorted(st["jobs"].items())) or "none")
+    _emit(
+        as_json,
+        st,
+        lambda: (
+            f"{st['records']} record(s), generation {st['generation']}; scans: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(st["jobs"].items()))
+            or "none"
+        ),
+    )
 
 
 @vulndb_group.command("policy")
 @click.argument("namespace")
-@click.option("--block-critical/--allow-critical", default=None,
-              help="Refuse DOIs for results whose images have a CRITICAL vulnerability.")
-@click.option("--block-correctness/--allow-correctness", default=None,
-              help="Refuse DOIs for results whose images match a correctness advisory.")
+@click.option(
+    "--block-critical/--allow-critical",
+    default=None,
+    help="Refuse DOIs for results whose images have a CRITICAL vulnerability.",
+)
+@click.option(
+    "--block-correctness/--allow-correctness",
+    default=None,
+    help="Refuse DOIs for results whose images match a correctness advisory.",
+)
 @_json_option
 @server_options
 @friendly_errors
-def vulndb_policy(namespace: str, block_critical: bool | None, block_correctness: bool | None, as_json: bool,
-                  data_dir: str | None, config_path: str | None) -> None:
+def vulndb_policy(
+    namespace: str,
+    block_critical: bool | None,
+    block_correctness: bool | None,
+    as_json: bool,
+    data_dir: str | None,
+    config_path: str | None,
+) -> None:
     """Show or set NAMESPACE's DOI policy. An administrator may still mint a refused DOI with
     ``override_policy: <reason>`` in the mint request (recorded in the audit log)."""
     with _services(config_path, data_dir) as svc:
-        current = svc.vulns.policy(namespace) or {"namespace": namespace, "block_critical": False,
-                                                  "block_correctness": False}
+        current = svc.vulns.policy(namespace) or {
+            "namespace": namespace,
+            "block_critical": False,
+            "block_correctness": False,
+        }
         if block_critical is not None or block_correctness is not None:
             current = svc.vulns.set_policy(
-                namespace, block_critical=current["block_critical"] if block_critical is None else block_critical,
-                block_correctness=current["block_correctness"] if block_correctness is None else block_correctness)
-            _audit(svc.accounts, "vulndb.policy", namespace, **{k: v for k, v in current.items() if k != "namespace"})
-    _emit(as_json, current, lambda: f"{namespace}: critical vulnerabilities "
-          f"{'block' if current['block_critical'] else 'allowed'}, correctness advisories "
-          f"{'block' if current['block_correctness'] else 'allowed'} DOIs")
+                namespace,
+                block_critical=current["block_critical"] if block_critical is None else block_critical,
+                block_correctness=current["block_correctness"]
+                if block_correctness is None
+                else block_correctness,
+            )
+            _audit(
+                svc.accounts,
+                "vulndb.policy",
+                namespace,
+                **{k: v for k, v in current.items() if k != "namespace"},
+            )
+    _emit(
+        as_json,
+        current,
+        lambda: (
+            f"{namespace}: critical vulnerabilities "
+            f"{'block' if current['block_critical'] else 'allowed'}, correctness advisories "
+            f"{'block' if current['block_correctness'] else 'allowed'} DOIs"
+        ),
+    )
 
 
 # --- scan ----------------------------------------------------------------------------------------------
 
+
 @main.command("scan")
 @click.option("--watch", is_flag=True, help="Keep working the queue until interrupted (SIGINT/SIGTERM).")
-@click.option("--poll", type=click.IntRange(1, 3600), default=2, show_default=True,
-              help="Seconds between looks at an empty queue (--watch).")
+@click.option(
+    "--poll",
+    type=click.IntRange(1, 3600),
+    default=2,
+    show_default=True,
+    help="Seconds between looks at an empty queue (--watch).",
+)
 @server_options
 @friendly_errors
 def scan(watch: bool, poll: int, data_dir: str | None, config_path: str | None) -> None:
@@ -137,6 +189,7 @@ def scan(watch: bool, poll: int, data_dir: str | None, config_path: str | None) 
 
 # --- advisories ------------------------------------------------------------------------------------------
 
+
 @main.group("advisory")
 def advisory_group() -> None:
     """Scientific (correctness) and security advisories about tool versions."""
@@ -155,12 +208,20 @@ def advisory_publish(file: str, as_json: bool, data_dir: str | None, config_path
     label, data = read_advisory_file(file)
     with _services(config_path, data_dir) as svc:
         record, report = svc.vulns.publish_advisory(label, data)
-        _audit(svc.accounts, "advisory.publish", record["id"], kind=record["kind"], generation=report.generation)
+        _audit(
+            svc.accounts, "advisory.publish", record["id"], kind=record["kind"], generation=report.generation
+        )
         svc.vulns.drain()  # re-match now (inventories are stored: no layer is read again)
         affected = svc.vulns.affected(record["id"])
     doc = {"advisory": record, "dois": affected["dois"]}
-    _emit(as_json, doc, lambda: f"published {record['kind']} advisory {record['id']}; it reaches "
-          f"{len(affected['images'])} image(s), {len(affected['runs'])} run(s), {len(affected['dois'])} DOI(s)")
+    _emit(
+        as_json,
+        doc,
+        lambda: (
+            f"published {record['kind']} advisory {record['id']}; it reaches "
+            f"{len(affected['images'])} image(s), {len(affected['runs'])} run(s), {len(affected['dois'])} DOI(s)"
+        ),
+    )
 
 
 @advisory_group.command("affected")
@@ -176,7 +237,9 @@ def advisory_affected(advisory_id: str, as_json: bool, data_dir: str | None, con
     def text() -> str:
         lines = []
         for a in authors:
-            who = "; ".join(f"{c['name']}" + (f" <{c['orcid']}>" if c.get("orcid") else "") for c in a["creators"])
+            who = "; ".join(
+                f"{c['name']}" + (f" <{c['orcid']}>" if c.get("orcid") else "") for c in a["creators"]
+            )
             lines.append(f"{a['doi']}  {a['title']!r}  {who}")
         return "\n".join(lines) or f"no DOI is affected by {advisory_id}"
 
@@ -184,6 +247,7 @@ def advisory_affected(advisory_id: str, as_json: bool, data_dir: str | None, con
 
 
 # --- client commands -----------------------------------------------------------------------------------
+
 
 @main.group("vuln")
 def vuln_group() -> None:
@@ -202,14 +266,21 @@ def vuln_show(ref: str, token: str | None, as_json: bool, insecure: bool) -> Non
     def text() -> str:
         lines = []
         for img in doc["images"] or [{"digest": doc["digest"], "state": "not scanned", "findings": []}]:
-            lines.append(f"{doc['repository']}@{img['digest']}: {img['state']}"
-                         + (f" ({img['error']})" if img.get("error") else "")
-                         + (f", {img.get('packages', 0)} packages, {len(img['findings'])} finding(s)"
-                            if img["state"] == "done" else ""))
+            lines.append(
+                f"{doc['repository']}@{img['digest']}: {img['state']}"
+                + (f" ({img['error']})" if img.get("error") else "")
+                + (
+                    f", {img.get('packages', 0)} packages, {len(img['findings'])} finding(s)"
+                    if img["state"] == "done"
+                    else ""
+                )
+            )
             for f in img["findings"]:
                 sev = f["severity"] or ("CORRECTNESS" if f["kind"] == "correctness" else "UNKNOWN")
                 fixed = f"fixed in {', '.join(f['fixed'])}" if f["fixed"] else "no fix"
-                lines.append(f"  {sev:<11} {f['id']:<22} {f['package']} {f['version']} ({fixed})  {f['path']}")
+                lines.append(
+                    f"  {sev:<11} {f['id']:<22} {f['package']} {f['version']} ({fixed})  {f['path']}"
+                )
         return "\n".join(lines)
 
     _emit(as_json, doc, text)
@@ -217,17 +288,22 @@ def vuln_show(ref: str, token: str | None, as_json: bool, insecure: bool) -> Non
 
 @vuln_group.command("affected")
 @click.argument("record_id", metavar="ID")
-@click.option("--registry", "registry_host", envvar="SCIREGISTRY_REGISTRY", required=True,
-              help="Registry host[:port].")
+@click.option(
+    "--registry", "registry_host", envvar="SCIREGISTRY_REGISTRY", required=True, help="Registry host[:port]."
+)
 @token_option
 @client_command
-def vuln_affected(record_id: str, registry_host: str, token: str | None, as_json: bool, insecure: bool) -> None:
+def vuln_affected(
+    record_id: str, registry_host: str, token: str | None, as_json: bool, insecure: bool
+) -> None:
     """Images with a package ID affects, and the runs, results and DOIs that used them (what you may read)."""
     reg = _registry(registry_host, insecure, token)
     doc = reg.affected(record_id)
 
     def text() -> str:
-        lines = [f"{doc['id']} ({doc['kind']}{', ' + doc['severity'] if doc.get('severity') else ''}): {doc['summary']}"]
+        lines = [
+            f"{doc['id']} ({doc['kind']}{', ' + doc['severity'] if doc.get('severity') else ''}): {doc['summary']}"
+        ]
         for i in doc["images"]:
             pk = ", ".join(f"{p['package']} {p['version']}" for p in i["packages"])
             lines.append(f"  image  {i['repository']}@{i['digest']}  ({pk})")

@@ -49,8 +49,10 @@ def write_oci_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     code = oci_error_code(status_int, mesg)
     assert code in OCI_ERROR_CODES
     body = json.dumps({"errors": [{"code": code, "message": mesg or reason}]}).encode()
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Docker-Distribution-API-Version: registry/2.0\r\nContent-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Docker-Distribution-API-Version: registry/2.0\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     util.write_nonblock(sock, head.encode("latin1") + body)
 
 
@@ -131,13 +133,17 @@ class PacedSocket:
             raise TimeoutError(errno.ETIMEDOUT, f"request body slower than {lim.body_min_rate} bytes/s")
         if abs(left - self._timeout) > 0.25:
             sec = int(left)
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                                  struct.pack("ll", sec, int((left - sec) * 1e6)))
+            self._sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", sec, int((left - sec) * 1e6))
+            )
             self._timeout = left
 
     def _timed_out(self) -> TimeoutError:
-        return TimeoutError(errno.ETIMEDOUT, f"no request data for {self._limits.body_timeout:g} s "
-                                             f"or slower than {self._limits.body_min_rate} bytes/s")
+        return TimeoutError(
+            errno.ETIMEDOUT,
+            f"no request data for {self._limits.body_timeout:g} s "
+            f"or slower than {self._limits.body_min_rate} bytes/s",
+        )
 
     def recv(self, size: int, flags: int = 0) -> bytes:
         self._arm()
@@ -163,8 +169,9 @@ class OciThreadWorker(ThreadWorker):  # type: ignore[misc]
         # gunicorn writes its own error pages through util.write_error; in this worker process only,
         # they become OCI error bodies (same status, same reason).
         util.write_error = write_oci_error
-        self.body_pool = futures.ThreadPoolExecutor(max_workers=self.cfg.threads,
-                                                    thread_name_prefix="sciregistry-body")
+        self.body_pool = futures.ThreadPoolExecutor(
+            max_workers=self.cfg.threads, thread_name_prefix="sciregistry-body"
+        )
         self.closer = futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="sciregistry-close")
         super().init_process()
 

@@ -46,9 +46,9 @@ from sciregistry.client.models import (
     Artifact,
     ImageInfo,
     Impact,
+    ImportedRun,
     Lineage,
     PulledArtifact,
-    ImportedRun,
     RecordedRun,
     Run,
     RunFile,
@@ -68,10 +68,10 @@ __all__ = [
     "Credentials",
     "ImageInfo",
     "Impact",
+    "ImportedRun",
     "Lineage",
     "ManifestBytes",
     "PulledArtifact",
-    "ImportedRun",
     "RecordedRun",
     "Registry",
     "Run",
@@ -144,8 +144,16 @@ class _LazyBar:
         if self.bar is None:
             if max(self.total or 0, self.done) < PROGRESS_THRESHOLD:
                 return
-            self.bar = _tqdm_class()(total=self.total, desc=self.desc, unit="B", unit_scale=True,
-                                     unit_divisor=1024, file=sys.stderr, leave=True, initial=self.done - n)
+            self.bar = _tqdm_class()(
+                total=self.total,
+                desc=self.desc,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                leave=True,
+                initial=self.done - n,
+            )
         self.bar.update(n)
 
     def close(self) -> None:
@@ -170,15 +178,30 @@ class Registry:
     registry (``127.0.0.1:5000/lab-x/reads:v1``); references to another host are refused.
     """
 
-    def __init__(self, url: str, token: str | None = None, username: str | None = None,
-                 password: str | None = None, insecure: bool = False, *, progress: bool | None = None,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE, use_stored_credentials: bool = True,
-                 timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        insecure: bool = False,
+        *,
+        progress: bool | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        use_stored_credentials: bool = True,
+        timeout: float = 300.0,
+    ) -> None:
         creds = Credentials(username, password, token)
         if use_stored_credentials and creds.empty:
             creds = resolve_credentials(urlsplit(normalize_url(url, insecure)).netloc, username=username)
-        self.transport = Transport(url, token=creds.token, username=creds.username, password=creds.password,
-                                   insecure=insecure, timeout=timeout)
+        self.transport = Transport(
+            url,
+            token=creds.token,
+            username=creds.username,
+            password=creds.password,
+            insecure=insecure,
+            timeout=timeout,
+        )
         self.oci = OciClient(self.transport, chunk_size=chunk_size)
         self.url = self.transport.base_url
         self.host = self.transport.host
@@ -245,15 +268,23 @@ class Registry:
     def blob_exists(self, repo: str, digest: str) -> bool:
         return self.oci.blob_exists(self._repo(repo), digest)
 
-    def upload_blob(self, repo: str, source: str | os.PathLike[str] | bytes, *,
-                    media_type: str = "application/octet-stream", progress: Progress | None = None) -> Descriptor:
+    def upload_blob(
+        self,
+        repo: str,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        media_type: str = "application/octet-stream",
+        progress: Progress | None = None,
+    ) -> Descriptor:
         """Upload a file (streamed; chunked above ``chunk_size``) or bytes, unless already present."""
         if progress is None and not isinstance(source, (bytes, bytearray)):
             with self._bar(f"push {Path(source).name}", Path(source).stat().st_size) as bar:
                 return self.oci.upload_blob(self._repo(repo), source, media_type=media_type, progress=bar)
         return self.oci.upload_blob(self._repo(repo), source, media_type=media_type, progress=progress)
 
-    def download_blob(self, repo: str, digest: str, dest: str | os.PathLike[str], verify: bool = True) -> Path:
+    def download_blob(
+        self, repo: str, digest: str, dest: str | os.PathLike[str], verify: bool = True
+    ) -> Path:
         """Stream a blob to ``dest``, verified and written atomically."""
         with self._bar(f"pull {digest[:19]}") as bar:
             return self.oci.download_blob(self._repo(repo), digest, dest, verify=verify, progress=bar)
@@ -266,7 +297,9 @@ class Registry:
         r = self.parse(ref)
         return self.oci.get_manifest(r.repository, reference or r.reference)
 
-    def referrers(self, repo: str, digest: str | None = None, artifact_type: str | None = None) -> list[Descriptor]:
+    def referrers(
+        self, repo: str, digest: str | None = None, artifact_type: str | None = None
+    ) -> list[Descriptor]:
         """Referrers of ``digest`` in ``repo`` (or of the digest ``repo`` is pinned to)."""
         r = self.parse(repo)
         return self.oci.referrers(r.repository, digest or self.resolve_digest(repo), artifact_type)
@@ -274,26 +307,36 @@ class Registry:
     def tags(self, repo: str) -> list[str]:
         return self.oci.tags(self._repo(repo))
 
-    def export_layout(self, repo: str, digest: str | None, directory: str | os.PathLike[str], *,
-                      tag: str | None = None) -> Path:
+    def export_layout(
+        self, repo: str, digest: str | None, directory: str | os.PathLike[str], *, tag: str | None = None
+    ) -> Path:
         """Export an image (by digest) with all its blobs as an OCI image layout directory."""
         r = self.parse(repo)
         with self._bar(f"export {r.repository}") as bar:
-            return self.oci.export_layout(r.repository, digest or self.resolve_digest(repo), directory, tag=tag,
-                                          progress=bar)
+            return self.oci.export_layout(
+                r.repository, digest or self.resolve_digest(repo), directory, tag=tag, progress=bar
+            )
 
-    def push_layout(self, layout_dir: str | os.PathLike[str], repo: str, tag: str | None = None, *,
-                    source_tag: str | None = None) -> str:
+    def push_layout(
+        self,
+        layout_dir: str | os.PathLike[str],
+        repo: str,
+        tag: str | None = None,
+        *,
+        source_tag: str | None = None,
+    ) -> str:
         """Push an image from an OCI layout (manifest bytes exactly as stored there); return its digest.
         ``repo`` may carry the tag (``host/repo:tag``)."""
         r = self.parse(repo)
         with self._bar(f"push {r.repository}") as bar:
-            return self.oci.push_layout(layout_dir, r.repository, tag or r.tag, source_tag=source_tag,
-                                        progress=bar)
+            return self.oci.push_layout(
+                layout_dir, r.repository, tag or r.tag, source_tag=source_tag, progress=bar
+            )
 
     # --- artifacts ---------------------------------------------------------------------------------
-    def push_dataset(self, ref: str, paths: Iterable[str | os.PathLike[str]],
-                     annotations: Mapping[str, str] | None = None) -> str:
+    def push_dataset(
+        self, ref: str, paths: Iterable[str | os.PathLike[str]], annotations: Mapping[str, str] | None = None
+    ) -> str:
         """Push files/directories as a dataset at ``ref`` (``host/repo:tag``); return its digest."""
         given = [Path(p) for p in paths]
         total = sum(f.path.stat().st_size for f in _artifacts.collect_files(given))
@@ -304,52 +347,109 @@ class Registry:
         """Restore an artifact's files at their titles under ``dest_dir`` (verified, atomic)."""
         r = self.parse(ref)
         with self._bar(f"pull {r.repository}") as bar:
-            digest, art_type, files, crate = _artifacts.pull_artifact(self.oci, r, dest_dir, with_crate=with_crate,
-                                                                     progress=bar)
+            digest, art_type, files, crate = _artifacts.pull_artifact(
+                self.oci, r, dest_dir, with_crate=with_crate, progress=bar
+            )
         return PulledArtifact(str(r), digest, art_type, Path(dest_dir), files, crate)
 
     pull_artifact = pull
 
-    def record_run(self, image: str, inputs: Mapping[str, str], params: Mapping[str, Any], command: str,
-                   outputs: Sequence[str | os.PathLike[str]], to_ref: str, workflow: str | os.PathLike[str] | None = None,
-                   agent: Any = None, started: datetime | None = None, ended: datetime | None = None, *,
-                   orcid: str | None = None, name: str | None = None, description: str = "",
-                   license: str | None = None) -> RecordedRun:
+    def record_run(
+        self,
+        image: str,
+        inputs: Mapping[str, str],
+        params: Mapping[str, Any],
+        command: str,
+        outputs: Sequence[str | os.PathLike[str]],
+        to_ref: str,
+        workflow: str | os.PathLike[str] | None = None,
+        agent: Any = None,
+        started: datetime | None = None,
+        ended: datetime | None = None,
+        *,
+        orcid: str | None = None,
+        name: str | None = None,
+        description: str = "",
+        license: str | None = None,
+    ) -> RecordedRun:
         """Push ``outputs`` as a result at ``to_ref`` and the run crate describing how they were made
         (``image`` by digest, ``inputs`` by digest, ``params``, ``command``); return both digests.
         The registry validates the crate on push and raises ManifestInvalid (``detail["problems"]``)
         when it refuses it."""
         with self._bar(f"push {self.parse(to_ref).repository}") as bar:
             result, crate, _ = _artifacts.record_run(
-                self.oci, self.parse(image), {k: self.parse(v) for k, v in inputs.items()}, params, command,
-                outputs, self.parse(to_ref), workflow=workflow, agent=agent, orcid=orcid, started=started,
-                ended=ended, name=name, description=description, license=license, progress=bar)
+                self.oci,
+                self.parse(image),
+                {k: self.parse(v) for k, v in inputs.items()},
+                params,
+                command,
+                outputs,
+                self.parse(to_ref),
+                workflow=workflow,
+                agent=agent,
+                orcid=orcid,
+                started=started,
+                ended=ended,
+                name=name,
+                description=description,
+                license=license,
+                progress=bar,
+            )
         return RecordedRun(result, crate)
 
-    def import_run(self, crate_dir: str | os.PathLike[str], to_ref: str, *, name: str | None = None,
-                   description: str | None = None, license: str | None = None, agent: str | None = None,
-                   orcid: str | None = None, images: Mapping[str, str] | None = None) -> ImportedRun:
+    def import_run(
+        self,
+        crate_dir: str | os.PathLike[str],
+        to_ref: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        license: str | None = None,
+        agent: str | None = None,
+        orcid: str | None = None,
+        images: Mapping[str, str] | None = None,
+    ) -> ImportedRun:
         """Import a workflow engine's Workflow Run Crate from ``crate_dir``: push its output files as a
         result at ``to_ref`` and the completed crate as its referrer (see
         :mod:`sciregistry.client.workflows`); ``warnings`` lists what was completed or is missing."""
         from sciregistry.client.workflows import import_crate
 
         with self._bar(f"push {self.parse(to_ref).repository}") as bar:
-            result, crate, plan = import_crate(self.oci, crate_dir, self.parse(to_ref), name=name,
-                                               description=description, license=license, agent=agent,
-                                               orcid=orcid, images=images, progress=bar)
+            result, crate, plan = import_crate(
+                self.oci,
+                crate_dir,
+                self.parse(to_ref),
+                name=name,
+                description=description,
+                license=license,
+                agent=agent,
+                orcid=orcid,
+                images=images,
+                progress=bar,
+            )
         return ImportedRun(result, crate, plan.warnings, plan.run)
 
     # --- provenance (/api/v1) ------------------------------------------------------------------------
     def _api(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        resp = self.transport.request("GET", f"/api/v1/{path}", params=params,
-                                      headers={"Accept": "application/json"})
+        resp = self.transport.request(
+            "GET", f"/api/v1/{path}", params=params, headers={"Accept": "application/json"}
+        )
         return resp.json()
 
-    def runs(self, *, repository: str | None = None, image: str | None = None, dataset: str | None = None,
-             parameter: str | None = None, value: Any = None, agent: str | None = None,
-             started_after: datetime | str | None = None, started_before: datetime | str | None = None,
-             limit: int | None = None, cursor: str | None = None) -> RunList:
+    def runs(
+        self,
+        *,
+        repository: str | None = None,
+        image: str | None = None,
+        dataset: str | None = None,
+        parameter: str | None = None,
+        value: Any = None,
+        agent: str | None = None,
+        started_after: datetime | str | None = None,
+        started_before: datetime | str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> RunList:
         """Runs matching every filter, newest first (one page; ``.next_cursor`` for the next).
 
         ``image``/``dataset`` are digests; ``value`` (with ``parameter``) matches the stored value
@@ -357,8 +457,14 @@ class Registry:
         params: dict[str, Any] = {}
         if repository:
             params["repository"] = self._repo(repository)
-        for key, val in (("image", image), ("dataset", dataset), ("parameter", parameter), ("agent", agent),
-                         ("limit", limit), ("cursor", cursor)):
+        for key, val in (
+            ("image", image),
+            ("dataset", dataset),
+            ("parameter", parameter),
+            ("agent", agent),
+            ("limit", limit),
+            ("cursor", cursor),
+        ):
             if val is not None:
                 params[key] = val
         if value is not None:
@@ -424,8 +530,15 @@ class Registry:
 
         return _resolve(self, doi)
 
-    def reproduce(self, doi: str, out_dir: str | os.PathLike[str] | None = None, *, runtime: str = "auto",
-                  attach: bool = False, timeout: float = 3600.0) -> Report:
+    def reproduce(
+        self,
+        doi: str,
+        out_dir: str | os.PathLike[str] | None = None,
+        *,
+        runtime: str = "auto",
+        attach: bool = False,
+        timeout: float = 3600.0,
+    ) -> Report:
         """Resolve ``doi`` and re-run its recorded command (DESIGN.md section 6, "Reproduce"):
         ``self.resolve(doi).reproduce(out_dir, runtime, attach)``. Returns the
         :class:`~sciregistry.client.reproduce.Report` (``.verdict``; ``report.json`` in ``out_dir``)."""

@@ -69,12 +69,25 @@ __all__ = [
 ]
 
 EXTRA_MEDIA_TYPES: dict[str, str] = {
-    ".fa": "text/x-fasta", ".fasta": "text/x-fasta", ".fna": "text/x-fasta", ".faa": "text/x-fasta",
-    ".fq": "text/x-fastq", ".fastq": "text/x-fastq", ".tsv": "text/tab-separated-values",
-    ".csv": "text/csv", ".json": "application/json", ".jsonld": "application/ld+json",
-    ".yaml": "application/yaml", ".yml": "application/yaml", ".md": "text/markdown",
-    ".parquet": "application/vnd.apache.parquet", ".h5": "application/x-hdf5", ".hdf5": "application/x-hdf5",
-    ".nc": "application/x-netcdf", ".vcf": "text/x-vcf", ".bam": "application/x-bam",
+    ".fa": "text/x-fasta",
+    ".fasta": "text/x-fasta",
+    ".fna": "text/x-fasta",
+    ".faa": "text/x-fasta",
+    ".fq": "text/x-fastq",
+    ".fastq": "text/x-fastq",
+    ".tsv": "text/tab-separated-values",
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".jsonld": "application/ld+json",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".md": "text/markdown",
+    ".parquet": "application/vnd.apache.parquet",
+    ".h5": "application/x-hdf5",
+    ".hdf5": "application/x-hdf5",
+    ".nc": "application/x-netcdf",
+    ".vcf": "text/x-vcf",
+    ".bam": "application/x-bam",
 }
 _INT = re.compile(r"^[+-]?(?:0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"^[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
@@ -160,23 +173,34 @@ def _manifest_bytes(doc: Mapping[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _push_files_artifact(oci: OciClient, ref: ImageReference, files: Sequence[LocalFile], artifact_type: str,
-                         annotations: Mapping[str, str], *, subject: Descriptor | None = None,
-                         blobs: Sequence[tuple[bytes, str, str]] = (), progress: Progress | None = None,
-                         digests: Mapping[Path, str] | None = None) -> tuple[str, bytes, list[Descriptor]]:
+def _push_files_artifact(
+    oci: OciClient,
+    ref: ImageReference,
+    files: Sequence[LocalFile],
+    artifact_type: str,
+    annotations: Mapping[str, str],
+    *,
+    subject: Descriptor | None = None,
+    blobs: Sequence[tuple[bytes, str, str]] = (),
+    progress: Progress | None = None,
+    digests: Mapping[Path, str] | None = None,
+) -> tuple[str, bytes, list[Descriptor]]:
     """Upload config, in-memory ``blobs`` ``(data, media_type, title)`` and ``files``; PUT the manifest
     under the reference's tag (or by digest); return ``(digest, manifest bytes, layer descriptors)``."""
     repo = ref.repository
     if ref.digest:
-        raise ValueError(f"cannot push to {ref}: push to a tag (or to a repository) — the digest is the result")
+        raise ValueError(
+            f"cannot push to {ref}: push to a tag (or to a repository) — the digest is the result"
+        )
     oci.upload_blob(repo, EMPTY_JSON, media_type=OCI_EMPTY)
     layers: list[Descriptor] = []
     for data, media_type, title in blobs:
         d = oci.upload_blob(repo, data, media_type=media_type)
         layers.append(Descriptor(media_type, d.digest, d.size, annotations={types.TITLE: title}))
     for f in files:
-        d = oci.upload_blob(repo, f.path, media_type=f.media_type, progress=progress,
-                            digest=(digests or {}).get(f.path))
+        d = oci.upload_blob(
+            repo, f.path, media_type=f.media_type, progress=progress, digest=(digests or {}).get(f.path)
+        )
         layers.append(Descriptor(f.media_type, d.digest, d.size, annotations={types.TITLE: f.title}))
     doc: dict[str, Any] = {
         "schemaVersion": 2,
@@ -202,8 +226,14 @@ def _validate_annotations(schema: str, annotations: Mapping[str, str]) -> None:
         raise MetadataInvalid(f"annotations do not satisfy {schema}: {problems[0]}", {"problems": problems})
 
 
-def push_dataset(oci: OciClient, ref: str | ImageReference, paths: Iterable[str | os.PathLike[str]],
-                 annotations: Mapping[str, str] | None = None, *, progress: Progress | None = None) -> str:
+def push_dataset(
+    oci: OciClient,
+    ref: str | ImageReference,
+    paths: Iterable[str | os.PathLike[str]],
+    annotations: Mapping[str, str] | None = None,
+    *,
+    progress: Progress | None = None,
+) -> str:
     """Push files and directories as a dataset artifact at ``ref`` (``host/repo:tag``); return its digest.
 
     Titles are paths relative to each given directory (base names for files). The dataset's
@@ -224,9 +254,14 @@ def push_dataset(oci: OciClient, ref: str | ImageReference, paths: Iterable[str 
     return digest
 
 
-def push_result(oci: OciClient, ref: str | ImageReference, outputs: Iterable[str | os.PathLike[str]],
-                annotations: Mapping[str, str] | None = None, *,
-                progress: Progress | None = None) -> tuple[Descriptor, list[FileRef]]:
+def push_result(
+    oci: OciClient,
+    ref: str | ImageReference,
+    outputs: Iterable[str | os.PathLike[str]],
+    annotations: Mapping[str, str] | None = None,
+    *,
+    progress: Progress | None = None,
+) -> tuple[Descriptor, list[FileRef]]:
     """Push output files (titles = base names) as a result artifact; return the result manifest's
     descriptor and the outputs as :class:`FileRef` (sha256 hex, size, media type)."""
     from sciregistry.provenance import FileRef
@@ -247,29 +282,53 @@ def push_result(oci: OciClient, ref: str | ImageReference, outputs: Iterable[str
     ann = dict(annotations or {})
     _validate_annotations("result-annotations.schema.json", ann)
     hashed = {f.path: file_digest(f.path) for f in files}
-    digest, data, _layers = _push_files_artifact(oci, r, files, types.RESULT, ann, progress=progress,
-                                                digests={p: d for p, (d, _) in hashed.items()})
-    refs = [FileRef(f.title, hashed[f.path][0].split(":", 1)[1], hashed[f.path][1], f.media_type) for f in files]
+    digest, data, _layers = _push_files_artifact(
+        oci, r, files, types.RESULT, ann, progress=progress, digests={p: d for p, (d, _) in hashed.items()}
+    )
+    refs = [
+        FileRef(f.title, hashed[f.path][0].split(":", 1)[1], hashed[f.path][1], f.media_type) for f in files
+    ]
     return Descriptor(OCI_MANIFEST, digest, len(data)), refs
 
 
-def push_run_crate(oci: OciClient, repo: str, crate: CrateFiles, subject: Descriptor, *,
-                   workflow: Path | None = None, annotations: Mapping[str, str] | None = None) -> str:
+def push_run_crate(
+    oci: OciClient,
+    repo: str,
+    crate: CrateFiles,
+    subject: Descriptor,
+    *,
+    workflow: Path | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> str:
     """Push a run crate (the two layers of ``crate``, plus the workflow file) as a referrer of the
     result ``subject`` in ``repo``, by digest; return the crate manifest digest. The registry
     validates it on push: a refusal is raised as ManifestInvalid with ``detail["problems"]``."""
     ref = _reference(oci, repo)
-    blobs = [(crate.metadata, types.CRATE_METADATA_MEDIA_TYPE, types.CRATE_METADATA_NAME),
-             (crate.run_description, types.RUN_DESCRIPTION_MEDIA_TYPE, types.RUN_DESCRIPTION_NAME)]
+    blobs = [
+        (crate.metadata, types.CRATE_METADATA_MEDIA_TYPE, types.CRATE_METADATA_NAME),
+        (crate.run_description, types.RUN_DESCRIPTION_MEDIA_TYPE, types.RUN_DESCRIPTION_NAME),
+    ]
     files = [LocalFile(workflow, workflow.name, guess_media_type(workflow.name))] if workflow else []
-    digest, _, _ = _push_files_artifact(oci, ImageReference(ref.registry, ref.repository), files, types.ROCRATE,
-                                        dict(annotations or {}), subject=subject, blobs=blobs)
+    digest, _, _ = _push_files_artifact(
+        oci,
+        ImageReference(ref.registry, ref.repository),
+        files,
+        types.ROCRATE,
+        dict(annotations or {}),
+        subject=subject,
+        blobs=blobs,
+    )
     return digest
 
 
-def pull_artifact(oci: OciClient, ref: str | ImageReference, dest_dir: str | os.PathLike[str], *,
-                  with_crate: bool = False, progress: Progress | None = None) -> tuple[str, str | None,
-                                                                                      list[Path], str | None]:
+def pull_artifact(
+    oci: OciClient,
+    ref: str | ImageReference,
+    dest_dir: str | os.PathLike[str],
+    *,
+    with_crate: bool = False,
+    progress: Progress | None = None,
+) -> tuple[str, str | None, list[Path], str | None]:
     """Restore an artifact's files at their titles under ``dest_dir``; return
     ``(digest, artifactType, files, crate digest)``.
 
@@ -292,8 +351,9 @@ def pull_artifact(oci: OciClient, ref: str | ImageReference, dest_dir: str | os.
             newest = max(crates, key=lambda d: ((d.annotations or {}).get(types.CREATED, ""),))
             crate_digest = newest.digest
             crate = parse_manifest(oci.get_manifest(r.repository, crate_digest).data, None)
-            plan += _plan_files(crate.layers, dest, f"{r.repository}@{crate_digest}",
-                                taken={str(p) for p, _ in plan})
+            plan += _plan_files(
+                crate.layers, dest, f"{r.repository}@{crate_digest}", taken={str(p) for p, _ in plan}
+            )
     dest.mkdir(parents=True, exist_ok=True)
     if progress is not None and getattr(progress, "total", 0) is None:
         progress.total = sum(layer.size for _, layer in plan)  # type: ignore[attr-defined]  # a lazy bar
@@ -308,15 +368,18 @@ def pull_artifact(oci: OciClient, ref: str | ImageReference, dest_dir: str | os.
     return got.digest, parsed.artifact_type, files, crate_digest
 
 
-def _plan_files(layers: Sequence[Descriptor], dest: Path, where: str,
-                taken: set[str] | None = None) -> list[tuple[Path, Descriptor]]:
+def _plan_files(
+    layers: Sequence[Descriptor], dest: Path, where: str, taken: set[str] | None = None
+) -> list[tuple[Path, Descriptor]]:
     plan = []
     seen = set(taken or ())
     for i, layer in enumerate(layers):
         title = (layer.annotations or {}).get(types.TITLE)
         if title is None:
-            raise ManifestInvalid(f"{where}: layer {i} ({layer.digest}) has no {types.TITLE} annotation; "
-                                  "images are exported with export_layout")
+            raise ManifestInvalid(
+                f"{where}: layer {i} ({layer.digest}) has no {types.TITLE} annotation; "
+                "images are exported with export_layout"
+            )
         rel = safe_title(title)
         target = dest.joinpath(*rel.parts)
         if str(target) in seen:
@@ -327,6 +390,7 @@ def _plan_files(layers: Sequence[Descriptor], dest: Path, where: str,
 
 
 # --- run records ---------------------------------------------------------------------------------------
+
 
 def parse_parameter(text: str) -> tuple[str, Any]:
     """``NAME=VALUE`` -> ``(name, typed value)``: an integer, a float, ``true``/``false``, else the
@@ -380,13 +444,25 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def record_run(oci: OciClient, image: str | ImageReference, inputs: Mapping[str, str | ImageReference],
-               params: Mapping[str, Any], command: str, outputs: Sequence[str | os.PathLike[str]],
-               to_ref: str | ImageReference, *, workflow: str | os.PathLike[str] | None = None,
-               agent: str | Agent | None = None, orcid: str | None = None,
-               started: datetime | None = None, ended: datetime | None = None, name: str | None = None,
-               description: str = "", license: str | None = None,
-               progress: Progress | None = None) -> tuple[str, str, RunRecord]:
+def record_run(
+    oci: OciClient,
+    image: str | ImageReference,
+    inputs: Mapping[str, str | ImageReference],
+    params: Mapping[str, Any],
+    command: str,
+    outputs: Sequence[str | os.PathLike[str]],
+    to_ref: str | ImageReference,
+    *,
+    workflow: str | os.PathLike[str] | None = None,
+    agent: str | Agent | None = None,
+    orcid: str | None = None,
+    started: datetime | None = None,
+    ended: datetime | None = None,
+    name: str | None = None,
+    description: str = "",
+    license: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[str, str, RunRecord]:
     """Record one run: push its outputs as a result at ``to_ref`` and its run crate as a referrer of
     that result. Returns ``(result digest, crate digest, the RunRecord)``.
 
@@ -427,8 +503,15 @@ def record_run(oci: OciClient, image: str | ImageReference, inputs: Mapping[str,
             if title is None or not layer.digest.startswith("sha256:"):
                 continue
             files.append(FileRef(title, layer.digest.split(":", 1)[1], layer.size, layer.media_type))
-        input_refs.append(InputRef(input_name, f"{pinned.registry}/{pinned.repository}@{pinned.digest}",
-                                   pinned.digest, pinned.repository, files))
+        input_refs.append(
+            InputRef(
+                input_name,
+                f"{pinned.registry}/{pinned.repository}@{pinned.digest}",
+                pinned.digest,
+                pinned.repository,
+                files,
+            )
+        )
     parameters = [Parameter(k, v) for k, v in params.items()]
     if agent is None and orcid:
         raise ValueError("an ORCID needs an agent name")
@@ -439,7 +522,9 @@ def record_run(oci: OciClient, image: str | ImageReference, inputs: Mapping[str,
         if not workflow_path.is_file():
             raise FileNotFoundError(f"workflow file not found: {workflow_path}")
         wd, ws = file_digest(workflow_path)
-        workflow_ref = FileRef(workflow_path.name, wd.split(":", 1)[1], ws, guess_media_type(workflow_path.name))
+        workflow_ref = FileRef(
+            workflow_path.name, wd.split(":", 1)[1], ws, guess_media_type(workflow_path.name)
+        )
 
     result_ref = _reference(oci, to_ref)
     created = {types.CREATED: _rfc3339(ended)}
@@ -447,12 +532,20 @@ def record_run(oci: OciClient, image: str | ImageReference, inputs: Mapping[str,
     run = RunRecord(
         name=name or f"{img.repository.rsplit('/', 1)[-1]} run",
         image=ImageRef(img.registry, img.repository, img.tag, img.digest),
-        command=command, parameters=parameters, inputs=input_refs, outputs=output_refs,
-        started=started, ended=ended, agent=who, workflow=workflow_ref, description=description,
-        result_reference=f"{result_ref.registry}/{result_ref.repository}@{result_desc.digest}", license=license,
+        command=command,
+        parameters=parameters,
+        inputs=input_refs,
+        outputs=output_refs,
+        started=started,
+        ended=ended,
+        agent=who,
+        workflow=workflow_ref,
+        description=description,
+        result_reference=f"{result_ref.registry}/{result_ref.repository}@{result_desc.digest}",
+        license=license,
     )
     crate = build_run_crate(run)
-    crate_digest = push_run_crate(oci, result_ref.repository, crate, result_desc, workflow=workflow_path,
-                                  annotations=created)
+    crate_digest = push_run_crate(
+        oci, result_ref.repository, crate, result_desc, workflow=workflow_path, annotations=created
+    )
     return result_desc.digest, crate_digest, run
-

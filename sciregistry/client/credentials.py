@@ -94,9 +94,15 @@ class CredentialStore:
         return sorted(self._load())
 
 
-def resolve_credentials(host: str, *, username: str | None = None, password: str | None = None,
-                        token: str | None = None, environ: Mapping[str, str] | None = None,
-                        store: CredentialStore | None = None) -> Credentials:
+def resolve_credentials(
+    host: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    store: CredentialStore | None = None,
+) -> Credentials:
     """Credentials for ``host``: arguments, then environment, then the credentials file."""
     if token or password is not None:
         return Credentials(username, password, token)

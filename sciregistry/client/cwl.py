@@ -87,8 +87,12 @@ class CwlRun:
 class CwlEnvironment:
     """A private directory with the podman wrapper and container configuration (see the module doc)."""
 
-    def __init__(self, registries: Sequence[str] = (), auth: dict[str, tuple[str, str]] | None = None,
-                 base: Path | None = None) -> None:
+    def __init__(
+        self,
+        registries: Sequence[str] = (),
+        auth: dict[str, tuple[str, str]] | None = None,
+        base: Path | None = None,
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="sciregistry-cwl-", dir=base))
         podman = shutil.which("podman")
         if podman is None:
@@ -102,13 +106,16 @@ class CwlEnvironment:
         wrapper.chmod(0o755)
         (self.dir / "containers.conf").write_text(
             '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
-            '[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n')
-        lines = ['unqualified-search-registries = []\n']
+            '[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n'
+        )
+        lines = ["unqualified-search-registries = []\n"]
         for host in registries:
             lines.append(f'[[registry]]\nlocation = "{host}"\ninsecure = {str(_loopback(host)).lower()}\n')
         (self.dir / "registries.conf").write_text("\n".join(lines))
-        auths = {host: {"auth": base64.b64encode(f"{user}:{secret}".encode()).decode()}
-                 for host, (user, secret) in (auth or {}).items()}
+        auths = {
+            host: {"auth": base64.b64encode(f"{user}:{secret}".encode()).decode()}
+            for host, (user, secret) in (auth or {}).items()
+        }
         (self.dir / "auth.json").write_text(json.dumps({"auths": auths}))
         (self.dir / "auth.json").chmod(0o600)
 
@@ -120,21 +127,38 @@ class CwlEnvironment:
         env["REGISTRY_AUTH_FILE"] = str(self.dir / "auth.json")
         return env
 
-    def run(self, workflow: Path, job: Path, outdir: Path, *, provenance: Path | None = None,
-            timeout: float = 600) -> CwlRun:
+    def run(
+        self, workflow: Path, job: Path, outdir: Path, *, provenance: Path | None = None, timeout: float = 600
+    ) -> CwlRun:
         """``cwltool --podman [--provenance DIR] --outdir OUTDIR WORKFLOW JOB``."""
         cwltool = cwltool_command()
         if cwltool is None:
             raise FileNotFoundError("cwltool is not installed (pip install 'sciregistry[cwl]')")
         work = self.dir / "work"
         work.mkdir(exist_ok=True)
-        argv = [cwltool, "--podman", "--disable-color", "--tmpdir-prefix", f"{work}/tmp",
-                "--tmp-outdir-prefix", f"{work}/out", "--outdir", str(outdir)]
+        argv = [
+            cwltool,
+            "--podman",
+            "--disable-color",
+            "--tmpdir-prefix",
+            f"{work}/tmp",
+            "--tmp-outdir-prefix",
+            f"{work}/out",
+            "--outdir",
+            str(outdir),
+        ]
         if provenance is not None:
             argv += ["--provenance", str(provenance)]
         argv += [str(workflow), str(job)]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=self.env(),
-                              stdin=subprocess.DEVNULL, check=False)
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
         try:
             outputs = json.loads(proc.stdout) if proc.returncode == 0 else {}
         except json.JSONDecodeError:
@@ -144,8 +168,13 @@ class CwlEnvironment:
     def close(self) -> None:
         store = self.dir / "store"
         if store.exists():  # vfs layers may hold files only podman may remove cleanly
-            subprocess.run([str(self.dir / "bin" / "podman"), "system", "reset", "--force"],
-                           capture_output=True, timeout=120, check=False, env=self.env())
+            subprocess.run(
+                [str(self.dir / "bin" / "podman"), "system", "reset", "--force"],
+                capture_output=True,
+                timeout=120,
+                check=False,
+                env=self.env(),
+            )
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
@@ -160,11 +189,21 @@ def _loopback(host: str) -> bool:
     return name in ("localhost", "127.0.0.1", "::1", "[::1]") or name.startswith("127.")
 
 
-def convert_provenance(provenance: Path, crate_dir: Path, *, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def convert_provenance(
+    provenance: Path, crate_dir: Path, *, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """``runcrate convert PROVENANCE -o CRATE_DIR`` (a Provenance Run Crate from a CWLProv bundle)."""
     runcrate = runcrate_command()
     if runcrate is None:
-        raise FileNotFoundError("runcrate is not installed (see sciregistry.client.cwl: it needs its own "
-                                "environment with cwl-utils<0.41; set SCIREGISTRY_RUNCRATE)")
-    return subprocess.run([runcrate, "convert", str(provenance), "-o", str(crate_dir)], capture_output=True,
-                          text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+        raise FileNotFoundError(
+            "runcrate is not installed (see sciregistry.client.cwl: it needs its own "
+            "environment with cwl-utils<0.41; set SCIREGISTRY_RUNCRATE)"
+        )
+    return subprocess.run(
+        [runcrate, "convert", str(provenance), "-o", str(crate_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )

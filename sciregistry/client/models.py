@@ -38,16 +38,24 @@ def _short(digest: str | None) -> str:
 def _table(title: str, rows: Sequence[tuple[str, Any]]) -> str:
     cells = "".join(
         f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-        f"<td style='text-align:left'><code>{html.escape(str(v))}</code></td></tr>" for k, v in rows)
+        f"<td style='text-align:left'><code>{html.escape(str(v))}</code></td></tr>"
+        for k, v in rows
+    )
     return f"<table><caption style='text-align:left'><b>{html.escape(title)}</b></caption>{cells}</table>"
 
 
 def _grid(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td style='text-align:left'><code>{html.escape(str(c))}</code></td>"
-                                    for c in row) + "</tr>" for row in rows)
-    return (f"<table><caption style='text-align:left'><b>{html.escape(title)}</b></caption>"
-            f"<tr>{head}</tr>{body}</table>")
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td style='text-align:left'><code>{html.escape(str(c))}</code></td>" for c in row)
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f"<table><caption style='text-align:left'><b>{html.escape(title)}</b></caption>"
+        f"<tr>{head}</tr>{body}</table>"
+    )
 
 
 @dataclass(frozen=True)
@@ -123,16 +131,28 @@ class Run:
         img = doc.get("image") or {}
         params = doc.get("parameters") or []
         return cls(
-            id=doc["id"], repository=doc["repository"], result_digest=doc["result_digest"],
+            id=doc["id"],
+            repository=doc["repository"],
+            result_digest=doc["result_digest"],
             crate_digest=doc["crate_digest"],
-            image=ImageInfo(img.get("repository", ""), img.get("digest", ""), img.get("tag"), img.get("registry"),
-                            img.get("index_digest")),
+            image=ImageInfo(
+                img.get("repository", ""),
+                img.get("digest", ""),
+                img.get("tag"),
+                img.get("registry"),
+                img.get("index_digest"),
+            ),
             parameters={p["name"]: p["value"] for p in params},
             parameter_types={p["name"]: p.get("type", "") for p in params},
             inputs=[RunInput(i["name"], i["repository"], i["digest"]) for i in doc.get("inputs") or []],
             outputs=[RunFile(o["path"], o["sha256"], int(o["size"])) for o in doc.get("outputs") or []],
-            started=doc.get("started", ""), ended=doc.get("ended", ""), name=doc.get("name"),
-            command=doc.get("command"), agent=doc.get("agent"), created_at=doc.get("created_at"), raw=dict(doc),
+            started=doc.get("started", ""),
+            ended=doc.get("ended", ""),
+            name=doc.get("name"),
+            command=doc.get("command"),
+            agent=doc.get("agent"),
+            created_at=doc.get("created_at"),
+            raw=dict(doc),
         )
 
     @property
@@ -158,26 +178,41 @@ class Run:
         out = []
         for n, st in enumerate(self.raw.get("steps") or []):
             img = st["image"]
-            out.append(Step(
-                name=st["name"], image=ImageRef(img.get("registry") or "", img["repository"], img.get("tag"),
-                                                img["digest"]),
-                command=st.get("command") or "",
-                parameters=[Parameter(p["name"], p["value"], p.get("type")) for p in st.get("parameters", [])],
-                inputs=[FileRef(f["path"], f["sha256"], int(f["size"])) for f in st.get("inputs", [])],
-                outputs=[FileRef(f["path"], f["sha256"], int(f["size"])) for f in st.get("outputs", [])],
-                started=moment(st.get("started")), ended=moment(st.get("ended")), position=st.get("position", n)))
+            out.append(
+                Step(
+                    name=st["name"],
+                    image=ImageRef(
+                        img.get("registry") or "", img["repository"], img.get("tag"), img["digest"]
+                    ),
+                    command=st.get("command") or "",
+                    parameters=[
+                        Parameter(p["name"], p["value"], p.get("type")) for p in st.get("parameters", [])
+                    ],
+                    inputs=[FileRef(f["path"], f["sha256"], int(f["size"])) for f in st.get("inputs", [])],
+                    outputs=[FileRef(f["path"], f["sha256"], int(f["size"])) for f in st.get("outputs", [])],
+                    started=moment(st.get("started")),
+                    ended=moment(st.get("ended")),
+                    position=st.get("position", n),
+                )
+            )
         return out
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.parameters.items())
-        return (f"Run(id={self.id!r}, result={self.repository}@{_short(self.result_digest)}, "
-                f"image={self.image.repository}@{_short(self.image.digest)}, "
-                f"inputs=[{', '.join(f'{i.name}={_short(i.digest)}' for i in self.inputs)}], "
-                f"parameters={{{params}}}, outputs={[o.path for o in self.outputs]})")
+        return (
+            f"Run(id={self.id!r}, result={self.repository}@{_short(self.result_digest)}, "
+            f"image={self.image.repository}@{_short(self.image.digest)}, "
+            f"inputs=[{', '.join(f'{i.name}={_short(i.digest)}' for i in self.inputs)}], "
+            f"parameters={{{params}}}, outputs={[o.path for o in self.outputs]})"
+        )
 
     def _rows(self) -> list[tuple[str, Any]]:
-        rows: list[tuple[str, Any]] = [("run", self.id), ("result", f"{self.repository}@{self.result_digest}"),
-                                       ("crate", self.crate_digest), ("image", self.image.reference)]
+        rows: list[tuple[str, Any]] = [
+            ("run", self.id),
+            ("result", f"{self.repository}@{self.result_digest}"),
+            ("crate", self.crate_digest),
+            ("image", self.image.reference),
+        ]
         if self.command:
             rows.append(("command", self.command))
         rows += [(f"parameter {k}", repr(v)) for k, v in self.parameters.items()]
@@ -215,8 +250,16 @@ class RunList(Sequence[Run]):
         return f"RunList({len(self.items)} runs{', more' if self.next_cursor else ''})"
 
     def _repr_html_(self) -> str:
-        rows = [(r.id, f"{r.repository}@{_short(r.result_digest)}", f"{r.image.repository}@{_short(r.image.digest)}",
-                 ", ".join(f"{k}={v}" for k, v in r.parameters.items()), r.started) for r in self.items]
+        rows = [
+            (
+                r.id,
+                f"{r.repository}@{_short(r.result_digest)}",
+                f"{r.image.repository}@{_short(r.image.digest)}",
+                ", ".join(f"{k}={v}" for k, v in r.parameters.items()),
+                r.started,
+            )
+            for r in self.items
+        ]
         return _grid(f"{len(self.items)} runs", ("id", "result", "image", "parameters", "started"), rows)
 
 
@@ -265,19 +308,28 @@ class Lineage:
             return f"Lineage({self.subject!s}: not readable)"
         if self.produced_by is None:
             return f"Lineage({self.subject!s}: source)"
-        return (f"Lineage({self.subject.repository}@{_short(self.subject.digest)} <- run {self.produced_by.id}: "
-                f"image {self.produced_by.image.repository}@{_short(self.produced_by.image.digest)}, "
-                f"{len(self.inputs)} inputs)")
+        return (
+            f"Lineage({self.subject.repository}@{_short(self.subject.digest)} <- run {self.produced_by.id}: "
+            f"image {self.produced_by.image.repository}@{_short(self.produced_by.image.digest)}, "
+            f"{len(self.inputs)} inputs)"
+        )
 
     def _repr_html_(self) -> str:
-        rows: list[tuple[str, Any]] = [("subject", str(self.subject)), ("type", self.subject.artifact_type or "-")]
+        rows: list[tuple[str, Any]] = [
+            ("subject", str(self.subject)),
+            ("type", self.subject.artifact_type or "-"),
+        ]
         if self.produced_by is None:
             rows.append(("produced by", "nothing recorded (source data or image)"))
         else:
             rows += self.produced_by._rows()
             for node in self.inputs:
-                rows.append((f"upstream of {node.subject.repository}",
-                             f"run {node.produced_by.id}" if node.produced_by else "source"))
+                rows.append(
+                    (
+                        f"upstream of {node.subject.repository}",
+                        f"run {node.produced_by.id}" if node.produced_by else "source",
+                    )
+                )
         return _table("lineage", rows)
 
 
@@ -297,15 +349,19 @@ class Impact:
         return cls(
             digest=subject.get("digest", ""),
             runs=[Run.from_json(r) for r in doc.get("runs") or []],
-            results=[Artifact(r["repository"], r.get("digest") or r.get("result_digest", ""))
-                     for r in doc.get("results") or []],
+            results=[
+                Artifact(r["repository"], r.get("digest") or r.get("result_digest", ""))
+                for r in doc.get("results") or []
+            ],
             dois=list(doc.get("dois") or []),
             raw=dict(doc),
         )
 
     def __repr__(self) -> str:
-        return (f"Impact({_short(self.digest)}: {len(self.runs)} runs, "
-                f"results={[f'{r.repository}@{_short(r.digest)}' for r in self.results]}, dois={len(self.dois)})")
+        return (
+            f"Impact({_short(self.digest)}: {len(self.runs)} runs, "
+            f"results={[f'{r.repository}@{_short(r.digest)}' for r in self.results]}, dois={len(self.dois)})"
+        )
 
     def _repr_html_(self) -> str:
         rows: list[tuple[str, Any]] = [("result", f"{r.repository}@{r.digest}") for r in self.results]
@@ -325,12 +381,18 @@ class PulledArtifact:
     crate_digest: str | None = None
 
     def __repr__(self) -> str:
-        return (f"PulledArtifact({self.reference} -> {self.directory}, {len(self.files)} files"
-                + (f", crate {_short(self.crate_digest)}" if self.crate_digest else "") + ")")
+        return (
+            f"PulledArtifact({self.reference} -> {self.directory}, {len(self.files)} files"
+            + (f", crate {_short(self.crate_digest)}" if self.crate_digest else "")
+            + ")"
+        )
 
     def _repr_html_(self) -> str:
-        rows: list[tuple[str, Any]] = [("digest", self.digest), ("type", self.artifact_type or "-"),
-                                       ("directory", self.directory)]
+        rows: list[tuple[str, Any]] = [
+            ("digest", self.digest),
+            ("type", self.artifact_type or "-"),
+            ("directory", self.directory),
+        ]
         rows += [("file", p.relative_to(self.directory)) for p in self.files]
         return _table(self.reference, rows)
 

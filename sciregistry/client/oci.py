@@ -99,6 +99,8 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
 """Called with the number of bytes just transferred."""
 
 
@@ -146,15 +148,30 @@ class _OrasBridge(oras.provider.Registry):  # type: ignore[misc]
     """
 
     def __init__(self, transport: Transport) -> None:
-        super().__init__(hostname=transport.host, insecure=transport.scheme == "http",
-                         tls_verify=transport.verify)
+        super().__init__(
+            hostname=transport.host, insecure=transport.scheme == "http", tls_verify=transport.verify
+        )
         self._transport = transport
         self.progress: Progress | None = None
 
-    def do_request(self, url: str, method: str = "GET", data: Any = None, headers: dict[str, str] | None = None,
-                   json: Any = None, stream: bool = False) -> requests.Response:
-        resp = self._transport.request(method, url, data=data, headers=headers, json=json, stream=stream,
-                                       raise_for_status=method != "HEAD")
+    def do_request(
+        self,
+        url: str,
+        method: str = "GET",
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        json: Any = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        resp = self._transport.request(
+            method,
+            url,
+            data=data,
+            headers=headers,
+            json=json,
+            stream=stream,
+            raise_for_status=method != "HEAD",
+        )
         if self.progress is not None and method in ("PATCH", "PUT") and isinstance(data, (bytes, bytearray)):
             self.progress(len(data))
         return resp
@@ -184,8 +201,15 @@ class OciClient:
         resp.close()
         return resp.status_code == 200
 
-    def upload_blob(self, repo: str, source: str | os.PathLike[str] | bytes, *, media_type: str = OCTET_STREAM,
-                    progress: Progress | None = None, digest: str | None = None) -> Descriptor:
+    def upload_blob(
+        self,
+        repo: str,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        media_type: str = OCTET_STREAM,
+        progress: Progress | None = None,
+        digest: str | None = None,
+    ) -> Descriptor:
         """Upload a file or bytes unless the registry already has it; return its descriptor.
 
         ``digest`` may be given when already known (it is then trusted: the registry verifies it).
@@ -195,8 +219,14 @@ class OciClient:
             data = bytes(source)
             digest = digest or compute(data)
             if not self.blob_exists(repo, digest):
-                resp = self.transport.request("POST", f"/v2/{repo}/blobs/uploads/", params={"digest": digest},
-                                              data=data, headers={"Content-Type": OCTET_STREAM}, ok={201})
+                resp = self.transport.request(
+                    "POST",
+                    f"/v2/{repo}/blobs/uploads/",
+                    params={"digest": digest},
+                    data=data,
+                    headers={"Content-Type": OCTET_STREAM},
+                    ok={201},
+                )
                 self._check_committed(resp, digest)
             if progress:
                 progress(len(data))
@@ -235,8 +265,15 @@ class OciClient:
         if got and got != digest:
             raise DigestInvalid(f"registry committed {got} for an upload of {digest}", {"digest": digest})
 
-    def download_blob(self, repo: str, digest: str, dest: str | os.PathLike[str], *, verify: bool = True,
-                      progress: Progress | None = None) -> Path:
+    def download_blob(
+        self,
+        repo: str,
+        digest: str,
+        dest: str | os.PathLike[str],
+        *,
+        verify: bool = True,
+        progress: Progress | None = None,
+    ) -> Path:
         """Stream a blob into ``dest`` (a file path; parent directories are created).
 
         The bytes go to a temporary file in the same directory, are hashed on the way, and are renamed
@@ -250,8 +287,10 @@ class OciClient:
         h = new_hasher(d.algorithm)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
         try:
-            with os.fdopen(fd, "wb") as f, \
-                    self.transport.request("GET", f"/v2/{repo}/blobs/{digest}", stream=True) as resp:
+            with (
+                os.fdopen(fd, "wb") as f,
+                self.transport.request("GET", f"/v2/{repo}/blobs/{digest}", stream=True) as resp,
+            ):
                 for block in resp.iter_content(READ_SIZE):
                     f.write(block)
                     h.update(block)
@@ -259,8 +298,10 @@ class OciClient:
                         progress(len(block))
             got = f"{d.algorithm}:{h.hexdigest()}"
             if verify and got != digest:
-                raise DigestInvalid(f"blob {digest} from {repo}: the bytes received have digest {got}",
-                                    {"digest": digest, "received": got})
+                raise DigestInvalid(
+                    f"blob {digest} from {repo}: the bytes received have digest {got}",
+                    {"digest": digest, "received": got},
+                )
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600: files get the mode the umask gives
             os.replace(tmp, dest)
         except BaseException:
@@ -275,7 +316,9 @@ class OciClient:
         if len(data) > max_size:
             raise ValueError(f"blob {digest} is larger than {max_size} bytes; use download_blob")
         if compute(data, parse_digest(digest).algorithm) != digest:
-            raise DigestInvalid(f"blob {digest} from {repo}: the bytes received do not match", {"digest": digest})
+            raise DigestInvalid(
+                f"blob {digest} from {repo}: the bytes received do not match", {"digest": digest}
+            )
         return data
 
     # --- manifests -----------------------------------------------------------------------------------
@@ -285,8 +328,13 @@ class OciClient:
         digest = compute(data)
         if is_digest(ref) and ref != compute(data, parse_digest(ref).algorithm):
             raise DigestInvalid(f"manifest bytes do not have the digest {ref} they are pushed under")
-        resp = self.transport.request("PUT", f"/v2/{repo}/manifests/{ref}", data=data,
-                                      headers={"Content-Type": media_type}, ok={200, 201})
+        resp = self.transport.request(
+            "PUT",
+            f"/v2/{repo}/manifests/{ref}",
+            data=data,
+            headers={"Content-Type": media_type},
+            ok={200, 201},
+        )
         self._check_committed(resp, digest)
         return digest
 
@@ -316,8 +364,12 @@ class OciClient:
         header = resp.headers.get("Docker-Content-Digest")
         digest = compute(data)
         if header and header.startswith("sha256:") and header != digest:
-            raise DigestInvalid(f"manifest {repo}:{ref}: registry says {header}, the bytes have digest {digest}")
-        return ManifestBytes(data, media_type, header if header and not header.startswith("sha256:") else digest)
+            raise DigestInvalid(
+                f"manifest {repo}:{ref}: registry says {header}, the bytes have digest {digest}"
+            )
+        return ManifestBytes(
+            data, media_type, header if header and not header.startswith("sha256:") else digest
+        )
 
     def resolve(self, repo: str, ref: str) -> str:
         """The digest a tag (or digest) points to (``HEAD``, falling back to ``GET``)."""
@@ -325,7 +377,9 @@ class OciClient:
             return ref
         validate_name(repo)
         try:
-            resp = self.transport.request("HEAD", f"/v2/{repo}/manifests/{ref}", headers={"Accept": ACCEPT_MANIFESTS})
+            resp = self.transport.request(
+                "HEAD", f"/v2/{repo}/manifests/{ref}", headers={"Accept": ACCEPT_MANIFESTS}
+            )
         except (ManifestUnknown, NameUnknown, Unauthorized) as exc:
             raise self.explain_missing(repo, ref, exc) from None
         resp.close()
@@ -336,8 +390,9 @@ class OciClient:
 
     def manifest_exists(self, repo: str, ref: str) -> bool:
         validate_name(repo)
-        resp = self.transport.request("HEAD", f"/v2/{repo}/manifests/{ref}", headers={"Accept": ACCEPT_MANIFESTS},
-                                      ok={200, 404})
+        resp = self.transport.request(
+            "HEAD", f"/v2/{repo}/manifests/{ref}", headers={"Accept": ACCEPT_MANIFESTS}, ok={200, 404}
+        )
         resp.close()
         return resp.status_code == 200
 
@@ -352,21 +407,30 @@ class OciClient:
         if isinstance(exc, Unauthorized):
             if self.transport.has_credentials:
                 return exc
-            return Unauthorized(f"{host}/{where} is not readable without credentials: either it does not exist "
-                                f"(check the repository name), or it is private ({login_hint(host)})",
-                                {"name": repo, "reference": ref})
+            return Unauthorized(
+                f"{host}/{where} is not readable without credentials: either it does not exist "
+                f"(check the repository name), or it is private ({login_hint(host)})",
+                {"name": repo, "reference": ref},
+            )
         try:
             tags = self.tags(repo)
         except NameUnknown:
-            return type(exc)(f"there is no repository {repo} on {host}: check its name (sciregistry run list "
-                              f"--registry {host} lists recorded results)", {"name": repo, "reference": ref})
+            return type(exc)(
+                f"there is no repository {repo} on {host}: check its name (sciregistry run list "
+                f"--registry {host} lists recorded results)",
+                {"name": repo, "reference": ref},
+            )
         except (RegistryError, OSError):
             return exc
         if is_digest(ref):
-            return ManifestUnknown(f"{repo} has no manifest {ref}: check the digest", {"name": repo, "reference": ref})
+            return ManifestUnknown(
+                f"{repo} has no manifest {ref}: check the digest", {"name": repo, "reference": ref}
+            )
         shown = ", ".join(tags[:12]) + (f" and {len(tags) - 12} more" if len(tags) > 12 else "")
-        return ManifestUnknown(f"{repo} has no tag {ref!r}: " + (f"its tags are {shown}" if tags else "it has no tags"),
-                               {"name": repo, "reference": ref})
+        return ManifestUnknown(
+            f"{repo} has no tag {ref!r}: " + (f"its tags are {shown}" if tags else "it has no tags"),
+            {"name": repo, "reference": ref},
+        )
 
     def tags(self, repo: str, *, page_size: int | None = None) -> list[str]:
         """Every tag of ``repo`` (following ``Link: <...>; rel="next"`` pages)."""
@@ -390,8 +454,13 @@ class OciClient:
         validate_name(repo)
         parse_digest(digest)
         params = {"artifactType": artifact_type} if artifact_type else None
-        resp = self.transport.request("GET", f"/v2/{repo}/referrers/{digest}", params=params,
-                                      headers={"Accept": OCI_INDEX}, ok={200, 404})
+        resp = self.transport.request(
+            "GET",
+            f"/v2/{repo}/referrers/{digest}",
+            params=params,
+            headers={"Accept": OCI_INDEX},
+            ok={200, 404},
+        )
         if resp.status_code == 404:
             resp.close()
             try:
@@ -404,16 +473,29 @@ class OciClient:
             filtered = "artifactType" in (resp.headers.get("OCI-Filters-Applied") or "")
         out: list[Descriptor] = []
         for m in body.get("manifests") or []:
-            desc = Descriptor(m["mediaType"], m["digest"], int(m["size"]), m.get("artifactType"),
-                              m.get("annotations"), m.get("platform"))
+            desc = Descriptor(
+                m["mediaType"],
+                m["digest"],
+                int(m["size"]),
+                m.get("artifactType"),
+                m.get("annotations"),
+                m.get("platform"),
+            )
             if artifact_type and not filtered and desc.artifact_type != artifact_type:
                 continue
             out.append(desc)
         return out
 
     # --- OCI image layouts ---------------------------------------------------------------------------
-    def export_layout(self, repo: str, digest: str, directory: str | os.PathLike[str], *,
-                      tag: str | None = None, progress: Progress | None = None) -> Path:
+    def export_layout(
+        self,
+        repo: str,
+        digest: str,
+        directory: str | os.PathLike[str],
+        *,
+        tag: str | None = None,
+        progress: Progress | None = None,
+    ) -> Path:
         """Write the image (manifest or index, by digest) and every blob it reaches as an OCI layout.
 
         An existing layout at ``directory`` is extended: its other ``index.json`` entries are kept
@@ -435,8 +517,9 @@ class OciClient:
         _atomic_write(root / "index.json", json.dumps(index, separators=(",", ":")).encode())
         return root
 
-    def _export_node(self, repo: str, digest: str, root: Path, progress: Progress | None,
-                     seen: set[str]) -> ManifestBytes:
+    def _export_node(
+        self, repo: str, digest: str, root: Path, progress: Progress | None, seen: set[str]
+    ) -> ManifestBytes:
         top = self.get_manifest(repo, digest)
         seen.add(digest)
         _atomic_write(_blob_path(root, digest), top.data)
@@ -446,14 +529,23 @@ class OciClient:
                 self._export_node(repo, child.digest, root, progress, seen)
         for blob in parsed.blob_digests:
             path = _blob_path(root, blob)
-            if blob in seen or (path.is_file() and file_digest(path, parse_digest(blob).algorithm)[0] == blob):
+            if blob in seen or (
+                path.is_file() and file_digest(path, parse_digest(blob).algorithm)[0] == blob
+            ):
                 continue
             seen.add(blob)
             self.download_blob(repo, blob, path, progress=progress)
         return top
 
-    def push_layout(self, layout_dir: str | os.PathLike[str], repo: str, tag: str | None = None, *,
-                    source_tag: str | None = None, progress: Progress | None = None) -> str:
+    def push_layout(
+        self,
+        layout_dir: str | os.PathLike[str],
+        repo: str,
+        tag: str | None = None,
+        *,
+        source_tag: str | None = None,
+        progress: Progress | None = None,
+    ) -> str:
         """Push an image from an OCI layout; return its manifest (or index) digest.
 
         The entry pushed is the one of ``index.json`` named ``source_tag`` (default ``tag``) by
@@ -474,16 +566,26 @@ class OciClient:
             entry = entries[0]
         else:
             names = sorted(str((m.get("annotations") or {}).get(LAYOUT_REF_NAME)) for m in entries)
-            raise ValueError(f"{root}/index.json has {len(entries)} entries ({', '.join(names) or 'none'}); "
-                             f"none is named {want!r}")
+            raise ValueError(
+                f"{root}/index.json has {len(entries)} entries ({', '.join(names) or 'none'}); "
+                f"none is named {want!r}"
+            )
         digest = entry.get("digest")
         if not isinstance(digest, str):
             raise ManifestInvalid(f"{root}/index.json entry has no digest")
         self._push_node(root, repo, digest, entry.get("mediaType"), tag, progress, set())
         return digest
 
-    def _push_node(self, root: Path, repo: str, digest: str, media_type: str | None, ref: str | None,
-                   progress: Progress | None, done: set[str]) -> None:
+    def _push_node(
+        self,
+        root: Path,
+        repo: str,
+        digest: str,
+        media_type: str | None,
+        ref: str | None,
+        progress: Progress | None,
+        done: set[str],
+    ) -> None:
         path = _blob_path(root, digest)
         if not path.is_file():
             raise FileNotFoundError(f"layout {root} lacks blob {digest}")
@@ -537,6 +639,5 @@ def _next_link(header: str | None) -> str | None:
         if 'rel="next"' in part or "rel=next" in part:
             start, end = part.find("<"), part.find(">")
             if 0 <= start < end:
-                return part[start + 1:end]
+                return part[start + 1 : end]
     return None
-

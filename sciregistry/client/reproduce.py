@@ -62,9 +62,9 @@ import html
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
-import shlex
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -135,8 +135,15 @@ RUN_FAILED = "RUN_FAILED"
 NOT_RUN = "NOT_RUN"
 INPUT_UNAVAILABLE = "INPUT_UNAVAILABLE"
 DIGEST_MISMATCH = "DIGEST_MISMATCH"
-VERDICTS: tuple[str, ...] = (REPRODUCED, PARTIAL, NOT_REPRODUCED, RUN_FAILED, NOT_RUN, INPUT_UNAVAILABLE,
-                             DIGEST_MISMATCH)
+VERDICTS: tuple[str, ...] = (
+    REPRODUCED,
+    PARTIAL,
+    NOT_REPRODUCED,
+    RUN_FAILED,
+    NOT_RUN,
+    INPUT_UNAVAILABLE,
+    DIGEST_MISMATCH,
+)
 
 Runtime = Literal["auto", "podman", "docker", "none"]
 RUNTIMES: tuple[str, ...] = ("auto", "podman", "docker", "none")
@@ -179,6 +186,7 @@ def _inside(base: Path, rel: str) -> Path:
 
 
 # --- values ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ImagePin:
@@ -266,7 +274,12 @@ class Step:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3), "detail": self.detail}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)
@@ -279,8 +292,14 @@ class OutputResult:
     status: Literal["identical", "different", "missing", "not_compared"]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "expected_sha256": self.expected_sha256, "expected_size": self.expected_size,
-                "actual_sha256": self.actual_sha256, "actual_size": self.actual_size, "status": self.status}
+        return {
+            "path": self.path,
+            "expected_sha256": self.expected_sha256,
+            "expected_size": self.expected_size,
+            "actual_sha256": self.actual_sha256,
+            "actual_size": self.actual_size,
+            "status": self.status,
+        }
 
 
 @dataclass
@@ -350,23 +369,44 @@ class Report:
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Report:
         return cls(
-            verdict=doc["verdict"], reason=doc["reason"], doi=doc["doi"], registry=doc["registry"],
-            result=dict(doc["result"]), crate=dict(doc["crate"]), image=dict(doc["image"]),
-            parameters=list(doc["parameters"]), inputs=list(doc["inputs"]), command=dict(doc["command"]),
+            verdict=doc["verdict"],
+            reason=doc["reason"],
+            doi=doc["doi"],
+            registry=doc["registry"],
+            result=dict(doc["result"]),
+            crate=dict(doc["crate"]),
+            image=dict(doc["image"]),
+            parameters=list(doc["parameters"]),
+            inputs=list(doc["inputs"]),
+            command=dict(doc["command"]),
             runtime=dict(doc["runtime"]),
-            outputs=[OutputResult(o["path"], o["expected_sha256"], o["expected_size"], o["actual_sha256"],
-                                  o["actual_size"], o["status"]) for o in doc["outputs"]],
+            outputs=[
+                OutputResult(
+                    o["path"],
+                    o["expected_sha256"],
+                    o["expected_size"],
+                    o["actual_sha256"],
+                    o["actual_size"],
+                    o["status"],
+                )
+                for o in doc["outputs"]
+            ],
             extra_outputs=list(doc["extra_outputs"]),
             steps=[Step(s["name"], s["status"], s["seconds"], s["detail"]) for s in doc["steps"]],
-            started=doc["started"], ended=doc["ended"], tool=dict(doc["tool"]))
+            started=doc["started"],
+            ended=doc["ended"],
+            tool=dict(doc["tool"]),
+        )
 
     # --- presentation ---
     def summary(self) -> str:
         """A few lines for a terminal."""
-        lines = [f"{self.verdict}: {self.reason}",
-                 f"  DOI      {self.doi}",
-                 f"  result   {self.result['reference']}",
-                 f"  image    {self.image['reference']}"]
+        lines = [
+            f"{self.verdict}: {self.reason}",
+            f"  DOI      {self.doi}",
+            f"  result   {self.result['reference']}",
+            f"  image    {self.image['reference']}",
+        ]
         if self.command.get("rendered"):
             lines.append(f"  command  {self.command['rendered']}")
         if self.runtime.get("name"):
@@ -395,20 +435,27 @@ class Report:
 
     def to_markdown(self) -> str:
         """``report.md``: the report for people."""
+
         def code(v: Any) -> str:
             return "`" + str(v).replace("`", "'") + "`"
 
-        out = [f"# Reproduction of {self.doi}: {self.verdict}", "", self.reason, "",
-               "| | |", "|---|---|",
-               f"| DOI | [{self.doi}]({self.doi_link}) |",
-               f"| Registry | {code(self.registry)} |",
-               f"| Result | {code(self.result['reference'])} |",
-               f"| Run crate | {code(self.crate.get('digest'))} ({'verified' if self.crate.get('verified') else 'not verified'}) |",
-               f"| Image | {code(self.image['reference'])} |",
-               f"| Runtime | {self.runtime.get('name') or 'none'} (requested: {self.runtime.get('requested')}) |",
-               f"| Exit code | {self.runtime.get('exit_code') if self.runtime.get('exit_code') is not None else '-'} |",
-               f"| Started / ended | {self.started} / {self.ended} |",
-               f"| Tool | {self.tool.get('name')} {self.tool.get('version')} |"]
+        out = [
+            f"# Reproduction of {self.doi}: {self.verdict}",
+            "",
+            self.reason,
+            "",
+            "| | |",
+            "|---|---|",
+            f"| DOI | [{self.doi}]({self.doi_link}) |",
+            f"| Registry | {code(self.registry)} |",
+            f"| Result | {code(self.result['reference'])} |",
+            f"| Run crate | {code(self.crate.get('digest'))} ({'verified' if self.crate.get('verified') else 'not verified'}) |",
+            f"| Image | {code(self.image['reference'])} |",
+            f"| Runtime | {self.runtime.get('name') or 'none'} (requested: {self.runtime.get('requested')}) |",
+            f"| Exit code | {self.runtime.get('exit_code') if self.runtime.get('exit_code') is not None else '-'} |",
+            f"| Started / ended | {self.started} / {self.ended} |",
+            f"| Tool | {self.tool.get('name')} {self.tool.get('version')} |",
+        ]
         if self.attached:
             out.append(f"| Attached as | {code(self.result['repository'] + '@' + self.attached)} |")
         out += ["", "## Command", "", "Template:", "", "```", self.command.get("template") or "", "```", ""]
@@ -418,27 +465,52 @@ class Report:
             out += ["To run it by hand:", "", "```sh", self.command["suggested"], "```", ""]
         if self.parameters:
             out += ["## Parameters", "", "| name | value | type |", "|---|---|---|"]
-            out += [f"| {p['name']} | {code(json.dumps(p['value']) if not isinstance(p['value'], str) else p['value'])} "
-                    f"| {p['type']} |" for p in self.parameters]
+            out += [
+                f"| {p['name']} | {code(json.dumps(p['value']) if not isinstance(p['value'], str) else p['value'])} "
+                f"| {p['type']} |"
+                for p in self.parameters
+            ]
             out.append("")
         if self.inputs:
             out += ["## Inputs", "", "| name | reference | mount | status |", "|---|---|---|---|"]
-            out += [f"| {i['name']} | {code(i['reference'])} | {code(i['mount'])} | {i['status']} |" for i in self.inputs]
+            out += [
+                f"| {i['name']} | {code(i['reference'])} | {code(i['mount'])} | {i['status']} |"
+                for i in self.inputs
+            ]
             out.append("")
-        out += ["## Outputs", "", "| path | status | recorded sha256 | reproduced sha256 |", "|---|---|---|---|"]
-        out += [f"| {o.path} | {o.status} | {code(o.expected_sha256)} | {code(o.actual_sha256) if o.actual_sha256 else '-'} |"
-                for o in self.outputs]
+        out += [
+            "## Outputs",
+            "",
+            "| path | status | recorded sha256 | reproduced sha256 |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {o.path} | {o.status} | {code(o.expected_sha256)} | {code(o.actual_sha256) if o.actual_sha256 else '-'} |"
+            for o in self.outputs
+        ]
         if self.extra_outputs:
             out += ["", "Files written but not recorded: " + ", ".join(code(p) for p in self.extra_outputs)]
         out += ["", "## Steps", "", "| step | status | seconds | detail |", "|---|---|---|---|"]
-        out += [f"| {s.name} | {s.status} | {s.seconds:.3f} | {s.detail.replace('|', '/')} |" for s in self.steps]
+        out += [
+            f"| {s.name} | {s.status} | {s.seconds:.3f} | {s.detail.replace('|', '/')} |" for s in self.steps
+        ]
         if self.crate.get("problems"):
             out += ["", "## Crate problems", ""] + [f"- {p}" for p in self.crate["problems"]]
         if self.runtime.get("probes"):
             out += ["", "## Runtimes tried", ""]
-            out += [f"- {p['name']}: {'ok' if p['ok'] else 'unusable'} {p['detail']}".rstrip() for p in self.runtime["probes"]]
+            out += [
+                f"- {p['name']}: {'ok' if p['ok'] else 'unusable'} {p['detail']}".rstrip()
+                for p in self.runtime["probes"]
+            ]
         if self.runtime.get("stderr_tail"):
-            out += ["", "## Standard error (tail)", "", "```", self.runtime["stderr_tail"].rstrip("\n"), "```"]
+            out += [
+                "",
+                "## Standard error (tail)",
+                "",
+                "```",
+                self.runtime["stderr_tail"].rstrip("\n"),
+                "```",
+            ]
         return "\n".join(out) + "\n"
 
     def __repr__(self) -> str:
@@ -446,14 +518,19 @@ class Report:
 
     def _repr_html_(self) -> str:
         colour = "green" if self.ok else ("#b58900" if self.verdict in (PARTIAL, NOT_RUN) else "#dc322f")
-        rows = "".join(f"<tr><td><code>{html.escape(o.path)}</code></td><td>{html.escape(o.status)}</td></tr>"
-                       for o in self.outputs)
-        return (f"<div><b style='color:{colour}'>{html.escape(self.verdict)}</b> "
-                f"{html.escape(self.reason)}<br><code>{html.escape(self.doi)}</code>"
-                f"<table><tr><th>output</th><th>status</th></tr>{rows}</table></div>")
+        rows = "".join(
+            f"<tr><td><code>{html.escape(o.path)}</code></td><td>{html.escape(o.status)}</td></tr>"
+            for o in self.outputs
+        )
+        return (
+            f"<div><b style='color:{colour}'>{html.escape(self.verdict)}</b> "
+            f"{html.escape(self.reason)}<br><code>{html.escape(self.doi)}</code>"
+            f"<table><tr><th>output</th><th>status</th></tr>{rows}</table></div>"
+        )
 
 
 # --- resolution --------------------------------------------------------------------------------------
+
 
 def resolve(registry: Registry, doi: str) -> Resolution:
     """``GET /api/v1/dois/<doi>/closure`` on ``registry`` -> :class:`Resolution`.
@@ -463,14 +540,17 @@ def resolve(registry: Registry, doi: str) -> Resolution:
     """
     norm, _base = split_doi_argument(doi)  # a landing page URL of this registry works too
     t0 = time.monotonic()
-    resp = registry.transport.request("GET", f"/api/v1/dois/{quote(norm, safe='/')}/closure",
-                                      headers={"Accept": "application/json"})
+    resp = registry.transport.request(
+        "GET", f"/api/v1/dois/{quote(norm, safe='/')}/closure", headers={"Accept": "application/json"}
+    )
     res = Resolution.from_closure(registry, resp.json())
     res.resolve_seconds = time.monotonic() - t0
     return res
 
 
-def locate_registry(doi: str, *, resolver: str | None = None, timeout: float = 30.0, max_hops: int = 5) -> str:
+def locate_registry(
+    doi: str, *, resolver: str | None = None, timeout: float = 30.0, max_hops: int = 5
+) -> str:
     """The base URL of the sciregistry a DataCite DOI lands on, found through the DOI resolver.
 
     Follows the resolver's redirects (``https://doi.org/<doi>`` -> the registered URL, normally
@@ -485,17 +565,22 @@ def locate_registry(doi: str, *, resolver: str | None = None, timeout: float = 3
     norm = normalize_doi(doi)
     base = (resolver or DOI_RESOLVER).rstrip("/")
     if is_test_doi(norm) and is_public_resolver(base):
-        raise NotFound(f"{norm} is a test DOI (prefix {TEST_DOI_PREFIX}): it is never registered at "
-                       f"{base}/, so it cannot be looked up there")
+        raise NotFound(
+            f"{norm} is a test DOI (prefix {TEST_DOI_PREFIX}): it is never registered at "
+            f"{base}/, so it cannot be looked up there"
+        )
     url = base + "/" + norm
     with requests.Session() as session:
         for _ in range(max_hops):
             try:
-                resp = session.get(url, allow_redirects=False, timeout=timeout,
-                                   headers={"Accept": "text/html"}, stream=True)
+                resp = session.get(
+                    url, allow_redirects=False, timeout=timeout, headers={"Accept": "text/html"}, stream=True
+                )
             except requests.RequestException as exc:
                 where = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}/"
-                raise TransportError(f"cannot reach {where} to look up {norm} ({short_reason(exc)})") from None
+                raise TransportError(
+                    f"cannot reach {where} to look up {norm} ({short_reason(exc)})"
+                ) from None
             resp.close()
             found = _landing_base(url, norm)
             if found is not None:
@@ -522,7 +607,7 @@ def split_doi_argument(value: str) -> tuple[str, str | None]:
         path = unquote(parts.path)
         idx = path.lower().rfind("/doi/10.")
         if idx >= 0:
-            doi = normalize_doi(path[idx + len("/doi/"):].strip("/"))
+            doi = normalize_doi(path[idx + len("/doi/") :].strip("/"))
             return doi, f"{parts.scheme}://{parts.netloc}{parts.path[:idx]}".rstrip("/")
     return normalize_doi(text), None
 
@@ -535,8 +620,10 @@ def is_test_doi(doi: str) -> bool:
 def is_public_resolver(url: str) -> bool:
     """True for the public DOI resolver (``doi.org``, ``dx.doi.org``), where test DOIs are never
     registered; a resolver of one's own (a test double, a local handle server) may know them."""
-    return (urlsplit(url if "://" in url else "https://" + url).hostname or "").lower() in ("doi.org",
-                                                                                          "dx.doi.org")
+    return (urlsplit(url if "://" in url else "https://" + url).hostname or "").lower() in (
+        "doi.org",
+        "dx.doi.org",
+    )
 
 
 def _landing_base(url: str, doi: str) -> str | None:
@@ -544,7 +631,7 @@ def _landing_base(url: str, doi: str) -> str | None:
     path = unquote(parts.path).lower()
     marker = f"/doi/{doi}"
     idx = path.rfind(marker)
-    if idx < 0 or path[idx + len(marker):].strip("/"):
+    if idx < 0 or path[idx + len(marker) :].strip("/"):
         return None
     return f"{parts.scheme}://{parts.netloc}{parts.path[:idx]}".rstrip("/")
 
@@ -583,16 +670,27 @@ class Resolution:
         host = registry.host
         img = run["image"]
         res = cls(
-            doi=record["doi"], record=record, registry=registry,
+            doi=record["doi"],
+            record=record,
+            registry=registry,
             repository=record.get("repository") or run["repository"],
             result_digest=record.get("result_digest") or run["result_digest"],
             crate_digest=record.get("crate_digest"),
             image=ImagePin(host, img["repository"], img["digest"], img.get("index_digest"), img.get("tag")),
             parameters={p["name"]: p["value"] for p in run.get("parameters", [])},
             parameter_types={p["name"]: p.get("type") or "string" for p in run.get("parameters", [])},
-            inputs=[], outputs=[], command=run["command"], run=dict(run), closure=dict(closure))
-        res.inputs = [InputPin(i["name"], host, i["repository"], i["digest"], res) for i in run.get("inputs", [])]
-        res.outputs = [OutputFile(o["path"], o["sha256"], int(o["size"]), res) for o in run.get("outputs", [])]
+            inputs=[],
+            outputs=[],
+            command=run["command"],
+            run=dict(run),
+            closure=dict(closure),
+        )
+        res.inputs = [
+            InputPin(i["name"], host, i["repository"], i["digest"], res) for i in run.get("inputs", [])
+        ]
+        res.outputs = [
+            OutputFile(o["path"], o["sha256"], int(o["size"]), res) for o in run.get("outputs", [])
+        ]
         return res
 
     # --- views ---
@@ -611,8 +709,10 @@ class Resolution:
         return render_command(self.command, self.parameters)
 
     def __repr__(self) -> str:
-        return (f"Resolution({self.doi!r}, result={self.repository}@{self.result_digest[:19]}, "
-                f"image={self.image.repository}@{self.image.digest[:19]}, outputs={len(self.outputs)})")
+        return (
+            f"Resolution({self.doi!r}, result={self.repository}@{self.result_digest[:19]}, "
+            f"image={self.image.repository}@{self.image.digest[:19]}, outputs={len(self.outputs)})"
+        )
 
     def _repr_html_(self) -> str:
         def row(k: str, v: Any) -> str:
@@ -622,20 +722,31 @@ class Resolution:
             cmd = self.rendered_command
         except ValueError as exc:
             cmd = f"{self.command}  ({exc})"
-        rows = [row("DOI", self.doi), row("title", self.title or "-"), row("result", self.result_reference),
-                row("image", self.image.reference), row("command", cmd)]
-        rows += [row(f"parameter {k}", json.dumps(v) if not isinstance(v, str) else v)
-                 for k, v in self.parameters.items()]
+        rows = [
+            row("DOI", self.doi),
+            row("title", self.title or "-"),
+            row("result", self.result_reference),
+            row("image", self.image.reference),
+            row("command", cmd),
+        ]
+        rows += [
+            row(f"parameter {k}", json.dumps(v) if not isinstance(v, str) else v)
+            for k, v in self.parameters.items()
+        ]
         rows += [row(f"input {i.name}", i.reference) for i in self.inputs]
         rows += [row(f"output {o.path}", f"sha256:{o.sha256[:16]}… ({o.size} B)") for o in self.outputs]
-        return f"<table><caption style='text-align:left'><b>sciregistry DOI</b></caption>{''.join(rows)}</table>"
+        return (
+            f"<table><caption style='text-align:left'><b>sciregistry DOI</b></caption>{''.join(rows)}</table>"
+        )
 
     # --- fetching ---
     @cached_property
     def _result(self) -> tuple[dict[str, Any], Descriptor]:
         got = self.registry.oci.get_manifest(self.repository, self.result_digest)  # verifies the digest
         doc: dict[str, Any] = json.loads(got.data)
-        media_type = got.media_type or str(doc.get("mediaType") or "application/vnd.oci.image.manifest.v1+json")
+        media_type = got.media_type or str(
+            doc.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
+        )
         return doc, Descriptor(media_type, got.digest, len(got.data))
 
     @property
@@ -655,10 +766,15 @@ class Resolution:
     def download_output(self, output: OutputFile, directory: str | os.PathLike[str]) -> Path:
         layer = self._result_layers().get(output.path)
         if layer is None:
-            raise NotFound(f"output {output.path!r} is not a file of result {self.repository}@{self.result_digest}")
+            raise NotFound(
+                f"output {output.path!r} is not a file of result {self.repository}@{self.result_digest}"
+            )
         if layer.get("digest") != output.digest:
-            raise DigestInvalid(f"output {output.path!r}: the result's layer is {layer.get('digest')}, "
-                                f"the record says {output.digest}", {"path": output.path})
+            raise DigestInvalid(
+                f"output {output.path!r}: the result's layer is {layer.get('digest')}, "
+                f"the record says {output.digest}",
+                {"path": output.path},
+            )
         target = _inside(Path(directory), output.path)
         return self.registry.download_blob(self.repository, output.digest, target)
 
@@ -686,11 +802,15 @@ class Resolution:
         if digest is None:
             return CrateCheck(None, None, [f"DOI {self.doi} names no run crate"])
         if self.crate_digest and run_crate and run_crate != self.crate_digest:
-            problems.append(f"the DOI records crate {self.crate_digest} but its run was indexed from {run_crate}")
+            problems.append(
+                f"the DOI records crate {self.crate_digest} but its run was indexed from {run_crate}"
+            )
         got = self.registry.oci.get_manifest(self.repository, digest)  # verifies the digest
         doc = json.loads(got.data)
         if doc.get("artifactType") != types.ROCRATE:
-            problems.append(f"crate {digest} has artifactType {doc.get('artifactType')!r}, expected {types.ROCRATE}")
+            problems.append(
+                f"crate {digest} has artifactType {doc.get('artifactType')!r}, expected {types.ROCRATE}"
+            )
         subject = (doc.get("subject") or {}).get("digest")
         if subject != self.result_digest:
             problems.append(f"crate {digest} refers to {subject}, not to the result {self.result_digest}")
@@ -700,18 +820,26 @@ class Resolution:
             if title == types.CRATE_METADATA_NAME:
                 metadata = self.registry.oci.blob_bytes(self.repository, layer["digest"])
                 if len(metadata) != layer.get("size"):
-                    problems.append(f"crate layer {title}: {len(metadata)} bytes, descriptor says {layer.get('size')}")
+                    problems.append(
+                        f"crate layer {title}: {len(metadata)} bytes, descriptor says {layer.get('size')}"
+                    )
             elif title == types.RUN_DESCRIPTION_NAME:
                 run_description = self.registry.oci.blob_bytes(self.repository, layer["digest"])
                 if len(run_description) != layer.get("size"):
-                    problems.append(f"crate layer {title}: {len(run_description)} bytes, "
-                                    f"descriptor says {layer.get('size')}")
+                    problems.append(
+                        f"crate layer {title}: {len(run_description)} bytes, "
+                        f"descriptor says {layer.get('size')}"
+                    )
         if metadata is None:
-            return CrateCheck(digest, None, problems + [f"crate {digest} has no {types.CRATE_METADATA_NAME} layer"])
+            return CrateCheck(
+                digest, None, problems + [f"crate {digest} has no {types.CRATE_METADATA_NAME} layer"]
+            )
         try:
             run = read_run_crate(metadata, run_description)
         except CrateInvalid as exc:
-            return CrateCheck(digest, None, problems + [f"crate {digest} is not a valid run crate: {exc.text}"])
+            return CrateCheck(
+                digest, None, problems + [f"crate {digest} is not a valid run crate: {exc.text}"]
+            )
         problems += self._disagreements(run)
         return CrateCheck(digest, run, problems)
 
@@ -720,28 +848,47 @@ class Resolution:
         if run.image.digest != self.image.digest:
             out.append(f"image: the crate records {run.image.digest}, the DOI's run {self.image.digest}")
         if run.image.name != self.image.repository:
-            out.append(f"image repository: the crate records {run.image.name}, the DOI's run {self.image.repository}")
+            out.append(
+                f"image repository: the crate records {run.image.name}, the DOI's run {self.image.repository}"
+            )
         if run.command != self.command:
             out.append(f"command: the crate records {run.command!r}, the DOI's run {self.command!r}")
-        out += _disagreements("parameter", {p.name: (p.type, p.value) for p in run.parameters},
-                              {k: (self.parameter_types.get(k), v) for k, v in self.parameters.items()})
-        out += _disagreements("input", {i.name: (i.repository, i.digest) for i in run.inputs},
-                              {i.name: (i.repository, i.digest) for i in self.inputs})
-        out += _disagreements("output", {o.path: (o.sha256, o.size) for o in run.outputs},
-                              {o.path: (o.sha256, o.size) for o in self.outputs})
+        out += _disagreements(
+            "parameter",
+            {p.name: (p.type, p.value) for p in run.parameters},
+            {k: (self.parameter_types.get(k), v) for k, v in self.parameters.items()},
+        )
+        out += _disagreements(
+            "input",
+            {i.name: (i.repository, i.digest) for i in run.inputs},
+            {i.name: (i.repository, i.digest) for i in self.inputs},
+        )
+        out += _disagreements(
+            "output",
+            {o.path: (o.sha256, o.size) for o in run.outputs},
+            {o.path: (o.sha256, o.size) for o in self.outputs},
+        )
         layers = self._result_layers()
         for o in self.outputs:
             layer = layers.get(o.path)
             if layer is None:
                 out.append(f"output {o.path!r} is not a file of the result {self.result_digest}")
             elif layer.get("digest") != o.digest or layer.get("size") != o.size:
-                out.append(f"output {o.path!r}: the result's layer is {layer.get('digest')} "
-                           f"({layer.get('size')} bytes), the record says {o.digest} ({o.size} bytes)")
+                out.append(
+                    f"output {o.path!r}: the result's layer is {layer.get('digest')} "
+                    f"({layer.get('size')} bytes), the record says {o.digest} ({o.size} bytes)"
+                )
         return out
 
     # --- reproducing ---
-    def reproduce(self, out_dir: str | os.PathLike[str] | None = None, runtime: Runtime = "auto",
-                  attach: bool = False, *, timeout: float = DEFAULT_TIMEOUT) -> Report:
+    def reproduce(
+        self,
+        out_dir: str | os.PathLike[str] | None = None,
+        runtime: Runtime = "auto",
+        attach: bool = False,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Report:
         """Re-run the recorded command and compare outputs; write ``report.json`` and ``report.md``
         in ``out_dir`` (default ``./reproduce-<suffix>``, which must be new or empty); with
         ``attach``, push the report as a referrer of the result. Returns the :class:`Report`."""
@@ -753,8 +900,11 @@ class Resolution:
 
 def _disagreements(what: str, crate: Mapping[str, Any], mine: Mapping[str, Any]) -> list[str]:
     """One line per key whose value differs between the crate and the DOI's run record."""
-    return [f"{what} {key!r}: the crate records {crate.get(key)}, the DOI's run {mine.get(key)}"
-            for key in sorted(set(crate) | set(mine)) if crate.get(key) != mine.get(key)]
+    return [
+        f"{what} {key!r}: the crate records {crate.get(key)}, the DOI's run {mine.get(key)}"
+        for key in sorted(set(crate) | set(mine))
+        if crate.get(key) != mine.get(key)
+    ]
 
 
 def default_out_dir(doi: str) -> Path:
@@ -764,6 +914,7 @@ def default_out_dir(doi: str) -> Path:
 
 
 # --- the procedure -----------------------------------------------------------------------------------
+
 
 class _Stop(Exception):
     def __init__(self, verdict: str, reason: str) -> None:
@@ -800,16 +951,46 @@ class _Reproduction:
         self.started = _now()
         self.steps: list[Step] = []
         self.crate: dict[str, Any] = {"digest": res.crate_digest, "verified": False, "problems": []}
-        self.image: dict[str, Any] = {"repository": res.image.repository, "digest": res.image.digest,
-                                      "reference": res.image.reference, "index_digest": res.image.index_digest,
-                                      "layout": None, "verified": False}
+        self.image: dict[str, Any] = {
+            "repository": res.image.repository,
+            "digest": res.image.digest,
+            "reference": res.image.reference,
+            "index_digest": res.image.index_digest,
+            "layout": None,
+            "verified": False,
+        }
         self.inputs: list[dict[str, Any]] = [
-            {"name": i.name, "repository": i.repository, "digest": i.digest, "reference": i.reference,
-             "mount": i.mount, "path": None, "status": "not_fetched", "files": []} for i in res.inputs]
-        self.command: dict[str, Any] = {"template": res.command, "rendered": None, "argv": None, "suggested": None}
-        self.runtime: dict[str, Any] = {"requested": runtime, "name": None, "version": None, "probes": [],
-                                        "exit_code": None, "seconds": None, "stdout_tail": "", "stderr_tail": ""}
-        self.outputs = [OutputResult(o.path, o.sha256, o.size, None, None, "not_compared") for o in res.outputs]
+            {
+                "name": i.name,
+                "repository": i.repository,
+                "digest": i.digest,
+                "reference": i.reference,
+                "mount": i.mount,
+                "path": None,
+                "status": "not_fetched",
+                "files": [],
+            }
+            for i in res.inputs
+        ]
+        self.command: dict[str, Any] = {
+            "template": res.command,
+            "rendered": None,
+            "argv": None,
+            "suggested": None,
+        }
+        self.runtime: dict[str, Any] = {
+            "requested": runtime,
+            "name": None,
+            "version": None,
+            "probes": [],
+            "exit_code": None,
+            "seconds": None,
+            "stdout_tail": "",
+            "stderr_tail": "",
+        }
+        self.outputs = [
+            OutputResult(o.path, o.sha256, o.size, None, None, "not_compared") for o in res.outputs
+        ]
         self.extra: list[str] = []
         self.crate_run: RunRecord | None = None
 
@@ -835,8 +1016,9 @@ class _Reproduction:
         self.steps.append(Step(name, "ok", time.monotonic() - t0, "; ".join(detail)))
 
     def run(self, *, attach: bool) -> Report:
-        self.steps.append(Step("resolve", "ok", self.res.resolve_seconds,
-                               f"{self.res.doi} -> {self.res.result_reference}"))
+        self.steps.append(
+            Step("resolve", "ok", self.res.resolve_seconds, f"{self.res.doi} -> {self.res.result_reference}")
+        )
         try:
             verdict, reason = self._procedure()
         except _Stop as stop:
@@ -846,15 +1028,32 @@ class _Reproduction:
             if name not in done:
                 self.steps.append(Step(name, "skipped", 0.0, ""))
         report = Report(
-            verdict=verdict, reason=reason, doi=self.res.doi, registry=self.res.registry.url,
-            result={"repository": self.res.repository, "digest": self.res.result_digest,
-                    "reference": self.res.result_reference},
-            crate=self.crate, image=self.image,
-            parameters=[{"name": k, "value": v, "type": self.res.parameter_types.get(k, "string")}
-                        for k, v in self.res.parameters.items()],
-            inputs=self.inputs, command=self.command, runtime=self.runtime, outputs=self.outputs,
-            extra_outputs=self.extra, steps=self.steps, started=self.started, ended=_now(),
-            tool={"name": "sciregistry", "version": _tool_version()}, out_dir=self.out)
+            verdict=verdict,
+            reason=reason,
+            doi=self.res.doi,
+            registry=self.res.registry.url,
+            result={
+                "repository": self.res.repository,
+                "digest": self.res.result_digest,
+                "reference": self.res.result_reference,
+            },
+            crate=self.crate,
+            image=self.image,
+            parameters=[
+                {"name": k, "value": v, "type": self.res.parameter_types.get(k, "string")}
+                for k, v in self.res.parameters.items()
+            ],
+            inputs=self.inputs,
+            command=self.command,
+            runtime=self.runtime,
+            outputs=self.outputs,
+            extra_outputs=self.extra,
+            steps=self.steps,
+            started=self.started,
+            ended=_now(),
+            tool={"name": "sciregistry", "version": _tool_version()},
+            out_dir=self.out,
+        )
         problems = report.validate()
         if problems:  # a bug in this module, not in the data: say so loudly
             raise AssertionError(f"reproduction report does not satisfy {REPORT_SCHEMA}: {problems}")
@@ -880,8 +1079,14 @@ class _Reproduction:
         rt, image = self._select(layout)
         if rt is None or image is None:
             self.command["argv"] = hand_argv(layout, mounts, rendered)  # what would run: the printed command
-            tried = "; ".join(f"{p['name']}: {p['detail']}" for p in self.runtime["probes"]) or "runtime none requested"
-            return NOT_RUN, f"no container runtime could run the image ({tried}); run the suggested command by hand"
+            tried = (
+                "; ".join(f"{p['name']}: {p['detail']}" for p in self.runtime["probes"])
+                or "runtime none requested"
+            )
+            return (
+                NOT_RUN,
+                f"no container runtime could run the image ({tried}); run the suggested command by hand",
+            )
         try:
             self._run_container(rt, image, mounts, rendered)
         finally:
@@ -893,15 +1098,20 @@ class _Reproduction:
         res = self.res
         host = res.registry.host
         crate_dir = self.out / "crate"
-        step_lines = [f"{st.name}: {host}/{st.image.name}@{st.image.digest} {st.command} "
-                      + " ".join(f"{p.name}={format_value(p.value)}" for p in st.parameters) for st in run.steps]
+        step_lines = [
+            f"{st.name}: {host}/{st.image.name}@{st.image.digest} {st.command} "
+            + " ".join(f"{p.name}={format_value(p.value)}" for p in st.parameters)
+            for st in run.steps
+        ]
         with self._step("inputs") as detail:
             try:
                 res.registry.pull(f"{res.repository}@{self.crate['digest']}", crate_dir)
             except (RegistryError, TransportError) as exc:
                 raise _fetch_failure(exc, f"crate {self.crate['digest']}") from exc
-            detail.append(f"crate {self.crate['digest']}: workflow {run.workflow.path if run.workflow else '?'} and "
-                          f"{len(run.input_files)} input file(s) verified by digest")
+            detail.append(
+                f"crate {self.crate['digest']}: workflow {run.workflow.path if run.workflow else '?'} and "
+                f"{len(run.input_files)} input file(s) verified by digest"
+            )
         workflow = crate_dir / (run.workflow.path if run.workflow else "")
         commands = [f"sciregistry pull {host}/{res.repository}@{self.crate['digest']} crate/"]
         commands += [f"podman pull {host}/{st.image.name}@{st.image.digest}" for st in run.steps]
@@ -910,25 +1120,34 @@ class _Reproduction:
                 job = self._cwl_job(crate_dir)
                 rendered = f"cwltool --podman --outdir outputs {workflow.relative_to(self.out)} {job.relative_to(self.out)}"
             elif run.language == "nextflow":
-                rendered = f"nextflow run crate/{run.workflow.path if run.workflow else 'main.nf'} -with-docker"
+                rendered = (
+                    f"nextflow run crate/{run.workflow.path if run.workflow else 'main.nf'} -with-docker"
+                )
             elif run.language == "snakemake":
-                rendered = f"snakemake --snakefile crate/{run.workflow.path if run.workflow else 'Snakefile'} " \
-                           "--use-singularity --cores 1"
+                rendered = (
+                    f"snakemake --snakefile crate/{run.workflow.path if run.workflow else 'Snakefile'} "
+                    "--use-singularity --cores 1"
+                )
             else:
                 rendered = f"run crate/{run.workflow.path if run.workflow else ''} with its engine"
             self.command["rendered"] = rendered
-            detail.append(f"{run.language or 'unknown'} workflow, {len(run.steps)} step(s): " + "; ".join(step_lines))
+            detail.append(
+                f"{run.language or 'unknown'} workflow, {len(run.steps)} step(s): " + "; ".join(step_lines)
+            )
         self.command["suggested"] = " && ".join(commands + [rendered])
         from sciregistry.client.cwl import CwlEnvironment, cwltool_command
 
         if run.language != "cwl":
-            return NOT_RUN, (f"{run.language or 'this'} workflows are not re-run here; run by hand: "
-                             + " && ".join(commands + [rendered]))
+            return NOT_RUN, (
+                f"{run.language or 'this'} workflows are not re-run here; run by hand: "
+                + " && ".join(commands + [rendered])
+            )
         with self._step("runtime") as detail:
             if cwltool_command() is None or shutil.which("podman") is None or self.requested == "none":
                 detail.append("cwltool and podman needed (pip install 'sciregistry[cwl]')")
                 return NOT_RUN, "cwltool or podman is not available here; run by hand: " + " && ".join(
-                    commands + [rendered])
+                    commands + [rendered]
+                )
             self.runtime["name"] = "podman"
             self.runtime["version"] = "cwltool"
             detail.append("cwltool --podman")
@@ -945,8 +1164,10 @@ class _Reproduction:
                 self.runtime["stderr_tail"] = _tail(done.log)
                 if done.returncode != 0:
                     raise _Stop(RUN_FAILED, f"cwltool exited with code {done.returncode}")
-                detail.append(f"{len(run.steps)} step(s) pulled by digest and run in {self.runtime['seconds']} s: "
-                              + "; ".join(step_lines))
+                detail.append(
+                    f"{len(run.steps)} step(s) pulled by digest and run in {self.runtime['seconds']} s: "
+                    + "; ".join(step_lines)
+                )
         finally:
             env.close()
         return self._compare_workflow(crate_dir)
@@ -955,12 +1176,22 @@ class _Reproduction:
         """primary-job.json with every File/Directory input pointed at its copy under inputs/ (real names)."""
         doc = json.loads((crate_dir / types.CRATE_METADATA_NAME).read_text(encoding="utf-8"))
         entities = {e.get("@id"): e for e in doc.get("@graph", []) if isinstance(e, dict)}
-        job = json.loads((crate_dir / "primary-job.json").read_text(encoding="utf-8")) \
-            if (crate_dir / "primary-job.json").is_file() else {}
+        job = (
+            json.loads((crate_dir / "primary-job.json").read_text(encoding="utf-8"))
+            if (crate_dir / "primary-job.json").is_file()
+            else {}
+        )
         inputs_dir = self.out / "inputs"
         for e in entities.values():
-            works = {w.get("@id") for w in (e.get("exampleOfWork") if isinstance(e.get("exampleOfWork"), list)
-                                            else [e.get("exampleOfWork")]) if isinstance(w, dict)}
+            works = {
+                w.get("@id")
+                for w in (
+                    e.get("exampleOfWork")
+                    if isinstance(e.get("exampleOfWork"), list)
+                    else [e.get("exampleOfWork")]
+                )
+                if isinstance(w, dict)
+            }
             names = [w.split("#main/", 1)[1] for w in works if w and "#main/" in w]
             types_ = e.get("@type") if isinstance(e.get("@type"), list) else [e.get("@type")]
             if not names or names[0] not in job or not ({"File", "Dataset"} & set(types_)):
@@ -998,12 +1229,22 @@ class _Reproduction:
                     results.append(OutputResult(o.path, o.sha256, o.size, None, None, "missing"))
                     continue
                 sha, size = _sha256_file(path)
-                results.append(OutputResult(o.path, o.sha256, o.size, sha, size,
-                                            "identical" if (sha, size) == (o.sha256, o.size) else "different"))
+                results.append(
+                    OutputResult(
+                        o.path,
+                        o.sha256,
+                        o.size,
+                        sha,
+                        size,
+                        "identical" if (sha, size) == (o.sha256, o.size) else "different",
+                    )
+                )
             self.outputs = results
             same = sum(r.status == "identical" for r in results)
-            detail.append(f"{same} of {len(results)} output(s) identical: "
-                          + ", ".join(f"{names.get(r.path) or r.path} {r.status}" for r in results))
+            detail.append(
+                f"{same} of {len(results)} output(s) identical: "
+                + ", ".join(f"{names.get(r.path) or r.path} {r.status}" for r in results)
+            )
         total = len(results)
         if total and same == total:
             return REPRODUCED, f"all {total} recorded output(s) of the workflow are byte-identical"
@@ -1021,18 +1262,23 @@ class _Reproduction:
             self.crate["digest"] = check.digest
             self.crate["problems"] = list(check.problems)
             if not check.verified:
-                raise _Stop(DIGEST_MISMATCH, "the run crate disagrees with the DOI's record: " + check.problems[0])
+                raise _Stop(
+                    DIGEST_MISMATCH, "the run crate disagrees with the DOI's record: " + check.problems[0]
+                )
             self.crate["verified"] = True
             self.crate_run = check.run
-            detail.append(f"crate {check.digest} verified: image, command, {len(self.res.parameters)} parameter(s), "
-                          f"{len(self.res.inputs)} input(s), {len(self.res.outputs)} output(s) agree")
+            detail.append(
+                f"crate {check.digest} verified: image, command, {len(self.res.parameters)} parameter(s), "
+                f"{len(self.res.inputs)} input(s), {len(self.res.outputs)} output(s) agree"
+            )
 
     def _export_image(self) -> Path:
         layout = self.out / "image"
         with self._step("image") as detail:
             try:
-                self.res.registry.export_layout(self.res.image.repository, self.res.image.digest, layout,
-                                                tag=LAYOUT_TAG)
+                self.res.registry.export_layout(
+                    self.res.image.repository, self.res.image.digest, layout, tag=LAYOUT_TAG
+                )
             except (RegistryError, TransportError) as exc:
                 raise _fetch_failure(exc, f"image {self.res.image.reference}") from exc
             self.image["layout"] = "image"
@@ -1062,8 +1308,11 @@ class _Reproduction:
                     missing = [f.path for f in want.files if (f.path, f.sha256, f.size) not in have]
                     if missing:
                         entry["status"] = "mismatch"
-                        raise _Stop(DIGEST_MISMATCH, f"input {pin.name!r}: the crate records file(s) "
-                                                     f"{', '.join(missing)} that the dataset does not hold")
+                        raise _Stop(
+                            DIGEST_MISMATCH,
+                            f"input {pin.name!r}: the crate records file(s) "
+                            f"{', '.join(missing)} that the dataset does not hold",
+                        )
                 entry["status"] = "verified"
                 detail.append(f"{pin.name}: {len(files)} file(s)")
 
@@ -1099,8 +1348,9 @@ class _Reproduction:
         with self._step("run") as detail:
             t0 = time.monotonic()
             try:
-                proc = subprocess.run(argv, capture_output=True, timeout=self.timeout, check=False,
-                                      stdin=subprocess.DEVNULL)
+                proc = subprocess.run(
+                    argv, capture_output=True, timeout=self.timeout, check=False, stdin=subprocess.DEVNULL
+                )
             except subprocess.TimeoutExpired as exc:
                 rt.remove(name)
                 self.runtime["seconds"] = round(time.monotonic() - t0, 3)
@@ -1115,8 +1365,10 @@ class _Reproduction:
             self.runtime["stderr_tail"] = _tail(proc.stderr)
             if proc.returncode != 0:
                 last = _tail(proc.stderr, 300).strip().splitlines()
-                raise _Stop(RUN_FAILED, f"the command exited with code {proc.returncode}"
-                            + (f": {last[-1]}" if last else ""))
+                raise _Stop(
+                    RUN_FAILED,
+                    f"the command exited with code {proc.returncode}" + (f": {last[-1]}" if last else ""),
+                )
             detail.append(f"exit code 0 after {self.runtime['seconds']} s")
 
     def _compare(self) -> tuple[str, str]:
@@ -1130,12 +1382,16 @@ class _Reproduction:
                     continue
                 sha, size = _sha256_file(path)
                 status: Literal["identical", "different"] = (
-                    "identical" if sha == o.sha256 and size == o.size else "different")
+                    "identical" if sha == o.sha256 and size == o.size else "different"
+                )
                 results.append(OutputResult(o.path, o.sha256, o.size, sha, size, status))
             self.outputs = results
             recorded = {o.path for o in self.res.outputs}
-            self.extra = sorted(p.relative_to(outdir).as_posix() for p in outdir.rglob("*")
-                                if p.is_file() and p.relative_to(outdir).as_posix() not in recorded)
+            self.extra = sorted(
+                p.relative_to(outdir).as_posix()
+                for p in outdir.rglob("*")
+                if p.is_file() and p.relative_to(outdir).as_posix() not in recorded
+            )
             same = sum(r.status == "identical" for r in results)
             detail.append(f"{same} of {len(results)} output(s) identical")
         total = len(results)
@@ -1161,7 +1417,12 @@ def attach_report(res: Resolution, report_json: bytes) -> str:
     except (ValueError, AttributeError):
         created = _now()
     digest, _, _ = _artifacts._push_files_artifact(
-        res.registry.oci, ImageReference(res.registry.host, res.repository), [], types.REPORT,
-        {types.CREATED: str(created)}, subject=res.result_descriptor,
-        blobs=[(report_json, types.REPORT_MEDIA_TYPE, REPORT_NAME)])
+        res.registry.oci,
+        ImageReference(res.registry.host, res.repository),
+        [],
+        types.REPORT,
+        {types.CREATED: str(created)},
+        subject=res.result_descriptor,
+        blobs=[(report_json, types.REPORT_MEDIA_TYPE, REPORT_NAME)],
+    )
     return digest

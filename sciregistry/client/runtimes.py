@@ -25,10 +25,25 @@ _REPOSITORY_PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 TAIL_CHARS = 4000
 PROBE_TIMEOUT = 120.0
 
-PODMAN_GLOBAL_FLAGS: tuple[str, ...] = ("--storage-driver", "vfs", "--cgroup-manager", "cgroupfs",
-                                        "--events-backend", "file", "--runtime", "runc")
-RUN_FLAGS: tuple[str, ...] = ("--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
-                              "--ulimit", "nproc=1024:1024")
+PODMAN_GLOBAL_FLAGS: tuple[str, ...] = (
+    "--storage-driver",
+    "vfs",
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "file",
+    "--runtime",
+    "runc",
+)
+RUN_FLAGS: tuple[str, ...] = (
+    "--rm",
+    "--network",
+    "none",
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+)
 
 
 def _tail(text: str | bytes | None, limit: int = TAIL_CHARS) -> str:
@@ -72,8 +87,9 @@ class Mount:
 
 
 def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
+    )
 
 
 class ContainerRuntime:
@@ -109,7 +125,9 @@ class ContainerRuntime:
         except subprocess.TimeoutExpired as exc:
             raise RuntimeUnavailable(f"trivial run timed out after {exc.timeout:.0f} s") from exc
         if proc.returncode != 0 or proc.stdout.strip() != "ok":
-            raise RuntimeUnavailable(f"trivial run failed (exit code {proc.returncode}): {_tail(proc.stderr, 500).strip()}")
+            raise RuntimeUnavailable(
+                f"trivial run failed (exit code {proc.returncode}): {_tail(proc.stderr, 500).strip()}"
+            )
 
     def close(self) -> None:
         return None
@@ -126,24 +144,36 @@ class PodmanRuntime(ContainerRuntime):
         # becomes an image name (see load), which mkdtemp's names (a leading "_") may not be.
         self.store = Path(tempfile.gettempdir()) / f"sciregistry-{uuid.uuid4().hex[:12]}"
         self.store.mkdir(mode=0o700)
-        self.base = [exe, "--root", str(self.store / "root"), "--runroot", str(self.store / "run"),
-                     *PODMAN_GLOBAL_FLAGS]
+        self.base = [
+            exe,
+            "--root",
+            str(self.store / "root"),
+            "--runroot",
+            str(self.store / "run"),
+            *PODMAN_GLOBAL_FLAGS,
+        ]
 
     def load(self, layout: Path, tag: str, digest: str) -> str:
         # podman names an image loaded from oci:<path> after the path, so the path must be a valid
         # repository name (lower-case, components like "a-b.c"): load it through a link in the store.
         link = self.store / "layout"
         if not _REPOSITORY_PATH.fullmatch(str(link).strip("/")):
-            raise RuntimeUnavailable(f"{link} cannot serve as an image name (podman needs lower-case "
-                                     "letters, digits and separators): set TMPDIR to a simpler directory")
+            raise RuntimeUnavailable(
+                f"{link} cannot serve as an image name (podman needs lower-case "
+                "letters, digits and separators): set TMPDIR to a simpler directory"
+            )
         link.symlink_to(layout.resolve(), target_is_directory=True)
         try:
             ver = _run([self.exe, "--version"], 30)
-            self.version = ver.stdout.strip().split()[-1] if ver.returncode == 0 and ver.stdout.strip() else None
+            self.version = (
+                ver.stdout.strip().split()[-1] if ver.returncode == 0 and ver.stdout.strip() else None
+            )
             pull = _run([*self.base, "pull", "--quiet", f"oci:{link}:{tag}"], PROBE_TIMEOUT)
             if pull.returncode != 0:
-                raise RuntimeUnavailable(f"loading the image failed (exit code {pull.returncode}): "
-                                         f"{_tail(pull.stderr, 500).strip()}")
+                raise RuntimeUnavailable(
+                    f"loading the image failed (exit code {pull.returncode}): "
+                    f"{_tail(pull.stderr, 500).strip()}"
+                )
             image = pull.stdout.strip().splitlines()[-1] if pull.stdout.strip() else ""
             if not image:
                 raise RuntimeUnavailable("podman pull printed no image id")
@@ -180,8 +210,9 @@ class DockerRuntime(ContainerRuntime):
                         tar.add(entry, arcname=entry.name)
                 loaded = _run([self.exe, "load", "--quiet", "--input", str(archive)], PROBE_TIMEOUT)
             if loaded.returncode != 0:
-                raise RuntimeUnavailable(f"docker load failed (exit code {loaded.returncode}): "
-                                         f"{_tail(loaded.stderr, 500).strip()}")
+                raise RuntimeUnavailable(
+                    f"docker load failed (exit code {loaded.returncode}): {_tail(loaded.stderr, 500).strip()}"
+                )
             m = re.search(r"Loaded image(?: ID)?: (\S+)", loaded.stdout)
             if not m:
                 raise RuntimeUnavailable(f"docker load printed no image: {loaded.stdout.strip()[:200]}")
@@ -195,8 +226,9 @@ class DockerRuntime(ContainerRuntime):
 _RUNTIME_CLASSES: dict[str, type[ContainerRuntime]] = {"podman": PodmanRuntime, "docker": DockerRuntime}
 
 
-def select_runtime(requested: str, layout: Path, tag: str, digest: str
-                   ) -> tuple[ContainerRuntime | None, str | None, list[Probe]]:
+def select_runtime(
+    requested: str, layout: Path, tag: str, digest: str
+) -> tuple[ContainerRuntime | None, str | None, list[Probe]]:
     """Try the runtimes ``requested`` allows (``auto``: podman, then docker); return the first that
     loads the image and runs ``echo ok`` in it, its image id, and every probe made."""
     names = {"auto": ["podman", "docker"], "podman": ["podman"], "docker": ["docker"], "none": []}[requested]

@@ -74,8 +74,10 @@ TOKEN_MARGIN = 10.0  # seconds before expiry at which a cached token is refreshe
 DEFAULT_TOKEN_LIFETIME = 60  # distribution token spec: expires_in defaults to 60 s
 # The /v2 routes (distribution-spec "Endpoints"), anchored like the server's table so a repository
 # path containing "blobs" or "manifests" still yields the right name.
-_V2_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests/[^/]+|blobs/uploads/?|blobs/uploads/[^/]+|blobs/[^/]+"
-                      r"|tags/list|referrers/[^/]+)$")
+_V2_PATH = re.compile(
+    r"^/v2/(?P<name>.+?)/(?:manifests/[^/]+|blobs/uploads/?|blobs/uploads/[^/]+|blobs/[^/]+"
+    r"|tags/list|referrers/[^/]+)$"
+)
 TOKEN_PREFIX = "sr_"  # API and reviewer tokens (sciregistry.auth.secrets)
 TOKEN_REFUSED = "the token was refused (invalid, expired or revoked)"
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
@@ -120,8 +122,9 @@ def parse_challenges(header: str | None) -> list[Challenge]:
             if not pm:
                 break
             # A bare token followed by a space starts the next challenge, not a parameter.
-            params[pm.group(1).lower()] = re.sub(r"\\(.)", r"\1", pm.group(2)) if pm.group(2) is not None \
-                else (pm.group(3) or "")
+            params[pm.group(1).lower()] = (
+                re.sub(r"\\(.)", r"\1", pm.group(2)) if pm.group(2) is not None else (pm.group(3) or "")
+            )
             pos = pm.end()
         out.append(Challenge(scheme, params))
     return out
@@ -158,8 +161,14 @@ def _is_loopback(host: str) -> bool:
 
 
 _STATUS_ERRORS: dict[int, type[RegistryError]] = {
-    401: Unauthorized, 403: Denied, 404: NotFound, 405: Unsupported, 429: TooManyRequests,
-    502: UpstreamError, 503: UpstreamError, 504: UpstreamError,
+    401: Unauthorized,
+    403: Denied,
+    404: NotFound,
+    405: Unsupported,
+    429: TooManyRequests,
+    502: UpstreamError,
+    503: UpstreamError,
+    504: UpstreamError,
 }
 
 
@@ -192,7 +201,10 @@ def error_from_response(resp: requests.Response) -> RegistryError:
         elif resp.status_code == 404 and "/blobs/" in path:
             cls = BlobUnknown
         text = (resp.text or "").strip() if resp.request is None or resp.request.method != "HEAD" else ""
-        message = f"HTTP {resp.status_code} {resp.reason or ''}".strip() + f" from {resp.request.method if resp.request else ''} {path}"
+        message = (
+            f"HTTP {resp.status_code} {resp.reason or ''}".strip()
+            + f" from {resp.request.method if resp.request else ''} {path}"
+        )
         if text:
             message += f": {text[:200]}"
         err = cls(message, status=resp.status_code)
@@ -260,9 +272,19 @@ class Transport:
     :param insecure: allow plain HTTP to non-loopback hosts and skip TLS verification.
     """
 
-    def __init__(self, url: str, *, token: str | None = None, username: str | None = None,
-                 password: str | None = None, insecure: bool = False, timeout: float = 300.0,
-                 connect_timeout: float = 10.0, retries: int = 2, backoff: float = 0.25) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        insecure: bool = False,
+        timeout: float = 300.0,
+        connect_timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = 0.25,
+    ) -> None:
         self.base_url = normalize_url(url, insecure)
         parts = urlsplit(self.base_url)
         self.scheme = parts.scheme
@@ -308,10 +330,19 @@ class Transport:
             return path_or_url
         return urljoin(self.base_url + "/", path_or_url.lstrip("/"))
 
-    def request(self, method: str, path_or_url: str, *, params: Mapping[str, Any] | None = None,
-                headers: Mapping[str, str] | None = None, data: Any = None, json: Any = None,
-                stream: bool = False, ok: Collection[int] | None = None,
-                raise_for_status: bool = True) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        json: Any = None,
+        stream: bool = False,
+        ok: Collection[int] | None = None,
+        raise_for_status: bool = True,
+    ) -> requests.Response:
         """Send a request, answering auth challenges; raise the server's error unless the status is in
         ``ok`` (default: any 2xx/3xx) or ``raise_for_status`` is False.
 
@@ -343,8 +374,9 @@ class Transport:
         attempts = 0
         while resp.status_code in (401, 403) and same_origin and attempts < 2:
             challenges = parse_challenges(resp.headers.get("WWW-Authenticate"))
-            if resp.status_code == 403 and not any(c.params.get("error") == "insufficient_scope"
-                                                   for c in challenges):
+            if resp.status_code == 403 and not any(
+                c.params.get("error") == "insufficient_scope" for c in challenges
+            ):
                 break
             new_auth = self._answer(challenges, needed, used=auth)
             if new_auth is None or not rewind():
@@ -371,19 +403,28 @@ class Transport:
         while True:
             self.request_counts[method] += 1
             try:
-                resp = self.session.request(method, url, timeout=self.timeout, verify=self.verify,
-                                            allow_redirects=method in SAFE_METHODS, **kwargs)
+                resp = self.session.request(
+                    method,
+                    url,
+                    timeout=self.timeout,
+                    verify=self.verify,
+                    allow_redirects=method in SAFE_METHODS,
+                    **kwargs,
+                )
             except requests.exceptions.SSLError as exc:
-                raise TransportError(f"TLS error talking to {urlsplit(url).netloc}: {exc} "
-                                     "(use --insecure only for a registry you trust)") from exc
+                raise TransportError(
+                    f"TLS error talking to {urlsplit(url).netloc}: {exc} "
+                    "(use --insecure only for a registry you trust)"
+                ) from exc
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 if method in SAFE_METHODS and attempt < self.retries:
                     attempt += 1
                     time.sleep(delay)
                     delay *= 2
                     continue
-                raise TransportError(f"cannot reach {urlsplit(url).netloc} ({method} {urlsplit(url).path}): "
-                                     f"{_short(exc)}") from exc
+                raise TransportError(
+                    f"cannot reach {urlsplit(url).netloc} ({method} {urlsplit(url).path}): {_short(exc)}"
+                ) from exc
             except requests.exceptions.RequestException as exc:
                 raise TransportError(f"{method} {url} failed: {_short(exc)}") from exc
             if resp.status_code in RETRY_STATUSES and method in SAFE_METHODS and attempt < self.retries:
@@ -425,8 +466,9 @@ class Transport:
         with self._lock:
             self._tokens = [t for t in self._tokens if t.fresh()]
             if len(needed.scopes) > 1:  # a mount: only an exact match (token for both repositories)
-                return next((t for t in reversed(self._tokens)
-                             if t.repository == "\n".join(needed.strings())), None)
+                return next(
+                    (t for t in reversed(self._tokens) if t.repository == "\n".join(needed.strings())), None
+                )
             for t in reversed(self._tokens):
                 if t.repository == name and actions <= t.actions:
                     return t
@@ -465,8 +507,10 @@ class Transport:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise Unauthorized(f"token realm {realm!r} is not an http(s) URL")
         if parts.scheme == "http" and not self.insecure and not _is_loopback(parts.hostname or ""):
-            raise Unauthorized(f"refusing to send credentials over plain HTTP to {parts.netloc} "
-                               "(use --insecure for a registry you trust)")
+            raise Unauthorized(
+                f"refusing to send credentials over plain HTTP to {parts.netloc} "
+                "(use --insecure for a registry you trust)"
+            )
         params: list[tuple[str, str]] = []
         if service:
             params.append(("service", service))
@@ -474,8 +518,14 @@ class Transport:
         headers = {"Authorization": self._basic_header()} if self._basic is not None else {}
         self.request_counts["TOKEN"] += 1
         try:
-            resp = self.session.get(realm, params=params, headers=headers, timeout=self.timeout,
-                                    verify=self.verify, allow_redirects=False)
+            resp = self.session.get(
+                realm,
+                params=params,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=False,
+            )
         except requests.exceptions.RequestException as exc:
             raise TransportError(f"cannot reach token service {parts.netloc}: {_short(exc)}") from exc
         if resp.status_code != 200:
@@ -484,10 +534,14 @@ class Transport:
                 if self.uses_token:
                     raise Unauthorized(f"{TOKEN_REFUSED} by the token service {parts.netloc}", err.detail)
                 if self._basic is None:
-                    raise Unauthorized(f"token service {parts.netloc} refused anonymous access: {err.text} "
-                                       f"({login_hint(self.host)})", err.detail)
-                raise Unauthorized(f"token service {parts.netloc} refused user {self._basic[0]!r}: {err.text}",
-                                   err.detail)
+                    raise Unauthorized(
+                        f"token service {parts.netloc} refused anonymous access: {err.text} "
+                        f"({login_hint(self.host)})",
+                        err.detail,
+                    )
+                raise Unauthorized(
+                    f"token service {parts.netloc} refused user {self._basic[0]!r}: {err.text}", err.detail
+                )
             raise err
         try:
             body = resp.json()
@@ -507,8 +561,10 @@ class Transport:
 
 def login_hint(host: str) -> str:
     """The next step after a 401 without credentials."""
-    return (f"log in first: sciregistry login {host}; or, holding a reviewer or API token, pass it "
-            "with --token or SCIREGISTRY_TOKEN")
+    return (
+        f"log in first: sciregistry login {host}; or, holding a reviewer or API token, pass it "
+        "with --token or SCIREGISTRY_TOKEN"
+    )
 
 
 def short_reason(exc: BaseException) -> str:

@@ -40,7 +40,11 @@ RO_CRATE_11_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
 WORKFLOW_RUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
 WORKFLOW_RO_CRATE = "https://w3id.org/workflowhub/workflow-ro-crate/1.0"
 WFRUN = "https://w3id.org/ro/wfrun/"
-PROFILES = {"process": "Process Run Crate", "workflow": "Workflow Run Crate", "provenance": "Provenance Run Crate"}
+PROFILES = {
+    "process": "Process Run Crate",
+    "workflow": "Workflow Run Crate",
+    "provenance": "Provenance Run Crate",
+}
 PROFILE_VERSION = "0.5"
 DOCKER_IMAGE = "https://w3id.org/ro/terms/workflow-run#DockerImage"
 METADATA = "ro-crate-metadata.json"
@@ -83,10 +87,17 @@ def _local(crate_dir: Path, ident: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def complete_crate(crate_dir: str | os.PathLike[str], *, name: str | None = None, description: str | None = None,
-                   license: str | None = None, agent: str | None = None, orcid: str | None = None,
-                   images: Mapping[str, str] | None = None,
-                   resolve: Callable[[str, str, str], str] | None = None) -> ImportPlan:
+def complete_crate(
+    crate_dir: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    license: str | None = None,
+    agent: str | None = None,
+    orcid: str | None = None,
+    images: Mapping[str, str] | None = None,
+    resolve: Callable[[str, str, str], str] | None = None,
+) -> ImportPlan:
     """Complete the crate in ``crate_dir`` (see the module doc) and check it; CrateInvalid lists what blocks it.
 
     ``images`` maps a step name (or ``""`` for every step naming none) to ``HOST/REPO@sha256:...``
@@ -99,7 +110,9 @@ def complete_crate(crate_dir: str | os.PathLike[str], *, name: str | None = None
     root_dir = Path(crate_dir)
     meta_path = root_dir / METADATA
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path} not found: CRATE_DIR must hold an engine's ro-crate-metadata.json")
+        raise FileNotFoundError(
+            f"{meta_path} not found: CRATE_DIR must hold an engine's ro-crate-metadata.json"
+        )
     try:
         doc = json.loads(meta_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -113,13 +126,17 @@ def complete_crate(crate_dir: str | os.PathLike[str], *, name: str | None = None
     fixed = []
     for c in contexts:
         if isinstance(c, str) and c.startswith("https://w3id.org/ro/crate/") and c != RO_CRATE_11_CONTEXT:
-            warnings.append(f"@context {c} replaced by {RO_CRATE_11_CONTEXT} (Workflow Run Crate 0.5 is RO-Crate 1.1)")
+            warnings.append(
+                f"@context {c} replaced by {RO_CRATE_11_CONTEXT} (Workflow Run Crate 0.5 is RO-Crate 1.1)"
+            )
             c = RO_CRATE_11_CONTEXT
         if c not in fixed:
             fixed.append(c)
     if RO_CRATE_11_CONTEXT not in fixed:
         fixed.insert(0, RO_CRATE_11_CONTEXT)
-    if not {WORKFLOW_RUN_CONTEXT, WORKFLOW_RUN_CONTEXT.removesuffix("/context")} & {c for c in fixed if isinstance(c, str)}:
+    if not {WORKFLOW_RUN_CONTEXT, WORKFLOW_RUN_CONTEXT.removesuffix("/context")} & {
+        c for c in fixed if isinstance(c, str)
+    }:
         fixed.append(WORKFLOW_RUN_CONTEXT)  # defines containerImage, sha256, registry ... (nf-prov omits it)
     doc["@context"] = fixed
     graph: list[dict[str, Any]] = [e for e in doc["@graph"] if isinstance(e, dict)]
@@ -190,7 +207,9 @@ def complete_crate(crate_dir: str | os.PathLike[str], *, name: str | None = None
         add({"@id": pid, "@type": "CreativeWork", "name": PROFILES[kind], "version": PROFILE_VERSION})
     if WORKFLOW_RO_CRATE not in {_id(c) for c in conforms}:
         conforms.append({"@id": WORKFLOW_RO_CRATE})
-        add({"@id": WORKFLOW_RO_CRATE, "@type": "CreativeWork", "name": "Workflow RO-Crate", "version": "1.0"})
+        add(
+            {"@id": WORKFLOW_RO_CRATE, "@type": "CreativeWork", "name": "Workflow RO-Crate", "version": "1.0"}
+        )
     root["conformsTo"] = conforms
 
     # Container images: name them where missing (--image), pin tags to digests.
@@ -210,12 +229,20 @@ def complete_crate(crate_dir: str | os.PathLike[str], *, name: str | None = None
             registry, repo, tag, digest = container_image_ref(entity if entity is not None else str(value))
             if digest is None and resolve is not None and repo:
                 digest = resolve(registry, repo, tag or "latest")
-                warnings.append(f"step {step_name!r}: image {registry}/{repo}:{tag or 'latest'} named by tag; "
-                                f"recorded as {digest}, the digest the registry holds now")
+                warnings.append(
+                    f"step {step_name!r}: image {registry}/{repo}:{tag or 'latest'} named by tag; "
+                    f"recorded as {digest}, the digest the registry holds now"
+                )
             image_id = entity["@id"] if entity is not None else f"#image-{n}-{m}"
             image: dict[str, Any] = entity if entity is not None else {"@id": image_id}
-            image.update({"@type": "ContainerImage", "additionalType": {"@id": DOCKER_IMAGE},
-                          "registry": registry, "name": repo})
+            image.update(
+                {
+                    "@type": "ContainerImage",
+                    "additionalType": {"@id": DOCKER_IMAGE},
+                    "registry": registry,
+                    "name": repo,
+                }
+            )
             if tag:
                 image["tag"] = tag
             if digest:
@@ -228,7 +255,9 @@ def complete_crate(crate_dir: str | os.PathLike[str], *, name: str | None = None
     run, problems, notes = read_workflow_crate(json.loads(metadata))
     warnings += notes
     if problems:
-        raise CrateInvalid(f"the registry cannot admit this crate: {problems[0]}", detail={"problems": problems})
+        raise CrateInvalid(
+            f"the registry cannot admit this crate: {problems[0]}", detail={"problems": problems}
+        )
     assert run is not None
 
     outputs = {o.path for o in run.outputs}
@@ -246,10 +275,19 @@ def complete_crate(crate_dir: str | os.PathLike[str], *, name: str | None = None
     return ImportPlan(metadata, result_files, sorted(crate_files, key=lambda f: f[1]), warnings, run)
 
 
-def import_crate(oci: OciClient, crate_dir: str | os.PathLike[str], to_ref: Any, *, name: str | None = None,
-                 description: str | None = None, license: str | None = None, agent: str | None = None,
-                 orcid: str | None = None, images: Mapping[str, str] | None = None,
-                 progress: Any = None) -> tuple[str, str, ImportPlan]:
+def import_crate(
+    oci: OciClient,
+    crate_dir: str | os.PathLike[str],
+    to_ref: Any,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    license: str | None = None,
+    agent: str | None = None,
+    orcid: str | None = None,
+    images: Mapping[str, str] | None = None,
+    progress: Any = None,
+) -> tuple[str, str, ImportPlan]:
     """Complete, check and push a workflow crate; return ``(result digest, crate digest, plan)``."""
     from sciregistry.client.artifacts import (
         LocalFile,
@@ -265,21 +303,38 @@ def import_crate(oci: OciClient, crate_dir: str | os.PathLike[str], to_ref: Any,
 
     def resolve(registry: str, repository: str, tag: str) -> str:
         if registry != target.registry:
-            raise CrateInvalid(f"image {registry}/{repository}:{tag} is on {registry}, not on {target.registry}: "
-                               "push it to this registry and name it by digest")
+            raise CrateInvalid(
+                f"image {registry}/{repository}:{tag} is on {registry}, not on {target.registry}: "
+                "push it to this registry and name it by digest"
+            )
         return oci.resolve(repository, tag)
 
-    plan = complete_crate(crate_dir, name=name, description=description, license=license, agent=agent,
-                          orcid=orcid, images=images, resolve=resolve)
+    plan = complete_crate(
+        crate_dir,
+        name=name,
+        description=description,
+        license=license,
+        agent=agent,
+        orcid=orcid,
+        images=images,
+        resolve=resolve,
+    )
     created = {types.CREATED: _rfc3339(plan.run.ended)}
     result_files = [LocalFile(p, t, guess_media_type(p.name)) for p, t in plan.outputs]
     hashed = {f.path: file_digest(f.path)[0] for f in result_files}
-    result_digest, data, _ = _push_files_artifact(oci, target, result_files, types.RESULT, created,
-                                                  progress=progress, digests=hashed)
+    result_digest, data, _ = _push_files_artifact(
+        oci, target, result_files, types.RESULT, created, progress=progress, digests=hashed
+    )
     subject = Descriptor(OCI_MANIFEST, result_digest, len(data))
     crate_files = [LocalFile(p, t, guess_media_type(p.name)) for p, t in plan.crate_files]
     crate_digest, _, _ = _push_files_artifact(
-        oci, ImageReference(target.registry, target.repository), crate_files, types.ROCRATE, created,
-        subject=subject, blobs=[(plan.metadata, types.CRATE_METADATA_MEDIA_TYPE, types.CRATE_METADATA_NAME)],
-        progress=progress)
+        oci,
+        ImageReference(target.registry, target.repository),
+        crate_files,
+        types.ROCRATE,
+        created,
+        subject=subject,
+        blobs=[(plan.metadata, types.CRATE_METADATA_MEDIA_TYPE, types.CRATE_METADATA_NAME)],
+        progress=progress,
+    )
     return result_digest, crate_digest, plan

@@ -55,7 +55,7 @@ def normalize_database_url(url: str) -> str:
     installs (``pip install 'sciregistry[postgres]'``); SQLAlchemy itself knows neither."""
     for alias in ("postgres://", "postgresql://"):
         if url.startswith(alias):
-            return "postgresql+psycopg://" + url[len(alias):]
+            return "postgresql+psycopg://" + url[len(alias) :]
     return url
 
 
@@ -65,8 +65,12 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=pool_size, max_overflow=20)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=20,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -81,8 +85,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
 
 
-def watch_pool(engine: Engine, *, checkout: Callable[[], None], checkin: Callable[[], None],
-               connect: Callable[[], None]) -> int:
+def watch_pool(
+    engine: Engine, *, checkout: Callable[[], None], checkin: Callable[[], None], connect: Callable[[], None]
+) -> int:
     """Call ``checkout``/``checkin``/``connect`` on the pool's events (the metrics of its use);
     returns how many connections the pool may hold (size + overflow)."""
     event.listen(engine, "checkout", lambda *_: checkout())
@@ -108,8 +113,9 @@ def insert_ignore(session: Session, model: type, **values: object) -> Any:
     return insert(getattr(model, "__table__", model)).values(**values).on_conflict_do_nothing()
 
 
-def insert_or_touch(session: Session, model: Any, values: dict[str, Any], now: dt.datetime,
-                    stale_before: dt.datetime) -> Any:
+def insert_or_touch(
+    session: Session, model: Any, values: dict[str, Any], now: dt.datetime, stale_before: dt.datetime
+) -> Any:
     """``INSERT ... ON CONFLICT (primary key) DO UPDATE SET pushed_at = now WHERE pushed_at < stale_before``:
     insert the row, or refresh the freshness of an existing one only when it is stale (one statement
     either way, no write when fresh). The conflicting row is locked either way on PostgreSQL until the
@@ -122,6 +128,12 @@ def insert_or_touch(session: Session, model: Any, values: dict[str, Any], now: d
 
     table = model.__table__
     keys = [c.name for c in table.primary_key.columns]
-    return insert(table).values(**values, pushed_at=now).on_conflict_do_update(
-        index_elements=keys, set_={"pushed_at": now},
-        where=or_(table.c.pushed_at.is_(None), table.c.pushed_at < stale_before))
+    return (
+        insert(table)
+        .values(**values, pushed_at=now)
+        .on_conflict_do_update(
+            index_elements=keys,
+            set_={"pushed_at": now},
+            where=or_(table.c.pushed_at.is_(None), table.c.pushed_at < stale_before),
+        )
+    )

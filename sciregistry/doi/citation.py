@@ -31,6 +31,7 @@ __all__ = ["bibtex_key", "to_apa", "to_bibtex", "to_csl_json", "to_schema_org"]
 
 # --- names -------------------------------------------------------------------------------------
 
+
 def _is_person(c: Creator) -> bool:
     return c.effective_name_type == "Personal"
 
@@ -68,8 +69,16 @@ def _orcid_uri(c: Creator) -> str | None:
 # --- BibTeX ------------------------------------------------------------------------------------
 
 _LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%", "$": r"\$",
-    "#": r"\#", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
 }
 
 
@@ -121,6 +130,7 @@ def to_bibtex(meta: DoiMetadata, *, entry_type: str = "misc") -> str:
 
 # --- CSL JSON ----------------------------------------------------------------------------------
 
+
 def _csl_name(c: Creator) -> dict[str, str]:
     if _is_person(c):
         family, given = _family_given(c)
@@ -158,6 +168,7 @@ def to_csl_json(meta: DoiMetadata) -> dict[str, Any]:
 
 # --- APA 7 -------------------------------------------------------------------------------------
 
+
 def _apa_name(c: Creator) -> str:
     if _is_person(c):
         family, given = _family_given(c)
@@ -193,7 +204,9 @@ def to_apa(meta: DoiMetadata) -> str:
     publisher = meta.publisher.strip()
     if len(creators) == 1 and not _is_person(creators[0]) and creators[0].name.strip() == publisher:
         publisher = ""
-    tail = (f" {publisher}{'' if publisher.endswith('.') else '.'}" if publisher else "") + (f" {link}" if link else "")
+    tail = (f" {publisher}{'' if publisher.endswith('.') else '.'}" if publisher else "") + (
+        f" {link}" if link else ""
+    )
     if creators:
         authors = _apa_authors(creators)
         if not authors.endswith("."):
@@ -263,14 +276,21 @@ def to_schema_org(meta: DoiMetadata) -> dict[str, Any]:
         doc["license"] = meta.rights.rights_uri or meta.rights.rights
     based_on = [r for r in meta.related if r.relation_type in ("IsCompiledBy", "IsDerivedFrom")]
     if based_on:
-        doc["isBasedOn"] = [_schema_ref(r.identifier, r.identifier_type, r.resource_type_general)
-                            for r in based_on]
+        doc["isBasedOn"] = [
+            _schema_ref(r.identifier, r.identifier_type, r.resource_type_general) for r in based_on
+        ]
     crates = [r for r in meta.related if r.relation_type == "HasMetadata"]
     if crates:
-        doc["subjectOf"] = [{"@type": "CreativeWork", "@id": r.identifier, "url": r.identifier,
-                             "encodingFormat": "application/ld+json",
-                             **({"conformsTo": {"@id": r.scheme_uri}} if r.scheme_uri else {})}
-                            for r in crates]
+        doc["subjectOf"] = [
+            {
+                "@type": "CreativeWork",
+                "@id": r.identifier,
+                "url": r.identifier,
+                "encodingFormat": "application/ld+json",
+                **({"conformsTo": {"@id": r.scheme_uri}} if r.scheme_uri else {}),
+            }
+            for r in crates
+        ]
     if any(d.date_type == "Withdrawn" for d in meta.dates):
         doc["creativeWorkStatus"] = "Withdrawn"
     return doc
@@ -279,4 +299,3 @@ def to_schema_org(meta: DoiMetadata) -> dict[str, Any]:
 def _schema_ref(identifier: str, kind: str, rtg: str | None) -> dict[str, Any]:
     target = (DOI_RESOLVER + identifier) if kind == "DOI" else identifier
     return {"@type": _SCHEMA_ORG_TYPE.get(rtg or "", "CreativeWork"), "@id": target, "url": target}
-

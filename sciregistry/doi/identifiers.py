@@ -58,8 +58,13 @@ _ORCID_RE = re.compile(r"^([0-9]{4})-?([0-9]{4})-?([0-9]{4})-?([0-9]{3}[0-9X])$"
 
 # Longest first, compared case-insensitively.
 _DOI_PREFIXES = (
-    "https://dx.doi.org/", "http://dx.doi.org/", "https://doi.org/", "http://doi.org/",
-    "dx.doi.org/", "doi.org/", "doi:",
+    "https://dx.doi.org/",
+    "http://dx.doi.org/",
+    "https://doi.org/",
+    "http://doi.org/",
+    "dx.doi.org/",
+    "doi.org/",
+    "doi:",
 )
 
 
@@ -75,7 +80,7 @@ def normalize_doi(value: str) -> str:
     low = text.lower()
     for prefix in _DOI_PREFIXES:
         if low.startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
             if prefix != "doi:":
                 text = unquote(text)
             break
@@ -135,13 +140,14 @@ def normalize_orcid(value: str) -> str:
     text = value.strip()
     for prefix in ("https://orcid.org/", "http://orcid.org/", "orcid.org/", "orcid:"):
         if text.lower().startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
             break
     m = _ORCID_RE.match(text.upper())
     if not m:
         raise ValueError(f"not an ORCID iD: {value!r} (expected 0000-0000-0000-000X)")
     digits = "".join(m.groups())
     if orcid_check_symbol(digits[:15]) != digits[15]:
-        raise ValueError(f"ORCID iD {value!r} has a wrong check digit "
-                         f"(expected {orcid_check_symbol(digits[:15])})")
+        raise ValueError(
+            f"ORCID iD {value!r} has a wrong check digit (expected {orcid_check_symbol(digits[:15])})"
+        )
     return ORCID_RESOLVER + "-".join(m.groups())

@@ -96,10 +96,17 @@ class Creator:
                 pass
 
     @classmethod
-    def person(cls, given_name: str, family_name: str, *, orcid: str | None = None,
-               affiliation: str | None = None) -> Creator:
-        return cls(name=f"{family_name}, {given_name}", given_name=given_name,
-                   family_name=family_name, orcid=orcid, affiliation=affiliation, name_type="Personal")
+    def person(
+        cls, given_name: str, family_name: str, *, orcid: str | None = None, affiliation: str | None = None
+    ) -> Creator:
+        return cls(
+            name=f"{family_name}, {given_name}",
+            given_name=given_name,
+            family_name=family_name,
+            orcid=orcid,
+            affiliation=affiliation,
+            name_type="Personal",
+        )
 
     @classmethod
     def organization(cls, name: str, *, affiliation: str | None = None) -> Creator:
@@ -195,6 +202,7 @@ class DoiMetadata:
 
 # --- builder -------------------------------------------------------------------------------
 
+
 def _pinned(ref: str, what: str) -> str:
     if not isinstance(ref, str) or not _PINNED_REF_RE.match(ref):
         raise MetadataInvalid(f"{what} must be pinned by digest as <repository>@sha256:<64 hex>, got {ref!r}")
@@ -269,8 +277,9 @@ def build_result_metadata(
             related.append(RelatedIdentifier(ds_url, "URL", "IsDerivedFrom", "Dataset"))
         else:
             related.append(_doi_relation(ref, "IsDerivedFrom", "Dataset"))
-    related.append(RelatedIdentifier(crate_url, "URL", "HasMetadata", None, "RO-Crate",
-                                     RO_CRATE_SCHEME_URI, "JSON-LD"))
+    related.append(
+        RelatedIdentifier(crate_url, "URL", "HasMetadata", None, "RO-Crate", RO_CRATE_SCHEME_URI, "JSON-LD")
+    )
     rtg = "Dataset"
     if is_new_version_of:
         related.append(_doi_relation(is_new_version_of, "IsNewVersionOf", rtg))
@@ -317,6 +326,7 @@ def withdrawn_metadata(meta: DoiMetadata, reason: str, date: str, *, url: str | 
 
 # --- DataCite REST JSON ------------------------------------------------------------------
 
+
 def _creator_json(c: Creator) -> dict[str, Any]:
     d: dict[str, Any] = {"name": c.name}
     if c.effective_name_type:
@@ -331,8 +341,9 @@ def _creator_json(c: Creator) -> dict[str, Any]:
             orcid = normalize_orcid(c.orcid)
         except ValueError:
             orcid = c.orcid  # left as given: validate_metadata reports it
-        ids.append({"nameIdentifier": orcid, "nameIdentifierScheme": "ORCID",
-                    "schemeUri": "https://orcid.org"})
+        ids.append(
+            {"nameIdentifier": orcid, "nameIdentifierScheme": "ORCID", "schemeUri": "https://orcid.org"}
+        )
     d["nameIdentifiers"] = ids
     d["affiliation"] = [{"name": c.affiliation}] if c.affiliation else []
     return d
@@ -368,11 +379,14 @@ def to_datacite_json(meta: DoiMetadata) -> dict[str, Any]:
     attrs["titles"] = [{"title": meta.title}]
     attrs["publisher"] = {"name": meta.publisher}
     attrs["publicationYear"] = str(meta.publication_year)
-    attrs["types"] = {"resourceTypeGeneral": meta.resource_type_general,
-                      "resourceType": meta.resource_type}
+    attrs["types"] = {"resourceTypeGeneral": meta.resource_type_general, "resourceType": meta.resource_type}
     attrs["subjects"] = [{"subject": s} for s in meta.subjects]
     attrs["dates"] = [
-        {"date": d.date, "dateType": d.date_type, **({"dateInformation": d.information} if d.information else {})}
+        {
+            "date": d.date,
+            "dateType": d.date_type,
+            **({"dateInformation": d.information} if d.information else {}),
+        }
         for d in meta.dates
     ]
     attrs["alternateIdentifiers"] = [
@@ -439,9 +453,16 @@ def from_datacite_json(doc: Mapping[str, Any]) -> DoiMetadata:
         for af in c.get("affiliation") or []:
             aff = af if isinstance(af, str) else af.get("name")
             break
-        creators.append(Creator(name=c.get("name", ""), given_name=_str(c.get("givenName")),
-                                family_name=_str(c.get("familyName")), orcid=orcid, affiliation=aff,
-                                name_type=_str(c.get("nameType"))))
+        creators.append(
+            Creator(
+                name=c.get("name", ""),
+                given_name=_str(c.get("givenName")),
+                family_name=_str(c.get("familyName")),
+                orcid=orcid,
+                affiliation=aff,
+                name_type=_str(c.get("nameType")),
+            )
+        )
     titles = a.get("titles") or []
     main = [t for t in titles if not t.get("titleType")] or titles
     publisher = a.get("publisher")
@@ -454,8 +475,12 @@ def from_datacite_json(doc: Mapping[str, Any]) -> DoiMetadata:
 
     rights = None
     for r in a.get("rightsList") or []:
-        rights = Rights(r.get("rights", ""), _str(r.get("rightsUri")), _str(r.get("rightsIdentifier")),
-                        _str(r.get("rightsIdentifierScheme")))
+        rights = Rights(
+            r.get("rights", ""),
+            _str(r.get("rightsUri")),
+            _str(r.get("rightsIdentifier")),
+            _str(r.get("rightsIdentifierScheme")),
+        )
         break
     types = a.get("types") or {}
     year = a.get("publicationYear")
@@ -473,16 +498,25 @@ def from_datacite_json(doc: Mapping[str, Any]) -> DoiMetadata:
         version=_str(a.get("version")),
         subjects=[s["subject"] for s in a.get("subjects") or [] if s.get("subject")],
         related=[
-            RelatedIdentifier(r.get("relatedIdentifier", ""), r.get("relatedIdentifierType", ""),
-                              r.get("relationType", ""), _str(r.get("resourceTypeGeneral")),
-                              _str(r.get("relatedMetadataScheme")), _str(r.get("schemeUri")),
-                              _str(r.get("schemeType")))
+            RelatedIdentifier(
+                r.get("relatedIdentifier", ""),
+                r.get("relatedIdentifierType", ""),
+                r.get("relationType", ""),
+                _str(r.get("resourceTypeGeneral")),
+                _str(r.get("relatedMetadataScheme")),
+                _str(r.get("schemeUri")),
+                _str(r.get("schemeType")),
+            )
             for r in a.get("relatedIdentifiers") or []
         ],
-        alternate_identifiers=[(x.get("alternateIdentifier", ""), x.get("alternateIdentifierType", ""))
-                               for x in a.get("alternateIdentifiers") or []],
+        alternate_identifiers=[
+            (x.get("alternateIdentifier", ""), x.get("alternateIdentifierType", ""))
+            for x in a.get("alternateIdentifiers") or []
+        ],
         rights=rights,
-        dates=[DateEntry(d.get("date", ""), d.get("dateType", ""), _str(d.get("dateInformation")))
-               for d in a.get("dates") or []],
+        dates=[
+            DateEntry(d.get("date", ""), d.get("dateType", ""), _str(d.get("dateInformation")))
+            for d in a.get("dates") or []
+        ],
         technical_info=_desc("TechnicalInfo"),
     )

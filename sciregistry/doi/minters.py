@@ -145,9 +145,18 @@ class DataCiteMinter:
     landing-page ``url`` must contain the DOI, call :meth:`new_doi` first and set ``meta.doi``.
     """
 
-    def __init__(self, api_url: str, repository_id: str, password: str, prefix: str, timeout: float = 10,
-                 *, session: requests.Session | None = None, max_attempts: int = 3,
-                 user_agent: str = "sciregistry (DataCite REST client)") -> None:
+    def __init__(
+        self,
+        api_url: str,
+        repository_id: str,
+        password: str,
+        prefix: str,
+        timeout: float = 10,
+        *,
+        session: requests.Session | None = None,
+        max_attempts: int = 3,
+        user_agent: str = "sciregistry (DataCite REST client)",
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self.repository_id = repository_id
         self.prefix = _check_prefix(prefix)
@@ -155,8 +164,11 @@ class DataCiteMinter:
         self.max_attempts = max(1, max_attempts)
         self._auth = (repository_id, password)
         self._session = session or requests.Session()
-        self._headers = {"Content-Type": JSONAPI_MEDIA_TYPE, "Accept": JSONAPI_MEDIA_TYPE,
-                         "User-Agent": user_agent}
+        self._headers = {
+            "Content-Type": JSONAPI_MEDIA_TYPE,
+            "Accept": JSONAPI_MEDIA_TYPE,
+            "User-Agent": user_agent,
+        }
 
     # -- protocol ---------------------------------------------------------------------------
 
@@ -180,8 +192,11 @@ class DataCiteMinter:
     def publish(self, doi: str, meta: DoiMetadata) -> None:
         attrs = check_metadata(_assign(meta, doi, self.prefix))
         norm = attrs["doi"]
-        self._request("PUT", self._path(norm), {"data": {"id": norm, "type": "dois",
-                                                         "attributes": {**attrs, "event": "publish"}}})
+        self._request(
+            "PUT",
+            self._path(norm),
+            {"data": {"id": norm, "type": "dois", "attributes": {**attrs, "event": "publish"}}},
+        )
 
     def update(self, doi: str, meta: DoiMetadata) -> None:
         attrs = check_metadata(_assign(meta, doi, self.prefix))
@@ -226,19 +241,30 @@ class DataCiteMinter:
         url = self.api_url + path
         try:
             resp = self._session.request(
-                method, url, data=None if body is None else json.dumps(body).encode("utf-8"),
-                headers=self._headers if body is not None else {"Accept": JSONAPI_MEDIA_TYPE,
-                                                                "User-Agent": self._headers["User-Agent"]},
-                auth=self._auth, timeout=self.timeout, allow_redirects=False)
+                method,
+                url,
+                data=None if body is None else json.dumps(body).encode("utf-8"),
+                headers=self._headers
+                if body is not None
+                else {"Accept": JSONAPI_MEDIA_TYPE, "User-Agent": self._headers["User-Agent"]},
+                auth=self._auth,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
         except requests.Timeout as exc:
-            raise UpstreamError(f"DataCite did not answer {method} {path} within {self.timeout} s",
-                                detail={"upstream": "datacite", "url": url}) from exc
+            raise UpstreamError(
+                f"DataCite did not answer {method} {path} within {self.timeout} s",
+                detail={"upstream": "datacite", "url": url},
+            ) from exc
         except requests.ConnectionError as exc:
-            raise UpstreamError(f"cannot reach DataCite at {self.api_url} ({method} {path}): {exc}",
-                                detail={"upstream": "datacite", "url": url}) from exc
+            raise UpstreamError(
+                f"cannot reach DataCite at {self.api_url} ({method} {path}): {exc}",
+                detail={"upstream": "datacite", "url": url},
+            ) from exc
         except requests.RequestException as exc:
-            raise UpstreamError(f"DataCite request {method} {path} failed: {exc}",
-                                detail={"upstream": "datacite", "url": url}) from exc
+            raise UpstreamError(
+                f"DataCite request {method} {path} failed: {exc}", detail={"upstream": "datacite", "url": url}
+            ) from exc
         if resp.status_code >= 400:
             raise _map_error(method, path, resp)
         if resp.status_code == 204 or not resp.content:
@@ -246,8 +272,10 @@ class DataCiteMinter:
         try:
             parsed = resp.json()
         except ValueError as exc:
-            raise UpstreamError(f"DataCite answered {method} {path} with {resp.status_code} and a body "
-                                "that is not JSON", detail={"upstream": "datacite", "url": url}) from exc
+            raise UpstreamError(
+                f"DataCite answered {method} {path} with {resp.status_code} and a body that is not JSON",
+                detail={"upstream": "datacite", "url": url},
+            ) from exc
         return parsed if isinstance(parsed, dict) else None
 
 
@@ -290,6 +318,7 @@ def _map_error(method: str, path: str, resp: requests.Response) -> RegistryError
     if status in (400, 422):
         return MetadataInvalid(text, detail)
     if status in (401, 403):
-        return UpstreamError(f"DataCite refused the repository credentials ({method} {path}, {status}): {said}",
-                             detail)
+        return UpstreamError(
+            f"DataCite refused the repository credentials ({method} {path}, {status}): {said}", detail
+        )
     return UpstreamError(text, detail)

@@ -56,6 +56,7 @@ _YEARMONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 # --- format checker --------------------------------------------------------------------------
 
+
 def _is_date(v: str) -> bool:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
         return False
@@ -82,6 +83,7 @@ def _range(single: Any) -> Any:
         if len(parts) != 2 or parts == ["", ""]:
             return False
         return all(p == "" or single(p) for p in parts)
+
     return check
 
 
@@ -117,6 +119,7 @@ def _validator() -> Draft201909Validator:
 
 
 # --- problems --------------------------------------------------------------------------------
+
 
 def _child(path: str, key: str | int) -> str:
     return f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
@@ -155,16 +158,21 @@ _METADATA_ONLY = ("relatedMetadataScheme", "schemeUri", "schemeType")
 def _describe(err: ValidationError, root: Any) -> list[str]:
     path = err.json_path
     if err.validator == "required" and isinstance(err.instance, Mapping):
-        return [f"{_child(path, p)}: required property is missing"
-                for p in err.validator_value if p not in err.instance]
+        return [
+            f"{_child(path, p)}: required property is missing"
+            for p in err.validator_value
+            if p not in err.instance
+        ]
     if err.validator == "unevaluatedProperties" and isinstance(err.instance, Mapping):
         # A failing allOf branch drops its annotations, so jsonschema then also calls every
         # property it declared "unevaluated"; report only the truly unknown ones.
         unknown = sorted(k for k in err.instance if k not in _declared(err.schema))
         if not unknown:
             return []
-        return [f"{path}: unknown propert{'y' if len(unknown) == 1 else 'ies'} "
-                + ", ".join(repr(k) for k in unknown)]
+        return [
+            f"{path}: unknown propert{'y' if len(unknown) == 1 else 'ies'} "
+            + ", ".join(repr(k) for k in unknown)
+        ]
     if err.validator is None and err.schema_path and err.schema_path[-1] == "properties":
         # A ``false`` property schema: in the 4.5 schema only relatedObjectElse has them, and
         # jsonschema reports them at the parent object; name the property.
@@ -195,10 +203,14 @@ def _own_problems(a: Mapping[str, Any], require_doi: bool) -> list[str]:
         if require_doi:
             out.append("$.doi: required property is missing")
     elif not isinstance(doi, str) or not _DATACITE_DOI_RE.match(doi):
-        out.append(f"$.doi: {doi!r} is not a DOI DataCite accepts (10.<4-9 digits>/<suffix of "
-                   "letters, digits and -._;()/:*~$=>)")
+        out.append(
+            f"$.doi: {doi!r} is not a DOI DataCite accepts (10.<4-9 digits>/<suffix of "
+            "letters, digits and -._;()/:*~$=>)"
+        )
     elif doi != doi.lower():
-        out.append(f"$.doi: {doi!r} must be lower-case (DOIs are case-insensitive; sciregistry stores them lower-case)")
+        out.append(
+            f"$.doi: {doi!r} must be lower-case (DOIs are case-insensitive; sciregistry stores them lower-case)"
+        )
 
     url = a.get("url")
     if url is None or url == "":
@@ -217,8 +229,11 @@ def _own_problems(a: Mapping[str, Any], require_doi: bool) -> list[str]:
             if "name" in c and _blank(c.get("name")):
                 out.append(f"$.creators[{i}].name: must not be blank")
             for j, ni in enumerate(c.get("nameIdentifiers") or []):
-                if (isinstance(ni, Mapping) and str(ni.get("nameIdentifierScheme", "")).upper() == "ORCID"
-                        and isinstance(ni.get("nameIdentifier"), str)):
+                if (
+                    isinstance(ni, Mapping)
+                    and str(ni.get("nameIdentifierScheme", "")).upper() == "ORCID"
+                    and isinstance(ni.get("nameIdentifier"), str)
+                ):
                     try:
                         normalize_orcid(ni["nameIdentifier"])
                     except ValueError as exc:
@@ -244,9 +259,13 @@ def _own_problems(a: Mapping[str, Any], require_doi: bool) -> list[str]:
             continue
         ident, kind = r.get("relatedIdentifier"), r.get("relatedIdentifierType")
         if kind == "URL" and not _is_http_url(ident):
-            out.append(f"$.relatedIdentifiers[{i}].relatedIdentifier: {ident!r} is not an absolute http(s) URL")
+            out.append(
+                f"$.relatedIdentifiers[{i}].relatedIdentifier: {ident!r} is not an absolute http(s) URL"
+            )
         elif kind == "DOI" and not (isinstance(ident, str) and _DATACITE_DOI_RE.match(ident)):
-            out.append(f"$.relatedIdentifiers[{i}].relatedIdentifier: {ident!r} is not a bare DOI (10.xxxx/...)")
+            out.append(
+                f"$.relatedIdentifiers[{i}].relatedIdentifier: {ident!r} is not a bare DOI (10.xxxx/...)"
+            )
     return out
 
 
@@ -271,6 +290,7 @@ def check_metadata(meta: DoiMetadata | Mapping[str, Any], *, require_doi: bool =
     problems = validate_metadata(attrs, require_doi=require_doi)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise MetadataInvalid(f"DataCite 4.5 metadata invalid: {problems[0]}{more}",
-                              detail={"problems": problems})
+        raise MetadataInvalid(
+            f"DataCite 4.5 metadata invalid: {problems[0]}{more}", detail={"problems": problems}
+        )
     return attrs

@@ -1,10 +1,10 @@
 """sciregistry's artifact types and the annotations it reads (OCI image-spec v1.1 artifacts).
 
-    dataset     artifactType application/vnd.sciregistry.dataset.v1   one layer per file
-    result      artifactType application/vnd.sciregistry.result.v1    one layer per output file
-    run crate   artifactType application/vnd.sciregistry.rocrate.v1   subject = result;
-                layers ro-crate-metadata.json (application/ld+json) and sciregistry-run.json
-    report      artifactType application/vnd.sciregistry.reproduction.v1   subject = result
+dataset     artifactType application/vnd.sciregistry.dataset.v1   one layer per file
+result      artifactType application/vnd.sciregistry.result.v1    one layer per output file
+run crate   artifactType application/vnd.sciregistry.rocrate.v1   subject = result;
+            layers ro-crate-metadata.json (application/ld+json) and sciregistry-run.json
+report      artifactType application/vnd.sciregistry.reproduction.v1   subject = result
 """
 
 DATASET = "application/vnd.sciregistry.dataset.v1"

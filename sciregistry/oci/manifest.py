@@ -111,7 +111,9 @@ def _descriptor(obj: Any, where: str) -> Descriptor:
     if not isinstance(mt, str) or not mt:
         raise ManifestInvalid(f"{where}.mediaType must be a non-empty string", {"field": where})
     if not isinstance(dg, str) or not is_digest(dg):
-        raise ManifestInvalid(f"{where}.digest is not a valid digest", {"field": where, "digest": str(dg)[:200]})
+        raise ManifestInvalid(
+            f"{where}.digest is not a valid digest", {"field": where, "digest": str(dg)[:200]}
+        )
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= 2**63 - 1:
         # image-spec: size is an int64
         raise ManifestInvalid(f"{where}.size must be an integer from 0 to 2^63-1", {"field": where})
@@ -149,8 +151,9 @@ def parse_manifest(data: bytes, content_type: str | None) -> Manifest:
         raise ManifestInvalid("mediaType must be a string")
     ct = (content_type or "").split(";")[0].strip() or None
     if field_mt and ct and ct in MANIFEST_MEDIA_TYPES and ct != field_mt:
-        raise ManifestInvalid("Content-Type does not match the manifest's mediaType",
-                              {"contentType": ct, "mediaType": field_mt})
+        raise ManifestInvalid(
+            "Content-Type does not match the manifest's mediaType", {"contentType": ct, "mediaType": field_mt}
+        )
     media_type = field_mt or (ct if ct in MANIFEST_MEDIA_TYPES else None)
     if media_type is None:
         # No declared type: infer from structure (OCI allows omitting mediaType).
@@ -173,8 +176,9 @@ def parse_manifest(data: bytes, content_type: str | None) -> Manifest:
         if not isinstance(items, list):
             raise ManifestInvalid("an index needs a 'manifests' array")
         children = tuple(_descriptor(m, f"manifests[{i}]") for i, m in enumerate(items))
-        return Manifest(media_type, manifests=children, subject=subject, artifact_type_field=at,
-                        annotations=ann)
+        return Manifest(
+            media_type, manifests=children, subject=subject, artifact_type_field=at, annotations=ann
+        )
 
     if "config" not in doc:
         raise ManifestInvalid("an image manifest needs a 'config' descriptor")
@@ -185,11 +189,13 @@ def parse_manifest(data: bytes, content_type: str | None) -> Manifest:
     layers = tuple(_descriptor(x, f"layers[{i}]") for i, x in enumerate(layers_raw))
     if at is not None and media_type != OCI_MANIFEST:
         raise ManifestInvalid("artifactType is only defined for OCI image manifests")
-    return Manifest(media_type, config=config, layers=layers, subject=subject, artifact_type_field=at,
-                    annotations=ann)
+    return Manifest(
+        media_type, config=config, layers=layers, subject=subject, artifact_type_field=at, annotations=ann
+    )
 
 
 def referrers_index(descriptors: list[dict[str, Any]]) -> bytes:
     """The body of a referrers response: an OCI image index listing ``descriptors``."""
-    return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors},
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}, separators=(",", ":")
+    ).encode()

@@ -85,7 +85,7 @@ def parse_reference(value: str, *, require_registry: bool = True) -> ImageRefere
     last_slash = rest.rfind("/")
     colon = rest.rfind(":")
     if colon > last_slash:
-        rest, tag = rest[:colon], rest[colon + 1:]
+        rest, tag = rest[:colon], rest[colon + 1 :]
         if not is_tag(tag):
             raise ValueError(f"invalid tag {tag!r} in reference {value!r}")
     if not NAME_RE.fullmatch(rest or ""):

@@ -23,8 +23,13 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["format_value", "placeholders", "render_command", "unknown_parameters",
-           "unknown_parameters_message"]
+__all__ = [
+    "format_value",
+    "placeholders",
+    "render_command",
+    "unknown_parameters",
+    "unknown_parameters_message",
+]
 
 _PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -45,8 +50,11 @@ def unknown_parameters_message(template: str, recorded: Iterable[str]) -> str | 
     unknown = unknown_parameters(template, names)
     if not unknown:
         return None
-    return ("command template names unknown parameter(s) " + ", ".join("{" + u + "}" for u in unknown)
-            + f" (recorded parameters: {', '.join(names) or 'none'})")
+    return (
+        "command template names unknown parameter(s) "
+        + ", ".join("{" + u + "}" for u in unknown)
+        + f" (recorded parameters: {', '.join(names) or 'none'})"
+    )
 
 
 def format_value(value: Any) -> str:

@@ -108,7 +108,12 @@ SPDX_LICENSES = "https://spdx.org/licenses/"
 
 ACTION_ID = "#run"
 LANGUAGE_ID = "#sciregistry-run-language"
-_ADDITIONAL_TYPE: dict[str, str] = {"string": "Text", "integer": "Integer", "number": "Float", "boolean": "Boolean"}
+_ADDITIONAL_TYPE: dict[str, str] = {
+    "string": "Text",
+    "integer": "Integer",
+    "number": "Float",
+    "boolean": "Boolean",
+}
 _PARAMETER_TYPE: dict[str, ParameterType] = {v: k for k, v in _ADDITIONAL_TYPE.items()}  # type: ignore[misc]
 
 
@@ -122,6 +127,7 @@ class CrateFiles:
 
 # --------------------------------------------------------------------------- building
 
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
@@ -132,7 +138,11 @@ def _file_dict(f: FileRef) -> dict[str, Any]:
 
 def run_description_dict(run: RunRecord) -> dict[str, Any]:
     """The ``sciregistry-run.json`` document for ``run`` (see ``schemas/run.schema.json``)."""
-    image: dict[str, Any] = {"registry": run.image.registry, "name": run.image.name, "digest": run.image.digest}
+    image: dict[str, Any] = {
+        "registry": run.image.registry,
+        "name": run.image.name,
+        "digest": run.image.digest,
+    }
     if run.image.tag is not None:
         image["tag"] = run.image.tag
     doc: dict[str, Any] = {
@@ -141,8 +151,14 @@ def run_description_dict(run: RunRecord) -> dict[str, Any]:
         "command": run.command,
         "parameters": [{"name": p.name, "value": p.value, "type": p.type} for p in run.parameters],
         "inputs": [
-            {"name": i.name, "reference": i.reference, "digest": i.digest, "repository": i.repository,
-             "mount": i.mount, "files": [_file_dict(f) for f in i.files]}
+            {
+                "name": i.name,
+                "reference": i.reference,
+                "digest": i.digest,
+                "repository": i.repository,
+                "mount": i.mount,
+                "files": [_file_dict(f) for f in i.files],
+            }
             for i in run.inputs
         ],
         "outputs": [_file_dict(o) for o in run.outputs],
@@ -198,8 +214,14 @@ def _image_id(image: ImageRef) -> str:
 
 
 def _file_properties(f: FileRef, **extra: Any) -> dict[str, Any]:
-    return {"@type": "File", "name": f.path, "sha256": f.sha256, "contentSize": f.size,
-            "encodingFormat": f.media_type, **extra}
+    return {
+        "@type": "File",
+        "name": f.path,
+        "sha256": f.sha256,
+        "contentSize": f.size,
+        "encodingFormat": f.media_type,
+        **extra,
+    }
 
 
 def build_run_crate(run: RunRecord) -> CrateFiles:
@@ -214,12 +236,17 @@ def build_run_crate(run: RunRecord) -> CrateFiles:
     taken = [o.path for o in run.outputs] + ([run.workflow.path] if run.workflow is not None else [])
     clashes = sorted(p for p in set(taken) if p in reserved or taken.count(p) > 1)
     if clashes:
-        raise CrateInvalid(f"file path {clashes[0]!r} is used twice or clashes with a run crate layer "
-                           f"({CRATE_METADATA_NAME}, {RUN_DESCRIPTION_NAME})", detail=clashes)
+        raise CrateInvalid(
+            f"file path {clashes[0]!r} is used twice or clashes with a run crate layer "
+            f"({CRATE_METADATA_NAME}, {RUN_DESCRIPTION_NAME})",
+            detail=clashes,
+        )
     description_doc = run_description_dict(run)
     problems = schemas.validate(RUN_SCHEMA, description_doc)
     if problems:
-        raise CrateInvalid(f"{RUN_DESCRIPTION_NAME} does not satisfy {RUN_SCHEMA}: {problems[0]}", detail=problems)
+        raise CrateInvalid(
+            f"{RUN_DESCRIPTION_NAME} does not satisfy {RUN_SCHEMA}: {problems[0]}", detail=problems
+        )
     run_description = _dumps(description_doc)
 
     # Imported here: rocrate (about 11 MiB) is needed only to build a crate, which registry
@@ -236,87 +263,139 @@ def build_run_crate(run: RunRecord) -> CrateFiles:
         return crate.add(ContextEntity(crate, entity_id, properties=properties))
 
     # Main workflow: the run description, whose command template is what ran.
-    workflow = crate.add_file(source=None, dest_path=RUN_DESCRIPTION_NAME, properties={
-        "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow"],
-        "name": run.name,
-        "text": run.command,
-        "encodingFormat": RUN_DESCRIPTION_MEDIA_TYPE,
-        "sha256": hashlib.sha256(run_description).hexdigest(),
-        "contentSize": len(run_description),
-        "conformsTo": _ref(BIOSCHEMAS_WORKFLOW),
-        "programmingLanguage": _ref(LANGUAGE_ID),
-        "input": [_ref(_param_id(p.name)) for p in run.parameters]
-                 + [_ref(_input_param_id(i.name)) for i in run.inputs],
-        "output": [_ref(_output_param_id(o.path)) for o in run.outputs],
-    })
-    add(LANGUAGE_ID, {
-        "@type": "ComputerLanguage",
-        "name": "sciregistry run description",
-        "alternateName": "sciregistry-run",
-        "identifier": _ref(RUN_SCHEMA_ID),
-        "url": _ref(RUN_SCHEMA_ID),
-        "version": RUN_DESCRIPTION_VERSION,
-    })
+    workflow = crate.add_file(
+        source=None,
+        dest_path=RUN_DESCRIPTION_NAME,
+        properties={
+            "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow"],
+            "name": run.name,
+            "text": run.command,
+            "encodingFormat": RUN_DESCRIPTION_MEDIA_TYPE,
+            "sha256": hashlib.sha256(run_description).hexdigest(),
+            "contentSize": len(run_description),
+            "conformsTo": _ref(BIOSCHEMAS_WORKFLOW),
+            "programmingLanguage": _ref(LANGUAGE_ID),
+            "input": [_ref(_param_id(p.name)) for p in run.parameters]
+            + [_ref(_input_param_id(i.name)) for i in run.inputs],
+            "output": [_ref(_output_param_id(o.path)) for o in run.outputs],
+        },
+    )
+    add(
+        LANGUAGE_ID,
+        {
+            "@type": "ComputerLanguage",
+            "name": "sciregistry run description",
+            "alternateName": "sciregistry-run",
+            "identifier": _ref(RUN_SCHEMA_ID),
+            "url": _ref(RUN_SCHEMA_ID),
+            "version": RUN_DESCRIPTION_VERSION,
+        },
+    )
     if run.workflow is not None:
-        script = crate.add_file(source=None, dest_path=run.workflow.path, properties=_file_properties(
-            run.workflow, **{"@type": ["File", "SoftwareSourceCode"]}))
+        script = crate.add_file(
+            source=None,
+            dest_path=run.workflow.path,
+            properties=_file_properties(run.workflow, **{"@type": ["File", "SoftwareSourceCode"]}),
+        )
         workflow["hasPart"] = [_ref(script.id)]
 
     # Formal parameters and their values.
     values: list[dict[str, str]] = []
     for p in run.parameters:
-        add(_param_id(p.name), {
-            "@type": "FormalParameter", "name": p.name, "additionalType": _ADDITIONAL_TYPE[str(p.type)],
-            "conformsTo": _ref(BIOSCHEMAS_PARAMETER), "valueRequired": True,
-            "workExample": _ref(_value_id(p.name)),
-        })
-        add(_value_id(p.name), {
-            "@type": "PropertyValue", "name": p.name, "value": p.value,
-            "exampleOfWork": _ref(_param_id(p.name)),
-        })
+        add(
+            _param_id(p.name),
+            {
+                "@type": "FormalParameter",
+                "name": p.name,
+                "additionalType": _ADDITIONAL_TYPE[str(p.type)],
+                "conformsTo": _ref(BIOSCHEMAS_PARAMETER),
+                "valueRequired": True,
+                "workExample": _ref(_value_id(p.name)),
+            },
+        )
+        add(
+            _value_id(p.name),
+            {
+                "@type": "PropertyValue",
+                "name": p.name,
+                "value": p.value,
+                "exampleOfWork": _ref(_param_id(p.name)),
+            },
+        )
         values.append(_ref(_value_id(p.name)))
 
     # Input datasets, by reference, with their files.
     datasets: list[dict[str, str]] = []
     for i in run.inputs:
         dataset_id = _local_id(i.reference)
-        add(_input_param_id(i.name), {
-            "@type": "FormalParameter", "name": i.name, "additionalType": "Dataset",
-            "conformsTo": _ref(BIOSCHEMAS_PARAMETER), "valueRequired": True,
-            "workExample": _ref(dataset_id),
-        })
+        add(
+            _input_param_id(i.name),
+            {
+                "@type": "FormalParameter",
+                "name": i.name,
+                "additionalType": "Dataset",
+                "conformsTo": _ref(BIOSCHEMAS_PARAMETER),
+                "valueRequired": True,
+                "workExample": _ref(dataset_id),
+            },
+        )
         parts = []
         for f in i.files:
             file_id = _local_id(f"{i.reference}/{f.path}")
             add(file_id, _file_properties(f))
             parts.append(_ref(file_id))
-        dataset = add(dataset_id, {
-            "@type": "Dataset", "name": i.name, "identifier": i.reference,
-            "exampleOfWork": _ref(_input_param_id(i.name)), "hasPart": parts,
-        })
+        dataset = add(
+            dataset_id,
+            {
+                "@type": "Dataset",
+                "name": i.name,
+                "identifier": i.reference,
+                "exampleOfWork": _ref(_input_param_id(i.name)),
+                "hasPart": parts,
+            },
+        )
         root.append_to("hasPart", dataset)
         datasets.append(_ref(dataset_id))
 
     # Outputs: files relative to the result artifact.
     results: list[dict[str, str]] = []
     for o in run.outputs:
-        out = crate.add_file(source=None, dest_path=o.path, properties=_file_properties(
-            o, exampleOfWork=_ref(_output_param_id(o.path))))
-        add(_output_param_id(o.path), {
-            "@type": "FormalParameter", "name": o.path, "additionalType": "File",
-            "conformsTo": _ref(BIOSCHEMAS_PARAMETER), "workExample": _ref(out.id),
-        })
+        out = crate.add_file(
+            source=None,
+            dest_path=o.path,
+            properties=_file_properties(o, exampleOfWork=_ref(_output_param_id(o.path))),
+        )
+        add(
+            _output_param_id(o.path),
+            {
+                "@type": "FormalParameter",
+                "name": o.path,
+                "additionalType": "File",
+                "conformsTo": _ref(BIOSCHEMAS_PARAMETER),
+                "workExample": _ref(out.id),
+            },
+        )
         results.append(_ref(out.id))
     if run.result_reference is not None:
         result_id = _local_id(run.result_reference)
-        add(result_id, {"@type": "Dataset", "name": "result", "identifier": run.result_reference,
-                        "hasPart": list(results)})
+        add(
+            result_id,
+            {
+                "@type": "Dataset",
+                "name": "result",
+                "identifier": run.result_reference,
+                "hasPart": list(results),
+            },
+        )
         results.append(_ref(result_id))
 
     image = run.image
     image_properties: dict[str, Any] = {
-        "@type": "ContainerImage", "additionalType": _ref(DOCKER_IMAGE),
-        "registry": image.registry, "name": image.name, "sha256": image.digest.split(":", 1)[1],
+        "@type": "ContainerImage",
+        "additionalType": _ref(DOCKER_IMAGE),
+        "registry": image.registry,
+        "name": image.name,
+        "sha256": image.digest.split(":", 1)[1],
     }
     if image.tag is not None:
         image_properties["tag"] = image.tag
@@ -398,8 +477,9 @@ def parse_metadata(metadata: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise CrateInvalid(f"{CRATE_METADATA_NAME} is not UTF-8: {exc}") from exc
     except json.JSONDecodeError as exc:
-        raise CrateInvalid(f"{CRATE_METADATA_NAME} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                           f"column {exc.colno}") from exc
+        raise CrateInvalid(
+            f"{CRATE_METADATA_NAME} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
     except RecursionError as exc:
         raise CrateInvalid(f"{CRATE_METADATA_NAME} nests arrays and objects too deeply") from exc
     _check_nesting(doc, CRATE_METADATA_NAME)
@@ -450,15 +530,24 @@ class _Graph:
             raise CrateInvalid(f"{what} {entity_id!r} is not a {type_} (@type {sorted(_types(entity))})")
         return entity
 
-    def follow(self, entity: Mapping[str, Any], prop: str, what: str, *, type_: str | None = None,
-               required: bool = True) -> dict[str, Any] | None:
+    def follow(
+        self,
+        entity: Mapping[str, Any],
+        prop: str,
+        what: str,
+        *,
+        type_: str | None = None,
+        required: bool = True,
+    ) -> dict[str, Any] | None:
         values = _as_list(entity.get(prop))
         if not values:
             if required:
                 raise CrateInvalid(f"{what}: entity {entity.get('@id')!r} has no {prop}")
             return None
         if len(values) > 1:
-            raise CrateInvalid(f"{what}: entity {entity.get('@id')!r} has {len(values)} values for {prop}, expected 1")
+            raise CrateInvalid(
+                f"{what}: entity {entity.get('@id')!r} has {len(values)} values for {prop}, expected 1"
+            )
         target = _id_of(values[0])
         if target is None:
             raise CrateInvalid(f"{what}: {prop} of {entity.get('@id')!r} is not a reference {{'@id': ...}}")
@@ -479,7 +568,9 @@ class _Graph:
             raise CrateInvalid(f"metadata descriptor {CRATE_METADATA_NAME!r} is not in @graph")
         root_id = _id_of(descriptor.get("about"))
         if root_id is None:
-            raise CrateInvalid(f"metadata descriptor {CRATE_METADATA_NAME!r} has no about -> root data entity")
+            raise CrateInvalid(
+                f"metadata descriptor {CRATE_METADATA_NAME!r} has no about -> root data entity"
+            )
         root = self.entities.get(root_id)
         if root is None:
             raise CrateInvalid(f"root data entity {root_id!r} is not in @graph")
@@ -492,13 +583,19 @@ class _Graph:
         root = self.root()
         main = self.follow(root, "mainEntity", "main workflow", type_="ComputationalWorkflow")
         assert main is not None
-        actions = [e for e in self.entities.values()
-                   if "CreateAction" in _types(e) and main["@id"] in {_id_of(v) for v in _as_list(e.get("instrument"))}]
+        actions = [
+            e
+            for e in self.entities.values()
+            if "CreateAction" in _types(e)
+            and main["@id"] in {_id_of(v) for v in _as_list(e.get("instrument"))}
+        ]
         if not actions:
             raise CrateInvalid(f"no CreateAction has the main workflow {main['@id']!r} as instrument")
         if len(actions) > 1:
-            raise CrateInvalid(f"{len(actions)} CreateActions have the main workflow {main['@id']!r} as instrument, "
-                               "expected exactly 1")
+            raise CrateInvalid(
+                f"{len(actions)} CreateActions have the main workflow {main['@id']!r} as instrument, "
+                "expected exactly 1"
+            )
         return actions[0], main
 
 
@@ -527,8 +624,12 @@ def _file_ref(entity: Mapping[str, Any], path: str, what: str) -> FileRef:
         size = int(size)
     media_type = entity.get("encodingFormat", "application/octet-stream")
     try:
-        return FileRef(path=path, sha256=sha, size=size,  # type: ignore[arg-type]
-                       media_type=media_type if isinstance(media_type, str) else "application/octet-stream")
+        return FileRef(
+            path=path,
+            sha256=sha,
+            size=size,  # type: ignore[arg-type]
+            media_type=media_type if isinstance(media_type, str) else "application/octet-stream",
+        )
     except ValueError as exc:
         raise CrateInvalid(f"{what} {entity.get('@id')!r}: {exc}") from exc
 
@@ -548,20 +649,27 @@ def _record_from_graph(graph: _Graph) -> RunRecord:
     root = graph.root()
     action, main = graph.action()
     if _string(action, "actionStatus", "CreateAction") != COMPLETED_ACTION_STATUS:
-        raise CrateInvalid(f"CreateAction actionStatus is {action.get('actionStatus')!r}, "
-                           f"expected {COMPLETED_ACTION_STATUS!r}")
+        raise CrateInvalid(
+            f"CreateAction actionStatus is {action.get('actionStatus')!r}, "
+            f"expected {COMPLETED_ACTION_STATUS!r}"
+        )
 
     image_entity = graph.follow(action, "containerImage", "container image", type_="ContainerImage")
     assert image_entity is not None
     sha = image_entity.get("sha256")
     tag = image_entity.get("tag")
     try:
-        image = ImageRef(registry=_string(image_entity, "registry", "ContainerImage"),
-                         name=_string(image_entity, "name", "ContainerImage"),
-                         tag=tag if isinstance(tag, str) else None, digest=f"sha256:{sha}")
+        image = ImageRef(
+            registry=_string(image_entity, "registry", "ContainerImage"),
+            name=_string(image_entity, "name", "ContainerImage"),
+            tag=tag if isinstance(tag, str) else None,
+            digest=f"sha256:{sha}",
+        )
     except ValueError as exc:
-        raise CrateInvalid(f"ContainerImage {image_entity['@id']!r}: sha256 must be the bare 64-hex manifest "
-                           f"digest, got {sha!r}") from exc
+        raise CrateInvalid(
+            f"ContainerImage {image_entity['@id']!r}: sha256 must be the bare 64-hex manifest "
+            f"digest, got {sha!r}"
+        ) from exc
 
     parameters: list[Parameter] = []
     inputs: list[InputRef] = []
@@ -573,12 +681,15 @@ def _record_from_graph(graph: _Graph) -> RunRecord:
             additional = formal.get("additionalType")
             ptype = _PARAMETER_TYPE.get(str(additional))
             if ptype is None:
-                raise CrateInvalid(f"FormalParameter {formal['@id']!r}: additionalType {additional!r} is not one of "
-                                   f"{sorted(_PARAMETER_TYPE)}")
+                raise CrateInvalid(
+                    f"FormalParameter {formal['@id']!r}: additionalType {additional!r} is not one of "
+                    f"{sorted(_PARAMETER_TYPE)}"
+                )
             value = obj.get("value")
             if not isinstance(value, (str, int, float, bool)):
-                raise CrateInvalid(f"PropertyValue {obj['@id']!r}: value must be a string, number or boolean, "
-                                   f"got {value!r}")
+                raise CrateInvalid(
+                    f"PropertyValue {obj['@id']!r}: value must be a string, number or boolean, got {value!r}"
+                )
             try:
                 parameters.append(Parameter(_string(obj, "name", "PropertyValue"), value, ptype))
             except (TypeError, ValueError) as exc:
@@ -586,10 +697,14 @@ def _record_from_graph(graph: _Graph) -> RunRecord:
         elif "Dataset" in types:
             reference = _string(obj, "identifier", "input Dataset")
             repository, digest = _split_reference(reference, "input Dataset")
-            files = [_file_ref(f, unquote(str(f.get("name") or f["@id"])), "input file")
-                     for f in graph.follow_all(obj, "hasPart", "input Dataset hasPart")]
+            files = [
+                _file_ref(f, unquote(str(f.get("name") or f["@id"])), "input file")
+                for f in graph.follow_all(obj, "hasPart", "input Dataset hasPart")
+            ]
             try:
-                inputs.append(InputRef(_string(obj, "name", "input Dataset"), reference, digest, repository, files))
+                inputs.append(
+                    InputRef(_string(obj, "name", "input Dataset"), reference, digest, repository, files)
+                )
             except ValueError as exc:
                 raise CrateInvalid(f"input Dataset {obj['@id']!r}: {exc}") from exc
         else:
@@ -657,20 +772,25 @@ def _parse_run_description(run_description: bytes) -> Any:
     return doc
 
 
-def _consistency(run: RunRecord, description: Mapping[str, Any], run_description: bytes,
-                 graph: _Graph) -> list[str]:
+def _consistency(
+    run: RunRecord, description: Mapping[str, Any], run_description: bytes, graph: _Graph
+) -> list[str]:
     """Differences between the crate (as ``run``) and ``sciregistry-run.json``."""
     problems: list[str] = []
     expected = run_description_dict(run)
 
     def compare(key: str, label: str) -> None:
         if description.get(key) != expected.get(key):
-            problems.append(f"{label} differ between {CRATE_METADATA_NAME} ({expected.get(key)!r}) and "
-                            f"{RUN_DESCRIPTION_NAME} ({description.get(key)!r})")
+            problems.append(
+                f"{label} differ between {CRATE_METADATA_NAME} ({expected.get(key)!r}) and "
+                f"{RUN_DESCRIPTION_NAME} ({description.get(key)!r})"
+            )
 
     if description.get("image", {}).get("digest") != run.image.digest:
-        problems.append(f"image digest differs: {CRATE_METADATA_NAME} has {run.image.digest} (sha256 of "
-                        f"ContainerImage), {RUN_DESCRIPTION_NAME} has {description.get('image', {}).get('digest')!r}")
+        problems.append(
+            f"image digest differs: {CRATE_METADATA_NAME} has {run.image.digest} (sha256 of "
+            f"ContainerImage), {RUN_DESCRIPTION_NAME} has {description.get('image', {}).get('digest')!r}"
+        )
     else:
         compare("image", "image")
     crate_params = {p["name"]: p for p in expected["parameters"]}
@@ -689,10 +809,12 @@ def _consistency(run: RunRecord, description: Mapping[str, Any], run_description
     for path in sorted(set(crate_out) | set(file_out), key=str):
         a, b = crate_out.get(path), file_out.get(path)
         if a is None or b is None or (a["sha256"], a["size"]) != (b.get("sha256"), b.get("size")):
-            problems.append(f"output {path!r} differs: {CRATE_METADATA_NAME} has "
-                            f"{'nothing' if a is None else a['sha256'] + ' / ' + str(a['size']) + ' bytes'}, "
-                            f"{RUN_DESCRIPTION_NAME} has "
-                            f"{'nothing' if b is None else str(b.get('sha256')) + ' / ' + str(b.get('size')) + ' bytes'}")
+            problems.append(
+                f"output {path!r} differs: {CRATE_METADATA_NAME} has "
+                f"{'nothing' if a is None else a['sha256'] + ' / ' + str(a['size']) + ' bytes'}, "
+                f"{RUN_DESCRIPTION_NAME} has "
+                f"{'nothing' if b is None else str(b.get('sha256')) + ' / ' + str(b.get('size')) + ' bytes'}"
+            )
     compare("command", "command")
     for key, label, moment in (("started", "start time", run.started), ("ended", "end time", run.ended)):
         try:
@@ -700,14 +822,21 @@ def _consistency(run: RunRecord, description: Mapping[str, Any], run_description
         except ValueError:
             same = False
         if not same:
-            problems.append(f"{label} differs: {CRATE_METADATA_NAME} has {_iso(moment)}, "
-                            f"{RUN_DESCRIPTION_NAME} has {description.get(key)!r}")
+            problems.append(
+                f"{label} differs: {CRATE_METADATA_NAME} has {_iso(moment)}, "
+                f"{RUN_DESCRIPTION_NAME} has {description.get(key)!r}"
+            )
     crate_inputs = [(i["name"], i["reference"], i["digest"]) for i in expected["inputs"]]
-    file_inputs = [(i.get("name"), i.get("reference"), i.get("digest"))
-                   for i in description.get("inputs", []) if isinstance(i, Mapping)]
+    file_inputs = [
+        (i.get("name"), i.get("reference"), i.get("digest"))
+        for i in description.get("inputs", [])
+        if isinstance(i, Mapping)
+    ]
     if crate_inputs != file_inputs:
-        problems.append(f"inputs differ: {CRATE_METADATA_NAME} has {crate_inputs}, {RUN_DESCRIPTION_NAME} has "
-                        f"{file_inputs}")
+        problems.append(
+            f"inputs differ: {CRATE_METADATA_NAME} has {crate_inputs}, {RUN_DESCRIPTION_NAME} has "
+            f"{file_inputs}"
+        )
     for i in description.get("inputs", []):
         if isinstance(i, Mapping) and i.get("mount") != f"/in/{i.get('name')}/":
             problems.append(f"input {i.get('name')!r}: mount {i.get('mount')!r} must be /in/{i.get('name')}/")
@@ -718,12 +847,16 @@ def _consistency(run: RunRecord, description: Mapping[str, Any], run_description
     else:
         digest = hashlib.sha256(run_description).hexdigest()
         if entity.get("sha256") not in (None, digest):
-            problems.append(f"{RUN_DESCRIPTION_NAME}: sha256 in {CRATE_METADATA_NAME} is {entity.get('sha256')!r}, "
-                            f"the file's is {digest}")
+            problems.append(
+                f"{RUN_DESCRIPTION_NAME}: sha256 in {CRATE_METADATA_NAME} is {entity.get('sha256')!r}, "
+                f"the file's is {digest}"
+            )
     return problems
 
 
-def crate_problems(metadata: bytes, run_description: bytes | None = None) -> tuple[RunRecord | None, list[str]]:
+def crate_problems(
+    metadata: bytes, run_description: bytes | None = None
+) -> tuple[RunRecord | None, list[str]]:
     """Structural checks shared by :func:`read_run_crate` and ``validate_run_crate``.
 
     Returns the run read from the crate (``None`` when it cannot be read) and every problem
@@ -741,8 +874,10 @@ def crate_problems(metadata: bytes, run_description: bytes | None = None) -> tup
             run, workflow_problems, _notes = read_workflow_crate(doc)
             problems += workflow_problems
             if run_description is not None:
-                problems.append(f"a workflow crate has no {RUN_DESCRIPTION_NAME} layer (its main entity is the "
-                                "workflow definition)")
+                problems.append(
+                    f"a workflow crate has no {RUN_DESCRIPTION_NAME} layer (its main entity is the "
+                    "workflow definition)"
+                )
             return run, problems
         run = _record_from_graph(graph)
     except CrateInvalid as exc:

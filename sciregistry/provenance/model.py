@@ -59,8 +59,9 @@ def infer_parameter_type(value: object) -> ParameterType:
         return "number"
     if isinstance(value, str):
         return "string"
-    raise TypeError(f"parameter value {value!r} has unsupported type {type(value).__name__}; "
-                    "use str, int, float or bool")
+    raise TypeError(
+        f"parameter value {value!r} has unsupported type {type(value).__name__}; use str, int, float or bool"
+    )
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,9 @@ class FileRef:
 
     def __post_init__(self) -> None:
         if not _SHA256_HEX.match(self.sha256):
-            raise ValueError(f"file {self.path!r}: sha256 must be 64 lower-case hex digits, got {self.sha256!r}")
+            raise ValueError(
+                f"file {self.path!r}: sha256 must be 64 lower-case hex digits, got {self.sha256!r}"
+            )
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
             raise ValueError(f"file {self.path!r}: size must be a non-negative integer, got {self.size!r}")
         if not self.path or self.path.startswith("/") or ".." in self.path.split("/"):
@@ -146,11 +149,14 @@ class InputRef:
         if not _SHA256_DIGEST.match(self.digest):
             raise ValueError(f"input {self.name!r}: digest must be sha256:<64 hex>, got {self.digest!r}")
         if not self.reference.endswith("@" + self.digest):
-            raise ValueError(f"input {self.name!r}: reference {self.reference!r} does not end with @{self.digest}")
+            raise ValueError(
+                f"input {self.name!r}: reference {self.reference!r} does not end with @{self.digest}"
+            )
         path = self.reference[: -len(self.digest) - 1]
         if path != self.repository and not path.endswith("/" + self.repository):
-            raise ValueError(f"input {self.name!r}: reference {self.reference!r} "
-                             f"is not in repository {self.repository!r}")
+            raise ValueError(
+                f"input {self.name!r}: reference {self.reference!r} is not in repository {self.repository!r}"
+            )
 
     @property
     def mount(self) -> str:
@@ -241,8 +247,19 @@ class RunRecord:
         if self.steps:
             return list(self.steps)
         files = [f for i in self.inputs for f in i.files]
-        return [Step(self.name, self.image, self.command, list(self.parameters), files, list(self.outputs),
-                     self.started, self.ended, 0)]
+        return [
+            Step(
+                self.name,
+                self.image,
+                self.command,
+                list(self.parameters),
+                files,
+                list(self.outputs),
+                self.started,
+                self.ended,
+                0,
+            )
+        ]
 
     @property
     def images(self) -> list[ImageRef]:
@@ -258,7 +275,9 @@ class RunRecord:
             if moment.tzinfo is None or moment.utcoffset() is None:
                 raise ValueError(f"run {label} time must be timezone-aware, got {moment.isoformat()}")
         if self.ended < self.started:
-            raise ValueError(f"run ended ({self.ended.isoformat()}) before it started ({self.started.isoformat()})")
+            raise ValueError(
+                f"run ended ({self.ended.isoformat()}) before it started ({self.started.isoformat()})"
+            )
         _unique("parameter name", [p.name for p in self.parameters])
         _unique("input name", [i.name for i in self.inputs])
         _unique("output path", [o.path for o in self.outputs])

@@ -40,9 +40,7 @@ from sciregistry.provenance._resources import data_dir
 __all__ = ["SCHEMA_BASE_URI", "load_schema", "schema_names", "validate"]
 
 SCHEMA_BASE_URI = "https://sciregistry.org/schemas/"
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _FORMAT_CHECKER = FormatChecker(formats=())
@@ -102,7 +100,10 @@ def load_schema(name: str) -> dict[str, Any]:
 @cache
 def _registry() -> Registry:
     resources = [
-        (schema.get("$id", SCHEMA_BASE_URI + rel), Resource.from_contents(schema, default_specification=DRAFT202012))
+        (
+            schema.get("$id", SCHEMA_BASE_URI + rel),
+            Resource.from_contents(schema, default_specification=DRAFT202012),
+        )
         for rel, schema in _all_schemas().items()
     ]
     return Registry().with_resources(resources).crawl()
@@ -138,5 +139,7 @@ def validate(name: str, instance: Any) -> list[str]:
     ``$.parameters[0].value: 'x' is not of type 'integer'``. Problems are sorted by path.
     """
     validator = _validator(_resolve_name(name))
-    errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    errors = sorted(
+        validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+    )
     return [_describe(e) for e in errors]

@@ -93,8 +93,13 @@ def _seeded_cache() -> Path:
         _cache_path = final / "http_cache"
         return _cache_path
     directory = Path(tempfile.mkdtemp(prefix="sciregistry-rocv-seed-"))
-    session = CachedSession(cache_name=str(directory / "http_cache"), backend="sqlite", expire_after=-1,
-                            allowable_methods=("GET",), allowable_codes=(200,))
+    session = CachedSession(
+        cache_name=str(directory / "http_cache"),
+        backend="sqlite",
+        expire_after=-1,
+        allowable_methods=("GET",),
+        allowable_codes=(200,),
+    )
     try:
         for url in CONTEXT_FILES:
             body = context_document(url)
@@ -107,15 +112,23 @@ def _seeded_cache() -> Path:
             response.encoding = "utf-8"
             response.headers.update(headers)
             response.request = requests.Request("GET", url).prepare()
-            response.raw = HTTPResponse(body=io.BytesIO(body), headers=headers, status=200, reason="OK",
-                                        preload_content=False, request_url=url)
+            response.raw = HTTPResponse(
+                body=io.BytesIO(body),
+                headers=headers,
+                status=200,
+                reason="OK",
+                preload_content=False,
+                request_url=url,
+            )
             session.cache.save_response(response)
     finally:
         session.close()  # type: ignore[no-untyped-call]
     try:
         os.rename(directory, final)
     except OSError:
-        if (final / "http_cache.sqlite").is_file():  # another process got there first: use its identical cache
+        if (
+            final / "http_cache.sqlite"
+        ).is_file():  # another process got there first: use its identical cache
             shutil.rmtree(directory, ignore_errors=True)
         else:  # cannot share it: keep a private copy for this process
             atexit.register(shutil.rmtree, directory, True)
@@ -165,8 +178,14 @@ def _install_sparql_memo() -> None:
     def prepared(text: str, base: str | None, namespaces: tuple[tuple[str, Any], ...]) -> Any:
         return translateQuery(parseQuery(text), base, dict(namespaces) or None)
 
-    def query(self: Any, strOrQuery: Any, initBindings: Any = None, initNs: Any = None,
-              base: str | None = None, DEBUG: bool = False) -> Any:
+    def query(
+        self: Any,
+        strOrQuery: Any,
+        initBindings: Any = None,
+        initNs: Any = None,
+        base: str | None = None,
+        DEBUG: bool = False,
+    ) -> Any:
         if isinstance(strOrQuery, str):
             try:
                 strOrQuery = prepared(strOrQuery, base, tuple(sorted((initNs or {}).items())))
@@ -223,12 +242,14 @@ def profile_problems(metadata_dict: dict[str, Any]) -> list[str]:
     for issue in result.get_issues(min_severity=Severity.REQUIRED):
         check = issue.check
         where = f" [{issue.violatingEntity}]" if issue.violatingEntity else ""
-        problems.append(f"{ROC_PROFILE}: {check.requirement.profile.identifier} "
-                        f"\"{check.name}\"{where}: {issue.message or check.description}")
+        problems.append(
+            f"{ROC_PROFILE}: {check.requirement.profile.identifier} "
+            f'"{check.name}"{where}: {issue.message or check.description}'
+        )
     for skipped in result.skipped_check_details:
         text = str(getattr(skipped, "message", "") or "")
         if "offline" in text.lower() or "cache" in text.lower():
-            problems.append(f"{ROC_PROFILE}: check \"{skipped.check.name}\" skipped: {text}")
+            problems.append(f'{ROC_PROFILE}: check "{skipped.check.name}" skipped: {text}')
     return problems
 
 
@@ -266,7 +287,9 @@ def validate_run_crate(metadata: bytes, run_description: bytes | None = None) ->
     if descriptor is None:
         problems.append(f"metadata descriptor {CRATE_METADATA_NAME!r} is not in @graph")
     elif not isinstance(about, dict) or about.get("@id") != "./":
-        problems.append(f"metadata descriptor {CRATE_METADATA_NAME!r} must be about the root data entity './'")
+        problems.append(
+            f"metadata descriptor {CRATE_METADATA_NAME!r} must be about the root data entity './'"
+        )
     if "./" not in ids:
         problems.append("root data entity './' is not in @graph")
 

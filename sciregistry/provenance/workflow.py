@@ -140,7 +140,9 @@ class WorkflowCrate:
         self.root = root
         main_id = _id_of(root.get("mainEntity"))
         if main_id is None or main_id not in self.entities:
-            raise CrateInvalid("the root data entity has no mainEntity: a workflow crate names its workflow there")
+            raise CrateInvalid(
+                "the root data entity has no mainEntity: a workflow crate names its workflow there"
+            )
         self.main = self.entities[main_id]
 
     def get(self, value: Any) -> dict[str, Any] | None:
@@ -154,13 +156,18 @@ class WorkflowCrate:
         return [e for e in self.entities.values() if type_ in _types(e)]
 
     def workflow_action(self) -> dict[str, Any]:
-        actions = [a for a in self.of_type("CreateAction")
-                   if self.main["@id"] in {_id_of(v) for v in _as_list(a.get("instrument"))}]
+        actions = [
+            a
+            for a in self.of_type("CreateAction")
+            if self.main["@id"] in {_id_of(v) for v in _as_list(a.get("instrument"))}
+        ]
         if not actions:
             raise CrateInvalid(f"no CreateAction has the workflow {self.main['@id']!r} as instrument")
         if len(actions) > 1:
-            raise CrateInvalid(f"{len(actions)} CreateActions have the workflow {self.main['@id']!r} as instrument; "
-                               "a result comes from exactly one workflow run")
+            raise CrateInvalid(
+                f"{len(actions)} CreateActions have the workflow {self.main['@id']!r} as instrument; "
+                "a result comes from exactly one workflow run"
+            )
         return actions[0]
 
     def step_actions(self) -> list[tuple[str, int, dict[str, Any]]]:
@@ -219,8 +226,12 @@ def _file(entity: Mapping[str, Any]) -> FileRef | None:
         return None
     media_type = entity.get("encodingFormat")
     try:
-        return FileRef(file_path(entity), sha, size,
-                       media_type if isinstance(media_type, str) and "/" in media_type else "application/octet-stream")
+        return FileRef(
+            file_path(entity),
+            sha,
+            size,
+            media_type if isinstance(media_type, str) and "/" in media_type else "application/octet-stream",
+        )
     except ValueError:
         return None
 
@@ -257,18 +268,28 @@ def _parameter(entity: Mapping[str, Any], notes: list[str]) -> Parameter | None:
 
 def _language(main: Mapping[str, Any], crate: WorkflowCrate) -> str | None:
     lang = crate.get(main.get("programmingLanguage")) or {}
-    text = " ".join(str(x) for x in (lang.get("@id"), lang.get("name"), lang.get("alternateName")) if x).lower()
+    text = " ".join(
+        str(x) for x in (lang.get("@id"), lang.get("name"), lang.get("alternateName")) if x
+    ).lower()
     for known in _LANGUAGES:
         if known in text or (known == "cwl" and "common workflow language" in text):
             return known
     return str(lang.get("name")).lower() if lang.get("name") else None
 
 
-def _step(crate: WorkflowCrate, name: str, position: int, action: dict[str, Any], problems: list[str],
-          notes: list[str]) -> Step | None:
+def _step(
+    crate: WorkflowCrate,
+    name: str,
+    position: int,
+    action: dict[str, Any],
+    problems: list[str],
+    notes: list[str],
+) -> Step | None:
     if _status(action) == FAILED_ACTION_STATUS:
-        problems.append(f"step {name!r} failed (actionStatus {FAILED_ACTION_STATUS}): a result needs every step "
-                        "to have completed")
+        problems.append(
+            f"step {name!r} failed (actionStatus {FAILED_ACTION_STATUS}): a result needs every step "
+            "to have completed"
+        )
     images: list[tuple[str, str, str | None, str | None]] = []
     for value in _as_list(action.get("containerImage")):
         entity = crate.get(value)
@@ -278,8 +299,10 @@ def _step(crate: WorkflowCrate, name: str, position: int, action: dict[str, Any]
             images.append(container_image_ref(value))
     images = list(dict.fromkeys(images))
     if not images:
-        problems.append(f"step {name!r} names no containerImage: the registry links every step to the image "
-                        "digest it ran in (give it with run import --image)")
+        problems.append(
+            f"step {name!r} names no containerImage: the registry links every step to the image "
+            "digest it ran in (give it with run import --image)"
+        )
         return None
     if len(images) > 1:
         problems.append(f"step {name!r} names {len(images)} container images; a step runs in exactly one")
@@ -287,8 +310,10 @@ def _step(crate: WorkflowCrate, name: str, position: int, action: dict[str, Any]
     registry, repo, tag, digest = images[0]
     if digest is None or not _DIGEST.match(digest):
         where = f"{registry}/{repo}" + (f":{tag}" if tag else "")
-        problems.append(f"step {name!r}: container image {where} is not pinned by a sha256 digest "
-                        "(run import resolves tags to digests)")
+        problems.append(
+            f"step {name!r}: container image {where} is not pinned by a sha256 digest "
+            "(run import resolves tags to digests)"
+        )
         return None
     parameters: list[Parameter] = []
     inputs: list[FileRef] = []
@@ -309,10 +334,17 @@ def _step(crate: WorkflowCrate, name: str, position: int, action: dict[str, Any]
                 outputs.append(ref)
     instrument = _id_of(action.get("instrument")) or ""
     try:
-        return Step(name=name, image=ImageRef(registry, repo, tag, digest), command=unquote(instrument),
-                    parameters=parameters, inputs=inputs, outputs=outputs,
-                    started=_moment(action.get("startTime"), f"step {name!r} startTime", notes),
-                    ended=_moment(action.get("endTime"), f"step {name!r} endTime", notes), position=position)
+        return Step(
+            name=name,
+            image=ImageRef(registry, repo, tag, digest),
+            command=unquote(instrument),
+            parameters=parameters,
+            inputs=inputs,
+            outputs=outputs,
+            started=_moment(action.get("startTime"), f"step {name!r} startTime", notes),
+            ended=_moment(action.get("endTime"), f"step {name!r} endTime", notes),
+            position=position,
+        )
     except ValueError as exc:
         problems.append(f"step {name!r}: {exc}")
         return None
@@ -338,7 +370,11 @@ def read_workflow_crate(doc: Mapping[str, Any]) -> tuple[RunRecord | None, list[
     steps: list[Step] = []
     step_actions = crate.step_actions()
     if len(step_actions) > MAX_STEPS:
-        return None, [f"the crate describes {len(step_actions)} step executions; at most {MAX_STEPS} are admitted"], notes
+        return (
+            None,
+            [f"the crate describes {len(step_actions)} step executions; at most {MAX_STEPS} are admitted"],
+            notes,
+        )
     if not step_actions:  # process or workflow profile: the whole run is its one step
         step_actions = [(str(action.get("name") or main.get("name") or main["@id"]), 0, action)]
     for name, position, step_action in step_actions:
@@ -362,20 +398,31 @@ def read_workflow_crate(doc: Mapping[str, Any]) -> tuple[RunRecord | None, list[
             first, slash, rest = path.partition("/")
             repository = rest if slash and ("." in first or ":" in first or first == "localhost") else path
             try:
-                inputs.append(InputRef(str(obj.get("name") or repository.rsplit("/", 1)[-1]), identifier, digest,
-                                       repository, [f for f in (_file(x) for x in _files(crate, obj)) if f]))
+                inputs.append(
+                    InputRef(
+                        str(obj.get("name") or repository.rsplit("/", 1)[-1]),
+                        identifier,
+                        digest,
+                        repository,
+                        [f for f in (_file(x) for x in _files(crate, obj)) if f],
+                    )
+                )
             except ValueError as exc:
                 problems.append(f"input dataset {obj['@id']!r}: {exc}")
             continue
         files = _files(crate, obj)
         if not files:
-            notes.append(f"input {obj['@id']!r} ({'/'.join(sorted(types)) or 'untyped'}) is neither a file in the "
-                         "crate nor a registry dataset: not pinned")
+            notes.append(
+                f"input {obj['@id']!r} ({'/'.join(sorted(types)) or 'untyped'}) is neither a file in the "
+                "crate nor a registry dataset: not pinned"
+            )
         for f in files:
             ref = _file(f)
             if ref is None:
-                problems.append(f"input file {file_path(f)!r} has no sha256 and contentSize: the registry pins "
-                                "every input by checksum (run import adds them)")
+                problems.append(
+                    f"input file {file_path(f)!r} has no sha256 and contentSize: the registry pins "
+                    "every input by checksum (run import adds them)"
+                )
             elif ref not in input_files:
                 input_files.append(ref)
 
@@ -387,7 +434,9 @@ def read_workflow_crate(doc: Mapping[str, Any]) -> tuple[RunRecord | None, list[
         for f in files:
             ref = _file(f)
             if ref is None:
-                problems.append(f"output file {file_path(f)!r} has no sha256 and contentSize (run import adds them)")
+                problems.append(
+                    f"output file {file_path(f)!r} has no sha256 and contentSize (run import adds them)"
+                )
             elif ref.path not in {o.path for o in outputs}:
                 outputs.append(ref)
     if not outputs and not problems:
@@ -395,8 +444,10 @@ def read_workflow_crate(doc: Mapping[str, Any]) -> tuple[RunRecord | None, list[
 
     workflow = _file(main) if "File" in _types(main) else None
     if workflow is None:
-        problems.append(f"workflow {main['@id']!r} has no sha256 and contentSize: the registry pins the workflow "
-                        "definition (run import adds them)")
+        problems.append(
+            f"workflow {main['@id']!r} has no sha256 and contentSize: the registry pins the workflow "
+            "definition (run import adds them)"
+        )
 
     ended = _moment(action.get("endTime"), "workflow endTime", notes)
     started = _moment(action.get("startTime"), "workflow startTime", notes)
@@ -408,8 +459,9 @@ def read_workflow_crate(doc: Mapping[str, Any]) -> tuple[RunRecord | None, list[
         problems.append(f"the workflow run {action['@id']!r} has no endTime")
 
     agent = None
-    people = [p for p in crate.all(action, "agent") if "Person" in _types(p)] or \
-        [p for p in crate.all(root, "author") if "Person" in _types(p)]
+    people = [p for p in crate.all(action, "agent") if "Person" in _types(p)] or [
+        p for p in crate.all(root, "author") if "Person" in _types(p)
+    ]
     if people and isinstance(people[0].get("name"), str) and people[0]["name"]:
         orcid = people[0]["@id"] if str(people[0]["@id"]).startswith("https://orcid.org/") else None
         agent = Agent(people[0]["name"], orcid)
@@ -422,17 +474,28 @@ def read_workflow_crate(doc: Mapping[str, Any]) -> tuple[RunRecord | None, list[
     if problems or not steps or started is None or ended is None:
         return None, problems, notes
     description = root.get("description") if isinstance(root.get("description"), str) else ""
-    name = root.get("name") if isinstance(root.get("name"), str) and root.get("name") else \
-        str(action.get("name") or main.get("name") or main["@id"])
+    name = (
+        root.get("name")
+        if isinstance(root.get("name"), str) and root.get("name")
+        else str(action.get("name") or main.get("name") or main["@id"])
+    )
     try:
         run = RunRecord(
             name=name,
             image=steps[0].image,
             command=f"{language or 'workflow'} {file_path(main)}",
-            parameters=parameters, inputs=inputs, outputs=outputs, started=started, ended=max(ended, started),
-            agent=agent, workflow=workflow, description=description,
+            parameters=parameters,
+            inputs=inputs,
+            outputs=outputs,
+            started=started,
+            ended=max(ended, started),
+            agent=agent,
+            workflow=workflow,
+            description=description,
             license=str(license_text) if isinstance(license_text, str) else None,
-            steps=steps, language=language, input_files=input_files,
+            steps=steps,
+            language=language,
+            input_files=input_files,
         )
     except ValueError as exc:
         return None, [f"the crate describes an impossible run: {exc}"], notes

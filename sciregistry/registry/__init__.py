@@ -17,5 +17,15 @@ class Registry(ManifestOps):
     """The OCI registry: blobs, uploads, manifests, tags, referrers, catalog."""
 
 
-__all__ = ["BlobRecord", "HookChain", "ManifestPush", "ManifestRecord", "NoHooks", "Page", "PushedManifest",
-           "Registry", "RegistryHooks", "UploadStatus"]
+__all__ = [
+    "BlobRecord",
+    "HookChain",
+    "ManifestPush",
+    "ManifestRecord",
+    "NoHooks",
+    "Page",
+    "PushedManifest",
+    "Registry",
+    "RegistryHooks",
+    "UploadStatus",
+]

@@ -67,17 +67,27 @@ _ROBOT_SEPARATOR = "+"
 
 _USER_BY_NAME = select(User).where(User.name == bindparam("name"))
 _REPO_EXISTS = select(Repository.id).where(Repository.name == bindparam("name"))
-_MEMBER_ROLES = (select(Namespace.name, NamespaceMember.role)
-                 .join(NamespaceMember, NamespaceMember.namespace_id == Namespace.id)
-                 .where(NamespaceMember.user_id == bindparam("uid")))
+_MEMBER_ROLES = (
+    select(Namespace.name, NamespaceMember.role)
+    .join(NamespaceMember, NamespaceMember.namespace_id == Namespace.id)
+    .where(NamespaceMember.user_id == bindparam("uid"))
+)
 
 
 class CredentialsRejected(Unauthorized):
     """Credentials were presented and refused. ``reason`` (for the audit log, never shown) says why."""
 
     message = "invalid credentials"
-    reasons: ClassVar[tuple[str, ...]] = ("bad-password", "unknown-token", "bad-secret", "revoked", "expired",
-                                          "disabled", "malformed", "withdrawn")
+    reasons: ClassVar[tuple[str, ...]] = (
+        "bad-password",
+        "unknown-token",
+        "bad-secret",
+        "revoked",
+        "expired",
+        "disabled",
+        "malformed",
+        "withdrawn",
+    )
 
     def __init__(self, reason: str, message: str | None = None) -> None:
         super().__init__(message)
@@ -85,6 +95,7 @@ class CredentialsRejected(Unauthorized):
 
 
 # --- values -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class UserInfo:
@@ -95,8 +106,13 @@ class UserInfo:
     namespaces: dict[str, str]  # namespace -> role
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "admin": self.is_admin, "disabled": self.disabled,
-                "created_at": self.created_at, "namespaces": self.namespaces}
+        return {
+            "name": self.name,
+            "admin": self.is_admin,
+            "disabled": self.disabled,
+            "created_at": self.created_at,
+            "namespaces": self.namespaces,
+        }
 
 
 @dataclass(frozen=True)
@@ -108,8 +124,13 @@ class NamespaceInfo:
     robots: dict[str, str]  # robot -> role
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "public": self.public, "personal": self.personal,
-                "members": self.members, "robots": self.robots}
+        return {
+            "name": self.name,
+            "public": self.public,
+            "personal": self.personal,
+            "members": self.members,
+            "robots": self.robots,
+        }
 
 
 @dataclass(frozen=True)
@@ -121,8 +142,13 @@ class RobotInfo:
     created_at: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "namespace": self.namespace, "role": self.role, "disabled": self.disabled,
-                "created_at": self.created_at}
+        return {
+            "name": self.name,
+            "namespace": self.namespace,
+            "role": self.role,
+            "disabled": self.disabled,
+            "created_at": self.created_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -174,14 +200,21 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 # --- the use cases --------------------------------------------------------------------------------
 
+
 class Accounts:
     """Users, namespaces, robots, tokens, visibility and audit for one database.
 
     ``password_params``: Argon2 parameters for new hashes (``TEST_PARAMS`` in tests).
     """
 
-    def __init__(self, engine: Engine, sessions: sessionmaker, *,
-                 password_params: PasswordParams = SERVER_PARAMS, clock: Any = time.time) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        sessions: sessionmaker,
+        *,
+        password_params: PasswordParams = SERVER_PARAMS,
+        clock: Any = time.time,
+    ) -> None:
         self.engine = engine
         self.sessions = sessions
         self.password_params = password_params
@@ -211,12 +244,15 @@ class Accounts:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(User)).scalar_one())
 
-    def create_user(self, name: str, password: str | None, *, admin: bool = False,
-                    min_password_length: int = 8) -> UserInfo:
+    def create_user(
+        self, name: str, password: str | None, *, admin: bool = False, min_password_length: int = 8
+    ) -> UserInfo:
         """A user and their personal namespace (they own it). ``password`` None: token-only account."""
         if not valid_account_name(name):
-            raise BadRequest(f"invalid user name {name!r}: lower-case letters, digits and . _ - "
-                             "separators (it is also the user's namespace)")
+            raise BadRequest(
+                f"invalid user name {name!r}: lower-case letters, digits and . _ - "
+                "separators (it is also the user's namespace)"
+            )
         if password is not None:
             try:
                 validate_new_password(password, min_length=min_password_length)
@@ -307,16 +343,29 @@ class Accounts:
             return self._namespace_info(s, self._require_namespace(s, name))
 
     def _namespace_info(self, s: Session, ns: Namespace) -> NamespaceInfo:
-        members = {u: r for u, r in s.execute(
-            select(User.name, NamespaceMember.role).join(NamespaceMember, NamespaceMember.user_id == User.id)
-            .where(NamespaceMember.namespace_id == ns.id).order_by(User.name))}
-        robots = {n: r for n, r in s.execute(select(Robot.name, Robot.role).where(Robot.namespace_id == ns.id)
-                                             .order_by(Robot.name))}
+        members = {
+            u: r
+            for u, r in s.execute(
+                select(User.name, NamespaceMember.role)
+                .join(NamespaceMember, NamespaceMember.user_id == User.id)
+                .where(NamespaceMember.namespace_id == ns.id)
+                .order_by(User.name)
+            )
+        }
+        robots = {
+            n: r
+            for n, r in s.execute(
+                select(Robot.name, Robot.role).where(Robot.namespace_id == ns.id).order_by(Robot.name)
+            )
+        }
         return NamespaceInfo(ns.name, ns.public, ns.personal, members, robots)
 
     def list_namespaces(self) -> list[NamespaceInfo]:
         with self.sessions() as s:
-            return [self._namespace_info(s, ns) for ns in s.execute(select(Namespace).order_by(Namespace.name)).scalars()]
+            return [
+                self._namespace_info(s, ns)
+                for ns in s.execute(select(Namespace).order_by(Namespace.name)).scalars()
+            ]
 
     def grant(self, namespace: str, user: str, role: str | Role) -> NamespaceInfo:
         try:
@@ -380,10 +429,17 @@ class Accounts:
     def visibility(self) -> Visibility:
         """Every public namespace and every repository-level override (small tables, read whole)."""
         with self.engine.connect() as conn:
-            public_ns = frozenset(conn.execute(select(Namespace.name).where(Namespace.public.is_(True))).scalars())
-            repos = {r: bool(p) for r, p in conn.execute(
-                select(RepositorySetting.repository, RepositorySetting.public)
-                .where(RepositorySetting.public.is_not(None)))}
+            public_ns = frozenset(
+                conn.execute(select(Namespace.name).where(Namespace.public.is_(True))).scalars()
+            )
+            repos = {
+                r: bool(p)
+                for r, p in conn.execute(
+                    select(RepositorySetting.repository, RepositorySetting.public).where(
+                        RepositorySetting.public.is_not(None)
+                    )
+                )
+            }
         return Visibility(public_ns, repos)
 
     def repository_exists(self, name: str) -> bool:
@@ -413,17 +469,31 @@ class Accounts:
         return next(r for r in self.list_robots(namespace) if r.name == full)
 
     def list_robots(self, namespace: str | None = None) -> list[RobotInfo]:
-        q = (select(Robot, Namespace.name).join(Namespace, Namespace.id == Robot.namespace_id).order_by(Robot.name))
+        q = (
+            select(Robot, Namespace.name)
+            .join(Namespace, Namespace.id == Robot.namespace_id)
+            .order_by(Robot.name)
+        )
         if namespace is not None:
             q = q.where(Namespace.name == namespace)
         with self.sessions() as s:
-            return [RobotInfo(r.name, ns, r.role, r.disabled, _iso(r.created_at) or "") for r, ns in s.execute(q)]
+            return [
+                RobotInfo(r.name, ns, r.role, r.disabled, _iso(r.created_at) or "") for r, ns in s.execute(q)
+            ]
 
     # --- tokens ---------------------------------------------------------------------------------
 
-    def create_token(self, *, user: str | None = None, robot: str | None = None, reviewer_doi: str | None = None,
-                     scopes: Iterable[str] | None = None, expires_in: int | None = None, description: str = "",
-                     created_by: str | None = None) -> CreatedToken:
+    def create_token(
+        self,
+        *,
+        user: str | None = None,
+        robot: str | None = None,
+        reviewer_doi: str | None = None,
+        scopes: Iterable[str] | None = None,
+        expires_in: int | None = None,
+        description: str = "",
+        created_by: str | None = None,
+    ) -> CreatedToken:
         """A new API token acting as ``user``, ``robot`` or as reviewer of ``reviewer_doi`` (exactly one).
 
         ``scopes``: scope patterns (``repository:lab-x/*:pull,push``) limiting it; ``expires_in``:
@@ -449,10 +519,15 @@ class Accounts:
         token_id, secret = new_token()
         now = self._now()
         with self.sessions() as s, s.begin():
-            row = ApiToken(id=token_id, secret_hash=hash_secret(secret), description=description[:255],
-                           created_by=created_by, created_at=now,
-                           scopes=" ".join(str(p) for p in patterns) if patterns is not None else None,
-                           expires_at=now + dt.timedelta(seconds=expires_in) if expires_in else None)
+            row = ApiToken(
+                id=token_id,
+                secret_hash=hash_secret(secret),
+                description=description[:255],
+                created_by=created_by,
+                created_at=now,
+                scopes=" ".join(str(p) for p in patterns) if patterns is not None else None,
+                expires_at=now + dt.timedelta(seconds=expires_in) if expires_in else None,
+            )
             if user is not None:
                 row.user_id = self._require_user(s, user).id
             elif robot is not None:
@@ -471,12 +546,15 @@ class Accounts:
         info = next(t for t in self.list_tokens(include_revoked=True) if t.id == token_id)
         return CreatedToken(info, secret)
 
-    def list_tokens(self, *, user: str | None = None, robot: str | None = None,
-                    include_revoked: bool = False) -> list[TokenInfo]:
-        q = (select(ApiToken, User.name, Robot.name)
-             .outerjoin(User, User.id == ApiToken.user_id)
-             .outerjoin(Robot, Robot.id == ApiToken.robot_id)
-             .order_by(ApiToken.created_at, ApiToken.id))
+    def list_tokens(
+        self, *, user: str | None = None, robot: str | None = None, include_revoked: bool = False
+    ) -> list[TokenInfo]:
+        q = (
+            select(ApiToken, User.name, Robot.name)
+            .outerjoin(User, User.id == ApiToken.user_id)
+            .outerjoin(Robot, Robot.id == ApiToken.robot_id)
+            .order_by(ApiToken.created_at, ApiToken.id)
+        )
         if user is not None:
             q = q.where(User.name == user)
         if robot is not None:
@@ -489,9 +567,19 @@ class Accounts:
     @staticmethod
     def _token_info(t: ApiToken, user: str | None, robot: str | None) -> TokenInfo:
         kind = "user" if t.user_id is not None else "robot" if t.robot_id is not None else "reviewer"
-        return TokenInfo(t.id, kind, user or robot, t.reviewer_doi, t.scopes.split() if t.scopes else None,
-                         t.description, t.created_by, _iso(t.created_at) or "", _iso(t.expires_at),
-                         _iso(t.revoked_at), _iso(t.last_used_at))
+        return TokenInfo(
+            t.id,
+            kind,
+            user or robot,
+            t.reviewer_doi,
+            t.scopes.split() if t.scopes else None,
+            t.description,
+            t.created_by,
+            _iso(t.created_at) or "",
+            _iso(t.expires_at),
+            _iso(t.revoked_at),
+            _iso(t.last_used_at),
+        )
 
     def revoke_token(self, token_id: str) -> TokenInfo:
         with self.sessions() as s, s.begin():
@@ -505,14 +593,23 @@ class Accounts:
 
     # --- authentication ---------------------------------------------------------------------------
 
-    def _user_principal(self, conn: Any, user_id: int, name: str, is_admin: bool, *,
-                        scopes: tuple[ScopePattern, ...] | None = None, token_id: str | None = None,
-                        expires_at: float | None = None) -> Principal:
+    def _user_principal(
+        self,
+        conn: Any,
+        user_id: int,
+        name: str,
+        is_admin: bool,
+        *,
+        scopes: tuple[ScopePattern, ...] | None = None,
+        token_id: str | None = None,
+        expires_at: float | None = None,
+    ) -> Principal:
         roles = {}
         for ns, role in conn.execute(_MEMBER_ROLES, {"uid": user_id}):
             roles[ns] = Role.parse(role)
-        return Principal.user(name, is_admin=is_admin, roles=roles, scopes=scopes, token_id=token_id,
-                              expires_at=expires_at)
+        return Principal.user(
+            name, is_admin=is_admin, roles=roles, scopes=scopes, token_id=token_id, expires_at=expires_at
+        )
 
     def authenticate_password(self, name: str, password: str) -> Principal:
         """The user ``name`` if ``password`` is theirs; :class:`CredentialsRejected` otherwise.
@@ -520,8 +617,11 @@ class Accounts:
         Unknown, disabled and password-less accounts cost the same Argon2 work as a wrong password.
         """
         with self.engine.connect() as conn:
-            row = conn.execute(select(User.id, User.name, User.password_hash, User.is_admin, User.disabled)
-                               .where(User.name == name)).first()
+            row = conn.execute(
+                select(User.id, User.name, User.password_hash, User.is_admin, User.disabled).where(
+                    User.name == name
+                )
+            ).first()
             stored = row.password_hash if row is not None and not row.disabled else None
             try:
                 ok = check_password(stored, password, self.password_params)
@@ -533,8 +633,11 @@ class Accounts:
             principal = self._user_principal(conn, row.id, row.name, row.is_admin)
         if stored is not None and needs_rehash(stored, self.password_params):
             with self.engine.begin() as conn:
-                conn.execute(update(User).where(User.id == row.id)
-                             .values(password_hash=hash_password(password, self.password_params)))
+                conn.execute(
+                    update(User)
+                    .where(User.id == row.id)
+                    .values(password_hash=hash_password(password, self.password_params))
+                )
         return principal
 
     def authenticate_token(self, secret: str, *, touch: bool = True) -> Principal:
@@ -575,25 +678,34 @@ class Accounts:
         expires = row.expires_at.timestamp() if row.expires_at is not None else None
         scopes = tuple(parse_scope_patterns(row.scopes)) if row.scopes else None
         if row.user_id is not None:
-            u = conn.execute(select(User.id, User.name, User.is_admin, User.disabled)
-                             .where(User.id == row.user_id)).first()
+            u = conn.execute(
+                select(User.id, User.name, User.is_admin, User.disabled).where(User.id == row.user_id)
+            ).first()
             if u is None or u.disabled:
                 raise CredentialsRejected("disabled")
-            return self._user_principal(conn, u.id, u.name, u.is_admin, scopes=scopes, token_id=row.id,
-                                        expires_at=expires)
+            return self._user_principal(
+                conn, u.id, u.name, u.is_admin, scopes=scopes, token_id=row.id, expires_at=expires
+            )
         if row.robot_id is not None:
-            r = conn.execute(select(Robot.name, Robot.role, Robot.disabled, Namespace.name.label("ns"))
-                             .join(Namespace, Namespace.id == Robot.namespace_id)
-                             .where(Robot.id == row.robot_id)).first()
+            r = conn.execute(
+                select(Robot.name, Robot.role, Robot.disabled, Namespace.name.label("ns"))
+                .join(Namespace, Namespace.id == Robot.namespace_id)
+                .where(Robot.id == row.robot_id)
+            ).first()
             if r is None or r.disabled:
                 raise CredentialsRejected("disabled")
             return Principal("robot", r.name, False, {r.ns: Role.parse(r.role)}, scopes, row.id, expires)
         state = conn.execute(select(Doi.state).where(Doi.doi == row.reviewer_doi)).scalar()
         if state is None or state == "tombstone":
             raise CredentialsRejected("withdrawn", "the DOI of this reviewer token has been withdrawn")
-        pins = frozenset((repo, d) for repo, d in conn.execute(
-            select(Repository.name, DoiPin.digest).join(Repository, Repository.id == DoiPin.repository_id)
-            .where(DoiPin.doi == row.reviewer_doi)))
+        pins = frozenset(
+            (repo, d)
+            for repo, d in conn.execute(
+                select(Repository.name, DoiPin.digest)
+                .join(Repository, Repository.id == DoiPin.repository_id)
+                .where(DoiPin.doi == row.reviewer_doi)
+            )
+        )
         return Principal("reviewer", "reviewer", False, {}, None, row.id, expires, row.reviewer_doi, pins)
 
     def principal_for_user(self, name: str) -> Principal:
@@ -601,15 +713,20 @@ class Accounts:
         if not name:
             return ANONYMOUS
         with self.engine.connect() as conn:
-            u = conn.execute(select(User.id, User.name, User.is_admin, User.disabled).where(User.name == name)).first()
+            u = conn.execute(
+                select(User.id, User.name, User.is_admin, User.disabled).where(User.name == name)
+            ).first()
             if u is None or u.disabled:
                 raise CredentialsRejected("disabled")
             return self._user_principal(conn, u.id, u.name, u.is_admin)
 
     def is_admin(self, name: str) -> bool:
         with self.engine.connect() as conn:
-            return bool(conn.execute(select(User.is_admin).where(User.name == name, User.disabled.is_(False)))
-                        .scalar())
+            return bool(
+                conn.execute(
+                    select(User.is_admin).where(User.name == name, User.disabled.is_(False))
+                ).scalar()
+            )
 
     # --- first start ------------------------------------------------------------------------------
 
@@ -627,23 +744,46 @@ class Accounts:
 
     # --- audit ------------------------------------------------------------------------------------
 
-    def record_audit(self, *, principal: str, address: str, action: str, target: str, outcome: str = "ok",
-                     detail: dict[str, Any] | None = None) -> None:
+    def record_audit(
+        self,
+        *,
+        principal: str,
+        address: str,
+        action: str,
+        target: str,
+        outcome: str = "ok",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         """Append one entry; never raises (a failing audit write is logged, the request goes on)."""
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(AuditEntry).values(
-                    at=self._now(), principal=principal[:255], address=address[:64], action=action[:64],
-                    target=target[:1024], outcome=outcome[:16],
-                    detail=json.dumps(detail or {}, sort_keys=True, default=str)))
+                conn.execute(
+                    insert(AuditEntry).values(
+                        at=self._now(),
+                        principal=principal[:255],
+                        address=address[:64],
+                        action=action[:64],
+                        target=target[:1024],
+                        outcome=outcome[:16],
+                        detail=json.dumps(detail or {}, sort_keys=True, default=str),
+                    )
+                )
         except Exception:
             log.exception("could not write audit entry %s %s", action, target)
 
     #: failed logins from one address with one reason within this many seconds share one audit row
     AGGREGATE_WINDOW: ClassVar[int] = 3600
 
-    def record_failure_audit(self, *, principal: str, address: str, action: str, target: str,
-                             reason: str, detail: dict[str, Any] | None = None) -> None:
+    def record_failure_audit(
+        self,
+        *,
+        principal: str,
+        address: str,
+        action: str,
+        target: str,
+        reason: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         """Record an authentication failure, folding repeats into one row: a failure with the same
         ``reason`` from the same ``address`` within ``AGGREGATE_WINDOW`` seconds of the row's first
         one increments its ``repeats`` (and keeps up to 10 distinct targets), so an attacker's
@@ -653,10 +793,15 @@ class Accounts:
             with self.engine.begin() as conn:
                 rows = conn.execute(
                     select(AuditEntry.id, AuditEntry.detail)
-                    .where(AuditEntry.at >= now - dt.timedelta(seconds=self.AGGREGATE_WINDOW),
-                           AuditEntry.action == action[:64], AuditEntry.address == address[:64],
-                           AuditEntry.outcome == "failure")
-                    .order_by(AuditEntry.id.desc()).limit(20)).all()
+                    .where(
+                        AuditEntry.at >= now - dt.timedelta(seconds=self.AGGREGATE_WINDOW),
+                        AuditEntry.action == action[:64],
+                        AuditEntry.address == address[:64],
+                        AuditEntry.outcome == "failure",
+                    )
+                    .order_by(AuditEntry.id.desc())
+                    .limit(20)
+                ).all()
                 for row_id, text in rows:
                     previous = json.loads(text or "{}")
                     if previous.get("reason") != reason:
@@ -666,14 +811,27 @@ class Accounts:
                     targets = previous.setdefault("targets", [])
                     if target[:200] not in targets and len(targets) < 10:
                         targets.append(target[:200])
-                    conn.execute(update(AuditEntry).where(AuditEntry.id == row_id).values(
-                        detail=json.dumps(previous, sort_keys=True, default=str)))
+                    conn.execute(
+                        update(AuditEntry)
+                        .where(AuditEntry.id == row_id)
+                        .values(detail=json.dumps(previous, sort_keys=True, default=str))
+                    )
                     return
-                conn.execute(insert(AuditEntry).values(
-                    at=now, principal=principal[:255], address=address[:64], action=action[:64],
-                    target=target[:1024], outcome="failure",
-                    detail=json.dumps({**(detail or {}), "reason": reason, "repeats": 1, "targets": [target[:200]]},
-                                      sort_keys=True, default=str)))
+                conn.execute(
+                    insert(AuditEntry).values(
+                        at=now,
+                        principal=principal[:255],
+                        address=address[:64],
+                        action=action[:64],
+                        target=target[:1024],
+                        outcome="failure",
+                        detail=json.dumps(
+                            {**(detail or {}), "reason": reason, "repeats": 1, "targets": [target[:200]]},
+                            sort_keys=True,
+                            default=str,
+                        ),
+                    )
+                )
         except Exception:
             log.exception("could not write audit entry %s %s", action, target)
 
@@ -683,8 +841,19 @@ class Accounts:
         if action is not None:
             q = q.where(AuditEntry.action == action)
         with self.sessions() as s:
-            return [AuditRecord(e.id, _iso(e.at) or "", e.principal, e.address, e.action, e.target, e.outcome,
-                                json.loads(e.detail or "{}")) for e in s.execute(q).scalars()]
+            return [
+                AuditRecord(
+                    e.id,
+                    _iso(e.at) or "",
+                    e.principal,
+                    e.address,
+                    e.action,
+                    e.target,
+                    e.outcome,
+                    json.loads(e.detail or "{}"),
+                )
+                for e in s.execute(q).scalars()
+            ]
 
     def purge_audit(self, before: dt.datetime) -> int:
         with self.engine.begin() as conn:

@@ -43,7 +43,7 @@ def retry_conflicts(fn: Callable[[], T], *, attempts: int = 6) -> T:
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
                 raise
-        time.sleep(random.uniform(0, 0.002 * 2 ** attempt))
+        time.sleep(random.uniform(0, 0.002 * 2**attempt))
     raise ServerFault("conflicting concurrent changes, retry", headers={"Retry-After": "1"})
 
 
@@ -64,8 +64,9 @@ class RegistryBase:
     #: from ``gc_grace_seconds``: a quarter of the grace, at most a minute).
     touch_after: float = 60.0
 
-    def __init__(self, engine: Engine, sessions: sessionmaker, store: BlobStore,
-                 hooks: HookChain | None = None) -> None:
+    def __init__(
+        self, engine: Engine, sessions: sessionmaker, store: BlobStore, hooks: HookChain | None = None
+    ) -> None:
         self.engine = engine
         self.sessions = sessions
         self.store = store

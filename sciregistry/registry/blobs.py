@@ -58,9 +58,12 @@ def _capped_insert(upload_id: str, repository_id: int, owner: str, max_open: int
     """INSERT the session row only while ``owner`` has fewer than ``max_open`` (no row returned: over;
     RETURNING, because rowcount is not reliable for INSERT ... SELECT on every driver)."""
     open_now = select(func.count()).select_from(Upload).where(Upload.owner == owner).scalar_subquery()
-    row = select(literal(upload_id), literal(repository_id), literal(utcnow(), UTCDateTime()),
-                 literal(owner)).where(open_now < max_open)
-    return insert(Upload).from_select(["id", "repository_id", "created_at", "owner"], row).returning(Upload.id)
+    row = select(
+        literal(upload_id), literal(repository_id), literal(utcnow(), UTCDateTime()), literal(owner)
+    ).where(open_now < max_open)
+    return (
+        insert(Upload).from_select(["id", "repository_id", "created_at", "owner"], row).returning(Upload.id)
+    )
 
 
 class _Hashers:
@@ -155,11 +158,19 @@ class BlobOps(RegistryBase):
                 now, stale_before = self.freshness()
                 if pushed_at is None or pushed_at < stale_before:
                     link = (RepositoryBlob.repository_id == rid, RepositoryBlob.digest == digest)
-                    touched = conn.execute(update(RepositoryBlob).where(*link, or_(
-                        RepositoryBlob.pushed_at.is_(None), RepositoryBlob.pushed_at < stale_before))
-                                           .values(pushed_at=now))
+                    touched = conn.execute(
+                        update(RepositoryBlob)
+                        .where(
+                            *link,
+                            or_(RepositoryBlob.pushed_at.is_(None), RepositoryBlob.pushed_at < stale_before),
+                        )
+                        .values(pushed_at=now)
+                    )
                     conn.commit()
-                    if touched.rowcount == 0 and conn.execute(select(RepositoryBlob.digest).where(*link)).first() is None:
+                    if (
+                        touched.rowcount == 0
+                        and conn.execute(select(RepositoryBlob.digest).where(*link)).first() is None
+                    ):
                         raise BlobUnknown(detail={"digest": digest})  # gc unlinked it after our read
         return BlobRecord(digest, size)
 
@@ -181,8 +192,11 @@ class BlobOps(RegistryBase):
         with self.transaction() as s:
             rid = self.require_repository(s, repository)
             self.hooks.check_blob_delete(s, rid, digest)
-            res = s.execute(delete(RepositoryBlob).where(RepositoryBlob.repository_id == rid,
-                                                         RepositoryBlob.digest == digest))
+            res = s.execute(
+                delete(RepositoryBlob).where(
+                    RepositoryBlob.repository_id == rid, RepositoryBlob.digest == digest
+                )
+            )
             if res.rowcount == 0:
                 raise BlobUnknown(detail={"digest": digest})
 
@@ -195,11 +209,15 @@ class BlobOps(RegistryBase):
         this call and before commit sees a file that stays, or no file (and must write it)."""
         now, stale_before = self.freshness()
         s.execute(insert_or_touch(s, Blob, {"digest": digest, "size": size}, now, stale_before))
-        s.execute(insert_or_touch(s, RepositoryBlob, {"repository_id": repository_id, "digest": digest},
-                                  now, stale_before))
+        s.execute(
+            insert_or_touch(
+                s, RepositoryBlob, {"repository_id": repository_id, "digest": digest}, now, stale_before
+            )
+        )
 
-    def mount_blob(self, repository: str, digest: str, source: str | None,
-                   can_read: ReadCheck | None = None) -> BlobRecord | None:
+    def mount_blob(
+        self, repository: str, digest: str, source: str | None, can_read: ReadCheck | None = None
+    ) -> BlobRecord | None:
         """Cross-repository mount. Returns the blob when mounted, None when the caller must upload.
 
         With ``source``, the blob must be linked there and the caller must be able to read it;
@@ -207,10 +225,12 @@ class BlobOps(RegistryBase):
         """
         parse_digest(digest)
         with self.engine.connect() as conn:
-            q = (select(Repository.name, Blob.size)
-                 .join(RepositoryBlob, RepositoryBlob.repository_id == Repository.id)
-                 .join(Blob, Blob.digest == RepositoryBlob.digest)
-                 .where(Blob.digest == digest))
+            q = (
+                select(Repository.name, Blob.size)
+                .join(RepositoryBlob, RepositoryBlob.repository_id == Repository.id)
+                .join(Blob, Blob.digest == RepositoryBlob.digest)
+                .where(Blob.digest == digest)
+            )
             if source is not None:
                 q = q.where(Repository.name == source)
             rows = conn.execute(q.limit(50)).all()
@@ -246,9 +266,12 @@ class BlobOps(RegistryBase):
             raise
         if refused:
             self.store.abort_upload(upload_id)
-            raise TooManyRequests(f"too many open upload sessions: at most {max_open} per user; finish or "
-                                  f"cancel (DELETE) some, or wait until idle ones expire",
-                                  {"max_open_uploads": max_open}, headers={"Retry-After": "60"})
+            raise TooManyRequests(
+                f"too many open upload sessions: at most {max_open} per user; finish or "
+                f"cancel (DELETE) some, or wait until idle ones expire",
+                {"max_open_uploads": max_open},
+                headers={"Retry-After": "60"},
+            )
         return UploadStatus(upload_id, repository, 0)
 
     def expire_idle_uploads(self, max_idle: float, now: float | None = None) -> list[str]:
@@ -256,7 +279,9 @@ class BlobOps(RegistryBase):
         returns their ids. Safe to run while serving and from several workers at once: a session
         is idle by its bytes' modification time, which every append refreshes."""
         now = time.time() if now is None else now
-        expired = [upload_id for upload_id, modified in list(self.store.uploads()) if now - modified > max_idle]
+        expired = [
+            upload_id for upload_id, modified in list(self.store.uploads()) if now - modified > max_idle
+        ]
         for upload_id in expired:
             self._discard_upload(upload_id)
         return expired
@@ -287,20 +312,31 @@ class BlobOps(RegistryBase):
                     remaining -= len(b)
         return h
 
-    def append_upload(self, repository: str, upload_id: str, stream: BinaryIO,
-                      start: int | None = None, length: int | None = None) -> UploadStatus:
+    def append_upload(
+        self,
+        repository: str,
+        upload_id: str,
+        stream: BinaryIO,
+        start: int | None = None,
+        length: int | None = None,
+    ) -> UploadStatus:
         """Append a request body. ``start`` comes from Content-Range (must equal the current size,
         else 416); ``length`` from Content-Length (the body must have exactly that many bytes)."""
         self._check_upload(repository, upload_id)
         return self._append(repository, upload_id, stream, start, length)
 
-    def _append(self, repository: str, upload_id: str, stream: BinaryIO, start: int | None,
-                length: int | None) -> UploadStatus:
+    def _append(
+        self, repository: str, upload_id: str, stream: BinaryIO, start: int | None, length: int | None
+    ) -> UploadStatus:
         with _live_upload(upload_id):
             offset = self.store.upload_size(upload_id)
         if start is not None and start != offset:
-            raise BlobUploadInvalid("chunk out of order", {"expected_start": offset, "start": start},
-                                    status=416, headers=upload_headers(repository, upload_id, offset))
+            raise BlobUploadInvalid(
+                "chunk out of order",
+                {"expected_start": offset, "start": start},
+                status=416,
+                headers=upload_headers(repository, upload_id, offset),
+            )
         hasher = self._hasher_at(upload_id, offset)
         self._hashers.drop(upload_id)
         # A body that cannot be read arrives as the API's spec error; an OSError from the store
@@ -309,17 +345,28 @@ class BlobOps(RegistryBase):
             with _live_upload(upload_id):
                 new_size = self.store.append_upload(upload_id, offset, read_stream(stream, hasher, length))
         except UploadOffsetMismatch as exc:
-            raise BlobUploadInvalid("chunk out of order (concurrent write)", {"expected_start": exc.expected},
-                                    status=416,
-                                    headers=upload_headers(repository, upload_id, exc.expected)) from exc
+            raise BlobUploadInvalid(
+                "chunk out of order (concurrent write)",
+                {"expected_start": exc.expected},
+                status=416,
+                headers=upload_headers(repository, upload_id, exc.expected),
+            ) from exc
         if length is not None and new_size - offset != length:
-            raise SizeInvalid("body shorter than Content-Length",
-                              {"expected": length, "received": new_size - offset})
+            raise SizeInvalid(
+                "body shorter than Content-Length", {"expected": length, "received": new_size - offset}
+            )
         self._hashers.put(upload_id, new_size, hasher)
         return UploadStatus(upload_id, repository, new_size)
 
-    def finish_upload(self, repository: str, upload_id: str, digest: str, stream: BinaryIO | None = None,
-                      length: int | None = None, start: int | None = None) -> BlobRecord:
+    def finish_upload(
+        self,
+        repository: str,
+        upload_id: str,
+        digest: str,
+        stream: BinaryIO | None = None,
+        length: int | None = None,
+        start: int | None = None,
+    ) -> BlobRecord:
         """Complete an upload with an optional final chunk; verify ``digest``; commit the blob."""
         d = parse_digest(digest)
         rid = self._check_upload(repository, upload_id)
@@ -392,7 +439,9 @@ class BlobOps(RegistryBase):
             self.store.put(digest, data)
         return BlobRecord(digest, len(data))
 
-    def blobs_in(self, repository_id: int, digests: Iterable[str], session: Session | None = None) -> set[str]:
+    def blobs_in(
+        self, repository_id: int, digests: Iterable[str], session: Session | None = None
+    ) -> set[str]:
         """Which of ``digests`` are linked into the repository (read in ``session`` when given)."""
         wanted = list(dict.fromkeys(digests))
         if not wanted:
@@ -401,9 +450,14 @@ class BlobOps(RegistryBase):
         with contextlib.ExitStack() as stack:
             run = session if session is not None else stack.enter_context(self.engine.connect())
             for i in range(0, len(wanted), 500):  # bounded IN lists (SQLite caps bound variables)
-                out.update(run.execute(select(RepositoryBlob.digest).where(
-                    RepositoryBlob.repository_id == repository_id,
-                    RepositoryBlob.digest.in_(wanted[i:i + 500]))).scalars())
+                out.update(
+                    run.execute(
+                        select(RepositoryBlob.digest).where(
+                            RepositoryBlob.repository_id == repository_id,
+                            RepositoryBlob.digest.in_(wanted[i : i + 500]),
+                        )
+                    ).scalars()
+                )
         return out
 
 
@@ -419,5 +473,8 @@ def _live_upload(upload_id: str) -> Iterator[None]:
 
 def upload_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
     """Location, Range and Docker-Upload-UUID of an upload session (202/204 answers and the 416 error)."""
-    return {"Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
-            "Range": f"0-{max(size - 1, 0)}", "Docker-Upload-UUID": upload_id}
+    return {
+        "Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
+        "Range": f"0-{max(size - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+    }

@@ -163,8 +163,12 @@ def kind_of(media_type: str, artifact_type: str | None) -> str:
         return "index"
     if artifact_type in IMAGE_CONFIG_TYPES:
         return "image"
-    return {artifacts.DATASET: "dataset", artifacts.RESULT: "result", artifacts.ROCRATE: "crate",
-            artifacts.REPORT: "report"}.get(artifact_type or "", "artifact" if artifact_type else "image")
+    return {
+        artifacts.DATASET: "dataset",
+        artifacts.RESULT: "result",
+        artifacts.ROCRATE: "crate",
+        artifacts.REPORT: "report",
+    }.get(artifact_type or "", "artifact" if artifact_type else "image")
 
 
 def _platform(p: Any) -> str:
@@ -188,8 +192,11 @@ class BrowseQueries:
     # --- home and listings ----------------------------------------------------------------------
     def home(self, reader: Reader, newest: int = 6) -> HomeView:
         with self.sessions() as s:
-            return HomeView(counts(s, reader), self._newest(s, reader, "run", newest),
-                            self._newest(s, reader, "doi", newest))
+            return HomeView(
+                counts(s, reader),
+                self._newest(s, reader, "run", newest),
+                self._newest(s, reader, "doi", newest),
+            )
 
     def _newest(self, s: Session, reader: Reader, kind: str, n: int) -> list[EntryRow]:
         e = SearchEntry
@@ -199,7 +206,9 @@ class BrowseQueries:
             q = q.where(cond)
         return [EntryRow(*row) for row in s.execute(q.order_by(e.id.desc()).limit(n)).all()]
 
-    def entries(self, reader: Reader, kind: str, *, page: int = 1, per_page: int = 50) -> tuple[list[EntryRow], bool]:
+    def entries(
+        self, reader: Reader, kind: str, *, page: int = 1, per_page: int = 50
+    ) -> tuple[list[EntryRow], bool]:
         """Index entries of one kind (datasets, DOIs, runs), newest first, a page at a time."""
         if not 1 <= page <= 100_000:
             raise BadRequest("page out of range")
@@ -217,10 +226,13 @@ class BrowseQueries:
         cond = reader.clause(e.namespace, e.repository)
         if cond is not None:
             q = q.where(cond)
-        return [NamespaceRow(n, c) for n, c in s_all(self.sessions, q.group_by(e.namespace).order_by(e.namespace))]
+        return [
+            NamespaceRow(n, c) for n, c in s_all(self.sessions, q.group_by(e.namespace).order_by(e.namespace))
+        ]
 
-    def repositories(self, reader: Reader, namespace: str, *, page: int = 1,
-                     per_page: int = 100) -> tuple[list[RepositoryRow], bool]:
+    def repositories(
+        self, reader: Reader, namespace: str, *, page: int = 1, per_page: int = 100
+    ) -> tuple[list[RepositoryRow], bool]:
         if page < 1 or page > 10_000:
             raise BadRequest("page out of range")
         e = SearchEntry
@@ -228,7 +240,9 @@ class BrowseQueries:
         cond = reader.clause(e.namespace, e.repository)
         if cond is not None:
             q = q.where(cond)
-        rows = s_all(self.sessions, q.order_by(e.repository).offset((page - 1) * per_page).limit(per_page + 1))
+        rows = s_all(
+            self.sessions, q.order_by(e.repository).offset((page - 1) * per_page).limit(per_page + 1)
+        )
         return [RepositoryRow(n, c) for n, c in rows[:per_page]], len(rows) > per_page
 
     # --- one repository ---------------------------------------------------------------------------
@@ -241,51 +255,110 @@ class BrowseQueries:
             rid = s.execute(select(Repository.id).where(Repository.name == repository)).scalar()
             if rid is None:
                 raise NameUnknown(detail={"name": repository})
-            total = s.execute(select(func.count()).select_from(Tag).where(Tag.repository_id == rid)).scalar_one()
+            total = s.execute(
+                select(func.count()).select_from(Tag).where(Tag.repository_id == rid)
+            ).scalar_one()
             order = [Tag.updated_at.desc(), Tag.name] if sort == "date" else [Tag.name]
-            rows = s.execute(select(Tag.name, Manifest.digest, Manifest.media_type, Manifest.artifact_type,
-                                    Manifest.size, Tag.updated_at)
-                             .join(Manifest, Manifest.id == Tag.manifest_id).where(Tag.repository_id == rid)
-                             .order_by(*order).offset((page - 1) * per_page).limit(per_page)).all()
+            rows = s.execute(
+                select(
+                    Tag.name,
+                    Manifest.digest,
+                    Manifest.media_type,
+                    Manifest.artifact_type,
+                    Manifest.size,
+                    Tag.updated_at,
+                )
+                .join(Manifest, Manifest.id == Tag.manifest_id)
+                .where(Tag.repository_id == rid)
+                .order_by(*order)
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            ).all()
         return TagPage(repository, [TagRow(*r) for r in rows], page, per_page, int(total), sort)
 
     def manifest(self, repository: str, digest: str) -> ManifestView:
         with self.sessions() as s:
-            row = s.execute(select(Manifest).join(Repository, Repository.id == Manifest.repository_id)
-                            .where(Repository.name == repository, Manifest.digest == digest)).scalar()
+            row = s.execute(
+                select(Manifest)
+                .join(Repository, Repository.id == Manifest.repository_id)
+                .where(Repository.name == repository, Manifest.digest == digest)
+            ).scalar()
             if row is None:
                 raise ManifestUnknown(detail={"reference": digest[:200]})
             try:
                 doc = json.loads(row.content)
             except ValueError:
                 doc = {}
-            tags = list(s.execute(select(Tag.name).where(Tag.manifest_id == row.id).order_by(Tag.name)).scalars())
-            parents = list(s.execute(
-                select(Manifest.digest).join(ManifestRef, ManifestRef.manifest_id == Manifest.id)
-                .where(Manifest.repository_id == row.repository_id, ManifestRef.digest == digest,
-                       ManifestRef.kind == "manifest")).scalars())
+            tags = list(
+                s.execute(select(Tag.name).where(Tag.manifest_id == row.id).order_by(Tag.name)).scalars()
+            )
+            parents = list(
+                s.execute(
+                    select(Manifest.digest)
+                    .join(ManifestRef, ManifestRef.manifest_id == Manifest.id)
+                    .where(
+                        Manifest.repository_id == row.repository_id,
+                        ManifestRef.digest == digest,
+                        ManifestRef.kind == "manifest",
+                    )
+                ).scalars()
+            )
             kind = kind_of(row.media_type, row.artifact_type)
-            layers = [Layer(i, str(ly.get("digest", "")), int(ly.get("size", 0) or 0), str(ly.get("mediaType", "")),
-                            (ly.get("annotations") or {}).get(artifacts.TITLE))
-                      for i, ly in enumerate(doc.get("layers", []) or []) if isinstance(ly, dict)]
+            layers = [
+                Layer(
+                    i,
+                    str(ly.get("digest", "")),
+                    int(ly.get("size", 0) or 0),
+                    str(ly.get("mediaType", "")),
+                    (ly.get("annotations") or {}).get(artifacts.TITLE),
+                )
+                for i, ly in enumerate(doc.get("layers", []) or [])
+                if isinstance(ly, dict)
+            ]
             platforms: list[Platform] = []
             if kind == "index":
                 children = [m for m in doc.get("manifests", []) or [] if isinstance(m, dict)]
-                present = set(s.execute(select(Manifest.digest).where(
-                    Manifest.repository_id == row.repository_id,
-                    Manifest.digest.in_([str(m.get("digest")) for m in children]))).scalars())
-                platforms = [Platform(str(m.get("digest")), str(m.get("mediaType", "")), int(m.get("size", 0) or 0),
-                                      _platform(m.get("platform")), str(m.get("digest")) in present)
-                             for m in children]
+                present = set(
+                    s.execute(
+                        select(Manifest.digest).where(
+                            Manifest.repository_id == row.repository_id,
+                            Manifest.digest.in_([str(m.get("digest")) for m in children]),
+                        )
+                    ).scalars()
+                )
+                platforms = [
+                    Platform(
+                        str(m.get("digest")),
+                        str(m.get("mediaType", "")),
+                        int(m.get("size", 0) or 0),
+                        _platform(m.get("platform")),
+                        str(m.get("digest")) in present,
+                    )
+                    for m in children
+                ]
             referrers = self._referrers(s, row.repository_id, digest)
             config = doc.get("config") if isinstance(doc.get("config"), dict) else None
             annotations = json.loads(row.annotations) if row.annotations else {}
         summary = self._config(config) if kind == "image" and config else None
-        return ManifestView(repository, row.digest, row.media_type, row.artifact_type, row.size, row.created_at, kind,
-                            {str(k): str(v) for k, v in annotations.items()}, tags, row.subject_digest,
-                            str(config.get("digest")) if config else None,
-                            str(config.get("mediaType")) if config else None, summary, layers, platforms, parents,
-                            referrers)
+        return ManifestView(
+            repository,
+            row.digest,
+            row.media_type,
+            row.artifact_type,
+            row.size,
+            row.created_at,
+            kind,
+            {str(k): str(v) for k, v in annotations.items()},
+            tags,
+            row.subject_digest,
+            str(config.get("digest")) if config else None,
+            str(config.get("mediaType")) if config else None,
+            summary,
+            layers,
+            platforms,
+            parents,
+            referrers,
+        )
 
     def _referrers(self, s: Session, repository_id: int, digest: str) -> list[Referrer]:
         """The referrers of ``digest`` and theirs, breadth-first, at most MAX_REFERRER_NODES."""
@@ -294,18 +367,36 @@ class BrowseQueries:
         def level(subjects: list[str], depth: int) -> dict[str, list[Referrer]]:
             if not subjects or depth > 6 or budget[0] <= 0:
                 return {}
-            rows = s.execute(select(Manifest.digest, Manifest.artifact_type, Manifest.media_type, Manifest.size,
-                                    Manifest.created_at, Manifest.annotations, Manifest.subject_digest)
-                             .where(Manifest.repository_id == repository_id, Manifest.subject_digest.in_(subjects))
-                             .order_by(Manifest.id).limit(budget[0])).all()
+            rows = s.execute(
+                select(
+                    Manifest.digest,
+                    Manifest.artifact_type,
+                    Manifest.media_type,
+                    Manifest.size,
+                    Manifest.created_at,
+                    Manifest.annotations,
+                    Manifest.subject_digest,
+                )
+                .where(Manifest.repository_id == repository_id, Manifest.subject_digest.in_(subjects))
+                .order_by(Manifest.id)
+                .limit(budget[0])
+            ).all()
             budget[0] -= len(rows)
             below = level([r.digest for r in rows], depth + 1)
             out: dict[str, list[Referrer]] = {}
             for r in rows:
                 ann = json.loads(r.annotations) if r.annotations else {}
                 out.setdefault(r.subject_digest, []).append(
-                    Referrer(r.digest, r.artifact_type, r.media_type, r.size, r.created_at,
-                             {str(k): str(v) for k, v in ann.items()}, below.get(r.digest, [])))
+                    Referrer(
+                        r.digest,
+                        r.artifact_type,
+                        r.media_type,
+                        r.size,
+                        r.created_at,
+                        {str(k): str(v) for k, v in ann.items()},
+                        below.get(r.digest, []),
+                    )
+                )
             return out
 
         return level([digest], 0).get(digest, [])
@@ -323,32 +414,52 @@ class BrowseQueries:
             return None
         c = doc.get("config") if isinstance(doc.get("config"), dict) else {}
         labels = c.get("Labels") if isinstance(c.get("Labels"), dict) else {}
-        return ConfigSummary(doc.get("os"), doc.get("architecture"), doc.get("created"),
-                             _str_list(c.get("Entrypoint")), _str_list(c.get("Cmd")), c.get("WorkingDir") or None,
-                             c.get("User") or None, _str_list(c.get("Env")) or [],
-                             {str(k): str(v) for k, v in labels.items()},
-                             len(doc.get("history", [])) if isinstance(doc.get("history"), list) else 0)
+        return ConfigSummary(
+            doc.get("os"),
+            doc.get("architecture"),
+            doc.get("created"),
+            _str_list(c.get("Entrypoint")),
+            _str_list(c.get("Cmd")),
+            c.get("WorkingDir") or None,
+            c.get("User") or None,
+            _str_list(c.get("Env")) or [],
+            {str(k): str(v) for k, v in labels.items()},
+            len(doc.get("history", [])) if isinstance(doc.get("history"), list) else 0,
+        )
 
     def layer(self, repository: str, digest: str, index: int) -> Layer:
         """Layer ``index`` of manifest ``repository@digest`` (a dataset file: its title is its name)."""
         view_layers = self.manifest_layers(repository, digest)
         if not 0 <= index < len(view_layers):
-            raise ManifestUnknown("no such file in this manifest", {"reference": digest[:200], "index": index})
+            raise ManifestUnknown(
+                "no such file in this manifest", {"reference": digest[:200], "index": index}
+            )
         return view_layers[index]
 
     def manifest_layers(self, repository: str, digest: str) -> list[Layer]:
         with self.sessions() as s:
-            content = s.execute(select(Manifest.content).join(Repository, Repository.id == Manifest.repository_id)
-                                .where(Repository.name == repository, Manifest.digest == digest)).scalar()
+            content = s.execute(
+                select(Manifest.content)
+                .join(Repository, Repository.id == Manifest.repository_id)
+                .where(Repository.name == repository, Manifest.digest == digest)
+            ).scalar()
         if content is None:
             raise ManifestUnknown(detail={"reference": digest[:200]})
         try:
             doc = json.loads(content)
         except ValueError:
             return []
-        return [Layer(i, str(ly.get("digest", "")), int(ly.get("size", 0) or 0), str(ly.get("mediaType", "")),
-                      (ly.get("annotations") or {}).get(artifacts.TITLE))
-                for i, ly in enumerate(doc.get("layers", []) or []) if isinstance(ly, dict)]
+        return [
+            Layer(
+                i,
+                str(ly.get("digest", "")),
+                int(ly.get("size", 0) or 0),
+                str(ly.get("mediaType", "")),
+                (ly.get("annotations") or {}).get(artifacts.TITLE),
+            )
+            for i, ly in enumerate(doc.get("layers", []) or [])
+            if isinstance(ly, dict)
+        ]
 
 
 def s_all(sessions: Any, q: Any) -> list[Any]:

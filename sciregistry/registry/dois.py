@@ -42,10 +42,15 @@ class DoiPins(NoHooks):
     """Registry hook: pinned content cannot be deleted or have its tags moved."""
 
     def _pin(self, s: Session, repository_id: int, digest: str, kind: str) -> str | None:
-        return s.execute(select(DoiPin.doi).where(DoiPin.repository_id == repository_id, DoiPin.digest == digest,
-                                                  DoiPin.kind == kind).limit(1)).scalar()
+        return s.execute(
+            select(DoiPin.doi)
+            .where(DoiPin.repository_id == repository_id, DoiPin.digest == digest, DoiPin.kind == kind)
+            .limit(1)
+        ).scalar()
 
-    def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int, digest: str) -> None:
+    def check_manifest_delete(
+        self, session: Session, repository_id: int, manifest_id: int, digest: str
+    ) -> None:
         doi = self._pin(session, repository_id, digest, "manifest")
         if doi:
             raise Denied(f"manifest {digest} is {PINNED} {doi}: it cannot be deleted", {"doi": doi})
@@ -54,8 +59,10 @@ class DoiPins(NoHooks):
         digest = session.execute(select(Manifest.digest).where(Manifest.id == old_manifest_id)).scalar()
         doi = self._pin(session, repository_id, digest, "manifest") if digest else None
         if doi:
-            raise Denied(f"tag {tag!r} points at content {PINNED} {doi}: it cannot be moved or deleted",
-                         {"doi": doi, "tag": tag, "digest": digest})
+            raise Denied(
+                f"tag {tag!r} points at content {PINNED} {doi}: it cannot be moved or deleted",
+                {"doi": doi, "tag": tag, "digest": digest},
+            )
 
     def check_blob_delete(self, session: Session, repository_id: int, digest: str) -> None:
         doi = self._pin(session, repository_id, digest, "blob")
@@ -77,8 +84,9 @@ class Closure:
         return True
 
 
-def compute_closure(s: Session, repository_id: int, result_digest: str, run: Run | None,
-                    can_read: ReadCheck | None = None) -> Closure:
+def compute_closure(
+    s: Session, repository_id: int, result_digest: str, run: Run | None, can_read: ReadCheck | None = None
+) -> Closure:
     """Every object the DOI of ``result_digest`` pins. ``can_read``: whether the minter may read a
     repository (None: authentication is off). The closure is computed only from what the minter can
     read: a root (image, input) in a repository hidden from them is refused with the very words a
@@ -95,17 +103,21 @@ def compute_closure(s: Session, repository_id: int, result_digest: str, run: Run
     def manifest(rid: int, digest: str, role: str) -> None:
         if not closure.add(rid, digest, "manifest", role):
             return
-        row = s.execute(select(Manifest.id).where(Manifest.repository_id == rid, Manifest.digest == digest)).first()
+        row = s.execute(
+            select(Manifest.id).where(Manifest.repository_id == rid, Manifest.digest == digest)
+        ).first()
         if row is None:
             raise NotFound(f"{role} {digest} is missing from the registry: cannot pin it")
-        for ref_digest, kind in s.execute(select(ManifestRef.digest, ManifestRef.kind)
-                                          .where(ManifestRef.manifest_id == row[0])):
+        for ref_digest, kind in s.execute(
+            select(ManifestRef.digest, ManifestRef.kind).where(ManifestRef.manifest_id == row[0])
+        ):
             if kind == "blob":
                 closure.add(rid, ref_digest, "blob", "blob")
             else:
                 manifest(rid, ref_digest, "index-child")
-        for (ref,) in s.execute(select(Manifest.digest).where(Manifest.repository_id == rid,
-                                                              Manifest.subject_digest == digest)):
+        for (ref,) in s.execute(
+            select(Manifest.digest).where(Manifest.repository_id == rid, Manifest.subject_digest == digest)
+        ):
             manifest(rid, ref, "referrer")
 
     manifest(repository_id, result_digest, "result")
@@ -115,11 +127,16 @@ def compute_closure(s: Session, repository_id: int, result_digest: str, run: Run
 
         # a workflow run: every step's image (the workflow definition and input files are layers of
         # the crate, a referrer of the result, pinned above)
-        for step_repo, step_digest in s.execute(select(RunStep.image_repository, RunStep.image_digest)
-                                                .where(RunStep.run_id == run.id).order_by(RunStep.position)):
+        for step_repo, step_digest in s.execute(
+            select(RunStep.image_repository, RunStep.image_digest)
+            .where(RunStep.run_id == run.id)
+            .order_by(RunStep.position)
+        ):
             manifest(root_repository(step_repo, step_digest, "image"), step_digest, "image")
 
-        for name, digest in s.execute(select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)):
+        for name, digest in s.execute(
+            select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)
+        ):
             manifest(root_repository(name, digest, "dataset"), digest, "dataset")
     return closure
 
@@ -155,7 +172,9 @@ TEST_PREFIX = "10.5072"
 
 
 class DoiService:
-    def __init__(self, sessions: Any, minter: Any, *, publisher: str, base_url: str, registry_host: str) -> None:
+    def __init__(
+        self, sessions: Any, minter: Any, *, publisher: str, base_url: str, registry_host: str
+    ) -> None:
         self.sessions = sessions
         self.minter = minter
         #: Mints ``test`` DOIs (``sciregistry demo``): DataCite's test prefix, never registered anywhere.
@@ -170,27 +189,51 @@ class DoiService:
     def minter_for(self, doi: str) -> Any:
         """The minter that made ``doi``: the test minter for a test DOI when the configured minter
         mints under another prefix (DataCite), else the configured one."""
-        if doi.lower().startswith(TEST_PREFIX + "/") and getattr(self.minter, "prefix", TEST_PREFIX) != TEST_PREFIX:
+        if (
+            doi.lower().startswith(TEST_PREFIX + "/")
+            and getattr(self.minter, "prefix", TEST_PREFIX) != TEST_PREFIX
+        ):
             return self.test_minter
         return self.minter
 
     # --- reading ---
     def _record(self, s: Session, row: Doi) -> DoiRecord:
-        repo = s.execute(select(Repository.name).where(Repository.id == row.repository_id)).scalar() \
-            if row.repository_id else None
+        repo = (
+            s.execute(select(Repository.name).where(Repository.id == row.repository_id)).scalar()
+            if row.repository_id
+            else None
+        )
         concept = row.doi if row.is_concept else row.concept_doi
         versions: list[str] = []
         latest = None
         if concept:
-            rows = s.execute(select(Doi.doi, Doi.state).where(Doi.concept_doi == concept, Doi.is_concept.is_(False))
-                             .order_by(Doi.version)).all()
+            rows = s.execute(
+                select(Doi.doi, Doi.state)
+                .where(Doi.concept_doi == concept, Doi.is_concept.is_(False))
+                .order_by(Doi.version)
+            ).all()
             versions = [d for d, _ in rows]
             live = [d for d, state in rows if state == "findable"]
             latest = live[-1] if live else None
-        return DoiRecord(row.doi, row.state, repo, row.result_digest, row.crate_digest, row.run_id, row.is_concept,
-                         row.concept_doi, row.previous_doi, row.version, json.loads(row.metadata_json),
-                         row.created_at.isoformat(), row.published_at.isoformat() if row.published_at else None,
-                         row.tombstone_reason, row.reproductions, versions, latest)
+        return DoiRecord(
+            row.doi,
+            row.state,
+            repo,
+            row.result_digest,
+            row.crate_digest,
+            row.run_id,
+            row.is_concept,
+            row.concept_doi,
+            row.previous_doi,
+            row.version,
+            json.loads(row.metadata_json),
+            row.created_at.isoformat(),
+            row.published_at.isoformat() if row.published_at else None,
+            row.tombstone_reason,
+            row.reproductions,
+            versions,
+            latest,
+        )
 
     def get(self, doi: str) -> DoiRecord:
         norm = doilib.normalize_doi(doi)
@@ -214,16 +257,25 @@ class DoiService:
         related = metadata.get("relatedIdentifiers")
         if isinstance(related, list):
             metadata["relatedIdentifiers"] = [
-                r for r in related if not (isinstance(r, dict) and r.get("relationType") == "HasVersion"
-                                           and str(r.get("relatedIdentifier", "")).lower() not in keep)]
+                r
+                for r in related
+                if not (
+                    isinstance(r, dict)
+                    and r.get("relationType") == "HasVersion"
+                    and str(r.get("relatedIdentifier", "")).lower() not in keep
+                )
+            ]
         return replace(record, versions=versions, latest=live[-1] if live else None, metadata=metadata)
 
     def pins(self, doi: str) -> list[dict[str, str]]:
         norm = doilib.normalize_doi(doi)
         with self.sessions() as s:
-            rows = s.execute(select(Repository.name, DoiPin.digest, DoiPin.kind, DoiPin.role)
-                             .join(Repository, Repository.id == DoiPin.repository_id)
-                             .where(DoiPin.doi == norm).order_by(Repository.name, DoiPin.kind, DoiPin.digest)).all()
+            rows = s.execute(
+                select(Repository.name, DoiPin.digest, DoiPin.kind, DoiPin.role)
+                .join(Repository, Repository.id == DoiPin.repository_id)
+                .where(DoiPin.doi == norm)
+                .order_by(Repository.name, DoiPin.kind, DoiPin.digest)
+            ).all()
         return [{"repository": r, "digest": d, "kind": k, "role": role} for r, d, k, role in rows]
 
     def for_results(self, results: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -232,8 +284,11 @@ class DoiService:
         with self.sessions() as s:
             out = []
             for repo, digest in results:
-                for d, state in s.execute(select(Doi.doi, Doi.state).join(Repository, Repository.id == Doi.repository_id)
-                                          .where(Repository.name == repo, Doi.result_digest == digest)):
+                for d, state in s.execute(
+                    select(Doi.doi, Doi.state)
+                    .join(Repository, Repository.id == Doi.repository_id)
+                    .where(Repository.name == repo, Doi.result_digest == digest)
+                ):
                     out.append({"doi": d, "repository": repo, "result_digest": digest, "state": state})
             return out
 
@@ -241,45 +296,89 @@ class DoiService:
         with self.sessions() as s:
             q = select(Doi).order_by(Doi.created_at.desc()).limit(limit)
             if repository:
-                q = q.join(Repository, Repository.id == Doi.repository_id).where(Repository.name == repository)
+                q = q.join(Repository, Repository.id == Doi.repository_id).where(
+                    Repository.name == repository
+                )
             return [self._record(s, r) for r in s.execute(q).scalars()]
 
     # --- minting ---
-    def _metadata(self, s: Session, repo: str, run: Run, result_digest: str, doi: str, *, title: str | None,
-                  creators: list[dict[str, Any]] | None, description: str, version: int,
-                  previous: str | None, concept: str | None) -> Any:
+    def _metadata(
+        self,
+        s: Session,
+        repo: str,
+        run: Run,
+        result_digest: str,
+        doi: str,
+        *,
+        title: str | None,
+        creators: list[dict[str, Any]] | None,
+        description: str,
+        version: int,
+        previous: str | None,
+        concept: str | None,
+    ) -> Any:
         from sciregistry.db.models import RunInput, RunStep
 
         if creators:
-            people = [doilib.Creator.person(c["given_name"], c["family_name"], orcid=c.get("orcid"))
-                      if c.get("family_name") else doilib.Creator(c["name"], orcid=c.get("orcid"))
-                      for c in creators]
+            people = [
+                doilib.Creator.person(c["given_name"], c["family_name"], orcid=c.get("orcid"))
+                if c.get("family_name")
+                else doilib.Creator(c["name"], orcid=c.get("orcid"))
+                for c in creators
+            ]
         elif run.agent_name:
             parts = run.agent_name.rsplit(" ", 1)
-            people = [doilib.Creator.person(parts[0], parts[1], orcid=run.agent_orcid) if len(parts) == 2
-                      else doilib.Creator(run.agent_name, orcid=run.agent_orcid)]
+            people = [
+                doilib.Creator.person(parts[0], parts[1], orcid=run.agent_orcid)
+                if len(parts) == 2
+                else doilib.Creator(run.agent_name, orcid=run.agent_orcid)
+            ]
         else:
             raise Conflict("the run names no agent: give creators")
         host = self.registry_host
-        inputs = s.execute(select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)).all()
-        steps = [(name, f"{host}/{r}@{d}", f"{self.base_url}/v2/{r}/manifests/{d}") for name, r, d in s.execute(
-            select(RunStep.name, RunStep.image_repository, RunStep.image_digest)
-            .where(RunStep.run_id == run.id).order_by(RunStep.position))]
+        inputs = s.execute(
+            select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)
+        ).all()
+        steps = [
+            (name, f"{host}/{r}@{d}", f"{self.base_url}/v2/{r}/manifests/{d}")
+            for name, r, d in s.execute(
+                select(RunStep.name, RunStep.image_repository, RunStep.image_digest)
+                .where(RunStep.run_id == run.id)
+                .order_by(RunStep.position)
+            )
+        ]
         return doilib.build_result_metadata(
-            title=title or run.name, creators=people, publisher=self.publisher, year=utcnow().year,
+            title=title or run.name,
+            creators=people,
+            publisher=self.publisher,
+            year=utcnow().year,
             url=f"{self.base_url}/doi/{doi}",
             image_ref=f"{host}/{run.image_repository}@{run.image_digest}",
             image_url=f"{self.base_url}/v2/{run.image_repository}/manifests/{run.image_digest}",
             result_ref=f"{host}/{repo}@{result_digest}",
             dataset_refs=[(f"{host}/{r}@{d}", f"{self.base_url}/v2/{r}/manifests/{d}") for r, d in inputs],
             crate_url=f"{self.base_url}/doi/{doi}?format=ro-crate",
-            version=str(version), doi=doi, description=description,
-            is_new_version_of=previous, is_version_of=concept, steps=steps)
+            version=str(version),
+            doi=doi,
+            description=description,
+            is_new_version_of=previous,
+            is_version_of=concept,
+            steps=steps,
+        )
 
-    def mint(self, repository: str, result_digest: str, *, title: str | None = None,
-             creators: list[dict[str, Any]] | None = None, description: str = "",
-             supersedes: str | None = None, created_by: str | None = None,
-             can_read: ReadCheck | None = None, test: bool = False) -> DoiRecord:
+    def mint(
+        self,
+        repository: str,
+        result_digest: str,
+        *,
+        title: str | None = None,
+        creators: list[dict[str, Any]] | None = None,
+        description: str = "",
+        supersedes: str | None = None,
+        created_by: str | None = None,
+        can_read: ReadCheck | None = None,
+        test: bool = False,
+    ) -> DoiRecord:
         """Mint a DOI for a result whose run crate the registry admitted.
 
         ``can_read`` (whether the minter may read a repository; None when authentication is off)
@@ -300,9 +399,19 @@ class DoiService:
         plan = _MintPlan()
         try:
             with self.sessions() as s, s.begin():
-                doi = self._prepare(s, plan, repository, result_digest, title=title, creators=creators,
-                                    description=description, supersedes=supersedes, created_by=created_by,
-                                    can_read=can_read, minter=minter)
+                doi = self._prepare(
+                    s,
+                    plan,
+                    repository,
+                    result_digest,
+                    title=title,
+                    creators=creators,
+                    description=description,
+                    supersedes=supersedes,
+                    created_by=created_by,
+                    can_read=can_read,
+                    minter=minter,
+                )
         except IntegrityError as exc:
             raise Conflict(f"{repository}@{result_digest} already has a DOI (minted concurrently)") from exc
         try:
@@ -325,20 +434,41 @@ class DoiService:
                     f(s, new_doi)
             return self._record(s, s.get(Doi, doi))
 
-    def _prepare(self, s: Session, plan: _MintPlan, repository: str, result_digest: str, *, title: str | None,
-                 creators: list[dict[str, Any]] | None, description: str, supersedes: str | None,
-                 created_by: str | None, can_read: ReadCheck | None = None, minter: Any = None) -> str:
+    def _prepare(
+        self,
+        s: Session,
+        plan: _MintPlan,
+        repository: str,
+        result_digest: str,
+        *,
+        title: str | None,
+        creators: list[dict[str, Any]] | None,
+        description: str,
+        supersedes: str | None,
+        created_by: str | None,
+        can_read: ReadCheck | None = None,
+        minter: Any = None,
+    ) -> str:
         minter = minter or self.minter
         rid = s.execute(select(Repository.id).where(Repository.name == repository)).scalar()
         if rid is None:
             raise NotFound(f"repository {repository} not found")
-        run = s.execute(select(Run).where(Run.repository_id == rid, Run.result_digest == result_digest)
-                        .order_by(Run.id.desc()).limit(1)).scalar()
+        run = s.execute(
+            select(Run)
+            .where(Run.repository_id == rid, Run.result_digest == result_digest)
+            .order_by(Run.id.desc())
+            .limit(1)
+        ).scalar()
         if run is None:
-            raise Conflict(f"{repository}@{result_digest} has no admitted run crate: record the run first "
-                             "(sciregistry run record) so the DOI can pin image, inputs and parameters")
-        existing = s.execute(select(Doi.doi).where(Doi.repository_id == rid, Doi.result_digest == result_digest,
-                                                   Doi.state != "tombstone")).scalar()
+            raise Conflict(
+                f"{repository}@{result_digest} has no admitted run crate: record the run first "
+                "(sciregistry run record) so the DOI can pin image, inputs and parameters"
+            )
+        existing = s.execute(
+            select(Doi.doi).where(
+                Doi.repository_id == rid, Doi.result_digest == result_digest, Doi.state != "tombstone"
+            )
+        ).scalar()
         if existing:
             raise Conflict(f"{repository}@{result_digest} already has DOI {existing}", {"doi": existing})
         closure = compute_closure(s, rid, result_digest, run, can_read)
@@ -353,8 +483,11 @@ class DoiService:
                 raise Conflict("a new version must be in the same repository as the one it supersedes")
             previous = prev.doi
             concept = prev.concept_doi
-            version = (s.execute(select(func.max(Doi.version)).where(Doi.concept_doi == concept)).scalar()
-                       if concept else prev.version) + 1
+            version = (
+                s.execute(select(func.max(Doi.version)).where(Doi.concept_doi == concept)).scalar()
+                if concept
+                else prev.version
+            ) + 1
         doi = minter.new_doi()
         if supersedes and concept is None:
             # first new version: create the concept DOI that will always resolve to the latest version
@@ -362,13 +495,38 @@ class DoiService:
             prev_row = s.get(Doi, previous)
             plan.snapshot(prev_row)
             cmeta = doilib.build_result_metadata(
-                **_concept_args(json.loads(prev_row.metadata_json), self, concept, [previous, doi]))
+                **_concept_args(json.loads(prev_row.metadata_json), self, concept, [previous, doi])
+            )
             self._register(s, plan, concept, cmeta, None, None, None, None, True, None, None, 0, created_by)
             prev_row.concept_doi = concept
-        meta = self._metadata(s, repository, run, result_digest, doi, title=title, creators=creators,
-                              description=description, version=version, previous=previous, concept=concept)
-        self._register(s, plan, doi, meta, rid, result_digest, run.crate_digest, run.id, False, concept, previous,
-                       version, created_by)
+        meta = self._metadata(
+            s,
+            repository,
+            run,
+            result_digest,
+            doi,
+            title=title,
+            creators=creators,
+            description=description,
+            version=version,
+            previous=previous,
+            concept=concept,
+        )
+        self._register(
+            s,
+            plan,
+            doi,
+            meta,
+            rid,
+            result_digest,
+            run.crate_digest,
+            run.id,
+            False,
+            concept,
+            previous,
+            version,
+            created_by,
+        )
         for (prid, digest, kind), role in closure.items.items():
             s.add(DoiPin(doi=doi, repository_id=prid, digest=digest, kind=kind, role=role))
         if previous:
@@ -379,13 +537,39 @@ class DoiService:
         _hold_pinned(s, closure.items)
         return doi
 
-    def _register(self, s: Session, plan: _MintPlan, doi: str, meta: Any, rid: int | None, result: str | None,
-                  crate: str | None, run_id: int | None, is_concept: bool, concept: str | None,
-                  previous: str | None, version: int, created_by: str | None) -> None:
+    def _register(
+        self,
+        s: Session,
+        plan: _MintPlan,
+        doi: str,
+        meta: Any,
+        rid: int | None,
+        result: str | None,
+        crate: str | None,
+        run_id: int | None,
+        is_concept: bool,
+        concept: str | None,
+        previous: str | None,
+        version: int,
+        created_by: str | None,
+    ) -> None:
         doilib.check_metadata(meta)  # never send (or record) metadata that fails DataCite 4.5
-        s.add(Doi(doi=doi, repository_id=rid, result_digest=result, crate_digest=crate, run_id=run_id,
-                  state="draft", is_concept=is_concept, concept_doi=concept, previous_doi=previous,
-                  version=version, metadata_json=json.dumps(doilib.to_datacite_json(meta)), created_by=created_by))
+        s.add(
+            Doi(
+                doi=doi,
+                repository_id=rid,
+                result_digest=result,
+                crate_digest=crate,
+                run_id=run_id,
+                state="draft",
+                is_concept=is_concept,
+                concept_doi=concept,
+                previous_doi=previous,
+                version=version,
+                metadata_json=json.dumps(doilib.to_datacite_json(meta)),
+                created_by=created_by,
+            )
+        )
         s.flush()
         plan.register.append((doi, meta))
 
@@ -417,8 +601,13 @@ class DoiService:
     def _refresh_concept(self, s: Session, plan: _MintPlan, concept: str) -> None:
         row = s.get(Doi, concept)
         plan.snapshot(row)
-        versions = list(s.execute(select(Doi.doi).where(Doi.concept_doi == concept, Doi.is_concept.is_(False))
-                                  .order_by(Doi.version)).scalars())
+        versions = list(
+            s.execute(
+                select(Doi.doi)
+                .where(Doi.concept_doi == concept, Doi.is_concept.is_(False))
+                .order_by(Doi.version)
+            ).scalars()
+        )
         meta = doilib.from_datacite_json(json.loads(row.metadata_json))
         related = [r for r in meta.related if r.relation_type != "HasVersion"]
         related += [doilib.RelatedIdentifier(v, "DOI", "HasVersion", "Dataset") for v in versions]
@@ -438,8 +627,13 @@ class DoiService:
         draft the minter still refuses stays a draft for the next run. Returns the DOIs completed."""
         cutoff = utcnow() - dt.timedelta(seconds=older_than)
         with self.sessions() as s:
-            stale = list(s.execute(select(Doi.doi).where(Doi.state == "draft", Doi.created_at < cutoff)
-                                   .order_by(Doi.is_concept.desc(), Doi.created_at)).scalars())
+            stale = list(
+                s.execute(
+                    select(Doi.doi)
+                    .where(Doi.state == "draft", Doi.created_at < cutoff)
+                    .order_by(Doi.is_concept.desc(), Doi.created_at)
+                ).scalars()
+            )
         if dry_run:
             return stale
         done: list[str] = []
@@ -450,13 +644,16 @@ class DoiService:
                     continue
                 linked = [d for d in (row.previous_doi, row.concept_doi) if d]
                 meta = doilib.from_datacite_json(json.loads(row.metadata_json))
-                related = [(d, doilib.from_datacite_json(json.loads(r.metadata_json)))
-                           for d in linked if (r := s.get(Doi, d)) is not None and r.state != "draft"]
+                related = [
+                    (d, doilib.from_datacite_json(json.loads(r.metadata_json)))
+                    for d in linked
+                    if (r := s.get(Doi, d)) is not None and r.state != "draft"
+                ]
             try:
                 self.minter_for(doi).publish(doi, meta)
                 for other, other_meta in related:
                     self.minter_for(other).update(other, other_meta)
-            except Exception as exc:  # noqa: BLE001 - the minter is external; retried at the next run
+            except Exception as exc:
                 log.warning("interrupted mint of %s could not be completed yet: %s", doi, exc)
                 continue
             with self.sessions() as s, s.begin():
@@ -479,8 +676,9 @@ class DoiService:
             if row.state == "tombstone":
                 raise Conflict(f"DOI {norm} is already withdrawn")
             meta = doilib.from_datacite_json(json.loads(row.metadata_json))
-            meta = doilib.withdrawn_metadata(meta, reason, dt.datetime.now(dt.UTC).date().isoformat(),
-                                             url=f"{self.base_url}/doi/{norm}")
+            meta = doilib.withdrawn_metadata(
+                meta, reason, dt.datetime.now(dt.UTC).date().isoformat(), url=f"{self.base_url}/doi/{norm}"
+            )
             self.minter_for(norm).tombstone(norm, reason, url=f"{self.base_url}/doi/{norm}")
             row.state = "tombstone"
             row.tombstone_reason = reason
@@ -492,8 +690,11 @@ class DoiService:
 
     def count_reproduction(self, repository: str, result_digest: str) -> None:
         with self.sessions() as s, s.begin():
-            for row in s.execute(select(Doi).join(Repository, Repository.id == Doi.repository_id)
-                                 .where(Repository.name == repository, Doi.result_digest == result_digest)).scalars():
+            for row in s.execute(
+                select(Doi)
+                .join(Repository, Repository.id == Doi.repository_id)
+                .where(Repository.name == repository, Doi.result_digest == result_digest)
+            ).scalars():
                 row.reproductions += 1
 
 
@@ -509,18 +710,30 @@ class _MintPlan:
         self.saved.setdefault(row.doi, (row.concept_doi, row.metadata_json))
 
 
-def _concept_args(prev_attrs: dict[str, Any], svc: DoiService, concept: str, versions: list[str]) -> dict[str, Any]:
+def _concept_args(
+    prev_attrs: dict[str, Any], svc: DoiService, concept: str, versions: list[str]
+) -> dict[str, Any]:
     meta = doilib.from_datacite_json(prev_attrs)
     alt = dict((t, i) for i, t in meta.alternate_identifiers)
     image_ref = alt.get(doilib.ALT_ID_IMAGE)
     result_ref = alt.get(doilib.ALT_ID_RESULT)
     image_url = next((r.identifier for r in meta.related if r.relation_type == "IsCompiledBy"), svc.base_url)
     datasets = [("", r.identifier) for r in meta.related if r.relation_type == "IsDerivedFrom"]
-    return dict(title=meta.title, creators=list(meta.creators), publisher=meta.publisher,
-                year=meta.publication_year, url=f"{svc.base_url}/doi/{concept}", image_ref=image_ref,
-                image_url=image_url, result_ref=result_ref,
-                dataset_refs=[(u, u) for _, u in datasets], crate_url=f"{svc.base_url}/doi/{concept}?format=ro-crate",
-                doi=concept, description=meta.description, has_versions=versions)
+    return dict(
+        title=meta.title,
+        creators=list(meta.creators),
+        publisher=meta.publisher,
+        year=meta.publication_year,
+        url=f"{svc.base_url}/doi/{concept}",
+        image_ref=image_ref,
+        image_url=image_url,
+        result_ref=result_ref,
+        dataset_refs=[(u, u) for _, u in datasets],
+        crate_url=f"{svc.base_url}/doi/{concept}?format=ro-crate",
+        doi=concept,
+        description=meta.description,
+        has_versions=versions,
+    )
 
 
 def _hold_pinned(s: Session, items: Any) -> None:
@@ -535,8 +748,11 @@ def _hold_pinned(s: Session, items: Any) -> None:
         if kind == "manifest":
             q = select(Manifest.id).where(Manifest.repository_id == prid, Manifest.digest == digest)
         else:
-            q = select(RepositoryBlob.digest).where(RepositoryBlob.repository_id == prid,
-                                                    RepositoryBlob.digest == digest)
+            q = select(RepositoryBlob.digest).where(
+                RepositoryBlob.repository_id == prid, RepositoryBlob.digest == digest
+            )
         if s.execute(q.limit(1)).first() is None:
-            raise Conflict(f"{digest} was deleted while the DOI was minted; push it again, then retry",
-                           {"digest": digest})
+            raise Conflict(
+                f"{digest} was deleted while the DOI was minted; push it again, then retry",
+                {"digest": digest},
+            )

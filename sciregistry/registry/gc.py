@@ -70,11 +70,16 @@ class GcReport:
 
     def counts(self) -> dict[str, float]:
         """Numbers for metrics: ``gc_<key>`` counters/gauges."""
-        return {"manifests_deleted": len(self.manifests_deleted), "links_deleted": self.links_deleted,
-                "blobs_deleted": len(self.blobs_deleted), "bytes_freed": self.bytes_freed,
-                "orphan_files_deleted": len(self.orphan_files_deleted),
-                "uploads_deleted": len(self.uploads_deleted), "kept_on_recheck": self.kept_on_recheck,
-                "duration_seconds": self.duration_seconds}
+        return {
+            "manifests_deleted": len(self.manifests_deleted),
+            "links_deleted": self.links_deleted,
+            "blobs_deleted": len(self.blobs_deleted),
+            "bytes_freed": self.bytes_freed,
+            "orphan_files_deleted": len(self.orphan_files_deleted),
+            "uploads_deleted": len(self.uploads_deleted),
+            "kept_on_recheck": self.kept_on_recheck,
+            "duration_seconds": self.duration_seconds,
+        }
 
 
 def collect_exclusive(reg: RegistryBase, **kwargs: Any) -> GcReport | None:
@@ -96,8 +101,15 @@ def _stale(column: Any, cutoff: Any) -> Any:
     return or_(column.is_(None), column < cutoff)
 
 
-def collect(reg: RegistryBase, *, grace: int = 86400, upload_max_age: int = 86400, dry_run: bool = False,
-            delete_untagged: bool = False, dois: Any = None) -> GcReport:
+def collect(
+    reg: RegistryBase,
+    *,
+    grace: int = 86400,
+    upload_max_age: int = 86400,
+    dry_run: bool = False,
+    delete_untagged: bool = False,
+    dois: Any = None,
+) -> GcReport:
     """One garbage collection. With ``dois`` (the DoiService), DOI mints a crash interrupted are
     completed first (:meth:`DoiService.finish_interrupted`); their pins are kept either way.
 
@@ -124,28 +136,56 @@ def collect(reg: RegistryBase, *, grace: int = 86400, upload_max_age: int = 8640
 def _candidate_repositories(s: Session, cutoff: Any, delete_untagged: bool) -> set[int]:
     """Repositories that may hold something to collect (a cheap unlocked scan; decided under lock)."""
     referenced = exists().where(
-        ManifestRef.digest == RepositoryBlob.digest, ManifestRef.kind == "blob",
-        ManifestRef.manifest_id.in_(select(Manifest.id).where(Manifest.repository_id == RepositoryBlob.repository_id)))
-    out = set(s.execute(select(RepositoryBlob.repository_id).distinct().where(
-        _stale(RepositoryBlob.pushed_at, cutoff), ~referenced)).scalars())
+        ManifestRef.digest == RepositoryBlob.digest,
+        ManifestRef.kind == "blob",
+        ManifestRef.manifest_id.in_(
+            select(Manifest.id).where(Manifest.repository_id == RepositoryBlob.repository_id)
+        ),
+    )
+    out = set(
+        s.execute(
+            select(RepositoryBlob.repository_id)
+            .distinct()
+            .where(_stale(RepositoryBlob.pushed_at, cutoff), ~referenced)
+        ).scalars()
+    )
     if delete_untagged:
-        out |= set(s.execute(select(Manifest.repository_id).distinct().where(
-            _stale(Manifest.pushed_at, cutoff), ~exists().where(Tag.manifest_id == Manifest.id))).scalars())
+        out |= set(
+            s.execute(
+                select(Manifest.repository_id)
+                .distinct()
+                .where(_stale(Manifest.pushed_at, cutoff), ~exists().where(Tag.manifest_id == Manifest.id))
+            ).scalars()
+        )
     return out
 
 
-def _sweep_repository(reg: RegistryBase, rid: int, cutoff: Any, delete_untagged: bool, dry_run: bool,
-                      report: GcReport, would_unlink: set[tuple[int, str]]) -> None:
+def _sweep_repository(
+    reg: RegistryBase,
+    rid: int,
+    cutoff: Any,
+    delete_untagged: bool,
+    dry_run: bool,
+    report: GcReport,
+    would_unlink: set[tuple[int, str]],
+) -> None:
     try:
         with reg.transaction() as s:
             reg.lock_repository(s, rid)  # every manifest PUT/DELETE of the repository waits from here
-            manifests = {mid: (d, subj, pushed) for mid, d, subj, pushed in s.execute(
-                select(Manifest.id, Manifest.digest, Manifest.subject_digest, Manifest.pushed_at)
-                .where(Manifest.repository_id == rid))}
+            manifests = {
+                mid: (d, subj, pushed)
+                for mid, d, subj, pushed in s.execute(
+                    select(Manifest.id, Manifest.digest, Manifest.subject_digest, Manifest.pushed_at).where(
+                        Manifest.repository_id == rid
+                    )
+                )
+            }
             refs: dict[int, list[tuple[str, str]]] = {}
             for mid, d, kind in s.execute(
-                    select(ManifestRef.manifest_id, ManifestRef.digest, ManifestRef.kind)
-                    .join(Manifest, Manifest.id == ManifestRef.manifest_id).where(Manifest.repository_id == rid)):
+                select(ManifestRef.manifest_id, ManifestRef.digest, ManifestRef.kind)
+                .join(Manifest, Manifest.id == ManifestRef.manifest_id)
+                .where(Manifest.repository_id == rid)
+            ):
                 refs.setdefault(mid, []).append((d, kind))
             pins = s.execute(select(DoiPin.digest, DoiPin.kind).where(DoiPin.repository_id == rid)).all()
             pinned_manifests = {d for d, k in pins if k == "manifest"}
@@ -159,8 +199,11 @@ def _sweep_repository(reg: RegistryBase, rid: int, cutoff: Any, delete_untagged:
                     if subj:
                         referrers.setdefault(subj, []).append(mid)
                 roots = set(s.execute(select(Tag.manifest_id).where(Tag.repository_id == rid)).scalars())
-                roots |= {mid for mid, (d, _, pushed) in manifests.items()
-                          if d in pinned_manifests or (pushed is not None and pushed >= cutoff)}
+                roots |= {
+                    mid
+                    for mid, (d, _, pushed) in manifests.items()
+                    if d in pinned_manifests or (pushed is not None and pushed >= cutoff)
+                }
                 live: set[int] = set()
                 stack = [m for m in roots if m in manifests]
                 while stack:
@@ -168,14 +211,23 @@ def _sweep_repository(reg: RegistryBase, rid: int, cutoff: Any, delete_untagged:
                     if mid in live:
                         continue
                     live.add(mid)
-                    stack += [by_digest[d] for d, kind in refs.get(mid, ()) if kind == "manifest" and d in by_digest]
+                    stack += [
+                        by_digest[d] for d, kind in refs.get(mid, ()) if kind == "manifest" and d in by_digest
+                    ]
                     stack += referrers.get(manifests[mid][0], [])
                 dead = [mid for mid in manifests if mid not in live]
 
             dead_set = set(dead)
-            named = {d for mid, items in refs.items() if mid not in dead_set for d, kind in items if kind == "blob"}
-            stale_links = set(s.execute(select(RepositoryBlob.digest).where(
-                RepositoryBlob.repository_id == rid, _stale(RepositoryBlob.pushed_at, cutoff))).scalars())
+            named = {
+                d for mid, items in refs.items() if mid not in dead_set for d, kind in items if kind == "blob"
+            }
+            stale_links = set(
+                s.execute(
+                    select(RepositoryBlob.digest).where(
+                        RepositoryBlob.repository_id == rid, _stale(RepositoryBlob.pushed_at, cutoff)
+                    )
+                ).scalars()
+            )
             dead_links = sorted(stale_links - named - pinned_blobs)
             if not dead and not dead_links:
                 return
@@ -187,15 +239,20 @@ def _sweep_repository(reg: RegistryBase, rid: int, cutoff: Any, delete_untagged:
                 return
             if dead:
                 s.execute(delete(ManifestRef).where(ManifestRef.manifest_id.in_(dead)))
-                gone = s.execute(delete(Manifest).where(Manifest.id.in_(dead),
-                                                        _stale(Manifest.pushed_at, cutoff))).rowcount
+                gone = s.execute(
+                    delete(Manifest).where(Manifest.id.in_(dead), _stale(Manifest.pushed_at, cutoff))
+                ).rowcount
                 if gone != len(dead):  # a HEAD made one of them fresh after the read above
                     raise _Changed
             links = 0
             if dead_links:
-                links = s.execute(delete(RepositoryBlob).where(
-                    RepositoryBlob.repository_id == rid, RepositoryBlob.digest.in_(dead_links),
-                    _stale(RepositoryBlob.pushed_at, cutoff))).rowcount
+                links = s.execute(
+                    delete(RepositoryBlob).where(
+                        RepositoryBlob.repository_id == rid,
+                        RepositoryBlob.digest.in_(dead_links),
+                        _stale(RepositoryBlob.pushed_at, cutoff),
+                    )
+                ).rowcount
                 report.kept_on_recheck += len(dead_links) - links
         report.manifests_deleted += [manifests[m][0] for m in dead]
         report.links_deleted += links
@@ -204,19 +261,29 @@ def _sweep_repository(reg: RegistryBase, rid: int, cutoff: Any, delete_untagged:
         report.kept_on_recheck += 1
 
 
-def _sweep_blobs(reg: RegistryBase, cutoff: Any, dry_run: bool, report: GcReport,
-                 would_unlink: set[tuple[int, str]]) -> None:
+def _sweep_blobs(
+    reg: RegistryBase, cutoff: Any, dry_run: bool, report: GcReport, would_unlink: set[tuple[int, str]]
+) -> None:
     linked = exists().where(RepositoryBlob.digest == Blob.digest)
     pinned = exists().where(DoiPin.digest == Blob.digest, DoiPin.kind == "blob")
     with reg.sessions() as s:
         if dry_run:  # the links this pass would have deleted do not count
-            kept_linked = {d for rid, d in s.execute(select(RepositoryBlob.repository_id, RepositoryBlob.digest))
-                           if (rid, d) not in would_unlink}
-            rows = [(d, size) for d, size in s.execute(
-                select(Blob.digest, Blob.size).where(_stale(Blob.pushed_at, cutoff), ~pinned)) if d not in kept_linked]
+            kept_linked = {
+                d
+                for rid, d in s.execute(select(RepositoryBlob.repository_id, RepositoryBlob.digest))
+                if (rid, d) not in would_unlink
+            }
+            rows = [
+                (d, size)
+                for d, size in s.execute(
+                    select(Blob.digest, Blob.size).where(_stale(Blob.pushed_at, cutoff), ~pinned)
+                )
+                if d not in kept_linked
+            ]
         else:
-            rows = s.execute(select(Blob.digest, Blob.size).where(
-                _stale(Blob.pushed_at, cutoff), ~linked, ~pinned)).all()
+            rows = s.execute(
+                select(Blob.digest, Blob.size).where(_stale(Blob.pushed_at, cutoff), ~linked, ~pinned)
+            ).all()
     for digest, size in rows:
         if dry_run:
             report.blobs_deleted.append(digest)
@@ -226,10 +293,15 @@ def _sweep_blobs(reg: RegistryBase, cutoff: Any, dry_run: bool, report: GcReport
             # The row's lock first: an upload or mount of this blob holds it until it commits its link.
             if not reg.lock_blob(s, digest):
                 continue  # deleted meanwhile
-            still = s.execute(select(or_(
-                exists().where(RepositoryBlob.digest == digest),
-                exists().where(DoiPin.digest == digest, DoiPin.kind == "blob"),
-                exists().where(Blob.digest == digest, Blob.pushed_at >= cutoff)))).scalar()
+            still = s.execute(
+                select(
+                    or_(
+                        exists().where(RepositoryBlob.digest == digest),
+                        exists().where(DoiPin.digest == digest, DoiPin.kind == "blob"),
+                        exists().where(Blob.digest == digest, Blob.pushed_at >= cutoff),
+                    )
+                )
+            ).scalar()
             if still:
                 report.kept_on_recheck += 1
                 continue
@@ -255,8 +327,14 @@ def _sweep_orphan_files(reg: RegistryBase, grace: int, dry_run: bool, report: Gc
             report.bytes_freed += info.size
             continue
         with reg.transaction() as s:
-            claimed = s.execute(insert_ignore(s, Blob, digest=info.digest, size=info.size, pushed_at=_LONG_AGO)
-                                .returning(Blob.__table__.c.digest)).first() is not None
+            claimed = (
+                s.execute(
+                    insert_ignore(s, Blob, digest=info.digest, size=info.size, pushed_at=_LONG_AGO).returning(
+                        Blob.__table__.c.digest
+                    )
+                ).first()
+                is not None
+            )
             if not claimed:  # a row exists now: the file is somebody's blob
                 report.kept_on_recheck += 1
                 continue

@@ -25,15 +25,15 @@ class RegistryHooks(Protocol):
     def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
         """Called after a manifest row is written, before commit. Raise to reject the push."""
 
-    def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int,
-                              digest: str) -> None:
+    def check_manifest_delete(
+        self, session: Session, repository_id: int, manifest_id: int, digest: str
+    ) -> None:
         """Raise (e.g. Denied naming the DOI) to refuse deleting a manifest."""
 
     def on_tag_set(self, session: Session, repository_id: int, tag: str, manifest_id: int) -> None:
         """Called when a tag is created or moved to ``manifest_id``, before commit."""
 
-    def check_tag_change(self, session: Session, repository_id: int, tag: str,
-                         old_manifest_id: int) -> None:
+    def check_tag_change(self, session: Session, repository_id: int, tag: str, old_manifest_id: int) -> None:
         """Raise to refuse moving or deleting a tag that currently points at ``old_manifest_id``."""
 
     def check_blob_delete(self, session: Session, repository_id: int, digest: str) -> None:
@@ -49,15 +49,15 @@ class NoHooks:
     def on_manifest_push(self, session: Session, push: ManifestPush) -> None:
         return None
 
-    def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int,
-                              digest: str) -> None:
+    def check_manifest_delete(
+        self, session: Session, repository_id: int, manifest_id: int, digest: str
+    ) -> None:
         return None
 
     def on_tag_set(self, session: Session, repository_id: int, tag: str, manifest_id: int) -> None:
         return None
 
-    def check_tag_change(self, session: Session, repository_id: int, tag: str,
-                         old_manifest_id: int) -> None:
+    def check_tag_change(self, session: Session, repository_id: int, tag: str, old_manifest_id: int) -> None:
         return None
 
     def check_blob_delete(self, session: Session, repository_id: int, digest: str) -> None:
@@ -88,13 +88,13 @@ class HookChain(NoHooks):
             if hasattr(h, "on_tag_set"):  # hooks written before on_tag_set existed may lack it
                 h.on_tag_set(session, repository_id, tag, manifest_id)
 
-    def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int,
-                              digest: str) -> None:
+    def check_manifest_delete(
+        self, session: Session, repository_id: int, manifest_id: int, digest: str
+    ) -> None:
         for h in self.hooks:
             h.check_manifest_delete(session, repository_id, manifest_id, digest)
 
-    def check_tag_change(self, session: Session, repository_id: int, tag: str,
-                         old_manifest_id: int) -> None:
+    def check_tag_change(self, session: Session, repository_id: int, tag: str, old_manifest_id: int) -> None:
         for h in self.hooks:
             h.check_tag_change(session, repository_id, tag, old_manifest_id)
 
@@ -107,7 +107,9 @@ class OnRefusal:
     """``hook`` as is, calling ``counter()`` each time its ``on_manifest_push`` refuses a push with one
     of ``errors`` (the admission metric, without the hook knowing about metrics)."""
 
-    def __init__(self, hook: RegistryHooks, counter: Callable[[], Any], errors: tuple[type[Exception], ...]) -> None:
+    def __init__(
+        self, hook: RegistryHooks, counter: Callable[[], Any], errors: tuple[type[Exception], ...]
+    ) -> None:
         self.hook, self.counter, self.errors = hook, counter, errors
 
     def prepare_manifest_push(self, repository: str, digest: str, parsed: Any) -> dict[str, Any]:

@@ -31,8 +31,16 @@ from sciregistry.registry.base import ReadCheck, retry_conflicts
 from sciregistry.registry.blobs import BlobOps
 from sciregistry.registry.types import ManifestPush, ManifestRecord, Page, PushedManifest
 
-_COLS = (Manifest.digest, Manifest.media_type, Manifest.size, Manifest.content, Manifest.subject_digest,
-         Manifest.artifact_type, Manifest.id, Manifest.pushed_at)
+_COLS = (
+    Manifest.digest,
+    Manifest.media_type,
+    Manifest.size,
+    Manifest.content,
+    Manifest.subject_digest,
+    Manifest.artifact_type,
+    Manifest.id,
+    Manifest.pushed_at,
+)
 _BY_TAG = (
     select(*_COLS)
     .join(Tag, Tag.manifest_id == Manifest.id)
@@ -57,7 +65,7 @@ def _missing(digests: list[str]) -> dict[str, Any]:
 
 
 def _batches(items: list[str]) -> list[list[str]]:
-    return [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
+    return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
 
 
 class ManifestOps(BlobOps):
@@ -83,19 +91,34 @@ class ManifestOps(BlobOps):
             if touch and stmt is _BY_DIGEST:
                 now, stale_before = self.freshness()
                 if row[7] is None or row[7] < stale_before:
-                    touched = conn.execute(update(Manifest).where(Manifest.id == row[6], or_(
-                        Manifest.pushed_at.is_(None), Manifest.pushed_at < stale_before)).values(pushed_at=now))
+                    touched = conn.execute(
+                        update(Manifest)
+                        .where(
+                            Manifest.id == row[6],
+                            or_(Manifest.pushed_at.is_(None), Manifest.pushed_at < stale_before),
+                        )
+                        .values(pushed_at=now)
+                    )
                     conn.commit()
-                    if touched.rowcount == 0 and conn.execute(
-                            select(Manifest.id).where(Manifest.id == row[6])).first() is None:
+                    if (
+                        touched.rowcount == 0
+                        and conn.execute(select(Manifest.id).where(Manifest.id == row[6])).first() is None
+                    ):
                         # gc deleted it after our read: answering 200 would make the client skip
                         # the push of a manifest its index then names
                         raise ManifestUnknown(detail={"reference": reference})
         return ManifestRecord(repository, row[0], row[1], row[2], row[3], row[4], row[5])
 
     # --- writing ---
-    def put_manifest(self, repository: str, reference: str, data: bytes,
-                     content_type: str | None, *, can_read: ReadCheck | None = None) -> PushedManifest:
+    def put_manifest(
+        self,
+        repository: str,
+        reference: str,
+        data: bytes,
+        content_type: str | None,
+        *,
+        can_read: ReadCheck | None = None,
+    ) -> PushedManifest:
         """``can_read``: whether the pusher may read a repository (for the push hooks: a run crate
         may name only what its pusher can read); None when authentication is off."""
         digest_ref = is_digest(reference)
@@ -105,8 +128,9 @@ class ManifestOps(BlobOps):
             alg = parse_digest(reference).algorithm
             digest = compute(data, alg)
             if digest != reference:
-                raise DigestInvalid("manifest digest does not match the reference",
-                                    {"expected": reference, "actual": digest})
+                raise DigestInvalid(
+                    "manifest digest does not match the reference", {"expected": reference, "actual": digest}
+                )
         else:
             digest = compute(data)
         parsed = parse_manifest(data, content_type)
@@ -116,30 +140,50 @@ class ManifestOps(BlobOps):
         # A concurrent push of the same manifest or tag, or a delete of the manifest, can win the
         # race between the checks and the writes: the next attempt sees what it did (and does not
         # parse or validate again).
-        return retry_conflicts(lambda: self._store_manifest(repository, reference, digest_ref, digest, data,
-                                                            parsed, prepared, can_read))
+        return retry_conflicts(
+            lambda: self._store_manifest(
+                repository, reference, digest_ref, digest, data, parsed, prepared, can_read
+            )
+        )
 
-    def _store_manifest(self, repository: str, reference: str, digest_ref: bool, digest: str, data: bytes,
-                        parsed: Any, prepared: dict[str, Any],
-                        can_read: ReadCheck | None = None) -> PushedManifest:
+    def _store_manifest(
+        self,
+        repository: str,
+        reference: str,
+        digest_ref: bool,
+        digest: str,
+        data: bytes,
+        parsed: Any,
+        prepared: dict[str, Any],
+        can_read: ReadCheck | None = None,
+    ) -> PushedManifest:
         rid = self.ensure_repository(repository)
         with self.transaction() as s:
             self.lock_repository(s, rid)
             self._check_references(s, rid, parsed)
             now, stale_before = self.freshness()
-            existing = s.execute(select(Manifest.id, Manifest.pushed_at).where(
-                Manifest.repository_id == rid, Manifest.digest == digest)).first()
+            existing = s.execute(
+                select(Manifest.id, Manifest.pushed_at).where(
+                    Manifest.repository_id == rid, Manifest.digest == digest
+                )
+            ).first()
             created = existing is None
             if existing is not None:
                 mid: int = existing[0]
                 if existing[1] is None or existing[1] < stale_before:  # pushed again: fresh again
                     s.execute(update(Manifest).where(Manifest.id == mid).values(pushed_at=now))
             else:
-                row = Manifest(repository_id=rid, digest=digest, media_type=parsed.media_type,
-                               artifact_type=parsed.artifact_type,
-                               subject_digest=parsed.subject.digest if parsed.subject else None,
-                               annotations=json.dumps(parsed.annotations) if parsed.annotations else None,
-                               size=len(data), content=data, pushed_at=now)
+                row = Manifest(
+                    repository_id=rid,
+                    digest=digest,
+                    media_type=parsed.media_type,
+                    artifact_type=parsed.artifact_type,
+                    subject_digest=parsed.subject.digest if parsed.subject else None,
+                    annotations=json.dumps(parsed.annotations) if parsed.annotations else None,
+                    size=len(data),
+                    content=data,
+                    pushed_at=now,
+                )
                 s.add(row)
                 s.flush()
                 mid = row.id
@@ -151,9 +195,20 @@ class ManifestOps(BlobOps):
                 self._set_tag(s, rid, reference, mid)
             if created:
                 s.flush()
-                self.hooks.on_manifest_push(s, ManifestPush(repository, rid, mid, digest, data, parsed,
-                                                            None if digest_ref else reference, prepared,
-                                                            can_read=can_read))
+                self.hooks.on_manifest_push(
+                    s,
+                    ManifestPush(
+                        repository,
+                        rid,
+                        mid,
+                        digest,
+                        data,
+                        parsed,
+                        None if digest_ref else reference,
+                        prepared,
+                        can_read=can_read,
+                    ),
+                )
         return PushedManifest(digest, parsed.subject.digest if parsed.subject else None, created)
 
     def _check_references(self, s, rid: int, parsed) -> None:  # type: ignore[no-untyped-def]
@@ -172,11 +227,18 @@ class ManifestOps(BlobOps):
         if children:
             have_m: set[str] = set()
             for batch in _batches(children):
-                have_m.update(s.execute(select(Manifest.digest).where(Manifest.repository_id == rid,
-                                                                      Manifest.digest.in_(batch))).scalars())
+                have_m.update(
+                    s.execute(
+                        select(Manifest.digest).where(
+                            Manifest.repository_id == rid, Manifest.digest.in_(batch)
+                        )
+                    ).scalars()
+                )
             missing = [d for d in children if d not in have_m]
             if missing:
-                raise ManifestBlobUnknown("index references manifests unknown to the repository", _missing(missing))
+                raise ManifestBlobUnknown(
+                    "index references manifests unknown to the repository", _missing(missing)
+                )
 
     def _set_tag(self, s, rid: int, tag: str, mid: int) -> None:  # type: ignore[no-untyped-def]
         existing = s.get(Tag, (rid, tag))
@@ -199,8 +261,9 @@ class ManifestOps(BlobOps):
             rid = self.require_repository(s, repository)
             self.lock_repository(s, rid)
             if is_digest(reference):
-                mid = s.execute(select(Manifest.id).where(Manifest.repository_id == rid,
-                                                          Manifest.digest == reference)).scalar()
+                mid = s.execute(
+                    select(Manifest.id).where(Manifest.repository_id == rid, Manifest.digest == reference)
+                ).scalar()
                 if mid is None:
                     raise ManifestUnknown(detail={"reference": reference})
                 self.hooks.check_manifest_delete(s, rid, mid, reference)
@@ -255,7 +318,9 @@ class ManifestOps(BlobOps):
                             return Page(out, out[-1] if out else None)
                 cursor = batch[-1]
 
-    def referrers(self, repository: str, digest: str, artifact_type: str | None = None) -> list[dict[str, Any]]:
+    def referrers(
+        self, repository: str, digest: str, artifact_type: str | None = None
+    ) -> list[dict[str, Any]]:
         """Descriptors of every manifest in ``repository`` whose subject is ``digest``, plus the
         entries of a ``<alg>-<hex>`` fallback tag index; filtered by artifactType when given."""
         parse_digest(digest)
@@ -265,10 +330,16 @@ class ManifestOps(BlobOps):
             if rid is None:
                 return []
             rows = conn.execute(
-                select(Manifest.digest, Manifest.media_type, Manifest.size, Manifest.artifact_type,
-                       Manifest.annotations)
+                select(
+                    Manifest.digest,
+                    Manifest.media_type,
+                    Manifest.size,
+                    Manifest.artifact_type,
+                    Manifest.annotations,
+                )
                 .where(Manifest.repository_id == rid, Manifest.subject_digest == digest)
-                .order_by(Manifest.id))
+                .order_by(Manifest.id)
+            )
             for d, mt, size, at, ann in rows:
                 desc: dict[str, Any] = {"mediaType": mt, "digest": d, "size": size}
                 if at:
@@ -279,7 +350,8 @@ class ManifestOps(BlobOps):
             fb = conn.execute(
                 select(Manifest.media_type, Manifest.content)
                 .join(Tag, Tag.manifest_id == Manifest.id)
-                .where(Tag.repository_id == rid, Tag.name == fallback_tag(digest))).first()
+                .where(Tag.repository_id == rid, Tag.name == fallback_tag(digest))
+            ).first()
         if fb is not None and fb[0] in INDEX_TYPES:
             try:
                 items = json.loads(fb[1]).get("manifests", [])

@@ -56,8 +56,9 @@ class ReproductionCounter(NoHooks):
         if report.get("verdict") == "REPRODUCED":
             self._add(session, push.repository_id, report["result"]["digest"], 1)
 
-    def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int,
-                              digest: str) -> None:
+    def check_manifest_delete(
+        self, session: Session, repository_id: int, manifest_id: int, digest: str
+    ) -> None:
         row = session.get(Manifest, manifest_id)
         if row is None or row.artifact_type != artifacts.REPORT:
             return
@@ -73,45 +74,67 @@ class ReproductionCounter(NoHooks):
     def _report(self, parsed: Any, digest: str) -> dict[str, Any]:
         """The report layer of a report manifest, parsed and checked; ManifestInvalid otherwise."""
         if parsed.subject is None:
-            raise ManifestInvalid("reproduction report has no subject: it must refer to a result",
-                                  {"digest": digest})
+            raise ManifestInvalid(
+                "reproduction report has no subject: it must refer to a result", {"digest": digest}
+            )
         layers = [ly for ly in parsed.layers if ly.media_type == artifacts.REPORT_MEDIA_TYPE]
         if len(layers) != 1:
-            raise ManifestInvalid(f"reproduction report needs exactly one {artifacts.REPORT_MEDIA_TYPE} layer",
-                                  {"digest": digest, "found": len(layers)})
+            raise ManifestInvalid(
+                f"reproduction report needs exactly one {artifacts.REPORT_MEDIA_TYPE} layer",
+                {"digest": digest, "found": len(layers)},
+            )
         layer = layers[0]
         if layer.size > MAX_REPORT_SIZE:
-            raise ManifestInvalid("reproduction report layer is larger than 1 MiB",
-                                  {"digest": layer.digest, "size": layer.size})
+            raise ManifestInvalid(
+                "reproduction report layer is larger than 1 MiB", {"digest": layer.digest, "size": layer.size}
+            )
         try:
             with self.store.open(layer.digest) as f:
                 data = f.read(MAX_REPORT_SIZE + 1)
         except BlobNotFound as exc:
-            raise ManifestInvalid("reproduction report layer missing from storage", {"digest": layer.digest}) from exc
+            raise ManifestInvalid(
+                "reproduction report layer missing from storage", {"digest": layer.digest}
+            ) from exc
         try:
             report = json.loads(data)
         except ValueError as exc:
-            raise ManifestInvalid(f"reproduction report is not JSON: {exc}", {"digest": layer.digest}) from exc
+            raise ManifestInvalid(
+                f"reproduction report is not JSON: {exc}", {"digest": layer.digest}
+            ) from exc
         from sciregistry.provenance import validate
 
         problems = validate(REPORT_SCHEMA, report)
         if problems:
-            raise ManifestInvalid(f"reproduction report does not satisfy {REPORT_SCHEMA}: {problems[0]}",
-                                  {"problems": problems[:20]})
+            raise ManifestInvalid(
+                f"reproduction report does not satisfy {REPORT_SCHEMA}: {problems[0]}",
+                {"problems": problems[:20]},
+            )
         if report["result"]["digest"] != parsed.subject.digest:
-            raise ManifestInvalid("reproduction report is about another result than its subject",
-                                  {"report": report["result"]["digest"], "subject": parsed.subject.digest})
+            raise ManifestInvalid(
+                "reproduction report is about another result than its subject",
+                {"report": report["result"]["digest"], "subject": parsed.subject.digest},
+            )
         return dict(report)
 
     @staticmethod
     def _add(session: Session, repository_id: int, result_digest: str, delta: int) -> None:
-        ids = list(session.execute(select(Doi.doi).where(Doi.repository_id == repository_id,
-                                                          Doi.result_digest == result_digest)).scalars())
+        ids = list(
+            session.execute(
+                select(Doi.doi).where(Doi.repository_id == repository_id, Doi.result_digest == result_digest)
+            ).scalars()
+        )
         if not ids:
             return
-        session.execute(update(Doi).where(Doi.doi.in_(ids))
-                        .values(reproductions=Doi.reproductions + delta)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(Doi)
+            .where(Doi.doi.in_(ids))
+            .values(reproductions=Doi.reproductions + delta)
+            .execution_options(synchronize_session=False)
+        )
         if delta < 0:  # never below zero (e.g. reports pushed before the DOI was minted)
-            session.execute(update(Doi).where(Doi.doi.in_(ids), Doi.reproductions < 0).values(reproductions=0)
-                            .execution_options(synchronize_session=False))
+            session.execute(
+                update(Doi)
+                .where(Doi.doi.in_(ids), Doi.reproductions < 0)
+                .values(reproductions=0)
+                .execution_options(synchronize_session=False)
+            )

@@ -53,20 +53,25 @@ RUN_ID_MAX = 2**31 - 1  # runs.id is a 32-bit INTEGER: a larger id is no run (Po
 
 def _layer_bytes(store: BlobStore, digest: str, size: int, limit: int = MAX_CRATE_LAYER) -> bytes:
     if size > limit:
-        raise ManifestInvalid(f"run crate layer of {size} bytes exceeds the registry's limit of {limit} bytes "
-                              f"(max_crate_size)", {"digest": digest, "size": size, "max_crate_size": limit})
+        raise ManifestInvalid(
+            f"run crate layer of {size} bytes exceeds the registry's limit of {limit} bytes (max_crate_size)",
+            {"digest": digest, "size": size, "max_crate_size": limit},
+        )
     try:
         with store.open(digest) as f:
             data = f.read(limit + 1)
     except BlobNotFound as exc:
         raise ManifestInvalid("crate layer missing from storage", {"digest": digest}) from exc
     if len(data) > limit:
-        raise ManifestInvalid(f"run crate layer exceeds the registry's limit of {limit} bytes (max_crate_size)",
-                              {"digest": digest, "max_crate_size": limit})
+        raise ManifestInvalid(
+            f"run crate layer exceeds the registry's limit of {limit} bytes (max_crate_size)",
+            {"digest": digest, "max_crate_size": limit},
+        )
     return data
 
 
 # --- access: a crate may name only what its pusher can read ---------------------------------------
+
 
 @dataclass(frozen=True)
 class CrateReference:
@@ -86,8 +91,9 @@ class CrateReference:
         return f"{label} {self.repository}@{self.digest} is not in this registry"
 
 
-def unreadable_references(references: Iterable[CrateReference],
-                          can_read: ReadCheck | None) -> list[CrateReference]:
+def unreadable_references(
+    references: Iterable[CrateReference], can_read: ReadCheck | None
+) -> list[CrateReference]:
     """The references whose repository the pushing principal may not read (``can_read`` None:
     authentication is off, everything is readable). Report each with :meth:`CrateReference.absent`,
     never with anything that depends on whether it exists. Repositories are asked once each."""
@@ -107,8 +113,9 @@ class RunIndex(NoHooks):
     #: crate validations running or waiting at once in one process (a server worker has 8 threads)
     MAX_CONCURRENT_VALIDATIONS = 4
 
-    def __init__(self, store: BlobStore, *, validate_profile: bool = True,
-                 max_crate_size: int = MAX_CRATE_LAYER) -> None:
+    def __init__(
+        self, store: BlobStore, *, validate_profile: bool = True, max_crate_size: int = MAX_CRATE_LAYER
+    ) -> None:
         self.store = store
         self.validate_profile = validate_profile
         self.max_crate_size = max_crate_size
@@ -123,20 +130,28 @@ class RunIndex(NoHooks):
         metadata = run_json = None
         for layer in parsed.layers:
             title = (layer.annotations or {}).get(artifacts.TITLE)
-            if title == artifacts.CRATE_METADATA_NAME or (title is None and layer.media_type ==
-                                                            artifacts.CRATE_METADATA_MEDIA_TYPE):
+            if title == artifacts.CRATE_METADATA_NAME or (
+                title is None and layer.media_type == artifacts.CRATE_METADATA_MEDIA_TYPE
+            ):
                 metadata = _layer_bytes(self.store, layer.digest, layer.size, self.max_crate_size)
-            elif title == artifacts.RUN_DESCRIPTION_NAME or layer.media_type == artifacts.RUN_DESCRIPTION_MEDIA_TYPE:
+            elif (
+                title == artifacts.RUN_DESCRIPTION_NAME
+                or layer.media_type == artifacts.RUN_DESCRIPTION_MEDIA_TYPE
+            ):
                 run_json = _layer_bytes(self.store, layer.digest, layer.size, self.max_crate_size)
         if metadata is None:
-            raise ManifestInvalid("run crate has no ro-crate-metadata.json layer",
-                                  {"problems": ["missing layer ro-crate-metadata.json (application/ld+json)"]})
+            raise ManifestInvalid(
+                "run crate has no ro-crate-metadata.json layer",
+                {"problems": ["missing layer ro-crate-metadata.json (application/ld+json)"]},
+            )
         # Validation is CPU-bound and serialised in a process (roc-validator): pushes waiting for it
         # hold server threads, so only a few may wait; more are told to retry (never every thread).
         if not self._validation_slots.acquire(blocking=False):
-            raise TooManyRequests("the registry is validating other run crates; retry shortly",
-                                  {"concurrent_validations": self.MAX_CONCURRENT_VALIDATIONS},
-                                  headers={"Retry-After": "5"})
+            raise TooManyRequests(
+                "the registry is validating other run crates; retry shortly",
+                {"concurrent_validations": self.MAX_CONCURRENT_VALIDATIONS},
+                headers={"Retry-After": "5"},
+            )
         try:
             if self.validate_profile:
                 problems = provenance.validate_run_crate(metadata, run_json)
@@ -144,7 +159,9 @@ class RunIndex(NoHooks):
             else:
                 run, problems = provenance.crate_problems(metadata, run_json)
         except RecursionError as exc:  # any walker the nesting check did not stop
-            raise ManifestInvalid("run crate rejected", {"problems": ["run crate JSON is nested too deeply"]}) from exc
+            raise ManifestInvalid(
+                "run crate rejected", {"problems": ["run crate JSON is nested too deeply"]}
+            ) from exc
         finally:
             self._validation_slots.release()
         return {"run_crate": (run, list(problems))}
@@ -167,14 +184,18 @@ class RunIndex(NoHooks):
         else:
             subject_ref = CrateReference("result", push.repository, parsed.subject.digest)
             if not unreadable_references([subject_ref], push.can_read):
-                result = session.execute(select(Manifest).where(
-                    Manifest.repository_id == push.repository_id,
-                    Manifest.digest == parsed.subject.digest)).scalar()
+                result = session.execute(
+                    select(Manifest).where(
+                        Manifest.repository_id == push.repository_id, Manifest.digest == parsed.subject.digest
+                    )
+                ).scalar()
             if result is None:
                 problems.append(f"subject {parsed.subject.digest} is not a manifest in {push.repository}")
             elif result.artifact_type != artifacts.RESULT:
-                problems.append(f"subject {parsed.subject.digest} is not a result "
-                                f"(artifactType {result.artifact_type!r}, expected {artifacts.RESULT!r})")
+                problems.append(
+                    f"subject {parsed.subject.digest} is not a result "
+                    f"(artifactType {result.artifact_type!r}, expected {artifacts.RESULT!r})"
+                )
 
         # 2. the crate itself: JSON-LD, our schema, the profile (validated in prepare_manifest_push)
         problems += crate_problems
@@ -209,26 +230,47 @@ class RunIndex(NoHooks):
             problems += self._check_outputs(result, run)
         # a single-image run's command is a template rendered for people and reproduce; a workflow
         # run's is the engine's invocation
-        unknown = None if run.is_workflow else run_command.unknown_parameters_message(
-            run.command, [p.name for p in run.parameters])
+        unknown = (
+            None
+            if run.is_workflow
+            else run_command.unknown_parameters_message(run.command, [p.name for p in run.parameters])
+        )
         if unknown is not None:
             problems.append(unknown)
         if problems:
             raise ManifestInvalid("run crate rejected", {"problems": problems})
 
         # 5. index it
-        row = Run(repository_id=push.repository_id, crate_manifest_id=push.manifest_id, crate_digest=push.digest,
-                  result_digest=parsed.subject.digest, name=run.name, command=run.command,
-                  image_registry=run.image.registry, image_repository=run.image.name, image_tag=run.image.tag,
-                  image_digest=run.image.digest, image_index_digest=image_index,
-                  agent_name=run.agent.name if run.agent else None,
-                  agent_orcid=run.agent.orcid if run.agent else None, started=run.started, ended=run.ended)
+        row = Run(
+            repository_id=push.repository_id,
+            crate_manifest_id=push.manifest_id,
+            crate_digest=push.digest,
+            result_digest=parsed.subject.digest,
+            name=run.name,
+            command=run.command,
+            image_registry=run.image.registry,
+            image_repository=run.image.name,
+            image_tag=run.image.tag,
+            image_digest=run.image.digest,
+            image_index_digest=image_index,
+            agent_name=run.agent.name if run.agent else None,
+            agent_orcid=run.agent.orcid if run.agent else None,
+            started=run.started,
+            ended=run.ended,
+        )
         session.add(row)
         session.flush()
         for p in run.parameters:
             number = float(p.value) if p.type in ("integer", "number") else None
-            session.add(RunParameter(run_id=row.id, name=p.name, type=p.type or "string",
-                                     value=_canonical(p.value), number=number))
+            session.add(
+                RunParameter(
+                    run_id=row.id,
+                    name=p.name,
+                    type=p.type or "string",
+                    value=_canonical(p.value),
+                    number=number,
+                )
+            )
         for inp in run.inputs:
             session.add(RunInput(run_id=row.id, name=inp.name, repository=inp.repository, digest=inp.digest))
         for out in run.outputs:
@@ -242,8 +284,9 @@ class RunIndex(NoHooks):
             session.add(RunAncestor(digest=digest, run_id=row.id))
 
     # --- workflow runs (steps) -------------------------------------------------------------------
-    def _check_steps(self, session: Session, push: ManifestPush, run: Any, problems: list[str],
-                     hidden: set[CrateReference]) -> dict[str, str | None]:
+    def _check_steps(
+        self, session: Session, push: ManifestPush, run: Any, problems: list[str], hidden: set[CrateReference]
+    ) -> dict[str, str | None]:
         """Every step image must be held by digest and readable by the pusher (``hidden``: those it may
         not read, refused in the words a missing one gets); the workflow definition and its input files
         must be layers of the crate artifact. Returns {step image digest: index digest or None}."""
@@ -253,24 +296,35 @@ class RunIndex(NoHooks):
             ref = CrateReference("step", step.image.name, step.image.digest, step.name)
             if step.image.digest in found or (ref.repository, ref.digest) in refused:
                 continue
-            row = None if ref in hidden else session.execute(
-                select(Manifest.media_type).join(Repository, Repository.id == Manifest.repository_id)
-                .where(Repository.name == step.image.name, Manifest.digest == step.image.digest)).first()
+            row = (
+                None
+                if ref in hidden
+                else session.execute(
+                    select(Manifest.media_type)
+                    .join(Repository, Repository.id == Manifest.repository_id)
+                    .where(Repository.name == step.image.name, Manifest.digest == step.image.digest)
+                ).first()
+            )
             if row is None:
                 problems.append(ref.absent())
                 refused.add((ref.repository, ref.digest))
                 continue
             found[step.image.digest] = step.image.digest if row.media_type in INDEX_TYPES else None
         layers = {(ly.annotations or {}).get(artifacts.TITLE): ly for ly in push.parsed.layers}
-        needed = ([("workflow definition", run.workflow)] if run.workflow is not None else []) + \
-            [("input file", f) for f in run.input_files]
+        needed = ([("workflow definition", run.workflow)] if run.workflow is not None else []) + [
+            ("input file", f) for f in run.input_files
+        ]
         for what, f in needed:
             layer = layers.get(f.path)
             if layer is None:
-                problems.append(f"{what} {f.path!r} is not a layer of the crate artifact: the crate must carry it")
+                problems.append(
+                    f"{what} {f.path!r} is not a layer of the crate artifact: the crate must carry it"
+                )
             elif layer.digest != f"sha256:{f.sha256}" or layer.size != f.size:
-                problems.append(f"{what} {f.path!r}: the crate says sha256 {f.sha256} ({f.size} bytes), its layer is "
-                                f"{layer.digest} ({layer.size} bytes)")
+                problems.append(
+                    f"{what} {f.path!r}: the crate says sha256 {f.sha256} ({f.size} bytes), its layer is "
+                    f"{layer.digest} ({layer.size} bytes)"
+                )
         return found
 
     def _image_ancestors(self, session: Session, digest: str, index: str | None) -> set[str]:
@@ -283,17 +337,36 @@ class RunIndex(NoHooks):
 
     def _index_workflow(self, session: Session, run_id: int, run: Any) -> None:
         for n, step in enumerate(run.steps):
-            session.add(RunStep(
-                run_id=run_id, position=n, name=step.name, image_registry=step.image.registry,
-                image_repository=step.image.name, image_tag=step.image.tag, image_digest=step.image.digest,
-                command=step.command,
-                parameters=json.dumps([{"name": p.name, "value": p.value, "type": p.type} for p in step.parameters]),
-                inputs=json.dumps([_file_view(f) for f in step.inputs]),
-                outputs=json.dumps([_file_view(f) for f in step.outputs]),
-                started=step.started, ended=step.ended))
+            session.add(
+                RunStep(
+                    run_id=run_id,
+                    position=n,
+                    name=step.name,
+                    image_registry=step.image.registry,
+                    image_repository=step.image.name,
+                    image_tag=step.image.tag,
+                    image_digest=step.image.digest,
+                    command=step.command,
+                    parameters=json.dumps(
+                        [{"name": p.name, "value": p.value, "type": p.type} for p in step.parameters]
+                    ),
+                    inputs=json.dumps([_file_view(f) for f in step.inputs]),
+                    outputs=json.dumps([_file_view(f) for f in step.outputs]),
+                    started=step.started,
+                    ended=step.ended,
+                )
+            )
         wf = run.workflow
-        session.add(RunWorkflow(run_id=run_id, language=run.language, path=wf.path, sha256=wf.sha256, size=wf.size,
-                                input_files=json.dumps([_file_view(f) for f in run.input_files])))
+        session.add(
+            RunWorkflow(
+                run_id=run_id,
+                language=run.language,
+                path=wf.path,
+                sha256=wf.sha256,
+                size=wf.size,
+                input_files=json.dumps([_file_view(f) for f in run.input_files]),
+            )
+        )
 
     def _ancestors(self, session: Session, run: Any, image_index: str | None) -> set[str]:
         """Everything this run depends on, transitively (see RunAncestor)."""
@@ -305,34 +378,55 @@ class RunIndex(NoHooks):
         inputs = [i.digest for i in run.inputs]
         out |= set(inputs)
         if inputs:
-            out |= set(session.execute(select(RunAncestor.digest).where(RunAncestor.run_id.in_(
-                select(Run.id).where(Run.result_digest.in_(inputs))))).scalars())
+            out |= set(
+                session.execute(
+                    select(RunAncestor.digest).where(
+                        RunAncestor.run_id.in_(select(Run.id).where(Run.result_digest.in_(inputs)))
+                    )
+                ).scalars()
+            )
         return out
 
     def _manifest_exists(self, session: Session, repository: str, digest: str) -> bool:
-        return session.execute(select(Manifest.id).join(Repository, Repository.id == Manifest.repository_id)
-                               .where(Repository.name == repository, Manifest.digest == digest)).first() is not None
+        return (
+            session.execute(
+                select(Manifest.id)
+                .join(Repository, Repository.id == Manifest.repository_id)
+                .where(Repository.name == repository, Manifest.digest == digest)
+            ).first()
+            is not None
+        )
 
     def _check_image(self, session: Session, run: Any, problems: list[str]) -> str | None:
-        row = session.execute(select(Manifest.id, Manifest.media_type)
-                              .join(Repository, Repository.id == Manifest.repository_id)
-                              .where(Repository.name == run.image.name, Manifest.digest == run.image.digest)).first()
+        row = session.execute(
+            select(Manifest.id, Manifest.media_type)
+            .join(Repository, Repository.id == Manifest.repository_id)
+            .where(Repository.name == run.image.name, Manifest.digest == run.image.digest)
+        ).first()
         if row is None:
             problems.append(CrateReference("image", run.image.name, run.image.digest).absent())
             return None
         return run.image.digest if row.media_type in INDEX_TYPES else None
 
     def _check_dataset_files(self, session: Session, inp: Any) -> list[str]:
-        m = session.execute(select(Manifest.content).join(Repository, Repository.id == Manifest.repository_id)
-                            .where(Repository.name == inp.repository, Manifest.digest == inp.digest)).scalar()
-        layers = {(ly.get("annotations") or {}).get(artifacts.TITLE): ly
-                  for ly in json.loads(m).get("layers", [])} if m else {}
+        m = session.execute(
+            select(Manifest.content)
+            .join(Repository, Repository.id == Manifest.repository_id)
+            .where(Repository.name == inp.repository, Manifest.digest == inp.digest)
+        ).scalar()
+        layers = (
+            {(ly.get("annotations") or {}).get(artifacts.TITLE): ly for ly in json.loads(m).get("layers", [])}
+            if m
+            else {}
+        )
         out = []
         for f in inp.files:
             layer = layers.get(f.path)
             if layer is None or layer.get("digest") != f"sha256:{f.sha256}":
-                out.append(f"input {inp.name!r}: file {f.path!r} with sha256 {f.sha256} is not a layer of "
-                           f"{inp.repository}@{inp.digest}")
+                out.append(
+                    f"input {inp.name!r}: file {f.path!r} with sha256 {f.sha256} is not a layer of "
+                    f"{inp.repository}@{inp.digest}"
+                )
         return out
 
     def _check_outputs(self, result: Manifest, run: Any) -> list[str]:
@@ -346,11 +440,15 @@ class RunIndex(NoHooks):
             if layer is None:
                 out.append(f"output {f.path!r} is not a file of result {result.digest}")
             elif layer.get("digest") != f"sha256:{f.sha256}":
-                out.append(f"output {f.path!r}: sha256 {f.sha256} does not match the result's layer "
-                           f"{layer.get('digest')}")
+                out.append(
+                    f"output {f.path!r}: sha256 {f.sha256} does not match the result's layer "
+                    f"{layer.get('digest')}"
+                )
             elif layer.get("size") != f.size:
-                out.append(f"output {f.path!r}: size {f.size} does not match the result's layer size "
-                           f"{layer.get('size')}")
+                out.append(
+                    f"output {f.path!r}: size {f.size} does not match the result's layer size "
+                    f"{layer.get('size')}"
+                )
         return out
 
 
@@ -370,11 +468,22 @@ def _decode(type_: str, value: str) -> Any:
 
 def _one_step(r: Run, params: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
     """A single-image run seen as its one step (same keys as a workflow step)."""
-    return {"position": 0, "name": r.name, "command": r.command,
-            "image": {"registry": r.image_registry, "repository": r.image_repository, "digest": r.image_digest,
-                      "tag": r.image_tag},
-            "parameters": params, "inputs": [], "outputs": outputs,
-            "started": r.started.isoformat(), "ended": r.ended.isoformat()}
+    return {
+        "position": 0,
+        "name": r.name,
+        "command": r.command,
+        "image": {
+            "registry": r.image_registry,
+            "repository": r.image_repository,
+            "digest": r.image_digest,
+            "tag": r.image_tag,
+        },
+        "parameters": params,
+        "inputs": [],
+        "outputs": outputs,
+        "started": r.started.isoformat(),
+        "ended": r.ended.isoformat(),
+    }
 
 
 RUN_COLUMNS = tuple(Run.__table__.c)  # a run as a plain row (cheaper to load than a Run object)
@@ -392,55 +501,96 @@ class RunQueries:
         if not runs:
             return []
         ids = [r.id for r in runs]
-        repos = dict(s.execute(select(Repository.id, Repository.name)
-                               .where(Repository.id.in_({r.repository_id for r in runs}))).all())
+        repos = dict(
+            s.execute(
+                select(Repository.id, Repository.name).where(
+                    Repository.id.in_({r.repository_id for r in runs})
+                )
+            ).all()
+        )
         params: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
         # plain rows, not ORM objects: a page of 100 runs has about 800 child rows (3-4x faster)
-        for p in s.execute(select(RunParameter.run_id, RunParameter.name, RunParameter.type, RunParameter.value)
-                           .where(RunParameter.run_id.in_(ids)).order_by(RunParameter.run_id, RunParameter.name)):
+        for p in s.execute(
+            select(RunParameter.run_id, RunParameter.name, RunParameter.type, RunParameter.value)
+            .where(RunParameter.run_id.in_(ids))
+            .order_by(RunParameter.run_id, RunParameter.name)
+        ):
             params[p.run_id].append({"name": p.name, "value": _decode(p.type, p.value), "type": p.type})
         inputs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for i in s.execute(select(RunInput.run_id, RunInput.name, RunInput.repository, RunInput.digest)
-                           .where(RunInput.run_id.in_(ids)).order_by(RunInput.run_id, RunInput.name)):
+        for i in s.execute(
+            select(RunInput.run_id, RunInput.name, RunInput.repository, RunInput.digest)
+            .where(RunInput.run_id.in_(ids))
+            .order_by(RunInput.run_id, RunInput.name)
+        ):
             inputs[i.run_id].append({"name": i.name, "repository": i.repository, "digest": i.digest})
         outputs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for o in s.execute(select(RunOutput.run_id, RunOutput.path, RunOutput.sha256, RunOutput.size)
-                           .where(RunOutput.run_id.in_(ids)).order_by(RunOutput.run_id, RunOutput.path)):
+        for o in s.execute(
+            select(RunOutput.run_id, RunOutput.path, RunOutput.sha256, RunOutput.size)
+            .where(RunOutput.run_id.in_(ids))
+            .order_by(RunOutput.run_id, RunOutput.path)
+        ):
             outputs[o.run_id].append({"path": o.path, "sha256": o.sha256, "size": o.size})
         steps: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for st in s.execute(select(*RunStep.__table__.c).where(RunStep.run_id.in_(ids))  # plain rows
-                            .order_by(RunStep.run_id, RunStep.position)):
-            steps[st.run_id].append({
-                "position": st.position, "name": st.name, "command": st.command,
-                "image": {"registry": st.image_registry, "repository": st.image_repository,
-                          "digest": st.image_digest, "tag": st.image_tag},
-                "parameters": json.loads(st.parameters), "inputs": json.loads(st.inputs),
-                "outputs": json.loads(st.outputs),
-                "started": st.started.isoformat() if st.started else None,
-                "ended": st.ended.isoformat() if st.ended else None,
-            })
-        workflows = {w.run_id: {"language": w.language, "path": w.path, "sha256": w.sha256, "size": w.size,
-                                "input_files": json.loads(w.input_files)}
-                     for w in s.execute(select(RunWorkflow).where(RunWorkflow.run_id.in_(ids))).scalars()}
-        return [{
-            "id": r.id,
-            "repository": repos.get(r.repository_id, ""),
-            "result_digest": r.result_digest,
-            "crate_digest": r.crate_digest,
-            "name": r.name,
-            "command": r.command,
-            "image": {"registry": r.image_registry, "repository": r.image_repository, "digest": r.image_digest,
-                      "index_digest": r.image_index_digest, "tag": r.image_tag},
-            "parameters": params[r.id],
-            "inputs": inputs[r.id],
-            "outputs": outputs[r.id],
-            "workflow": workflows.get(r.id),
-            "steps": steps[r.id] or [_one_step(r, params[r.id], outputs[r.id])],
-            "agent": {"name": r.agent_name, "orcid": r.agent_orcid} if r.agent_name else None,
-            "started": r.started.isoformat(),
-            "ended": r.ended.isoformat(),
-            "created_at": r.created_at.isoformat(),
-        } for r in runs]
+        for st in s.execute(
+            select(*RunStep.__table__.c)
+            .where(RunStep.run_id.in_(ids))  # plain rows
+            .order_by(RunStep.run_id, RunStep.position)
+        ):
+            steps[st.run_id].append(
+                {
+                    "position": st.position,
+                    "name": st.name,
+                    "command": st.command,
+                    "image": {
+                        "registry": st.image_registry,
+                        "repository": st.image_repository,
+                        "digest": st.image_digest,
+                        "tag": st.image_tag,
+                    },
+                    "parameters": json.loads(st.parameters),
+                    "inputs": json.loads(st.inputs),
+                    "outputs": json.loads(st.outputs),
+                    "started": st.started.isoformat() if st.started else None,
+                    "ended": st.ended.isoformat() if st.ended else None,
+                }
+            )
+        workflows = {
+            w.run_id: {
+                "language": w.language,
+                "path": w.path,
+                "sha256": w.sha256,
+                "size": w.size,
+                "input_files": json.loads(w.input_files),
+            }
+            for w in s.execute(select(RunWorkflow).where(RunWorkflow.run_id.in_(ids))).scalars()
+        }
+        return [
+            {
+                "id": r.id,
+                "repository": repos.get(r.repository_id, ""),
+                "result_digest": r.result_digest,
+                "crate_digest": r.crate_digest,
+                "name": r.name,
+                "command": r.command,
+                "image": {
+                    "registry": r.image_registry,
+                    "repository": r.image_repository,
+                    "digest": r.image_digest,
+                    "index_digest": r.image_index_digest,
+                    "tag": r.image_tag,
+                },
+                "parameters": params[r.id],
+                "inputs": inputs[r.id],
+                "outputs": outputs[r.id],
+                "workflow": workflows.get(r.id),
+                "steps": steps[r.id] or [_one_step(r, params[r.id], outputs[r.id])],
+                "agent": {"name": r.agent_name, "orcid": r.agent_orcid} if r.agent_name else None,
+                "started": r.started.isoformat(),
+                "ended": r.ended.isoformat(),
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in runs
+        ]
 
     def get(self, run_id: int) -> dict[str, Any]:
         with self.sessions() as s:
@@ -451,16 +601,30 @@ class RunQueries:
 
     def for_result(self, repository: str, digest: str) -> dict[str, Any] | None:
         with self.sessions() as s:
-            r = s.execute(select(Run).join(Repository, Repository.id == Run.repository_id)
-                          .where(Repository.name == repository, Run.result_digest == digest)
-                          .order_by(Run.id.desc()).limit(1)).scalar()
+            r = s.execute(
+                select(Run)
+                .join(Repository, Repository.id == Run.repository_id)
+                .where(Repository.name == repository, Run.result_digest == digest)
+                .order_by(Run.id.desc())
+                .limit(1)
+            ).scalar()
             return self._views(s, [r])[0] if r else None
 
-    def search(self, *, repository: str | None = None, image: str | None = None, dataset: str | None = None,
-               parameter: str | None = None, value: str | None = None, agent: str | None = None,
-               started_after: datetime | None = None, started_before: datetime | None = None,
-               limit: int = 50, after: int | None = None,
-               visible: Iterable[str] | None = None) -> tuple[list[dict[str, Any]], int | None]:
+    def search(
+        self,
+        *,
+        repository: str | None = None,
+        image: str | None = None,
+        dataset: str | None = None,
+        parameter: str | None = None,
+        value: str | None = None,
+        agent: str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        limit: int = 50,
+        after: int | None = None,
+        visible: Iterable[str] | None = None,
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """Runs matching every given filter, newest first; returns (page, cursor of the next page)."""
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be between 1 and 1000")
@@ -468,9 +632,14 @@ class RunQueries:
         if repository:
             q = q.join(Repository, Repository.id == Run.repository_id).where(Repository.name == repository)
         if image:
-            q = q.where(or_(Run.image_digest == image, Run.image_index_digest == image,
-                            Run.image_digest.in_(_children_of(image)),
-                            Run.image_index_digest.in_(_parents_of(image))))
+            q = q.where(
+                or_(
+                    Run.image_digest == image,
+                    Run.image_index_digest == image,
+                    Run.image_digest.in_(_children_of(image)),
+                    Run.image_index_digest.in_(_parents_of(image)),
+                )
+            )
         if dataset:
             q = q.where(Run.id.in_(select(RunInput.run_id).where(RunInput.digest == dataset)))
         if parameter:
@@ -489,7 +658,9 @@ class RunQueries:
         if after is not None and after <= RUN_ID_MAX:  # a larger cursor is before every run
             q = q.where(Run.id < after)
         if visible is not None:
-            q = q.where(Run.repository_id.in_(select(Repository.id).where(Repository.name.in_(list(visible)))))
+            q = q.where(
+                Run.repository_id.in_(select(Repository.id).where(Repository.name.in_(list(visible))))
+            )
         q = q.order_by(Run.id.desc()).limit(limit + 1)
         with self.sessions() as s:
             rows = s.execute(q.with_only_columns(*RUN_COLUMNS)).all()
@@ -498,9 +669,15 @@ class RunQueries:
             return self._views(s, rows), (rows[-1].id if more else None)
 
     # --- lineage and impact ---
-    def lineage(self, repository: str, digest: str, depth: int = 0,
-                seen: set[str] | None = None, session: Session | None = None,
-                can_read: ReadCheck | None = None) -> dict[str, Any]:
+    def lineage(
+        self,
+        repository: str,
+        digest: str,
+        depth: int = 0,
+        seen: set[str] | None = None,
+        session: Session | None = None,
+        can_read: ReadCheck | None = None,
+    ) -> dict[str, Any]:
         """What produced ``repository@digest``, recursively through inputs that are results.
 
         ``can_read`` (whether the caller may read a repository; None: everything) authorizes every
@@ -515,17 +692,29 @@ class RunQueries:
         s = session
         seen = seen if seen is not None else set()
         hidden = depth > 0 and can_read is not None and not can_read(repository)
-        art = None if hidden else s.execute(
-            select(Manifest.artifact_type).join(Repository, Repository.id == Manifest.repository_id)
-            .where(Repository.name == repository, Manifest.digest == digest)).first()
+        art = (
+            None
+            if hidden
+            else s.execute(
+                select(Manifest.artifact_type)
+                .join(Repository, Repository.id == Manifest.repository_id)
+                .where(Repository.name == repository, Manifest.digest == digest)
+            ).first()
+        )
         if art is None and depth == 0:
             raise NotFound(f"{repository}@{digest} is not in this registry")
         subject = {"repository": repository, "digest": digest, "artifact_type": art[0] if art else None}
         # the newest run that produced it, else the run its crate describes: one statement
-        run = s.execute(select(Run).where(or_(Run.result_digest == digest, Run.crate_digest == digest))
-                        .order_by((Run.result_digest == digest).desc(), Run.id.desc()).limit(1)).scalar()
+        run = s.execute(
+            select(Run)
+            .where(or_(Run.result_digest == digest, Run.crate_digest == digest))
+            .order_by((Run.result_digest == digest).desc(), Run.id.desc())
+            .limit(1)
+        ).scalar()
         if run is not None and not hidden and can_read is not None:
-            run_repository = s.execute(select(Repository.name).where(Repository.id == run.repository_id)).scalar()
+            run_repository = s.execute(
+                select(Repository.name).where(Repository.id == run.repository_id)
+            ).scalar()
             hidden = run_repository is None or not can_read(run_repository)
         if hidden:
             redacted = {"redacted": True, "result_digest": run.result_digest} if run is not None else None
@@ -536,11 +725,19 @@ class RunQueries:
         if depth >= MAX_DEPTH or digest in seen:
             return {"subject": subject, "produced_by": view, "inputs": [], "truncated": True}
         seen.add(digest)
-        inputs = [self.lineage(i["repository"], i["digest"], depth + 1, seen, s, can_read) for i in view["inputs"]]
+        inputs = [
+            self.lineage(i["repository"], i["digest"], depth + 1, seen, s, can_read) for i in view["inputs"]
+        ]
         return {"subject": subject, "produced_by": view, "inputs": inputs}
 
-    def _downstream_ids(self, s: Session, digest: str, after: int | None = None,
-                        limit: int | None = None, visible: Iterable[str] | None = None) -> list[int]:
+    def _downstream_ids(
+        self,
+        s: Session,
+        digest: str,
+        after: int | None = None,
+        limit: int | None = None,
+        visible: Iterable[str] | None = None,
+    ) -> list[int]:
         """Ids of runs that used ``digest`` (as image, image index or input), transitively: one
         indexed lookup in the ancestry table written at admission; only runs in ``visible``
         repositories when given."""
@@ -553,15 +750,17 @@ class RunQueries:
             q = q.limit(limit)
         return list(s.execute(q).scalars())
 
-    def _downstream(self, s: Session, digest: str, limit: int = 100,
-                    visible_to: ReadCheck | None = None) -> list[dict[str, Any]]:
+    def _downstream(
+        self, s: Session, digest: str, limit: int = 100, visible_to: ReadCheck | None = None
+    ) -> list[dict[str, Any]]:
         ids = self._downstream_ids(s, digest, limit=limit)
         runs = s.execute(select(*RUN_COLUMNS).where(Run.id.in_(ids)).order_by(Run.id)).all() if ids else []
         views = self._views(s, runs)
         return views if visible_to is None else [v for v in views if visible_to(v["repository"])]
 
-    def impact(self, digest: str, limit: int = 100, after: int | None = None,
-               visible: Iterable[str] | None = None) -> dict[str, Any]:
+    def impact(
+        self, digest: str, limit: int = 100, after: int | None = None, visible: Iterable[str] | None = None
+    ) -> dict[str, Any]:
         """Runs and results depending on ``digest``, a page at a time (ordered by run id), with totals.
 
         ``visible`` (the repositories the caller may read; None: all) applies before anything is
@@ -570,35 +769,55 @@ class RunQueries:
         names = list(visible) if visible is not None else None
         with self.sessions() as s:
             if names is None:  # kept by triggers on run_ancestors (migration 0013): one key lookup
-                total = s.execute(select(RunAncestorCount.runs)
-                                  .where(RunAncestorCount.digest == digest)).scalar() or 0
+                total = (
+                    s.execute(select(RunAncestorCount.runs).where(RunAncestorCount.digest == digest)).scalar()
+                    or 0
+                )
                 ancestors = select(RunAncestor.run_id).where(RunAncestor.digest == digest)
             else:  # only what the caller may read counts (impact is no existence oracle)
-                ancestors = select(RunAncestor.run_id).where(RunAncestor.digest == digest,
-                                                             RunAncestor.run_id.in_(_runs_in(names)))
+                ancestors = select(RunAncestor.run_id).where(
+                    RunAncestor.digest == digest, RunAncestor.run_id.in_(_runs_in(names))
+                )
                 total = s.execute(select(func.count()).select_from(ancestors.subquery())).scalar_one()
-            total_results = s.execute(select(func.count(func.distinct(Run.result_digest))).where(
-                Run.id.in_(ancestors))).scalar_one() if total <= 10_000 else None
+            total_results = (
+                s.execute(
+                    select(func.count(func.distinct(Run.result_digest))).where(Run.id.in_(ancestors))
+                ).scalar_one()
+                if total <= 10_000
+                else None
+            )
             ids = self._downstream_ids(s, digest, after, limit + 1, names)
             more = len(ids) > limit
             ids = ids[:limit]
-            runs = s.execute(select(*RUN_COLUMNS).where(Run.id.in_(ids)).order_by(Run.id)).all() if ids else []
+            runs = (
+                s.execute(select(*RUN_COLUMNS).where(Run.id.in_(ids)).order_by(Run.id)).all() if ids else []
+            )
             views = self._views(s, runs)
             results = sorted({(v["repository"], v["result_digest"]) for v in views})
-            return {"subject": {"digest": digest}, "total_runs": total, "total_results": total_results,
-                    "runs": views, "results": results, "next": ids[-1] if more else None}
+            return {
+                "subject": {"digest": digest},
+                "total_runs": total,
+                "total_results": total_results,
+                "runs": views,
+                "results": results,
+                "next": ids[-1] if more else None,
+            }
 
 
 def _runs_in(repositories: Iterable[str]) -> Any:
     """Ids of the runs whose result is in one of ``repositories``."""
-    return select(Run.id).where(Run.repository_id.in_(
-        select(Repository.id).where(Repository.name.in_(list(repositories)))))
+    return select(Run.id).where(
+        Run.repository_id.in_(select(Repository.id).where(Repository.name.in_(list(repositories))))
+    )
 
 
 def _children_of(digest: str) -> Any:
     """Manifests listed by the index ``digest``."""
-    return (select(ManifestRef.digest).join(Manifest, Manifest.id == ManifestRef.manifest_id)
-            .where(Manifest.digest == digest, ManifestRef.kind == "manifest"))
+    return (
+        select(ManifestRef.digest)
+        .join(Manifest, Manifest.id == ManifestRef.manifest_id)
+        .where(Manifest.digest == digest, ManifestRef.kind == "manifest")
+    )
 
 
 def _parents_of(digest: str) -> Any:
@@ -607,5 +826,8 @@ def _parents_of(digest: str) -> Any:
 
 
 def _parents_of_many(digests: list[str]) -> Any:
-    return (select(Manifest.digest).join(ManifestRef, ManifestRef.manifest_id == Manifest.id)
-            .where(ManifestRef.digest.in_(digests), ManifestRef.kind == "manifest"))
+    return (
+        select(Manifest.digest)
+        .join(ManifestRef, ManifestRef.manifest_id == Manifest.id)
+        .where(ManifestRef.digest.in_(digests), ManifestRef.kind == "manifest")
+    )

@@ -52,6 +52,7 @@ def namespace_of(repository: str) -> str:
 
 # --- who reads --------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Reader:
     """Which repositories a caller may read.
@@ -107,6 +108,7 @@ EVERYONE = Reader(everything=True)
 
 # --- writing the index --------------------------------------------------------------------------
 
+
 def _upsert(s: Session, key: str, **values: Any) -> None:
     row = s.execute(select(SearchEntry).where(SearchEntry.key == key)).scalar()
     if row is None:
@@ -154,19 +156,43 @@ def _annotations_text(annotations: str | None) -> str:
 def index_repository(s: Session, repository: str) -> None:
     key = f"repository:{repository}"
     if s.execute(select(SearchEntry.id).where(SearchEntry.key == key)).first() is None:
-        s.add(SearchEntry(key=key, kind="repository", namespace=namespace_of(repository), repository=repository,
-                          title=repository, body=repository.replace("/", " "), ref=repository, digest=None))
+        s.add(
+            SearchEntry(
+                key=key,
+                kind="repository",
+                namespace=namespace_of(repository),
+                repository=repository,
+                title=repository,
+                body=repository.replace("/", " "),
+                ref=repository,
+                digest=None,
+            )
+        )
         s.flush()
 
 
 def index_tag(s: Session, repository: str, tag: str, digest: str, artifact_type: str | None) -> None:
-    _upsert(s, f"tag:{repository}:{tag}", kind="tag", namespace=namespace_of(repository), repository=repository,
-            title=f"{repository}:{tag}", body=_words(repository.replace("/", " "), tag, _manifest_kind(artifact_type)),
-            ref=tag, digest=digest)
+    _upsert(
+        s,
+        f"tag:{repository}:{tag}",
+        kind="tag",
+        namespace=namespace_of(repository),
+        repository=repository,
+        title=f"{repository}:{tag}",
+        body=_words(repository.replace("/", " "), tag, _manifest_kind(artifact_type)),
+        ref=tag,
+        digest=digest,
+    )
 
 
-def index_manifest(s: Session, repository: str, digest: str, artifact_type: str | None, content: bytes,
-                   annotations: str | None) -> None:
+def index_manifest(
+    s: Session,
+    repository: str,
+    digest: str,
+    artifact_type: str | None,
+    content: bytes,
+    annotations: str | None,
+) -> None:
     kind = _manifest_kind(artifact_type)
     if kind is None:
         return
@@ -176,21 +202,45 @@ def index_manifest(s: Session, repository: str, digest: str, artifact_type: str 
         title = json.loads(annotations or "{}").get(artifacts.TITLE) or title
     except ValueError:
         pass
-    _upsert(s, f"{kind}:{repository}@{digest}", kind=kind, namespace=namespace_of(repository),
-            repository=repository, title=title or f"{repository}@{digest[:19]}",
-            body=_words(repository.replace("/", " "), ann, " ".join(_layer_titles(content))), ref=digest,
-            digest=digest)
+    _upsert(
+        s,
+        f"{kind}:{repository}@{digest}",
+        kind=kind,
+        namespace=namespace_of(repository),
+        repository=repository,
+        title=title or f"{repository}@{digest[:19]}",
+        body=_words(repository.replace("/", " "), ann, " ".join(_layer_titles(content))),
+        ref=digest,
+        digest=digest,
+    )
 
 
 def index_run(s: Session, run: Run, repository: str) -> None:
-    params = s.execute(select(RunParameter.name, RunParameter.value).where(RunParameter.run_id == run.id)).all()
+    params = s.execute(
+        select(RunParameter.name, RunParameter.value).where(RunParameter.run_id == run.id)
+    ).all()
     inputs = s.execute(select(RunInput.name).where(RunInput.run_id == run.id)).scalars().all()
     # Only what the run's own repository says: the image and input repositories may be private
     # where the run is public, and an entry is shown by the visibility of its own repository.
-    body = _words(" ".join(f"{n} {v}" for n, v in params), run.command, run.agent_name, run.agent_orcid,
-                  " ".join(inputs), repository)
-    _upsert(s, f"run:{run.id}", kind="run", namespace=namespace_of(repository), repository=repository,
-            title=run.name or f"run {run.id}", body=body, ref=str(run.id), digest=run.result_digest)
+    body = _words(
+        " ".join(f"{n} {v}" for n, v in params),
+        run.command,
+        run.agent_name,
+        run.agent_orcid,
+        " ".join(inputs),
+        repository,
+    )
+    _upsert(
+        s,
+        f"run:{run.id}",
+        kind="run",
+        namespace=namespace_of(repository),
+        repository=repository,
+        title=run.name or f"run {run.id}",
+        body=body,
+        ref=str(run.id),
+        digest=run.result_digest,
+    )
 
 
 def index_doi(s: Session, doi: str) -> None:
@@ -199,8 +249,11 @@ def index_doi(s: Session, doi: str) -> None:
     if row is None:
         _drop(s, f"doi:{doi}")
         return
-    repo = s.execute(select(Repository.name).where(Repository.id == row.repository_id)).scalar() \
-        if row.repository_id else None
+    repo = (
+        s.execute(select(Repository.name).where(Repository.id == row.repository_id)).scalar()
+        if row.repository_id
+        else None
+    )
     try:
         meta = json.loads(row.metadata_json)
     except ValueError:
@@ -209,11 +262,24 @@ def index_doi(s: Session, doi: str) -> None:
     creators = [c.get("name", "") for c in meta.get("creators", []) if isinstance(c, dict)]
     subjects = [x.get("subject", "") for x in meta.get("subjects", []) if isinstance(x, dict)]
     descriptions = [d.get("description", "") for d in meta.get("descriptions", []) if isinstance(d, dict)]
-    _upsert(s, f"doi:{doi}", kind="doi", namespace=namespace_of(repo or ""), repository=repo or "",
-            title=titles[0] if titles else doi,
-            body=_words(doi, " ".join(titles[1:]), " ".join(creators), " ".join(subjects), " ".join(descriptions),
-                        row.state),
-            ref=doi, digest=row.result_digest)
+    _upsert(
+        s,
+        f"doi:{doi}",
+        kind="doi",
+        namespace=namespace_of(repo or ""),
+        repository=repo or "",
+        title=titles[0] if titles else doi,
+        body=_words(
+            doi,
+            " ".join(titles[1:]),
+            " ".join(creators),
+            " ".join(subjects),
+            " ".join(descriptions),
+            row.state,
+        ),
+        ref=doi,
+        digest=row.result_digest,
+    )
 
 
 class SearchIndex(NoHooks):
@@ -223,7 +289,9 @@ class SearchIndex(NoHooks):
         index_repository(session, push.repository)
         m = session.get(Manifest, push.manifest_id)
         if m is not None:
-            index_manifest(session, push.repository, push.digest, m.artifact_type, push.content, m.annotations)
+            index_manifest(
+                session, push.repository, push.digest, m.artifact_type, push.content, m.annotations
+            )
             if push.tag:
                 index_tag(session, push.repository, push.tag, push.digest, m.artifact_type)
         if push.parsed.artifact_type_field == artifacts.ROCRATE:
@@ -232,9 +300,11 @@ class SearchIndex(NoHooks):
                 index_run(session, run, push.repository)
 
     def on_tag_set(self, session: Session, repository_id: int, tag: str, manifest_id: int) -> None:
-        row = session.execute(select(Repository.name, Manifest.digest, Manifest.artifact_type)
-                              .join(Manifest, Manifest.repository_id == Repository.id)
-                              .where(Manifest.id == manifest_id)).first()
+        row = session.execute(
+            select(Repository.name, Manifest.digest, Manifest.artifact_type)
+            .join(Manifest, Manifest.repository_id == Repository.id)
+            .where(Manifest.id == manifest_id)
+        ).first()
         if row is not None:
             index_repository(session, row.name)
             index_tag(session, row.name, tag, row.digest, row.artifact_type)
@@ -244,7 +314,9 @@ class SearchIndex(NoHooks):
         if name is not None:
             _drop(session, f"tag:{name}:{tag}")
 
-    def check_manifest_delete(self, session: Session, repository_id: int, manifest_id: int, digest: str) -> None:
+    def check_manifest_delete(
+        self, session: Session, repository_id: int, manifest_id: int, digest: str
+    ) -> None:
         name = session.execute(select(Repository.name).where(Repository.id == repository_id)).scalar()
         if name is None:
             return
@@ -260,12 +332,21 @@ def rebuild(s: Session) -> int:
     names = dict(s.execute(select(Repository.id, Repository.name)).all())
     for name in names.values():
         index_repository(s, name)
-    for rid, tag, digest, at in s.execute(select(Tag.repository_id, Tag.name, Manifest.digest, Manifest.artifact_type)
-                                          .join(Manifest, Manifest.id == Tag.manifest_id)):
+    for rid, tag, digest, at in s.execute(
+        select(Tag.repository_id, Tag.name, Manifest.digest, Manifest.artifact_type).join(
+            Manifest, Manifest.id == Tag.manifest_id
+        )
+    ):
         index_tag(s, names[rid], tag, digest, at)
     for rid, digest, at, content, ann in s.execute(
-            select(Manifest.repository_id, Manifest.digest, Manifest.artifact_type, Manifest.content,
-                   Manifest.annotations).where(Manifest.artifact_type.in_([artifacts.DATASET, artifacts.RESULT]))):
+        select(
+            Manifest.repository_id,
+            Manifest.digest,
+            Manifest.artifact_type,
+            Manifest.content,
+            Manifest.annotations,
+        ).where(Manifest.artifact_type.in_([artifacts.DATASET, artifacts.RESULT]))
+    ):
         index_manifest(s, names[rid], digest, at, content, ann)
     for run in s.execute(select(Run)).scalars():
         index_run(s, run, names[run.repository_id])
@@ -277,6 +358,7 @@ def rebuild(s: Session) -> int:
 
 # --- reading the index ------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SearchHit:
     kind: str
@@ -287,8 +369,14 @@ class SearchHit:
     snippet: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "repository": self.repository or None, "title": self.title, "ref": self.ref,
-                "digest": self.digest, "snippet": self.snippet}
+        return {
+            "kind": self.kind,
+            "repository": self.repository or None,
+            "title": self.title,
+            "ref": self.ref,
+            "digest": self.digest,
+            "snippet": self.snippet,
+        }
 
 
 @dataclass(frozen=True)
@@ -301,8 +389,14 @@ class SearchPage:
     has_next: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "kind": self.kind, "page": self.page, "per_page": self.per_page,
-                "items": [h.to_dict() for h in self.hits], "has_next": self.has_next}
+        return {
+            "query": self.query,
+            "kind": self.kind,
+            "page": self.page,
+            "per_page": self.per_page,
+            "items": [h.to_dict() for h in self.hits],
+            "has_next": self.has_next,
+        }
 
 
 def terms(query: str) -> list[str]:
@@ -313,7 +407,7 @@ def _snippet(body: str, words: list[str], width: int = 140) -> str:
     low = body.lower()
     pos = min((i for i in (low.find(w) for w in words) if i >= 0), default=0)
     start = max(0, pos - 40)
-    out = body[start:start + width]
+    out = body[start : start + width]
     return ("..." if start else "") + out + ("..." if start + width < len(body) else "")
 
 
@@ -323,8 +417,15 @@ class SearchQueries:
     def __init__(self, sessions: Any) -> None:
         self.sessions = sessions
 
-    def search(self, query: str, *, reader: Reader = EVERYONE, kind: str | None = None, page: int = 1,
-               per_page: int = 20) -> SearchPage:
+    def search(
+        self,
+        query: str,
+        *,
+        reader: Reader = EVERYONE,
+        kind: str | None = None,
+        page: int = 1,
+        per_page: int = 20,
+    ) -> SearchPage:
         query = (query or "").strip()
         if len(query) > MAX_QUERY:
             raise BadRequest(f"query longer than {MAX_QUERY} characters")
@@ -343,7 +444,9 @@ class SearchQueries:
             fulltext: list[SearchHit] = []
             need = offset + want - len(digest_hits)
             if kind != "manifest" and need > 0:
-                fulltext = self._fulltext(s, words, reader, kind, max(0, offset - len(digest_hits)), min(need, want))
+                fulltext = self._fulltext(
+                    s, words, reader, kind, max(0, offset - len(digest_hits)), min(need, want)
+                )
         seen: set[tuple[str, str, str]] = set()
         merged: list[SearchHit] = []
         for h in digest_hits[offset:] + fulltext:
@@ -360,18 +463,25 @@ class SearchQueries:
         prefix = query.strip().lower()
         if not prefix.startswith(("sha256:", "sha512:")):
             prefix = "sha256:" + m.group(1)
-        q = (select(Repository.name, Manifest.digest, Manifest.artifact_type, Manifest.media_type)
-             .join(Repository, Repository.id == Manifest.repository_id)
-             .where(Manifest.digest >= prefix, Manifest.digest < prefix + "\x7f"))
+        q = (
+            select(Repository.name, Manifest.digest, Manifest.artifact_type, Manifest.media_type)
+            .join(Repository, Repository.id == Manifest.repository_id)
+            .where(Manifest.digest >= prefix, Manifest.digest < prefix + "\x7f")
+        )
         cond = reader.repository_clause(Repository.name)
         if cond is not None:
             q = q.where(cond)
         rows = s.execute(q.order_by(Manifest.digest, Repository.name).limit(50)).all()
-        return [SearchHit("manifest", name, f"{name}@{digest[:19]}", digest, digest,
-                          _manifest_kind(at) or at or mt) for name, digest, at, mt in rows]
+        return [
+            SearchHit(
+                "manifest", name, f"{name}@{digest[:19]}", digest, digest, _manifest_kind(at) or at or mt
+            )
+            for name, digest, at, mt in rows
+        ]
 
-    def _fulltext(self, s: Session, words: list[str], reader: Reader, kind: str | None, offset: int,
-                  limit: int) -> list[SearchHit]:
+    def _fulltext(
+        self, s: Session, words: list[str], reader: Reader, kind: str | None, offset: int, limit: int
+    ) -> list[SearchHit]:
         """Three steps, so a common word costs the same at 10^5 entries as at 10^3: (1) the newest
         CANDIDATES visible entries that match (index order, no scoring), (2) their scores, (3) a page
         of them, best first."""
@@ -394,23 +504,40 @@ class SearchQueries:
             matching = matching.where(cond)
         # newest first in the full-text index's own order (FTS5 walks its doclists backwards; ordering
         # by the entries' key instead would make SQLite probe the index once per entry)
-        candidates = matching.order_by((e.id if pg else _FTS.c.rowid).desc()).limit(CANDIDATES).scalar_subquery()
+        candidates = (
+            matching.order_by((e.id if pg else _FTS.c.rowid).desc()).limit(CANDIDATES).scalar_subquery()
+        )
         if pg:
             inner = t.alias("ranked_entries")
             itsv = literal_column("ranked_entries.tsv")
-            scored = select(inner.c.id.label("id"), func.ts_rank(itsv, tsq, 1).label("score")).where(
-                inner.c.id.in_(candidates)).subquery()  # 1: shorter entries rank higher
+            scored = (
+                select(inner.c.id.label("id"), func.ts_rank(itsv, tsq, 1).label("score"))
+                .where(inner.c.id.in_(candidates))
+                .subquery()
+            )  # 1: shorter entries rank higher
         else:
             # "+rowid": keep the IN list away from FTS5's planner, which would run the MATCH once per
             # candidate; filtered this way, bm25 is computed for the candidates only
-            scored = select(_FTS.c.rowid.label("id"),
-                            (-func.bm25(literal_column("search_fts"), 10.0, 1.0)).label("score")).where(
-                matches, literal_column("+search_fts.rowid").in_(candidates)).subquery()
-        q = (select(e.kind, e.repository, e.title, e.ref, e.digest, e.body).join(scored, scored.c.id == e.id)
-             .order_by(scored.c.score.desc(), e.id.desc()).offset(offset).limit(limit))
+            scored = (
+                select(
+                    _FTS.c.rowid.label("id"),
+                    (-func.bm25(literal_column("search_fts"), 10.0, 1.0)).label("score"),
+                )
+                .where(matches, literal_column("+search_fts.rowid").in_(candidates))
+                .subquery()
+            )
+        q = (
+            select(e.kind, e.repository, e.title, e.ref, e.digest, e.body)
+            .join(scored, scored.c.id == e.id)
+            .order_by(scored.c.score.desc(), e.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
         rows = s.execute(q, params).all()
-        return [SearchHit(k, repo, title, ref, digest, _snippet(body or "", words)) for k, repo, title, ref, digest, body
-                in rows]
+        return [
+            SearchHit(k, repo, title, ref, digest, _snippet(body or "", words))
+            for k, repo, title, ref, digest, body in rows
+        ]
 
 
 def counts(s: Session, reader: Reader) -> dict[str, int]:

@@ -41,7 +41,9 @@ class TaskLock:
         self.engine = engine
         self.sessions = sessions
         self.name = name
-        self.key = int.from_bytes(hashlib.sha256(f"sciregistry:{name}".encode()).digest()[:8], "big", signed=True)
+        self.key = int.from_bytes(
+            hashlib.sha256(f"sciregistry:{name}".encode()).digest()[:8], "big", signed=True
+        )
         self.me = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
     @contextmanager
@@ -88,10 +90,15 @@ class TaskLock:
     def _take_lease(self, lease: float, min_interval: float) -> bool:
         now = time.time()
         with self.sessions() as s, s.begin():
-            res = s.execute(update(TaskLockRow).where(
-                TaskLockRow.name == self.name,
-                or_(TaskLockRow.holder.is_(None), TaskLockRow.expires_at < now),
-                TaskLockRow.last_run_at <= now - min_interval).values(holder=self.me, expires_at=now + lease))
+            res = s.execute(
+                update(TaskLockRow)
+                .where(
+                    TaskLockRow.name == self.name,
+                    or_(TaskLockRow.holder.is_(None), TaskLockRow.expires_at < now),
+                    TaskLockRow.last_run_at <= now - min_interval,
+                )
+                .values(holder=self.me, expires_at=now + lease)
+            )
             return res.rowcount == 1
 
     def _finish(self) -> None:
@@ -106,7 +113,9 @@ class PeriodicTask:
     """Run ``fn`` about every ``interval`` seconds in a daemon thread, once across all holders of
     the same :class:`TaskLock` name. Failures are logged and the next interval tries again."""
 
-    def __init__(self, lock: TaskLock, interval: float, fn: Callable[[], Any], *, lease: float | None = None) -> None:
+    def __init__(
+        self, lock: TaskLock, interval: float, fn: Callable[[], Any], *, lease: float | None = None
+    ) -> None:
         self.lock = lock
         self.interval = interval
         self.fn = fn

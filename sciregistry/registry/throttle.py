@@ -35,8 +35,9 @@ class SqlThrottle(LoginThrottle):
         now = self._clock()
         keys = [_key(k) for k, _ in self._keys(addr, user)]
         with self._sessions() as s:
-            until = s.execute(select(func.max(LoginFailure.locked_until))
-                              .where(LoginFailure.key.in_(keys))).scalar()
+            until = s.execute(
+                select(func.max(LoginFailure.locked_until)).where(LoginFailure.key.in_(keys))
+            ).scalar()
         wait = (until or 0.0) - now
         return max(1, math.ceil(wait)) if wait > 0 else None
 
@@ -49,16 +50,27 @@ class SqlThrottle(LoginThrottle):
             # Writing first (pruning decayed counters) takes SQLite's write lock before the reads
             # below, so two workers cannot both read the old count; PostgreSQL locks the rows.
             cutoff = now - self.window
-            s.execute(delete(LoginFailure).where(LoginFailure.last_failure < cutoff,
-                                                 LoginFailure.locked_until < cutoff))
+            s.execute(
+                delete(LoginFailure).where(
+                    LoginFailure.last_failure < cutoff, LoginFailure.locked_until < cutoff
+                )
+            )
             for parts, is_user in self._keys(addr, user):
                 key = _key(parts)
-                row = s.execute(select(LoginFailure).where(LoginFailure.key == key).with_for_update()).scalar()
-                e = self._after_failure(None if row is None else _Entry(row.count, row.last_failure,
-                                                                        row.locked_until), now, is_user)
+                row = s.execute(
+                    select(LoginFailure).where(LoginFailure.key == key).with_for_update()
+                ).scalar()
+                e = self._after_failure(
+                    None if row is None else _Entry(row.count, row.last_failure, row.locked_until),
+                    now,
+                    is_user,
+                )
                 if row is None:
-                    s.add(LoginFailure(key=key, count=e.count, last_failure=e.last_failure,
-                                       locked_until=e.locked_until))
+                    s.add(
+                        LoginFailure(
+                            key=key, count=e.count, last_failure=e.last_failure, locked_until=e.locked_until
+                        )
+                    )
                     s.flush()
                 else:
                     row.count, row.last_failure, row.locked_until = e.count, e.last_failure, e.locked_until

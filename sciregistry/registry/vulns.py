@@ -68,16 +68,31 @@ GENERATION = "generation"
 
 def is_image(push: ManifestPush) -> bool:
     p = push.parsed
-    return (p.media_type in (OCI_MANIFEST, DOCKER_MANIFEST) and not p.artifact_type_field
-            and p.config is not None and p.config.media_type in IMAGE_CONFIGS)
+    return (
+        p.media_type in (OCI_MANIFEST, DOCKER_MANIFEST)
+        and not p.artifact_type_field
+        and p.config is not None
+        and p.config.media_type in IMAGE_CONFIGS
+    )
 
 
 def _enqueue(session: Session, repository_id: int, digest: str, *, recatalogue: bool = False) -> None:
-    job = session.execute(select(ScanJob).where(ScanJob.repository_id == repository_id,
-                                                ScanJob.digest == digest)).scalar()
+    job = session.execute(
+        select(ScanJob).where(ScanJob.repository_id == repository_id, ScanJob.digest == digest)
+    ).scalar()
     if job is None:
-        session.add(ScanJob(repository_id=repository_id, digest=digest, state="queued", again=False,
-                            catalogued=False, generation=0, attempts=0, packages=0))
+        session.add(
+            ScanJob(
+                repository_id=repository_id,
+                digest=digest,
+                state="queued",
+                again=False,
+                catalogued=False,
+                generation=0,
+                attempts=0,
+                packages=0,
+            )
+        )
         return
     if recatalogue:
         job.catalogued = False
@@ -96,10 +111,16 @@ class ScanQueue(NoHooks):
             _enqueue(session, push.repository_id, push.digest)
             return
         p = push.parsed
-        if p.artifact_type in SBOM_TYPES and p.subject is not None and \
-                (p.annotations or {}).get(GENERATOR_ANNOTATION) is None:
-            subject = session.execute(select(Manifest.id).where(Manifest.repository_id == push.repository_id,
-                                                                Manifest.digest == p.subject.digest)).scalar()
+        if (
+            p.artifact_type in SBOM_TYPES
+            and p.subject is not None
+            and (p.annotations or {}).get(GENERATOR_ANNOTATION) is None
+        ):
+            subject = session.execute(
+                select(Manifest.id).where(
+                    Manifest.repository_id == push.repository_id, Manifest.digest == p.subject.digest
+                )
+            ).scalar()
             if subject is not None:
                 _enqueue(session, push.repository_id, p.subject.digest, recatalogue=True)
 
@@ -113,8 +134,13 @@ class ImportReport:
     requeued: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"imported": self.imported, "unchanged": self.unchanged, "skipped": self.skipped,
-                "generation": self.generation, "requeued": self.requeued}
+        return {
+            "imported": self.imported,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "generation": self.generation,
+            "requeued": self.requeued,
+        }
 
 
 def iter_osv(path: str | Path) -> Iterator[tuple[str, bytes]]:
@@ -143,7 +169,9 @@ def _targets(a: Advisory) -> set[tuple[str, str]]:
 
 
 class VulnService:
-    def __init__(self, registry: Any, *, runs: Any = None, base_url: str = "", registry_host: str = "") -> None:
+    def __init__(
+        self, registry: Any, *, runs: Any = None, base_url: str = "", registry_host: str = ""
+    ) -> None:
         from sciregistry.registry.runs import RunQueries
 
         self.registry = registry
@@ -188,8 +216,9 @@ class VulnService:
             s.add(VulnPackage(record_id=a.id, type=t, name=n[:255]))
         return True
 
-    def import_records(self, items: Iterable[tuple[str, bytes]], *, source: str = "osv",
-                       batch: int = 2000) -> ImportReport:
+    def import_records(
+        self, items: Iterable[tuple[str, bytes]], *, source: str = "osv", batch: int = 2000
+    ) -> ImportReport:
         """Store OSV records (bad ones are skipped and listed); then bump the generation and queue
         every scanned image again."""
         report = ImportReport()
@@ -235,14 +264,26 @@ class VulnService:
 
     def _record_view(self, row: VulnRecord) -> dict[str, Any]:
         raw = json.loads(row.record_json)
-        return {"id": row.id, "kind": row.kind, "source": row.source, "summary": row.summary,
-                "details": raw.get("details") if isinstance(raw.get("details"), str) else "",
-                "severity": row.severity, "score": row.score, "published": row.published, "modified": row.modified,
-                "aliases": [a for a in raw.get("aliases") or [] if isinstance(a, str)],
-                "affected": _affected_text(raw), "fixed": _fixed_versions(raw),
-                "references": [r["url"] for r in raw.get("references") or []
-                               if isinstance(r, dict) and isinstance(r.get("url"), str)],
-                "imported_at": row.imported_at.isoformat()}
+        return {
+            "id": row.id,
+            "kind": row.kind,
+            "source": row.source,
+            "summary": row.summary,
+            "details": raw.get("details") if isinstance(raw.get("details"), str) else "",
+            "severity": row.severity,
+            "score": row.score,
+            "published": row.published,
+            "modified": row.modified,
+            "aliases": [a for a in raw.get("aliases") or [] if isinstance(a, str)],
+            "affected": _affected_text(raw),
+            "fixed": _fixed_versions(raw),
+            "references": [
+                r["url"]
+                for r in raw.get("references") or []
+                if isinstance(r, dict) and isinstance(r.get("url"), str)
+            ],
+            "imported_at": row.imported_at.isoformat(),
+        }
 
     def _matcher_for(self, s: Session, packages: list[Package]) -> Matcher:
         names = {normalize_name(p.type, p.name) for p in packages}
@@ -251,13 +292,20 @@ class VulnService:
         ids: set[str] = set()
         name_list = sorted(names)
         for i in range(0, len(name_list), 500):
-            chunk = name_list[i:i + 500]
-            ids |= set(s.execute(select(VulnPackage.record_id).where(VulnPackage.name.in_(chunk),
-                                                                     VulnPackage.type.in_(types))).scalars())
+            chunk = name_list[i : i + 500]
+            ids |= set(
+                s.execute(
+                    select(VulnPackage.record_id).where(
+                        VulnPackage.name.in_(chunk), VulnPackage.type.in_(types)
+                    )
+                ).scalars()
+            )
         m = Matcher()
         id_list = sorted(ids)
         for i in range(0, len(id_list), 500):
-            for raw in s.execute(select(VulnRecord.record_json).where(VulnRecord.id.in_(id_list[i:i + 500]))).scalars():
+            for raw in s.execute(
+                select(VulnRecord.record_json).where(VulnRecord.id.in_(id_list[i : i + 500]))
+            ).scalars():
                 try:
                     m.add(parse_record(raw))
                 except OsvError:  # stored records were valid when imported
@@ -268,8 +316,13 @@ class VulnService:
     def enqueue(self, repository: str, digest: str) -> None:
         with self.sessions() as s, s.begin():
             rid = s.execute(select(Repository.id).where(Repository.name == repository)).scalar()
-            mid = s.execute(select(Manifest.id).where(Manifest.repository_id == rid, Manifest.digest == digest)).scalar() \
-                if rid is not None else None
+            mid = (
+                s.execute(
+                    select(Manifest.id).where(Manifest.repository_id == rid, Manifest.digest == digest)
+                ).scalar()
+                if rid is not None
+                else None
+            )
             if mid is None:
                 raise NotFound(f"{repository}@{digest} is not in this registry")
             _enqueue(s, rid, digest)
@@ -281,13 +334,16 @@ class VulnService:
         with self.sessions() as s, s.begin():
             pg = s.get_bind().dialect.name == "postgresql"
             lock = " FOR UPDATE SKIP LOCKED" if pg else ""
-            row = s.execute(text(
-                "UPDATE scan_jobs SET state = 'running', claimed_by = :me, claimed_at = :now, "
-                "attempts = attempts + 1, again = :false "
-                "WHERE id = (SELECT id FROM scan_jobs WHERE state = 'queued' OR "
-                "(state = 'running' AND claimed_at < :stale) ORDER BY id LIMIT 1" + lock + ") "
-                "AND (state = 'queued' OR claimed_at < :stale) RETURNING id"),
-                {"me": self.worker_id, "now": now, "stale": now - STALE_CLAIM, "false": False}).first()
+            row = s.execute(
+                text(
+                    "UPDATE scan_jobs SET state = 'running', claimed_by = :me, claimed_at = :now, "
+                    "attempts = attempts + 1, again = :false "
+                    "WHERE id = (SELECT id FROM scan_jobs WHERE state = 'queued' OR "
+                    "(state = 'running' AND claimed_at < :stale) ORDER BY id LIMIT 1" + lock + ") "
+                    "AND (state = 'queued' OR claimed_at < :stale) RETURNING id"
+                ),
+                {"me": self.worker_id, "now": now, "stale": now - STALE_CLAIM, "false": False},
+            ).first()
             return int(row[0]) if row else None
 
     def run_once(self) -> int | None:
@@ -338,17 +394,23 @@ class VulnService:
     # --- one scan -------------------------------------------------------------------------------
     def _image(self, s: Session, job: ScanJob) -> tuple[str, dict[str, Any]]:
         repo = s.execute(select(Repository.name).where(Repository.id == job.repository_id)).scalar_one()
-        content = s.execute(select(Manifest.content).where(Manifest.repository_id == job.repository_id,
-                                                           Manifest.digest == job.digest)).scalar()
+        content = s.execute(
+            select(Manifest.content).where(
+                Manifest.repository_id == job.repository_id, Manifest.digest == job.digest
+            )
+        ).scalar()
         if content is None:
             raise ScanError("the image manifest was deleted")
         return repo, json.loads(content)
 
     def _ci_sbom(self, repo: str, digest: str) -> tuple[str, list[Package]] | None:
         """Packages of the newest SBOM referrer that CI pushed (not one sciregistry generated)."""
-        found = [d for d in self.registry.referrers(repo, digest)
-                 if d.get("artifactType") in SBOM_TYPES
-                 and GENERATOR_ANNOTATION not in (d.get("annotations") or {})]
+        found = [
+            d
+            for d in self.registry.referrers(repo, digest)
+            if d.get("artifactType") in SBOM_TYPES
+            and GENERATOR_ANNOTATION not in (d.get("annotations") or {})
+        ]
         for desc in reversed(found):
             try:
                 doc = json.loads(self.registry.get_manifest(repo, desc["digest"]).content)
@@ -356,7 +418,15 @@ class VulnService:
                 with self.store.open(layer["digest"]) as f:
                     data = f.read(64 << 20)
                 return desc["digest"], read_sbom(data, f"SBOM referrer {desc['digest']}")
-            except (RegistryError, BlobNotFound, SbomError, ValueError, IndexError, KeyError, TypeError) as exc:
+            except (
+                RegistryError,
+                BlobNotFound,
+                SbomError,
+                ValueError,
+                IndexError,
+                KeyError,
+                TypeError,
+            ) as exc:
                 log.warning("CI SBOM %s of %s@%s unusable: %s", desc.get("digest"), repo, digest, exc)
         return None
 
@@ -394,9 +464,18 @@ class VulnService:
                 return
             digest = job.digest
             generation = self.generation(s)
-            packages = [Package.from_dict(json.loads(r)) for r in s.execute(
-                select(ImagePackage.package_json).where(ImagePackage.job_id == job_id)
-                .order_by(ImagePackage.idx)).scalars()] if catalogued else None
+            packages = (
+                [
+                    Package.from_dict(json.loads(r))
+                    for r in s.execute(
+                        select(ImagePackage.package_json)
+                        .where(ImagePackage.job_id == job_id)
+                        .order_by(ImagePackage.idx)
+                    ).scalars()
+                ]
+                if catalogued
+                else None
+            )
             source = job.sbom_source
             current_sbom = job.sbom_digest
         sbom_digest = current_sbom
@@ -414,32 +493,64 @@ class VulnService:
                     self._finish(job_id, error=str(exc), catalogued=False, packages=0)
                     return
                 source = "catalogue"
-                sbom_digest = self._push_referrer(repo, digest, "application/vnd.cyclonedx+json",
-                                                  cyclonedx(inv, repository=repo, digest=digest),
-                                                  replaces=old_sbom)
+                sbom_digest = self._push_referrer(
+                    repo,
+                    digest,
+                    "application/vnd.cyclonedx+json",
+                    cyclonedx(inv, repository=repo, digest=digest),
+                    replaces=old_sbom,
+                )
             packages = inv.packages
             with self.sessions() as s, s.begin():
                 s.execute(delete(ImagePackage).where(ImagePackage.job_id == job_id))
-                s.add_all([ImagePackage(job_id=job_id, idx=i, package_json=json.dumps(p.to_dict()))
-                           for i, p in enumerate(packages)])
+                s.add_all(
+                    [
+                        ImagePackage(job_id=job_id, idx=i, package_json=json.dumps(p.to_dict()))
+                        for i, p in enumerate(packages)
+                    ]
+                )
         with self.sessions() as s:
             findings = self._matcher_for(s, packages).match(packages)
         with self.sessions() as s, s.begin():
             s.execute(delete(ImageFinding).where(ImageFinding.job_id == job_id))
-            s.add_all([ImageFinding(job_id=job_id, record_id=f.advisory, kind=f.kind, severity=f.severity,
-                                    finding_json=json.dumps(f.to_dict())) for f in findings])
-        report = {"image": {"repository": repo, "digest": digest}, "scanned_at": utcnow().isoformat(),
-                  "database_generation": generation, "sbom": {"source": source, "digest": sbom_digest},
-                  "packages": len(packages), "findings": [f.to_dict() for f in findings]}
-        report_digest = self._push_referrer(repo, digest, REPORT_TYPE, json.dumps(report).encode(),
-                                            replaces=old_report)
-        self._finish(job_id, catalogued=True, generation=generation, packages=len(packages), sbom_source=source,
-                     sbom_digest=sbom_digest, report_digest=report_digest)
+            s.add_all(
+                [
+                    ImageFinding(
+                        job_id=job_id,
+                        record_id=f.advisory,
+                        kind=f.kind,
+                        severity=f.severity,
+                        finding_json=json.dumps(f.to_dict()),
+                    )
+                    for f in findings
+                ]
+            )
+        report = {
+            "image": {"repository": repo, "digest": digest},
+            "scanned_at": utcnow().isoformat(),
+            "database_generation": generation,
+            "sbom": {"source": source, "digest": sbom_digest},
+            "packages": len(packages),
+            "findings": [f.to_dict() for f in findings],
+        }
+        report_digest = self._push_referrer(
+            repo, digest, REPORT_TYPE, json.dumps(report).encode(), replaces=old_report
+        )
+        self._finish(
+            job_id,
+            catalogued=True,
+            generation=generation,
+            packages=len(packages),
+            sbom_source=source,
+            sbom_digest=sbom_digest,
+            report_digest=report_digest,
+        )
         if any(f.kind == "correctness" for f in findings):
             self.annotate_dois(digest)
 
-    def _push_referrer(self, repo: str, subject: str, artifact_type: str, data: bytes,
-                       replaces: str | None = None) -> str | None:
+    def _push_referrer(
+        self, repo: str, subject: str, artifact_type: str, data: bytes, replaces: str | None = None
+    ) -> str | None:
         """Attach ``data`` to the image as a referrer (OCI 1.1 artifact manifest); the one it
         replaces is deleted when nothing (a DOI) pins it."""
         try:
@@ -448,13 +559,22 @@ class VulnService:
             layer_digest = compute(data)
             self.registry.put_small_blob(repo, data, layer_digest)
             self.registry.put_small_blob(repo, EMPTY_JSON, EMPTY_JSON_DIGEST)
-            manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
-                        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": EMPTY_JSON_DIGEST,
-                                   "size": len(EMPTY_JSON)},
-                        "layers": [{"mediaType": artifact_type, "digest": layer_digest, "size": len(data)}],
-                        "subject": {"mediaType": subj_type, "digest": subject, "size": size},
-                        "annotations": {GENERATOR_ANNOTATION: "sciregistry",
-                                        "org.opencontainers.image.created": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}}
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "artifactType": artifact_type,
+                "config": {
+                    "mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": EMPTY_JSON_DIGEST,
+                    "size": len(EMPTY_JSON),
+                },
+                "layers": [{"mediaType": artifact_type, "digest": layer_digest, "size": len(data)}],
+                "subject": {"mediaType": subj_type, "digest": subject, "size": size},
+                "annotations": {
+                    GENERATOR_ANNOTATION: "sciregistry",
+                    "org.opencontainers.image.created": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                },
+            }
             body = json.dumps(manifest, separators=(",", ":")).encode()
             digest = compute(body)
             self.registry.put_manifest(repo, digest, body, OCI_MANIFEST)
@@ -475,46 +595,74 @@ class VulnService:
             rid = s.execute(select(Repository.id).where(Repository.name == repository)).scalar()
             if rid is None:
                 raise NotFound(f"repository {repository} not found")
-            media = s.execute(select(Manifest.media_type).where(Manifest.repository_id == rid,
-                                                                Manifest.digest == digest)).scalar()
+            media = s.execute(
+                select(Manifest.media_type).where(Manifest.repository_id == rid, Manifest.digest == digest)
+            ).scalar()
             if media is None:
                 raise NotFound(f"{repository}@{digest} not found")
             from sciregistry.registry.runs import _children_of
 
             digests = [digest] + list(s.execute(_children_of(digest)).scalars())
-            jobs = list(s.execute(select(ScanJob).where(ScanJob.repository_id == rid,
-                                                        ScanJob.digest.in_(digests)).order_by(ScanJob.id)).scalars())
+            jobs = list(
+                s.execute(
+                    select(ScanJob)
+                    .where(ScanJob.repository_id == rid, ScanJob.digest.in_(digests))
+                    .order_by(ScanJob.id)
+                ).scalars()
+            )
             out = []
             for j in jobs:
-                fs = [json.loads(x) for x in s.execute(select(ImageFinding.finding_json)
-                                                       .where(ImageFinding.job_id == j.id)
-                                                       .order_by(ImageFinding.id)).scalars()]
-                out.append({"digest": j.digest, "state": j.state, "error": j.error, "packages": j.packages,
-                            "sbom": {"source": j.sbom_source, "digest": j.sbom_digest},
-                            "report_digest": j.report_digest, "database_generation": j.generation,
-                            "scanned_at": j.finished_at.isoformat() if j.finished_at else None,
-                            "findings": sorted(fs, key=_finding_order)})
-            return {"repository": repository, "digest": digest, "scanned": bool(jobs), "images": out,
-                    "current_generation": self.generation(s)}
+                fs = [
+                    json.loads(x)
+                    for x in s.execute(
+                        select(ImageFinding.finding_json)
+                        .where(ImageFinding.job_id == j.id)
+                        .order_by(ImageFinding.id)
+                    ).scalars()
+                ]
+                out.append(
+                    {
+                        "digest": j.digest,
+                        "state": j.state,
+                        "error": j.error,
+                        "packages": j.packages,
+                        "sbom": {"source": j.sbom_source, "digest": j.sbom_digest},
+                        "report_digest": j.report_digest,
+                        "database_generation": j.generation,
+                        "scanned_at": j.finished_at.isoformat() if j.finished_at else None,
+                        "findings": sorted(fs, key=_finding_order),
+                    }
+                )
+            return {
+                "repository": repository,
+                "digest": digest,
+                "scanned": bool(jobs),
+                "images": out,
+                "current_generation": self.generation(s),
+            }
 
-    def affected(self, record_id: str, can_read: Callable[[str], bool] = lambda _: True,
-                 limit: int = 100) -> dict[str, Any]:
+    def affected(
+        self, record_id: str, can_read: Callable[[str], bool] = lambda _: True, limit: int = 100
+    ) -> dict[str, Any]:
         """Images with a finding of ``record_id`` -> runs that used them (every step, through the
         impact index) -> results -> DOIs; only what ``can_read`` allows is listed."""
         with self.sessions() as s:
             rec = s.get(VulnRecord, record_id)
             if rec is None:
                 raise NotFound(f"no advisory or vulnerability {record_id} in the database")
-            rows = s.execute(select(Repository.name, ScanJob.digest, ImageFinding.finding_json)
-                             .join(ScanJob, ScanJob.id == ImageFinding.job_id)
-                             .join(Repository, Repository.id == ScanJob.repository_id)
-                             .where(ImageFinding.record_id == record_id)).all()
+            rows = s.execute(
+                select(Repository.name, ScanJob.digest, ImageFinding.finding_json)
+                .join(ScanJob, ScanJob.id == ImageFinding.job_id)
+                .join(Repository, Repository.id == ScanJob.repository_id)
+                .where(ImageFinding.record_id == record_id)
+            ).all()
             images: dict[tuple[str, str], list[dict[str, Any]]] = {}
             for repo, digest, fj in rows:
                 if can_read(repo):
                     f = json.loads(fj)
                     images.setdefault((repo, digest), []).append(
-                        {k: f.get(k) for k in ("package", "version", "purl", "path", "fixed")})
+                        {k: f.get(k) for k in ("package", "version", "purl", "path", "fixed")}
+                    )
             digests = sorted({d for _, d in images})
             runs_by_id: dict[int, dict[str, Any]] = {}
             truncated = False
@@ -524,36 +672,60 @@ class VulnService:
                 for v in page["runs"]:
                     if can_read(v["repository"]):
                         img = v["image"]
-                        runs_by_id[v["id"]] = {"id": v["id"], "repository": v["repository"],
-                                               "result_digest": v["result_digest"],
-                                               "image": f"{img['repository']}@{img['digest']}"}
+                        runs_by_id[v["id"]] = {
+                            "id": v["id"],
+                            "repository": v["repository"],
+                            "result_digest": v["result_digest"],
+                            "image": f"{img['repository']}@{img['digest']}",
+                        }
             runs = [runs_by_id[i] for i in sorted(runs_by_id)][:limit]
             truncated = truncated or len(runs_by_id) > limit
             results = sorted({(r["repository"], r["result_digest"]) for r in runs})
             dois = []
             if results:
-                repo_ids = dict(s.execute(select(Repository.name, Repository.id)
-                                          .where(Repository.name.in_({r for r, _ in results}))).all())
+                repo_ids = dict(
+                    s.execute(
+                        select(Repository.name, Repository.id).where(
+                            Repository.name.in_({r for r, _ in results})
+                        )
+                    ).all()
+                )
                 wanted = {(repo_ids[r], d) for r, d in results if r in repo_ids}
-                for doi, rid, rd, state in s.execute(select(Doi.doi, Doi.repository_id, Doi.result_digest, Doi.state)
-                                                     .where(Doi.result_digest.in_({d for _, d in wanted}))):
+                for doi, rid, rd, state in s.execute(
+                    select(Doi.doi, Doi.repository_id, Doi.result_digest, Doi.state).where(
+                        Doi.result_digest.in_({d for _, d in wanted})
+                    )
+                ):
                     if (rid, rd) in wanted:
                         name = next(n for n, i in repo_ids.items() if i == rid)
                         dois.append({"doi": doi, "repository": name, "result_digest": rd, "state": state})
-            return {"id": record_id, "kind": rec.kind, "summary": rec.summary, "severity": rec.severity,
-                    "images": [{"repository": r, "digest": d, "packages": p} for (r, d), p in sorted(images.items())],
-                    "runs": runs, "results": [{"repository": r, "digest": d} for r, d in results],
-                    "dois": sorted(dois, key=lambda x: x["doi"]), "truncated": truncated}
+            return {
+                "id": record_id,
+                "kind": rec.kind,
+                "summary": rec.summary,
+                "severity": rec.severity,
+                "images": [
+                    {"repository": r, "digest": d, "packages": p} for (r, d), p in sorted(images.items())
+                ],
+                "runs": runs,
+                "results": [{"repository": r, "digest": d} for r, d in results],
+                "dois": sorted(dois, key=lambda x: x["doi"]),
+                "truncated": truncated,
+            }
 
-    def notices_for_run(self, run_id: int | None, kinds: tuple[str, ...] = ("correctness",)) -> list[dict[str, Any]]:
+    def notices_for_run(
+        self, run_id: int | None, kinds: tuple[str, ...] = ("correctness",)
+    ) -> list[dict[str, Any]]:
         """Advisories (of ``kinds``) matching an image the run depended on: the notice of a DOI."""
         if run_id is None:
             return []
         with self.sessions() as s:
             digests = select(RunAncestor.digest).where(RunAncestor.run_id == run_id)
-            rows = s.execute(select(ImageFinding.record_id, ImageFinding.finding_json)
-                             .join(ScanJob, ScanJob.id == ImageFinding.job_id)
-                             .where(ScanJob.digest.in_(digests), ImageFinding.kind.in_(kinds))).all()
+            rows = s.execute(
+                select(ImageFinding.record_id, ImageFinding.finding_json)
+                .join(ScanJob, ScanJob.id == ImageFinding.job_id)
+                .where(ScanJob.digest.in_(digests), ImageFinding.kind.in_(kinds))
+            ).all()
             by_id: dict[str, list[dict[str, Any]]] = {}
             for rid, fj in rows:
                 f = json.loads(fj)
@@ -580,14 +752,29 @@ class VulnService:
             if row is None:
                 row = VulnPolicy(namespace=namespace)
                 s.add(row)
-            row.block_critical, row.block_correctness, row.updated_at = block_critical, block_correctness, utcnow()
-        return {"namespace": namespace, "block_critical": block_critical, "block_correctness": block_correctness}
+            row.block_critical, row.block_correctness, row.updated_at = (
+                block_critical,
+                block_correctness,
+                utcnow(),
+            )
+        return {
+            "namespace": namespace,
+            "block_critical": block_critical,
+            "block_correctness": block_correctness,
+        }
 
     def policy(self, namespace: str) -> dict[str, Any] | None:
         with self.sessions() as s:
             row = s.get(VulnPolicy, namespace)
-            return None if row is None else {"namespace": namespace, "block_critical": row.block_critical,
-                                             "block_correctness": row.block_correctness}
+            return (
+                None
+                if row is None
+                else {
+                    "namespace": namespace,
+                    "block_critical": row.block_critical,
+                    "block_correctness": row.block_correctness,
+                }
+            )
 
     def policy_problems(self, repository: str, result_digest: str) -> list[str]:
         """Why the namespace's policy refuses a DOI for this result (empty: allowed). Only findings
@@ -596,16 +783,27 @@ class VulnService:
         if pol is None or not (pol["block_critical"] or pol["block_correctness"]):
             return []
         with self.sessions() as s:
-            run_id = s.execute(select(Run.id).join(Repository, Repository.id == Run.repository_id)
-                               .where(Repository.name == repository, Run.result_digest == result_digest)
-                               .order_by(Run.id.desc()).limit(1)).scalar()
+            run_id = s.execute(
+                select(Run.id)
+                .join(Repository, Repository.id == Run.repository_id)
+                .where(Repository.name == repository, Run.result_digest == result_digest)
+                .order_by(Run.id.desc())
+                .limit(1)
+            ).scalar()
             if run_id is None:
                 return []
             digests = select(RunAncestor.digest).where(RunAncestor.run_id == run_id)
-            rows = s.execute(select(ScanJob.digest, ImageFinding.record_id, ImageFinding.kind, ImageFinding.severity,
-                                    ImageFinding.finding_json)
-                             .join(ScanJob, ScanJob.id == ImageFinding.job_id)
-                             .where(ScanJob.digest.in_(digests))).all()
+            rows = s.execute(
+                select(
+                    ScanJob.digest,
+                    ImageFinding.record_id,
+                    ImageFinding.kind,
+                    ImageFinding.severity,
+                    ImageFinding.finding_json,
+                )
+                .join(ScanJob, ScanJob.id == ImageFinding.job_id)
+                .where(ScanJob.digest.in_(digests))
+            ).all()
         out = []
         for digest, rid, kind, severity, fj in rows:
             f = json.loads(fj)
@@ -639,10 +837,9 @@ class VulnService:
             for doi, attrs in changed:
                 try:
                     minter.update(doi, doilib.from_datacite_json(attrs))
-                except Exception as exc:  # noqa: BLE001 - the registry's record is updated; the minter is retried later
+                except Exception as exc:
                     log.warning("DataCite update of %s with an advisory failed: %s", doi, exc)
         return [d for d, _ in changed]
-
 
     def publish_advisory(self, label: str, data: bytes) -> tuple[dict[str, Any], ImportReport]:
         """Store a scientific or security advisory (OSV with ``database_specific.kind``) and rescan."""
@@ -658,7 +855,6 @@ class VulnService:
         report = self.import_records([(label, data)], source="advisory")
         return self.record(adv.id), report
 
-
     def authors(self, record_id: str) -> list[dict[str, Any]]:
         """Who to tell: the creators (and recorded agent) of every DOI an advisory affects."""
         found = self.affected(record_id, limit=100_000)
@@ -669,21 +865,44 @@ class VulnService:
                 if row is None:
                     continue
                 attrs = json.loads(row.metadata_json)
-                creators = [{"name": c.get("name"), "orcid": next((i.get("nameIdentifier") for i in c.get("nameIdentifiers") or []
-                                                                if i.get("nameIdentifierScheme") == "ORCID"), None)}
-                            for c in attrs.get("creators") or []]
+                creators = [
+                    {
+                        "name": c.get("name"),
+                        "orcid": next(
+                            (
+                                i.get("nameIdentifier")
+                                for i in c.get("nameIdentifiers") or []
+                                if i.get("nameIdentifierScheme") == "ORCID"
+                            ),
+                            None,
+                        ),
+                    }
+                    for c in attrs.get("creators") or []
+                ]
                 run = s.get(Run, row.run_id) if row.run_id else None
-                out.append({"doi": row.doi, "state": row.state, "title": (attrs.get("titles") or [{}])[0].get("title"),
-                            "creators": creators, "created_by": row.created_by,
-                            "agent": {"name": run.agent_name, "orcid": run.agent_orcid} if run and run.agent_name else None})
+                out.append(
+                    {
+                        "doi": row.doi,
+                        "state": row.state,
+                        "title": (attrs.get("titles") or [{}])[0].get("title"),
+                        "creators": creators,
+                        "created_by": row.created_by,
+                        "agent": {"name": run.agent_name, "orcid": run.agent_orcid}
+                        if run and run.agent_name
+                        else None,
+                    }
+                )
         return out
-
 
 
 def _finding_order(f: dict[str, Any]) -> Any:
     rank = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
-    return (0 if f.get("kind") == "correctness" else 1, rank.get(f.get("severity") or "", 4), f.get("id"),
-            f.get("package"))
+    return (
+        0 if f.get("kind") == "correctness" else 1,
+        rank.get(f.get("severity") or "", 4),
+        f.get("id"),
+        f.get("package"),
+    )
 
 
 def _affected_text(raw: dict[str, Any]) -> list[str]:
@@ -713,9 +932,19 @@ def _affected_text(raw: dict[str, Any]) -> list[str]:
 
 
 def _fixed_versions(raw: dict[str, Any]) -> list[str]:
-    return sorted({str(v) for a in raw.get("affected") or [] if isinstance(a, dict)
-                   for r in a.get("ranges") or [] if isinstance(r, dict) and r.get("type") != "GIT"
-                   for ev in r.get("events") or [] if isinstance(ev, dict) for k, v in ev.items() if k == "fixed"})
+    return sorted(
+        {
+            str(v)
+            for a in raw.get("affected") or []
+            if isinstance(a, dict)
+            for r in a.get("ranges") or []
+            if isinstance(r, dict) and r.get("type") != "GIT"
+            for ev in r.get("events") or []
+            if isinstance(ev, dict)
+            for k, v in ev.items()
+            if k == "fixed"
+        }
+    )
 
 
 class ScanThread:
@@ -725,8 +954,9 @@ class ScanThread:
         self.service = service
         self.poll = poll
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=service.watch, args=(self.stop, poll), name="sciregistry-scan",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=service.watch, args=(self.stop, poll), name="sciregistry-scan", daemon=True
+        )
 
     def start(self) -> ScanThread:
         self.thread.start()
@@ -742,7 +972,6 @@ def read_advisory_file(path: str | Path) -> tuple[str, bytes]:
     if not p.is_file():
         raise BadRequest(f"{path}: no such file")
     return p.name, p.read_bytes()
-
 
 
 # --- scientific advisories -----------------------------------------------------------------------------
@@ -769,7 +998,9 @@ def notice_text(n: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def datacite_with_notices(attrs: dict[str, Any], notices: list[dict[str, Any]], base_url: str) -> dict[str, Any]:
+def datacite_with_notices(
+    attrs: dict[str, Any], notices: list[dict[str, Any]], base_url: str
+) -> dict[str, Any]:
     """DataCite attributes with each advisory as a ``TechnicalInfo`` description and an
     ``IsReviewedBy`` related identifier (its URL); idempotent."""
     out = dict(attrs)
@@ -777,14 +1008,20 @@ def datacite_with_notices(attrs: dict[str, Any], notices: list[dict[str, Any]], 
     related = list(out.get("relatedIdentifiers") or [])
     for n in notices:
         url = advisory_url(base_url, n["id"])
-        if not any(d.get("descriptionType") == "TechnicalInfo" and f"Advisory {n['id']} " in d.get("description", "")
-                   for d in descriptions):
+        if not any(
+            d.get("descriptionType") == "TechnicalInfo" and f"Advisory {n['id']} " in d.get("description", "")
+            for d in descriptions
+        ):
             descriptions.append({"description": notice_text(n), "descriptionType": "TechnicalInfo"})
         if not any(r.get("relatedIdentifier") == url for r in related):
-            related.append({"relatedIdentifier": url, "relatedIdentifierType": "URL",
-                            "relationType": ADVISORY_RELATION, "resourceTypeGeneral": "Report"})
+            related.append(
+                {
+                    "relatedIdentifier": url,
+                    "relatedIdentifierType": "URL",
+                    "relationType": ADVISORY_RELATION,
+                    "resourceTypeGeneral": "Report",
+                }
+            )
     out["descriptions"] = descriptions
     out["relatedIdentifiers"] = related
     return out
-
-

@@ -119,13 +119,21 @@ def os_release(fs: Filesystem) -> dict[str, str]:
     return {}
 
 
-def _purl(type_: str, name: str, version: str, namespace: str | None = None,
-          qualifiers: dict[str, str] | None = None) -> str:
+def _purl(
+    type_: str,
+    name: str,
+    version: str,
+    namespace: str | None = None,
+    qualifiers: dict[str, str] | None = None,
+) -> str:
     q = {k: v for k, v in (qualifiers or {}).items() if v}
-    return PackageURL(type=type_, namespace=namespace, name=name, version=version, qualifiers=q or None).to_string()
+    return PackageURL(
+        type=type_, namespace=namespace, name=name, version=version, qualifiers=q or None
+    ).to_string()
 
 
 # --- dpkg ------------------------------------------------------------------------------------------
+
 
 def _stanzas(text: str) -> Iterator[dict[str, str]]:
     """Debian control-file stanzas (RFC 822-like; continuation lines start with a space)."""
@@ -166,12 +174,24 @@ def parse_dpkg(text: str, path: str, distro: dict[str, str]) -> list[Package]:
         q = {"arch": arch or "", "distro": f"{ns}-{ver}" if ver else ""}
         if source and source != name:
             q["upstream"] = source
-        out.append(Package("deb", name, version, _purl("deb", name, version, ns, q), path,
-                           source=source or name, namespace=ns, distro=ver, arch=arch))
+        out.append(
+            Package(
+                "deb",
+                name,
+                version,
+                _purl("deb", name, version, ns, q),
+                path,
+                source=source or name,
+                namespace=ns,
+                distro=ver,
+                arch=arch,
+            )
+        )
     return out
 
 
 # --- apk -------------------------------------------------------------------------------------------
+
 
 def parse_apk(text: str, path: str, distro: dict[str, str]) -> list[Package]:
     out = []
@@ -186,9 +206,19 @@ def parse_apk(text: str, path: str, distro: dict[str, str]) -> list[Package]:
         if not name or not version:
             continue
         arch = rec.get("A")
-        out.append(Package("apk", name, version,
-                           _purl("apk", name, version, ns, {"arch": arch or "", "distro": ver or ""}), path,
-                           source=rec.get("o") or name, namespace=ns, distro=ver, arch=arch))
+        out.append(
+            Package(
+                "apk",
+                name,
+                version,
+                _purl("apk", name, version, ns, {"arch": arch or "", "distro": ver or ""}),
+                path,
+                source=rec.get("o") or name,
+                namespace=ns,
+                distro=ver,
+                arch=arch,
+            )
+        )
     return out
 
 
@@ -206,14 +236,14 @@ def rpm_header(blob: bytes) -> dict[str, Any]:
     il, dl = struct.unpack(">II", blob[:8])
     if il > _MAX_INDEX or 8 + il * 16 + dl > len(blob):
         raise ValueError("header sizes exceed the blob")
-    data = blob[8 + il * 16: 8 + il * 16 + dl]
+    data = blob[8 + il * 16 : 8 + il * 16 + dl]
     out: dict[str, Any] = {}
     for i in range(il):
-        tag, typ, off, count = struct.unpack(">IIiI", blob[8 + i * 16: 24 + i * 16])
+        tag, typ, off, count = struct.unpack(">IIiI", blob[8 + i * 16 : 24 + i * 16])
         key = _RPMTAG.get(tag)
         if key is None:
             continue
-        if off < 0 or off >= len(data) and not (typ == 4 and count == 0):
+        if off < 0 or (off >= len(data) and not (typ == 4 and count == 0)):
             raise ValueError(f"tag {tag} offset out of range")
         if typ in (6, 8, 9):  # STRING, STRING_ARRAY, I18NSTRING: first string
             end = data.find(b"\0", off)
@@ -221,7 +251,7 @@ def rpm_header(blob: bytes) -> dict[str, Any]:
                 raise ValueError(f"tag {tag} unterminated")
             out[key] = data[off:end].decode("utf-8", "replace")
         elif typ == 4 and count >= 1:  # INT32
-            out[key] = struct.unpack(">I", data[off:off + 4])[0]
+            out[key] = struct.unpack(">I", data[off : off + 4])[0]
     return out
 
 
@@ -258,15 +288,29 @@ def parse_rpmdb(c: Captured, distro: dict[str, str]) -> list[Package]:
         epoch = h.get("epoch")
         src = h.get("sourcerpm")
         source = re.sub(r"-[^-]+-[^-]+\.src\.rpm$", "", src) if src else name
-        q = {"arch": h.get("arch") or "", "epoch": str(epoch) if epoch else "",
-             "distro": f"{ns}-{ver}" if ver else ""}
-        out.append(Package("rpm", name, f"{epoch}:{full}" if epoch else full,
-                           _purl("rpm", name, full, ns, q), c.path, source=source, namespace=ns, distro=ver,
-                           arch=h.get("arch")))
+        q = {
+            "arch": h.get("arch") or "",
+            "epoch": str(epoch) if epoch else "",
+            "distro": f"{ns}-{ver}" if ver else "",
+        }
+        out.append(
+            Package(
+                "rpm",
+                name,
+                f"{epoch}:{full}" if epoch else full,
+                _purl("rpm", name, full, ns, q),
+                c.path,
+                source=source,
+                namespace=ns,
+                distro=ver,
+                arch=h.get("arch"),
+            )
+        )
     return out
 
 
 # --- language ecosystems -------------------------------------------------------------------------------
+
 
 def _pep503(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -286,7 +330,11 @@ def parse_conda(c: Captured) -> list[Package]:
         doc = json.loads(c.read(16 << 20))
     except ValueError as exc:
         raise CatalogueError(f"{c.path}: not JSON ({exc})") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not isinstance(doc.get("version"), str):
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("name"), str)
+        or not isinstance(doc.get("version"), str)
+    ):
         if c.path.endswith("/history") or not isinstance(doc, dict):
             return []
         raise CatalogueError(f"{c.path}: no name or version")
@@ -294,13 +342,29 @@ def parse_conda(c: Captured) -> list[Package]:
     if isinstance(channel, str) and "/" in channel:
         # https://conda.anaconda.org/bioconda/linux-64 -> bioconda
         parts = [p for p in channel.rstrip("/").split("/") if p]
-        channel = parts[-2] if len(parts) >= 2 and parts[-1] in (doc.get("subdir"), "noarch", "linux-64",
-                                                                 "linux-aarch64", "osx-64", "osx-arm64",
-                                                                 "win-64") else parts[-1]
-    q = {"build": str(doc.get("build") or ""), "channel": str(channel or ""), "subdir": str(doc.get("subdir") or "")}
+        channel = (
+            parts[-2]
+            if len(parts) >= 2
+            and parts[-1]
+            in (doc.get("subdir"), "noarch", "linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64")
+            else parts[-1]
+        )
+    q = {
+        "build": str(doc.get("build") or ""),
+        "channel": str(channel or ""),
+        "subdir": str(doc.get("subdir") or ""),
+    }
     name, version = doc["name"], doc["version"]
-    return [Package("conda", name, version, _purl("conda", name, version, None, q), c.path,
-                    namespace=str(channel) or None)]
+    return [
+        Package(
+            "conda",
+            name,
+            version,
+            _purl("conda", name, version, None, q),
+            c.path,
+            namespace=str(channel) or None,
+        )
+    ]
 
 
 def parse_r(c: Captured) -> list[Package]:

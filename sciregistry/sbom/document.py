@@ -41,7 +41,10 @@ class SbomError(ValueError):
 
 
 def _props(p: Package) -> list[dict[str, str]]:
-    out = [{"name": "sciregistry:package:path", "value": p.path}, {"name": "sciregistry:package:type", "value": p.type}]
+    out = [
+        {"name": "sciregistry:package:path", "value": p.path},
+        {"name": "sciregistry:package:type", "value": p.type},
+    ]
     if p.source and p.source != p.name:
         out.append({"name": "sciregistry:package:source", "value": p.source})
     if p.namespace:
@@ -62,10 +65,21 @@ def cyclonedx(inv: Inventory, *, repository: str, digest: str, timestamp: dateti
         if ref in seen:
             continue
         seen.add(ref)
-        components.append({"type": "library", "bom-ref": ref, "name": p.name, "version": p.version,
-                           "purl": p.purl, "properties": _props(p)})
-    meta_props = [{"name": f"sciregistry:os-release:{k}", "value": v} for k, v in sorted(inv.distro.items())
-                  if k in ("ID", "VERSION_ID", "PRETTY_NAME")]
+        components.append(
+            {
+                "type": "library",
+                "bom-ref": ref,
+                "name": p.name,
+                "version": p.version,
+                "purl": p.purl,
+                "properties": _props(p),
+            }
+        )
+    meta_props = [
+        {"name": f"sciregistry:os-release:{k}", "value": v}
+        for k, v in sorted(inv.distro.items())
+        if k in ("ID", "VERSION_ID", "PRETTY_NAME")
+    ]
     meta_props += [{"name": "sciregistry:note", "value": n} for n in inv.notes]
     doc: dict[str, Any] = {
         "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",
@@ -99,9 +113,17 @@ def _package_from_purl(purl: str, path: str) -> Package | None:
     version = p.version
     if p.type == "rpm" and q.get("epoch"):
         version = f"{q['epoch']}:{version}"
-    return Package(p.type, name, version, purl, path, source=q.get("upstream") or None,
-                   namespace=p.namespace if p.type in ("deb", "apk", "rpm") else None, distro=release,
-                   arch=q.get("arch"))
+    return Package(
+        p.type,
+        name,
+        version,
+        purl,
+        path,
+        source=q.get("upstream") or None,
+        namespace=p.namespace if p.type in ("deb", "apk", "rpm") else None,
+        distro=release,
+        arch=q.get("arch"),
+    )
 
 
 def _cdx_components(items: Any) -> Iterator[dict[str, Any]]:
@@ -134,8 +156,11 @@ def read_sbom(data: bytes, label: str = "sbom") -> list[Package]:
             if not isinstance(pkg, dict):
                 continue
             for ref in pkg.get("externalRefs") or []:
-                if isinstance(ref, dict) and ref.get("referenceType") == "purl" and \
-                        isinstance(ref.get("referenceLocator"), str):
+                if (
+                    isinstance(ref, dict)
+                    and ref.get("referenceType") == "purl"
+                    and isinstance(ref.get("referenceLocator"), str)
+                ):
                     p = _package_from_purl(ref["referenceLocator"], label)
                     if p is not None:
                         out.append(p)

@@ -79,7 +79,7 @@ class Filesystem:
             c.data.close()
         self.files.clear()
 
-    def __enter__(self) -> Filesystem:  # noqa: PYI034
+    def __enter__(self) -> Filesystem:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -87,6 +87,7 @@ class Filesystem:
 
 
 # --- decompression ---------------------------------------------------------------------------------
+
 
 class _Counting(io.RawIOBase):
     """Counts the uncompressed bytes read and turns codec errors into LayerError."""
@@ -103,7 +104,9 @@ class _Counting(io.RawIOBase):
         try:
             chunk = self.inner.read(len(b))
         except (OSError, EOFError, zlib.error, ValueError) as exc:
-            raise LayerError(f"{self.where}: corrupt compressed stream ({type(exc).__name__}: {exc})") from exc
+            raise LayerError(
+                f"{self.where}: corrupt compressed stream ({type(exc).__name__}: {exc})"
+            ) from exc
         except Exception as exc:  # zstandard.ZstdError is not an OSError
             if type(exc).__name__ == "ZstdError":
                 raise LayerError(f"{self.where}: corrupt zstd stream ({exc})") from exc
@@ -125,7 +128,9 @@ def open_layer(raw: BinaryIO, where: str) -> _Counting:
         try:
             import zstandard
         except ImportError as exc:
-            raise LayerError(f"{where}: zstd-compressed layer and the zstandard module is not installed") from exc
+            raise LayerError(
+                f"{where}: zstd-compressed layer and the zstandard module is not installed"
+            ) from exc
         inner = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
     else:
         inner = buffered
@@ -133,6 +138,7 @@ def open_layer(raw: BinaryIO, where: str) -> _Counting:
 
 
 # --- tar headers -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Entry:
@@ -203,7 +209,7 @@ def _pax(data: bytes, where: str) -> dict[str, str]:
     out: dict[str, str] = {}
     pos = 0
     while pos < len(data):
-        if data[pos:pos + 1] == b"\0":
+        if data[pos : pos + 1] == b"\0":
             break
         sp = data.find(b" ", pos)
         if sp < 0:
@@ -214,7 +220,7 @@ def _pax(data: bytes, where: str) -> dict[str, str]:
             raise LayerError(f"{where}: malformed pax header") from exc
         if length <= 0 or pos + length > len(data):
             raise LayerError(f"{where}: malformed pax header")
-        record = data[sp + 1:pos + length - 1]
+        record = data[sp + 1 : pos + length - 1]
         key, _, value = record.partition(b"=")
         out[key.decode("utf-8", "replace")] = value.decode("utf-8", "surrogateescape")
         pos += length
@@ -310,6 +316,7 @@ class _Bounded(io.RawIOBase):
 
 # --- applying layers -------------------------------------------------------------------------------
 
+
 def _under(path: str, directory: str) -> bool:
     return directory == "" or path == directory or path.startswith(directory + "/")
 
@@ -341,7 +348,7 @@ def collect(layers: Iterable[tuple[str, Callable[[], BinaryIO]]], want: Callable
                         opaque.append(parent)
                         continue
                     if base.startswith(WHITEOUT):
-                        removed.append(posixpath.join(parent, base[len(WHITEOUT):]))
+                        removed.append(posixpath.join(parent, base[len(WHITEOUT) :]))
                         continue
                     if entry.type == "hardlink":
                         if want(entry.path):
@@ -349,7 +356,9 @@ def collect(layers: Iterable[tuple[str, Callable[[], BinaryIO]]], want: Callable
                         continue
                     if entry.type == "file" and want(entry.path):
                         if entry.size > MAX_CAPTURED:
-                            raise LayerError(f"{where}: {entry.path} is {entry.size} bytes (limit {MAX_CAPTURED})")
+                            raise LayerError(
+                                f"{where}: {entry.path} is {entry.size} bytes (limit {MAX_CAPTURED})"
+                            )
                         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 - kept open in fs
                         while chunk := content.read(1 << 20):
                             spool.write(chunk)

@@ -45,11 +45,20 @@ class OsvError(ValueError):
 
 # OSV ecosystem (before any ':') -> (purl type, distro namespace)
 _ECOSYSTEMS = {
-    "pypi": ("pypi", None), "debian": ("deb", "debian"), "ubuntu": ("deb", "ubuntu"),
-    "alpine": ("apk", "alpine"), "npm": ("npm", None), "cran": ("cran", None),
-    "bioconductor": ("bioconductor", None), "conda": ("conda", None), "bioconda": ("conda", None),
-    "conda-forge": ("conda", None), "red hat": ("rpm", "redhat"), "rocky linux": ("rpm", "rocky"),
-    "almalinux": ("rpm", "almalinux"), "fedora": ("rpm", "fedora"),
+    "pypi": ("pypi", None),
+    "debian": ("deb", "debian"),
+    "ubuntu": ("deb", "ubuntu"),
+    "alpine": ("apk", "alpine"),
+    "npm": ("npm", None),
+    "cran": ("cran", None),
+    "bioconductor": ("bioconductor", None),
+    "conda": ("conda", None),
+    "bioconda": ("conda", None),
+    "conda-forge": ("conda", None),
+    "red hat": ("rpm", "redhat"),
+    "rocky linux": ("rpm", "rocky"),
+    "almalinux": ("rpm", "almalinux"),
+    "fedora": ("rpm", "fedora"),
 }
 
 
@@ -76,8 +85,11 @@ class Target:
         if self.release and p.distro:
             if self.type == "apk":
                 return p.distro == self.release or p.distro.startswith(self.release + ".")
-            return p.distro.split(".")[0] == self.release.split(".")[0] if self.type == "deb" and \
-                self.namespace == "debian" else p.distro == self.release
+            return (
+                p.distro.split(".")[0] == self.release.split(".")[0]
+                if self.type == "deb" and self.namespace == "debian"
+                else p.distro == self.release
+            )
         return True
 
 
@@ -110,7 +122,9 @@ def target_of(package: dict[str, Any]) -> Target | None:
 class Affected:
     target: Target
     versions: frozenset[str]
-    ranges: list[list[tuple[str, str]]]  # each range: [(event kind, version)], kinds introduced/fixed/last_affected/limit
+    ranges: list[
+        list[tuple[str, str]]
+    ]  # each range: [(event kind, version)], kinds introduced/fixed/last_affected/limit
     _keyed: list[list[tuple[int, str, Any]]] | None = None
 
     def fixed(self) -> list[str]:
@@ -121,8 +135,10 @@ class Affected:
             out = []
             for r in self.ranges:
                 try:
-                    evs = [(0 if v == "0" else 1, k, None if v == "0" else versions.key(self.target.type, v))
-                           for k, v in r]
+                    evs = [
+                        (0 if v == "0" else 1, k, None if v == "0" else versions.key(self.target.type, v))
+                        for k, v in r
+                    ]
                 except ValueError:
                     continue  # a range we cannot order is skipped; the versions list still applies
                 evs.sort(key=_event_sort)
@@ -218,7 +234,11 @@ class Advisory:
 def _severity(doc: dict[str, Any]) -> tuple[float | None, str | None]:
     score = None
     for s in doc.get("severity") or []:
-        if isinstance(s, dict) and str(s.get("type", "")).startswith("CVSS_V3") and isinstance(s.get("score"), str):
+        if (
+            isinstance(s, dict)
+            and str(s.get("type", "")).startswith("CVSS_V3")
+            and isinstance(s.get("score"), str)
+        ):
             try:
                 score = max(score or 0.0, cvss.base_score(s["score"]))
             except ValueError:
@@ -250,8 +270,11 @@ def parse_record(data: bytes | str | dict[str, Any], where: str = "record") -> A
     modified = doc.get("modified")
     if not isinstance(modified, str) or not modified:
         raise OsvError(f"{rid}: missing 'modified'")
-    kind = (doc.get("database_specific") or {}).get("kind", "security") \
-        if isinstance(doc.get("database_specific") or {}, dict) else "security"
+    kind = (
+        (doc.get("database_specific") or {}).get("kind", "security")
+        if isinstance(doc.get("database_specific") or {}, dict)
+        else "security"
+    )
     if kind not in KINDS:
         raise OsvError(f"{rid}: database_specific.kind must be one of {', '.join(KINDS)}")
     affected = []
@@ -277,7 +300,7 @@ def parse_record(data: bytes | str | dict[str, Any], where: str = "record") -> A
             for ev in r.get("events") or []:
                 if not isinstance(ev, dict) or len(ev) != 1:
                     raise OsvError(f"{rid}: affected[{i}] has a malformed range event")
-                (k, v), = ev.items()
+                ((k, v),) = ev.items()
                 if k not in ("introduced", "fixed", "last_affected", "limit") or not isinstance(v, str):
                     raise OsvError(f"{rid}: affected[{i}] has an unknown range event {k!r}")
                 events.append((k, v))
@@ -285,12 +308,25 @@ def parse_record(data: bytes | str | dict[str, Any], where: str = "record") -> A
                 ranges.append(events)
         affected.append(Affected(target, frozenset(vs), ranges))
     score, label = _severity(doc)
-    refs = [r["url"] for r in doc.get("references") or [] if isinstance(r, dict) and isinstance(r.get("url"), str)]
+    refs = [
+        r["url"] for r in doc.get("references") or [] if isinstance(r, dict) and isinstance(r.get("url"), str)
+    ]
     details = str(doc["details"]) if isinstance(doc.get("details"), str) else ""
     summary = str(doc["summary"]) if isinstance(doc.get("summary"), str) else details.split("\n")[0][:200]
-    return Advisory(rid, kind, summary, details, modified, doc.get("published") if isinstance(
-        doc.get("published"), str) else None, [a for a in doc.get("aliases") or [] if isinstance(a, str)],
-        score, label, affected, refs, doc)
+    return Advisory(
+        rid,
+        kind,
+        summary,
+        details,
+        modified,
+        doc.get("published") if isinstance(doc.get("published"), str) else None,
+        [a for a in doc.get("aliases") or [] if isinstance(a, str)],
+        score,
+        label,
+        affected,
+        refs,
+        doc,
+    )
 
 
 @dataclass(frozen=True)
@@ -304,10 +340,19 @@ class Finding:
     summary: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.advisory, "kind": self.kind, "package": self.package.name,
-                "version": self.package.version, "type": self.package.type, "purl": self.package.purl,
-                "path": self.package.path, "fixed": self.fixed, "severity": self.severity, "score": self.score,
-                "summary": self.summary}
+        return {
+            "id": self.advisory,
+            "kind": self.kind,
+            "package": self.package.name,
+            "version": self.package.version,
+            "type": self.package.type,
+            "purl": self.package.purl,
+            "path": self.package.path,
+            "fixed": self.fixed,
+            "severity": self.severity,
+            "score": self.score,
+            "summary": self.summary,
+        }
 
 
 class Matcher:
@@ -347,6 +392,15 @@ class Matcher:
                     if p.version not in aff.versions and (vkey is None or not aff.affects(p.version, vkey)):
                         continue
                     seen.add(adv.id)
-                    out.append(Finding(adv.id, adv.kind, p, aff.fixed_after(p.version, vkey), adv.severity,
-                                       adv.score, adv.summary))
+                    out.append(
+                        Finding(
+                            adv.id,
+                            adv.kind,
+                            p,
+                            aff.fixed_after(p.version, vkey),
+                            adv.severity,
+                            adv.score,
+                            adv.summary,
+                        )
+                    )
         return out

@@ -66,7 +66,9 @@ def deb_key(version: str) -> tuple[Any, ...]:
 # --- apk -------------------------------------------------------------------------------------------
 
 _APK_SUFFIX = {"alpha": -4, "beta": -3, "pre": -2, "rc": -1, "cvs": 1, "svn": 2, "git": 3, "hg": 4, "p": 5}
-_APK_RE = re.compile(r"^(\d+(?:\.\d+)*)([a-z]?)((?:_(?:alpha|beta|pre|rc|cvs|svn|git|hg|p)\d*)*)(?:~[0-9a-f]+)?(?:-r(\d+))?$")
+_APK_RE = re.compile(
+    r"^(\d+(?:\.\d+)*)([a-z]?)((?:_(?:alpha|beta|pre|rc|cvs|svn|git|hg|p)\d*)*)(?:~[0-9a-f]+)?(?:-r(\d+))?$"
+)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -92,6 +94,7 @@ def apk_key(version: str) -> tuple[Any, ...]:
 
 
 # --- rpm -------------------------------------------------------------------------------------------
+
 
 def _rpmvercmp(a: str, b: str) -> int:
     if a == b:
@@ -171,7 +174,9 @@ def rpm_compare(a: str, b: str) -> int:
 
 # --- npm (SemVer 2.0.0) ----------------------------------------------------------------------------
 
-_SEMVER = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
+_SEMVER = re.compile(
+    r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
+)
 
 
 def semver_key(version: str) -> tuple[Any, ...]:
@@ -188,6 +193,7 @@ def semver_key(version: str) -> tuple[Any, ...]:
 
 # --- R -------------------------------------------------------------------------------------------------
 
+
 def r_key(version: str) -> tuple[int, ...]:
     if not re.fullmatch(r"\d+([.-]\d+)+", version.strip()):
         raise ValueError(f"invalid R package version {version!r}")
@@ -198,6 +204,7 @@ def r_key(version: str) -> tuple[int, ...]:
 
 
 # --- conda -----------------------------------------------------------------------------------------------
+
 
 def conda_key(version: str) -> tuple[Any, ...]:
     v = version.strip().lower()
@@ -241,8 +248,10 @@ class _Padded:
 
     def _pair(self, other: _Padded) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         n = max(len(self.items), len(other.items))
-        return (self.items + (self.ZERO,) * (n - len(self.items)),
-                other.items + (self.ZERO,) * (n - len(other.items)))
+        return (
+            self.items + (self.ZERO,) * (n - len(self.items)),
+            other.items + (self.ZERO,) * (n - len(other.items)),
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, _Padded):
@@ -262,6 +271,7 @@ class _Padded:
 
 
 # --- dispatch ---------------------------------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=65536)
 def _pep440(v: str) -> Pep440Version:

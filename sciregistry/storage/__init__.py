@@ -19,8 +19,11 @@ def open_store(driver: str, **options: Any) -> BlobStore:
     if driver == "filesystem":
         from sciregistry.storage.filesystem import FilesystemStore
 
-        return FilesystemStore(options["root"], fsync=options.get("fsync", True),
-                               uncache_committed=options.get("uncache_committed", False))
+        return FilesystemStore(
+            options["root"],
+            fsync=options.get("fsync", True),
+            uncache_committed=options.get("uncache_committed", False),
+        )
     if driver == "s3":
         from sciregistry.storage.s3 import S3Store
 
@@ -28,5 +31,12 @@ def open_store(driver: str, **options: Any) -> BlobStore:
     raise ValueError(f"unknown storage driver {driver!r} (known: filesystem, s3)")
 
 
-__all__ = ["BlobInfo", "BlobNotFound", "BlobStore", "StorageError", "UploadNotFound",
-           "UploadOffsetMismatch", "open_store"]
+__all__ = [
+    "BlobInfo",
+    "BlobNotFound",
+    "BlobStore",
+    "StorageError",
+    "UploadNotFound",
+    "UploadOffsetMismatch",
+    "open_store",
+]

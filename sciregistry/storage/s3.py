@@ -125,8 +125,14 @@ class _S3Reader(io.RawIOBase):
     reopens a GET at the new position (``Range: bytes=<n>-``) if the open one is elsewhere.
     """
 
-    def __init__(self, client: Any, bucket: str, segments: list[_Segment],
-                 not_found: Callable[[], Exception], body: Any = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        segments: list[_Segment],
+        not_found: Callable[[], Exception],
+        body: Any = None,
+    ) -> None:
         super().__init__()
         self._client, self._bucket = client, bucket
         self._segments = [s for s in segments if s.size > 0]
@@ -231,16 +237,28 @@ class S3Store:
     The bucket must exist; it is never created here.
     """
 
-    def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None,
-                 access_key: str | None = None, secret_key: str | None = None, prefix: str = "",
-                 presign: bool = False, part_size: int = DEFAULT_PART_SIZE, *,
-                 addressing_style: str | None = None, conditional_writes: bool = True,
-                 max_pool_connections: int = 32) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        prefix: str = "",
+        presign: bool = False,
+        part_size: int = DEFAULT_PART_SIZE,
+        *,
+        addressing_style: str | None = None,
+        conditional_writes: bool = True,
+        max_pool_connections: int = 32,
+    ) -> None:
         if not bucket:
             raise ValueError("S3Store needs a bucket name")
         if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
-            raise ValueError(f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes "
-                             f"(S3 multipart limits), got {part_size}")
+            raise ValueError(
+                f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes "
+                f"(S3 multipart limits), got {part_size}"
+            )
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         self.bucket = bucket
@@ -260,12 +278,16 @@ class S3Store:
         try:
             # botocore >= 1.36 sends CRC trailers on every PUT by default, which several
             # S3-compatible services (older Ceph RGW, MinIO) reject: only send checksums S3 requires.
-            config = Config(**options, request_checksum_calculation="when_required",
-                            response_checksum_validation="when_required")
+            config = Config(
+                **options,
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            )
         except TypeError:  # older botocore: it never sent them
             config = Config(**options)
-        session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-                                        region_name=region)
+        session = boto3.session.Session(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
+        )
         # Any: boto3 clients are generated at run time (typed only through optional stub packages)
         self._client: Any = session.client("s3", endpoint_url=endpoint_url, config=config)
         self.conditional_writes = conditional_writes
@@ -273,8 +295,10 @@ class S3Store:
             model = self._client.meta.service_model
             for op in ("PutObject", "CompleteMultipartUpload"):
                 if "IfNoneMatch" not in model.operation_model(op).input_shape.members:
-                    raise ValueError(f"conditional_writes needs a botocore whose {op} has IfNoneMatch "
-                                     "(boto3 >= 1.36); upgrade it or pass conditional_writes=False")
+                    raise ValueError(
+                        f"conditional_writes needs a botocore whose {op} has IfNoneMatch "
+                        "(boto3 >= 1.36); upgrade it or pass conditional_writes=False"
+                    )
 
     def __repr__(self) -> str:
         where = f" at {self.endpoint_url}" if self.endpoint_url else ""
@@ -313,8 +337,13 @@ class S3Store:
                     raise BlobNotFound(digest) from exc
                 raise
         size = int(resp["ContentLength"])
-        raw = _S3Reader(self._client, self.bucket, [_Segment(key, 0, size)],
-                        lambda: BlobNotFound(digest), body=resp["Body"])
+        raw = _S3Reader(
+            self._client,
+            self.bucket,
+            [_Segment(key, 0, size)],
+            lambda: BlobNotFound(digest),
+            body=resp["Body"],
+        )
         return io.BufferedReader(raw, buffer_size=_READ_SIZE)
 
     def local_path(self, digest: str) -> str | None:
@@ -327,7 +356,8 @@ class S3Store:
             return None
         with _translate("presign GetObject"):
             url: str = self._client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires)
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+            )
         return url
 
     def put(self, digest: str, data: bytes) -> None:
@@ -335,8 +365,9 @@ class S3Store:
         if self._head(key) is not None:
             return
         with _translate("PutObject"):
-            self._client.put_object(Bucket=self.bucket, Key=key, Body=data,
-                                    ContentType="application/octet-stream")
+            self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType="application/octet-stream"
+            )
 
     def delete(self, digest: str) -> bool:
         try:
@@ -352,7 +383,7 @@ class S3Store:
     def blobs(self) -> Iterator[BlobInfo]:
         base = f"{self.prefix}blobs/"
         for obj in self._list(base):
-            parts = obj["Key"][len(base):].split("/")
+            parts = obj["Key"][len(base) :].split("/")
             if len(parts) != 3:
                 continue
             alg, two, hexd = parts
@@ -414,7 +445,7 @@ class S3Store:
         current: str | None = None
         newest = 0.0
         for obj in self._list(base):
-            upload_id = obj["Key"][len(base):].split("/", 1)[0]
+            upload_id = obj["Key"][len(base) :].split("/", 1)[0]
             if upload_id != current:
                 if current is not None and _UPLOAD_ID.match(current):
                     yield current, newest
@@ -448,7 +479,7 @@ class S3Store:
         started = False
         parts: list[tuple[int, int, str]] = []
         for obj in self._list(base):
-            name = obj["Key"][len(base):]
+            name = obj["Key"][len(base) :]
             if name == _MARKER:
                 started = True
             elif _PART_NAME.match(name):
@@ -460,8 +491,10 @@ class S3Store:
         size = 0
         for start, length, key in parts:
             if start != size:
-                raise StorageError(f"upload {upload_id} is inconsistent: a part starts at {start}, "
-                                   f"the parts before it end at {size}")
+                raise StorageError(
+                    f"upload {upload_id} is inconsistent: a part starts at {start}, "
+                    f"the parts before it end at {size}"
+                )
             segments.append(_Segment(key, start, length))
             size += length
         return _UploadState(segments, size)
@@ -513,15 +546,19 @@ class S3Store:
         parts = state.parts
         if not parts:
             with _translate("PutObject (commit)"):
-                self._client.put_object(Bucket=self.bucket, Key=key, Body=b"",
-                                        ContentType="application/octet-stream")
+                self._client.put_object(
+                    Bucket=self.bucket, Key=key, Body=b"", ContentType="application/octet-stream"
+                )
             return
         if len(parts) == 1 and parts[0].size <= MAX_PART_SIZE:
             with _translate("CopyObject (commit)"):
-                self._client.copy_object(Bucket=self.bucket, Key=key,
-                                         CopySource={"Bucket": self.bucket, "Key": parts[0].key},
-                                         ContentType="application/octet-stream",
-                                         MetadataDirective="REPLACE")
+                self._client.copy_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    CopySource={"Bucket": self.bucket, "Key": parts[0].key},
+                    ContentType="application/octet-stream",
+                    MetadataDirective="REPLACE",
+                )
             return
         mpu: _Multipart | None = None
         buf = bytearray()  # small pieces streamed through this worker, not yet sent
@@ -537,15 +574,16 @@ class S3Store:
             if start >= end:
                 return
             with _translate("GetObject (commit)"):
-                resp = self._client.get_object(Bucket=self.bucket, Key=seg.key,
-                                               Range=f"bytes={start}-{end - 1}")
+                resp = self._client.get_object(
+                    Bucket=self.bucket, Key=seg.key, Range=f"bytes={start}-{end - 1}"
+                )
                 body = resp["Body"]
                 try:
                     while data := body.read(_READ_SIZE):
                         buf.extend(data)
                         while len(buf) >= self.part_size:
-                            mpu_().upload(bytes(memoryview(buf)[:self.part_size]))
-                            del buf[:self.part_size]
+                            mpu_().upload(bytes(memoryview(buf)[: self.part_size]))
+                            del buf[: self.part_size]
                 finally:
                     body.close()
 
@@ -571,8 +609,9 @@ class S3Store:
                     mpu_().copy(seg.key, start, end)
             if mpu is None:  # everything fit in memory below part_size
                 with _translate("PutObject (commit)"):
-                    self._client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buf),
-                                            ContentType="application/octet-stream")
+                    self._client.put_object(
+                        Bucket=self.bucket, Key=key, Body=bytes(buf), ContentType="application/octet-stream"
+                    )
                 return
             if buf:
                 mpu.upload(bytes(buf))
@@ -587,26 +626,31 @@ class S3Store:
         with _translate("DeleteObject (upload marker)"):
             self._client.delete_object(Bucket=self.bucket, Key=base + _MARKER)
         for i in range(0, len(part_keys), 1000):
-            batch = [{"Key": k} for k in part_keys[i:i + 1000]]
+            batch = [{"Key": k} for k in part_keys[i : i + 1000]]
             with _translate("DeleteObjects (upload parts)"):
-                resp = self._client.delete_objects(Bucket=self.bucket,
-                                                   Delete={"Objects": batch, "Quiet": True})
+                resp = self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
             errors = resp.get("Errors") or []
             if errors:
                 first = errors[0]
-                raise StorageError(f"S3 DeleteObjects failed for {len(errors)} upload parts, "
-                                   f"first {first.get('Key')}: {first.get('Code')} {first.get('Message')}")
+                raise StorageError(
+                    f"S3 DeleteObjects failed for {len(errors)} upload parts, "
+                    f"first {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                )
 
     def _abort_multipart_uploads(self, prefix: str) -> None:
         """Abort multipart uploads of appends that were interrupted (crashed worker) under ``prefix``."""
         with _translate("ListMultipartUploads"):
             pages = self._client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.bucket, Prefix=prefix)
+                Bucket=self.bucket, Prefix=prefix
+            )
             for page in pages:
                 for up in page.get("Uploads", []):
                     with contextlib.suppress(ClientError):
-                        self._client.abort_multipart_upload(Bucket=self.bucket, Key=up["Key"],
-                                                            UploadId=up["UploadId"])
+                        self._client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=up["Key"], UploadId=up["UploadId"]
+                        )
 
 
 def _split_range(start: int, end: int) -> list[tuple[int, int]]:
@@ -625,8 +669,9 @@ class _Multipart:
         self._client, self._bucket, self._key = client, bucket, key
         self._parts: list[dict[str, Any]] = []
         with _translate("CreateMultipartUpload"):
-            resp = client.create_multipart_upload(Bucket=bucket, Key=key,
-                                                  ContentType="application/octet-stream")
+            resp = client.create_multipart_upload(
+                Bucket=bucket, Key=key, ContentType="application/octet-stream"
+            )
         self._id: str = resp["UploadId"]
 
     def _next_number(self) -> int:
@@ -638,17 +683,22 @@ class _Multipart:
     def upload(self, data: bytes) -> None:
         n = self._next_number()
         with _translate("UploadPart"):
-            resp = self._client.upload_part(Bucket=self._bucket, Key=self._key, UploadId=self._id,
-                                            PartNumber=n, Body=data)
+            resp = self._client.upload_part(
+                Bucket=self._bucket, Key=self._key, UploadId=self._id, PartNumber=n, Body=data
+            )
         self._parts.append({"PartNumber": n, "ETag": resp["ETag"]})
 
     def copy(self, source_key: str, start: int, end: int) -> None:
         n = self._next_number()
         with _translate("UploadPartCopy"):
             resp = self._client.upload_part_copy(
-                Bucket=self._bucket, Key=self._key, UploadId=self._id, PartNumber=n,
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._id,
+                PartNumber=n,
                 CopySource={"Bucket": self._bucket, "Key": source_key},
-                CopySourceRange=f"bytes={start}-{end - 1}")
+                CopySourceRange=f"bytes={start}-{end - 1}",
+            )
         self._parts.append({"PartNumber": n, "ETag": resp["CopyPartResult"]["ETag"]})
 
     def complete(self, if_none_match: bool = False) -> None:
@@ -657,9 +707,13 @@ class _Multipart:
         extra = {"IfNoneMatch": "*"} if if_none_match else {}
         with _translate("CompleteMultipartUpload"):
             try:
-                self._client.complete_multipart_upload(Bucket=self._bucket, Key=self._key,
-                                                       UploadId=self._id,
-                                                       MultipartUpload={"Parts": self._parts}, **extra)
+                self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._key,
+                    UploadId=self._id,
+                    MultipartUpload={"Parts": self._parts},
+                    **extra,
+                )
             except ClientError as exc:
                 if if_none_match and _error_code(exc) in _CONFLICT_CODES:
                     raise _WriteConflict(self._key) from exc

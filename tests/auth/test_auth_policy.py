@@ -24,31 +24,61 @@ def exists(name: str) -> bool:
     return name in {"pub/tools", "pub/secret", "lab/open", "lab/x"}
 
 
-@pytest.mark.parametrize(("principal", "repo", "expected"), [
-    (Principal.user("alice", roles={"lab": Role.READER}), "lab/x", {"pull"}),
-    (Principal.user("alice", roles={"lab": Role.WRITER}), "lab/x/deep", {"pull", "push"}),
-    (Principal.user("alice", roles={"lab": Role.MAINTAINER}), "lab/x", ALL),
-    (Principal.user("alice", roles={"lab": Role.OWNER}), "lab/x", ALL),
-    (Principal.user("alice"), "alice/anything", ALL),  # the personal namespace
-    (Principal.user("alice"), "lab/x", set()),
-    (Principal.user("alice"), "pub/tools", {"pull"}),
-    (Principal.user("alice"), "pub/missing", set()),  # public only when it exists
-    (Principal.user("alice"), "pub/secret", set()),  # a private repository in a public namespace
-    (Principal.user("alice"), "lab/open", {"pull"}),  # a public repository in a private namespace
-    (Principal.user("root", is_admin=True), "anyone/x", ALL),
-    (ANONYMOUS, "pub/tools", {"pull"}),
-    (ANONYMOUS, "lab/x", set()),
-    (ANONYMOUS, "pub/secret", set()),
-    (Principal.user("alice", roles={"lab": Role.OWNER}, scopes=tuple(parse_scope_patterns("repository:lab/*:pull"))),
-     "lab/x", {"pull"}),
-    (Principal.user("alice", scopes=tuple(parse_scope_patterns("repository:lab/*:pull,push"))), "alice/x", set()),
-    (Principal.user("root", is_admin=True, scopes=tuple(parse_scope_patterns("repository:a/*:*"))), "a/b", ALL),
-    (Principal.user("root", is_admin=True, scopes=tuple(parse_scope_patterns("repository:a/*:*"))), "b/c", set()),
-    (Principal("robot", "lab+ci", roles={"lab": Role.WRITER}), "lab/x", {"pull", "push"}),
-    (Principal("robot", "lab+ci", roles={"lab": Role.WRITER}), "other/x", set()),
-    (Principal("reviewer", "reviewer", pins=frozenset({("lab/x", "sha256:" + "a" * 64)})), "lab/x", {"pull"}),
-    (Principal("reviewer", "reviewer", pins=frozenset({("lab/x", "sha256:" + "a" * 64)})), "lab/open", set()),
-])
+@pytest.mark.parametrize(
+    ("principal", "repo", "expected"),
+    [
+        (Principal.user("alice", roles={"lab": Role.READER}), "lab/x", {"pull"}),
+        (Principal.user("alice", roles={"lab": Role.WRITER}), "lab/x/deep", {"pull", "push"}),
+        (Principal.user("alice", roles={"lab": Role.MAINTAINER}), "lab/x", ALL),
+        (Principal.user("alice", roles={"lab": Role.OWNER}), "lab/x", ALL),
+        (Principal.user("alice"), "alice/anything", ALL),  # the personal namespace
+        (Principal.user("alice"), "lab/x", set()),
+        (Principal.user("alice"), "pub/tools", {"pull"}),
+        (Principal.user("alice"), "pub/missing", set()),  # public only when it exists
+        (Principal.user("alice"), "pub/secret", set()),  # a private repository in a public namespace
+        (Principal.user("alice"), "lab/open", {"pull"}),  # a public repository in a private namespace
+        (Principal.user("root", is_admin=True), "anyone/x", ALL),
+        (ANONYMOUS, "pub/tools", {"pull"}),
+        (ANONYMOUS, "lab/x", set()),
+        (ANONYMOUS, "pub/secret", set()),
+        (
+            Principal.user(
+                "alice",
+                roles={"lab": Role.OWNER},
+                scopes=tuple(parse_scope_patterns("repository:lab/*:pull")),
+            ),
+            "lab/x",
+            {"pull"},
+        ),
+        (
+            Principal.user("alice", scopes=tuple(parse_scope_patterns("repository:lab/*:pull,push"))),
+            "alice/x",
+            set(),
+        ),
+        (
+            Principal.user("root", is_admin=True, scopes=tuple(parse_scope_patterns("repository:a/*:*"))),
+            "a/b",
+            ALL,
+        ),
+        (
+            Principal.user("root", is_admin=True, scopes=tuple(parse_scope_patterns("repository:a/*:*"))),
+            "b/c",
+            set(),
+        ),
+        (Principal("robot", "lab+ci", roles={"lab": Role.WRITER}), "lab/x", {"pull", "push"}),
+        (Principal("robot", "lab+ci", roles={"lab": Role.WRITER}), "other/x", set()),
+        (
+            Principal("reviewer", "reviewer", pins=frozenset({("lab/x", "sha256:" + "a" * 64)})),
+            "lab/x",
+            {"pull"},
+        ),
+        (
+            Principal("reviewer", "reviewer", pins=frozenset({("lab/x", "sha256:" + "a" * 64)})),
+            "lab/open",
+            set(),
+        ),
+    ],
+)
 def test_held_actions(principal: Principal, repo: str, expected: set[str]) -> None:
     assert held_actions(principal, repo, VIS, exists) == frozenset(expected)
 
@@ -66,15 +96,32 @@ def test_principal_labels_and_admin() -> None:
     assert ANONYMOUS.label == "anonymous" and not ANONYMOUS.authenticated
     assert Principal.user("alice").label == "alice"
     assert Principal.user("alice", token_id="abc").label == "alice (token abc)"
-    assert Principal("reviewer", "reviewer", token_id="t1", doi="10.5072/x").label == "reviewer of 10.5072/x (token t1)"
+    assert (
+        Principal("reviewer", "reviewer", token_id="t1", doi="10.5072/x").label
+        == "reviewer of 10.5072/x (token t1)"
+    )
     assert Principal.user("root", is_admin=True).may_administer
-    assert not Principal.user("root", is_admin=True, scopes=tuple(parse_scope_patterns("repository:*:*"))).may_administer
-    assert Principal.user("root", is_admin=True, scopes=tuple(parse_scope_patterns("registry:admin:*"))).may_administer
+    assert not Principal.user(
+        "root", is_admin=True, scopes=tuple(parse_scope_patterns("repository:*:*"))
+    ).may_administer
+    assert Principal.user(
+        "root", is_admin=True, scopes=tuple(parse_scope_patterns("registry:admin:*"))
+    ).may_administer
     assert not Principal.user("alice").may_administer
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("30d", 2592000), ("12h", 43200), ("45m", 2700), ("2w", 1209600),
-                                               ("3600s", 3600), ("1d12h", 129600), (" 7D ", 604800)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30d", 2592000),
+        ("12h", 43200),
+        ("45m", 2700),
+        ("2w", 1209600),
+        ("3600s", 3600),
+        ("1d12h", 129600),
+        (" 7D ", 604800),
+    ],
+)
 def test_parse_duration(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
 

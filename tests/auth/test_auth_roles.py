@@ -75,4 +75,4 @@ def test_helpers() -> None:
     assert min_role_for(MANAGE) == Role.OWNER
     assert min_role_for("*") is None
     assert Role.OWNER.can_manage_members and not Role.MAINTAINER.can_manage_members
-    assert REPOSITORY_ACTIONS == frozenset({"pull", "push", "delete"})
+    assert frozenset({"pull", "push", "delete"}) == REPOSITORY_ACTIONS

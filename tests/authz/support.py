@@ -16,8 +16,14 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 def auth_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
     """An app configuration with authentication on (cheap Argon2 parameters: testing)."""
-    return {"data_dir": str(tmp_path / "data"), "auth_enabled": True, "storage_fsync": False, "testing": True,
-            "base_url": "http://registry.test", **extra}
+    return {
+        "data_dir": str(tmp_path / "data"),
+        "auth_enabled": True,
+        "storage_fsync": False,
+        "testing": True,
+        "base_url": "http://registry.test",
+        **extra,
+    }
 
 
 def make_app(tmp_path: Path, **extra: Any) -> Any:
@@ -61,12 +67,17 @@ def push_image(client: Any, repo: str, tag: str, headers: dict[str, str], salt: 
     layer = f"layer of {repo}:{tag} {salt}".encode()
     cdig = push_blob(client, repo, config, headers)
     ldig = push_blob(client, repo, layer, headers)
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": cdig, "size": len(config)},
-        "layers": [{"mediaType": OCI_LAYER, "digest": ldig, "size": len(layer)}],
-    }).encode()
-    r = client.put(f"/v2/{repo}/manifests/{tag}", data=manifest, headers={**headers, "Content-Type": OCI_MANIFEST})
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": cdig, "size": len(config)},
+            "layers": [{"mediaType": OCI_LAYER, "digest": ldig, "size": len(layer)}],
+        }
+    ).encode()
+    r = client.put(
+        f"/v2/{repo}/manifests/{tag}", data=manifest, headers={**headers, "Content-Type": OCI_MANIFEST}
+    )
     assert r.status_code == 201, (r.status_code, r.data)
     return Image(repo, tag, sha256(manifest), manifest, cdig, ldig)
 

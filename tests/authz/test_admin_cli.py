@@ -15,7 +15,11 @@ from sciregistry.cli import main
 
 from .support import basic, bearer, make_app
 
-ENV = {"SCIREGISTRY_TESTING": "true", "SCIREGISTRY_STORAGE_FSYNC": "false", "SCIREGISTRY_AUTH_ENABLED": "true"}
+ENV = {
+    "SCIREGISTRY_TESTING": "true",
+    "SCIREGISTRY_STORAGE_FSYNC": "false",
+    "SCIREGISTRY_AUTH_ENABLED": "true",
+}
 
 
 @pytest.fixture
@@ -24,7 +28,9 @@ def cli(tmp_path: Path) -> Any:
     data = str(tmp_path / "data")
 
     def run(*args: str, input: str | None = None, ok: bool = True) -> Any:
-        result = runner.invoke(main, [*args, "--data-dir", data], input=input, env=ENV, catch_exceptions=False)
+        result = runner.invoke(
+            main, [*args, "--data-dir", data], input=input, env=ENV, catch_exceptions=False
+        )
         if ok:
             assert result.exit_code == 0, result.output
         return result
@@ -34,35 +40,67 @@ def cli(tmp_path: Path) -> Any:
 
 
 def test_users_namespaces_robots_tokens(cli: Any, tmp_path: Path) -> None:
-    assert cli("user", "add", "alice", "--password-stdin", input="alice-secret-pw\n").stdout == \
-        "created user alice with namespace alice\n"
+    assert (
+        cli("user", "add", "alice", "--password-stdin", input="alice-secret-pw\n").stdout
+        == "created user alice with namespace alice\n"
+    )
     out = cli("user", "add", "root2", "--admin").stdout.splitlines()
     assert out[0] == "created user root2 (admin) with namespace root2"
     assert out[1].startswith("password: ") and len(out[1]) > 30
     cli("user", "add", "bob", "--password-stdin", input="bob-secret-pw\n")
-    assert cli("namespace", "create", "lab-x", "--owner", "alice").stdout == \
-        "created private namespace lab-x owned by alice\n"
+    assert (
+        cli("namespace", "create", "lab-x", "--owner", "alice").stdout
+        == "created private namespace lab-x owned by alice\n"
+    )
     assert cli("namespace", "grant", "lab-x", "bob", "reader").stdout == "bob is reader of lab-x\n"
-    assert cli("namespace", "create", "open", "--owner", "bob", "--public").stdout.startswith("created public")
+    assert cli("namespace", "create", "open", "--owner", "bob", "--public").stdout.startswith(
+        "created public"
+    )
     assert cli("robot", "create", "lab-x", "ci").stdout == "created robot lab-x+ci (writer of lab-x)\n"
     namespaces = json.loads(cli("namespace", "list", "--json").stdout)
     assert [n["name"] for n in namespaces] == ["alice", "bob", "lab-x", "open", "root2"]
     labx = next(n for n in namespaces if n["name"] == "lab-x")
-    assert labx == {"name": "lab-x", "public": False, "personal": False,
-                    "members": {"alice": "owner", "bob": "reader"}, "robots": {"lab-x+ci": "writer"}}
+    assert labx == {
+        "name": "lab-x",
+        "public": False,
+        "personal": False,
+        "members": {"alice": "owner", "bob": "reader"},
+        "robots": {"lab-x+ci": "writer"},
+    }
     users = json.loads(cli("user", "list", "--json").stdout)
     assert [(u["name"], u["admin"], u["disabled"]) for u in users] == [
-        ("alice", False, False), ("bob", False, False), ("root2", True, False)]
+        ("alice", False, False),
+        ("bob", False, False),
+        ("root2", True, False),
+    ]
     assert users[1]["namespaces"] == {"bob": "owner", "lab-x": "reader", "open": "owner"}
 
-    created = json.loads(cli("token", "create", "--robot", "lab-x+ci", "--scope", "repository:lab-x/*:pull,push",
-                             "--expires", "30d", "--description", "CI", "--json").stdout)
+    created = json.loads(
+        cli(
+            "token",
+            "create",
+            "--robot",
+            "lab-x+ci",
+            "--scope",
+            "repository:lab-x/*:pull,push",
+            "--expires",
+            "30d",
+            "--description",
+            "CI",
+            "--json",
+        ).stdout
+    )
     secret = created["secret"]
     assert secret.startswith(f"sr_{created['id']}_")
-    assert (created["kind"], created["owner"], created["scopes"]) == ("robot", "lab-x+ci",
-                                                                        ["repository:lab-x/*:pull,push"])
+    assert (created["kind"], created["owner"], created["scopes"]) == (
+        "robot",
+        "lab-x+ci",
+        ["repository:lab-x/*:pull,push"],
+    )
     plain = cli("token", "create", "--user", "alice", "--expires", "12h")
-    assert plain.stdout.strip().startswith("sr_") and len(plain.stdout.strip()) == 66  # stdout: the secret only
+    assert (
+        plain.stdout.strip().startswith("sr_") and len(plain.stdout.strip()) == 66
+    )  # stdout: the secret only
     listing = cli("token", "list").stdout
     assert created["id"] in listing and secret not in listing
     assert cli("token", "revoke", created["id"]).stdout == f"revoked token {created['id']}\n"
@@ -77,7 +115,9 @@ def test_users_namespaces_robots_tokens(cli: Any, tmp_path: Path) -> None:
     assert c.post("/v2/lab-x/x/blobs/uploads/", headers=basic("bob", "bob-secret-pw")).status_code == 403
 
     cli("user", "disable", "bob")
-    app.extensions["sciregistry"].gate.clear_caches()  # another process changed it: seen once the cache expires
+    app.extensions[
+        "sciregistry"
+    ].gate.clear_caches()  # another process changed it: seen once the cache expires
     assert c.get("/v2/", headers=basic("bob", "bob-secret-pw")).status_code == 401
     cli("user", "enable", "bob")
     cli("user", "passwd", "bob", "--password-stdin", input="bob-new-password\n")
@@ -87,9 +127,14 @@ def test_users_namespaces_robots_tokens(cli: Any, tmp_path: Path) -> None:
 
     audit = json.loads(cli("audit", "--json", "--limit", "100").stdout)
     actions = [(e["action"], e["target"]) for e in reversed(audit) if e["principal"].startswith("cli")]
-    assert actions[:6] == [("user.create", "alice"), ("user.create", "root2"), ("user.create", "bob"),
-                           ("namespace.create", "lab-x"), ("namespace.grant", "lab-x"),
-                           ("namespace.create", "open")]
+    assert actions[:6] == [
+        ("user.create", "alice"),
+        ("user.create", "root2"),
+        ("user.create", "bob"),
+        ("namespace.create", "lab-x"),
+        ("namespace.grant", "lab-x"),
+        ("namespace.create", "open"),
+    ]
     assert ("token.revoke", created["id"]) in actions
     assert ("user.passwd", "bob") in actions
     failures = json.loads(cli("audit", "--json", "--action", "auth.failure").stdout)
@@ -110,7 +155,10 @@ def test_visibility_commands(cli: Any, tmp_path: Path) -> None:
     assert cli("repo", "set-visibility", "lab/x", "public").stdout == "repository lab/x is public\n"
     app.extensions["sciregistry"].gate.clear_caches()
     assert c.get("/v2/lab/x/manifests/v1").status_code == 200
-    assert cli("repo", "set-visibility", "lab/x", "inherit").stdout == "repository lab/x is private (inherited)\n"
+    assert (
+        cli("repo", "set-visibility", "lab/x", "inherit").stdout
+        == "repository lab/x is private (inherited)\n"
+    )
     cli("namespace", "set-visibility", "lab", "public")
     app.extensions["sciregistry"].gate.clear_caches()
     assert c.get("/v2/lab/x/manifests/v1").status_code == 200

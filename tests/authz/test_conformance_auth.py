@@ -18,9 +18,13 @@ import pytest
 BIN = Path(os.environ.get("OCI_CONFORMANCE_BIN", "/tmp/conformance/conformance.test"))
 PASSWORD = "conformance-owner-pw"
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not BIN.is_file() or not os.access(BIN, os.X_OK),
-                                 reason=f"conformance test binary not found at {BIN} (set OCI_CONFORMANCE_BIN)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not BIN.is_file() or not os.access(BIN, os.X_OK),
+        reason=f"conformance test binary not found at {BIN} (set OCI_CONFORMANCE_BIN)",
+    ),
+]
 
 
 def test_conformance_with_token_auth(tmp_path: Path) -> None:
@@ -34,18 +38,36 @@ def test_conformance_with_token_auth(tmp_path: Path) -> None:
     svc.accounts.create_user("owner", PASSWORD)
     svc.accounts.create_namespace("myorg", "owner")
     svc.engine.dispose()
-    server = root_conftest().start_server(data, env={"SCIREGISTRY_AUTH_ENABLED": "true",
-                                                     "SCIREGISTRY_ADMIN_PASSWORD": "conformance-admin-pw"})
+    server = root_conftest().start_server(
+        data, env={"SCIREGISTRY_AUTH_ENABLED": "true", "SCIREGISTRY_ADMIN_PASSWORD": "conformance-admin-pw"}
+    )
     try:
         report = tmp_path / "report"
         report.mkdir()
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("OCI_")},
-               "OCI_ROOT_URL": server.url, "OCI_NAMESPACE": "myorg/myrepo", "OCI_CROSSMOUNT_NAMESPACE": "myorg/other",
-               "OCI_USERNAME": "owner", "OCI_PASSWORD": PASSWORD, "OCI_TEST_PULL": "1", "OCI_TEST_PUSH": "1",
-               "OCI_TEST_CONTENT_DISCOVERY": "1", "OCI_TEST_CONTENT_MANAGEMENT": "1", "OCI_DEBUG": "0",
-               "OCI_HIDE_SKIPPED_WORKFLOWS": "0", "OCI_REPORT_DIR": str(report)}
-        proc = subprocess.run([str(BIN), "-ginkgo.no-color"], cwd=report, env=env, capture_output=True, text=True,
-                              timeout=900, check=False)
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("OCI_")},
+            "OCI_ROOT_URL": server.url,
+            "OCI_NAMESPACE": "myorg/myrepo",
+            "OCI_CROSSMOUNT_NAMESPACE": "myorg/other",
+            "OCI_USERNAME": "owner",
+            "OCI_PASSWORD": PASSWORD,
+            "OCI_TEST_PULL": "1",
+            "OCI_TEST_PUSH": "1",
+            "OCI_TEST_CONTENT_DISCOVERY": "1",
+            "OCI_TEST_CONTENT_MANAGEMENT": "1",
+            "OCI_DEBUG": "0",
+            "OCI_HIDE_SKIPPED_WORKFLOWS": "0",
+            "OCI_REPORT_DIR": str(report),
+        }
+        proc = subprocess.run(
+            [str(BIN), "-ginkgo.no-color"],
+            cwd=report,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
         junit = report / "junit.xml"
         assert junit.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
         passed, failed, skipped = 0, [], 0

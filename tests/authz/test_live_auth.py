@@ -69,8 +69,9 @@ def _root_conftest() -> Any:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     data_dir = tmp_path_factory.mktemp("liveauth") / "data"
-    server = _root_conftest().start_server(data_dir, env={
-        "SCIREGISTRY_AUTH_ENABLED": "true", "SCIREGISTRY_ADMIN_PASSWORD": SECRETS["admin"]})
+    server = _root_conftest().start_server(
+        data_dir, env={"SCIREGISTRY_AUTH_ENABLED": "true", "SCIREGISTRY_ADMIN_PASSWORD": SECRETS["admin"]}
+    )
     from sciregistry.app import build_services
     from sciregistry.config import load_config
 
@@ -82,8 +83,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     acc.create_namespace("pub", "alice", public=True)
     acc.create_robot("lab", "ci", "writer")
     secrets = dict(SECRETS)
-    secrets["robot_token"] = acc.create_token(robot="lab+ci", scopes=["repository:lab/*:pull,push"],
-                                              expires_in=3600).secret
+    secrets["robot_token"] = acc.create_token(
+        robot="lab+ci", scopes=["repository:lab/*:pull,push"], expires_in=3600
+    ).secret
     secrets["alice_token"] = acc.create_token(user="alice", expires_in=3600).secret
     svc.engine.dispose()
     live = Live(server.url, server.host, data_dir, server, secrets)
@@ -103,8 +105,19 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> BuiltImage:
 
 def _skopeo(tools: ToolEnv, *args: str) -> subprocess.CompletedProcess[str]:
     assert SKOPEO is not None
-    cmd = [*tools.prefix, SKOPEO, "--policy", str(tools.policy), "--registries.d", str(tools.registries_d),
-           "--registries-conf", tools.env["CONTAINERS_REGISTRIES_CONF"], "--tmpdir", str(tools.tmpdir), *args]
+    cmd = [
+        *tools.prefix,
+        SKOPEO,
+        "--policy",
+        str(tools.policy),
+        "--registries.d",
+        str(tools.registries_d),
+        "--registries-conf",
+        tools.env["CONTAINERS_REGISTRIES_CONF"],
+        "--tmpdir",
+        str(tools.tmpdir),
+        *args,
+    ]
     return subprocess.run(cmd, env=tools.env, capture_output=True, text=True, timeout=180, check=False)
 
 
@@ -115,15 +128,31 @@ needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installe
 def test_skopeo_private_push_and_pull(live: Live, tools: ToolEnv, image: BuiltImage, tmp_path: Path) -> None:
     creds = f"alice:{live.secrets['alice']}"
     remote = f"docker://{live.host}/lab/private:v1"
-    p = _skopeo(tools, "copy", "--dest-tls-verify=false", "--dest-creds", creds, "--preserve-digests",
-                f"oci:{image.layout}:{image.tag}", remote)
+    p = _skopeo(
+        tools,
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        creds,
+        "--preserve-digests",
+        f"oci:{image.layout}:{image.tag}",
+        remote,
+    )
     assert p.returncode == 0, p.stderr
     p = _skopeo(tools, "inspect", "--tls-verify=false", "--creds", creds, "--raw", remote)
     assert p.returncode == 0, p.stderr
     assert p.stdout.encode() == image.manifest_bytes
     out = tmp_path / "back"
-    p = _skopeo(tools, "copy", "--src-tls-verify=false", "--src-creds", creds, "--preserve-digests", remote,
-                f"oci:{out}:v1")
+    p = _skopeo(
+        tools,
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        creds,
+        "--preserve-digests",
+        remote,
+        f"oci:{out}:v1",
+    )
     assert p.returncode == 0, p.stderr
     back = read_layout(out, "v1")
     assert back.manifest_digest == image.manifest_digest and back.blob_digests == image.blob_digests
@@ -143,14 +172,29 @@ def test_skopeo_private_push_and_pull(live: Live, tools: ToolEnv, image: BuiltIm
 def test_skopeo_robot_token(live: Live, tools: ToolEnv, image: BuiltImage) -> None:
     creds = f"lab+ci:{live.secrets['robot_token']}"
     remote = f"docker://{live.host}/lab/from-ci:v1"
-    p = _skopeo(tools, "copy", "--dest-tls-verify=false", "--dest-creds", creds, "--preserve-digests",
-                f"oci:{image.layout}:{image.tag}", remote)
+    p = _skopeo(
+        tools,
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        creds,
+        "--preserve-digests",
+        f"oci:{image.layout}:{image.tag}",
+        remote,
+    )
     assert p.returncode == 0, p.stderr
     p = _skopeo(tools, "inspect", "--tls-verify=false", "--creds", creds, "--raw", remote)
     assert p.returncode == 0 and p.stdout.encode() == image.manifest_bytes
     # outside its scope (lab/*) the robot may not push
-    p = _skopeo(tools, "copy", "--dest-tls-verify=false", "--dest-creds", creds,
-                f"oci:{image.layout}:{image.tag}", f"docker://{live.host}/pub/from-ci:v1")
+    p = _skopeo(
+        tools,
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        creds,
+        f"oci:{image.layout}:{image.tag}",
+        f"docker://{live.host}/pub/from-ci:v1",
+    )
     assert p.returncode != 0
 
 
@@ -158,33 +202,62 @@ def test_skopeo_robot_token(live: Live, tools: ToolEnv, image: BuiltImage) -> No
 def test_public_pull_anonymous_push_refused(live: Live, tools: ToolEnv, image: BuiltImage) -> None:
     creds = f"alice:{live.secrets['alice']}"
     remote = f"docker://{live.host}/pub/open:v1"
-    p = _skopeo(tools, "copy", "--dest-tls-verify=false", "--dest-creds", creds, "--preserve-digests",
-                f"oci:{image.layout}:{image.tag}", remote)
+    p = _skopeo(
+        tools,
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        creds,
+        "--preserve-digests",
+        f"oci:{image.layout}:{image.tag}",
+        remote,
+    )
     assert p.returncode == 0, p.stderr
     p = _skopeo(tools, "inspect", "--tls-verify=false", "--raw", remote)  # anonymous
     assert p.returncode == 0, p.stderr
     assert p.stdout.encode() == image.manifest_bytes
     assert live.get("/v2/pub/open/manifests/v1").status_code == 200
     # anonymous pushes fail, to a public namespace too
-    p = _skopeo(tools, "copy", "--dest-tls-verify=false", f"oci:{image.layout}:{image.tag}",
-                f"docker://{live.host}/pub/anon:v1")
+    p = _skopeo(
+        tools,
+        "copy",
+        "--dest-tls-verify=false",
+        f"oci:{image.layout}:{image.tag}",
+        f"docker://{live.host}/pub/anon:v1",
+    )
     assert p.returncode != 0
     r = live.request("POST", "/v2/pub/open/blobs/uploads/")
     assert r.status_code == 401
-    assert r.headers["WWW-Authenticate"] == (f'Bearer realm="{live.url}/token",service="sciregistry",'
-                                             'scope="repository:pub/open:pull,push"')
+    assert r.headers["WWW-Authenticate"] == (
+        f'Bearer realm="{live.url}/token",service="sciregistry",scope="repository:pub/open:pull,push"'
+    )
 
 
 def test_podman_private_push_and_pull(live: Live, tools: ToolEnv, image: BuiltImage) -> None:
     if PODMAN is None:
         pytest.skip("podman is not installed (apt-get install podman runc)")
     store = Path(tempfile.mkdtemp(prefix="srpm"))  # podman wants a runroot shorter than 50 characters
-    base = [*tools.prefix, PODMAN, "--root", str(store / "root"), "--runroot", str(store / "run"),
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", "runc"]
+    base = [
+        *tools.prefix,
+        PODMAN,
+        "--root",
+        str(store / "root"),
+        "--runroot",
+        str(store / "run"),
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "file",
+        "--runtime",
+        "runc",
+    ]
 
     def podman(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*base, *args], env=tools.env, capture_output=True, text=True, timeout=180,
-                              check=False)
+        return subprocess.run(
+            [*base, *args], env=tools.env, capture_output=True, text=True, timeout=180, check=False
+        )
 
     info = podman("info", "--format", "json")
     if info.returncode != 0:
@@ -220,10 +293,13 @@ def _oras(live: Live, backend: str, user: str, password: str) -> Any:
     return reg
 
 
-@pytest.mark.parametrize(("backend", "who"), [("basic", "alice"), ("token", "alice"), ("token", "alice_token"),
-                                              ("basic", "robot_token")])
-def test_oras_py_push_and_pull(live: Live, backend: str, who: str, tmp_path: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("backend", "who"),
+    [("basic", "alice"), ("token", "alice"), ("token", "alice_token"), ("basic", "robot_token")],
+)
+def test_oras_py_push_and_pull(
+    live: Live, backend: str, who: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.docker/config.json
     user = {"alice": "alice", "alice_token": "alice", "robot_token": "lab+ci"}[who]
     password = live.secrets[who]
@@ -234,7 +310,9 @@ def test_oras_py_push_and_pull(live: Live, backend: str, who: str, tmp_path: Pat
         (src / name).write_bytes(data)
     target = f"{live.host}/lab/oras-{backend}-{who.replace('_', '-')}:v1"
     reg = _oras(live, backend, user, password)
-    resp = reg.push(target=target, files=[str(src / n) for n in files], disable_path_validation=True, quiet=True)
+    resp = reg.push(
+        target=target, files=[str(src / n) for n in files], disable_path_validation=True, quiet=True
+    )
     assert resp.status_code == 201
     out = tmp_path / "out"
     paths = _oras(live, backend, user, password).pull(target=target, outdir=str(out))
@@ -251,16 +329,36 @@ def test_oras_py_wrong_password_fails(live: Live, tmp_path: Path, monkeypatch: p
     (tmp_path / "f.txt").write_text("x")
     reg = _oras(live, "token", "alice", live.secrets["wrong"])
     with pytest.raises(Exception):  # noqa: B017 - oras-py raises its own kinds
-        reg.push(target=f"{live.host}/lab/never:v1", files=[str(tmp_path / "f.txt")],
-                 disable_path_validation=True, quiet=True)
+        reg.push(
+            target=f"{live.host}/lab/never:v1",
+            files=[str(tmp_path / "f.txt")],
+            disable_path_validation=True,
+            quiet=True,
+        )
     r = live.get("/token?scope=repository:lab/never:pull", auth=("alice", live.secrets["wrong"]))
     assert r.status_code == 401
 
 
 def test_audit_cli_on_live_data(live: Live) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIREGISTRY_")}
-    p = subprocess.run([sys.executable, "-m", "sciregistry", "audit", "--json", "--limit", "500", "--data-dir",
-                        str(live.data_dir)], env=env, capture_output=True, text=True, timeout=120, check=False)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sciregistry",
+            "audit",
+            "--json",
+            "--limit",
+            "500",
+            "--data-dir",
+            str(live.data_dir),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert p.returncode == 0, p.stderr
     entries = json.loads(p.stdout)
     actions = {(e["action"], e["outcome"]) for e in entries}

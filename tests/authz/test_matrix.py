@@ -23,9 +23,24 @@ import pytest
 
 from .support import Image, basic, bearer, error_code, make_app, push_blob, push_image, sha256
 
-OPS = ["base", "catalog", "manifest_get", "manifest_head", "manifest_put", "manifest_delete", "blob_get",
-       "blob_head", "blob_delete", "upload_start", "upload_patch", "upload_put", "upload_status",
-       "upload_cancel", "tags_list", "referrers"]
+OPS = [
+    "base",
+    "catalog",
+    "manifest_get",
+    "manifest_head",
+    "manifest_put",
+    "manifest_delete",
+    "blob_get",
+    "blob_head",
+    "blob_delete",
+    "upload_start",
+    "upload_patch",
+    "upload_put",
+    "upload_status",
+    "upload_cancel",
+    "tags_list",
+    "referrers",
+]
 
 _ADMIN_ROW = "200 200 200 200 201 202 200 200 202 202 202 201 204 204 200 200"
 _WRITER_ROW = "200 200 200 200 201 403 200 200 403 202 202 201 204 204 200 200"
@@ -44,8 +59,13 @@ MATRIX: dict[str, str] = {
     "tampered_jwt": " ".join(["401I"] * 16),
     "jwt_other_repo": "200 200 401S 401S 401S 403 401S 401S 403 401S 401S 401S 401S 401S 401S 401S",
 }
-PASSWORDS = {"admin": "admin-password-1", "olivia": "olivia-password", "wendy": "wendy-password",
-             "rita": "rita-password", "oscar": "oscar-password"}
+PASSWORDS = {
+    "admin": "admin-password-1",
+    "olivia": "olivia-password",
+    "wendy": "wendy-password",
+    "rita": "rita-password",
+    "oscar": "oscar-password",
+}
 REPO = "lab/data"
 
 
@@ -97,8 +117,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     from sciregistry.db.models import ApiToken
 
     with svc.engine.begin() as conn:
-        conn.execute(update(ApiToken).where(ApiToken.id == expired.info.id)
-                     .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
+        conn.execute(
+            update(ApiToken)
+            .where(ApiToken.id == expired.info.id)
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        )
     client = app.test_client()
     admin = basic("admin", PASSWORDS["admin"])
     image = push_image(client, REPO, "v1", admin)
@@ -138,21 +161,29 @@ def _request(w: World, op: str, principal: str) -> Any:
         "catalog": lambda: c.get("/v2/_catalog", headers=h),
         "manifest_get": lambda: c.get(f"/v2/{REPO}/manifests/v1", headers=h),
         "manifest_head": lambda: c.head(f"/v2/{REPO}/manifests/v1", headers=h),
-        "manifest_put": lambda: c.put(f"/v2/{REPO}/manifests/by-{principal}", data=img.manifest,
-                                      headers={**h, "Content-Type": "application/vnd.oci.image.manifest.v1+json"}),
+        "manifest_put": lambda: c.put(
+            f"/v2/{REPO}/manifests/by-{principal}",
+            data=img.manifest,
+            headers={**h, "Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        ),
         "manifest_delete": lambda: c.delete(
             f"/v2/{REPO}/manifests/{push_image(c, REPO, f'del-{principal}', w.admin, salt=principal).digest}",
-            headers=h),
+            headers=h,
+        ),
         "blob_get": lambda: c.get(f"/v2/{REPO}/blobs/{img.layer_digest}", headers=h),
         "blob_head": lambda: c.head(f"/v2/{REPO}/blobs/{img.layer_digest}", headers=h),
         "blob_delete": lambda: c.delete(
-            f"/v2/{REPO}/blobs/{push_blob(c, REPO, f'doomed {principal}'.encode(), w.admin)}", headers=h),
+            f"/v2/{REPO}/blobs/{push_blob(c, REPO, f'doomed {principal}'.encode(), w.admin)}", headers=h
+        ),
         "upload_start": lambda: c.post(f"/v2/{REPO}/blobs/uploads/", headers=h),
-        "upload_patch": lambda: c.patch(_new_upload(w), data=b"abc",
-                                        headers={**h, "Content-Type": "application/octet-stream"}),
-        "upload_put": lambda: c.put(f"{_new_upload(w)}?digest={sha256(principal.encode())}",
-                                    data=principal.encode(),
-                                    headers={**h, "Content-Type": "application/octet-stream"}),
+        "upload_patch": lambda: c.patch(
+            _new_upload(w), data=b"abc", headers={**h, "Content-Type": "application/octet-stream"}
+        ),
+        "upload_put": lambda: c.put(
+            f"{_new_upload(w)}?digest={sha256(principal.encode())}",
+            data=principal.encode(),
+            headers={**h, "Content-Type": "application/octet-stream"},
+        ),
         "upload_status": lambda: c.get(_new_upload(w), headers=h),
         "upload_cancel": lambda: c.delete(_new_upload(w), headers=h),
         "tags_list": lambda: c.get(f"/v2/{REPO}/tags/list", headers=h),
@@ -192,27 +223,49 @@ def test_cell(world: World, principal: str, op: str, cell: str) -> None:
 
 def test_matrix_is_complete() -> None:
     assert len(CELLS) == 12 * 16
-    assert {p for p, _, _ in CELLS} >= {"admin", "owner", "writer", "reader", "other_user", "anonymous", "robot_token",
-                                         "expired_token", "revoked_token", "tampered_jwt", "jwt_other_repo"}
+    assert {p for p, _, _ in CELLS} >= {
+        "admin",
+        "owner",
+        "writer",
+        "reader",
+        "other_user",
+        "anonymous",
+        "robot_token",
+        "expired_token",
+        "revoked_token",
+        "tampered_jwt",
+        "jwt_other_repo",
+    }
 
 
-@pytest.mark.parametrize(("principal", "expected"), [
-    ("admin", ["lab/data", "oscar/own", "pub/tools"]),
-    ("owner", ["lab/data", "pub/tools"]),
-    ("reader", ["lab/data", "pub/tools"]),
-    ("other_user", ["oscar/own", "pub/tools"]),
-    ("anonymous", ["pub/tools"]),
-    ("robot_token", ["lab/data"]),  # its token is limited to lab/*
-    ("jwt_other_repo", ["lab/data", "pub/tools"]),
-])
+@pytest.mark.parametrize(
+    ("principal", "expected"),
+    [
+        ("admin", ["lab/data", "oscar/own", "pub/tools"]),
+        ("owner", ["lab/data", "pub/tools"]),
+        ("reader", ["lab/data", "pub/tools"]),
+        ("other_user", ["oscar/own", "pub/tools"]),
+        ("anonymous", ["pub/tools"]),
+        ("robot_token", ["lab/data"]),  # its token is limited to lab/*
+        ("jwt_other_repo", ["lab/data", "pub/tools"]),
+    ],
+)
 def test_catalog_lists_only_readable(world: World, principal: str, expected: list[str]) -> None:
     r = world.client.get("/v2/_catalog", headers=world.headers[principal])
     assert r.status_code == 200
     assert r.get_json() == {"repositories": expected}
 
 
-@pytest.mark.parametrize("path", ["manifests/v1", "manifests/sha256:" + "0" * 64, "tags/list",
-                                  "blobs/sha256:" + "1" * 64, "referrers/sha256:" + "2" * 64])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "manifests/v1",
+        "manifests/sha256:" + "0" * 64,
+        "tags/list",
+        "blobs/sha256:" + "1" * 64,
+        "referrers/sha256:" + "2" * 64,
+    ],
+)
 def test_private_is_indistinguishable_from_missing(world: World, path: str) -> None:
     """oscar (no role in lab) gets byte-identical answers for lab/data (exists) and lab/nothing (missing)."""
     h = world.headers["other_user"]
@@ -252,13 +305,17 @@ def test_mount_requires_read_on_source(world: World) -> None:
     """oscar cannot read lab/data: mounting from it starts a normal upload (202), revealing nothing."""
     c = world.client
     layer = world.image.layer_digest
-    r = c.post(f"/v2/oscar/copy/blobs/uploads/?mount={layer}&from={REPO}", headers=world.headers["other_user"])
+    r = c.post(
+        f"/v2/oscar/copy/blobs/uploads/?mount={layer}&from={REPO}", headers=world.headers["other_user"]
+    )
     assert r.status_code == 202
     assert r.headers["Location"].startswith("/v2/oscar/copy/blobs/uploads/")
     assert c.head(f"/v2/oscar/copy/blobs/{layer}", headers=world.headers["other_user"]).status_code == 404
     # the same answer as mounting a blob that exists nowhere
-    r2 = c.post(f"/v2/oscar/copy/blobs/uploads/?mount=sha256:{'9' * 64}&from={REPO}",
-                headers=world.headers["other_user"])
+    r2 = c.post(
+        f"/v2/oscar/copy/blobs/uploads/?mount=sha256:{'9' * 64}&from={REPO}",
+        headers=world.headers["other_user"],
+    )
     assert r2.status_code == 202
     # rita reads lab/data: the mount into her own namespace succeeds
     rita = world.headers["reader"]
@@ -271,4 +328,5 @@ def test_mount_challenge_names_both_repositories(world: World) -> None:
     r = world.client.post(f"/v2/lab/copy/blobs/uploads/?mount={world.image.layer_digest}&from=pub/tools")
     assert r.status_code == 401
     assert r.headers["WWW-Authenticate"].endswith(
-        'scope="repository:lab/copy:pull,push repository:pub/tools:pull"')
+        'scope="repository:lab/copy:pull,push repository:pub/tools:pull"'
+    )

@@ -41,8 +41,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
     admin_client.environ_base["HTTP_AUTHORIZATION"] = basic("admin", ADMIN_PW)["Authorization"]
     closure = build_closure(admin_client)
     doi = mint(admin_client, closure, title="Counts")["doi"]
-    closure2 = build_closure(admin_client, tag="v2", seed="second", image_repo="lab/pipeline2",
-                             dataset_repo="lab/reads2", result_repo="lab/results2")
+    closure2 = build_closure(
+        admin_client,
+        tag="v2",
+        seed="second",
+        image_repo="lab/pipeline2",
+        dataset_repo="lab/reads2",
+        result_repo="lab/results2",
+    )
     other = mint(admin_client, closure2, title="Other counts")["doi"]
     unpinned = push_image(admin_client, "lab/pipeline", "scratch", {}, salt="not in the closure")
     created = acc.create_token(reviewer_doi=doi, expires_in=14 * 86400)
@@ -81,8 +87,9 @@ def test_reviewer_reads_the_doi_and_its_closure(setup: Setup) -> None:
     r = c.get(f"/api/v1/dois/{setup.doi}/closure", headers=h)
     assert r.status_code == 200
     pins = r.get_json()["pins"]
-    assert {(p["repository"], p["digest"]) for p in pins} >= {(m.repository, m.digest)
-                                                              for m in setup.closure.all_manifests()}
+    assert {(p["repository"], p["digest"]) for p in pins} >= {
+        (m.repository, m.digest) for m in setup.closure.all_manifests()
+    }
     for m in setup.closure.all_manifests():
         r = c.get(f"/v2/{m.repository}/manifests/{m.digest}", headers=h)
         assert r.status_code == 200, m
@@ -141,8 +148,11 @@ def test_reviewer_reads_the_run_lineage_and_crate_of_the_doi(setup: Setup) -> No
 
 def test_reviewer_through_the_token_flow(setup: Setup) -> None:
     c = setup.client
-    r = c.get("/token?service=sciregistry&scope=repository:lab/results:pull,push,delete"
-              "&scope=repository:lab/secret:pull", headers=basic("reviewer", setup.secret))
+    r = c.get(
+        "/token?service=sciregistry&scope=repository:lab/results:pull,push,delete"
+        "&scope=repository:lab/secret:pull",
+        headers=basic("reviewer", setup.secret),
+    )
     assert r.status_code == 200
     import jwt
 
@@ -163,8 +173,11 @@ def test_expired_reviewer_token_is_refused(setup: Setup) -> None:
     c, h = setup.client, bearer(created.secret)
     assert c.get(f"/api/v1/dois/{setup.doi}", headers=h).status_code == 200
     with setup.app.extensions["sciregistry"].engine.begin() as conn:
-        conn.execute(update(ApiToken).where(ApiToken.id == created.info.id)
-                     .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+        conn.execute(
+            update(ApiToken)
+            .where(ApiToken.id == created.info.id)
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
     setup.app.extensions["sciregistry"].gate.clear_caches()  # as when the cache TTL has passed
     r = c.get(f"/api/v1/dois/{setup.doi}", headers=h)
     assert r.status_code == 401

@@ -46,8 +46,11 @@ def test_challenge_points_at_the_token_endpoint(app: Any) -> None:
     assert r.status_code == 401
     ch = parse_challenge(r.headers["WWW-Authenticate"])
     assert ch.scheme == "bearer"
-    assert ch.params == {"realm": "http://registry.test/token", "service": "sciregistry",
-                         "scope": "repository:lab/x:pull"}
+    assert ch.params == {
+        "realm": "http://registry.test/token",
+        "service": "sciregistry",
+        "scope": "repository:lab/x:pull",
+    }
     r = app.test_client().delete("/v2/lab/x/manifests/v1")
     assert parse_challenge(r.headers["WWW-Authenticate"]).params["scope"] == "repository:lab/x:delete"
 
@@ -58,18 +61,26 @@ def test_token_grants_what_the_principal_holds(app: Any) -> None:
     claims = _claims(c.get(f"/token?service=sciregistry&{scope}", headers=basic("bob", PW["bob"])))
     assert claims["sub"] == "bob" and claims["aud"] == "sciregistry" and claims["iss"] == "sciregistry"
     assert claims["exp"] - claims["iat"] == 600
-    assert claims["access"] == [{"type": "repository", "name": "lab/x", "actions": ["pull"]},
-                                {"type": "repository", "name": "pub/x", "actions": ["pull"]}]
+    assert claims["access"] == [
+        {"type": "repository", "name": "lab/x", "actions": ["pull"]},
+        {"type": "repository", "name": "pub/x", "actions": ["pull"]},
+    ]
     claims = _claims(c.get(f"/token?service=sciregistry&{scope}", headers=basic("alice", PW["alice"])))
     # every action held, not only those asked for (pub/x: pull,push asked, owner holds delete too)
-    assert claims["access"] == [{"type": "repository", "name": "lab/x", "actions": ["pull", "push", "delete"]},
-                                {"type": "repository", "name": "pub/x", "actions": ["pull", "push", "delete"]}]
+    assert claims["access"] == [
+        {"type": "repository", "name": "lab/x", "actions": ["pull", "push", "delete"]},
+        {"type": "repository", "name": "pub/x", "actions": ["pull", "push", "delete"]},
+    ]
     claims = _claims(c.get("/token?scope=repository:lab/x:pull", headers=basic("alice", PW["alice"])))
-    assert claims["access"] == [{"type": "repository", "name": "lab/x", "actions": ["pull", "push", "delete"]}]
+    assert claims["access"] == [
+        {"type": "repository", "name": "lab/x", "actions": ["pull", "push", "delete"]}
+    ]
     claims = _claims(c.get(f"/token?{scope}&scope=registry:catalog:*"))  # anonymous
     assert claims["sub"] == ""
-    assert claims["access"] == [{"type": "repository", "name": "pub/x", "actions": ["pull"]},
-                                {"type": "registry", "name": "catalog", "actions": ["*"]}]
+    assert claims["access"] == [
+        {"type": "repository", "name": "pub/x", "actions": ["pull"]},
+        {"type": "registry", "name": "catalog", "actions": ["*"]},
+    ]
 
 
 def test_bearer_token_works_on_v2_and_anonymous_token_only_for_public(app: Any) -> None:
@@ -98,9 +109,17 @@ def test_api_token_as_basic_password_and_bearer(app: Any) -> None:
 
 def test_post_token_password_grant(app: Any) -> None:
     c = app.test_client()
-    r = c.post("/token", data={"grant_type": "password", "username": "alice", "password": PW["alice"],
-                               "service": "sciregistry", "scope": "repository:lab/x:pull,push",
-                               "client_id": "docker"})
+    r = c.post(
+        "/token",
+        data={
+            "grant_type": "password",
+            "username": "alice",
+            "password": PW["alice"],
+            "service": "sciregistry",
+            "scope": "repository:lab/x:pull,push",
+            "client_id": "docker",
+        },
+    )
     assert r.status_code == 200
     body = r.get_json()
     assert body["scope"] == "repository:lab/x:pull,push,delete"
@@ -130,12 +149,16 @@ def test_revocation_ends_the_access_of_issued_jwts(app: Any) -> None:
     acc = app.extensions["sciregistry"].accounts
     c = app.test_client()
     created = acc.create_token(user="alice", scopes=["repository:lab/*:pull"], expires_in=3600)
-    jwt_of_token = c.get("/token?scope=repository:lab/x:pull", headers=basic("alice", created.secret)).get_json()["token"]
+    jwt_of_token = c.get(
+        "/token?scope=repository:lab/x:pull", headers=basic("alice", created.secret)
+    ).get_json()["token"]
     assert c.get("/v2/lab/x/tags/list", headers=bearer(jwt_of_token)).status_code == 200
     acc.revoke_token(created.info.id)
     r = c.get("/v2/lab/x/tags/list", headers=bearer(jwt_of_token))
     assert (r.status_code, error_code(r)) == (401, "UNAUTHORIZED")
-    jwt_of_user = c.get("/token?scope=repository:lab/x:pull", headers=basic("alice", PW["alice"])).get_json()["token"]
+    jwt_of_user = c.get("/token?scope=repository:lab/x:pull", headers=basic("alice", PW["alice"])).get_json()[
+        "token"
+    ]
     assert c.get("/v2/lab/x/tags/list", headers=bearer(jwt_of_user)).status_code == 200
     acc.set_disabled("alice")
     try:

@@ -42,14 +42,23 @@ def registry(live_server) -> Iterator[Registry]:  # type: ignore[no-untyped-def]
 
 def push_tiny_image(reg: Registry, repo: str, tag: str, marker: str = "tiny") -> str:
     """Push a one-layer OCI image (config + a small layer) and return its manifest digest."""
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
-                         "rootfs": {"type": "layers", "diff_ids": []}, "marker": marker},
-                        separators=(",", ":")).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "marker": marker,
+        },
+        separators=(",", ":"),
+    ).encode()
     layer = f"layer of {marker}\n".encode()
     c = reg.upload_blob(repo, config, media_type=OCI_CONFIG)
     ly = reg.upload_blob(repo, layer, media_type="application/vnd.oci.image.layer.v1.tar")
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": c.to_dict(),
-                           "layers": [ly.to_dict()]}, indent=2).encode()  # indented: bytes must be kept
+    manifest = json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": c.to_dict(), "layers": [ly.to_dict()]},
+        indent=2,
+    ).encode()  # indented: bytes must be kept
     digest = reg.put_manifest(repo, tag, manifest, OCI_MANIFEST)
     assert digest == compute(manifest)
     return digest

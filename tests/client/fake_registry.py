@@ -27,8 +27,13 @@ from urllib.parse import parse_qs, urlsplit
 
 
 class FakeRegistry:
-    def __init__(self, mode: str = "bearer", users: dict[str, str] | None = None, ttl: int = 300,
-                 anonymous_pull: bool = False) -> None:
+    def __init__(
+        self,
+        mode: str = "bearer",
+        users: dict[str, str] | None = None,
+        ttl: int = 300,
+        anonymous_pull: bool = False,
+    ) -> None:
         self.mode = mode
         self.users = users if users is not None else {"alice": "s3cret"}
         self.ttl = ttl
@@ -60,7 +65,9 @@ class FakeRegistry:
                 pass
 
             def _reply(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-                data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+                data = (
+                    b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+                )
                 self.send_response(status)
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
@@ -85,24 +92,34 @@ class FakeRegistry:
                 if answer is not None:
                     return self._reply(answer[0], answer[1])
                 if not parts.path.startswith("/v2/"):
-                    return self._reply(404, {"errors": [{"code": "NOT_FOUND", "message": "no such endpoint"}]})
+                    return self._reply(
+                        404, {"errors": [{"code": "NOT_FOUND", "message": "no such endpoint"}]}
+                    )
                 name = parts.path[4:].split("/tags/")[0].split("/manifests/")[0].split("/blobs/")[0]
                 name = name.rstrip("/")
                 actions = "pull" if self.command in ("GET", "HEAD") else "pull,push"
                 if fake.mode == "basic":
                     if fake._user(auth) is None:
-                        return self._reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": "login"}]},
-                                           {"WWW-Authenticate": 'Basic realm="fake",charset="UTF-8"'})
+                        return self._reply(
+                            401,
+                            {"errors": [{"code": "UNAUTHORIZED", "message": "login"}]},
+                            {"WWW-Authenticate": 'Basic realm="fake",charset="UTF-8"'},
+                        )
                 else:
                     granted = set()
                     if auth and auth.startswith("Bearer "):
                         with fake._lock:
                             granted = fake.tokens.get(auth[7:], set())
                     if not all(f"repository:{name}:{a}" in granted for a in actions.split(",")):
-                        challenge = (f'Bearer realm="{fake.url}/token",service="fake",'
-                                     f'scope="repository:{name}:{actions}"')
-                        return self._reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": "token needed"}]},
-                                           {"WWW-Authenticate": challenge})
+                        challenge = (
+                            f'Bearer realm="{fake.url}/token",service="fake",'
+                            f'scope="repository:{name}:{actions}"'
+                        )
+                        return self._reply(
+                            401,
+                            {"errors": [{"code": "UNAUTHORIZED", "message": "token needed"}]},
+                            {"WWW-Authenticate": challenge},
+                        )
                 if parts.path.endswith("/tags/list"):
                     return self._reply(200, {"name": name, "tags": ["a", "b"]})
                 if "/blobs/uploads/" in parts.path:  # uploads: accept anything, answer like a registry
@@ -110,8 +127,9 @@ class FakeRegistry:
                     if self.command in ("POST", "PATCH"):
                         return self._reply(202, None, location)
                     digest = parse_qs(parts.query).get("digest", [""])[0]
-                    return self._reply(201, None, {"Location": f"/v2/{name}/blobs/{digest}",
-                                                   "Docker-Content-Digest": digest})
+                    return self._reply(
+                        201, None, {"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest}
+                    )
                 if "/blobs/" in parts.path and self.command == "HEAD":
                     return self._reply(404)
                 return self._reply(201 if self.command in ("PUT", "POST") else 200, {})
@@ -119,11 +137,18 @@ class FakeRegistry:
             def _token(self, query: dict[str, list[str]], auth: str | None) -> None:
                 user = fake._user(auth)
                 with fake._lock:
-                    fake.token_requests.append({"scope": query.get("scope", []), "service": query.get("service"),
-                                                "user": user, "authorization": auth})
+                    fake.token_requests.append(
+                        {
+                            "scope": query.get("scope", []),
+                            "service": query.get("service"),
+                            "user": user,
+                            "authorization": auth,
+                        }
+                    )
                 if user is None and (auth is not None or not fake.anonymous_pull):
-                    return self._reply(401, {"errors": [{"code": "UNAUTHORIZED",
-                                                         "message": "invalid username or password"}]})
+                    return self._reply(
+                        401, {"errors": [{"code": "UNAUTHORIZED", "message": "invalid username or password"}]}
+                    )
                 granted: set[str] = set()
                 for scope in query.get("scope", []):
                     for s in scope.split():
@@ -141,7 +166,9 @@ class FakeRegistry:
         return Handler
 
     def start(self) -> FakeRegistry:
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:

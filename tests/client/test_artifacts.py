@@ -25,18 +25,23 @@ ENDED = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
 # --- datasets ----------------------------------------------------------------------------------------------
 
+
 def test_dataset_push_pull_round_trip_with_nested_dirs(registry: Registry, tmp_path: Path) -> None:
-    files = write_tree(tmp_path / "reads", {
-        "sample1.fa": b">s1\nACGTACGT\n",
-        "lane 2/sample2.fq": b"@r\nACGT\n+\nIIII\n",
-        "lane 2/deep/er/empty.bin": b"",
-        "meta.json": b'{"organism": "E. coli"}',
-    })
+    files = write_tree(
+        tmp_path / "reads",
+        {
+            "sample1.fa": b">s1\nACGTACGT\n",
+            "lane 2/sample2.fq": b"@r\nACGT\n+\nIIII\n",
+            "lane 2/deep/er/empty.bin": b"",
+            "meta.json": b'{"organism": "E. coli"}',
+        },
+    )
     extra = tmp_path / "README.md"
     extra.write_bytes(b"# reads\n")
     ref = f"{registry.host}/lab-x/reads:v1"
-    digest = registry.push_dataset(ref, [tmp_path / "reads", extra],
-                                   {"org.opencontainers.image.licenses": "CC-BY-4.0"})
+    digest = registry.push_dataset(
+        ref, [tmp_path / "reads", extra], {"org.opencontainers.image.licenses": "CC-BY-4.0"}
+    )
 
     m = registry.get_manifest(ref)
     assert m.digest == digest
@@ -44,15 +49,24 @@ def test_dataset_push_pull_round_trip_with_nested_dirs(registry: Registry, tmp_p
     assert m.data == json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()  # compact, as pushed
     assert doc["artifactType"] == types.DATASET
     assert doc["config"] == {"mediaType": OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2}
-    assert doc["annotations"] == {"org.opencontainers.image.licenses": "CC-BY-4.0",
-                                  "org.opencontainers.image.title": "reads"}
-    layers = [(ly["annotations"][types.TITLE], ly["mediaType"], ly["digest"], ly["size"]) for ly in doc["layers"]]
+    assert doc["annotations"] == {
+        "org.opencontainers.image.licenses": "CC-BY-4.0",
+        "org.opencontainers.image.title": "reads",
+    }
+    layers = [
+        (ly["annotations"][types.TITLE], ly["mediaType"], ly["digest"], ly["size"]) for ly in doc["layers"]
+    ]
     expected = sorted(files.items()) + [("README.md", b"# reads\n")]
     assert [(t, d, s) for t, _, d, s in layers] == [
-        (t, "sha256:" + hashlib.sha256(b).hexdigest(), len(b)) for t, b in expected]
+        (t, "sha256:" + hashlib.sha256(b).hexdigest(), len(b)) for t, b in expected
+    ]
     assert {t: mt for t, mt, _, _ in layers} == {
-        "lane 2/deep/er/empty.bin": "application/octet-stream", "lane 2/sample2.fq": "text/x-fastq",
-        "meta.json": "application/json", "sample1.fa": "text/x-fasta", "README.md": "text/markdown"}
+        "lane 2/deep/er/empty.bin": "application/octet-stream",
+        "lane 2/sample2.fq": "text/x-fastq",
+        "meta.json": "application/json",
+        "sample1.fa": "text/x-fasta",
+        "README.md": "text/markdown",
+    }
 
     pulled = registry.pull(f"{registry.host}/lab-x/reads@{digest}", tmp_path / "out")
     assert pulled.digest == digest and pulled.artifact_type == types.DATASET
@@ -61,7 +75,9 @@ def test_dataset_push_pull_round_trip_with_nested_dirs(registry: Registry, tmp_p
     assert not list((tmp_path / "out").rglob("*.partial"))
 
 
-def test_dataset_with_clashing_titles_is_refused_before_any_upload(registry: Registry, tmp_path: Path) -> None:
+def test_dataset_with_clashing_titles_is_refused_before_any_upload(
+    registry: Registry, tmp_path: Path
+) -> None:
     write_tree(tmp_path / "a", {"x.txt": b"1"})
     write_tree(tmp_path / "b", {"x.txt": b"2"})
     with pytest.raises(ValueError, match="would both be stored as 'x.txt'"):
@@ -72,11 +88,21 @@ def test_dataset_with_clashing_titles_is_refused_before_any_upload(registry: Reg
 def test_pull_refuses_path_traversal_in_titles(registry: Registry, tmp_path: Path, title: str) -> None:
     blob = registry.upload_blob("lab-x/evil", b"payload")
     registry.upload_blob("lab-x/evil", EMPTY_JSON, media_type=OCI_EMPTY)
-    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": types.DATASET,
-           "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2},
-           "layers": [{"mediaType": "text/plain", "digest": "sha256:" + hashlib.sha256(b"ok").hexdigest(),
-                       "size": 2, "annotations": {types.TITLE: "fine.txt"}},
-                      {**blob.to_dict(), "annotations": {types.TITLE: title}}]}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": types.DATASET,
+        "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2},
+        "layers": [
+            {
+                "mediaType": "text/plain",
+                "digest": "sha256:" + hashlib.sha256(b"ok").hexdigest(),
+                "size": 2,
+                "annotations": {types.TITLE: "fine.txt"},
+            },
+            {**blob.to_dict(), "annotations": {types.TITLE: title}},
+        ],
+    }
     registry.upload_blob("lab-x/evil", b"ok")
     registry.put_manifest("lab-x/evil", "v1", json.dumps(doc).encode(), OCI_MANIFEST)
     dest = tmp_path / "dest"
@@ -88,8 +114,9 @@ def test_pull_refuses_path_traversal_in_titles(registry: Registry, tmp_path: Pat
 
 def test_safe_title_and_parameter_typing() -> None:
     assert str(safe_title("a/b c/d.txt")) == "a/b c/d.txt"
-    assert [typed_value(v) for v in ("20", "-3", "0.25", "1e3", "true", "false", "007", "abc", "True", "")] == [
-        20, -3, 0.25, 1000.0, True, False, "007", "abc", "True", ""]
+    assert [
+        typed_value(v) for v in ("20", "-3", "0.25", "1e3", "true", "false", "007", "abc", "True", "")
+    ] == [20, -3, 0.25, 1000.0, True, False, "007", "abc", "True", ""]
     assert parse_parameter("k=3") == ("k", 3)
     assert parse_parameter("label:string=20") == ("label", "20")
     assert parse_parameter("ratio:number=1") == ("ratio", 1.0)
@@ -101,6 +128,7 @@ def test_safe_title_and_parameter_typing() -> None:
 
 
 # --- runs ----------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def inputs(registry: Registry, tmp_path: Path) -> dict[str, str]:
@@ -122,11 +150,19 @@ def test_record_run_end_to_end(registry: Registry, inputs: dict[str, str], tmp_p
     h = registry.host
     result, crate = registry.record_run(
         f"{h}/lab-x/pipeline@{inputs['image']}",
-        {"reads": f"{h}/lab-x/reads@{inputs['reads']}", "reference": f"{h}/lab-x/genome@{inputs['reference']}"},
+        {
+            "reads": f"{h}/lab-x/reads@{inputs['reads']}",
+            "reference": f"{h}/lab-x/genome@{inputs['reference']}",
+        },
         {"k": 3, "min_gc": 0.25, "normalise": True},
         "gc-content.sh --k {k} --min-gc {min_gc} --normalise {normalise} /in/reads /out",
-        _outputs(tmp_path), f"{h}/lab-x/gc-results:run1", agent="Ada Lovelace",
-        orcid="https://orcid.org/0000-0002-1825-0097", started=STARTED, ended=ENDED)
+        _outputs(tmp_path),
+        f"{h}/lab-x/gc-results:run1",
+        agent="Ada Lovelace",
+        orcid="https://orcid.org/0000-0002-1825-0097",
+        started=STARTED,
+        ended=ENDED,
+    )
 
     assert registry.resolve_digest("lab-x/gc-results:run1") == result
     crates = registry.referrers("lab-x/gc-results", result, types.ROCRATE)
@@ -135,7 +171,8 @@ def test_record_run_end_to_end(registry: Registry, inputs: dict[str, str], tmp_p
     assert crate_manifest.subject is not None and crate_manifest.subject.digest == result
     assert [(ly.media_type, (ly.annotations or {})[types.TITLE]) for ly in crate_manifest.layers] == [
         ("application/ld+json", "ro-crate-metadata.json"),
-        ("application/vnd.sciregistry.run.v1+json", "sciregistry-run.json")]
+        ("application/vnd.sciregistry.run.v1+json", "sciregistry-run.json"),
+    ]
 
     lineage = registry.lineage(f"{h}/lab-x/gc-results:run1")
     run = lineage.produced_by
@@ -143,21 +180,28 @@ def test_record_run_end_to_end(registry: Registry, inputs: dict[str, str], tmp_p
     assert lineage.subject == Artifact("lab-x/gc-results", result, types.RESULT)
     assert (run.image.repository, run.image.digest) == ("lab-x/pipeline", inputs["image"])
     assert [(i.name, i.repository, i.digest) for i in run.inputs] == [
-        ("reads", "lab-x/reads", inputs["reads"]), ("reference", "lab-x/genome", inputs["reference"])]
+        ("reads", "lab-x/reads", inputs["reads"]),
+        ("reference", "lab-x/genome", inputs["reference"]),
+    ]
     assert run.parameters == {"k": 3, "min_gc": 0.25, "normalise": True}
     assert run.parameter_types == {"k": "integer", "min_gc": "number", "normalise": "boolean"}
     assert {o.path: o.sha256 for o in run.outputs} == {
         "gc.tsv": hashlib.sha256(b"r1\t1.0\nr2\t0.0\n").hexdigest(),
-        "kmers.tsv": hashlib.sha256(b"AT\t2\nGC\t2\n").hexdigest()}
+        "kmers.tsv": hashlib.sha256(b"AT\t2\nGC\t2\n").hexdigest(),
+    }
     assert run.agent == {"name": "Ada Lovelace", "orcid": "https://orcid.org/0000-0002-1825-0097"}
     assert [(n.subject.digest, n.produced_by) for n in lineage.inputs] == [
-        (inputs["reads"], None), (inputs["reference"], None)]
+        (inputs["reads"], None),
+        (inputs["reference"], None),
+    ]
     assert "gc-results" in repr(lineage) and "<table>" in lineage._repr_html_()
 
     impact = registry.impact(inputs["image"])
     assert impact.results == [Artifact("lab-x/gc-results", result)]
     assert [r.crate_digest for r in impact.runs] == [crate]
-    assert registry.impact(f"{h}/lab-x/reads@{inputs['reads']}").results == [Artifact("lab-x/gc-results", result)]
+    assert registry.impact(f"{h}/lab-x/reads@{inputs['reads']}").results == [
+        Artifact("lab-x/gc-results", result)
+    ]
     assert registry.run_for(f"lab-x/gc-results@{result}") == run
     assert registry.run(run.id) == run
     listed = registry.runs(parameter="k", value=3)
@@ -166,18 +210,31 @@ def test_record_run_end_to_end(registry: Registry, inputs: dict[str, str], tmp_p
 
     pulled = registry.pull(f"{h}/lab-x/gc-results:run1", tmp_path / "attached", with_crate=True)
     assert pulled.crate_digest == crate
-    assert sorted(p.name for p in pulled.files) == ["gc.tsv", "kmers.tsv", "ro-crate-metadata.json",
-                                                    "sciregistry-run.json"]
+    assert sorted(p.name for p in pulled.files) == [
+        "gc.tsv",
+        "kmers.tsv",
+        "ro-crate-metadata.json",
+        "sciregistry-run.json",
+    ]
 
 
-def _run_for(registry: Registry, image: str, datasets: dict[str, str], outputs: list[FileRef],
-             result_ref: str) -> RunRecord:
+def _run_for(
+    registry: Registry, image: str, datasets: dict[str, str], outputs: list[FileRef], result_ref: str
+) -> RunRecord:
     h = registry.host
     return RunRecord(
-        name="gc run", image=ImageRef(h, "lab-x/pipeline", "1.0", image),
-        command="gc-content.sh --k {k} /in/reads /out", parameters=[Parameter("k", 3)],
-        inputs=[InputRef(name, f"{h}/{repo}@{digest}", digest, repo) for name, (repo, digest) in datasets.items()],
-        outputs=outputs, started=STARTED, ended=ENDED, result_reference=result_ref)
+        name="gc run",
+        image=ImageRef(h, "lab-x/pipeline", "1.0", image),
+        command="gc-content.sh --k {k} /in/reads /out",
+        parameters=[Parameter("k", 3)],
+        inputs=[
+            InputRef(name, f"{h}/{repo}@{digest}", digest, repo) for name, (repo, digest) in datasets.items()
+        ],
+        outputs=outputs,
+        started=STARTED,
+        ended=ENDED,
+        result_reference=result_ref,
+    )
 
 
 def _problems(exc: errors.RegistryError) -> list[str]:
@@ -185,58 +242,88 @@ def _problems(exc: errors.RegistryError) -> list[str]:
     return list(exc.detail["problems"])
 
 
-def test_admission_rejects_an_altered_output_sha256(registry: Registry, inputs: dict[str, str],
-                                                    tmp_path: Path) -> None:
+def test_admission_rejects_an_altered_output_sha256(
+    registry: Registry, inputs: dict[str, str], tmp_path: Path
+) -> None:
     desc, outs = push_result(registry.oci, f"{registry.host}/lab-x/gc-results:bad-sha", _outputs(tmp_path))
     bad = [dataclasses.replace(outs[0], sha256="0" * 64), outs[1]]
-    run = _run_for(registry, inputs["image"], {"reads": ("lab-x/reads", inputs["reads"])}, bad,
-                   f"{registry.host}/lab-x/gc-results@{desc.digest}")
+    run = _run_for(
+        registry,
+        inputs["image"],
+        {"reads": ("lab-x/reads", inputs["reads"])},
+        bad,
+        f"{registry.host}/lab-x/gc-results@{desc.digest}",
+    )
     with pytest.raises(errors.ManifestInvalid) as info:
         push_run_crate(registry.oci, "lab-x/gc-results", build_run_crate(run), desc)
     assert info.value.text == "run crate rejected"
     assert _problems(info.value) == [
-        f"output 'gc.tsv': sha256 {'0' * 64} does not match the result's layer sha256:{outs[0].sha256}"]
+        f"output 'gc.tsv': sha256 {'0' * 64} does not match the result's layer sha256:{outs[0].sha256}"
+    ]
     assert registry.referrers("lab-x/gc-results", desc.digest) == []
 
 
-def test_admission_rejects_an_image_the_registry_lacks(registry: Registry, inputs: dict[str, str],
-                                                       tmp_path: Path) -> None:
+def test_admission_rejects_an_image_the_registry_lacks(
+    registry: Registry, inputs: dict[str, str], tmp_path: Path
+) -> None:
     desc, outs = push_result(registry.oci, f"{registry.host}/lab-x/gc-results:no-image", _outputs(tmp_path))
     missing = "sha256:" + "ab" * 32
-    run = _run_for(registry, missing, {"reads": ("lab-x/reads", inputs["reads"])}, outs,
-                   f"{registry.host}/lab-x/gc-results@{desc.digest}")
+    run = _run_for(
+        registry,
+        missing,
+        {"reads": ("lab-x/reads", inputs["reads"])},
+        outs,
+        f"{registry.host}/lab-x/gc-results@{desc.digest}",
+    )
     with pytest.raises(errors.ManifestInvalid) as info:
         push_run_crate(registry.oci, "lab-x/gc-results", build_run_crate(run), desc)
     assert _problems(info.value) == [f"image lab-x/pipeline@{missing} is not in this registry"]
 
 
-def test_admission_rejects_a_dataset_as_subject(registry: Registry, inputs: dict[str, str],
-                                                tmp_path: Path) -> None:
+def test_admission_rejects_a_dataset_as_subject(
+    registry: Registry, inputs: dict[str, str], tmp_path: Path
+) -> None:
     outputs = _outputs(tmp_path)
     # the "result" is pushed as a dataset (same files), in the repository of the crate
     digest = registry.push_dataset(f"{registry.host}/lab-x/gc-results:not-a-result", outputs)
     size = len(registry.get_manifest(f"lab-x/gc-results@{digest}").data)
     outs = [FileRef(p.name, hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_size) for p in outputs]
-    run = _run_for(registry, inputs["image"], {"reads": ("lab-x/reads", inputs["reads"])}, outs,
-                   f"{registry.host}/lab-x/gc-results@{digest}")
+    run = _run_for(
+        registry,
+        inputs["image"],
+        {"reads": ("lab-x/reads", inputs["reads"])},
+        outs,
+        f"{registry.host}/lab-x/gc-results@{digest}",
+    )
     with pytest.raises(errors.ManifestInvalid) as info:
-        push_run_crate(registry.oci, "lab-x/gc-results", build_run_crate(run), Descriptor(OCI_MANIFEST, digest, size))
+        push_run_crate(
+            registry.oci, "lab-x/gc-results", build_run_crate(run), Descriptor(OCI_MANIFEST, digest, size)
+        )
     assert _problems(info.value) == [
-        f"subject {digest} is not a result (artifactType {types.DATASET!r}, expected {types.RESULT!r})"]
+        f"subject {digest} is not a result (artifactType {types.DATASET!r}, expected {types.RESULT!r})"
+    ]
 
 
-def test_record_run_refuses_an_unknown_image_before_pushing(registry: Registry, inputs: dict[str, str],
-                                                            tmp_path: Path) -> None:
+def test_record_run_refuses_an_unknown_image_before_pushing(
+    registry: Registry, inputs: dict[str, str], tmp_path: Path
+) -> None:
     h = registry.host
     with pytest.raises(errors.ManifestInvalid, match="is not in this registry: push it first"):
-        registry.record_run(f"{h}/lab-x/pipeline@sha256:{'cd' * 32}", {}, {}, "true", _outputs(tmp_path),
-                            f"{h}/lab-x/gc-results:never")
+        registry.record_run(
+            f"{h}/lab-x/pipeline@sha256:{'cd' * 32}",
+            {},
+            {},
+            "true",
+            _outputs(tmp_path),
+            f"{h}/lab-x/gc-results:never",
+        )
     with pytest.raises(errors.ManifestUnknown):
         registry.get_manifest("lab-x/gc-results:never")
 
 
-def test_pull_refuses_to_write_through_a_symlink_out_of_the_destination(registry: Registry,
-                                                                        tmp_path: Path) -> None:
+def test_pull_refuses_to_write_through_a_symlink_out_of_the_destination(
+    registry: Registry, tmp_path: Path
+) -> None:
     write_tree(tmp_path / "src", {"sub/x.txt": b"x"})
     registry.push_dataset(f"{registry.host}/lab-x/linky:v1", [tmp_path / "src"])
     outside = tmp_path / "outside"

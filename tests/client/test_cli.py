@@ -28,15 +28,34 @@ def ok_json(*args: str) -> dict:  # type: ignore[type-arg]
 def test_dataset_push_pull_and_push_layout(registry: Registry, tmp_path: Path) -> None:
     h = registry.host
     files = write_tree(tmp_path / "data", {"a.txt": b"alpha\n", "nested/b.csv": b"x,y\n1,2\n"})
-    pushed = ok_json("dataset", "push", f"{h}/cli/data:v1", str(tmp_path / "data"),
-                     "--annotation", "org.opencontainers.image.licenses=CC0-1.0", "--title", "demo data")
+    pushed = ok_json(
+        "dataset",
+        "push",
+        f"{h}/cli/data:v1",
+        str(tmp_path / "data"),
+        "--annotation",
+        "org.opencontainers.image.licenses=CC0-1.0",
+        "--title",
+        "demo data",
+    )
     assert pushed["reference"] == f"{h}/cli/data:v1"
     assert pushed["pinned"] == f"{h}/cli/data@{pushed['digest']}"
     ann = json.loads(registry.get_manifest(f"{h}/cli/data:v1").data)["annotations"]
-    assert ann == {"org.opencontainers.image.licenses": "CC0-1.0", "org.opencontainers.image.title": "demo data"}
+    assert ann == {
+        "org.opencontainers.image.licenses": "CC0-1.0",
+        "org.opencontainers.image.title": "demo data",
+    }
 
-    plain = invoke("dataset", "push", f"{h}/cli/data:v1", str(tmp_path / "data"), "--title", "demo data",
-                   "-a", "org.opencontainers.image.licenses=CC0-1.0")
+    plain = invoke(
+        "dataset",
+        "push",
+        f"{h}/cli/data:v1",
+        str(tmp_path / "data"),
+        "--title",
+        "demo data",
+        "-a",
+        "org.opencontainers.image.licenses=CC0-1.0",
+    )
     assert plain.exit_code == 0 and plain.stdout.strip() == pushed["digest"]  # same files: same digest
 
     pulled = ok_json("pull", pushed["pinned"], str(tmp_path / "out"))
@@ -47,8 +66,11 @@ def test_dataset_push_pull_and_push_layout(registry: Registry, tmp_path: Path) -
     image = push_tiny_image(registry, "cli/image", "v1")
     registry.export_layout("cli/image", image, tmp_path / "layout", tag="v1")
     layout = ok_json("push-layout", str(tmp_path / "layout"), f"{h}/cli/image-copy:v1")
-    assert layout == {"reference": f"{h}/cli/image-copy:v1", "digest": image,
-                      "pinned": f"{h}/cli/image-copy@{image}"}
+    assert layout == {
+        "reference": f"{h}/cli/image-copy:v1",
+        "digest": image,
+        "pinned": f"{h}/cli/image-copy@{image}",
+    }
 
 
 def test_run_record_show_list_lineage_impact(registry: Registry, tmp_path: Path) -> None:
@@ -60,12 +82,40 @@ def test_run_record_show_list_lineage_impact(registry: Registry, tmp_path: Path)
     workflow = tmp_path / "Snakefile"
     workflow.write_text("rule all:\n    shell: 'gc-content.sh'\n")
 
-    rec = ok_json("run", "record", "--image", f"{h}/cli/pipeline@{image}", "--input", f"reads={h}/cli/reads@{data}",
-                  "--param", "k=3", "--param", "ratio=0.5", "--param", "mode=fast", "--param", "paired=true",
-                  "--param", "sample:string=007", "--command", "gc-content.sh --k {k} /in/reads /out",
-                  "--output", str(tmp_path / "out" / "gc.tsv"), "--output", str(tmp_path / "out" / "log.txt"),
-                  "--workflow", str(workflow), "--agent", "Grace Hopper", "--started", "2026-02-01T10:00:00Z",
-                  "--ended", "2026-02-01T10:05:00+00:00", "--to", f"{h}/cli/results:r1")
+    rec = ok_json(
+        "run",
+        "record",
+        "--image",
+        f"{h}/cli/pipeline@{image}",
+        "--input",
+        f"reads={h}/cli/reads@{data}",
+        "--param",
+        "k=3",
+        "--param",
+        "ratio=0.5",
+        "--param",
+        "mode=fast",
+        "--param",
+        "paired=true",
+        "--param",
+        "sample:string=007",
+        "--command",
+        "gc-content.sh --k {k} /in/reads /out",
+        "--output",
+        str(tmp_path / "out" / "gc.tsv"),
+        "--output",
+        str(tmp_path / "out" / "log.txt"),
+        "--workflow",
+        str(workflow),
+        "--agent",
+        "Grace Hopper",
+        "--started",
+        "2026-02-01T10:00:00Z",
+        "--ended",
+        "2026-02-01T10:05:00+00:00",
+        "--to",
+        f"{h}/cli/results:r1",
+    )
     result, crate = rec["result"]["digest"], rec["crate"]["digest"]
     assert rec["result"]["reference"] == f"{h}/cli/results@{result}"
     assert rec["parameters"] == {"k": 3, "ratio": 0.5, "mode": "fast", "paired": True, "sample": "007"}
@@ -74,18 +124,29 @@ def test_run_record_show_list_lineage_impact(registry: Registry, tmp_path: Path)
     assert (shown["result_digest"], shown["crate_digest"]) == (result, crate)
     assert shown["image"]["digest"] == image
     assert {p["name"]: (p["value"], p["type"]) for p in shown["parameters"]} == {
-        "k": (3, "integer"), "ratio": (0.5, "number"), "mode": ("fast", "string"), "paired": (True, "boolean"),
-        "sample": ("007", "string")}
+        "k": (3, "integer"),
+        "ratio": (0.5, "number"),
+        "mode": ("fast", "string"),
+        "paired": (True, "boolean"),
+        "sample": ("007", "string"),
+    }
     assert {o["path"]: o["sha256"] for o in shown["outputs"]} == {
-        name: hashlib.sha256(b).hexdigest() for name, b in out.items()}
+        name: hashlib.sha256(b).hexdigest() for name, b in out.items()
+    }
     assert shown["started"].startswith("2026-02-01T10:00:00")
     text = invoke("run", "show", f"{h}/cli/results@{result}")
-    assert text.exit_code == 0 and "param    k = 3" in text.stdout and f"{h}/cli/pipeline@{image}" in text.stdout
+    assert (
+        text.exit_code == 0 and "param    k = 3" in text.stdout and f"{h}/cli/pipeline@{image}" in text.stdout
+    )
 
     listed = ok_json("run", "list", "--registry", h, "--image", image)
     assert [r["result_digest"] for r in listed["items"]] == [result] and listed["next_cursor"] is None
-    assert ok_json("run", "list", "--repository", f"{h}/cli/results", "--parameter", "mode",
-                   "--value", "fast")["items"][0]["crate_digest"] == crate
+    assert (
+        ok_json("run", "list", "--repository", f"{h}/cli/results", "--parameter", "mode", "--value", "fast")[
+            "items"
+        ][0]["crate_digest"]
+        == crate
+    )
     assert ok_json("run", "list", "--registry", h, "--parameter", "mode", "--value", "slow")["items"] == []
 
     lin = ok_json("lineage", f"{h}/cli/results:r1")
@@ -101,8 +162,13 @@ def test_run_record_show_list_lineage_impact(registry: Registry, tmp_path: Path)
     assert [r["result_digest"] for r in imp2["runs"]] == [result]
 
     crate_files = ok_json("pull", f"{h}/cli/results:r1", str(tmp_path / "attached"), "--with-crate")
-    assert sorted(crate_files["files"]) == ["Snakefile", "gc.tsv", "log.txt", "ro-crate-metadata.json",
-                                            "sciregistry-run.json"]
+    assert sorted(crate_files["files"]) == [
+        "Snakefile",
+        "gc.tsv",
+        "log.txt",
+        "ro-crate-metadata.json",
+        "sciregistry-run.json",
+    ]
 
 
 def test_errors_are_one_line_and_exit_1(registry: Registry, tmp_path: Path) -> None:
@@ -111,35 +177,71 @@ def test_errors_are_one_line_and_exit_1(registry: Registry, tmp_path: Path) -> N
     res = invoke("pull", f"{h}/cli/err:missing", str(tmp_path / "x"))
     assert res.exit_code == 1
     assert res.stderr.strip().splitlines() == [
-        "error: MANIFEST_UNKNOWN: " + res.stderr.strip().split("MANIFEST_UNKNOWN: ", 1)[1]]
+        "error: MANIFEST_UNKNOWN: " + res.stderr.strip().split("MANIFEST_UNKNOWN: ", 1)[1]
+    ]
     res = invoke("pull", f"{h}/cli/err:missing", str(tmp_path / "x"), "--json")
     assert res.exit_code == 1
     assert json.loads(res.stdout)["errors"][0]["code"] == "MANIFEST_UNKNOWN"
     res = invoke("run", "show", f"{h}/cli/err:v1")
-    assert res.exit_code == 1 and res.stderr.strip() == f"error: NOT_FOUND: no run is recorded for {h}/cli/err:v1"
+    assert (
+        res.exit_code == 1
+        and res.stderr.strip() == f"error: NOT_FOUND: no run is recorded for {h}/cli/err:v1"
+    )
     res = invoke("dataset", "push", "cli/no-host:v1", str(tmp_path))
     assert res.exit_code == 1 and res.stderr.strip() == (
         "error: 'cli/no-host:v1' names no registry: write it as HOST:PORT/cli/no-host:v1 (the form the registry "
-        "prints), or add --registry URL")
+        "prints), or add --registry URL"
+    )
     # the advice is true: the same reference with --registry goes to that registry
     res = invoke("pull", "cli/err:missing", str(tmp_path / "y"), "--registry", registry.url)
-    assert res.exit_code == 1 and f"{h}/cli/err" not in res.stderr and "MANIFEST_UNKNOWN: cli/err has no tag " \
-        "'missing': its tags are v1" in res.stderr, res.stderr
-    res = invoke("run", "record", "--image", f"{h}/cli/err:v1", "--param", "novalue", "--command", "x",
-                 "--output", __file__, "--to", f"{h}/cli/err-results:v1")
+    assert (
+        res.exit_code == 1
+        and f"{h}/cli/err" not in res.stderr
+        and "MANIFEST_UNKNOWN: cli/err has no tag 'missing': its tags are v1" in res.stderr
+    ), res.stderr
+    res = invoke(
+        "run",
+        "record",
+        "--image",
+        f"{h}/cli/err:v1",
+        "--param",
+        "novalue",
+        "--command",
+        "x",
+        "--output",
+        __file__,
+        "--to",
+        f"{h}/cli/err-results:v1",
+    )
     assert res.exit_code == 1 and res.stderr.strip() == "error: parameter 'novalue' must be NAME=VALUE"
-    res = invoke("run", "record", "--image", f"{h}/cli/err:v1", "--command", "x", "--output", __file__,
-                 "--to", f"{h}/cli/err-results:v1", "--started", "2026-01-01T00:00:00")
+    res = invoke(
+        "run",
+        "record",
+        "--image",
+        f"{h}/cli/err:v1",
+        "--command",
+        "x",
+        "--output",
+        __file__,
+        "--to",
+        f"{h}/cli/err-results:v1",
+        "--started",
+        "2026-01-01T00:00:00",
+    )
     assert res.exit_code == 2 and "needs a time zone" in res.stderr
 
 
-def test_login_stores_credentials_0600_and_logout_removes_them(registry: Registry, isolated_config: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_login_stores_credentials_0600_and_logout_removes_them(
+    registry: Registry, isolated_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     h = registry.host
     res = invoke("login", h, "--username", "alice", "--password-stdin", "--json", input="s3cret\n")
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout) == {"host": h, "username": "alice",
-                                      "credentials": str(isolated_config / "credentials.json")}
+    assert json.loads(res.stdout) == {
+        "host": h,
+        "username": "alice",
+        "credentials": str(isolated_config / "credentials.json"),
+    }
     path = isolated_config / "credentials.json"
     assert path.stat().st_mode & 0o777 == 0o600
     assert json.loads(path.read_text()) == {"auths": {h: {"username": "alice", "password": "s3cret"}}}

@@ -65,30 +65,68 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
     tmp = tmp_path_factory.mktemp("newcomer")
     data_dir = tmp / "data"
-    app = create_app({"data_dir": str(data_dir), "auth_enabled": True, "storage_fsync": False, "testing": True})
+    app = create_app(
+        {"data_dir": str(data_dir), "auth_enabled": True, "storage_fsync": False, "testing": True}
+    )
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, name="newcomer-registry", daemon=True)
     thread.start()
     url, host = f"http://127.0.0.1:{srv.server_port}", f"127.0.0.1:{srv.server_port}"
     try:
         app.extensions["sciregistry"].accounts.create_user("alice", PASSWORD)
-        with Registry(url, username="alice", password=PASSWORD, use_stored_credentials=False, progress=False) as reg:
+        with Registry(
+            url, username="alice", password=PASSWORD, use_stored_credentials=False, progress=False
+        ) as reg:
             image = push_tiny_image(reg, "alice/pipeline", "1.0", marker="newcomer")
             write_tree(tmp / "in", {"reads.fa": b">r\nGCGC\n"})
             data = reg.push_dataset(f"{host}/alice/reads:v1", [tmp / "in"])
             write_tree(tmp / "out", {"gc.tsv": b"r\t1.0\n"})
-            reg.record_run(f"{host}/alice/pipeline@{image}", {"reads": f"{host}/alice/reads@{data}"}, {"k": 3},
-                           "gc.sh --k {k} /in/reads /out", [tmp / "out" / "gc.tsv"], f"{host}/alice/results:r1",
-                           agent="Alice Example")
-        minted = invoke("doi", "mint", f"{host}/alice/results:r1", "--title", "Counts", "--username", "alice",
-                        "--password", PASSWORD, env={"SCIREGISTRY_CONFIG_HOME": str(tmp / "cfg")})
+            reg.record_run(
+                f"{host}/alice/pipeline@{image}",
+                {"reads": f"{host}/alice/reads@{data}"},
+                {"k": 3},
+                "gc.sh --k {k} /in/reads /out",
+                [tmp / "out" / "gc.tsv"],
+                f"{host}/alice/results:r1",
+                agent="Alice Example",
+            )
+        minted = invoke(
+            "doi",
+            "mint",
+            f"{host}/alice/results:r1",
+            "--title",
+            "Counts",
+            "--username",
+            "alice",
+            "--password",
+            PASSWORD,
+            env={"SCIREGISTRY_CONFIG_HOME": str(tmp / "cfg")},
+        )
         assert minted.exit_code == 0, minted.output
         doi = minted.stdout.splitlines()[0]
-        created = invoke("token", "create", "--reviewer", doi, "--expires", "14d", "--data-dir", str(data_dir),
-                         env={"SCIREGISTRY_STORAGE_FSYNC": "false"})
+        created = invoke(
+            "token",
+            "create",
+            "--reviewer",
+            doi,
+            "--expires",
+            "14d",
+            "--data-dir",
+            str(data_dir),
+            env={"SCIREGISTRY_STORAGE_FSYNC": "false"},
+        )
         assert created.exit_code == 0, created.output
-        yield Setup(url, host, data_dir, app, doi, f"{host}/alice/results:r1", created.stdout.strip(),
-                    created.stderr, tmp)
+        yield Setup(
+            url,
+            host,
+            data_dir,
+            app,
+            doi,
+            f"{host}/alice/results:r1",
+            created.stdout.strip(),
+            created.stderr,
+            tmp,
+        )
     finally:
         srv.shutdown()
         thread.join(timeout=10)
@@ -102,8 +140,9 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
 def closed_pipe_run(args: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, str]:
     """Run ``sciregistry ARGS`` with a standard output nobody reads (the read end is closed before
     the command writes anything, as when ``head -n 1`` has exited): (exit status, stderr)."""
-    proc = subprocess.Popen([sys.executable, "-m", "sciregistry", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sciregistry", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()
     try:
@@ -123,6 +162,7 @@ def closed_port() -> int:
 
 # --- 1. a closed pipe is not an error -------------------------------------------------------------
 
+
 def test_closed_stdout_ends_quietly_with_the_normal_status(tmp_path: Path) -> None:
     status, err = closed_pipe_run(["logout", "127.0.0.1:9"], clean_env(tmp_path / "cfg"))
     assert err == ""  # not "error: [Errno 32] Broken pipe", not "Exception ignored ..."
@@ -130,41 +170,70 @@ def test_closed_stdout_ends_quietly_with_the_normal_status(tmp_path: Path) -> No
 
 
 def test_doi_mint_into_head_n_1(setup: Setup) -> None:
-    with Registry(setup.url, username="alice", password=PASSWORD, use_stored_credentials=False,
-                  progress=False) as reg:
+    with Registry(
+        setup.url, username="alice", password=PASSWORD, use_stored_credentials=False, progress=False
+    ) as reg:
         # outputs of its own, so the result (and its digest) is not one an earlier test minted
         out = write_tree(setup.tmp / "out-pipe", {"gc.tsv": b"piped\t4\n"})
-        reg.record_run(f"{setup.host}/alice/pipeline@{reg.resolve_digest('alice/pipeline:1.0')}", {}, {"k": 4},
-                       "gc.sh --k {k} /out", [setup.tmp / "out-pipe" / name for name in out],
-                       f"{setup.host}/alice/results:pipe", agent="Alice Example")
+        reg.record_run(
+            f"{setup.host}/alice/pipeline@{reg.resolve_digest('alice/pipeline:1.0')}",
+            {},
+            {"k": 4},
+            "gc.sh --k {k} /out",
+            [setup.tmp / "out-pipe" / name for name in out],
+            f"{setup.host}/alice/results:pipe",
+            agent="Alice Example",
+        )
     env = clean_env(setup.tmp / "cfg-pipe", SCIREGISTRY_USERNAME="alice", SCIREGISTRY_PASSWORD=PASSWORD)
-    status, err = closed_pipe_run(["doi", "mint", f"{setup.host}/alice/results:pipe", "--title", "Piped"], env)
+    status, err = closed_pipe_run(
+        ["doi", "mint", f"{setup.host}/alice/results:pipe", "--title", "Piped"], env
+    )
     assert status == 0, err
     assert "error" not in err and "Broken pipe" not in err, err
     # and it was minted: minting it again is a conflict
-    again = invoke("doi", "mint", f"{setup.host}/alice/results:pipe", "--username", "alice", "--password", PASSWORD)
+    again = invoke(
+        "doi", "mint", f"{setup.host}/alice/results:pipe", "--username", "alice", "--password", PASSWORD
+    )
     assert again.exit_code == 1 and "CONFLICT" in again.stderr
 
 
 def test_reproduce_into_a_closed_pipe_keeps_its_verdict_status(setup: Setup) -> None:
     env = clean_env(setup.tmp / "cfg-rep", SCIREGISTRY_TOKEN=setup.reviewer_token)
-    status, err = closed_pipe_run(["reproduce", setup.doi, "--registry", setup.url, "--runtime", "none",
-                                   "--out", str(setup.tmp / "rep-closed")], env)
+    status, err = closed_pipe_run(
+        [
+            "reproduce",
+            setup.doi,
+            "--registry",
+            setup.url,
+            "--runtime",
+            "none",
+            "--out",
+            str(setup.tmp / "rep-closed"),
+        ],
+        env,
+    )
     assert status == 3, err  # NOT_RUN, as with an open pipe
     assert "error" not in err, err
 
 
 def test_cli_modules_print_through_the_pipe_safe_echo() -> None:
     cli_dir = Path(__file__).resolve().parents[2] / "sciregistry" / "cli"
-    offenders = [f"{p.name}:{n}" for p in sorted(cli_dir.glob("*.py")) if p.name != "common.py"
-                 for n, line in enumerate(p.read_text().splitlines(), 1)
-                 if re.search(r"\bclick\.echo\(|sys\.stdout\.write\(", line)]
+    offenders = [
+        f"{p.name}:{n}"
+        for p in sorted(cli_dir.glob("*.py"))
+        if p.name != "common.py"
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(r"\bclick\.echo\(|sys\.stdout\.write\(", line)
+    ]
     assert offenders == []
 
 
 # --- 2. --token everywhere ----------------------------------------------------------------------
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+
+def _commands(
+    group: click.Group, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
     for name, cmd in sorted(group.commands.items()):
         if isinstance(cmd, click.Group):
             yield from _commands(cmd, (*prefix, name))
@@ -173,15 +242,34 @@ def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tupl
 
 
 def test_every_command_that_talks_to_a_registry_takes_the_same_token_option() -> None:
-    talks = {path: cmd for path, cmd in _commands(main)
-             if any(isinstance(p, click.Option) and "--insecure" in p.opts for p in cmd.params)}
-    expected = {("pull",), ("dataset", "push"), ("push-layout",), ("run", "record"), ("run", "show"),
-                ("run", "list"), ("lineage",), ("impact",), ("doi", "mint"), ("doi", "show"), ("doi", "withdraw"),
-                ("cite",), ("reproduce",), ("demo",)}
+    talks = {
+        path: cmd
+        for path, cmd in _commands(main)
+        if any(isinstance(p, click.Option) and "--insecure" in p.opts for p in cmd.params)
+    }
+    expected = {
+        ("pull",),
+        ("dataset", "push"),
+        ("push-layout",),
+        ("run", "record"),
+        ("run", "show"),
+        ("run", "list"),
+        ("lineage",),
+        ("impact",),
+        ("doi", "mint"),
+        ("doi", "show"),
+        ("doi", "withdraw"),
+        ("cite",),
+        ("reproduce",),
+        ("demo",),
+    }
     assert expected <= set(talks)
     missing = []
     for path, cmd in talks.items():
-        if path in {("login",), ("logout",)}:  # login checks a password (or token) given to it; logout is local
+        if path in {
+            ("login",),
+            ("logout",),
+        }:  # login checks a password (or token) given to it; logout is local
             continue
         opt = next((p for p in cmd.params if isinstance(p, click.Option) and "--token" in p.opts), None)
         if opt is None or opt.name != "token" or opt.help != TOKEN_HELP:
@@ -224,8 +312,15 @@ def test_reviewer_commands_take_the_reviewer_token(setup: Setup, command: str) -
 
 def test_pull_with_token_restores_the_files(setup: Setup) -> None:
     dest = setup.tmp / "pulled-files"
-    res = invoke("pull", setup.result_ref, str(dest), "--token", setup.reviewer_token, "--json",
-                 env={"SCIREGISTRY_CONFIG_HOME": str(setup.tmp / "nobody")})
+    res = invoke(
+        "pull",
+        setup.result_ref,
+        str(dest),
+        "--token",
+        setup.reviewer_token,
+        "--json",
+        env={"SCIREGISTRY_CONFIG_HOME": str(setup.tmp / "nobody")},
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["files"] == ["gc.tsv"]
     assert (dest / "gc.tsv").read_bytes() == b"r\t1.0\n"
@@ -233,15 +328,20 @@ def test_pull_with_token_restores_the_files(setup: Setup) -> None:
 
 # --- 3. messages that say what to do next ------------------------------------------------------------
 
+
 def test_unknown_doi_says_to_check_the_registry(setup: Setup) -> None:
     env = {"SCIREGISTRY_CONFIG_HOME": str(setup.tmp / "nobody")}
-    for args in (["doi", "show", "10.5072/zzzz-zzzz", "--registry", setup.url],
-                 ["cite", "10.5072/zzzz-zzzz", "--registry", setup.url],
-                 ["reproduce", "10.5072/zzzz-zzzz", "--registry", setup.url, "--out", str(setup.tmp / "unknown")]):
+    for args in (
+        ["doi", "show", "10.5072/zzzz-zzzz", "--registry", setup.url],
+        ["cite", "10.5072/zzzz-zzzz", "--registry", setup.url],
+        ["reproduce", "10.5072/zzzz-zzzz", "--registry", setup.url, "--out", str(setup.tmp / "unknown")],
+    ):
         res = invoke(*args, env=env)
         assert res.exit_code == 1
-        assert res.stderr.startswith("error: NOT_FOUND: DOI 10.5072/zzzz-zzzz is not registered here (check "
-                                     "--registry: it must be the URL of the registry that minted the DOI)"), res.stderr
+        assert res.stderr.startswith(
+            "error: NOT_FOUND: DOI 10.5072/zzzz-zzzz is not registered here (check "
+            "--registry: it must be the URL of the registry that minted the DOI)"
+        ), res.stderr
 
 
 @pytest.fixture
@@ -256,17 +356,25 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     real_session_get = requests.Session.get
     real_get = requests.get
-    monkeypatch.setattr(requests.Session, "get",
-                        lambda self, url, *a, **kw: refuse(url) or real_session_get(self, url, *a, **kw))
+    monkeypatch.setattr(
+        requests.Session,
+        "get",
+        lambda self, url, *a, **kw: refuse(url) or real_session_get(self, url, *a, **kw),
+    )
     monkeypatch.setattr(requests, "get", lambda url, *a, **kw: refuse(url) or real_get(url, *a, **kw))
     return asked
 
 
 @pytest.mark.parametrize("command", ["reproduce", "cite"])
-def test_test_prefix_doi_without_registry_is_one_clear_line(command: str, no_network: list[str],
-                                                            tmp_path: Path) -> None:
-    res = invoke(command, "10.5072/abcd-1234", *(["--out", str(tmp_path / "o")] if command == "reproduce" else []),
-                 env={"SCIREGISTRY_CONFIG_HOME": str(tmp_path / "cfg")})
+def test_test_prefix_doi_without_registry_is_one_clear_line(
+    command: str, no_network: list[str], tmp_path: Path
+) -> None:
+    res = invoke(
+        command,
+        "10.5072/abcd-1234",
+        *(["--out", str(tmp_path / "o")] if command == "reproduce" else []),
+        env={"SCIREGISTRY_CONFIG_HOME": str(tmp_path / "cfg")},
+    )
     assert res.exit_code == 1
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1, res.stderr
@@ -282,16 +390,21 @@ def test_doi_show_without_registry_says_which_registry(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["reproduce", "cite"])
-def test_unreachable_resolver_is_one_clear_line(command: str, monkeypatch: pytest.MonkeyPatch,
-                                                tmp_path: Path) -> None:
+def test_unreachable_resolver_is_one_clear_line(
+    command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from sciregistry.cli import doi as doi_cli
     from sciregistry.client import reproduce as reproduce_mod
 
     resolver = f"http://127.0.0.1:{closed_port()}/"
     monkeypatch.setattr(reproduce_mod, "DOI_RESOLVER", resolver)
     monkeypatch.setattr(doi_cli, "DOI_RESOLVER", resolver)
-    res = invoke(command, "10.1234/abcd-1234", *(["--out", str(tmp_path / "o")] if command == "reproduce" else []),
-                 env={"SCIREGISTRY_CONFIG_HOME": str(tmp_path / "cfg")})
+    res = invoke(
+        command,
+        "10.1234/abcd-1234",
+        *(["--out", str(tmp_path / "o")] if command == "reproduce" else []),
+        env={"SCIREGISTRY_CONFIG_HOME": str(tmp_path / "cfg")},
+    )
     assert res.exit_code == 1
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and len(res.stderr.strip().splitlines()) <= 2, res.stderr  # + "looking ... up at"
@@ -301,38 +414,55 @@ def test_unreachable_resolver_is_one_clear_line(command: str, monkeypatch: pytes
 
 
 @pytest.mark.parametrize("command", ["reproduce", "cite"])
-def test_name_resolution_failure_is_one_clear_line(command: str, monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
-    chain = ("HTTPSConnectionPool(host='doi.org', port=443): Max retries exceeded with url: /10.1234/abcd-1234 "
-             "(Caused by NameResolutionError(\"<urllib3.connection.HTTPSConnection object at 0x7f00>: Failed to "
-             "resolve 'doi.org' ([Errno -2] Name or service not known)\"))")
+def test_name_resolution_failure_is_one_clear_line(
+    command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    chain = (
+        "HTTPSConnectionPool(host='doi.org', port=443): Max retries exceeded with url: /10.1234/abcd-1234 "
+        '(Caused by NameResolutionError("<urllib3.connection.HTTPSConnection object at 0x7f00>: Failed to '
+        "resolve 'doi.org' ([Errno -2] Name or service not known)\"))"
+    )
 
     def fail(*args: Any, **kwargs: Any) -> None:
         raise requests.exceptions.ConnectionError(chain)
 
     monkeypatch.setattr(requests.Session, "get", fail)
     monkeypatch.setattr(requests, "get", fail)
-    res = invoke(command, "10.1234/abcd-1234", *(["--out", str(tmp_path / "o")] if command == "reproduce" else []),
-                 env={"SCIREGISTRY_CONFIG_HOME": str(tmp_path / "cfg")})
+    res = invoke(
+        command,
+        "10.1234/abcd-1234",
+        *(["--out", str(tmp_path / "o")] if command == "reproduce" else []),
+        env={"SCIREGISTRY_CONFIG_HOME": str(tmp_path / "cfg")},
+    )
     assert res.exit_code == 1
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, res.stderr
-    assert "cannot reach https://doi.org/ to look up 10.1234/abcd-1234 (Name or service not known)" in errors[0]
+    assert (
+        "cannot reach https://doi.org/ to look up 10.1234/abcd-1234 (Name or service not known)" in errors[0]
+    )
     assert "pass --registry URL of the registry that minted it" in errors[0]
     assert "NameResolutionError" not in res.stderr and "Max retries" not in res.stderr
 
 
 # --- 5. minting a private result says how to open it up ---------------------------------------------------
 
+
 def test_mint_of_a_private_result_notes_how_to_publish_or_share_it(setup: Setup) -> None:
-    with Registry(setup.url, username="alice", password=PASSWORD, use_stored_credentials=False,
-                  progress=False) as reg:
+    with Registry(
+        setup.url, username="alice", password=PASSWORD, use_stored_credentials=False, progress=False
+    ) as reg:
         image = reg.resolve_digest("alice/pipeline:1.0")
         for tag, k in (("private", 5), ("public", 6)):
             out = write_tree(setup.tmp / f"out-{tag}", {"gc.tsv": f"{tag}\t{k}\n".encode()})
-            reg.record_run(f"{setup.host}/alice/pipeline@{image}", {}, {"k": k}, "gc.sh --k {k} /out",
-                           [setup.tmp / f"out-{tag}" / name for name in out], f"{setup.host}/alice/results:{tag}",
-                           agent="Alice Example")
+            reg.record_run(
+                f"{setup.host}/alice/pipeline@{image}",
+                {},
+                {"k": k},
+                "gc.sh --k {k} /out",
+                [setup.tmp / f"out-{tag}" / name for name in out],
+                f"{setup.host}/alice/results:{tag}",
+                agent="Alice Example",
+            )
     creds = ["--username", "alice", "--password", PASSWORD]
     private = invoke("doi", "mint", f"{setup.host}/alice/results:private", *creds)
     assert private.exit_code == 0, private.output
@@ -355,9 +485,13 @@ def test_mint_of_a_private_result_notes_how_to_publish_or_share_it(setup: Setup)
 
 # --- 7. wording --------------------------------------------------------------------------------------------
 
+
 def test_reviewer_token_create_reads_well(setup: Setup) -> None:
-    assert re.match(rf"token [0-9a-f]{{16}} for the reviewer of {re.escape(setup.doi)} "
-                    r"\(read-only, limited to what that DOI pins\); expires \d{4}-", setup.token_create_stderr)
+    assert re.match(
+        rf"token [0-9a-f]{{16}} for the reviewer of {re.escape(setup.doi)} "
+        r"\(read-only, limited to what that DOI pins\); expires \d{4}-",
+        setup.token_create_stderr,
+    )
     assert "scopes all of" not in setup.token_create_stderr
     assert setup.reviewer_token.startswith("sr_")
 
@@ -365,14 +499,27 @@ def test_reviewer_token_create_reads_well(setup: Setup) -> None:
 def test_user_token_create_reads_well(tmp_path: Path) -> None:
     env = {"SCIREGISTRY_STORAGE_FSYNC": "false"}
     data = ["--data-dir", str(tmp_path / "data")]
-    res = CliRunner().invoke(main, ["user", "add", "carol", "--password-stdin", *data], input="carol-pass-123\n",
-                             env=env)
+    res = CliRunner().invoke(
+        main, ["user", "add", "carol", "--password-stdin", *data], input="carol-pass-123\n", env=env
+    )
     assert res.exit_code == 0, res.output
     plain = invoke("token", "create", "--user", "carol", *data, env=env)
     assert re.match(r"token [0-9a-f]{16} for carol \(all of carol's rights\); never expires\n", plain.stderr)
-    scoped = invoke("token", "create", "--user", "carol", "--scope", "repository:carol/*:pull", "--expires", "1d",
-                    *data, env=env)
-    assert re.match(r"token [0-9a-f]{16} for carol \(limited to repository:carol/\*:pull\); expires ", scoped.stderr)
+    scoped = invoke(
+        "token",
+        "create",
+        "--user",
+        "carol",
+        "--scope",
+        "repository:carol/*:pull",
+        "--expires",
+        "1d",
+        *data,
+        env=env,
+    )
+    assert re.match(
+        r"token [0-9a-f]{16} for carol \(limited to repository:carol/\*:pull\); expires ", scoped.stderr
+    )
 
 
 class _DoiRecords(BaseHTTPRequestHandler):
@@ -394,15 +541,28 @@ class _DoiRecords(BaseHTTPRequestHandler):
 @pytest.mark.parametrize(("count", "shown"), [(0, "0 times"), (1, "1 time"), (2, "2 times")])
 def test_doi_show_counts_reproductions_in_good_english(count: int, shown: str, tmp_path: Path) -> None:
     doi = f"10.5072/cnt{count}-0000"
-    _DoiRecords.records[doi] = {"doi": doi, "state": "findable", "metadata": {"titles": [{"title": "T"}]},
-                                "repository": "lab/r", "result_digest": "sha256:" + "0" * 64,
-                                "crate_digest": "sha256:" + "1" * 64, "version": 1, "reproductions": count,
-                                "published_at": "2026-01-01T00:00:00Z"}
+    _DoiRecords.records[doi] = {
+        "doi": doi,
+        "state": "findable",
+        "metadata": {"titles": [{"title": "T"}]},
+        "repository": "lab/r",
+        "result_digest": "sha256:" + "0" * 64,
+        "crate_digest": "sha256:" + "1" * 64,
+        "version": 1,
+        "reproductions": count,
+        "published_at": "2026-01-01T00:00:00Z",
+    }
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _DoiRecords)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        res = invoke("doi", "show", doi, "--registry", f"http://127.0.0.1:{srv.server_address[1]}",
-                     env={"SCIREGISTRY_CONFIG_HOME": str(tmp_path / "cfg")})
+        res = invoke(
+            "doi",
+            "show",
+            doi,
+            "--registry",
+            f"http://127.0.0.1:{srv.server_address[1]}",
+            env={"SCIREGISTRY_CONFIG_HOME": str(tmp_path / "cfg")},
+        )
     finally:
         srv.shutdown()
         srv.server_close()

@@ -49,6 +49,7 @@ class Sampler(threading.Thread):
         self._halt.set()
         self.join()
 
+
 MiB = 1 << 20
 SIZE = 1024 * MiB
 LIMIT_MIB = 30
@@ -88,7 +89,7 @@ def test_1gib_dataset_push_pull_flat_memory(live_server: Any, tmp_path: Path, re
     with open(src / "reads.fastq", "wb") as f:
         block = hashlib.sha256(b"seed").digest() * (MiB // 32)
         for i in range(SIZE // MiB):
-            chunk = block[i % 32:] + block[: i % 32]
+            chunk = block[i % 32 :] + block[: i % 32]
             f.write(chunk)
             h.update(chunk)
     warm = tmp_path / "warm.txt"
@@ -99,8 +100,13 @@ def test_1gib_dataset_push_pull_flat_memory(live_server: Any, tmp_path: Path, re
     sampler = Sampler(live_server.pid)
     sampler.start()
     try:
-        proc = subprocess.run([sys.executable, str(script), live_server.url, str(src), str(tmp_path / "dest"),
-                               str(warm)], capture_output=True, text=True, timeout=900, check=False)
+        proc = subprocess.run(
+            [sys.executable, str(script), live_server.url, str(src), str(tmp_path / "dest"), str(warm)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
     finally:
         sampler.stop()
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -117,7 +123,10 @@ def test_1gib_dataset_push_pull_flat_memory(live_server: Any, tmp_path: Path, re
     record_property("server_rss_growth_mib", server_growth)
     record_property("client_push_growth_mib", push)
     record_property("client_pull_growth_mib", pull)
-    print(f"1 GiB dataset: server RSS idle {idle / MiB:.1f} MiB, growth {server_growth:.1f} MiB; "
-          f"client growth push {push:.1f} MiB, pull {pull:.1f} MiB", file=sys.stderr)
+    print(
+        f"1 GiB dataset: server RSS idle {idle / MiB:.1f} MiB, growth {server_growth:.1f} MiB; "
+        f"client growth push {push:.1f} MiB, pull {pull:.1f} MiB",
+        file=sys.stderr,
+    )
     assert server_growth <= LIMIT_MIB
     assert push <= LIMIT_MIB and pull <= LIMIT_MIB

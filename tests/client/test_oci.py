@@ -54,7 +54,9 @@ def test_small_file_upload_uses_one_put_and_large_file_is_chunked(live_server, t
     assert reg.transport.request_counts["PATCH"] == 4
     assert seen == [65536, 65536, 65536, 17]
     assert desc.digest == file_digest(big)[0]
-    assert reg.download_blob("lab-x/chunks", desc.digest, tmp_path / "back.bin").read_bytes() == big.read_bytes()
+    assert (
+        reg.download_blob("lab-x/chunks", desc.digest, tmp_path / "back.bin").read_bytes() == big.read_bytes()
+    )
 
 
 MEMORY_SCRIPT = textwrap.dedent("""
@@ -91,7 +93,6 @@ MEMORY_SCRIPT = textwrap.dedent("""
 """)
 
 
-
 def test_64mib_file_is_pushed_chunked_with_flat_memory(live_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     big = tmp_path / "big.bin"
     h = hashlib.sha256()
@@ -104,9 +105,13 @@ def test_64mib_file_is_pushed_chunked_with_flat_memory(live_server, tmp_path: Pa
     small.write_bytes(b"warm-up\n")
     script = tmp_path / "measure.py"
     script.write_text(MEMORY_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), live_server.url, str(big), str(small),
-                           str(tmp_path / "pulled.bin")], check=False, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script), live_server.url, str(big), str(small), str(tmp_path / "pulled.bin")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["digest"] == "sha256:" + h.hexdigest()
@@ -154,23 +159,33 @@ def test_referrers_with_and_without_filter(registry: Registry) -> None:
     registry.upload_blob("lab-x/refd", EMPTY_JSON, media_type=OCI_EMPTY)
     digests = {}
     for at in ("application/vnd.example.sbom", "application/vnd.example.sig"):
-        doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": at,
-               "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2}, "layers": [],
-               "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": size},
-               "annotations": {"kind": at}}
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": at,
+            "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2},
+            "layers": [],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": size},
+            "annotations": {"kind": at},
+        }
         data = json.dumps(doc).encode()
         digests[at] = registry.put_manifest("lab-x/refd", compute(data), data, OCI_MANIFEST)
     every = registry.referrers("lab-x/refd", subject)
     assert {d.digest for d in every} == set(digests.values())
     only = registry.referrers("lab-x/refd", subject, "application/vnd.example.sig")
     assert [(d.digest, d.artifact_type, d.annotations) for d in only] == [
-        (digests["application/vnd.example.sig"], "application/vnd.example.sig",
-         {"kind": "application/vnd.example.sig"})]
+        (
+            digests["application/vnd.example.sig"],
+            "application/vnd.example.sig",
+            {"kind": "application/vnd.example.sig"},
+        )
+    ]
     assert registry.referrers("lab-x/refd", compute(b"nothing refers to this")) == []
 
 
 def test_push_layout_then_export_layout_reproduces_blobs_and_manifest(
-        registry: Registry, gc_layout: tuple[Path, str], tmp_path: Path) -> None:
+    registry: Registry, gc_layout: tuple[Path, str], tmp_path: Path
+) -> None:
     layout, built_digest = gc_layout
     digest = registry.push_layout(layout, f"{registry.host}/lab-x/gc-content:t1")
     assert digest == built_digest
@@ -183,8 +198,14 @@ def test_push_layout_then_export_layout_reproduces_blobs_and_manifest(
     assert sorted(src) == sorted(dst) and len(src) == 3  # manifest, config, layer
     assert all(src[k] == dst[k] for k in src)
     index = json.loads((out / "index.json").read_bytes())
-    assert index["manifests"] == [{"mediaType": OCI_MANIFEST, "digest": digest, "size": len(got.data),
-                                   "annotations": {"org.opencontainers.image.ref.name": "t1"}}]
+    assert index["manifests"] == [
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": digest,
+            "size": len(got.data),
+            "annotations": {"org.opencontainers.image.ref.name": "t1"},
+        }
+    ]
     assert json.loads((out / "oci-layout").read_bytes()) == {"imageLayoutVersion": "1.0.0"}
     # the exported layout pushes again to the same digest (round trip through a second repository)
     assert registry.push_layout(out, "lab-x/gc-copy", "t1") == digest

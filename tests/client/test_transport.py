@@ -14,11 +14,20 @@ from sciregistry.client.transport import Transport, TransportError, normalize_ur
 from .conftest import push_tiny_image
 from .fake_registry import fake_registry
 
-ALL_ERRORS = [*errors.OCI_ERRORS, errors.BadRequest, errors.NotFound, errors.Conflict, errors.CrateInvalid,
-              errors.MetadataInvalid, errors.Pinned, errors.UpstreamError]
+ALL_ERRORS = [
+    *errors.OCI_ERRORS,
+    errors.BadRequest,
+    errors.NotFound,
+    errors.Conflict,
+    errors.CrateInvalid,
+    errors.MetadataInvalid,
+    errors.Pinned,
+    errors.UpstreamError,
+]
 
 
 # --- error round trip ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda c: c.code)
 def test_server_error_json_round_trips_to_the_same_class(cls: type[errors.RegistryError]) -> None:
@@ -58,7 +67,9 @@ def test_errors_from_the_live_server_keep_their_class(registry: Registry) -> Non
         registry.get_manifest("lab-x/known:v9")
     assert info.value.code == "MANIFEST_UNKNOWN" and info.value.http_status == 404
     with pytest.raises(errors.ManifestInvalid) as inv:
-        registry.put_manifest("lab-x/broken", "v1", b'{"schemaVersion": 1}', "application/vnd.oci.image.manifest.v1+json")
+        registry.put_manifest(
+            "lab-x/broken", "v1", b'{"schemaVersion": 1}', "application/vnd.oci.image.manifest.v1+json"
+        )
     assert inv.value.text == "schemaVersion must be 2"
     assert inv.value.detail == {"schemaVersion": 1}
     with pytest.raises(errors.NotFound) as nf:
@@ -70,6 +81,7 @@ def test_errors_from_the_live_server_keep_their_class(registry: Registry) -> Non
 
 
 # --- token flow ------------------------------------------------------------------------------------------
+
 
 def test_bearer_token_flow_fetches_once_per_scope_and_reuses_wider_tokens() -> None:
     with fake_registry() as fake:
@@ -83,8 +95,11 @@ def test_bearer_token_flow_fetches_once_per_scope_and_reuses_wider_tokens() -> N
         assert first["user"] == "alice"
         # one 401 then two authorised GETs
         statuses = [(m, p, (a or "").split(" ")[0]) for m, p, a in fake.requests if p != "/token"]
-        assert statuses == [("GET", "/v2/lab/x/tags/list", ""), ("GET", "/v2/lab/x/tags/list", "Bearer"),
-                            ("GET", "/v2/lab/x/tags/list", "Bearer")]
+        assert statuses == [
+            ("GET", "/v2/lab/x/tags/list", ""),
+            ("GET", "/v2/lab/x/tags/list", "Bearer"),
+            ("GET", "/v2/lab/x/tags/list", "Bearer"),
+        ]
         # a push needs pull,push: a second token ...
         reg.transport.request("PUT", "/v2/lab/x/manifests/v2", data=b"{}")
         assert len(fake.token_requests) == 2
@@ -123,8 +138,13 @@ def test_wrong_password_raises_unauthorized_with_the_reason() -> None:
     assert "invalid username or password" in info.value.text
 
 
-@pytest.mark.parametrize("kwargs", [{"token": "sr_0123456789abcdef_" + "x" * 46},
-                                    {"username": "bob", "password": "sr_0123456789abcdef_" + "x" * 46}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"token": "sr_0123456789abcdef_" + "x" * 46},
+        {"username": "bob", "password": "sr_0123456789abcdef_" + "x" * 46},
+    ],
+)
 def test_refused_api_token_says_so_not_invalid_password(kwargs: dict[str, str]) -> None:
     with fake_registry() as fake:
         reg = Registry(fake.url, use_stored_credentials=False, **kwargs)
@@ -194,6 +214,7 @@ def test_stored_credentials_are_used(isolated_config) -> None:  # type: ignore[n
 
 # --- plain HTTP, TLS and retries -------------------------------------------------------------------------
 
+
 def test_plain_http_only_for_loopback_or_insecure() -> None:
     assert normalize_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
     assert normalize_url("localhost:5000/") == "http://localhost:5000"
@@ -217,9 +238,11 @@ def test_credentials_never_go_to_a_plain_http_realm_elsewhere() -> None:
 
 
 def test_challenges_are_parsed() -> None:
-    cs = parse_challenges('Bearer realm="https://r.example/token",service="r.example",'
-                          'scope="repository:a/b:pull,push repository:c:pull",error="insufficient_scope", '
-                          'Basic realm="say \\"hi\\""')
+    cs = parse_challenges(
+        'Bearer realm="https://r.example/token",service="r.example",'
+        'scope="repository:a/b:pull,push repository:c:pull",error="insufficient_scope", '
+        'Basic realm="say \\"hi\\""'
+    )
     assert [c.scheme for c in cs] == ["bearer", "basic"]
     assert cs[0].scopes == ["repository:a/b:pull,push", "repository:c:pull"]
     assert cs[0].params["error"] == "insufficient_scope"
@@ -246,7 +269,9 @@ def test_get_is_retried_twice_on_503_but_writes_and_4xx_never() -> None:
             t.request("PUT", "/v2/lab/x/manifests/v1", data=b"{}")
         assert len(fake.requests) == 1
         fake.requests.clear()
-        fake.fail["/v2/lab/x/manifests/v2"] = [(400, {"errors": [{"code": "MANIFEST_INVALID", "message": "no"}]})]
+        fake.fail["/v2/lab/x/manifests/v2"] = [
+            (400, {"errors": [{"code": "MANIFEST_INVALID", "message": "no"}]})
+        ]
         with pytest.raises(errors.ManifestInvalid):
             t.request("GET", "/v2/lab/x/manifests/v2")
         assert len(fake.requests) == 1
@@ -264,18 +289,24 @@ def test_unreachable_registry_is_one_clear_oserror() -> None:
         t.request("GET", "/v2/")
 
 
-@pytest.mark.parametrize(("method", "path", "scopes"), [
-    ("GET", "/v2/lab/blobs/x/manifests/v1", {"lab/blobs/x": {"pull"}}),
-    ("HEAD", "/v2/lab/x/manifests/blobs", {"lab/x": {"pull"}}),
-    ("PUT", "/v2/lab/x/manifests/sha256:" + "a" * 64, {"lab/x": {"pull", "push"}}),
-    ("POST", "/v2/a/b/blobs/uploads/?mount=sha256:" + "a" * 64 + "&from=c%2Fd", {"a/b": {"pull", "push"},
-                                                                               "c/d": {"pull"}}),
-    ("PATCH", "/v2/a/blobs/uploads/0f3c", {"a": {"pull", "push"}}),
-    ("DELETE", "/v2/a/manifests/v1", {"a": {"delete"}}),
-    ("GET", "/v2/a/referrers/sha256:" + "a" * 64, {"a": {"pull"}}),
-    ("GET", "/v2/", {}),
-    ("GET", "/api/v1/runs", {}),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "scopes"),
+    [
+        ("GET", "/v2/lab/blobs/x/manifests/v1", {"lab/blobs/x": {"pull"}}),
+        ("HEAD", "/v2/lab/x/manifests/blobs", {"lab/x": {"pull"}}),
+        ("PUT", "/v2/lab/x/manifests/sha256:" + "a" * 64, {"lab/x": {"pull", "push"}}),
+        (
+            "POST",
+            "/v2/a/b/blobs/uploads/?mount=sha256:" + "a" * 64 + "&from=c%2Fd",
+            {"a/b": {"pull", "push"}, "c/d": {"pull"}},
+        ),
+        ("PATCH", "/v2/a/blobs/uploads/0f3c", {"a": {"pull", "push"}}),
+        ("DELETE", "/v2/a/manifests/v1", {"a": {"delete"}}),
+        ("GET", "/v2/a/referrers/sha256:" + "a" * 64, {"a": {"pull"}}),
+        ("GET", "/v2/", {}),
+        ("GET", "/api/v1/runs", {}),
+    ],
+)
 def test_scopes_are_predicted_from_the_route(method: str, path: str, scopes: dict[str, set[str]]) -> None:
     from sciregistry.client.transport import _predict
 
@@ -286,12 +317,23 @@ def test_chunked_upload_through_oras_uses_the_cached_push_token(tmp_path) -> Non
     big = tmp_path / "big.bin"
     big.write_bytes(b"x" * 2500)
     with fake_registry() as fake:
-        reg = Registry(fake.url, username="alice", password="s3cret", use_stored_credentials=False, chunk_size=1000)
+        reg = Registry(
+            fake.url, username="alice", password="s3cret", use_stored_credentials=False, chunk_size=1000
+        )
         reg.upload_blob("lab/x", big)
-    assert [t["scope"] for t in fake.token_requests] == [["repository:lab/x:pull"], ["repository:lab/x:pull,push"]]
+    assert [t["scope"] for t in fake.token_requests] == [
+        ["repository:lab/x:pull"],
+        ["repository:lab/x:pull,push"],
+    ]
     sent = [(m, p, (a or "").split(" ")[0]) for m, p, a in fake.requests if p != "/token"]
     blob = "/v2/lab/x/blobs/sha256:" + hashlib.sha256(b"x" * 2500).hexdigest()
-    assert sent == [("HEAD", blob, ""), ("HEAD", blob, "Bearer"),
-                    ("POST", "/v2/lab/x/blobs/uploads/", ""), ("POST", "/v2/lab/x/blobs/uploads/", "Bearer"),
-                    ("PATCH", "/v2/lab/x/blobs/uploads/u1", "Bearer"), ("PATCH", "/v2/lab/x/blobs/uploads/u1", "Bearer"),
-                    ("PATCH", "/v2/lab/x/blobs/uploads/u1", "Bearer"), ("PUT", "/v2/lab/x/blobs/uploads/u1", "Bearer")]
+    assert sent == [
+        ("HEAD", blob, ""),
+        ("HEAD", blob, "Bearer"),
+        ("POST", "/v2/lab/x/blobs/uploads/", ""),
+        ("POST", "/v2/lab/x/blobs/uploads/", "Bearer"),
+        ("PATCH", "/v2/lab/x/blobs/uploads/u1", "Bearer"),
+        ("PATCH", "/v2/lab/x/blobs/uploads/u1", "Bearer"),
+        ("PATCH", "/v2/lab/x/blobs/uploads/u1", "Bearer"),
+        ("PUT", "/v2/lab/x/blobs/uploads/u1", "Bearer"),
+    ]

@@ -59,8 +59,18 @@ def isolation_prefix(cache_dir: Path) -> tuple[str, ...]:
     if os.geteuid() != 0 or unshare is None or not SYSTEM_BLOB_CACHE.is_dir():
         return ()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    prefix = (unshare, "--mount", "--propagation", "private", "--", "sh", "-c",
-              f'mount --bind "$1" {SYSTEM_BLOB_CACHE} && shift && exec "$@"', "sh", str(cache_dir))
+    prefix = (
+        unshare,
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        f'mount --bind "$1" {SYSTEM_BLOB_CACHE} && shift && exec "$@"',
+        "sh",
+        str(cache_dir),
+    )
     try:
         probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired):
@@ -78,18 +88,25 @@ def make_tool_env(root: Path) -> ToolEnv:
     registries_conf.write_text('unqualified-search-registries = []\nshort-name-mode = "enforcing"\n')
     auth = root / "xdg" / "auth.json"
     auth.write_text('{"auths": {}}')
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("REGISTRY_AUTH_FILE", "CONTAINERS_", "DOCKER_", "XDG_"))}
-    env.update({
-        "HOME": str(root / "home"),
-        "XDG_RUNTIME_DIR": str(root / "xdg"),
-        "XDG_CONFIG_HOME": str(root / "home" / ".config"),
-        "XDG_DATA_HOME": str(root / "home" / ".local" / "share"),
-        "TMPDIR": str(root / "tmp"),
-        "CONTAINERS_REGISTRIES_CONF": str(registries_conf),
-        "REGISTRY_AUTH_FILE": str(auth),
-    })
-    return ToolEnv(root, env, policy, root / "registries.d", root / "tmp", isolation_prefix(root / "blob-cache"))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("REGISTRY_AUTH_FILE", "CONTAINERS_", "DOCKER_", "XDG_"))
+    }
+    env.update(
+        {
+            "HOME": str(root / "home"),
+            "XDG_RUNTIME_DIR": str(root / "xdg"),
+            "XDG_CONFIG_HOME": str(root / "home" / ".config"),
+            "XDG_DATA_HOME": str(root / "home" / ".local" / "share"),
+            "TMPDIR": str(root / "tmp"),
+            "CONTAINERS_REGISTRIES_CONF": str(registries_conf),
+            "REGISTRY_AUTH_FILE": str(auth),
+        }
+    )
+    return ToolEnv(
+        root, env, policy, root / "registries.d", root / "tmp", isolation_prefix(root / "blob-cache")
+    )
 
 
 @pytest.fixture(scope="module")

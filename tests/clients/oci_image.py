@@ -115,15 +115,25 @@ def _gzip(data: bytes) -> bytes:
 
 def _layers(busybox: Path | None) -> tuple[list[tuple[bytes, str]], bool]:
     """The three layers as ``(blob, media_type)`` plus whether busybox is in them."""
-    hello = _tar([("etc", None, 0o755), ("etc/sciregistry", None, 0o755),
-                  ("etc/sciregistry/hello.txt", HELLO_TEXT, 0o644)])
+    hello = _tar(
+        [
+            ("etc", None, 0o755),
+            ("etc/sciregistry", None, 0o755),
+            ("etc/sciregistry/hello.txt", HELLO_TEXT, 0o644),
+        ]
+    )
     numbers = _tar([("data", None, 0o755), ("data/numbers.txt", NUMBERS_TEXT, 0o644)])
     has_busybox = busybox is not None and busybox.is_file()
     if has_busybox:
         assert busybox is not None
         tools = ["sh", "echo", "cat", "ls", "sha256sum", "wc"]
-        third = _tar([("bin", None, 0o755), ("bin/busybox", busybox.read_bytes(), 0o755),
-                      *((f"bin/{t}", "busybox", 0o777) for t in tools)])
+        third = _tar(
+            [
+                ("bin", None, 0o755),
+                ("bin/busybox", busybox.read_bytes(), 0o755),
+                *((f"bin/{t}", "busybox", 0o777) for t in tools),
+            ]
+        )
     else:
         third = _tar([("opt", None, 0o755), ("opt/no-busybox.txt", b"busybox was not available\n", 0o644)])
     return [(_gzip(hello), LAYER_TAR_GZIP), (numbers, LAYER_TAR), (_gzip(third), LAYER_TAR_GZIP)], has_busybox
@@ -133,8 +143,9 @@ def _diff_id(blob: bytes, media_type: str) -> str:
     return sha256_digest(gzip.decompress(blob) if media_type.endswith("+gzip") else blob)
 
 
-def _write_image(lay: _Layout, architecture: str, busybox: Path | None,
-                 annotations: dict[str, str] | None) -> tuple[dict[str, Any], bytes, list[str], bool]:
+def _write_image(
+    lay: _Layout, architecture: str, busybox: Path | None, annotations: dict[str, str] | None
+) -> tuple[dict[str, Any], bytes, list[str], bool]:
     """Write layers, config and manifest blobs; return (descriptor, manifest bytes, blob digests, busybox?)."""
     layers, has_busybox = _layers(busybox)
     layer_descs = [lay.put(blob, mt) for blob, mt in layers]
@@ -142,15 +153,24 @@ def _write_image(lay: _Layout, architecture: str, busybox: Path | None,
         "created": "2024-01-01T00:00:00Z",
         "architecture": architecture,
         "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"] if has_busybox else ["/bin/false"],
-                   "Labels": {"org.sciregistry.test": "clients"}},
+        "config": {
+            "Env": ["PATH=/bin"],
+            "Cmd": ["/bin/sh"] if has_busybox else ["/bin/false"],
+            "Labels": {"org.sciregistry.test": "clients"},
+        },
         "rootfs": {"type": "layers", "diff_ids": [_diff_id(b, mt) for b, mt in layers]},
-        "history": [{"created": "2024-01-01T00:00:00Z", "created_by": f"oci_image.py layer {i}"}
-                    for i in range(len(layers))],
+        "history": [
+            {"created": "2024-01-01T00:00:00Z", "created_by": f"oci_image.py layer {i}"}
+            for i in range(len(layers))
+        ],
     }
     config_desc = lay.put(json.dumps(config, indent=2, sort_keys=True).encode(), OCI_CONFIG)
-    manifest: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config_desc,
-                                "layers": layer_descs}
+    manifest: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config_desc,
+        "layers": layer_descs,
+    }
     if annotations:
         manifest["annotations"] = annotations
     data = json.dumps(manifest, indent=2).encode()
@@ -158,20 +178,23 @@ def _write_image(lay: _Layout, architecture: str, busybox: Path | None,
     return desc, data, [config_desc["digest"], *(d["digest"] for d in layer_descs)], has_busybox
 
 
-def build_image_layout(layout: Path, tag: str = "v1", *, architecture: str = "amd64",
-                       busybox: Path | None = BUSYBOX) -> BuiltImage:
+def build_image_layout(
+    layout: Path, tag: str = "v1", *, architecture: str = "amd64", busybox: Path | None = BUSYBOX
+) -> BuiltImage:
     """Write a three-layer OCI image (gzip text layer, uncompressed tar layer, busybox layer) into
     the image layout ``layout`` (created if needed) and tag it ``tag`` in ``index.json``."""
     lay = _Layout(layout)
     desc, data, blobs, has_busybox = _write_image(
-        lay, architecture, busybox, {"org.opencontainers.image.title": f"sciregistry client test {tag}"})
+        lay, architecture, busybox, {"org.opencontainers.image.title": f"sciregistry client test {tag}"}
+    )
     entry = {k: v for k, v in desc.items() if k != "platform"}
     lay.write_index([{**entry, "annotations": {REF_NAME: tag}}])
     return BuiltImage(layout, tag, OCI_MANIFEST, desc["digest"], data, blobs, has_busybox)
 
 
-def build_index_layout(layout: Path, tag: str = "multi",
-                       architectures: tuple[str, ...] = ("amd64", "arm64")) -> BuiltImage:
+def build_index_layout(
+    layout: Path, tag: str = "multi", architectures: tuple[str, ...] = ("amd64", "arm64")
+) -> BuiltImage:
     """Write one image per architecture (no busybox: the layers are shared, the configs differ)
     and an image index over them, tagged ``tag`` in ``index.json``."""
     lay = _Layout(layout)
@@ -181,16 +204,22 @@ def build_index_layout(layout: Path, tag: str = "multi",
         desc, _, child_blobs, _ = _write_image(lay, arch, None, None)
         children.append(desc)
         blobs += [desc["digest"], *(b for b in child_blobs if b not in blobs)]
-    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children,
-             "annotations": {"org.opencontainers.image.title": "sciregistry multi-arch test"}}
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": children,
+        "annotations": {"org.opencontainers.image.title": "sciregistry multi-arch test"},
+    }
     data = json.dumps(index, indent=2).encode()
     top = lay.put(data, OCI_INDEX)
     lay.write_index([{**top, "annotations": {REF_NAME: tag}}])
-    return BuiltImage(layout, tag, OCI_INDEX, top["digest"], data, blobs,
-                      child_digests=[c["digest"] for c in children])
+    return BuiltImage(
+        layout, tag, OCI_INDEX, top["digest"], data, blobs, child_digests=[c["digest"] for c in children]
+    )
 
 
 # --- reading a layout back (what a client wrote) ------------------------------------------------
+
 
 def read_blob(layout: Path, digest: str) -> bytes:
     """A blob of ``layout``, verified against its digest (AssertionError when it does not match)."""

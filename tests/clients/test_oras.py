@@ -78,10 +78,19 @@ class FastRegistry(oras.provider.Registry):  # type: ignore[misc]
     def _record(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
         req = resp.request
         body = req.body
-        length = len(body) if isinstance(body, (bytes, str)) else int(req.headers.get("Content-Length", 0) or 0)
+        length = (
+            len(body) if isinstance(body, (bytes, str)) else int(req.headers.get("Content-Length", 0) or 0)
+        )
         content_range = req.headers.get("Content-Range")
-        self.calls.append(Call(req.method or "", urlsplit(str(req.url)).path, resp.status_code,
-                               None if content_range is None else str(content_range), length))
+        self.calls.append(
+            Call(
+                req.method or "",
+                urlsplit(str(req.url)).path,
+                resp.status_code,
+                None if content_range is None else str(content_range),
+                length,
+            )
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -114,17 +123,20 @@ def files(tmp_path: Path) -> dict[str, bytes]:
     src = tmp_path / "src"
     src.mkdir()
     big = random.Random(20).randbytes(BIG_SIZE)
-    content = {"README.txt": b"three files, one of them big\n",
-               "params.json": json.dumps({"k": 21, "min_length": 100}).encode(),
-               "reads.bin": big}
+    content = {
+        "README.txt": b"three files, one of them big\n",
+        "params.json": json.dumps({"k": 21, "min_length": 100}).encode(),
+        "reads.bin": big,
+    }
     for name, data in content.items():
         (src / name).write_bytes(data)
     return content
 
 
 def _push(reg: FastRegistry, target: str, src: Path, names: list[str], **kw: Any) -> requests.Response:
-    resp: requests.Response = reg.push(target=target, files=[str(src / n) for n in names],
-                                       disable_path_validation=True, quiet=True, **kw)
+    resp: requests.Response = reg.push(
+        target=target, files=[str(src / n) for n in names], disable_path_validation=True, quiet=True, **kw
+    )
     return resp
 
 
@@ -135,8 +147,12 @@ def _assert_pulled(paths: list[str], outdir: Path, files: dict[str, bytes]) -> N
         assert len(got) == len(data) and got == data, name
 
 
-def test_chunked_push_and_pull(live_server: LiveRegistry, oras_client: Callable[[], FastRegistry], files: dict[str, bytes],
-                               tmp_path: Path) -> None:
+def test_chunked_push_and_pull(
+    live_server: LiveRegistry,
+    oras_client: Callable[[], FastRegistry],
+    files: dict[str, bytes],
+    tmp_path: Path,
+) -> None:
     reg = oras_client()
     target = f"{live_server.host}/lab/data:chunked"
     resp = _push(reg, target, tmp_path / "src", list(files), do_chunked=True, chunk_size=CHUNK)
@@ -147,7 +163,10 @@ def test_chunked_push_and_pull(live_server: LiveRegistry, oras_client: Callable[
     big_digest = sha256_digest(files["reads.bin"])
     patches = [c for c in reg.calls if c.method == "PATCH" and c.length > 2 * MIB]
     assert [(c.content_range, c.status) for c in patches] == [
-        (f"0-{CHUNK - 1}", 202), (f"{CHUNK}-{2 * CHUNK - 1}", 202), (f"{2 * CHUNK}-{BIG_SIZE - 1}", 202)]
+        (f"0-{CHUNK - 1}", 202),
+        (f"{CHUNK}-{2 * CHUNK - 1}", 202),
+        (f"{2 * CHUNK}-{BIG_SIZE - 1}", 202),
+    ]
     final = [c for c in reg.calls if c.method == "PUT" and "/blobs/uploads/" in c.path]
     assert len(final) == len(files) + 1  # + the empty config
     assert all(c.status == 201 for c in final)
@@ -156,29 +175,39 @@ def test_chunked_push_and_pull(live_server: LiveRegistry, oras_client: Callable[
     assert (head.status_code, int(head.headers["Content-Length"])) == (200, BIG_SIZE)
 
     # the stored manifest is exactly what oras-py sent, and lists the three files
-    man = requests.get(f"{live_server.url}/v2/lab/data/manifests/chunked", timeout=10,
-                       headers={"Accept": OCI_MANIFEST})
+    man = requests.get(
+        f"{live_server.url}/v2/lab/data/manifests/chunked", timeout=10, headers={"Accept": OCI_MANIFEST}
+    )
     assert sha256_digest(man.content) == manifest_digest == man.headers["Docker-Content-Digest"]
     layers = man.json()["layers"]
     assert {l["annotations"][TITLE]: (l["digest"], l["size"]) for l in layers} == {
-        n: (sha256_digest(d), len(d)) for n, d in files.items()}
+        n: (sha256_digest(d), len(d)) for n, d in files.items()
+    }
 
     out = tmp_path / "pulled"
     paths = oras_client().pull(target=target, outdir=str(out))
     _assert_pulled(paths, out, files)
 
     out2 = tmp_path / "by-digest"
-    paths = oras_client().pull(target=f"{live_server.host}/lab/data@{manifest_digest}",
-                                               outdir=str(out2))
+    paths = oras_client().pull(target=f"{live_server.host}/lab/data@{manifest_digest}", outdir=str(out2))
     _assert_pulled(paths, out2, files)
 
 
-def test_monolithic_push_and_pull(live_server: LiveRegistry, oras_client: Callable[[], FastRegistry], files: dict[str, bytes],
-                                  tmp_path: Path) -> None:
+def test_monolithic_push_and_pull(
+    live_server: LiveRegistry,
+    oras_client: Callable[[], FastRegistry],
+    files: dict[str, bytes],
+    tmp_path: Path,
+) -> None:
     reg = oras_client()
     target = f"{live_server.host}/lab/mono:v1"
-    resp = _push(reg, target, tmp_path / "src", list(files),
-                 manifest_annotations={"org.opencontainers.image.description": "monolithic"})
+    resp = _push(
+        reg,
+        target,
+        tmp_path / "src",
+        list(files),
+        manifest_annotations={"org.opencontainers.image.description": "monolithic"},
+    )
     assert resp.status_code == 201
     assert not [c for c in reg.calls if c.method == "PATCH"]
     puts = [c for c in reg.calls if c.method == "PUT" and "/blobs/uploads/" in c.path]
@@ -200,8 +229,9 @@ def test_monolithic_push_and_pull(live_server: LiveRegistry, oras_client: Callab
 
 
 def _put_manifest(base: str, repo: str, ref: str, data: bytes) -> requests.Response:
-    return requests.put(f"{base}/v2/{repo}/manifests/{ref}", data=data, timeout=10,
-                        headers={"Content-Type": OCI_MANIFEST})
+    return requests.put(
+        f"{base}/v2/{repo}/manifests/{ref}", data=data, timeout=10, headers={"Content-Type": OCI_MANIFEST}
+    )
 
 
 def _upload(reg: FastRegistry, target: str, path: Path, media_type: str) -> dict[str, Any]:
@@ -211,8 +241,12 @@ def _upload(reg: FastRegistry, target: str, path: Path, media_type: str) -> dict
     return layer
 
 
-def test_artifact_type_and_referrers(live_server: LiveRegistry, oras_client: Callable[[], FastRegistry], files: dict[str, bytes],
-                                     tmp_path: Path) -> None:
+def test_artifact_type_and_referrers(
+    live_server: LiveRegistry,
+    oras_client: Callable[[], FastRegistry],
+    files: dict[str, bytes],
+    tmp_path: Path,
+) -> None:
     reg = oras_client()
     repo = "lab/dataset"
     target = f"{live_server.host}/{repo}:v1"
@@ -222,11 +256,21 @@ def test_artifact_type_and_referrers(live_server: LiveRegistry, oras_client: Cal
     _upload(reg, target, empty, OCI_EMPTY)
 
     src = tmp_path / "src"
-    layers = [_upload(reg, target, src / "README.txt", "text/plain"),
-              _upload(reg, target, src / "params.json", "application/json")]
-    dataset = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": DATASET,
-                          "config": config, "layers": layers,
-                          "annotations": {TITLE: "two small files"}}, indent=1).encode()
+    layers = [
+        _upload(reg, target, src / "README.txt", "text/plain"),
+        _upload(reg, target, src / "params.json", "application/json"),
+    ]
+    dataset = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": DATASET,
+            "config": config,
+            "layers": layers,
+            "annotations": {TITLE: "two small files"},
+        },
+        indent=1,
+    ).encode()
     r = _put_manifest(live_server.url, repo, "v1", dataset)
     assert r.status_code == 201, r.text
     dataset_digest = sha256_digest(dataset)
@@ -236,12 +280,18 @@ def test_artifact_type_and_referrers(live_server: LiveRegistry, oras_client: Cal
     sbom = tmp_path / "sbom.spdx.json"
     sbom.write_bytes(json.dumps({"spdxVersion": "SPDX-2.3", "name": "dataset", "packages": []}).encode())
     sbom_layer = _upload(reg, target, sbom, SBOM)
-    referrer = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": SBOM, "config": config,
-        "layers": [sbom_layer],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": dataset_digest, "size": len(dataset)},
-        "annotations": {"org.opencontainers.image.created": "2024-01-01T00:00:00Z"},
-    }, separators=(",", ":")).encode()
+    referrer = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": SBOM,
+            "config": config,
+            "layers": [sbom_layer],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": dataset_digest, "size": len(dataset)},
+            "annotations": {"org.opencontainers.image.created": "2024-01-01T00:00:00Z"},
+        },
+        separators=(",", ":"),
+    ).encode()
     referrer_digest = sha256_digest(referrer)
     r = _put_manifest(live_server.url, repo, referrer_digest, referrer)
     assert r.status_code == 201, r.text
@@ -249,23 +299,39 @@ def test_artifact_type_and_referrers(live_server: LiveRegistry, oras_client: Cal
     assert r.headers["OCI-Subject"] == dataset_digest
 
     # GET by tag returns the bytes as pushed (indent=1 survives), with the stored media type
-    got = requests.get(f"{live_server.url}/v2/{repo}/manifests/v1", timeout=10, headers={"Accept": OCI_MANIFEST})
+    got = requests.get(
+        f"{live_server.url}/v2/{repo}/manifests/v1", timeout=10, headers={"Accept": OCI_MANIFEST}
+    )
     assert (got.content, got.headers["Content-Type"]) == (dataset, OCI_MANIFEST)
 
     r = requests.get(f"{live_server.url}/v2/{repo}/referrers/{dataset_digest}", timeout=10)
     assert r.status_code == 200
     assert r.headers["Content-Type"] == OCI_INDEX
     assert "OCI-Filters-Applied" not in r.headers
-    assert r.json() == {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
-        "mediaType": OCI_MANIFEST, "digest": referrer_digest, "size": len(referrer), "artifactType": SBOM,
-        "annotations": {"org.opencontainers.image.created": "2024-01-01T00:00:00Z"}}]}
+    assert r.json() == {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": referrer_digest,
+                "size": len(referrer),
+                "artifactType": SBOM,
+                "annotations": {"org.opencontainers.image.created": "2024-01-01T00:00:00Z"},
+            }
+        ],
+    }
 
-    filtered = requests.get(f"{live_server.url}/v2/{repo}/referrers/{dataset_digest}",
-                            params={"artifactType": SBOM}, timeout=10)
+    filtered = requests.get(
+        f"{live_server.url}/v2/{repo}/referrers/{dataset_digest}", params={"artifactType": SBOM}, timeout=10
+    )
     assert filtered.headers["OCI-Filters-Applied"] == "artifactType"
     assert [m["digest"] for m in filtered.json()["manifests"]] == [referrer_digest]
-    other = requests.get(f"{live_server.url}/v2/{repo}/referrers/{dataset_digest}",
-                         params={"artifactType": DATASET}, timeout=10)
+    other = requests.get(
+        f"{live_server.url}/v2/{repo}/referrers/{dataset_digest}",
+        params={"artifactType": DATASET},
+        timeout=10,
+    )
     assert (other.status_code, other.json()["manifests"]) == (200, [])
 
     # oras-py reads both back: the dataset files by tag, the SBOM manifest by digest
@@ -273,8 +339,7 @@ def test_artifact_type_and_referrers(live_server: LiveRegistry, oras_client: Cal
     paths = oras_client().pull(target=target, outdir=str(out))
     assert sorted(Path(p).name for p in paths) == ["README.txt", "params.json"]
     assert (out / "params.json").read_bytes() == files["params.json"]
-    assert oras_client().get_manifest(f"{live_server.host}/{repo}@{referrer_digest}") == \
-        json.loads(referrer)
+    assert oras_client().get_manifest(f"{live_server.host}/{repo}@{referrer_digest}") == json.loads(referrer)
 
 
 def test_fast_registry_fails_fast(live_server: LiveRegistry, oras_client: Callable[[], FastRegistry]) -> None:

@@ -35,8 +35,16 @@ from .conftest import LiveRegistry, ToolEnv
 from .oci_image import HELLO_TEXT, OCI_MANIFEST, BuiltImage, build_image_layout
 
 PODMAN = shutil.which("podman")
-GLOBAL_FLAGS = ("--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-                "--runtime", "runc")
+GLOBAL_FLAGS = (
+    "--storage-driver",
+    "vfs",
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "file",
+    "--runtime",
+    "runc",
+)
 RUN_FLAGS = ("--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 
 
@@ -48,8 +56,9 @@ class Podman:
     env: dict[str, str]
 
     def cmd(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*self.base, *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        proc = subprocess.run(
+            [*self.base, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"podman {' '.join(args)} failed (rc={proc.returncode}):\n{proc.stderr}")
         return proc
@@ -68,14 +77,24 @@ def podman(tool_env: ToolEnv) -> Iterator[Podman]:
     if PODMAN is None:
         pytest.skip("podman cannot run here: podman is not installed (apt-get install podman runc)")
     store = tool_env.root / "podman"
-    base = (*tool_env.prefix, PODMAN, "--root", str(store / "root"), "--runroot", str(store / "run"), *GLOBAL_FLAGS)
+    base = (
+        *tool_env.prefix,
+        PODMAN,
+        "--root",
+        str(store / "root"),
+        "--runroot",
+        str(store / "run"),
+        *GLOBAL_FLAGS,
+    )
     pm = Podman(base, tool_env.env)
     try:
         info = pm.cmd("info", "--format", "json", check=False, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         pytest.skip(f"podman cannot run here: podman info: {type(exc).__name__}: {exc}")
     if info.returncode != 0:
-        pytest.skip(f"podman cannot run here: podman info failed (rc={info.returncode}): {info.stderr.strip()}")
+        pytest.skip(
+            f"podman cannot run here: podman info failed (rc={info.returncode}): {info.stderr.strip()}"
+        )
     assert json.loads(info.stdout)["store"]["graphRoot"] == str(store / "root")
     yield pm
     pm.cmd("rmi", "--all", "--force", check=False)
@@ -91,7 +110,9 @@ def _load(podman: Podman, image: BuiltImage) -> str:
 
     podman 4.3 names such an image ``localhost/<layout path>``, so the path must be lowercase
     (else: "repository name must be lowercase")."""
-    assert str(image.layout) == str(image.layout).lower(), f"podman needs a lowercase layout path: {image.layout}"
+    assert str(image.layout) == str(image.layout).lower(), (
+        f"podman needs a lowercase layout path: {image.layout}"
+    )
     out = podman.cmd("pull", "--quiet", f"oci:{image.layout}:{image.tag}").stdout.split()
     return out[-1]
 
@@ -120,7 +141,9 @@ class Pushed:
 
 
 @pytest.fixture(scope="module")
-def pushed(podman: Podman, image: BuiltImage, live_server: LiveRegistry, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
+def pushed(
+    podman: Podman, image: BuiltImage, live_server: LiveRegistry, tmp_path_factory: pytest.TempPathFactory
+) -> Pushed:
     """The layout loaded into podman and pushed as ``lab/podman:v1``; the store is emptied after."""
     image_id = _load(podman, image)
     config_digest = image.blob_digests[0]
@@ -133,8 +156,9 @@ def pushed(podman: Podman, image: BuiltImage, live_server: LiveRegistry, tmp_pat
 
 
 def test_push_stores_what_podman_sent(pushed: Pushed, image: BuiltImage, live_server: LiveRegistry) -> None:
-    r = requests.get(f"{live_server.url}/v2/lab/podman/manifests/v1", timeout=10,
-                     headers={"Accept": OCI_MANIFEST})
+    r = requests.get(
+        f"{live_server.url}/v2/lab/podman/manifests/v1", timeout=10, headers={"Accept": OCI_MANIFEST}
+    )
     assert r.status_code == 200
     assert r.headers["Docker-Content-Digest"] == pushed.digest
     assert r.headers["Content-Type"] == OCI_MANIFEST
@@ -167,8 +191,12 @@ def test_run_pulled_image(podman: Podman, pushed: Pushed, can_run: str | None) -
         pytest.skip(f"podman cannot run containers here: {can_run}")
     podman.cmd("pull", "--tls-verify=false", pushed.ref)
     try:
-        proc = podman.run(pushed.ref, "/bin/sh", "-c",
-                          "cat /etc/sciregistry/hello.txt && wc -l < /data/numbers.txt && busybox | head -1")
+        proc = podman.run(
+            pushed.ref,
+            "/bin/sh",
+            "-c",
+            "cat /etc/sciregistry/hello.txt && wc -l < /data/numbers.txt && busybox | head -1",
+        )
         assert proc.returncode == 0, proc.stderr
         lines = proc.stdout.splitlines()
         assert lines[0] == HELLO_TEXT.decode().strip()

@@ -30,18 +30,30 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     tmp = tmp_path_factory.mktemp("demo")
     server = root_conftest().start_server(tmp / "data", env={"SCIREGISTRY_AUTH_ENABLED": "true"})
     try:
-        sciregistry_cli("user", "add", "grace", "--password-stdin", data_dir=tmp / "data", input=PASSWORD + "\n")
+        sciregistry_cli(
+            "user", "add", "grace", "--password-stdin", data_dir=tmp / "data", input=PASSWORD + "\n"
+        )
         env = clean_env(SCIREGISTRY_CONFIG_HOME=str(tmp / "config"))
-        sciregistry_cli("login", server.host, "--username", "grace", "--password-stdin", input=PASSWORD + "\n",
-                        env=env)
+        sciregistry_cli(
+            "login", server.host, "--username", "grace", "--password-stdin", input=PASSWORD + "\n", env=env
+        )
         yield {"server": server, "env": env, "tmp": tmp}
     finally:
         server.stop()
 
 
-def demo(registry: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([EXE, "demo", "--registry", registry["server"].url, *args], capture_output=True, text=True,
-                          env=env or registry["env"], cwd=registry["tmp"], timeout=300, check=False)
+def demo(
+    registry: dict[str, Any], *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [EXE, "demo", "--registry", registry["server"].url, *args],
+        capture_output=True,
+        text=True,
+        env=env or registry["env"],
+        cwd=registry["tmp"],
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.mark.slow
@@ -51,8 +63,10 @@ def test_demo_prints_doi_landing_page_and_reproduce_command(registry: dict[str, 
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     # it says first what it will create, and where: its own namespace, and a test DOI
-    assert lines[0] == f"The demo will create, on {url}, in the namespace demo (private unless an administrator " \
-                       "makes it public):"
+    assert (
+        lines[0] == f"The demo will create, on {url}, in the namespace demo (private unless an administrator "
+        "makes it public):"
+    )
     assert "and a TEST DOI" in proc.stdout and "prefix 10.5072: never registered at doi.org" in proc.stdout
     assert "created the private namespace demo, owned by grace" in proc.stdout
     steps = [line for line in lines if re.match(r"^\[\d/6\] ", line)]
@@ -76,7 +90,9 @@ def test_demo_prints_doi_landing_page_and_reproduce_command(registry: dict[str, 
     assert run.parameters == {"k": 3, "min_length": 100, "label": "demo"}
     assert run.command == "gc-content.sh --k {k} --min-length {min_length} /in/reads /out"
     assert run.image.repository == "demo/gc-content"  # the demo's own namespace, not the user's
-    built = re.search(r"^\[1/6\] built the gc-content image: (sha256:[0-9a-f]{64})$", proc.stdout, re.MULTILINE)
+    built = re.search(
+        r"^\[1/6\] built the gc-content image: (sha256:[0-9a-f]{64})$", proc.stdout, re.MULTILINE
+    )
     assert built and run.image.digest == built.group(1)
     assert [i.repository for i in run.inputs] == ["demo/reads"]
     assert closure["doi"]["repository"] == "demo/gc-results"
@@ -107,8 +123,10 @@ def test_demo_without_login_says_to_log_in(registry: dict[str, Any]) -> None:
     proc = demo(registry, env=env)
     assert proc.returncode == 1
     host = registry["server"].host
-    assert f"needs an account on {host}: log in first (sciregistry login {host} --username NAME), or pass " \
-           "--token" in proc.stderr, proc.stderr
+    assert (
+        f"needs an account on {host}: log in first (sciregistry login {host} --username NAME), or pass "
+        "--token" in proc.stderr
+    ), proc.stderr
     assert "UNAUTHORIZED" not in proc.stderr
 
 
@@ -129,14 +147,23 @@ def test_demo_denied_namespace_says_what_to_do(registry: dict[str, Any]) -> None
     """Logged in, without --data-dir, to a namespace that does not exist: advice, not DENIED (...)."""
     proc = demo(registry, "--repo-prefix", "nobodys-lab")
     assert proc.returncode == 1
-    assert "grace may not push to the namespace 'nobodys-lab'. An administrator can create it for the demo: " \
-           "sciregistry namespace create nobodys-lab --owner grace" in proc.stderr, proc.stderr
+    assert (
+        "grace may not push to the namespace 'nobodys-lab'. An administrator can create it for the demo: "
+        "sciregistry namespace create nobodys-lab --owner grace" in proc.stderr
+    ), proc.stderr
 
 
 def test_demo_without_workflows_is_a_clear_error(tmp_path: Path) -> None:
     env = clean_env(SCIREGISTRY_WORKFLOWS=str(tmp_path / "nowhere"))
-    proc = subprocess.run([EXE, "demo", "--registry", "http://127.0.0.1:9"], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=60, check=False)
+    proc = subprocess.run(
+        [EXE, "demo", "--registry", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "cannot find workflows/gc-content/build_image.py" in proc.stderr
     assert str(tmp_path / "nowhere") in proc.stderr

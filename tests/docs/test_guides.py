@@ -51,8 +51,13 @@ def fresh_copy(dest: Path) -> Path:
     """The tracked files of ``workflows/`` (what a clone has), and ``.venv`` -> this virtualenv."""
     dest.mkdir(parents=True)
     try:
-        listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "workflows"], capture_output=True,
-                                check=True).stdout.decode().split("\0")
+        listed = (
+            subprocess.run(
+                ["git", "-C", str(ROOT), "ls-files", "-z", "workflows"], capture_output=True, check=True
+            )
+            .stdout.decode()
+            .split("\0")
+        )
         files = [f for f in listed if f and (ROOT / f).is_file()]
     except (OSError, subprocess.CalledProcessError):
         files = []
@@ -92,11 +97,14 @@ def test_every_reviewer_command_takes_the_reviewer_token() -> None:
     """The reviewer guide says: every command below takes the token with --token."""
     text = (DOCS / "reviewer-guide.md").read_text(encoding="utf-8")
     assert "Every command below takes it with `--token sr_...`" in text
-    below = text[text.index("Every command below takes it"):]
+    below = text[text.index("Every command below takes it") :]
     invocations = [inv for m in FENCE.finditer(below) for inv in extract_invocations(m.group(1))]
     assert len(invocations) >= 6
-    problems = [f"{inv.line}\n    -> {p}" for inv in invocations
-                for p in check_invocation((*inv.argv, "--token", "sr_x"))]
+    problems = [
+        f"{inv.line}\n    -> {p}"
+        for inv in invocations
+        for p in check_invocation((*inv.argv, "--token", "sr_x"))
+    ]
     assert problems == []
 
 
@@ -110,9 +118,21 @@ def test_the_getting_started_commands_cover_the_whole_flow() -> None:
                 if tuple(words[:n]) in tree:
                     paths.add(tuple(words[:n]))
                     break
-    assert {("user", "add"), ("login",), ("push-layout",), ("dataset", "push"), ("run", "record"),
-            ("run", "show"), ("namespace", "set-visibility"), ("doi", "mint"), ("doi", "show"), ("cite",),
-            ("token", "create"), ("logout",), ("reproduce",)} <= paths
+    assert {
+        ("user", "add"),
+        ("login",),
+        ("push-layout",),
+        ("dataset", "push"),
+        ("run", "record"),
+        ("run", "show"),
+        ("namespace", "set-visibility"),
+        ("doi", "mint"),
+        ("doi", "show"),
+        ("cite",),
+        ("token", "create"),
+        ("logout",),
+        ("reproduce",),
+    } <= paths
 
 
 def test_operator_guide_config_table_is_generated_from_the_config_code() -> None:
@@ -136,8 +156,10 @@ def test_getting_started_word_for_word(tmp_path: Path) -> None:
         if not _installed(pkg):
             pytest.skip(f"{pkg} is not installed (the guide's step 0: {PREREQUISITES})")
     if ("reproduce",) not in command_tree():
-        pytest.fail("the guide's last step needs 'sciregistry reproduce', which is not registered "
-                    "(sciregistry/cli/__init__.py _load_optional)")
+        pytest.fail(
+            "the guide's last step needs 'sciregistry reproduce', which is not registered "
+            "(sciregistry/cli/__init__.py _load_optional)"
+        )
     blocks = sh_blocks("getting-started.md")
     assert blocks[0] == PREREQUISITES + "\n", "the prerequisites block changed: update PREREQUISITES here"
     assert blocks[1] == "make run\n", "the guide must start the registry with exactly 'make run'"
@@ -154,8 +176,15 @@ def test_getting_started_word_for_word(tmp_path: Path) -> None:
         env = clean_env(HOME=str(home), REGISTRY_AUTH_FILE=str(tmp_path / "containers-auth.json"))
         env.pop("VIRTUAL_ENV", None)
         env.pop("XDG_RUNTIME_DIR", None)
-        proc = subprocess.run(["bash", "--noprofile", "--norc", "-c", "\n".join(script)], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=600, check=False)
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-c", "\n".join(script)],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     finally:
         server.stop()
     out = proc.stdout
@@ -183,17 +212,22 @@ def test_getting_started_word_for_word(tmp_path: Path) -> None:
     assert "@misc{" in out or "@dataset{" in out, log  # the BibTeX citation
     # step 7: the namespace was made public; the reviewer token was made for the DOI
     assert "namespace alice is public" in out, log
-    assert re.search(rf"^token [0-9a-f]{{16}} for the reviewer of {re.escape(doi)} \(read-only",
-                     proc.stderr, re.MULTILINE), log
+    assert re.search(
+        rf"^token [0-9a-f]{{16}} for the reviewer of {re.escape(doi)} \(read-only", proc.stderr, re.MULTILINE
+    ), log
     assert "error:" not in proc.stderr, log  # e.g. no "error: [Errno 32] Broken pipe" from '| head -n 1'
     # issue 16, as the guide runs it: doi show prints a full reference (the form every command takes);
     # a local test DOI is cited with its landing page, not a doi.org link that never resolves; the
     # administrator commands say which database they used (the server's); the reviewer's command
     # takes the landing page URL
-    assert re.search(rf"^Result:\s+{re.escape(host)}/alice/gc-results@sha256:[0-9a-f]{{64}}$", out, re.MULTILINE), log
+    assert re.search(
+        rf"^Result:\s+{re.escape(host)}/alice/gc-results@sha256:[0-9a-f]{{64}}$", out, re.MULTILINE
+    ), log
     assert f"url = {{http://{host}/doi/{doi}}}" in out and "https://doi.org/" not in out, log
-    assert f"database: sqlite:///{(work / 'var').resolve()}/registry.db (data dir {(work / 'var').resolve()})" \
-        in proc.stderr, log
+    assert (
+        f"database: sqlite:///{(work / 'var').resolve()}/registry.db (data dir {(work / 'var').resolve()})"
+        in proc.stderr
+    ), log
     assert 'sciregistry reproduce "http://127.0.0.1:5000/doi/$DOI" --out reproduce-run1' in blocks[-1]
     # step 8: the verdict, reached after 'sciregistry logout': the public DOI needs no credentials
     report = json.loads((work / "reproduce-run1" / "report.json").read_text())
@@ -210,10 +244,12 @@ def test_getting_started_word_for_word(tmp_path: Path) -> None:
 
 def test_architecture_diagram_names_every_package() -> None:
     text = (DOCS / "architecture.md").read_text(encoding="utf-8")
-    layers = text[text.index("## Layers"):text.index("## One request")]
+    layers = text[text.index("## Layers") : text.index("## One request")]
     pkg = ROOT / "sciregistry"
-    names = sorted([f"{p.name}/" for p in pkg.iterdir() if p.is_dir() and (p / "__init__.py").exists()]
-                   + [p.name for p in pkg.glob("*.py") if p.name not in ("__init__.py", "__main__.py")])
+    names = sorted(
+        [f"{p.name}/" for p in pkg.iterdir() if p.is_dir() and (p / "__init__.py").exists()]
+        + [p.name for p in pkg.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    )
     missing = [n for n in names if not re.search(rf"^  {re.escape(n)}\s", layers, re.MULTILINE)]
     assert missing == []
 

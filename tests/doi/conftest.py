@@ -43,8 +43,11 @@ def result_metadata(doi: str | None = DOI, **overrides: object) -> DoiMetadata:
         "doi": doi,
         "description": "Germline short variants for NA12878 (GIAB) against GRCh38.",
         "subjects": ["genomics", "variant calling"],
-        "rights": Rights("Creative Commons Attribution 4.0 International",
-                      "https://creativecommons.org/licenses/by/4.0/legalcode", "cc-by-4.0"),
+        "rights": Rights(
+            "Creative Commons Attribution 4.0 International",
+            "https://creativecommons.org/licenses/by/4.0/legalcode",
+            "cc-by-4.0",
+        ),
     }
     args.update(overrides)
     return build_result_metadata(**args)  # type: ignore[arg-type]

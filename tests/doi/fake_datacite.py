@@ -72,8 +72,12 @@ class FakeDataCite:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="fake-datacite", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fake-datacite",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -137,7 +141,7 @@ class FakeDataCite:
             if route == "/dois" and method == "POST":
                 return self._create(parsed)
             if route.startswith("/dois/"):
-                doi = unquote(route[len("/dois/"):]).lower()
+                doi = unquote(route[len("/dois/") :]).lower()
                 if method == "GET":
                     return self._show(doi)
                 if method == "PUT":
@@ -161,7 +165,9 @@ class FakeDataCite:
     def _create(self, doc: Any) -> tuple[int, Any]:
         data = (doc or {}).get("data") if isinstance(doc, dict) else None
         if not isinstance(data, dict) or data.get("type") != "dois":
-            return 400, _errors({"status": "400", "title": "You need to provide a payload following the JSONAPI spec"})
+            return 400, _errors(
+                {"status": "400", "title": "You need to provide a payload following the JSONAPI spec"}
+            )
         attrs = dict(data.get("attributes") or {})
         event = attrs.pop("event", None)
         doi = str(attrs.get("doi") or "").lower()
@@ -186,7 +192,9 @@ class FakeDataCite:
             return 404, _errors({"status": "404", "title": "The resource you are looking for doesn't exist."})
         data = (doc or {}).get("data") if isinstance(doc, dict) else None
         if not isinstance(data, dict):
-            return 400, _errors({"status": "400", "title": "You need to provide a payload following the JSONAPI spec"})
+            return 400, _errors(
+                {"status": "400", "title": "You need to provide a payload following the JSONAPI spec"}
+            )
         attrs = {**self.dois[doi], **(data.get("attributes") or {})}
         event = attrs.pop("event", None)
         attrs["doi"] = doi
@@ -205,15 +213,24 @@ class FakeDataCite:
             return []
         if event not in ("publish", "register"):
             return [{"source": "event", "title": f"Event {event!r} is not supported"}]
-        problems = [{"source": k, "title": "Can't be blank", "uid": attrs["doi"]}
-                    for k in REQUIRED_FOR_FINDABLE if not attrs.get(k)]
+        problems = [
+            {"source": k, "title": "Can't be blank", "uid": attrs["doi"]}
+            for k in REQUIRED_FOR_FINDABLE
+            if not attrs.get(k)
+        ]
         if not (attrs.get("types") or {}).get("resourceTypeGeneral"):
-            problems.append({"source": "types", "title": "Resource type general can't be blank",
-                             "uid": attrs["doi"]})
+            problems.append(
+                {"source": "types", "title": "Resource type general can't be blank", "uid": attrs["doi"]}
+            )
         host = urlsplit(str(attrs.get("url") or "")).hostname or ""
         if self.domains is not None and attrs.get("url") and host not in self.domains:
-            problems.append({"source": "url", "title": "URL is not allowed by repository domain settings.",
-                             "uid": attrs["doi"]})
+            problems.append(
+                {
+                    "source": "url",
+                    "title": "URL is not allowed by repository domain settings.",
+                    "uid": attrs["doi"],
+                }
+            )
         if problems:
             return problems
         attrs["state"] = "findable" if event == "publish" else "registered"

@@ -38,13 +38,19 @@ def test_bibtex_parses_and_has_the_fields(meta: DoiMetadata) -> None:
     names = bibtexparser.parse_string(text, append_middleware=[SeparateCoAuthors(), SplitNameParts()])
     authors = names.entries[0]["author"]
     assert [(a.last, a.first) for a in authors] == [
-        (["Doe"], ["Jane", "Mary"]), (["Roe"], ["Richard"]), (["{Example Genomics Core}"], []),
+        (["Doe"], ["Jane", "Mary"]),
+        (["Roe"], ["Richard"]),
+        (["{Example Genomics Core}"], []),
     ]
 
 
 def test_bibtex_escapes_latex_specials() -> None:
-    m = replace(result_metadata(), title="R&D on 50% of reads_v2 {#1} ~$5^2",
-                creators=[Creator.organization("Smith & Wesson Lab")], version=None)
+    m = replace(
+        result_metadata(),
+        title="R&D on 50% of reads_v2 {#1} ~$5^2",
+        creators=[Creator.organization("Smith & Wesson Lab")],
+        version=None,
+    )
     text = to_bibtex(m)
     assert r"title = {R\&D on 50\% of reads\_v2 \{\#1\} \textasciitilde{}\$5\textasciicircum{}2}" in text
     assert "author = {{Smith \\& Wesson Lab}}" in text
@@ -72,8 +78,11 @@ def test_csl_json_shape(meta: DoiMetadata) -> None:
         "DOI": DOI,
         "URL": f"https://doi.org/{DOI}",
         "title": "Variant calls for NA12878 with nf-core/sarek 3.4",
-        "author": [{"family": "Doe", "given": "Jane Mary"}, {"family": "Roe", "given": "Richard"},
-                   {"literal": "Example Genomics Core"}],
+        "author": [
+            {"family": "Doe", "given": "Jane Mary"},
+            {"family": "Roe", "given": "Richard"},
+            {"literal": "Example Genomics Core"},
+        ],
         "issued": {"date-parts": [[2025]]},
         "publisher": "Example Lab Registry",
         "version": "1.0",
@@ -97,7 +106,9 @@ def test_apa_one_and_two_authors() -> None:
         "Sartre, J.-P. (2025). *Variant calls for NA12878 with nf-core/sarek 3.4* [Computational result]. "
         f"Example Lab Registry. https://doi.org/{DOI}"
     )
-    two = result_metadata(creators=[Creator.person("Jane", "Doe"), Creator("Roe, Richard", name_type="Personal")])
+    two = result_metadata(
+        creators=[Creator.person("Jane", "Doe"), Creator("Roe, Richard", name_type="Personal")]
+    )
     assert to_apa(two).startswith("Doe, J., & Roe, R. (2025). *Variant")
 
 
@@ -126,7 +137,10 @@ def test_schema_org(meta: DoiMetadata) -> None:
     assert doc["url"] == f"{REG}/doi/{DOI}"
     assert doc["name"] == meta.title
     assert doc["creator"][0] == {
-        "@type": "Person", "name": "Jane Mary Doe", "givenName": "Jane Mary", "familyName": "Doe",
+        "@type": "Person",
+        "name": "Jane Mary Doe",
+        "givenName": "Jane Mary",
+        "familyName": "Doe",
         "@id": "https://orcid.org/0000-0002-1825-0097",
         "affiliation": {"@type": "Organization", "name": "Example University"},
     }

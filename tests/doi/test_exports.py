@@ -10,12 +10,40 @@ from pathlib import Path
 from sciregistry import doi
 
 EXPECTED = {
-    "ALT_ID_IMAGE", "ALT_ID_RESULT", "CROCKFORD_ALPHABET", "DATACITE_SCHEMA_VERSION", "DOI_RESOLVER",
-    "JSONAPI_MEDIA_TYPE", "SCHEMA_PATH", "Creator", "DataCiteMinter", "DateEntry", "DoiMetadata", "LocalMinter",
-    "Minter", "RelatedIdentifier", "Rights", "bibtex_key", "build_result_metadata", "check_metadata",
-    "datacite_schema", "doi_url", "from_datacite_json", "generate_suffix", "is_crockford_suffix", "is_valid_doi",
-    "normalize_doi", "normalize_orcid", "split_doi", "to_apa", "to_bibtex", "to_csl_json", "to_datacite_json",
-    "to_schema_org", "validate_metadata", "withdrawn_metadata",
+    "ALT_ID_IMAGE",
+    "ALT_ID_RESULT",
+    "CROCKFORD_ALPHABET",
+    "DATACITE_SCHEMA_VERSION",
+    "DOI_RESOLVER",
+    "JSONAPI_MEDIA_TYPE",
+    "SCHEMA_PATH",
+    "Creator",
+    "DataCiteMinter",
+    "DateEntry",
+    "DoiMetadata",
+    "LocalMinter",
+    "Minter",
+    "RelatedIdentifier",
+    "Rights",
+    "bibtex_key",
+    "build_result_metadata",
+    "check_metadata",
+    "datacite_schema",
+    "doi_url",
+    "from_datacite_json",
+    "generate_suffix",
+    "is_crockford_suffix",
+    "is_valid_doi",
+    "normalize_doi",
+    "normalize_orcid",
+    "split_doi",
+    "to_apa",
+    "to_bibtex",
+    "to_csl_json",
+    "to_datacite_json",
+    "to_schema_org",
+    "validate_metadata",
+    "withdrawn_metadata",
 }
 
 
@@ -38,8 +66,16 @@ def test_imports_nothing_but_errors_from_sciregistry() -> None:
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('sciregistry', 'flask', 'sqlalchemy', 'rocrate', 'oras', 'boto3'))))"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[2]).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
     loaded = json.loads(out)
-    assert [m for m in loaded if not m.startswith(("sciregistry.doi", "sciregistry.errors"))
-            and m != "sciregistry"] == []
+    assert [
+        m
+        for m in loaded
+        if not m.startswith(("sciregistry.doi", "sciregistry.errors")) and m != "sciregistry"
+    ] == []

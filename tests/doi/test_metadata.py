@@ -45,23 +45,48 @@ def test_realistic_result_validates_against_datacite_45(meta: DoiMetadata) -> No
 def test_builder_links_image_datasets_and_crate_as_design_says(meta: DoiMetadata) -> None:
     attrs = to_datacite_json(meta)
     assert attrs["relatedIdentifiers"] == [
-        {"relatedIdentifier": f"{REG}/v2/lab/sarek/manifests/{IMAGE_DIGEST}",
-         "relatedIdentifierType": "URL", "relationType": "IsCompiledBy", "resourceTypeGeneral": "Software"},
-        {"relatedIdentifier": f"{REG}/v2/data/na12878/manifests/{DATA1_DIGEST}",
-         "relatedIdentifierType": "URL", "relationType": "IsDerivedFrom", "resourceTypeGeneral": "Dataset"},
-        {"relatedIdentifier": f"{REG}/v2/data/grch38/manifests/{DATA2_DIGEST}",
-         "relatedIdentifierType": "URL", "relationType": "IsDerivedFrom", "resourceTypeGeneral": "Dataset"},
-        {"relatedIdentifier": f"{REG}/v2/lab/results/manifests/{CRATE_DIGEST}",
-         "relatedIdentifierType": "URL", "relationType": "HasMetadata",
-         "relatedMetadataScheme": "RO-Crate", "schemeUri": "https://w3id.org/ro/crate/1.1",
-         "schemeType": "JSON-LD"},
+        {
+            "relatedIdentifier": f"{REG}/v2/lab/sarek/manifests/{IMAGE_DIGEST}",
+            "relatedIdentifierType": "URL",
+            "relationType": "IsCompiledBy",
+            "resourceTypeGeneral": "Software",
+        },
+        {
+            "relatedIdentifier": f"{REG}/v2/data/na12878/manifests/{DATA1_DIGEST}",
+            "relatedIdentifierType": "URL",
+            "relationType": "IsDerivedFrom",
+            "resourceTypeGeneral": "Dataset",
+        },
+        {
+            "relatedIdentifier": f"{REG}/v2/data/grch38/manifests/{DATA2_DIGEST}",
+            "relatedIdentifierType": "URL",
+            "relationType": "IsDerivedFrom",
+            "resourceTypeGeneral": "Dataset",
+        },
+        {
+            "relatedIdentifier": f"{REG}/v2/lab/results/manifests/{CRATE_DIGEST}",
+            "relatedIdentifierType": "URL",
+            "relationType": "HasMetadata",
+            "relatedMetadataScheme": "RO-Crate",
+            "schemeUri": "https://w3id.org/ro/crate/1.1",
+            "schemeType": "JSON-LD",
+        },
     ]
     assert attrs["alternateIdentifiers"] == [
-        {"alternateIdentifier": f"reg.example/lab/results@{RESULT_DIGEST}", "alternateIdentifierType": ALT_ID_RESULT},
-        {"alternateIdentifier": f"reg.example/lab/sarek@{IMAGE_DIGEST}", "alternateIdentifierType": ALT_ID_IMAGE},
+        {
+            "alternateIdentifier": f"reg.example/lab/results@{RESULT_DIGEST}",
+            "alternateIdentifierType": ALT_ID_RESULT,
+        },
+        {
+            "alternateIdentifier": f"reg.example/lab/sarek@{IMAGE_DIGEST}",
+            "alternateIdentifierType": ALT_ID_IMAGE,
+        },
     ]
     tech = [d for d in attrs["descriptions"] if d["descriptionType"] == "TechnicalInfo"]
-    assert tech[0]["description"].splitlines()[0] == f"Computed by container image reg.example/lab/sarek@{IMAGE_DIGEST}."
+    assert (
+        tech[0]["description"].splitlines()[0]
+        == f"Computed by container image reg.example/lab/sarek@{IMAGE_DIGEST}."
+    )
 
 
 def test_required_properties_in_rest_form(meta: DoiMetadata) -> None:
@@ -75,13 +100,25 @@ def test_required_properties_in_rest_form(meta: DoiMetadata) -> None:
     assert attrs["schemaVersion"] == "http://datacite.org/schema/kernel-4"
     assert attrs["version"] == "1.0"
     assert attrs["creators"][0] == {
-        "name": "Doe, Jane Mary", "nameType": "Personal", "givenName": "Jane Mary", "familyName": "Doe",
-        "nameIdentifiers": [{"nameIdentifier": "https://orcid.org/0000-0002-1825-0097",
-                             "nameIdentifierScheme": "ORCID", "schemeUri": "https://orcid.org"}],
+        "name": "Doe, Jane Mary",
+        "nameType": "Personal",
+        "givenName": "Jane Mary",
+        "familyName": "Doe",
+        "nameIdentifiers": [
+            {
+                "nameIdentifier": "https://orcid.org/0000-0002-1825-0097",
+                "nameIdentifierScheme": "ORCID",
+                "schemeUri": "https://orcid.org",
+            }
+        ],
         "affiliation": [{"name": "Example University"}],
     }
-    assert attrs["creators"][2] == {"name": "Example Genomics Core", "nameType": "Organizational",
-                                    "nameIdentifiers": [], "affiliation": []}
+    assert attrs["creators"][2] == {
+        "name": "Example Genomics Core",
+        "nameType": "Organizational",
+        "nameIdentifiers": [],
+        "affiliation": [],
+    }
     assert "event" not in attrs
 
 
@@ -89,20 +126,30 @@ def test_creator_name_type_is_derived() -> None:
     assert Creator("Doe, Jane", given_name="Jane").effective_name_type == "Personal"
     assert Creator("Jane Doe", orcid="0000-0002-1825-0097").effective_name_type == "Personal"
     assert Creator("Some Consortium").effective_name_type is None
-    assert "nameType" not in to_datacite_json(result_metadata(creators=[Creator("Some Consortium")]))["creators"][0]
+    assert (
+        "nameType"
+        not in to_datacite_json(result_metadata(creators=[Creator("Some Consortium")]))["creators"][0]
+    )
 
 
 def test_version_relations() -> None:
-    new = result_metadata(is_new_version_of="https://doi.org/10.5072/OLD0-0001",
-                          is_version_of="doi:10.5072/conc-ept0")
+    new = result_metadata(
+        is_new_version_of="https://doi.org/10.5072/OLD0-0001", is_version_of="doi:10.5072/conc-ept0"
+    )
     rels = [(r.identifier, r.identifier_type, r.relation_type) for r in new.related[4:]]
-    assert rels == [("10.5072/old0-0001", "DOI", "IsNewVersionOf"),
-                    ("10.5072/conc-ept0", "DOI", "IsVersionOf")]
-    concept = result_metadata(has_versions=["10.5072/v100-0001", "10.5072/v200-0002"],
-                              is_previous_version_of="10.5072/next-0003")
+    assert rels == [
+        ("10.5072/old0-0001", "DOI", "IsNewVersionOf"),
+        ("10.5072/conc-ept0", "DOI", "IsVersionOf"),
+    ]
+    concept = result_metadata(
+        has_versions=["10.5072/v100-0001", "10.5072/v200-0002"], is_previous_version_of="10.5072/next-0003"
+    )
     pairs = [(r.identifier, r.relation_type) for r in concept.related[4:]]
-    assert pairs == [("10.5072/next-0003", "IsPreviousVersionOf"),
-                    ("10.5072/v100-0001", "HasVersion"), ("10.5072/v200-0002", "HasVersion")]
+    assert pairs == [
+        ("10.5072/next-0003", "IsPreviousVersionOf"),
+        ("10.5072/v100-0001", "HasVersion"),
+        ("10.5072/v200-0002", "HasVersion"),
+    ]
     assert validate_metadata(new) == [] and validate_metadata(concept) == []
 
 
@@ -112,11 +159,14 @@ def test_dataset_without_url_is_linked_by_doi() -> None:
     assert validate_metadata(m) == []
 
 
-@pytest.mark.parametrize("field,value", [
-    ("image_ref", "reg.example/lab/sarek:latest"),
-    ("image_ref", "reg.example/lab/sarek@sha256:abc"),
-    ("result_ref", "reg.example/lab/results@sha256:" + "A" * 64),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("image_ref", "reg.example/lab/sarek:latest"),
+        ("image_ref", "reg.example/lab/sarek@sha256:abc"),
+        ("result_ref", "reg.example/lab/results@sha256:" + "A" * 64),
+    ],
+)
 def test_builder_refuses_unpinned_references(field: str, value: str) -> None:
     with pytest.raises(MetadataInvalid, match=f"{field} must be pinned by digest"):
         result_metadata(**{field: value})
@@ -135,8 +185,8 @@ def test_round_trip_through_datacite_json(meta: DoiMetadata) -> None:
 
 def test_reads_datacite_get_response_shapes(meta: DoiMetadata) -> None:
     attrs = copy.deepcopy(to_datacite_json(meta))
-    attrs["publisher"] = "Example Lab Registry"          # REST default without ?publisher=true
-    attrs["publicationYear"] = 2025                        # an integer in responses
+    attrs["publisher"] = "Example Lab Registry"  # REST default without ?publisher=true
+    attrs["publicationYear"] = 2025  # an integer in responses
     attrs["creators"][0]["affiliation"] = ["Example University"]  # strings without ?affiliation=true
     attrs["doi"] = DOI.upper()
     back = from_datacite_json(attrs)
@@ -144,13 +194,19 @@ def test_reads_datacite_get_response_shapes(meta: DoiMetadata) -> None:
 
 
 def test_withdrawn_metadata_keeps_the_record_and_adds_a_withdrawn_date(meta: DoiMetadata) -> None:
-    t = withdrawn_metadata(meta, "  retracted: wrong reference genome ", "2025-06-01",
-                           url=f"{REG}/doi/{DOI}/tombstone")
+    t = withdrawn_metadata(
+        meta, "  retracted: wrong reference genome ", "2025-06-01", url=f"{REG}/doi/{DOI}/tombstone"
+    )
     assert t.doi == meta.doi and t.title == meta.title
     assert list(t.dates) == [DateEntry("2025-06-01", "Withdrawn", "retracted: wrong reference genome")]
     assert t.url == f"{REG}/doi/{DOI}/tombstone"
-    assert to_datacite_json(t)["dates"] == [{"date": "2025-06-01", "dateType": "Withdrawn",
-                                             "dateInformation": "retracted: wrong reference genome"}]
+    assert to_datacite_json(t)["dates"] == [
+        {
+            "date": "2025-06-01",
+            "dateType": "Withdrawn",
+            "dateInformation": "retracted: wrong reference genome",
+        }
+    ]
     assert validate_metadata(t) == []
     with pytest.raises(MetadataInvalid, match="needs a reason"):
         withdrawn_metadata(meta, " ", "2025-06-01")

@@ -35,6 +35,7 @@ def _minter(fake: FakeDataCite, **kw: object) -> DataCiteMinter:
 
 # --- LocalMinter ---------------------------------------------------------------------------------
 
+
 def test_local_minter_generates_lower_case_crockford_dois() -> None:
     m = LocalMinter()
     assert m.prefix == "10.5072"
@@ -86,6 +87,7 @@ def test_both_minters_satisfy_the_protocol() -> None:
 
 # --- DataCiteMinter: the wire contract --------------------------------------------------------
 
+
 def test_reserve_sends_a_draft_jsonapi_body(fake_datacite: FakeDataCite, meta: DoiMetadata) -> None:
     assert _minter(fake_datacite).reserve(meta) == DOI
     [req] = fake_datacite.requests
@@ -105,8 +107,9 @@ def test_publish_sends_event_publish(fake_datacite: FakeDataCite, meta: DoiMetad
     req = fake_datacite.requests[-1]
     assert (req.method, req.path) == ("PUT", "/dois/10.5072/a1b2-c3d4")
     assert req.headers["content-type"] == "application/vnd.api+json"
-    assert req.json == {"data": {"id": DOI, "type": "dois",
-                                 "attributes": {**to_datacite_json(meta), "event": "publish"}}}
+    assert req.json == {
+        "data": {"id": DOI, "type": "dois", "attributes": {**to_datacite_json(meta), "event": "publish"}}
+    }
     assert fake_datacite.state(DOI) == "findable"
 
 
@@ -131,10 +134,22 @@ def test_tombstone_of_a_findable_doi_never_deletes_it(fake_datacite: FakeDataCit
     minter.tombstone(DOI, "retracted: wrong reference genome", url=f"{REG}/doi/{DOI}/tombstone")
     get, put = fake_datacite.requests[n:]
     assert (get.method, get.path, put.method, put.path) == ("GET", f"/dois/{DOI}", "PUT", f"/dois/{DOI}")
-    assert put.json == {"data": {"id": DOI, "type": "dois", "attributes": {
-        "dates": [{"date": dt.date.today().isoformat(), "dateType": "Withdrawn",
-                   "dateInformation": "retracted: wrong reference genome"}],
-        "url": f"{REG}/doi/{DOI}/tombstone"}}}
+    assert put.json == {
+        "data": {
+            "id": DOI,
+            "type": "dois",
+            "attributes": {
+                "dates": [
+                    {
+                        "date": dt.date.today().isoformat(),
+                        "dateType": "Withdrawn",
+                        "dateInformation": "retracted: wrong reference genome",
+                    }
+                ],
+                "url": f"{REG}/doi/{DOI}/tombstone",
+            },
+        }
+    }
     assert all(r.method != "DELETE" for r in fake_datacite.requests)
     assert fake_datacite.state(DOI) == "findable"
     assert fake_datacite.dois[DOI]["url"] == f"{REG}/doi/{DOI}/tombstone"
@@ -173,21 +188,29 @@ def test_duplicate_doi_is_a_conflict(meta: DoiMetadata, duplicate_status: int) -
 
 # --- DataCiteMinter: error mapping -----------------------------------------------------------
 
+
 def test_401_bad_credentials(fake_datacite: FakeDataCite, meta: DoiMetadata) -> None:
     minter = DataCiteMinter(fake_datacite.url, "TEST.SCIREG", "wrong", "10.5072", timeout=2)
     with pytest.raises(UpstreamError) as info:
         minter.reserve(meta)
-    assert info.value.text == "DataCite refused the repository credentials (POST /dois, 401): Bad credentials."
+    assert (
+        info.value.text == "DataCite refused the repository credentials (POST /dois, 401): Bad credentials."
+    )
     assert info.value.http_status == 502
-    assert info.value.detail == {"upstream": "datacite", "status": 401,
-                                 "errors": [{"status": "401", "title": "Bad credentials."}]}
+    assert info.value.detail == {
+        "upstream": "datacite",
+        "status": 401,
+        "errors": [{"status": "401", "title": "Bad credentials."}],
+    }
 
 
 def test_404_unknown_doi(fake_datacite: FakeDataCite, meta: DoiMetadata) -> None:
     with pytest.raises(UpstreamError) as info:
         _minter(fake_datacite).publish(DOI, meta)
-    assert info.value.text == ("DataCite answered PUT /dois/10.5072/a1b2-c3d4 with 404: "
-                               "The resource you are looking for doesn't exist.")
+    assert info.value.text == (
+        "DataCite answered PUT /dois/10.5072/a1b2-c3d4 with 404: "
+        "The resource you are looking for doesn't exist."
+    )
     assert info.value.detail["status"] == 404
 
 
@@ -198,8 +221,10 @@ def test_422_rejected_metadata(meta: DoiMetadata) -> None:
         with pytest.raises(MetadataInvalid) as info:
             minter.publish(DOI, meta)
         assert fake.state(DOI) == "draft"
-    assert info.value.text == ("DataCite answered PUT /dois/10.5072/a1b2-c3d4 with 422: "
-                               "url: URL is not allowed by repository domain settings.")
+    assert info.value.text == (
+        "DataCite answered PUT /dois/10.5072/a1b2-c3d4 with 422: "
+        "url: URL is not allowed by repository domain settings."
+    )
     assert info.value.http_status == 422
 
 
@@ -207,7 +232,10 @@ def test_500_with_html_body(fake_datacite: FakeDataCite, meta: DoiMetadata) -> N
     fake_datacite.inject(500, "<html><body>Internal Server Error</body></html>")
     with pytest.raises(UpstreamError) as info:
         _minter(fake_datacite).reserve(meta)
-    assert info.value.text == "DataCite answered POST /dois with 500: <html><body>Internal Server Error</body></html>"
+    assert (
+        info.value.text
+        == "DataCite answered POST /dois with 500: <html><body>Internal Server Error</body></html>"
+    )
     assert info.value.detail["status"] == 500
 
 
@@ -236,8 +264,11 @@ def test_timeout(fake_datacite: FakeDataCite, meta: DoiMetadata) -> None:
 
 # --- never send invalid metadata ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("operation", ["reserve", "publish", "update"])
-def test_invalid_metadata_is_never_sent(fake_datacite: FakeDataCite, meta: DoiMetadata, operation: str) -> None:
+def test_invalid_metadata_is_never_sent(
+    fake_datacite: FakeDataCite, meta: DoiMetadata, operation: str
+) -> None:
     bad = replace(meta, title="", url="not a url", publication_year=25)
     minter = _minter(fake_datacite)
     with pytest.raises(MetadataInvalid) as info:
@@ -246,14 +277,18 @@ def test_invalid_metadata_is_never_sent(fake_datacite: FakeDataCite, meta: DoiMe
         else:
             getattr(minter, operation)(DOI, bad)
     assert fake_datacite.requests == []
-    assert info.value.detail == {"problems": [
-        "$.publicationYear: '25' does not match '^[0-9]{4}$'",
-        "$.titles[0].title: must not be blank",
-        "$.url: 'not a url' is not a 'uri'",
-    ]}
+    assert info.value.detail == {
+        "problems": [
+            "$.publicationYear: '25' does not match '^[0-9]{4}$'",
+            "$.titles[0].title: must not be blank",
+            "$.url: 'not a url' is not a 'uri'",
+        ]
+    }
 
 
-def test_foreign_prefix_or_mismatched_doi_is_never_sent(fake_datacite: FakeDataCite, meta: DoiMetadata) -> None:
+def test_foreign_prefix_or_mismatched_doi_is_never_sent(
+    fake_datacite: FakeDataCite, meta: DoiMetadata
+) -> None:
     minter = _minter(fake_datacite)
     with pytest.raises(MetadataInvalid, match="not under this minter's prefix"):
         minter.reserve(replace(meta, doi="10.9999/a1b2-c3d4"))

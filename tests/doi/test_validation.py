@@ -62,6 +62,7 @@ def test_publication_year_and_enums(attrs: dict[str, Any]) -> None:
 
 def _enum(name: str) -> list[str]:
     from sciregistry.doi import datacite_schema
+
     return datacite_schema()["definitions"][name]["enum"]
 
 
@@ -98,8 +99,10 @@ def test_missing_doi_allowed_before_assignment(attrs: dict[str, Any]) -> None:
 def test_orcid_check_digit(attrs: dict[str, Any]) -> None:
     attrs["creators"][0]["nameIdentifiers"][0]["nameIdentifier"] = "https://orcid.org/0000-0002-1825-0098"
     assert validate_metadata(attrs) == [
-        ("$.creators[0].nameIdentifiers[0].nameIdentifier: ORCID iD 'https://orcid.org/0000-0002-1825-0098' "
-         "has a wrong check digit (expected 7)"),
+        (
+            "$.creators[0].nameIdentifiers[0].nameIdentifier: ORCID iD 'https://orcid.org/0000-0002-1825-0098' "
+            "has a wrong check digit (expected 7)"
+        ),
     ]
 
 
@@ -116,32 +119,53 @@ def test_unknown_properties_are_rejected(attrs: dict[str, Any]) -> None:
 def test_metadata_scheme_only_with_has_metadata(attrs: dict[str, Any]) -> None:
     attrs["relatedIdentifiers"][0]["relatedMetadataScheme"] = "RO-Crate"
     problems = validate_metadata(attrs)
-    assert problems == [("$.relatedIdentifiers[0].relatedMetadataScheme: allowed only with relationType "
-                         "HasMetadata or IsMetadataFor")]
+    assert problems == [
+        (
+            "$.relatedIdentifiers[0].relatedMetadataScheme: allowed only with relationType "
+            "HasMetadata or IsMetadataFor"
+        )
+    ]
 
 
 def test_related_identifier_values(attrs: dict[str, Any]) -> None:
     attrs["relatedIdentifiers"][1]["relatedIdentifier"] = "not a url"
-    attrs["relatedIdentifiers"].append({"relatedIdentifier": "https://doi.org/10.5072/x", "relatedIdentifierType": "DOI",
-                                        "relationType": "IsNewVersionOf"})
+    attrs["relatedIdentifiers"].append(
+        {
+            "relatedIdentifier": "https://doi.org/10.5072/x",
+            "relatedIdentifierType": "DOI",
+            "relationType": "IsNewVersionOf",
+        }
+    )
     assert validate_metadata(attrs) == [
         "$.relatedIdentifiers[1].relatedIdentifier: 'not a url' is not an absolute http(s) URL",
         "$.relatedIdentifiers[4].relatedIdentifier: 'https://doi.org/10.5072/x' is not a bare DOI (10.xxxx/...)",
     ]
 
 
-@pytest.mark.parametrize("date,ok", [
-    ("2025", True), ("2025-06", True), ("2025-06-01", True), ("2025-06-01T12:30:00Z", True),
-    ("2024-01-01/2025-06-01", True), ("2024/", True), ("2025-13", False), ("2025-02-30", False),
-    ("yesterday", False), ("/", False),
-])
+@pytest.mark.parametrize(
+    "date,ok",
+    [
+        ("2025", True),
+        ("2025-06", True),
+        ("2025-06-01", True),
+        ("2025-06-01T12:30:00Z", True),
+        ("2024-01-01/2025-06-01", True),
+        ("2024/", True),
+        ("2025-13", False),
+        ("2025-02-30", False),
+        ("yesterday", False),
+        ("/", False),
+    ],
+)
 def test_date_formats(attrs: dict[str, Any], date: str, ok: bool) -> None:
     attrs["dates"] = [{"date": date, "dateType": "Issued"}]
     problems = validate_metadata(attrs)
     if ok:
         assert problems == []
     else:
-        assert len(problems) == 1 and problems[0].startswith(f"$.dates[0].date: '{date}' is not valid under any")
+        assert len(problems) == 1 and problems[0].startswith(
+            f"$.dates[0].date: '{date}' is not valid under any"
+        )
 
 
 def test_uri_format_is_checked(attrs: dict[str, Any]) -> None:
@@ -159,9 +183,13 @@ def test_check_metadata_raises_with_all_problems(attrs: dict[str, Any]) -> None:
     del attrs["url"]
     with pytest.raises(MetadataInvalid) as info:
         check_metadata(attrs)
-    assert info.value.text == "DataCite 4.5 metadata invalid: $.titles: required property is missing (and 1 more)"
-    assert info.value.detail == {"problems": ["$.titles: required property is missing",
-                                              "$.url: required property is missing"]}
+    assert (
+        info.value.text
+        == "DataCite 4.5 metadata invalid: $.titles: required property is missing (and 1 more)"
+    )
+    assert info.value.detail == {
+        "problems": ["$.titles: required property is missing", "$.url: required property is missing"]
+    }
     assert info.value.http_status == 422
 
 

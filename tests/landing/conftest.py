@@ -26,8 +26,14 @@ def make_app(data_dir: Path, database_url: str | None = None, **extra: Any) -> A
     from sciregistry.api.landing import bp
     from sciregistry.app import create_app
 
-    config: dict[str, Any] = {"data_dir": str(data_dir), "auth_enabled": False, "storage_fsync": False,
-                              "testing": True, "base_url": BASE_URL, **extra}
+    config: dict[str, Any] = {
+        "data_dir": str(data_dir),
+        "auth_enabled": False,
+        "storage_fsync": False,
+        "testing": True,
+        "base_url": BASE_URL,
+        **extra,
+    }
     if database_url:
         config["database_url"] = database_url
     app = create_app(config)
@@ -53,8 +59,12 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     app = make_app(tmp_path_factory.mktemp("landing") / "data")
     client = app.test_client()
     closure = build_closure(client, host=HOST)
-    record = mint(client, closure, title="Read counts of <sample> A & B",
-                  description="Reads per gene, counted with the example pipeline.")
+    record = mint(
+        client,
+        closure,
+        title="Read counts of <sample> A & B",
+        description="Reads per gene, counted with the example pipeline.",
+    )
     yield Published(app, client, closure, record)
     app.extensions["sciregistry"].engine.dispose()
 

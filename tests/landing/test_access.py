@@ -20,7 +20,9 @@ class RecordingGate(OpenGate):
         self.refusal = refusal
         self.calls: list[tuple[str | None, str, bool, str | None]] = []
 
-    def authorize(self, repository: str | None, action: str, *, hide: bool = False, doi: str | None = None) -> None:
+    def authorize(
+        self, repository: str | None, action: str, *, hide: bool = False, doi: str | None = None
+    ) -> None:
         self.calls.append((repository, action, hide, doi))
         if doi != self.allowed_doi:
             raise self.refusal
@@ -61,7 +63,9 @@ def test_anonymous_caller_gets_a_challenge(published: Published, gate: Any) -> N
     gate(None, Unauthorized("authentication required"))
     resp = published.client.get(f"/doi/{published.doi}", headers={"Accept": "application/ld+json"})
     assert resp.status_code == 401
-    assert resp.headers["WWW-Authenticate"] == 'Bearer realm="http://registry.test/token",service="sciregistry"'
+    assert (
+        resp.headers["WWW-Authenticate"] == 'Bearer realm="http://registry.test/token",service="sciregistry"'
+    )
     assert resp.get_json(force=True)["errors"][0]["code"] == "UNAUTHORIZED"
     resp = published.client.get(f"/doi/{published.doi}")
     assert resp.status_code == 401

@@ -16,14 +16,21 @@ def _push_crate(client: Any, closure: Any, metadata: bytes, run_description: byt
     """PUT a crate manifest by digest and return the raw response (no status assertion)."""
     layers = [File(artifacts.CRATE_METADATA_NAME, metadata, artifacts.CRATE_METADATA_MEDIA_TYPE)]
     if run_description is not None:
-        layers.append(File(artifacts.RUN_DESCRIPTION_NAME, run_description, artifacts.RUN_DESCRIPTION_MEDIA_TYPE))
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifacts.ROCRATE,
-                "config": _empty_config(client, "lab/results"),
-                "layers": [_layer(client, "lab/results", f) for f in layers],
-                "subject": closure.result.descriptor}
+        layers.append(
+            File(artifacts.RUN_DESCRIPTION_NAME, run_description, artifacts.RUN_DESCRIPTION_MEDIA_TYPE)
+        )
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifacts.ROCRATE,
+        "config": _empty_config(client, "lab/results"),
+        "layers": [_layer(client, "lab/results", f) for f in layers],
+        "subject": closure.result.descriptor,
+    }
     data = json.dumps(manifest).encode()
-    return client.put(f"/v2/lab/results/manifests/{compute(data)}", data=data,
-                      headers={"Content-Type": OCI_MANIFEST})
+    return client.put(
+        f"/v2/lab/results/manifests/{compute(data)}", data=data, headers={"Content-Type": OCI_MANIFEST}
+    )
 
 
 def _index_counts(client: Any) -> tuple[int, int]:
@@ -46,8 +53,12 @@ def _problems(resp: Any) -> list[str]:
 
 def test_invalid_json_ld_is_refused_and_not_indexed(client: Any, closure: Any) -> None:
     before = _index_counts(client)
-    resp = _push_crate(client, closure, b'{"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": [',
-                       closure.run_description)
+    resp = _push_crate(
+        client,
+        closure,
+        b'{"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": [',
+        closure.run_description,
+    )
     problems = _problems(resp)
     assert any("not valid JSON" in p or "JSON" in p for p in problems), problems
     assert _index_counts(client) == before

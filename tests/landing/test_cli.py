@@ -32,7 +32,10 @@ def served(cli_registry: tuple[Any, Any]) -> tuple[Any, Any, Closure]:
 
 def test_parse_creator() -> None:
     assert doi_cli.parse_creator("Ada  King Lovelace, 0000-0002-1825-0097") == {
-        "given_name": "Ada King", "family_name": "Lovelace", "orcid": "https://orcid.org/0000-0002-1825-0097"}
+        "given_name": "Ada King",
+        "family_name": "Lovelace",
+        "orcid": "https://orcid.org/0000-0002-1825-0097",
+    }
     assert doi_cli.parse_creator("Consortium") == {"name": "Consortium"}
     assert doi_cli.parse_creator("{Example Lab,  Inc.}") == {"name": "Example Lab, Inc."}
     with pytest.raises(Exception, match="expected"):
@@ -46,9 +49,20 @@ def test_parse_creator() -> None:
 def test_mint_show_cite_withdraw(served: tuple[Any, Any, Closure]) -> None:
     _app, server, c = served
     # mint by tag: the CLI resolves the tag to the digest first
-    minted = run("doi", "mint", f"{server.host}/lab/results:{c.result_tag}", "--title", "CLI counts",
-                 "--creator", "Grace Hopper,0000-0002-1694-233X", "--creator", "Ada Lovelace",
-                 "--description", "Minted from the command line", "--json")
+    minted = run(
+        "doi",
+        "mint",
+        f"{server.host}/lab/results:{c.result_tag}",
+        "--title",
+        "CLI counts",
+        "--creator",
+        "Grace Hopper,0000-0002-1694-233X",
+        "--creator",
+        "Ada Lovelace",
+        "--description",
+        "Minted from the command line",
+        "--json",
+    )
     assert minted.exit_code == 0, minted.output
     record = json.loads(minted.output)
     doi = record["doi"]
@@ -69,8 +83,12 @@ def test_mint_show_cite_withdraw(served: tuple[Any, Any, Closure]) -> None:
     assert lines[0] == f"DOI:          {doi} (findable)"
     assert lines[1] == "Title:        CLI counts"
     assert lines[2] == f"Landing page: {server.url}/doi/{doi}"
-    assert lines[3] == f"Result:       {server.host}/lab/results@{c.result.digest}"  # a reference every command takes
-    assert json.loads(run("doi", "show", doi.upper(), "--registry", server.url, "--json").output)["doi"] == doi
+    assert (
+        lines[3] == f"Result:       {server.host}/lab/results@{c.result.digest}"
+    )  # a reference every command takes
+    assert (
+        json.loads(run("doi", "show", doi.upper(), "--registry", server.url, "--json").output)["doi"] == doi
+    )
 
     # cite: the landing page's content negotiation, over HTTP
     bib = run("cite", doi, "--registry", server.url)
@@ -80,8 +98,10 @@ def test_mint_show_cite_withdraw(served: tuple[Any, Any, Closure]) -> None:
     assert entry["author"] == "Hopper, Grace and Lovelace, Ada"
     apa = run("cite", doi, "--format", "apa", "--registry", server.url)
     year = record["metadata"]["publicationYear"]
-    assert apa.output == (f"Hopper, G., & Lovelace, A. ({year}). CLI counts (Version 1) [Computational result]. "
-                          f"sciregistry. {server.url}/doi/{doi}\n")  # a local test DOI: its landing page
+    assert apa.output == (
+        f"Hopper, G., & Lovelace, A. ({year}). CLI counts (Version 1) [Computational result]. "
+        f"sciregistry. {server.url}/doi/{doi}\n"
+    )  # a local test DOI: its landing page
     apa_json = json.loads(run("cite", doi, "--format", "apa", "--registry", server.url, "--json").output)
     assert apa_json == {"doi": doi, "format": "apa", "citation": apa.output.strip()}
     csl = json.loads(run("cite", doi, "--format", "csl", "--registry", server.url).output)
@@ -93,8 +113,12 @@ def test_mint_show_cite_withdraw(served: tuple[Any, Any, Closure]) -> None:
     # withdraw: asks first, then keeps the DOI resolving as a tombstone
     aborted = run("doi", "withdraw", doi, "--reason", "duplicate", "--registry", server.url, input="n\n")
     assert aborted.exit_code == 1
-    assert json.loads(run("doi", "show", doi, "--registry", server.url, "--json").output)["state"] == "findable"
-    withdrawn = run("doi", "withdraw", doi, "--reason", "duplicate of another DOI", "--yes", "--registry", server.url)
+    assert (
+        json.loads(run("doi", "show", doi, "--registry", server.url, "--json").output)["state"] == "findable"
+    )
+    withdrawn = run(
+        "doi", "withdraw", doi, "--reason", "duplicate of another DOI", "--yes", "--registry", server.url
+    )
     assert withdrawn.exit_code == 0, withdrawn.output
     assert withdrawn.output == f"{doi} withdrawn: duplicate of another DOI\n"
     shown = run("doi", "show", doi, "--registry", server.url)

@@ -31,6 +31,7 @@ def _mime(resp) -> str:  # type: ignore[no-untyped-def]
 
 # --- HTML -----------------------------------------------------------------------------------------
 
+
 def test_html_page_shows_the_whole_closure(published: Published) -> None:
     p, c = published, published.closure
     resp = _get(p, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
@@ -40,46 +41,67 @@ def test_html_page_shows_the_whole_closure(published: Published) -> None:
     # title (escaped), authors with ORCID, citation, BibTeX
     assert "<h1>Read counts of &lt;sample&gt; A &amp; B</h1>" in html
     assert '<a class="orcid" href="https://orcid.org/0000-0002-1825-0097"' in html
-    assert f"<em>Read counts of &lt;sample&gt; A &amp; B</em> (Version 1) [Computational result]. sciregistry. " \
-           f"{BASE_URL}/doi/{p.doi}</p>" in html
+    assert (
+        f"<em>Read counts of &lt;sample&gt; A &amp; B</em> (Version 1) [Computational result]. sciregistry. "
+        f"{BASE_URL}/doi/{p.doi}</p>" in html
+    )
     assert f'<pre class="copy">@misc{{{p.doi.replace("/", "_")},' in html
     assert "Reads per gene, counted with the example pipeline." in html
     # image by digest, tag informative
     assert f"{HOST}/lab/pipeline@{c.image.digest}" in html
     assert f"<code>{c.image_tag}</code>" in html
     # every parameter: name, value, type in one table row
-    for name, value, kind in (("min_quality", "20", "integer"), ("mode", "fast", "string"),
-                              ("ratio", "0.25", "number"), ("paired", "true", "boolean")):
+    for name, value, kind in (
+        ("min_quality", "20", "integer"),
+        ("mode", "fast", "string"),
+        ("ratio", "0.25", "number"),
+        ("paired", "true", "boolean"),
+    ):
         assert f"<tr><td><code>{name}</code></td><td><code>{value}</code></td><td>{kind}</td></tr>" in html
     # command template and the command as run
-    assert "count --min-q {min_quality} --mode {mode} --ratio {ratio} --paired {paired} /in/reads/ -o /out/" in html
+    assert (
+        "count --min-q {min_quality} --mode {mode} --ratio {ratio} --paired {paired} /in/reads/ -o /out/"
+        in html
+    )
     assert "count --min-q 20 --mode fast --ratio 0.25 --paired true /in/reads/ -o /out/" in html
     assert "2025-03-01T09:00:00+00:00" in html and "2025-03-01T09:07:03+00:00" in html
     # inputs: the dataset by digest with each file's size and sha256
     assert f"{HOST}/lab/reads@{c.dataset.digest}" in html
     for f in c.dataset_files:
-        assert (f'<td><a href="{BASE_URL}/v2/lab/reads/blobs/{f.digest}">{f.path}</a></td>'
-                f'<td class="num">{f.size}</td><td class="digest">{f.sha256}</td>') in html
+        assert (
+            f'<td><a href="{BASE_URL}/v2/lab/reads/blobs/{f.digest}">{f.path}</a></td>'
+            f'<td class="num">{f.size}</td><td class="digest">{f.sha256}</td>'
+        ) in html
     # outputs: path, size, sha256, download link
     for f in c.outputs:
-        assert (f'<td><a href="{BASE_URL}/v2/lab/results/blobs/{f.digest}" type="{f.media_type}">{f.path}</a>'
-                f'</td><td class="num">{f.size}</td><td class="digest">{f.sha256}</td>') in html
+        assert (
+            f'<td><a href="{BASE_URL}/v2/lab/results/blobs/{f.digest}" type="{f.media_type}">{f.path}</a>'
+            f'</td><td class="num">{f.size}</td><td class="digest">{f.sha256}</td>'
+        ) in html
     # reproduce, reproductions, pins, licence
     assert f'<pre class="copy">sciregistry reproduce {p.doi} --registry {BASE_URL}</pre>' in html
     assert "<dt>Reproduced</dt><dd>0 times</dd>" in html
     for digest in (c.result.digest, c.crate.digest, c.image.digest, c.dataset.digest):
         assert f'<td class="digest">{digest}</td>' in html
     # the "Pinned content" table says what each pin is (issue 16: it read "blob blob")
-    pinned = html[html.index('<h2 id="closure">'):]
+    pinned = html[html.index('<h2 id="closure">') :]
     assert "<td>blob</td><td>blob</td>" not in pinned
-    assert f"<td>lab/results</td><td>manifest</td><td>result</td><td class=\"digest\">{c.result.digest}</td>" in pinned
+    assert (
+        f'<td>lab/results</td><td>manifest</td><td>result</td><td class="digest">{c.result.digest}</td>'
+        in pinned
+    )
     for f in c.outputs:
-        assert f"<td>file (blob)</td><td>file {f.path} of the result</td><td class=\"digest\">{f.digest}</td>" in pinned
+        assert (
+            f'<td>file (blob)</td><td>file {f.path} of the result</td><td class="digest">{f.digest}</td>'
+            in pinned
+        )
     assert "config of the pipeline image</td>" in pinned
     assert '<a href="https://spdx.org/licenses/CC-BY-4.0">' in html
     # no JavaScript: the only script element is the schema.org JSON-LD data block
     assert re.findall(r"<script[^>]*>", html) == ['<script type="application/ld+json">']
-    ld = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.DOTALL).group(1))
+    ld = json.loads(
+        re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.DOTALL).group(1)
+    )
     assert ld["@id"] == f"{BASE_URL}/doi/{p.doi}"
     assert ld["name"] == "Read counts of <sample> A & B"
 
@@ -107,6 +129,7 @@ def test_head_answers_headers_without_a_body(published: Published) -> None:
 
 
 # --- negotiated formats --------------------------------------------------------------------------------
+
 
 def test_datacite_json_is_valid_and_names_the_doi(published: Published) -> None:
     for resp in (_get(published, DATACITE), _get(published, path=f"/doi/{published.doi}?format=datacite")):
@@ -153,7 +176,8 @@ def test_bibliography_text_is_plain_apa_with_the_doi_url(published: Published) -
     year = published.record["metadata"]["publicationYear"]
     assert resp.get_data(as_text=True) == (
         f"Lovelace, A. ({year}). Read counts of <sample> A & B (Version 1) [Computational result]. "
-        f"sciregistry. {BASE_URL}/doi/{published.doi}\n")
+        f"sciregistry. {BASE_URL}/doi/{published.doi}\n"
+    )
 
 
 def test_ld_json_is_the_pushed_crate_byte_for_byte(published: Published) -> None:
@@ -162,7 +186,10 @@ def test_ld_json_is_the_pushed_crate_byte_for_byte(published: Published) -> None
         assert _mime(resp) == LDJSON
         assert resp.get_data() == published.closure.crate_bytes
         assert resp.headers["Content-Length"] == str(len(published.closure.crate_bytes))
-        assert resp.headers["ETag"] == f'"sha256:{__import__("hashlib").sha256(published.closure.crate_bytes).hexdigest()}"'
+        assert (
+            resp.headers["ETag"]
+            == f'"sha256:{__import__("hashlib").sha256(published.closure.crate_bytes).hexdigest()}"'
+        )
 
 
 def test_schema_org_on_request(published: Published) -> None:
@@ -176,19 +203,22 @@ def test_schema_org_on_request(published: Published) -> None:
     assert doc["creator"][0]["@id"] == "https://orcid.org/0000-0002-1825-0097"
 
 
-@pytest.mark.parametrize(("accept", "expected"), [
-    (f"{BIBTEX};q=0.5, {CSL};q=0.9", CSL),
-    (f"{BIBTEX};q=0.9, {CSL};q=0.5", BIBTEX),
-    (f"text/html;q=0.1, {BIBTEX}", BIBTEX),
-    (f"*/*;q=0.1, {DATACITE}", DATACITE),
-    (f"{DATACITE};q=0, */*", "text/html"),
-    ("application/*", DATACITE),
-    (f"text/*;q=0.5, {BIBLIO}", BIBLIO),
-    ("application/json", DATACITE),
-    ("image/png", "text/html"),                      # nothing acceptable: the page (RFC 9110 12.5.1)
-    (f"{LDJSON};q=0.8, {CSL};q=0.7", LDJSON),
-    ("", "text/html"),
-])
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (f"{BIBTEX};q=0.5, {CSL};q=0.9", CSL),
+        (f"{BIBTEX};q=0.9, {CSL};q=0.5", BIBTEX),
+        (f"text/html;q=0.1, {BIBTEX}", BIBTEX),
+        (f"*/*;q=0.1, {DATACITE}", DATACITE),
+        (f"{DATACITE};q=0, */*", "text/html"),
+        ("application/*", DATACITE),
+        (f"text/*;q=0.5, {BIBLIO}", BIBLIO),
+        ("application/json", DATACITE),
+        ("image/png", "text/html"),  # nothing acceptable: the page (RFC 9110 12.5.1)
+        (f"{LDJSON};q=0.8, {CSL};q=0.7", LDJSON),
+        ("", "text/html"),
+    ],
+)
 def test_q_value_negotiation(published: Published, accept: str, expected: str) -> None:
     resp = _get(published, accept)
     assert resp.status_code == 200
@@ -213,6 +243,7 @@ def test_unknown_format_parameter_is_400(published: Published) -> None:
 
 # --- Signposting -----------------------------------------------------------------------------------------
 
+
 def test_signposting_links(published: Published) -> None:
     p, c = published, published.closure
     expected_items = {(f"{BASE_URL}/v2/lab/results/blobs/{f.digest}", f.media_type) for f in c.outputs}
@@ -231,7 +262,9 @@ def test_signposting_links(published: Published) -> None:
         assert [x.target for x in by_rel["author"]] == ["https://orcid.org/0000-0002-1825-0097"]
         assert "https://schema.org/Dataset" in [x.target for x in by_rel["type"]]
         assert [x.target for x in by_rel["license"]] == ["https://spdx.org/licenses/CC-BY-4.0"]
-        assert ("https://schema.org/AboutPage" in [x.target for x in by_rel["type"]]) == (accept == "text/html")
+        assert ("https://schema.org/AboutPage" in [x.target for x in by_rel["type"]]) == (
+            accept == "text/html"
+        )
 
 
 def test_signposted_urls_resolve(published: Published) -> None:
@@ -246,6 +279,7 @@ def test_signposted_urls_resolve(published: Published) -> None:
 
 
 # --- errors ---------------------------------------------------------------------------------------------
+
 
 def test_unknown_doi_is_404_html_or_json(published: Published) -> None:
     resp = published.client.get("/doi/10.5072/zzzz-zzzz", headers={"Accept": "text/html"})

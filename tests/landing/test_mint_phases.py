@@ -55,14 +55,17 @@ def test_failed_publish_records_nothing_and_a_retry_works(app: Any, client: Any,
     assert len(client.get("/api/v1/dois").get_json()["items"]) == 1
 
 
-def test_failed_new_version_leaves_the_first_version_untouched(app: Any, client: Any, flaky: FlakyMinter) -> None:
+def test_failed_new_version_leaves_the_first_version_untouched(
+    app: Any, client: Any, flaky: FlakyMinter
+) -> None:
     flaky.fail = False
     first = build_closure(client, tag="v1", seed="one")
     v1 = mint(client, first)
     second = build_closure(client, tag="v2", seed="two")
     flaky.fail = True
-    resp = client.post("/api/v1/dois", json={"reference": f"{second.host}/{second.result_ref}",
-                                             "supersedes": v1["doi"]})
+    resp = client.post(
+        "/api/v1/dois", json={"reference": f"{second.host}/{second.result_ref}", "supersedes": v1["doi"]}
+    )
     assert resp.status_code == 502
     again = client.get(f"/api/v1/dois/{v1['doi']}").get_json()
     assert again["concept_doi"] is None and again["metadata"] == v1["metadata"]
@@ -100,8 +103,11 @@ def _age_drafts(app: Any, seconds: int = 3600) -> None:
     from sciregistry.db.models import Doi
 
     with app.extensions["sciregistry"].extra["sessions"]() as s, s.begin():
-        s.execute(update(Doi).where(Doi.state == "draft")
-                  .values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)))
+        s.execute(
+            update(Doi)
+            .where(Doi.state == "draft")
+            .values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds))
+        )
 
 
 def test_gc_completes_a_mint_a_crash_interrupted(app: Any, client: Any) -> None:
@@ -112,7 +118,9 @@ def test_gc_completes_a_mint_a_crash_interrupted(app: Any, client: Any) -> None:
     second = build_closure(client, tag="v2", seed="two")
     minter.crash = True
     with pytest.raises(Crash):
-        client.post("/api/v1/dois", json={"reference": f"{second.host}/{second.result_ref}", "supersedes": v1["doi"]})
+        client.post(
+            "/api/v1/dois", json={"reference": f"{second.host}/{second.result_ref}", "supersedes": v1["doi"]}
+        )
     minter.crash = False
     drafts = [d for d in client.get("/api/v1/dois").get_json()["items"] if d["state"] == "draft"]
     assert drafts  # the new version (and its concept DOI) were recorded, never published
@@ -121,8 +129,11 @@ def test_gc_completes_a_mint_a_crash_interrupted(app: Any, client: Any) -> None:
     _age_drafts(app)
     report = client.post("/api/v1/gc?dry_run=true").get_json()
     assert sorted(report["dois_completed"]) == sorted(d["doi"] for d in drafts)
-    assert all(d["state"] == "draft" for d in client.get("/api/v1/dois").get_json()["items"] if d["doi"] in
-               report["dois_completed"])
+    assert all(
+        d["state"] == "draft"
+        for d in client.get("/api/v1/dois").get_json()["items"]
+        if d["doi"] in report["dois_completed"]
+    )
     report = client.post("/api/v1/gc").get_json()
     assert sorted(report["dois_completed"]) == sorted(d["doi"] for d in drafts)
     states = {d["doi"]: d["state"] for d in client.get("/api/v1/dois").get_json()["items"]}
@@ -149,6 +160,6 @@ def test_a_test_doi_is_minted_under_the_test_prefix_whatever_the_minter(app: Any
     assert real["doi"].startswith("10.1234/") and test["doi"].startswith("10.5072/")
     assert dois.minter.published == [real["doi"]]  # the test DOI never reached the configured minter
     page = client.get(f"/doi/{test['doi']}", headers={"Accept": "text/html"}).get_data(as_text=True)
-    assert "test DOI" in page and f"/doi/{test['doi']}\">{test['doi']}</a>" in page
+    assert "test DOI" in page and f'/doi/{test["doi"]}">{test["doi"]}</a>' in page
     bad = client.post("/api/v1/dois", json={"reference": "x/y@sha256:" + "0" * 64, "test": "yes"})
     assert bad.status_code == 400

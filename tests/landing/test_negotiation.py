@@ -31,7 +31,8 @@ def test_missing_accept_means_anything(header: str | None) -> None:
 
 def test_malformed_entries_are_skipped_and_q_clamped() -> None:
     assert parse_accept("garbage, */html, text/html;q=abc, application/x-bibtex;q=7") == [
-        MediaRange("application", "x-bibtex", (), 1.0)]
+        MediaRange("application", "x-bibtex", (), 1.0)
+    ]
 
 
 def test_most_specific_range_decides() -> None:
@@ -47,11 +48,16 @@ def test_ties_go_to_server_preference() -> None:
 
 
 def test_links_round_trip() -> None:
-    links = [Link("https://doi.org/10.5072/abcd-1234", "cite-as"),
-             Link("https://reg.example/doi/10.5072/abcd-1234?format=datacite", "describedby",
-                  "application/vnd.datacite.datacite+json"),
-             Link("https://reg.example/v2/lab/r/blobs/sha256:" + "a" * 64, "item", "text/csv"),
-             Link("https://doi.org/10.5072/abcd-1234", "cite-as")]
+    links = [
+        Link("https://doi.org/10.5072/abcd-1234", "cite-as"),
+        Link(
+            "https://reg.example/doi/10.5072/abcd-1234?format=datacite",
+            "describedby",
+            "application/vnd.datacite.datacite+json",
+        ),
+        Link("https://reg.example/v2/lab/r/blobs/sha256:" + "a" * 64, "item", "text/csv"),
+        Link("https://doi.org/10.5072/abcd-1234", "cite-as"),
+    ]
     header = format_links(links)
     assert header.count("cite-as") == 1
     assert parse_links(header) == links[:3]
@@ -60,6 +66,8 @@ def test_links_round_trip() -> None:
 def test_parse_links_tolerates_commas_in_quotes_and_multiple_rels() -> None:
     header = '<https://a.example/x>; rel="item describedby"; type="text/plain; charset=\\"a,b\\"", <https://b>; rel=author'
     got = parse_links(header)
-    assert got == [Link("https://a.example/x", "item", 'text/plain; charset="a,b"'),
-                   Link("https://a.example/x", "describedby", 'text/plain; charset="a,b"'),
-                   Link("https://b", "author")]
+    assert got == [
+        Link("https://a.example/x", "item", 'text/plain; charset="a,b"'),
+        Link("https://a.example/x", "describedby", 'text/plain; charset="a,b"'),
+        Link("https://b", "author"),
+    ]

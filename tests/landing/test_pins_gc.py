@@ -30,8 +30,9 @@ def _gc_config(tmp_path: Path, app: Any) -> list[str]:
     """CLI options pointing ``sciregistry gc`` at the app's database and store."""
     cfg = app.extensions["sciregistry"].config
     path = tmp_path / "gc.toml"
-    path.write_text(f'data_dir = "{cfg.data_dir}"\ndatabase_url = "{cfg.resolved_database_url}"\n'
-                    "storage_fsync = false\n")
+    path.write_text(
+        f'data_dir = "{cfg.data_dir}"\ndatabase_url = "{cfg.resolved_database_url}"\nstorage_fsync = false\n'
+    )
     return ["--config", str(path)]
 
 
@@ -48,12 +49,16 @@ def test_pinned_content_cannot_be_deleted(fresh_app: Any) -> None:
     _denied(client.delete(f"/v2/lab/results/manifests/{c.crate.digest}"), doi)
     _denied(client.delete(f"/v2/lab/results/blobs/{c.outputs[0].digest}"), doi)
     # nothing moved
-    assert client.get(f"/v2/lab/results/manifests/{c.result_tag}").headers["Docker-Content-Digest"] == c.result.digest
+    assert (
+        client.get(f"/v2/lab/results/manifests/{c.result_tag}").headers["Docker-Content-Digest"]
+        == c.result.digest
+    )
     assert client.get(f"/v2/lab/pipeline/blobs/{layer}").status_code == 200
 
 
-def test_gc_keeps_every_pinned_object_after_all_tags_are_gone(fresh_app: Any, tmp_path: Path,
-                                                              no_sciregistry_env: None) -> None:
+def test_gc_keeps_every_pinned_object_after_all_tags_are_gone(
+    fresh_app: Any, tmp_path: Path, no_sciregistry_env: None
+) -> None:
     client = fresh_app.test_client()
     services = fresh_app.extensions["sciregistry"]
     c = build_closure(client, host=HOST)
@@ -69,7 +74,11 @@ def test_gc_keeps_every_pinned_object_after_all_tags_are_gone(fresh_app: Any, tm
     assert set(c.all_blobs()) == pinned_blobs
 
     # delete every tag: the API refuses pinned ones, so the rest go behind its back
-    for repo, tag in (("lab/pipeline", c.image_tag), ("lab/reads", c.dataset_tag), ("lab/results", c.result_tag)):
+    for repo, tag in (
+        ("lab/pipeline", c.image_tag),
+        ("lab/reads", c.dataset_tag),
+        ("lab/results", c.result_tag),
+    ):
         assert client.delete(f"/v2/{repo}/manifests/{tag}").status_code == 403
     assert client.delete("/v2/lab/results/manifests/scratch").status_code == 202
     with services.sessions() as s, s.begin():
@@ -78,14 +87,17 @@ def test_gc_keeps_every_pinned_object_after_all_tags_are_gone(fresh_app: Any, tm
         assert s.execute(select(Tag)).first() is None
 
     runner = CliRunner()
-    dry = runner.invoke(main, ["gc", "--dry-run", "--delete-untagged", "--grace", "0", *_gc_config(tmp_path, fresh_app)])
+    dry = runner.invoke(
+        main, ["gc", "--dry-run", "--delete-untagged", "--grace", "0", *_gc_config(tmp_path, fresh_app)]
+    )
     assert dry.exit_code == 0, dry.output
     assert dry.output.startswith("gc (dry run): would delete 1 manifests, 1 blobs, 1 repository links, ")
     assert f"  manifest {scratch.digest}\n" in dry.output
     assert services.store.stat(scratch_file.digest) is not None  # a dry run deletes nothing
 
-    result = runner.invoke(main, ["gc", "--delete-untagged", "--grace", "0", "--json",
-                                  *_gc_config(tmp_path, fresh_app)])
+    result = runner.invoke(
+        main, ["gc", "--delete-untagged", "--grace", "0", "--json", *_gc_config(tmp_path, fresh_app)]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["dry_run"] is False

@@ -39,8 +39,9 @@ def test_versions_concept_redirect_and_tombstone(fresh_app: Any) -> None:
     doc = resp.get_json(force=True)
     assert doc["doi"] == concept
     assert validate_metadata(doc) == []
-    assert sorted(r["relatedIdentifier"] for r in doc["relatedIdentifiers"] if r["relationType"] == "HasVersion") \
-        == sorted([v1, v2])
+    assert sorted(
+        r["relatedIdentifier"] for r in doc["relatedIdentifiers"] if r["relationType"] == "HasVersion"
+    ) == sorted([v1, v2])
     # the concept's RO-Crate is its latest version's
     resp = client.get(f"/doi/{concept}", headers={"Accept": "application/ld+json"})
     assert resp.get_data() == c2.crate_bytes
@@ -78,7 +79,8 @@ def test_versions_concept_redirect_and_tombstone(fresh_app: Any) -> None:
     crate = client.get(f"/doi/{v2}", headers={"Accept": "application/ld+json"})
     assert crate.status_code == 410
     assert crate.get_json(force=True)["errors"][0]["message"] == (
-        f"DOI {v2} is withdrawn: its run crate is no longer offered (reason: Sample swap in lane 3)")
+        f"DOI {v2} is withdrawn: its run crate is no longer offered (reason: Sample swap in lane 3)"
+    )
     doc = client.get(f"/doi/{v2}", headers={"Accept": DATACITE}).get_json(force=True)
     withdrawn = [d for d in doc["dates"] if d["dateType"] == "Withdrawn"]
     assert len(withdrawn) == 1 and withdrawn[0]["dateInformation"] == "Sample swap in lane 3"

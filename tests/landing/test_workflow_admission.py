@@ -50,8 +50,14 @@ def _crate(tmp: Path, images: dict[str, str]) -> Path:
 
 def _push(client: Any, crate: Path, *, drop: str | None = None, tag: str = "wf") -> tuple[Pushed, list[File]]:
     """Complete the crate, push its outputs as the result; return the result and the crate's layers."""
-    plan = complete_crate(crate, name="GC content and summary", description="two steps", license="CC-BY-4.0",
-                          agent="Ada Lovelace", orcid="https://orcid.org/0000-0002-1825-0097")
+    plan = complete_crate(
+        crate,
+        name="GC content and summary",
+        description="two steps",
+        license="CC-BY-4.0",
+        agent="Ada Lovelace",
+        orcid="https://orcid.org/0000-0002-1825-0097",
+    )
     outputs = [File(t, p.read_bytes(), "text/tab-separated-values") for p, t in plan.outputs]
     result = push_artifact(client, "lab/gc-results", tag, artifacts.RESULT, outputs)
     layers = [File(artifacts.CRATE_METADATA_NAME, plan.metadata, artifacts.CRATE_METADATA_MEDIA_TYPE)]
@@ -61,23 +67,35 @@ def _push(client: Any, crate: Path, *, drop: str | None = None, tag: str = "wf")
 
 def _push_crate(client: Any, result: Pushed, layers: list[File]) -> tuple[Any, str]:
     """PUT the crate manifest by digest (as any OCI client would); return the response and the digest."""
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "artifactType": artifacts.ROCRATE, "config": _empty_config(client, "lab/gc-results"),
-                "layers": [_layer(client, "lab/gc-results", f) for f in layers], "subject": result.descriptor}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": artifacts.ROCRATE,
+        "config": _empty_config(client, "lab/gc-results"),
+        "layers": [_layer(client, "lab/gc-results", f) for f in layers],
+        "subject": result.descriptor,
+    }
     data = json.dumps(manifest, separators=(",", ":")).encode()
     digest = digest_of(data)
-    return client.put(f"/v2/lab/gc-results/manifests/{digest}", data=data,
-                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}), digest
+    return client.put(
+        f"/v2/lab/gc-results/manifests/{digest}",
+        data=data,
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    ), digest
 
 
 @pytest.fixture
 def images(fresh_app: Any) -> dict[str, str]:
     client = fresh_app.test_client()
-    return {"lab/gc-content": push_image(client, "lab/gc-content", "1.0.0").digest,
-            "lab/gc-summary": push_image(client, "lab/gc-summary", "1.0.0").digest}
+    return {
+        "lab/gc-content": push_image(client, "lab/gc-content", "1.0.0").digest,
+        "lab/gc-summary": push_image(client, "lab/gc-summary", "1.0.0").digest,
+    }
 
 
-def test_workflow_crate_admitted_indexed_and_pinned(fresh_app: Any, images: dict[str, str], tmp_path: Path) -> None:
+def test_workflow_crate_admitted_indexed_and_pinned(
+    fresh_app: Any, images: dict[str, str], tmp_path: Path
+) -> None:
     client = fresh_app.test_client()
     result, layers = _push(client, _crate(tmp_path, images))
     resp, crate_digest = _push_crate(client, result, layers)
@@ -89,11 +107,16 @@ def test_workflow_crate_admitted_indexed_and_pinned(fresh_app: Any, images: dict
     assert run["crate_digest"] == crate_digest
     assert run["workflow"]["language"] == "cwl" and run["workflow"]["path"] == "packed.cwl"
     assert len(run["workflow"]["input_files"]) == 4
-    assert [(s["name"], s["image"]["repository"], s["image"]["digest"], s["command"]) for s in run["steps"]] == [
+    assert [
+        (s["name"], s["image"]["repository"], s["image"]["digest"], s["command"]) for s in run["steps"]
+    ] == [
         ("main/gc", "lab/gc-content", images["lab/gc-content"], "packed.cwl#gc.cwl"),
-        ("main/stats", "lab/gc-summary", images["lab/gc-summary"], "packed.cwl#summary.cwl")]
+        ("main/stats", "lab/gc-summary", images["lab/gc-summary"], "packed.cwl#summary.cwl"),
+    ]
     assert [{p["name"]: p["value"] for p in s["parameters"]} for s in run["steps"]] == [
-        {"k": "3", "min_length": "0"}, {"min_gc": "0.5"}]
+        {"k": "3", "min_length": "0"},
+        {"min_gc": "0.5"},
+    ]
     gc_table = next(o for o in run["steps"][0]["outputs"] if o["size"] == 511)
     assert run["steps"][1]["inputs"] == [gc_table]  # step 2 read what step 1 wrote
     assert sorted(p["name"] for p in run["parameters"]) == ["k", "min_gc", "min_length"]
@@ -103,15 +126,27 @@ def test_workflow_crate_admitted_indexed_and_pinned(fresh_app: Any, images: dict
         impact = client.get(f"/api/v1/impact/{digest}").get_json()
         assert impact["results"] == [{"repository": "lab/gc-results", "digest": result.digest}]
 
-    record = client.post("/api/v1/dois", json={"reference": f"registry.test/lab/gc-results@{result.digest}",
-                                               "title": "GC workflow"})
+    record = client.post(
+        "/api/v1/dois",
+        json={"reference": f"registry.test/lab/gc-results@{result.digest}", "title": "GC workflow"},
+    )
     assert record.status_code == 201, record.get_data(as_text=True)
     doi = record.get_json()["doi"]
     meta = record.get_json()["metadata"]
-    compiled = [r["relatedIdentifier"] for r in meta["relatedIdentifiers"] if r["relationType"] == "IsCompiledBy"]
-    assert [c.rsplit("/manifests/", 1)[1] for c in compiled] == [images["lab/gc-content"], images["lab/gc-summary"]]
-    technical = next(d["description"] for d in meta["descriptions"] if d["descriptionType"] == "TechnicalInfo")
-    assert f"Step 2 main/stats: container image registry.test/lab/gc-summary@{images['lab/gc-summary']}." in technical
+    compiled = [
+        r["relatedIdentifier"] for r in meta["relatedIdentifiers"] if r["relationType"] == "IsCompiledBy"
+    ]
+    assert [c.rsplit("/manifests/", 1)[1] for c in compiled] == [
+        images["lab/gc-content"],
+        images["lab/gc-summary"],
+    ]
+    technical = next(
+        d["description"] for d in meta["descriptions"] if d["descriptionType"] == "TechnicalInfo"
+    )
+    assert (
+        f"Step 2 main/stats: container image registry.test/lab/gc-summary@{images['lab/gc-summary']}."
+        in technical
+    )
     for repo, digest in images.items():
         refused = client.delete(f"/v2/{repo}/manifests/{digest}")
         assert refused.status_code == 403
@@ -128,8 +163,9 @@ def test_workflow_crate_admitted_indexed_and_pinned(fresh_app: Any, images: dict
     assert "packed.cwl#gc.cwl" in page and "min_gc=0.5" in page
 
 
-def test_crate_naming_an_image_the_registry_lacks_is_refused(fresh_app: Any, images: dict[str, str],
-                                                            tmp_path: Path) -> None:
+def test_crate_naming_an_image_the_registry_lacks_is_refused(
+    fresh_app: Any, images: dict[str, str], tmp_path: Path
+) -> None:
     client = fresh_app.test_client()
     result, layers = _push(client, _crate(tmp_path, {**images, "lab/gc-summary": MISSING}))
     resp, digest = _push_crate(client, result, layers)
@@ -137,12 +173,15 @@ def test_crate_naming_an_image_the_registry_lacks_is_refused(fresh_app: Any, ima
     body = resp.get_json()["errors"][0]
     assert body["code"] == "MANIFEST_INVALID"
     assert body["detail"]["problems"] == [
-        f"step 'main/stats': image lab/gc-summary@{MISSING} is not in this registry (push it first)"]
+        f"step 'main/stats': image lab/gc-summary@{MISSING} is not in this registry (push it first)"
+    ]
     assert client.get(f"/v2/lab/gc-results/manifests/{digest}").status_code == 404  # nothing stored
     assert client.get(f"/api/v1/lineage/lab/gc-results@{result.digest}").get_json()["produced_by"] is None
 
 
-def test_every_missing_step_image_is_named_once(fresh_app: Any, images: dict[str, str], tmp_path: Path) -> None:
+def test_every_missing_step_image_is_named_once(
+    fresh_app: Any, images: dict[str, str], tmp_path: Path
+) -> None:
     client = fresh_app.test_client()
     other = "sha256:" + "0" * 63 + "2"
     result, layers = _push(client, _crate(tmp_path, {"lab/gc-content": other, "lab/gc-summary": MISSING}))
@@ -150,17 +189,20 @@ def test_every_missing_step_image_is_named_once(fresh_app: Any, images: dict[str
     assert resp.status_code == 400
     assert resp.get_json()["errors"][0]["detail"]["problems"] == [
         f"step 'main/gc': image lab/gc-content@{other} is not in this registry (push it first)",
-        f"step 'main/stats': image lab/gc-summary@{MISSING} is not in this registry (push it first)"]
+        f"step 'main/stats': image lab/gc-summary@{MISSING} is not in this registry (push it first)",
+    ]
 
 
-def test_crate_without_its_workflow_definition_is_refused(fresh_app: Any, images: dict[str, str],
-                                                          tmp_path: Path) -> None:
+def test_crate_without_its_workflow_definition_is_refused(
+    fresh_app: Any, images: dict[str, str], tmp_path: Path
+) -> None:
     client = fresh_app.test_client()
     result, layers = _push(client, _crate(tmp_path, images), drop="packed.cwl")
     resp, _digest = _push_crate(client, result, layers)
     assert resp.status_code == 400
     assert resp.get_json()["errors"][0]["detail"]["problems"] == [
-        "workflow definition 'packed.cwl' is not a layer of the crate artifact: the crate must carry it"]
+        "workflow definition 'packed.cwl' is not a layer of the crate artifact: the crate must carry it"
+    ]
 
 
 def test_single_image_runs_are_their_one_step(fresh_app: Any) -> None:
@@ -171,6 +213,7 @@ def test_single_image_runs_are_their_one_step(fresh_app: Any) -> None:
     run = lineage["produced_by"]
     assert run["workflow"] is None
     assert [(s["name"], s["image"]["digest"], s["command"]) for s in run["steps"]] == [
-        (c.run.name, c.image.digest, c.run.command)]
+        (c.run.name, c.image.digest, c.run.command)
+    ]
     assert run["image"]["digest"] == c.image.digest and run["command"] == c.run.command  # unchanged fields
     mint(client, c, title="single")

@@ -42,7 +42,7 @@ class Published:
     env: dict[str, str]
     image_digest: str
     reads_digest: str
-    results: dict[int, str]          # k -> result digest
+    results: dict[int, str]  # k -> result digest
     outputs: dict[int, dict[str, str]]  # k -> {path: sha256}
     doi: str
 
@@ -61,8 +61,9 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     try:
         sciregistry_cli("user", "add", USER, "--password-stdin", data_dir=data_dir, input=PASSWORD + "\n")
         wf = find_workflows(str(ROOT / "workflows"))
-        with Registry(server.url, username=USER, password=PASSWORD, use_stored_credentials=False,
-                      progress=False) as reg:
+        with Registry(
+            server.url, username=USER, password=PASSWORD, use_stored_credentials=False, progress=False
+        ) as reg:
             layout = tmp / "oci"
             load_builder(wf).build_image(layout, "1.0.0", "/bin/busybox")
             image_digest = reg.push_layout(layout, f"{USER}/gc-content:1.0.0")
@@ -78,15 +79,34 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
             for k in (3, 4):  # k=4 is recorded last: the newest run
                 params = {"k": k, "min_length": 100, "label": f"k{k}"}
                 outs = run_pipeline(wf, in_dir, tmp / f"out-k{k}", params)
-                rec = reg.record_run(image, {"reads": reads}, params, COMMAND_TEMPLATE, outs,
-                                     f"{USER}/gc-results:k{k}", agent="Ada Lovelace", name=f"GC content, k={k}")
+                rec = reg.record_run(
+                    image,
+                    {"reads": reads},
+                    params,
+                    COMMAND_TEMPLATE,
+                    outs,
+                    f"{USER}/gc-results:k{k}",
+                    agent="Ada Lovelace",
+                    name=f"GC content, k={k}",
+                )
                 results[k] = rec.result_digest
                 outputs[k] = {p.name: sha256_file(p) for p in outs}
-            doi = reg.transport.request("POST", "/api/v1/dois", json={
-                "reference": f"{USER}/gc-results@{results[3]}", "title": "GC content of the sample reads",
-                "creators": [{"given_name": "Ada", "family_name": "Lovelace"}]}).json()["doi"]
-        env = clean_env(SCIREGISTRY_URL=server.url, SCIREGISTRY_USERNAME=USER, SCIREGISTRY_PASSWORD=PASSWORD,
-                        SCIREGISTRY_CONFIG_HOME=str(tmp / "config"), MPLCONFIGDIR=str(tmp / "mpl"))
+            doi = reg.transport.request(
+                "POST",
+                "/api/v1/dois",
+                json={
+                    "reference": f"{USER}/gc-results@{results[3]}",
+                    "title": "GC content of the sample reads",
+                    "creators": [{"given_name": "Ada", "family_name": "Lovelace"}],
+                },
+            ).json()["doi"]
+        env = clean_env(
+            SCIREGISTRY_URL=server.url,
+            SCIREGISTRY_USERNAME=USER,
+            SCIREGISTRY_PASSWORD=PASSWORD,
+            SCIREGISTRY_CONFIG_HOME=str(tmp / "config"),
+            MPLCONFIGDIR=str(tmp / "mpl"),
+        )
         yield Published(server.url, server.host, env, image_digest, reads_digest, results, outputs, doi)
     finally:
         server.stop()
@@ -94,7 +114,9 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
 
 def execute(name: str, env: dict[str, str], cwd: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(cwd)}}).execute(env=env)
+    NotebookClient(
+        nb, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(cwd)}}
+    ).execute(env=env)
     return nb
 
 
@@ -115,8 +137,12 @@ def texts(nb: nbformat.NotebookNode) -> tuple[str, str, list[dict[str, Any]]]:
 
 
 def test_committed_notebooks_are_generated_and_cleared() -> None:
-    proc = subprocess.run([sys.executable, str(NOTEBOOKS / "build_notebooks.py"), "--check"], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(NOTEBOOKS / "build_notebooks.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
@@ -124,11 +150,16 @@ def test_committed_notebooks_are_generated_and_cleared() -> None:
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert code and all(c.outputs == [] and c.execution_count is None for c in code), path.name
     assert [p.name for p in sorted(NOTEBOOKS.glob("*.ipynb"))] == [
-        "01-resolve-a-doi.ipynb", "02-compare-runs.ipynb", "03-push-and-record.ipynb"]
+        "01-resolve-a-doi.ipynb",
+        "02-compare-runs.ipynb",
+        "03-push-and-record.ipynb",
+    ]
 
 
 def test_the_kernel_is_the_virtualenv_python(tmp_path: Path) -> None:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys, sciregistry; print(sys.prefix)")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import sys, sciregistry; print(sys.prefix)")]
+    )
     NotebookClient(nb, kernel_name="python3", timeout=60).execute(env=clean_env())
     assert nb.cells[0].outputs[0]["text"].strip() == sys.prefix
 
@@ -147,7 +178,9 @@ def test_01_resolve_a_doi(published: Published, tmp_path: Path) -> None:
     assert f"result:       {published.host}/{USER}/gc-results@{published.results[3]}" in plain
     assert "crate agrees with the DOI record: True" in plain
     for path, sha in published.outputs[3].items():  # downloaded bytes hash to the recorded sha256
-        assert re.search(rf"{re.escape(path)}: \d+ bytes, sha256:{sha} \(recorded sha256:{sha}\)", plain), path
+        assert re.search(rf"{re.escape(path)}: \d+ bytes, sha256:{sha} \(recorded sha256:{sha}\)", plain), (
+            path
+        )
     assert "10 sequences, 64 distinct k-mers" in plain
     assert published.doi in html and "<table" in html  # Resolution._repr_html_
     assert any("image/png" in (o.get("data") or {}) for o in outputs)
@@ -178,8 +211,11 @@ def test_02_compare_runs(published: Published, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_02_compare_runs_by_reference(published: Published, tmp_path: Path) -> None:
-    env = {**published.env, "SCIREGISTRY_RUN_A": f"{published.host}/{USER}/gc-results:k4",
-           "SCIREGISTRY_RUN_B": f"{published.host}/{USER}/gc-results@{published.results[3]}"}
+    env = {
+        **published.env,
+        "SCIREGISTRY_RUN_A": f"{published.host}/{USER}/gc-results:k4",
+        "SCIREGISTRY_RUN_B": f"{published.host}/{USER}/gc-results@{published.results[3]}",
+    }
     plain, _, _ = texts(execute("02-compare-runs.ipynb", env, tmp_path))
     assert "k: 4 -> 3  [DIFFERS]" in plain
     assert "k-mers: 256 distinct in A (k=4), 64 distinct in B (k=3)" in plain
@@ -221,13 +257,17 @@ def test_03_push_and_record(published: Published, tmp_path: Path) -> None:
 
 # --- issue 16: as a newcomer runs them (logged in with `sciregistry login`, the docs' recipe) -----------
 
+
 def _logged_in_env(published: Published, tmp_path: Path) -> dict[str, str]:
     """The kernel's environment of a user who ran ``sciregistry login`` (no SCIREGISTRY_USERNAME or
     SCIREGISTRY_PASSWORD): the credentials come from the login file only."""
-    env = {k: v for k, v in published.env.items() if k not in ("SCIREGISTRY_USERNAME", "SCIREGISTRY_PASSWORD")}
+    env = {
+        k: v for k, v in published.env.items() if k not in ("SCIREGISTRY_USERNAME", "SCIREGISTRY_PASSWORD")
+    }
     env["SCIREGISTRY_CONFIG_HOME"] = str(tmp_path / "login")
-    sciregistry_cli("login", published.host, "--username", USER, "--password-stdin", input=PASSWORD + "\n",
-                    env=env)
+    sciregistry_cli(
+        "login", published.host, "--username", USER, "--password-stdin", input=PASSWORD + "\n", env=env
+    )
     return env
 
 
@@ -235,12 +275,17 @@ def _logged_in_env(published: Published, tmp_path: Path) -> dict[str, str]:
 def test_03_pushes_to_the_logged_in_users_namespace(published: Published, tmp_path: Path) -> None:
     """Notebook 03 after ``sciregistry login`` only: the namespace is the login user's (it used to be
     'demo', and the push was denied)."""
-    env = {**_logged_in_env(published, tmp_path), "SCIREGISTRY_WORKFLOWS": str(ROOT / "workflows"),
-           "SCIREGISTRY_IMAGE": f"{published.host}/{USER}/gc-content@{published.image_digest}"}
+    env = {
+        **_logged_in_env(published, tmp_path),
+        "SCIREGISTRY_WORKFLOWS": str(ROOT / "workflows"),
+        "SCIREGISTRY_IMAGE": f"{published.host}/{USER}/gc-content@{published.image_digest}",
+    }
     nb = execute("03-push-and-record.ipynb", env, tmp_path)
     plain, _, outputs = texts(nb)
     assert f"namespace: {USER}" in plain
-    assert re.search(rf"dataset: {re.escape(published.host)}/{USER}/notebook-reads@sha256:[0-9a-f]{{64}}", plain)
+    assert re.search(
+        rf"dataset: {re.escape(published.host)}/{USER}/notebook-reads@sha256:[0-9a-f]{{64}}", plain
+    )
     assert not [o for o in outputs if o.get("output_type") == "error"]
 
 
@@ -253,8 +298,9 @@ def test_02_compares_exactly_the_runs_the_docs_recipe_names(published: Published
     command = block.group(1).replace("\\\n", " ")
     assigned = dict(re.findall(r"(SCIREGISTRY_[A-Z_]+)=(\S+)", command))
     repo = f"{USER}/doc-results"
-    with Registry(published.url, username=USER, password=PASSWORD, use_stored_credentials=False,
-                  progress=False) as reg:
+    with Registry(
+        published.url, username=USER, password=PASSWORD, use_stored_credentials=False, progress=False
+    ) as reg:
         image = reg.reference(f"{USER}/gc-content", digest=published.image_digest)
         reads = reg.reference(f"{USER}/reads", digest=published.reads_digest)
         wf = find_workflows(str(ROOT / "workflows"))
@@ -265,7 +311,9 @@ def test_02_compares_exactly_the_runs_the_docs_recipe_names(published: Published
         for tag, k in (("run1", 3), ("run2", 4), ("run3", 5)):  # run3: the newest, same image
             params = {"k": k, "min_length": 100}
             outs = run_pipeline(wf, in_dir, tmp_path / tag, params)
-            reg.record_run(image, {"reads": reads}, params, COMMAND_TEMPLATE, outs, f"{repo}:{tag}", agent="Ada")
+            reg.record_run(
+                image, {"reads": reads}, params, COMMAND_TEMPLATE, outs, f"{repo}:{tag}", agent="Ada"
+            )
     env = dict(published.env)
     for key, value in assigned.items():
         if key.startswith("SCIREGISTRY_RUN") or key == "SCIREGISTRY_REPOSITORY":
@@ -273,8 +321,11 @@ def test_02_compares_exactly_the_runs_the_docs_recipe_names(published: Published
     assert "SCIREGISTRY_RUN_A" in env or "SCIREGISTRY_REPOSITORY" in env
     plain, _, _ = texts(execute("02-compare-runs.ipynb", env, tmp_path))
     assert "k: 3 -> 4  [DIFFERS]" in plain, plain  # run1 and run2, not the two newest (run2, run3)
-    assert re.search(rf"run A: {re.escape(published.host)}/{repo}@sha256:[0-9a-f]{{64}} \(run \d+, given as "
-                     rf"{re.escape(published.host)}/{repo}:run1\)", plain), plain
+    assert re.search(
+        rf"run A: {re.escape(published.host)}/{repo}@sha256:[0-9a-f]{{64}} \(run \d+, given as "
+        rf"{re.escape(published.host)}/{repo}:run1\)",
+        plain,
+    ), plain
 
 
 @pytest.mark.slow
@@ -287,19 +338,29 @@ def test_transfers_show_a_progress_bar_in_a_kernel(published: Published, tmp_pat
     small = tmp_path / "small"
     small.mkdir()
     (small / "tiny.txt").write_bytes(b"tiny\n")
-    code = ("import os\nfrom sciregistry.client import Registry\n"
-            "reg = Registry(os.environ['SCIREGISTRY_URL'])\n"
-            f"print('pushed', reg.push_dataset('{USER}/progress-big:v1', [{str(big)!r}]))")
+    code = (
+        "import os\nfrom sciregistry.client import Registry\n"
+        "reg = Registry(os.environ['SCIREGISTRY_URL'])\n"
+        f"print('pushed', reg.push_dataset('{USER}/progress-big:v1', [{str(big)!r}]))"
+    )
     small_code = code.replace("progress-big", "progress-small").replace(repr(str(big)), repr(str(small)))
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell(small_code)])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell(small_code)]
+    )
     NotebookClient(nb, kernel_name="python3", timeout=120).execute(env=_logged_in_env(published, tmp_path))
     big_out, small_out = ([o for o in cell.outputs] for cell in nb.cells)
 
     def shown(outputs: list[Any]) -> str:
-        parts = [o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        parts = [
+            o.get("text", "")
+            for o in outputs
+            if o.get("output_type") == "stream" and o.get("name") == "stderr"
+        ]
         parts += [json.dumps(o.get("data") or {}) for o in outputs if o.get("output_type") == "display_data"]
         return "\n".join(parts)
 
-    assert re.search(r"push .*progress-big.*100%|application/vnd\.jupyter\.widget-view", shown(big_out)), big_out
+    assert re.search(r"push .*progress-big.*100%|application/vnd\.jupyter\.widget-view", shown(big_out)), (
+        big_out
+    )
     assert "100%" not in shown(small_out) and "widget" not in shown(small_out), small_out
     assert any("pushed sha256:" in o.get("text", "") for o in big_out)

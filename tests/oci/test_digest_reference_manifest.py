@@ -49,12 +49,16 @@ D3 = "sha256:" + "3" * 64
 
 # --- digests -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value, algorithm, encoded", [
-    ("sha256:" + HEX64, "sha256", HEX64),
-    ("sha512:" + HEX128, "sha512", HEX128),
-    (EMPTY_JSON_DIGEST, "sha256", EMPTY_JSON_DIGEST[7:]),
-    ("sha256:0123456789abcdef" * 1 + "0" * 48, "sha256", "0123456789abcdef" + "0" * 48),
-])
+
+@pytest.mark.parametrize(
+    "value, algorithm, encoded",
+    [
+        ("sha256:" + HEX64, "sha256", HEX64),
+        ("sha512:" + HEX128, "sha512", HEX128),
+        (EMPTY_JSON_DIGEST, "sha256", EMPTY_JSON_DIGEST[7:]),
+        ("sha256:0123456789abcdef" * 1 + "0" * 48, "sha256", "0123456789abcdef" + "0" * 48),
+    ],
+)
 def test_parse_digest_accepts_registered_algorithms(value: str, algorithm: str, encoded: str) -> None:
     d = parse_digest(value)
     assert d == Digest(algorithm, encoded)
@@ -62,32 +66,35 @@ def test_parse_digest_accepts_registered_algorithms(value: str, algorithm: str, 
     assert is_digest(value) is True
 
 
-@pytest.mark.parametrize("value", [
-    "",
-    "sha256",
-    "sha256:",
-    ":" + HEX64,
-    "sha256:" + HEX64.upper(),                      # upper-case hex is not canonical for sha256
-    "sha256:" + "A" + HEX64[1:],
-    "sha512:" + HEX128.upper(),
-    "sha256:" + HEX64[:-1],                         # 63 hex
-    "sha256:" + HEX64 + "a",                        # 65 hex
-    "sha256:" + "g" * 64,                           # not hex
-    "sha512:" + HEX64,                              # sha512 needs 128 hex
-    "sha256:" + HEX128,                             # sha256 with 128 hex
-    "SHA256:" + HEX64,                              # algorithm is lower-case
-    "md5:" + "a" * 32,                              # grammatical but unregistered
-    "sha384:" + "a" * 96,
-    "sha256+b64u:" + HEX64,                         # grammatical, unsupported
-    "sha256:" + HEX64 + " ",
-    " sha256:" + HEX64,
-    "sha256::" + HEX64,
-    "sha256@" + HEX64,
-    "sha256:" + "a" * 300,
-    "sha256:totallywrong",
-    "-sha256:" + HEX64,
-    "sha256.:" + HEX64,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "sha256",
+        "sha256:",
+        ":" + HEX64,
+        "sha256:" + HEX64.upper(),  # upper-case hex is not canonical for sha256
+        "sha256:" + "A" + HEX64[1:],
+        "sha512:" + HEX128.upper(),
+        "sha256:" + HEX64[:-1],  # 63 hex
+        "sha256:" + HEX64 + "a",  # 65 hex
+        "sha256:" + "g" * 64,  # not hex
+        "sha512:" + HEX64,  # sha512 needs 128 hex
+        "sha256:" + HEX128,  # sha256 with 128 hex
+        "SHA256:" + HEX64,  # algorithm is lower-case
+        "md5:" + "a" * 32,  # grammatical but unregistered
+        "sha384:" + "a" * 96,
+        "sha256+b64u:" + HEX64,  # grammatical, unsupported
+        "sha256:" + HEX64 + " ",
+        " sha256:" + HEX64,
+        "sha256::" + HEX64,
+        "sha256@" + HEX64,
+        "sha256:" + "a" * 300,
+        "sha256:totallywrong",
+        "-sha256:" + HEX64,
+        "sha256.:" + HEX64,
+    ],
+)
 def test_parse_digest_rejects(value: str) -> None:
     with pytest.raises(DigestInvalid):
         parse_digest(value)
@@ -135,19 +142,64 @@ def test_fallback_tag() -> None:
 
 # --- repository names ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", [
-    "a", "library/ubuntu", "lab/gc-content", "a--b", "a---b", "a__b", "a_b", "a.b", "a.b.c/d-e/f__g",
-    "0", "9lives", "a/b/c/d/e/f", "a" * 255, ("ab/" * 85)[:-1],
-])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a",
+        "library/ubuntu",
+        "lab/gc-content",
+        "a--b",
+        "a---b",
+        "a__b",
+        "a_b",
+        "a.b",
+        "a.b.c/d-e/f__g",
+        "0",
+        "9lives",
+        "a/b/c/d/e/f",
+        "a" * 255,
+        ("ab/" * 85)[:-1],
+    ],
+)
 def test_valid_names(name: str) -> None:
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize("name", [
-    "", "A", "Lab/x", "a___b", "a..b", "a._b", "a-", "-a", "_a", "a_", ".a", "a.", "a/", "/a", "a//b",
-    "../a", "a/../b", "a/./b", "..", ".", "a b", "a:b", "a@b", "a%2fb", "a\\b", "ä", "a\x00b",
-    "a" * 256, "a/" * 127 + "aa",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "A",
+        "Lab/x",
+        "a___b",
+        "a..b",
+        "a._b",
+        "a-",
+        "-a",
+        "_a",
+        "a_",
+        ".a",
+        "a.",
+        "a/",
+        "/a",
+        "a//b",
+        "../a",
+        "a/../b",
+        "a/./b",
+        "..",
+        ".",
+        "a b",
+        "a:b",
+        "a@b",
+        "a%2fb",
+        "a\\b",
+        "ä",
+        "a\x00b",
+        "a" * 256,
+        "a/" * 127 + "aa",
+    ],
+)
 def test_invalid_names(name: str) -> None:
     with pytest.raises(NameInvalid) as exc:
         validate_name(name)
@@ -165,6 +217,7 @@ def test_name_length_limit_is_255_including_slashes() -> None:
 
 # --- tags and references -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tag", ["latest", "v1", "V1.0", "_x", "1", "a-b_c.d", "a" * 128, "sha256-" + HEX64])
 def test_valid_tags(tag: str) -> None:
     assert is_tag(tag) is True
@@ -176,8 +229,10 @@ def test_invalid_tags(tag: str) -> None:
     assert is_tag(tag) is False
 
 
-_NEWLINE_BUG = ("BUG: the grammars in sciregistry/oci/{digest,reference}.py use re.match with '$', which also "
-                "matches before a trailing newline; use re.fullmatch (or \\Z)")
+_NEWLINE_BUG = (
+    "BUG: the grammars in sciregistry/oci/{digest,reference}.py use re.match with '$', which also "
+    "matches before a trailing newline; use re.fullmatch (or \\Z)"
+)
 
 
 def test_digest_with_trailing_newline_is_rejected() -> None:
@@ -201,15 +256,24 @@ def test_validate_reference() -> None:
         validate_reference("-bad")
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("127.0.0.1:5000/lab/x:v1@sha256:" + HEX64, ImageReference("127.0.0.1:5000", "lab/x", "v1", "sha256:" + HEX64)),
-    ("127.0.0.1:5000/lab/x:v1", ImageReference("127.0.0.1:5000", "lab/x", "v1", None)),
-    ("127.0.0.1:5000/lab/x@sha256:" + HEX64, ImageReference("127.0.0.1:5000", "lab/x", None, "sha256:" + HEX64)),
-    ("localhost/x", ImageReference("localhost", "x", None, None)),
-    ("localhost:5000/a/b/c:t", ImageReference("localhost:5000", "a/b/c", "t", None)),
-    ("registry.example.org/lab/gc-content", ImageReference("registry.example.org", "lab/gc-content")),
-    ("[::1]:5000/x:y", ImageReference("[::1]:5000", "x", "y")),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (
+            "127.0.0.1:5000/lab/x:v1@sha256:" + HEX64,
+            ImageReference("127.0.0.1:5000", "lab/x", "v1", "sha256:" + HEX64),
+        ),
+        ("127.0.0.1:5000/lab/x:v1", ImageReference("127.0.0.1:5000", "lab/x", "v1", None)),
+        (
+            "127.0.0.1:5000/lab/x@sha256:" + HEX64,
+            ImageReference("127.0.0.1:5000", "lab/x", None, "sha256:" + HEX64),
+        ),
+        ("localhost/x", ImageReference("localhost", "x", None, None)),
+        ("localhost:5000/a/b/c:t", ImageReference("localhost:5000", "a/b/c", "t", None)),
+        ("registry.example.org/lab/gc-content", ImageReference("registry.example.org", "lab/gc-content")),
+        ("[::1]:5000/x:y", ImageReference("[::1]:5000", "x", "y")),
+    ],
+)
 def test_parse_reference(value: str, expected: ImageReference) -> None:
     ref = parse_reference(value)
     assert ref == expected
@@ -225,17 +289,20 @@ def test_reference_property_and_with_digest() -> None:
     assert str(pinned) == "localhost/x:v2@sha256:" + HEX64
 
 
-@pytest.mark.parametrize("value, message", [
-    ("lab/x:v1", "has no registry host"),
-    ("x", "has no registry host"),
-    ("ubuntu:22.04", "has no registry host"),
-    ("localhost/X", "invalid repository name 'X'"),
-    ("localhost/a___b", "invalid repository name"),
-    ("localhost/x:-bad", "invalid tag '-bad'"),
-    ("localhost/x@sha256:abc", "invalid digest"),
-    ("localhost/x@" + "sha256:" + HEX64.upper(), "invalid digest"),
-    ("localhost/", "invalid repository name ''"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("lab/x:v1", "has no registry host"),
+        ("x", "has no registry host"),
+        ("ubuntu:22.04", "has no registry host"),
+        ("localhost/X", "invalid repository name 'X'"),
+        ("localhost/a___b", "invalid repository name"),
+        ("localhost/x:-bad", "invalid tag '-bad'"),
+        ("localhost/x@sha256:abc", "invalid digest"),
+        ("localhost/x@" + "sha256:" + HEX64.upper(), "invalid digest"),
+        ("localhost/", "invalid repository name ''"),
+    ],
+)
 def test_parse_reference_rejects(value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_reference(value)
@@ -248,20 +315,30 @@ def test_parse_reference_without_registry_when_allowed() -> None:
 
 # --- manifests -----------------------------------------------------------------------------------
 
-def desc(digest: Any = D1, media_type: str = "application/octet-stream", size: Any = 3, **extra: Any) -> dict[str, Any]:
+
+def desc(
+    digest: Any = D1, media_type: str = "application/octet-stream", size: Any = 3, **extra: Any
+) -> dict[str, Any]:
     return {"mediaType": media_type, "digest": digest, "size": size, **extra}
 
 
 def image(**fields: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                           "config": desc(EMPTY_JSON_DIGEST, OCI_EMPTY, 2), "layers": [desc(D1)]}
+    doc: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": desc(EMPTY_JSON_DIGEST, OCI_EMPTY, 2),
+        "layers": [desc(D1)],
+    }
     doc.update(fields)
     return {k: v for k, v in doc.items() if v is not None}
 
 
 def index(**fields: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX,
-                           "manifests": [desc(D2, OCI_MANIFEST, 500, platform={"os": "linux", "architecture": "amd64"})]}
+    doc: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [desc(D2, OCI_MANIFEST, 500, platform={"os": "linux", "architecture": "amd64"})],
+    }
     doc.update(fields)
     return {k: v for k, v in doc.items() if v is not None}
 
@@ -271,9 +348,17 @@ def raw(doc: Any) -> bytes:
 
 
 def test_parse_oci_image_manifest() -> None:
-    doc = image(layers=[desc(D1, "text/tab-separated-values", 10, annotations={"org.opencontainers.image.title": "gc.tsv"}),
-                        desc(D2, "application/x-hdf5", 20), desc(D1, "text/tab-separated-values", 10)],
-                subject=desc(D3, OCI_MANIFEST, 77), annotations={"k": "v"})
+    doc = image(
+        layers=[
+            desc(
+                D1, "text/tab-separated-values", 10, annotations={"org.opencontainers.image.title": "gc.tsv"}
+            ),
+            desc(D2, "application/x-hdf5", 20),
+            desc(D1, "text/tab-separated-values", 10),
+        ],
+        subject=desc(D3, OCI_MANIFEST, 77),
+        annotations={"k": "v"},
+    )
     m = parse_manifest(raw(doc), OCI_MANIFEST)
     assert m.media_type == OCI_MANIFEST
     assert m.is_index is False
@@ -297,8 +382,10 @@ def test_artifact_type_field_wins_over_config_media_type() -> None:
 
 
 def test_unknown_layer_and_config_media_types_are_accepted() -> None:
-    doc = image(config=desc(D1, "application/x.never-heard-of+yaml", 1),
-                layers=[desc(D2, "chemical/x-pdb", 5), desc(D3, "application/vnd.zarr.chunk;v=3", 7)])
+    doc = image(
+        config=desc(D1, "application/x.never-heard-of+yaml", 1),
+        layers=[desc(D2, "chemical/x-pdb", 5), desc(D3, "application/vnd.zarr.chunk;v=3", 7)],
+    )
     m = parse_manifest(raw(doc), OCI_MANIFEST)
     assert [lay.media_type for lay in m.layers] == ["chemical/x-pdb", "application/vnd.zarr.chunk;v=3"]
 
@@ -312,9 +399,14 @@ def test_oci_manifest_without_layers_is_valid() -> None:
 
 
 def test_parse_oci_index() -> None:
-    doc = index(manifests=[desc(D2, OCI_MANIFEST, 500, platform={"os": "linux", "architecture": "amd64"}),
-                           desc(D3, OCI_MANIFEST, 600), desc(D2, OCI_MANIFEST, 500)],
-                annotations={"a": "b"})
+    doc = index(
+        manifests=[
+            desc(D2, OCI_MANIFEST, 500, platform={"os": "linux", "architecture": "amd64"}),
+            desc(D3, OCI_MANIFEST, 600),
+            desc(D2, OCI_MANIFEST, 500),
+        ],
+        annotations={"a": "b"},
+    )
     m = parse_manifest(raw(doc), OCI_INDEX)
     assert m.media_type == OCI_INDEX and m.is_index
     assert m.config is None and m.layers == ()
@@ -325,22 +417,30 @@ def test_parse_oci_index() -> None:
 
 
 def test_artifact_type_on_an_index_is_allowed() -> None:
-    m = parse_manifest(raw(index(artifactType="application/vnd.example.bundle", subject=desc(D1, OCI_MANIFEST, 5))),
-                       OCI_INDEX)
+    m = parse_manifest(
+        raw(index(artifactType="application/vnd.example.bundle", subject=desc(D1, OCI_MANIFEST, 5))),
+        OCI_INDEX,
+    )
     assert m.artifact_type == "application/vnd.example.bundle"
     assert m.subject is not None and m.subject.digest == D1
 
 
 def test_parse_docker_schema2_and_manifest_list() -> None:
-    docker = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-              "config": desc(D1, "application/vnd.docker.container.image.v1+json", 1469),
-              "layers": [desc(D2, "application/vnd.docker.image.rootfs.diff.tar.gzip", 977)]}
+    docker = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": desc(D1, "application/vnd.docker.container.image.v1+json", 1469),
+        "layers": [desc(D2, "application/vnd.docker.image.rootfs.diff.tar.gzip", 977)],
+    }
     m = parse_manifest(raw(docker), DOCKER_MANIFEST)
     assert m.media_type == DOCKER_MANIFEST
     assert m.blob_digests == [D1, D2]
     assert m.artifact_type == "application/vnd.docker.container.image.v1+json"
-    mlist = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_LIST,
-             "manifests": [desc(D3, DOCKER_MANIFEST, 528, platform={"architecture": "arm64", "os": "linux"})]}
+    mlist = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST_LIST,
+        "manifests": [desc(D3, DOCKER_MANIFEST, 528, platform={"architecture": "arm64", "os": "linux"})],
+    }
     ml = parse_manifest(raw(mlist), DOCKER_MANIFEST_LIST)
     assert ml.media_type == DOCKER_MANIFEST_LIST and ml.is_index
     assert ml.child_digests == [D3]
@@ -356,75 +456,96 @@ def test_docker_schema2_needs_layers_and_forbids_artifact_type() -> None:
         parse_manifest(raw(docker), DOCKER_MANIFEST)
 
 
-@pytest.mark.parametrize("content_type, doc, expected", [
-    (None, image(mediaType=None), OCI_MANIFEST),                     # inferred from 'config'
-    (None, index(mediaType=None), OCI_INDEX),                        # inferred from 'manifests'
-    ("application/json", image(mediaType=None), OCI_MANIFEST),
-    (OCI_MANIFEST, image(mediaType=None), OCI_MANIFEST),
-    (DOCKER_MANIFEST, {"schemaVersion": 2, "config": desc(), "layers": []}, DOCKER_MANIFEST),
-    (DOCKER_MANIFEST_LIST, {"schemaVersion": 2, "manifests": []}, DOCKER_MANIFEST_LIST),
-    (OCI_INDEX + "; charset=utf-8", index(mediaType=None), OCI_INDEX),
-    ("application/octet-stream", image(), OCI_MANIFEST),             # a non-manifest type never conflicts
-])
+@pytest.mark.parametrize(
+    "content_type, doc, expected",
+    [
+        (None, image(mediaType=None), OCI_MANIFEST),  # inferred from 'config'
+        (None, index(mediaType=None), OCI_INDEX),  # inferred from 'manifests'
+        ("application/json", image(mediaType=None), OCI_MANIFEST),
+        (OCI_MANIFEST, image(mediaType=None), OCI_MANIFEST),
+        (DOCKER_MANIFEST, {"schemaVersion": 2, "config": desc(), "layers": []}, DOCKER_MANIFEST),
+        (DOCKER_MANIFEST_LIST, {"schemaVersion": 2, "manifests": []}, DOCKER_MANIFEST_LIST),
+        (OCI_INDEX + "; charset=utf-8", index(mediaType=None), OCI_INDEX),
+        ("application/octet-stream", image(), OCI_MANIFEST),  # a non-manifest type never conflicts
+    ],
+)
 def test_media_type_resolution(content_type: str | None, doc: dict[str, Any], expected: str) -> None:
     assert parse_manifest(raw(doc), content_type).media_type == expected
 
 
-@pytest.mark.parametrize("content_type, doc", [
-    (OCI_INDEX, image()),
-    (DOCKER_MANIFEST, image()),
-    (OCI_MANIFEST, index()),
-    (OCI_MANIFEST + ";charset=utf-8", {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": desc(), "layers": []}),
-])
+@pytest.mark.parametrize(
+    "content_type, doc",
+    [
+        (OCI_INDEX, image()),
+        (DOCKER_MANIFEST, image()),
+        (OCI_MANIFEST, index()),
+        (
+            OCI_MANIFEST + ";charset=utf-8",
+            {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": desc(), "layers": []},
+        ),
+    ],
+)
 def test_content_type_mismatch_is_rejected(content_type: str, doc: dict[str, Any]) -> None:
     with pytest.raises(ManifestInvalid, match="Content-Type does not match the manifest's mediaType") as exc:
         parse_manifest(raw(doc), content_type)
     assert exc.value.code == "MANIFEST_INVALID"
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "not valid JSON"),
-    (b"{", "not valid JSON"),
-    (b"\xff\xfe", "not valid JSON"),
-    (b"[]", "must be a JSON object"),
-    (b"[{\"schemaVersion\": 2}]", "must be a JSON object"),
-    (b"\"manifest\"", "must be a JSON object"),
-    (b"2", "must be a JSON object"),
-    (b"null", "must be a JSON object"),
-    (raw(image(schemaVersion=1)), "schemaVersion must be 2"),
-    (raw(image(schemaVersion="2")), "schemaVersion must be 2"),
-    (raw({k: v for k, v in image().items() if k != "schemaVersion"}), "schemaVersion must be 2"),
-    (raw(image(mediaType=5)), "mediaType must be a string"),
-    (raw(image(mediaType="application/vnd.oci.image.config.v1+json")), "unsupported manifest media type"),
-    (raw({"schemaVersion": 2}), "unsupported manifest media type"),
-    (raw(image(config=None)), "needs a 'config' descriptor"),
-    (raw(image(config="sha256:" + HEX64)), "config must be a descriptor object"),
-    (raw(image(layers={"0": desc()})), "'layers' must be an array"),
-    (raw(image(layers=[desc(size=10**30)])), r"layers\[0\].size must be an integer from 0 to 2\^63-1"),
-    (raw(image(layers=[desc(size=-1)])), r"layers\[0\].size must be an integer from 0 to 2\^63-1"),
-    (raw(image(layers=[desc(size=1.5)])), r"layers\[0\].size must be an integer from 0 to 2\^63-1"),
-    (raw(image(layers=[desc(size="3")])), r"layers\[0\].size must be an integer from 0 to 2\^63-1"),
-    (raw(image(layers=[desc(size=True)])), r"layers\[0\].size must be an integer from 0 to 2\^63-1"),
-    (raw(image(layers=[desc(), desc(size=None)])), r"layers\[1\].size must be an integer from 0 to 2\^63-1"),
-    (raw(image(layers=[desc(digest="sha256:" + HEX64.upper())])), r"layers\[0\].digest is not a valid digest"),
-    (raw(image(layers=[desc(digest="md5:" + "a" * 32)])), r"layers\[0\].digest is not a valid digest"),
-    (raw(image(layers=[desc(digest=None)])), r"layers\[0\].digest is not a valid digest"),
-    (raw(image(layers=[desc(digest=12)])), r"layers\[0\].digest is not a valid digest"),
-    (raw(image(layers=[desc(media_type="")])), r"layers\[0\].mediaType must be a non-empty string"),
-    (raw(image(layers=[desc(annotations={"a": 1})])), r"layers\[0\].annotations must map strings to strings"),
-    (raw(image(layers=[desc(artifactType=7)])), r"layers\[0\].artifactType must be a string"),
-    (raw(image(config=desc(platform="linux"))), "config.platform must be an object"),
-    (raw(image(subject="sha256:" + HEX64)), "subject must be a descriptor object"),
-    (raw(image(subject=desc(digest="sha256:x"))), "subject.digest is not a valid digest"),
-    (raw(image(artifactType="")), "artifactType must be a non-empty string"),
-    (raw(image(artifactType=["a"])), "artifactType must be a non-empty string"),
-    (raw(image(annotations={"a": None})), "annotations must map strings to strings"),
-    (raw(image(annotations="x")), "annotations must map strings to strings"),
-    (raw(index(manifests=None)), "an index needs a 'manifests' array"),
-    (raw(index(manifests={})), "an index needs a 'manifests' array"),
-    (raw(index(manifests=[desc(size=-5)])), r"manifests\[0\].size must be an integer from 0 to 2\^63-1"),
-    (raw(index(manifests=["sha256:" + HEX64])), r"manifests\[0\] must be a descriptor object"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "not valid JSON"),
+        (b"{", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[]", "must be a JSON object"),
+        (b'[{"schemaVersion": 2}]', "must be a JSON object"),
+        (b'"manifest"', "must be a JSON object"),
+        (b"2", "must be a JSON object"),
+        (b"null", "must be a JSON object"),
+        (raw(image(schemaVersion=1)), "schemaVersion must be 2"),
+        (raw(image(schemaVersion="2")), "schemaVersion must be 2"),
+        (raw({k: v for k, v in image().items() if k != "schemaVersion"}), "schemaVersion must be 2"),
+        (raw(image(mediaType=5)), "mediaType must be a string"),
+        (raw(image(mediaType="application/vnd.oci.image.config.v1+json")), "unsupported manifest media type"),
+        (raw({"schemaVersion": 2}), "unsupported manifest media type"),
+        (raw(image(config=None)), "needs a 'config' descriptor"),
+        (raw(image(config="sha256:" + HEX64)), "config must be a descriptor object"),
+        (raw(image(layers={"0": desc()})), "'layers' must be an array"),
+        (raw(image(layers=[desc(size=10**30)])), r"layers\[0\].size must be an integer from 0 to 2\^63-1"),
+        (raw(image(layers=[desc(size=-1)])), r"layers\[0\].size must be an integer from 0 to 2\^63-1"),
+        (raw(image(layers=[desc(size=1.5)])), r"layers\[0\].size must be an integer from 0 to 2\^63-1"),
+        (raw(image(layers=[desc(size="3")])), r"layers\[0\].size must be an integer from 0 to 2\^63-1"),
+        (raw(image(layers=[desc(size=True)])), r"layers\[0\].size must be an integer from 0 to 2\^63-1"),
+        (
+            raw(image(layers=[desc(), desc(size=None)])),
+            r"layers\[1\].size must be an integer from 0 to 2\^63-1",
+        ),
+        (
+            raw(image(layers=[desc(digest="sha256:" + HEX64.upper())])),
+            r"layers\[0\].digest is not a valid digest",
+        ),
+        (raw(image(layers=[desc(digest="md5:" + "a" * 32)])), r"layers\[0\].digest is not a valid digest"),
+        (raw(image(layers=[desc(digest=None)])), r"layers\[0\].digest is not a valid digest"),
+        (raw(image(layers=[desc(digest=12)])), r"layers\[0\].digest is not a valid digest"),
+        (raw(image(layers=[desc(media_type="")])), r"layers\[0\].mediaType must be a non-empty string"),
+        (
+            raw(image(layers=[desc(annotations={"a": 1})])),
+            r"layers\[0\].annotations must map strings to strings",
+        ),
+        (raw(image(layers=[desc(artifactType=7)])), r"layers\[0\].artifactType must be a string"),
+        (raw(image(config=desc(platform="linux"))), "config.platform must be an object"),
+        (raw(image(subject="sha256:" + HEX64)), "subject must be a descriptor object"),
+        (raw(image(subject=desc(digest="sha256:x"))), "subject.digest is not a valid digest"),
+        (raw(image(artifactType="")), "artifactType must be a non-empty string"),
+        (raw(image(artifactType=["a"])), "artifactType must be a non-empty string"),
+        (raw(image(annotations={"a": None})), "annotations must map strings to strings"),
+        (raw(image(annotations="x")), "annotations must map strings to strings"),
+        (raw(index(manifests=None)), "an index needs a 'manifests' array"),
+        (raw(index(manifests={})), "an index needs a 'manifests' array"),
+        (raw(index(manifests=[desc(size=-5)])), r"manifests\[0\].size must be an integer from 0 to 2\^63-1"),
+        (raw(index(manifests=["sha256:" + HEX64])), r"manifests\[0\] must be a descriptor object"),
+    ],
+)
 def test_invalid_manifests(data: bytes, message: str) -> None:
     with pytest.raises(ManifestInvalid, match=message) as exc:
         parse_manifest(data, None)
@@ -445,8 +566,11 @@ def test_size_limit_is_4_mib() -> None:
 
 
 def test_whitespace_and_key_order_do_not_matter_to_parsing() -> None:
-    data = b'\n {"layers": [], "config": {"size": 2, "digest": "' + EMPTY_JSON_DIGEST.encode() + \
-        b'", "mediaType": "application/vnd.oci.empty.v1+json"}, "schemaVersion": 2}\n'
+    data = (
+        b'\n {"layers": [], "config": {"size": 2, "digest": "'
+        + EMPTY_JSON_DIGEST.encode()
+        + b'", "mediaType": "application/vnd.oci.empty.v1+json"}, "schemaVersion": 2}\n'
+    )
     assert parse_manifest(data, OCI_MANIFEST).config == Descriptor(OCI_EMPTY, EMPTY_JSON_DIGEST, 2)
 
 
@@ -468,9 +592,18 @@ def test_annotations_must_be_an_object_even_when_empty() -> None:
 
 def test_descriptor_to_dict_and_referrers_index() -> None:
     d = Descriptor(OCI_MANIFEST, D1, 10, "application/x", {"k": "v"}, {"os": "linux"})
-    assert d.to_dict() == {"mediaType": OCI_MANIFEST, "digest": D1, "size": 10, "artifactType": "application/x",
-                           "annotations": {"k": "v"}, "platform": {"os": "linux"}}
+    assert d.to_dict() == {
+        "mediaType": OCI_MANIFEST,
+        "digest": D1,
+        "size": 10,
+        "artifactType": "application/x",
+        "annotations": {"k": "v"},
+        "platform": {"os": "linux"},
+    }
     assert Descriptor(OCI_CONFIG, D2, 0).to_dict() == {"mediaType": OCI_CONFIG, "digest": D2, "size": 0}
     body = referrers_index([d.to_dict()])
     assert json.loads(body) == {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [d.to_dict()]}
-    assert referrers_index([]) == b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
+    assert (
+        referrers_index([])
+        == b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
+    )

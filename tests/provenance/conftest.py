@@ -32,13 +32,28 @@ def make_run(**changes: object) -> RunRecord:
         "name": "count reads",
         "image": ImageRef("registry.example.org", "lab/pipeline", "1.2", f"sha256:{IMAGE_HEX}"),
         "command": "count --min-q {min_quality} --mode {mode} --ratio {ratio} --paired {paired} /in/reads/ -o /out/",
-        "parameters": [Parameter("min_quality", 20), Parameter("mode", "fast"), Parameter("ratio", 0.25),
-                    Parameter("paired", True)],
-        "inputs": [InputRef("reads", f"registry.example.org/lab/reads@sha256:{READS_HEX}", f"sha256:{READS_HEX}",
-                         "lab/reads", [FileRef("r1.fq.gz", "1" * 64, 100, "application/gzip"),
-                                       FileRef("sub dir/r2.fq.gz", "2" * 64, 200, "application/gzip")])],
-        "outputs": [FileRef("counts.tsv", COUNTS_SHA, 1234, "text/tab-separated-values"),
-                 FileRef("plots/hist.png", PLOT_SHA, 99, "image/png")],
+        "parameters": [
+            Parameter("min_quality", 20),
+            Parameter("mode", "fast"),
+            Parameter("ratio", 0.25),
+            Parameter("paired", True),
+        ],
+        "inputs": [
+            InputRef(
+                "reads",
+                f"registry.example.org/lab/reads@sha256:{READS_HEX}",
+                f"sha256:{READS_HEX}",
+                "lab/reads",
+                [
+                    FileRef("r1.fq.gz", "1" * 64, 100, "application/gzip"),
+                    FileRef("sub dir/r2.fq.gz", "2" * 64, 200, "application/gzip"),
+                ],
+            )
+        ],
+        "outputs": [
+            FileRef("counts.tsv", COUNTS_SHA, 1234, "text/tab-separated-values"),
+            FileRef("plots/hist.png", PLOT_SHA, 99, "image/png"),
+        ],
         "started": datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
         "ended": datetime(2024, 5, 1, 14, 5, 30, tzinfo=timezone(timedelta(hours=2))),
         "agent": Agent("Ada Lovelace", "https://orcid.org/0000-0002-1825-0097"),
@@ -69,7 +84,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
 
     def loopback(address: object) -> bool:
         host = address[0] if isinstance(address, tuple) else None
-        return host in ("127.0.0.1", "::1", "localhost") or (isinstance(address, (str, bytes)))  # unix sockets
+        return host in ("127.0.0.1", "::1", "localhost") or (
+            isinstance(address, (str, bytes))
+        )  # unix sockets
 
     def guarded_connect(self: socket.socket, address: object) -> None:
         if not loopback(address):

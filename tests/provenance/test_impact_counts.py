@@ -22,10 +22,25 @@ def d(label: str) -> str:
 
 
 def _run(rid: int, image: str, t0: datetime) -> dict[str, Any]:
-    return {"id": rid, "repository_id": 1, "crate_manifest_id": 100 + rid, "crate_digest": d(f"crate{rid}"),
-            "result_digest": d(f"result{rid}"), "name": f"run {rid}", "command": "x", "image_registry": "r",
-            "image_repository": "lab/img", "image_tag": None, "image_digest": image, "image_index_digest": None,
-            "agent_name": None, "agent_orcid": None, "started": t0, "ended": t0, "created_at": t0}
+    return {
+        "id": rid,
+        "repository_id": 1,
+        "crate_manifest_id": 100 + rid,
+        "crate_digest": d(f"crate{rid}"),
+        "result_digest": d(f"result{rid}"),
+        "name": f"run {rid}",
+        "command": "x",
+        "image_registry": "r",
+        "image_repository": "lab/img",
+        "image_tag": None,
+        "image_digest": image,
+        "image_index_digest": None,
+        "agent_name": None,
+        "agent_orcid": None,
+        "started": t0,
+        "ended": t0,
+        "created_at": t0,
+    }
 
 
 def test_impact_totals_follow_inserts_and_cascaded_deletes(database_url: str, tmp_path: Path) -> None:
@@ -35,12 +50,26 @@ def test_impact_totals_follow_inserts_and_cascaded_deletes(database_url: str, tm
     image, other, dataset = d("image"), d("other"), d("dataset")
     with engine.begin() as conn:
         conn.execute(insert(Repository), [{"id": 1, "name": "lab/results", "created_at": t0}])
-        conn.execute(insert(Manifest), [{"id": 100 + i, "repository_id": 1, "digest": d(f"crate{i}"),
-                                         "media_type": "application/vnd.oci.image.manifest.v1+json", "size": 2,
-                                         "content": b"{}", "created_at": t0} for i in range(1, 6)])
+        conn.execute(
+            insert(Manifest),
+            [
+                {
+                    "id": 100 + i,
+                    "repository_id": 1,
+                    "digest": d(f"crate{i}"),
+                    "media_type": "application/vnd.oci.image.manifest.v1+json",
+                    "size": 2,
+                    "content": b"{}",
+                    "created_at": t0,
+                }
+                for i in range(1, 6)
+            ],
+        )
         conn.execute(insert(Run), [_run(i, image if i <= 4 else other, t0) for i in range(1, 6)])
-        conn.execute(insert(RunInput), [{"run_id": i, "name": "reads", "repository": "lab/data", "digest": dataset}
-                                        for i in (1, 2, 5)])
+        conn.execute(
+            insert(RunInput),
+            [{"run_id": i, "name": "reads", "repository": "lab/data", "digest": dataset} for i in (1, 2, 5)],
+        )
         # one statement with several rows, then single rows (the admission path adds them one by one)
         conn.execute(insert(RunAncestor), [{"digest": image, "run_id": i} for i in (1, 2, 3)])
         conn.execute(insert(RunAncestor), [{"digest": image, "run_id": 4}])
@@ -59,7 +88,11 @@ def test_impact_totals_follow_inserts_and_cascaded_deletes(database_url: str, tm
     with engine.begin() as conn:
         conn.execute(delete(RunAncestor).where(RunAncestor.run_id == 2))
         counts = dict(conn.execute(select(RunAncestorCount.digest, RunAncestorCount.runs)).all())
-        actual = {dg: n for dg, n in conn.execute(
-            select(RunAncestor.digest, __import__("sqlalchemy").func.count()).group_by(RunAncestor.digest)).all()}
+        actual = {
+            dg: n
+            for dg, n in conn.execute(
+                select(RunAncestor.digest, __import__("sqlalchemy").func.count()).group_by(RunAncestor.digest)
+            ).all()
+        }
     assert {k: v for k, v in counts.items() if v} == actual
     engine.dispose()

@@ -38,15 +38,21 @@ def test_build_is_deterministic(run: RunRecord) -> None:
 
 def test_context_profiles_and_root(crate: CrateFiles) -> None:
     doc = json.loads(crate.metadata)
-    assert doc["@context"] == ["https://w3id.org/ro/crate/1.1/context",
-                               "https://w3id.org/ro/terms/workflow-run/context"]
+    assert doc["@context"] == [
+        "https://w3id.org/ro/crate/1.1/context",
+        "https://w3id.org/ro/terms/workflow-run/context",
+    ]
     g = graph(crate)
     assert g["ro-crate-metadata.json"]["conformsTo"] == [
-        {"@id": "https://w3id.org/ro/crate/1.1"}, {"@id": "https://w3id.org/workflowhub/workflow-ro-crate/1.0"}]
+        {"@id": "https://w3id.org/ro/crate/1.1"},
+        {"@id": "https://w3id.org/workflowhub/workflow-ro-crate/1.0"},
+    ]
     root = g["./"]
-    assert root["conformsTo"] == [{"@id": "https://w3id.org/ro/wfrun/process/0.5"},
-                                  {"@id": "https://w3id.org/ro/wfrun/workflow/0.5"},
-                                  {"@id": "https://w3id.org/workflowhub/workflow-ro-crate/1.0"}]
+    assert root["conformsTo"] == [
+        {"@id": "https://w3id.org/ro/wfrun/process/0.5"},
+        {"@id": "https://w3id.org/ro/wfrun/workflow/0.5"},
+        {"@id": "https://w3id.org/workflowhub/workflow-ro-crate/1.0"},
+    ]
     assert root["datePublished"] == "2024-05-01T14:05:30+02:00"  # run.ended, never "now"
     assert root["mainEntity"] == {"@id": "sciregistry-run.json"}
     assert root["license"] == {"@id": "https://spdx.org/licenses/CC-BY-4.0"}
@@ -62,7 +68,10 @@ def test_create_action_shape(crate: CrateFiles) -> None:
     assert action["startTime"] == "2024-05-01T12:00:00+00:00"
     assert action["agent"] == {"@id": "https://orcid.org/0000-0002-1825-0097"}
     assert g["https://orcid.org/0000-0002-1825-0097"] == {
-        "@id": "https://orcid.org/0000-0002-1825-0097", "@type": "Person", "name": "Ada Lovelace"}
+        "@id": "https://orcid.org/0000-0002-1825-0097",
+        "@type": "Person",
+        "name": "Ada Lovelace",
+    }
 
     image = g[action["containerImage"]["@id"]]
     assert image == {
@@ -101,8 +110,12 @@ def test_create_action_shape(crate: CrateFiles) -> None:
 def test_run_description_is_schema_valid_and_described(crate: CrateFiles) -> None:
     description = json.loads(crate.run_description)
     assert validate("run.schema.json", description) == []
-    assert description["image"] == {"registry": "registry.example.org", "name": "lab/pipeline", "tag": "1.2",
-                                    "digest": f"sha256:{IMAGE_HEX}"}
+    assert description["image"] == {
+        "registry": "registry.example.org",
+        "name": "lab/pipeline",
+        "tag": "1.2",
+        "digest": f"sha256:{IMAGE_HEX}",
+    }
     assert description["inputs"][0]["mount"] == "/in/reads/"
     assert description["runtime"] == {"kind": "oci"}
     entity = graph(crate)["sciregistry-run.json"]
@@ -117,11 +130,21 @@ def test_read_back_gives_equal_values(run: RunRecord, crate: CrateFiles) -> None
     assert read_run_crate(crate.metadata) == run
 
 
-@pytest.mark.parametrize("changes", [
-    {"agent": None, "license": None, "description": "", "result_reference": None, "parameters": [], "inputs": []},
-    {"agent": Agent("Alan Turing"), "license": "https://example.org/licence", "outputs": []},
-    {"workflow": FileRef("workflow/Snakefile", "7" * 64, 42, "text/x-snakemake")},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {
+            "agent": None,
+            "license": None,
+            "description": "",
+            "result_reference": None,
+            "parameters": [],
+            "inputs": [],
+        },
+        {"agent": Agent("Alan Turing"), "license": "https://example.org/licence", "outputs": []},
+        {"workflow": FileRef("workflow/Snakefile", "7" * 64, 42, "text/x-snakemake")},
+    ],
+)
 def test_variants_round_trip(changes: dict[str, object]) -> None:
     run = make_run(**changes)
     crate = build_run_crate(run)
@@ -142,7 +165,12 @@ def test_ro_crate_py_reads_the_written_crate(tmp_path: Path, crate: CrateFiles) 
 
 
 def test_parameter_types_are_inferred() -> None:
-    assert [Parameter("a", v).type for v in ("x", 3, 2.5, False)] == ["string", "integer", "number", "boolean"]
+    assert [Parameter("a", v).type for v in ("x", 3, 2.5, False)] == [
+        "string",
+        "integer",
+        "number",
+        "boolean",
+    ]
     assert Parameter("a", 3, "number").value == 3.0
     with pytest.raises(ValueError, match="value 'x' is not of type 'integer'"):
         Parameter("a", "x", "integer")
@@ -151,8 +179,10 @@ def test_parameter_types_are_inferred() -> None:
 def test_build_rejects_a_run_description_outside_the_schema() -> None:
     with pytest.raises(CrateInvalid) as info:
         build_run_crate(make_run(parameters=[Parameter("min quality", 20)]))
-    assert info.value.text == ("sciregistry-run.json does not satisfy run.schema.json: $.parameters[0].name: "
-                               "'min quality' does not match '^[A-Za-z_][A-Za-z0-9_.-]*$'")
+    assert info.value.text == (
+        "sciregistry-run.json does not satisfy run.schema.json: $.parameters[0].name: "
+        "'min quality' does not match '^[A-Za-z_][A-Za-z0-9_.-]*$'"
+    )
 
 
 def test_build_rejects_outputs_clashing_with_crate_layers() -> None:

@@ -24,7 +24,9 @@ def test_nf_prov_crate_names_the_steps_without_images(tmp_path: Path) -> None:
     problems = refused.value.detail["problems"]
     assert [p for p in problems if "names no containerImage" in p] == [
         f"step {name!r} names no containerImage: the registry links every step to the image digest it ran in "
-        "(give it with run import --image)" for name in ("RNG (1)", "RNG (2)")]
+        "(give it with run import --image)"
+        for name in ("RNG (1)", "RNG (2)")
+    ]
 
 
 def test_nf_prov_crate_completed_with_images(tmp_path: Path) -> None:
@@ -40,7 +42,9 @@ def test_nf_prov_crate_completed_with_images(tmp_path: Path) -> None:
     run = plan.run
     assert run.language == "nextflow"
     assert [(s.name, s.image.reference) for s in run.steps] == [
-        ("RNG (1)", f"127.0.0.1:5000/lab/rng@{DIGEST}"), ("RNG (2)", f"127.0.0.1:5000/lab/rng@{DIGEST}")]
+        ("RNG (1)", f"127.0.0.1:5000/lab/rng@{DIGEST}"),
+        ("RNG (2)", f"127.0.0.1:5000/lab/rng@{DIGEST}"),
+    ]
     assert [o.path for o in run.outputs] == ["out/r1.txt", "out/r2.txt"]
     assert [(p.name, p.value) for p in run.parameters] == [("prefix", "r")]
     assert [t for _, t in plan.outputs] == ["out/r1.txt", "out/r2.txt"]
@@ -77,14 +81,25 @@ def test_registry_refuses_an_image_without_digest_and_a_failed_step(tmp_path: Pa
             e["actionStatus"] = "http://schema.org/FailedActionStatus"
         if e["@id"] == "#task/bb":
             e["containerImage"] = "docker://127.0.0.1:5000/lab/rng:1.0"
-    doc["@graph"].append({"@id": "#img", "@type": "ContainerImage", "registry": "docker.io",
-                          "name": "127.0.0.1:5000/lab/rng", "sha256": DIGEST.split(":")[1]})
+    doc["@graph"].append(
+        {
+            "@id": "#img",
+            "@type": "ContainerImage",
+            "registry": "docker.io",
+            "name": "127.0.0.1:5000/lab/rng",
+            "sha256": DIGEST.split(":")[1],
+        }
+    )
     run, problems, _ = read_workflow_crate(doc)
     assert run is None
-    assert "step 'RNG (1)' failed (actionStatus http://schema.org/FailedActionStatus): a result needs every step " \
-           "to have completed" in problems
-    assert "step 'RNG (2)': container image 127.0.0.1:5000/lab/rng:1.0 is not pinned by a sha256 digest " \
-           "(run import resolves tags to digests)" in problems
+    assert (
+        "step 'RNG (1)' failed (actionStatus http://schema.org/FailedActionStatus): a result needs every step "
+        "to have completed" in problems
+    )
+    assert (
+        "step 'RNG (2)': container image 127.0.0.1:5000/lab/rng:1.0 is not pinned by a sha256 digest "
+        "(run import resolves tags to digests)" in problems
+    )
     assert any(p.startswith("output file 'out/r1.txt' has no sha256") for p in problems)
 
 

@@ -67,8 +67,16 @@ class Reply:
             return None
 
 
-def send(port: int, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes | None = None,
-         chunks: list[bytes] | None = None, timeout: float = 30) -> Reply:
+def send(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    chunks: list[bytes] | None = None,
+    timeout: float = 30,
+) -> Reply:
     """One request over a fresh connection. ``path`` is sent byte for byte (``..``, ``%2e``, ``//``
     are not normalised); ``Content-Length`` is added for ``body`` unless given; ``chunks`` sends a
     chunked body."""
@@ -102,8 +110,13 @@ def send(port: int, method: str, path: str, *, headers: dict[str, str] | None = 
 
 def push_blob(port: int, name: str, data: bytes) -> str:
     digest = sha256(data)
-    r = send(port, "POST", f"/v2/{name}/blobs/uploads/?digest={digest}", body=data,
-             headers={"Content-Type": "application/octet-stream"})
+    r = send(
+        port,
+        "POST",
+        f"/v2/{name}/blobs/uploads/?digest={digest}",
+        body=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert r.status == 201, (r.status, r.body)
     return digest
 
@@ -114,12 +127,17 @@ def start_upload(port: int, name: str) -> str:
     return r.headers["location"]
 
 
-def image_manifest(layers: list[tuple[str, int]], config: tuple[str, str, int] | None = None,
-                   **extra: Any) -> bytes:
+def image_manifest(
+    layers: list[tuple[str, int]], config: tuple[str, str, int] | None = None, **extra: Any
+) -> bytes:
     cfg = config or (OCI_EMPTY, EMPTY_JSON_DIGEST, 2)
-    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-           "config": {"mediaType": cfg[0], "digest": cfg[1], "size": cfg[2]},
-           "layers": [{"mediaType": "application/octet-stream", "digest": d, "size": s} for d, s in layers], **extra}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": cfg[0], "digest": cfg[1], "size": cfg[2]},
+        "layers": [{"mediaType": "application/octet-stream", "digest": d, "size": s} for d, s in layers],
+        **extra,
+    }
     return json.dumps(doc, indent=2).encode()
 
 

@@ -101,7 +101,13 @@ ROWS: list[Row] = [
     Row("name-space", "GET", "/v2/a%20b/tags/list", 400, "NAME_INVALID"),
     Row("name-nul", "GET", "/v2/a%00b/tags/list", 400, "NAME_INVALID"),
     Row("name-unicode", "GET", "/v2/l%C3%A4b/tags/list", 400, "NAME_INVALID"),
-    Row("mount-from-invalid", "POST", f"/v2/lab/x/blobs/uploads/?mount={MISSING}&from=../etc", 400, "NAME_INVALID"),
+    Row(
+        "mount-from-invalid",
+        "POST",
+        f"/v2/lab/x/blobs/uploads/?mount={MISSING}&from=../etc",
+        400,
+        "NAME_INVALID",
+    ),
     # --- digests ---
     Row("digest-short", "GET", "/v2/lab/x/blobs/sha256:abc", 400, "DIGEST_INVALID"),
     Row("digest-uppercase", "GET", "/v2/lab/x/blobs/sha256:" + HEX.upper(), 400, "DIGEST_INVALID"),
@@ -114,91 +120,330 @@ ROWS: list[Row] = [
     Row("manifest-totallywrong", "GET", "/v2/lab/x/manifests/sha256:totallywrong", 400, "DIGEST_INVALID"),
     Row("referrers-bad-digest", "GET", "/v2/lab/x/referrers/sha256:abc", 400, "DIGEST_INVALID"),
     Row("referrers-tag-not-digest", "GET", "/v2/lab/x/referrers/latest", 400, "DIGEST_INVALID"),
-    Row("monolithic-bad-digest", "POST", "/v2/lab/x/blobs/uploads/?digest=sha256:short", 400, "DIGEST_INVALID",
-        body=b"abc"),
-    Row("monolithic-wrong-digest", "POST", f"/v2/lab/x/blobs/uploads/?digest={MISSING}", 400, "DIGEST_INVALID",
-        body=b"abc"),
-    Row("mount-bad-digest", "POST", "/v2/lab/x/blobs/uploads/?mount=garbage&from=lab/y", 400, "DIGEST_INVALID"),
+    Row(
+        "monolithic-bad-digest",
+        "POST",
+        "/v2/lab/x/blobs/uploads/?digest=sha256:short",
+        400,
+        "DIGEST_INVALID",
+        body=b"abc",
+    ),
+    Row(
+        "monolithic-wrong-digest",
+        "POST",
+        f"/v2/lab/x/blobs/uploads/?digest={MISSING}",
+        400,
+        "DIGEST_INVALID",
+        body=b"abc",
+    ),
+    Row(
+        "mount-bad-digest", "POST", "/v2/lab/x/blobs/uploads/?mount=garbage&from=lab/y", 400, "DIGEST_INVALID"
+    ),
     Row("put-upload-garbage-digest", "PUT", "{upload}?digest=garbage", 400, "DIGEST_INVALID", body=b"abc"),
     Row("put-upload-without-digest", "PUT", "{upload}", 400, "DIGEST_INVALID", body=b"abc"),
     Row("put-upload-empty-digest", "PUT", "{upload}?digest=", 400, "DIGEST_INVALID", body=b"abc"),
     Row("put-upload-wrong-digest", "PUT", f"{{upload}}?digest={MISSING}", 400, "DIGEST_INVALID", body=b"abc"),
-    Row("put-manifest-digest-mismatch", "PUT", f"/v2/lab/x/manifests/{MISSING}", 400, "DIGEST_INVALID",
-        headers={"Content-Type": OCI_MANIFEST}, body=lambda c: c.manifest),
+    Row(
+        "put-manifest-digest-mismatch",
+        "PUT",
+        f"/v2/lab/x/manifests/{MISSING}",
+        400,
+        "DIGEST_INVALID",
+        headers={"Content-Type": OCI_MANIFEST},
+        body=lambda c: c.manifest,
+    ),
     # --- tags / references ---
-    Row("tag-leading-dash", "PUT", "/v2/lab/x/manifests/-bad", 400, "MANIFEST_INVALID",
-        headers={"Content-Type": OCI_MANIFEST}, body=lambda c: c.manifest),
-    Row("tag-129-chars", "PUT", "/v2/lab/x/manifests/" + "t" * 129, 400, "MANIFEST_INVALID",
-        headers={"Content-Type": OCI_MANIFEST}, body=lambda c: c.manifest),
-    Row("tag-leading-dot", "PUT", "/v2/lab/x/manifests/.hidden", 400, "MANIFEST_INVALID",
-        headers={"Content-Type": OCI_MANIFEST}, body=lambda c: c.manifest),
+    Row(
+        "tag-leading-dash",
+        "PUT",
+        "/v2/lab/x/manifests/-bad",
+        400,
+        "MANIFEST_INVALID",
+        headers={"Content-Type": OCI_MANIFEST},
+        body=lambda c: c.manifest,
+    ),
+    Row(
+        "tag-129-chars",
+        "PUT",
+        "/v2/lab/x/manifests/" + "t" * 129,
+        400,
+        "MANIFEST_INVALID",
+        headers={"Content-Type": OCI_MANIFEST},
+        body=lambda c: c.manifest,
+    ),
+    Row(
+        "tag-leading-dot",
+        "PUT",
+        "/v2/lab/x/manifests/.hidden",
+        400,
+        "MANIFEST_INVALID",
+        headers={"Content-Type": OCI_MANIFEST},
+        body=lambda c: c.manifest,
+    ),
     Row("tag-get-invalid", "GET", "/v2/lab/x/manifests/-bad", 404, "MANIFEST_UNKNOWN"),
     Row("tag-dotdot", "GET", "/v2/lab/x/manifests/%2e%2e", 404, "MANIFEST_UNKNOWN"),
     # --- Range on blob GET ---
-    Row("range-past-end", "GET", "/v2/lab/x/blobs/{blob}", 416, "BLOB_UPLOAD_INVALID", {"Range": "bytes=100000-"}),
+    Row(
+        "range-past-end",
+        "GET",
+        "/v2/lab/x/blobs/{blob}",
+        416,
+        "BLOB_UPLOAD_INVALID",
+        {"Range": "bytes=100000-"},
+    ),
     Row("range-garbage", "GET", "/v2/lab/x/blobs/{blob}", 416, "BLOB_UPLOAD_INVALID", {"Range": "bytes=abc"}),
-    Row("range-suffix-zero", "GET", "/v2/lab/x/blobs/{blob}", 416, "BLOB_UPLOAD_INVALID", {"Range": "bytes=-0"}),
-    Row("range-reversed", "GET", "/v2/lab/x/blobs/{blob}", 416, "BLOB_UPLOAD_INVALID", {"Range": "bytes=9-3"}),
-    Row("range-huge", "GET", "/v2/lab/x/blobs/{blob}", 416, "BLOB_UPLOAD_INVALID",
-        {"Range": "bytes=" + "9" * 40 + "-"}),
+    Row(
+        "range-suffix-zero",
+        "GET",
+        "/v2/lab/x/blobs/{blob}",
+        416,
+        "BLOB_UPLOAD_INVALID",
+        {"Range": "bytes=-0"},
+    ),
+    Row(
+        "range-reversed", "GET", "/v2/lab/x/blobs/{blob}", 416, "BLOB_UPLOAD_INVALID", {"Range": "bytes=9-3"}
+    ),
+    Row(
+        "range-huge",
+        "GET",
+        "/v2/lab/x/blobs/{blob}",
+        416,
+        "BLOB_UPLOAD_INVALID",
+        {"Range": "bytes=" + "9" * 40 + "-"},
+    ),
     # --- Content-Range on PATCH ---
-    Row("content-range-garbage", "PATCH", "{upload}", 416, "BLOB_UPLOAD_INVALID", {"Content-Range": "garbage"},
-        body=b"abc"),
-    Row("content-range-reversed", "PATCH", "{upload}", 416, "BLOB_UPLOAD_INVALID", {"Content-Range": "5-2"},
-        body=b"abcd"),
-    Row("content-range-gap", "PATCH", "{upload}", 416, "BLOB_UPLOAD_INVALID", {"Content-Range": "10-12"},
-        body=b"abc"),
-    Row("content-range-vs-length", "PATCH", "{upload}", 416, "BLOB_UPLOAD_INVALID", {"Content-Range": "0-9"},
-        body=b"abc"),
-    Row("content-range-20-digits", "PATCH", "{upload}", 416, "BLOB_UPLOAD_INVALID",
-        {"Content-Range": "0-" + "9" * 20}, body=b"abc"),
-    Row("content-range-negative", "PATCH", "{upload}", 416, "BLOB_UPLOAD_INVALID", {"Content-Range": "-1-2"},
-        body=b"abcd"),
+    Row(
+        "content-range-garbage",
+        "PATCH",
+        "{upload}",
+        416,
+        "BLOB_UPLOAD_INVALID",
+        {"Content-Range": "garbage"},
+        body=b"abc",
+    ),
+    Row(
+        "content-range-reversed",
+        "PATCH",
+        "{upload}",
+        416,
+        "BLOB_UPLOAD_INVALID",
+        {"Content-Range": "5-2"},
+        body=b"abcd",
+    ),
+    Row(
+        "content-range-gap",
+        "PATCH",
+        "{upload}",
+        416,
+        "BLOB_UPLOAD_INVALID",
+        {"Content-Range": "10-12"},
+        body=b"abc",
+    ),
+    Row(
+        "content-range-vs-length",
+        "PATCH",
+        "{upload}",
+        416,
+        "BLOB_UPLOAD_INVALID",
+        {"Content-Range": "0-9"},
+        body=b"abc",
+    ),
+    Row(
+        "content-range-20-digits",
+        "PATCH",
+        "{upload}",
+        416,
+        "BLOB_UPLOAD_INVALID",
+        {"Content-Range": "0-" + "9" * 20},
+        body=b"abc",
+    ),
+    Row(
+        "content-range-negative",
+        "PATCH",
+        "{upload}",
+        416,
+        "BLOB_UPLOAD_INVALID",
+        {"Content-Range": "-1-2"},
+        body=b"abcd",
+    ),
     # --- manifests ---
-    Row("manifest-over-4mib", "PUT", "/v2/lab/x/manifests/big", 413, "MANIFEST_INVALID",
-        {"Content-Type": OCI_MANIFEST}, body=b" " * (FOUR_MIB + 1)),
-    Row("manifest-over-4mib-chunked", "PUT", "/v2/lab/x/manifests/big", 413, "MANIFEST_INVALID",
-        {"Content-Type": OCI_MANIFEST}, chunks=[b" " * (1 << 20)] * 5),
-    Row("manifest-invalid-json", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_INVALID",
-        {"Content-Type": OCI_MANIFEST}, body=b'{"schemaVersion": 2,'),
-    Row("manifest-empty-body", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_INVALID",
-        {"Content-Type": OCI_MANIFEST}, body=b""),
-    Row("manifest-binary", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_INVALID",
-        {"Content-Type": OCI_MANIFEST}, body=bytes(range(256))),
-    Row("manifest-json-array", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_INVALID",
-        {"Content-Type": OCI_MANIFEST}, body=b"[]"),
-    Row("manifest-schema-1", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_INVALID",
-        {"Content-Type": OCI_MANIFEST}, body=b'{"schemaVersion": 1, "name": "lab/x", "tag": "bad", "fsLayers": []}'),
-    Row("manifest-docker-v1-signed", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_INVALID",
-        {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws"},
-        body=b'{"schemaVersion": 1, "name": "lab/x", "tag": "bad", "fsLayers": [], "signatures": []}'),
-    Row("manifest-content-type-mismatch", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_INVALID",
-        {"Content-Type": OCI_INDEX}, body=lambda c: c.manifest),
-    Row("manifest-negative-size", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_INVALID",
-        {"Content-Type": OCI_MANIFEST}, body=lambda c: manifest_with([(c.blob_digest, -1)])),
-    Row("manifest-bad-layer-digest", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_INVALID",
-        {"Content-Type": OCI_MANIFEST}, body=lambda c: manifest_with([("sha256:" + HEX.upper(), 1)])),
-    Row("manifest-unknown-layer", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_BLOB_UNKNOWN",
-        {"Content-Type": OCI_MANIFEST}, body=lambda c: manifest_with([(c.blob_digest, len(c.blob)), (MISSING, 3)])),
-    Row("manifest-unknown-config", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_BLOB_UNKNOWN",
+    Row(
+        "manifest-over-4mib",
+        "PUT",
+        "/v2/lab/x/manifests/big",
+        413,
+        "MANIFEST_INVALID",
         {"Content-Type": OCI_MANIFEST},
-        body=lambda c: manifest_with([], ("application/vnd.oci.image.config.v1+json", MISSING, 3))),
-    Row("manifest-blob-of-other-repo", "PUT", "/v2/lab/y/manifests/bad", 400, "MANIFEST_BLOB_UNKNOWN",
-        {"Content-Type": OCI_MANIFEST}, body=lambda c: manifest_with([(c.blob_digest, len(c.blob))])),
-    Row("index-unknown-child", "PUT", "/v2/lab/x/manifests/bad", 400, "MANIFEST_BLOB_UNKNOWN",
-        {"Content-Type": OCI_INDEX}, body=json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-            {"mediaType": OCI_MANIFEST, "digest": MISSING, "size": 10}]}).encode()),
+        body=b" " * (FOUR_MIB + 1),
+    ),
+    Row(
+        "manifest-over-4mib-chunked",
+        "PUT",
+        "/v2/lab/x/manifests/big",
+        413,
+        "MANIFEST_INVALID",
+        {"Content-Type": OCI_MANIFEST},
+        chunks=[b" " * (1 << 20)] * 5,
+    ),
+    Row(
+        "manifest-invalid-json",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_INVALID",
+        {"Content-Type": OCI_MANIFEST},
+        body=b'{"schemaVersion": 2,',
+    ),
+    Row(
+        "manifest-empty-body",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_INVALID",
+        {"Content-Type": OCI_MANIFEST},
+        body=b"",
+    ),
+    Row(
+        "manifest-binary",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_INVALID",
+        {"Content-Type": OCI_MANIFEST},
+        body=bytes(range(256)),
+    ),
+    Row(
+        "manifest-json-array",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_INVALID",
+        {"Content-Type": OCI_MANIFEST},
+        body=b"[]",
+    ),
+    Row(
+        "manifest-schema-1",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_INVALID",
+        {"Content-Type": OCI_MANIFEST},
+        body=b'{"schemaVersion": 1, "name": "lab/x", "tag": "bad", "fsLayers": []}',
+    ),
+    Row(
+        "manifest-docker-v1-signed",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_INVALID",
+        {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws"},
+        body=b'{"schemaVersion": 1, "name": "lab/x", "tag": "bad", "fsLayers": [], "signatures": []}',
+    ),
+    Row(
+        "manifest-content-type-mismatch",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_INVALID",
+        {"Content-Type": OCI_INDEX},
+        body=lambda c: c.manifest,
+    ),
+    Row(
+        "manifest-negative-size",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_INVALID",
+        {"Content-Type": OCI_MANIFEST},
+        body=lambda c: manifest_with([(c.blob_digest, -1)]),
+    ),
+    Row(
+        "manifest-bad-layer-digest",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_INVALID",
+        {"Content-Type": OCI_MANIFEST},
+        body=lambda c: manifest_with([("sha256:" + HEX.upper(), 1)]),
+    ),
+    Row(
+        "manifest-unknown-layer",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_BLOB_UNKNOWN",
+        {"Content-Type": OCI_MANIFEST},
+        body=lambda c: manifest_with([(c.blob_digest, len(c.blob)), (MISSING, 3)]),
+    ),
+    Row(
+        "manifest-unknown-config",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_BLOB_UNKNOWN",
+        {"Content-Type": OCI_MANIFEST},
+        body=lambda c: manifest_with([], ("application/vnd.oci.image.config.v1+json", MISSING, 3)),
+    ),
+    Row(
+        "manifest-blob-of-other-repo",
+        "PUT",
+        "/v2/lab/y/manifests/bad",
+        400,
+        "MANIFEST_BLOB_UNKNOWN",
+        {"Content-Type": OCI_MANIFEST},
+        body=lambda c: manifest_with([(c.blob_digest, len(c.blob))]),
+    ),
+    Row(
+        "index-unknown-child",
+        "PUT",
+        "/v2/lab/x/manifests/bad",
+        400,
+        "MANIFEST_BLOB_UNKNOWN",
+        {"Content-Type": OCI_INDEX},
+        body=json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [{"mediaType": OCI_MANIFEST, "digest": MISSING, "size": 10}],
+            }
+        ).encode(),
+    ),
     # --- uploads ---
-    Row("upload-unknown-get", "GET", f"/v2/lab/x/blobs/uploads/{uuid.UUID(int=1)}", 404, "BLOB_UPLOAD_UNKNOWN"),
-    Row("upload-unknown-patch", "PATCH", f"/v2/lab/x/blobs/uploads/{uuid.UUID(int=2)}", 404,
-        "BLOB_UPLOAD_UNKNOWN", body=b"abc"),
-    Row("upload-unknown-put", "PUT", f"/v2/lab/x/blobs/uploads/{uuid.UUID(int=3)}?digest={sha256(b'abc')}", 404,
-        "BLOB_UPLOAD_UNKNOWN", body=b"abc"),
-    Row("upload-unknown-delete", "DELETE", f"/v2/lab/x/blobs/uploads/{uuid.UUID(int=4)}", 404,
-        "BLOB_UPLOAD_UNKNOWN"),
+    Row(
+        "upload-unknown-get", "GET", f"/v2/lab/x/blobs/uploads/{uuid.UUID(int=1)}", 404, "BLOB_UPLOAD_UNKNOWN"
+    ),
+    Row(
+        "upload-unknown-patch",
+        "PATCH",
+        f"/v2/lab/x/blobs/uploads/{uuid.UUID(int=2)}",
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+        body=b"abc",
+    ),
+    Row(
+        "upload-unknown-put",
+        "PUT",
+        f"/v2/lab/x/blobs/uploads/{uuid.UUID(int=3)}?digest={sha256(b'abc')}",
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+        body=b"abc",
+    ),
+    Row(
+        "upload-unknown-delete",
+        "DELETE",
+        f"/v2/lab/x/blobs/uploads/{uuid.UUID(int=4)}",
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+    ),
     Row("upload-id-dotdot", "GET", "/v2/lab/x/blobs/uploads/..", 404, "BLOB_UPLOAD_UNKNOWN"),
-    Row("upload-id-dotdot-encoded", "PATCH", "/v2/lab/x/blobs/uploads/%2e%2e", 404, "BLOB_UPLOAD_UNKNOWN",
-        body=b"abc"),
+    Row(
+        "upload-id-dotdot-encoded",
+        "PATCH",
+        "/v2/lab/x/blobs/uploads/%2e%2e",
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+        body=b"abc",
+    ),
     Row("upload-id-huge", "GET", "/v2/lab/x/blobs/uploads/" + "f" * 2000, 404, "BLOB_UPLOAD_UNKNOWN"),
     Row("upload-of-other-repo-get", "GET", "{foreign}", 404, "BLOB_UPLOAD_UNKNOWN"),
     Row("upload-of-other-repo-patch", "PATCH", "{foreign}", 404, "BLOB_UPLOAD_UNKNOWN", body=b"abc"),
@@ -221,8 +466,14 @@ ROWS: list[Row] = [
     Row("catalog-n-abc", "GET", "/v2/_catalog?n=abc", 400, "UNSUPPORTED"),
     Row("catalog-n-superscript-digit", "GET", "/v2/_catalog?n=%C2%B2", 400, "UNSUPPORTED"),
     Row("tags-n-circled-digit", "GET", "/v2/lab/x/tags/list?n=%E2%91%A0", 400, "UNSUPPORTED"),
-    Row("blob-range-5000-digits", "GET", "/v2/lab/x/blobs/{blob}", 416, "BLOB_UPLOAD_INVALID",
-        headers={"Range": "bytes=" + "9" * 5000 + "-"}),
+    Row(
+        "blob-range-5000-digits",
+        "GET",
+        "/v2/lab/x/blobs/{blob}",
+        416,
+        "BLOB_UPLOAD_INVALID",
+        headers={"Range": "bytes=" + "9" * 5000 + "-"},
+    ),
     # --- unknown things ---
     Row("tags-unknown-repo", "GET", "/v2/lab/nope/tags/list", 404, "NAME_UNKNOWN"),
     Row("manifest-unknown-repo", "GET", "/v2/lab/nope/manifests/v1", 404, "NAME_UNKNOWN"),
@@ -250,18 +501,25 @@ def test_the_table_is_large_and_unique() -> None:
     assert len({r.id for r in ROWS}) == len(ROWS)
 
 
-MERGE_SLASHES_BUG = ("BUG: werkzeug's merge_slashes answers /v2//lab/x/... with an HTML 308 redirect to /v2/lab/x/... "
-                     "(no OCI body, no API version header; an invalid name silently becomes a valid one); fix: "
-                     "merge_slashes=False on the /v2 rules in sciregistry/api/v2/routes.py (or app.url_map)")
+MERGE_SLASHES_BUG = (
+    "BUG: werkzeug's merge_slashes answers /v2//lab/x/... with an HTML 308 redirect to /v2/lab/x/... "
+    "(no OCI body, no API version header; an invalid name silently becomes a valid one); fix: "
+    "merge_slashes=False on the /v2 rules in sciregistry/api/v2/routes.py (or app.url_map)"
+)
 KNOWN_BUGS = [
-    pytest.param(Row("name-leading-slash", "GET", "/v2//lab/x/tags/list", 400, "NAME_INVALID"),
-                 id="name-leading-slash"),
-    pytest.param(Row("name-leading-slash-push", "POST", "/v2//lab/x/blobs/uploads/", 400, "NAME_INVALID"),
-                 id="name-leading-slash-push"),
+    pytest.param(
+        Row("name-leading-slash", "GET", "/v2//lab/x/tags/list", 400, "NAME_INVALID"), id="name-leading-slash"
+    ),
+    pytest.param(
+        Row("name-leading-slash-push", "POST", "/v2//lab/x/blobs/uploads/", 400, "NAME_INVALID"),
+        id="name-leading-slash-push",
+    ),
 ]
 
 
-@pytest.mark.parametrize("row", [*ROWS, *KNOWN_BUGS], ids=[*(r.id for r in ROWS), *(p.id for p in KNOWN_BUGS)])
+@pytest.mark.parametrize(
+    "row", [*ROWS, *KNOWN_BUGS], ids=[*(r.id for r in ROWS), *(p.id for p in KNOWN_BUGS)]
+)
 def test_malformed_request(ctx: Ctx, row: Row) -> None:
     path, body = expand(row, ctx)
     r = send(ctx.port, row.method, path, headers=row.headers, body=body, chunks=row.chunks)
@@ -340,7 +598,9 @@ def _raw_exchange(port: int, head: str, body: bytes) -> tuple[bytes, bool]:
         return head_part + b"\r\n\r\n" + rest[:length], closed
 
 
-@pytest.mark.parametrize("path_kind,expected", [("patch", "BLOB_UPLOAD_INVALID"), ("manifest", "MANIFEST_INVALID")])
+@pytest.mark.parametrize(
+    "path_kind,expected", [("patch", "BLOB_UPLOAD_INVALID"), ("manifest", "MANIFEST_INVALID")]
+)
 def test_broken_chunked_body_is_a_spec_error_and_closes(ctx: Ctx, path_kind: str, expected: str) -> None:
     """A chunked body with a garbage chunk size: 400 with the route's code (not 500), and the server
     closes the connection (the bytes after the bad chunk cannot be trusted to start a request)."""
@@ -391,14 +651,21 @@ def test_the_server_still_serves_and_never_failed(ctx: Ctx) -> None:
     r = send(ctx.port, "GET", "/v2/lab/x/tags/list")
     assert r.json() == {"name": "lab/x", "tags": ["v1"]}
     assert log_tracebacks(ctx.server) == []
-    assert not any(" ERROR " in line for line in ctx.server.log), [ln for ln in ctx.server.log if "ERROR" in ln]
+    assert not any(" ERROR " in line for line in ctx.server.log), [
+        ln for ln in ctx.server.log if "ERROR" in ln
+    ]
 
 
 def test_deeply_nested_manifest_is_manifest_invalid(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", workers=1)
     try:
-        r = send(server.port, "PUT", "/v2/lab/x/manifests/deep", body=b"[" * 100_000,
-                 headers={"Content-Type": OCI_MANIFEST})
+        r = send(
+            server.port,
+            "PUT",
+            "/v2/lab/x/manifests/deep",
+            body=b"[" * 100_000,
+            headers={"Content-Type": OCI_MANIFEST},
+        )
         assert (r.status, r.code) == (400, "MANIFEST_INVALID")
     finally:
         server.stop()
@@ -423,8 +690,11 @@ def test_manifest_body_shorter_than_content_length_is_not_stored(ctx: Ctx) -> No
     """The client announces more bytes than it sends, then half-closes: SIZE_INVALID, no tag."""
     body = image_manifest([(ctx.blob_digest, len(ctx.blob))])
     with socket.create_connection(("127.0.0.1", ctx.port), timeout=10) as s:
-        s.sendall(f"PUT /v2/lab/x/manifests/short HTTP/1.1\r\nHost: x\r\nContent-Type: {OCI_MANIFEST}\r\n"
-                  f"Content-Length: {len(body) + 100}\r\n\r\n".encode() + body)
+        s.sendall(
+            f"PUT /v2/lab/x/manifests/short HTTP/1.1\r\nHost: x\r\nContent-Type: {OCI_MANIFEST}\r\n"
+            f"Content-Length: {len(body) + 100}\r\n\r\n".encode()
+            + body
+        )
         s.shutdown(socket.SHUT_WR)
         reply = b""
         while chunk := s.recv(65536):
@@ -441,9 +711,11 @@ def test_failed_one_shot_upload_leaves_no_upload_behind(ctx: Ctx) -> None:
     before = set(uploads.iterdir()) if uploads.exists() else set()
     data = b"x" * 100_000
     with socket.create_connection(("127.0.0.1", ctx.port), timeout=10) as s:
-        s.sendall(f"POST /v2/lab/x/blobs/uploads/?digest={sha256(data)} HTTP/1.1\r\nHost: x\r\n"
-                  f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n".encode()
-                  + data[:40_000])
+        s.sendall(
+            f"POST /v2/lab/x/blobs/uploads/?digest={sha256(data)} HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            + data[:40_000]
+        )
         s.shutdown(socket.SHUT_WR)
         reply = b""
         while chunk := s.recv(65536):

@@ -28,16 +28,22 @@ from ._support import (
 )
 
 MIB = 1 << 20
-TOTAL = 48 * MIB          # size of the blob being pushed when the server dies
-SENT = 20 * MIB           # bytes of it sent on the wire before the kill
-FIRST_CHUNK = MIB         # acknowledged by the server before the crash
+TOTAL = 48 * MIB  # size of the blob being pushed when the server dies
+SENT = 20 * MIB  # bytes of it sent on the wire before the kill
+FIRST_CHUNK = MIB  # acknowledged by the server before the crash
 
 
-def open_body(port: int, method: str, path: str, length: int, extra: dict[str, str] | None = None) -> socket.socket:
+def open_body(
+    port: int, method: str, path: str, length: int, extra: dict[str, str] | None = None
+) -> socket.socket:
     """Send a request's headers announcing ``length`` body bytes; the caller sends (part of) the body."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {length}",
-            "Content-Type: application/octet-stream"]
+    head = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        f"Content-Length: {length}",
+        "Content-Type: application/octet-stream",
+    ]
     head += [f"{k}: {v}" for k, v in (extra or {}).items()]
     sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
     return sock
@@ -76,27 +82,41 @@ def test_sigkill_mid_body_leaves_no_partial_blob_and_loses_nothing(tmp_path: Pat
         m2 = image_manifest(layers[2:], annotations={"org.opencontainers.image.title": "second"})
         d1 = push_manifest(port, "lab/keep", "v1", m1)
         d2 = push_manifest(port, "lab/keep", "v2", m2)
-        idx = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-            {"mediaType": OCI_MANIFEST, "digest": d1, "size": len(m1)},
-            {"mediaType": OCI_MANIFEST, "digest": d2, "size": len(m2)}]}).encode()
+        idx = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [
+                    {"mediaType": OCI_MANIFEST, "digest": d1, "size": len(m1)},
+                    {"mediaType": OCI_MANIFEST, "digest": d2, "size": len(m2)},
+                ],
+            }
+        ).encode()
         di = push_manifest(port, "lab/keep", "all", idx, OCI_INDEX)
         manifests = {"v1": (m1, d1, OCI_MANIFEST), "v2": (m2, d2, OCI_MANIFEST), "all": (idx, di, OCI_INDEX)}
 
         # --- a chunked upload: first chunk acknowledged, second chunk cut by the crash ---
         loc = start_upload(port, "lab/crash")
         upload_id = loc.rsplit("/", 1)[1]
-        r = send(port, "PATCH", loc, body=big[:FIRST_CHUNK], headers={"Content-Range": f"0-{FIRST_CHUNK - 1}"})
+        r = send(
+            port, "PATCH", loc, body=big[:FIRST_CHUNK], headers={"Content-Range": f"0-{FIRST_CHUNK - 1}"}
+        )
         assert (r.status, r.headers["range"]) == (202, f"0-{FIRST_CHUNK - 1}")
-        patch = open_body(port, "PATCH", loc, TOTAL - FIRST_CHUNK,
-                          {"Content-Range": f"{FIRST_CHUNK}-{TOTAL - 1}"})
+        patch = open_body(
+            port, "PATCH", loc, TOTAL - FIRST_CHUNK, {"Content-Range": f"{FIRST_CHUNK}-{TOTAL - 1}"}
+        )
         # --- a monolithic push of another blob, also cut ---
         mono = open_body(port, "POST", f"/v2/lab/crash/blobs/uploads/?digest={other_digest}", len(other))
         for off in range(0, SENT, MIB):
-            patch.sendall(big[FIRST_CHUNK + off:FIRST_CHUNK + off + MIB])
-            mono.sendall(other[off:off + MIB])
+            patch.sendall(big[FIRST_CHUNK + off : FIRST_CHUNK + off + MIB])
+            mono.sendall(other[off : off + MIB])
         upload_file = storage / "uploads" / upload_id
-        wait_until(lambda: upload_file.stat().st_size >= FIRST_CHUNK + SENT - MIB
-                   and upload_bytes(storage) >= FIRST_CHUNK + 2 * SENT - 2 * MIB)
+        wait_until(
+            lambda: (
+                upload_file.stat().st_size >= FIRST_CHUNK + SENT - MIB
+                and upload_bytes(storage) >= FIRST_CHUNK + 2 * SENT - 2 * MIB
+            )
+        )
 
         os.killpg(server.pid, signal.SIGKILL)
         server.proc.wait(timeout=20)
@@ -154,7 +174,7 @@ def test_sigkill_mid_body_leaves_no_partial_blob_and_loses_nothing(tmp_path: Pat
 
         # a fresh upload of the interrupted blob succeeds and verifies
         loc2 = start_upload(port, "lab/fresh")
-        r = send(port, "PATCH", loc2, chunks=[other[i:i + MIB] for i in range(0, len(other), MIB)])
+        r = send(port, "PATCH", loc2, chunks=[other[i : i + MIB] for i in range(0, len(other), MIB)])
         assert r.status == 202
         r = send(port, "PUT", f"{loc2}?digest={other_digest}")
         assert r.status == 201, r.body

@@ -28,8 +28,9 @@ def _start(client: Any, name: str = "lab/faults") -> str:
     return r.headers["Location"]
 
 
-def test_disk_full_during_upload_is_507_and_stores_nothing(app: Any, client: Any,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_during_upload_is_507_and_stores_nothing(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = _services(app).store
 
     def full(*_a: Any, **_k: Any) -> int:
@@ -51,7 +52,9 @@ def test_disk_full_during_upload_is_507_and_stores_nothing(app: Any, client: Any
     assert client.get(f"/v2/lab/faults/blobs/{DIGEST}").data == DATA
 
 
-def test_read_only_storage_is_503_with_retry_after(app: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_only_storage_is_503_with_retry_after(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def read_only(*_a: Any, **_k: Any) -> None:
         raise OSError(errno.EROFS, "Read-only file system")
 
@@ -64,8 +67,9 @@ def test_read_only_storage_is_503_with_retry_after(app: Any, client: Any, monkey
     assert "storage unavailable" in err["message"]
 
 
-def test_database_unavailable_is_503_on_v2_and_on_the_api(app: Any, client: Any,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_unavailable_is_503_on_v2_and_on_the_api(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     registry = _services(app).registry
 
     def down(*_a: Any, **_k: Any) -> None:
@@ -75,7 +79,10 @@ def test_database_unavailable_is_503_on_v2_and_on_the_api(app: Any, client: Any,
     monkeypatch.setattr(registry, "catalog", down)
     r = client.get(f"/v2/lab/faults/blobs/{DIGEST}")
     assert (r.status_code, r.headers.get("Retry-After")) == (503, "5")
-    assert r.get_json()["errors"][0] == {"code": "UNSUPPORTED", "message": "database unavailable, retry later"}
+    assert r.get_json()["errors"][0] == {
+        "code": "UNSUPPORTED",
+        "message": "database unavailable, retry later",
+    }
     r = client.get("/v2/_catalog")
     assert r.status_code == 503
     runs = _services(app).extra["runs"]
@@ -86,7 +93,9 @@ def test_database_unavailable_is_503_on_v2_and_on_the_api(app: Any, client: Any,
     assert body["errors"][0]["code"] == "UNAVAILABLE"
 
 
-def test_database_disk_full_is_507_not_retry_later(app: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_disk_full_is_507_not_retry_later(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sqlite3
 
     def full(*_a: Any, **_k: Any) -> None:

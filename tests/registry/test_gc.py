@@ -32,23 +32,44 @@ def _d(data: bytes) -> str:
 
 def _blob(client: Any, repo: str, data: bytes) -> str:
     d = _d(data)
-    r = client.post(f"/v2/{repo}/blobs/uploads/?digest={d}", data=data,
-                    headers={"Content-Type": "application/octet-stream"})
+    r = client.post(
+        f"/v2/{repo}/blobs/uploads/?digest={d}",
+        data=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert r.status_code == 201, r.get_data(as_text=True)
     return d
 
 
 def _child(config: bytes, layer: bytes) -> bytes:
-    return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _d(config),
-                                  "size": len(config)},
-                       "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _d(layer),
-                                   "size": len(layer)}]}).encode()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": _d(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": _d(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
 
 
 def _index(*children: bytes) -> bytes:
-    return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": _d(c), "size": len(c)} for c in children]}).encode()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": _d(c), "size": len(c)} for c in children],
+        }
+    ).encode()
 
 
 def _put(client: Any, repo: str, ref: str, data: bytes, media_type: str = OCI_MANIFEST) -> Any:
@@ -103,13 +124,17 @@ def test_a_child_pushed_by_digest_survives_a_pass_until_its_index_comes(client: 
     assert client.get(f"/v2/lab/multi/manifests/{_d(child)}").status_code == 200
 
 
-def test_an_index_put_between_mark_and_sweep_keeps_its_children(client: Any, app: Any,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_index_put_between_mark_and_sweep_keeps_its_children(
+    client: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     child, parts = _push_child(client, "lab/multi", "arm64")
     index = _index(child)
     accepted: list[int] = []
-    _before_first_write(monkeypatch, _reg(app),
-                        lambda: accepted.append(_put(client, "lab/multi", "v1", index, OCI_INDEX).status_code))
+    _before_first_write(
+        monkeypatch,
+        _reg(app),
+        lambda: accepted.append(_put(client, "lab/multi", "v1", index, OCI_INDEX).status_code),
+    )
     collect(_reg(app), grace=0, delete_untagged=True)  # grace 0: the child alone is garbage at the scan
     assert accepted == [201]
     assert client.get("/v2/lab/multi/manifests/v1").status_code == 200
@@ -155,8 +180,9 @@ def test_a_child_headed_by_digest_is_fresh_again(client: Any, app: Any) -> None:
     assert r.status_code == 201, r.get_data(as_text=True)
 
 
-def test_an_upload_racing_the_file_deletion_keeps_its_bytes(client: Any, app: Any,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_upload_racing_the_file_deletion_keeps_its_bytes(
+    client: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """gc deletes an unlinked blob's file while the same blob is uploaded again: the upload must
     not trust the file it saw (before: it dropped its own copy, then gc deleted the file)."""
     data = b"re-uploaded after its image was deleted\n" * 100
@@ -169,9 +195,15 @@ def test_an_upload_racing_the_file_deletion_keeps_its_bytes(client: Any, app: An
 
     def racing_delete(digest: str) -> bool:
         if digest == d and not uploads:
-            t = threading.Thread(target=lambda: uploads.append(client.post(
-                f"/v2/lab/re/blobs/uploads/?digest={d}", data=data,
-                headers={"Content-Type": "application/octet-stream"}).status_code))
+            t = threading.Thread(
+                target=lambda: uploads.append(
+                    client.post(
+                        f"/v2/lab/re/blobs/uploads/?digest={d}",
+                        data=data,
+                        headers={"Content-Type": "application/octet-stream"},
+                    ).status_code
+                )
+            )
             t.start()
             t.join(1.5)  # done here before the fix; blocked by the blob row's lock after it
             threads.append(t)
@@ -188,8 +220,9 @@ def test_an_upload_racing_the_file_deletion_keeps_its_bytes(client: Any, app: An
     assert got.status_code == 200 and got.data == data
 
 
-def test_the_orphan_sweep_never_deletes_a_file_being_committed(client: Any, app: Any,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_orphan_sweep_never_deletes_a_file_being_committed(
+    client: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``gc --grace 0`` while an upload has written its file but not committed its rows yet."""
     reg = _reg(app)
     original_commit = reg.store.commit_upload
@@ -223,9 +256,13 @@ def test_a_tag_pushed_during_the_scan_does_not_crash_the_pass(client: Any, app: 
         if not pushed and "FROM tags" in statement:
             pushed.append(0)
             child = _child(b'{"new": 1}', b"new layer\n")
-            t = threading.Thread(target=lambda: (
-                _blob(client, "lab/b", b'{"new": 1}'), _blob(client, "lab/b", b"new layer\n"),
-                pushed.append(_put(client, "lab/b", "latest", child).status_code)))
+            t = threading.Thread(
+                target=lambda: (
+                    _blob(client, "lab/b", b'{"new": 1}'),
+                    _blob(client, "lab/b", b"new layer\n"),
+                    pushed.append(_put(client, "lab/b", "latest", child).status_code),
+                )
+            )
             t.start()
             t.join(5)
 
@@ -238,8 +275,9 @@ def test_a_tag_pushed_during_the_scan_does_not_crash_the_pass(client: Any, app: 
     assert client.get("/v2/lab/b/manifests/latest").status_code == 200
 
 
-def test_the_report_counts_only_what_this_pass_deleted(client: Any, app: Any,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_report_counts_only_what_this_pass_deleted(
+    client: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     child, _ = _push_child(client, "lab/c", "gone")
     _age(app)
     _before_first_write(monkeypatch, _reg(app), lambda: client.delete(f"/v2/lab/c/manifests/{_d(child)}"))
@@ -291,8 +329,11 @@ def test_one_gc_pass_at_a_time(client: Any, app: Any) -> None:
 def test_serve_runs_the_online_gc(tmp_path: Path) -> None:
     from ._support import send, start_server
 
-    server = start_server(tmp_path / "data", workers=2,
-                          env={"SCIREGISTRY_GC_INTERVAL": "1", "SCIREGISTRY_GC_GRACE_SECONDS": "0"})
+    server = start_server(
+        tmp_path / "data",
+        workers=2,
+        env={"SCIREGISTRY_GC_INTERVAL": "1", "SCIREGISTRY_GC_GRACE_SECONDS": "0"},
+    )
     try:
         data = b"unreferenced, collected by the online gc\n"
         d = _d(data)

@@ -50,20 +50,40 @@ class Tally:
 
 
 def _child(config: bytes, layers: list[bytes]) -> bytes:
-    return json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _d(config),
-                   "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _d(x), "size": len(x)}
-                   for x in layers]}).encode()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": _d(config),
+                "size": len(config),
+            },
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _d(x), "size": len(x)}
+                for x in layers
+            ],
+        }
+    ).encode()
 
 
 def _index(children: list[bytes]) -> bytes:
-    return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "annotations": {"push": uuid.uuid4().hex},
-                       "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": _d(c), "size": len(c),
-         "platform": {"architecture": arch, "os": "linux"}}
-        for c, arch in zip(children, ("amd64", "arm64", "riscv64"), strict=False)]}).encode()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "annotations": {"push": uuid.uuid4().hex},
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": _d(c),
+                    "size": len(c),
+                    "platform": {"architecture": arch, "os": "linux"},
+                }
+                for c, arch in zip(children, ("amd64", "arm64", "riscv64"), strict=False)
+            ],
+        }
+    ).encode()
 
 
 class Pusher:
@@ -82,15 +102,22 @@ class Pusher:
             r = send(self.port(), "HEAD", f"/v2/{repo}/blobs/{d}")
             if r.status == 200:
                 return True
-        r = send(self.port(), "POST", f"/v2/{repo}/blobs/uploads/?digest={d}", body=data,
-                 headers={"Content-Type": "application/octet-stream"})
+        r = send(
+            self.port(),
+            "POST",
+            f"/v2/{repo}/blobs/uploads/?digest={d}",
+            body=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         if r.status != 201:
             self.tally.other.append(f"blob {r.status} {r.body[:200]!r}")
             return False
         return True
 
     def manifest(self, repo: str, ref: str, data: bytes, media_type: str, note: str = "") -> int:
-        r = send(self.port(), "PUT", f"/v2/{repo}/manifests/{ref}", body=data, headers={"Content-Type": media_type})
+        r = send(
+            self.port(), "PUT", f"/v2/{repo}/manifests/{ref}", body=data, headers={"Content-Type": media_type}
+        )
         if r.status == 400 and b"MANIFEST_BLOB_UNKNOWN" in r.body:
             self.tally.refused.append(f"{repo} {ref} {note}: {r.body[:300]!r}")
         elif r.status != 201:
@@ -154,20 +181,28 @@ class Pusher:
             del self.old_children[:-12]
 
 
-def _gc_loop(data_dir: str, database_url: str, stop: threading.Event, passes: list[Any],
-             crashes: list[str]) -> None:
+def _gc_loop(
+    data_dir: str, database_url: str, stop: threading.Event, passes: list[Any], crashes: list[str]
+) -> None:
     from sciregistry.app import build_services
     from sciregistry.config import load_config
     from sciregistry.registry.gc import collect
 
-    cfg = load_config(overrides={"data_dir": data_dir, "database_url": database_url, "storage_fsync": False,
-                                 "auth_enabled": False}, environ={})
+    cfg = load_config(
+        overrides={
+            "data_dir": data_dir,
+            "database_url": database_url,
+            "storage_fsync": False,
+            "auth_enabled": False,
+        },
+        environ={},
+    )
     services = build_services(cfg, migrate=False)
     try:
         while not stop.is_set():
             try:
                 passes.append(collect(services.registry, grace=GRACE, delete_untagged=True))
-            except Exception as exc:  # noqa: BLE001 - counted, the test fails on it
+            except Exception as exc:
                 crashes.append(f"{type(exc).__name__}: {exc}")
             time.sleep(0.05)
     finally:
@@ -203,7 +238,7 @@ def nodes(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[tuple[list[
         try:
             with admin.connect() as conn:
                 conn.execute(text(f"CREATE DATABASE {name}"))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             pytest.skip(f"PostgreSQL unavailable: {exc}")
         env["SCIREGISTRY_DATABASE_URL"] = database_url = url.rsplit("/", 1)[0] + "/" + name
     else:
@@ -227,7 +262,9 @@ def test_online_gc_never_loses_an_accepted_push(nodes: tuple[list[Any], str]) ->
     servers, database_url = nodes
     ports = [s.port for s in servers]
     tally, stop, passes, crashes = Tally(), threading.Event(), [], []
-    gc = threading.Thread(target=_gc_loop, args=(str(servers[0].data_dir), database_url, stop, passes, crashes))
+    gc = threading.Thread(
+        target=_gc_loop, args=(str(servers[0].data_dir), database_url, stop, passes, crashes)
+    )
     gc.start()
     deadline = time.monotonic() + PUSH_SECONDS
     pushers = [Pusher(n, ports, tally, deadline) for n in range(PUSHERS)]
@@ -242,9 +279,11 @@ def test_online_gc_never_loses_an_accepted_push(nodes: tuple[list[Any], str]) ->
         gc.join()
     lost = tally.lost + _verify(ports[0], tally.accepted)
     deleted = sum(len(p.manifests_deleted) for p in passes)
-    summary = (f"nodes={len(ports)} accepted={len(tally.accepted)} lost={len(lost)} refused={len(tally.refused)} "
-               f"gc passes={len(passes)} crashed={len(crashes)} manifests deleted={deleted} "
-               f"blobs deleted={sum(len(p.blobs_deleted) for p in passes)}")
+    summary = (
+        f"nodes={len(ports)} accepted={len(tally.accepted)} lost={len(lost)} refused={len(tally.refused)} "
+        f"gc passes={len(passes)} crashed={len(crashes)} manifests deleted={deleted} "
+        f"blobs deleted={sum(len(p.blobs_deleted) for p in passes)}"
+    )
     print(summary)
     assert len(tally.accepted) > 20 and len(passes) > 5, summary
     assert deleted > 0, summary  # gc did collect the deleted images meanwhile

@@ -94,7 +94,9 @@ class Blob:
         self.sent_digest = "sha256:" + h.hexdigest()
 
 
-def stream(port: int, method: str, path: str, body: Iterator[bytes], length: int | None) -> tuple[int, dict[str, str]]:
+def stream(
+    port: int, method: str, path: str, body: Iterator[bytes], length: int | None
+) -> tuple[int, dict[str, str]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     try:
         headers = {"Content-Type": "application/octet-stream"}
@@ -161,8 +163,9 @@ def test_2gib_push_and_pull_keep_server_rss_flat(tmp_path: Path, record_property
             t_patch = time.monotonic() - t0
 
             # 2. monolithic POST ?digest= with a Content-Length
-            status, headers = stream(port, "POST", f"/v2/lab/big2/blobs/uploads/?digest={digest}",
-                                     Blob(SIZE).chunks(), SIZE)
+            status, headers = stream(
+                port, "POST", f"/v2/lab/big2/blobs/uploads/?digest={digest}", Blob(SIZE).chunks(), SIZE
+            )
             assert status == 201 and headers["docker-content-digest"] == digest
             t_post = time.monotonic() - t0 - t_patch
 
@@ -177,10 +180,12 @@ def test_2gib_push_and_pull_keep_server_rss_flat(tmp_path: Path, record_property
 
         peak = max(sampler.samples)
         growth = peak - idle
-        figures = (f"server tree RSS ({sampler.processes} processes, {len(sampler.samples)} samples): "
-                   f"idle {idle / MIB:.1f} MiB, peak {peak / MIB:.1f} MiB, growth {growth / MIB:.1f} MiB "
-                   f"(limit {LIMIT / MIB:.0f}); 2 GiB chunked PATCH {t_patch:.1f}s, monolithic POST {t_post:.1f}s, "
-                   f"pull {t_pull:.1f}s")
+        figures = (
+            f"server tree RSS ({sampler.processes} processes, {len(sampler.samples)} samples): "
+            f"idle {idle / MIB:.1f} MiB, peak {peak / MIB:.1f} MiB, growth {growth / MIB:.1f} MiB "
+            f"(limit {LIMIT / MIB:.0f}); 2 GiB chunked PATCH {t_patch:.1f}s, monolithic POST {t_post:.1f}s, "
+            f"pull {t_pull:.1f}s"
+        )
         print(figures, file=sys.stderr)
         record_property("idle_rss_mib", round(idle / MIB, 1))
         record_property("peak_rss_mib", round(peak / MIB, 1))

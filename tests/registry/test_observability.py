@@ -22,11 +22,19 @@ from ._support import sha256, start_server
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 FAMILIES = [
-    "sciregistry_http_requests_total", "sciregistry_http_request_duration_seconds_bucket",
-    "sciregistry_http_received_bytes_total", "sciregistry_http_sent_bytes_total", "sciregistry_uploads_in_progress",
-    "sciregistry_gc_passes_total", "sciregistry_gc_duration_seconds_count", "sciregistry_db_pool_connections_in_use",
-    "sciregistry_db_pool_capacity", "sciregistry_db_connections_opened_total", "sciregistry_run_crates_refused_total",
-    "sciregistry_login_failures_total", "sciregistry_login_throttled_total",
+    "sciregistry_http_requests_total",
+    "sciregistry_http_request_duration_seconds_bucket",
+    "sciregistry_http_received_bytes_total",
+    "sciregistry_http_sent_bytes_total",
+    "sciregistry_uploads_in_progress",
+    "sciregistry_gc_passes_total",
+    "sciregistry_gc_duration_seconds_count",
+    "sciregistry_db_pool_connections_in_use",
+    "sciregistry_db_pool_capacity",
+    "sciregistry_db_connections_opened_total",
+    "sciregistry_run_crates_refused_total",
+    "sciregistry_login_failures_total",
+    "sciregistry_login_throttled_total",
 ]
 
 
@@ -37,8 +45,15 @@ def basic(user: str, password: str) -> dict[str, str]:
 def make_app(tmp_path: Path, **extra: Any) -> Any:
     from sciregistry.app import create_app
 
-    return create_app({"data_dir": str(tmp_path / "data"), "auth_enabled": True, "storage_fsync": False,
-                       "testing": True, **extra})
+    return create_app(
+        {
+            "data_dir": str(tmp_path / "data"),
+            "auth_enabled": True,
+            "storage_fsync": False,
+            "testing": True,
+            **extra,
+        }
+    )
 
 
 def push_image(c: Any, repo: str, tag: str, headers: dict[str, str]) -> None:
@@ -46,11 +61,24 @@ def push_image(c: Any, repo: str, tag: str, headers: dict[str, str]) -> None:
     for blob in (config, layer):
         r = c.post(f"/v2/{repo}/blobs/uploads/?digest={sha256(blob)}", data=blob, headers=headers)
         assert r.status_code == 201, r.data
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": sha256(config), "size": len(config)},
-                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                                       "digest": sha256(layer), "size": len(layer)}]}).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha256(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": sha256(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
     r = c.put(f"/v2/{repo}/manifests/{tag}", data=manifest, headers={**headers, "Content-Type": OCI_MANIFEST})
     assert r.status_code == 201, r.data
 
@@ -74,14 +102,18 @@ def value(s: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **l
 
 # --- a live server with two workers --------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
     base = tmp_path_factory.mktemp("observe")
     metrics_dir = base / "prom"
     metrics_dir.mkdir()
     (metrics_dir / "counter_1.db").write_bytes(b"stale file of an earlier run")  # must be cleaned at start
-    server = start_server(base / "data", workers=2,
-                          env={"SCIREGISTRY_LOG_FORMAT": "json", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    server = start_server(
+        base / "data",
+        workers=2,
+        env={"SCIREGISTRY_LOG_FORMAT": "json", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+    )
     yield server, metrics_dir
     server.stop()
 
@@ -99,11 +131,24 @@ def _push(url: str, repo: str, salt: str) -> str:
     assert r.status_code == 202, r.text
     r = s.put(url + r.headers["Location"], params={"digest": sha256(layer)})
     assert r.status_code == 201, r.text
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": sha256(config), "size": len(config)},
-                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                                       "digest": sha256(layer), "size": len(layer)}]}).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha256(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": sha256(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
     r = s.put(f"{url}/v2/{repo}/manifests/v1", data=manifest, headers={"Content-Type": OCI_MANIFEST})
     assert r.status_code == 201, r.text
     return sha256(layer)
@@ -131,8 +176,12 @@ def test_metrics_sum_every_worker_after_push_and_pull(served: tuple[Any, Path]) 
 
     # Every worker that counted is replaced (gunicorn starts new ones): /metrics, answered by a
     # process that served none of these requests, must still count every one of them.
-    workers = [int(m.group(1)) for line in list(server.log)
-               for m in [re.search(r"Booting worker with pid: (\d+)", line)] if m]
+    workers = [
+        int(m.group(1))
+        for line in list(server.log)
+        for m in [re.search(r"Booting worker with pid: (\d+)", line)]
+        if m
+    ]
     assert len(workers) == 2
     for pid in workers:
         os.kill(pid, signal.SIGTERM)
@@ -155,14 +204,40 @@ def test_metrics_sum_every_worker_after_push_and_pull(served: tuple[Any, Path]) 
     s = samples(text)
     for family in FAMILIES:
         assert any(n == family for n, _ in s), family
-    assert value(s, "sciregistry_http_requests_total", method="GET", route="/v2/<name>/manifests/<ref>",
-                 status="200") == pulls
-    assert value(s, "sciregistry_http_request_duration_seconds_count", method="GET",
-                 route="/v2/<name>/manifests/<ref>") == pulls
-    assert value(s, "sciregistry_http_requests_total", method="PUT", route="/v2/<name>/manifests/<ref>",
-                 status="201") == 1
+    assert (
+        value(
+            s,
+            "sciregistry_http_requests_total",
+            method="GET",
+            route="/v2/<name>/manifests/<ref>",
+            status="200",
+        )
+        == pulls
+    )
+    assert (
+        value(
+            s,
+            "sciregistry_http_request_duration_seconds_count",
+            method="GET",
+            route="/v2/<name>/manifests/<ref>",
+        )
+        == pulls
+    )
+    assert (
+        value(
+            s,
+            "sciregistry_http_requests_total",
+            method="PUT",
+            route="/v2/<name>/manifests/<ref>",
+            status="201",
+        )
+        == 1
+    )
     # the chunked PATCH has no Content-Length: its bytes are counted as read
-    assert value(s, "sciregistry_http_received_bytes_total", route="/v2/<name>/blobs/uploads/<upload_id>") >= 300_000
+    assert (
+        value(s, "sciregistry_http_received_bytes_total", route="/v2/<name>/blobs/uploads/<upload_id>")
+        >= 300_000
+    )
     assert value(s, "sciregistry_http_sent_bytes_total", route="/v2/<name>/blobs/<digest>") >= 300_000
     assert value(s, "sciregistry_gc_passes_total", outcome="ok") == 1
     assert value(s, "sciregistry_uploads_in_progress") == 0
@@ -202,6 +277,7 @@ def test_json_access_lines_carry_the_request_id(served: tuple[Any, Path]) -> Non
 
 # --- in-process: protection, log formats, request ids, readiness ----------------------------------
 
+
 @pytest.fixture
 def auth_app(tmp_path: Path) -> Iterator[Any]:
     app = make_app(tmp_path, admin_password="admin-secret-pw")
@@ -236,11 +312,19 @@ def test_crate_refusals_and_login_throttle_are_counted(auth_app: Any) -> None:
     c = auth_app.test_client()
     refused, throttled = metrics.CRATES_REFUSED._value.get(), metrics.LOGIN_THROTTLED._value.get()
     admin = basic("admin", "admin-secret-pw")
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                           "artifactType": "application/vnd.sciregistry.rocrate.v1",
-                           "config": {"mediaType": "application/vnd.oci.empty.v1+json",
-                                      "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-                                      "size": 2}, "layers": []}).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.sciregistry.rocrate.v1",
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                "size": 2,
+            },
+            "layers": [],
+        }
+    ).encode()
     c.post(f"/v2/lab/runs/blobs/uploads/?digest={sha256(b'{}')}", data=b"{}", headers=admin)
     r = c.put("/v2/lab/runs/manifests/crate", data=manifest, headers={**admin, "Content-Type": OCI_MANIFEST})
     assert r.status_code == 400
@@ -262,7 +346,7 @@ class _Capture:
         self.logger = logging.getLogger("sciregistry")
         self.level = self.logger.level
 
-    def __enter__(self) -> _Capture:  # noqa: PYI034
+    def __enter__(self) -> _Capture:
         self.logger.addHandler(self.handler)
         self.logger.setLevel(logging.INFO)
         return self
@@ -286,10 +370,14 @@ def test_plain_access_line_and_principal(auth_app: Any) -> None:
     line = next(ln for ln in cap.lines() if "rid=req-plain-1" in ln)
     assert "INFO sciregistry.access [rid=req-plain-1]:" in line
     assert '"GET /v2/lab/plain/manifests/v1" 200' in line and f"out={len(r.data)}" in line
-    assert "route=/v2/<name>/manifests/<ref>" in line and " admin " in line and re.search(r" [0-9.]+ms ", line)
+    assert (
+        "route=/v2/<name>/manifests/<ref>" in line and " admin " in line and re.search(r" [0-9.]+ms ", line)
+    )
 
 
-@pytest.mark.parametrize("hostile", ["a" * 129, "x\r\nSet-Cookie: a=b", "id with spaces", "<script>", "\"quoted\"", "é", ""])
+@pytest.mark.parametrize(
+    "hostile", ["a" * 129, "x\r\nSet-Cookie: a=b", "id with spaces", "<script>", '"quoted"', "é", ""]
+)
 def test_hostile_request_id_is_replaced(auth_app: Any, hostile: str) -> None:
     c = auth_app.test_client()
     with _Capture("json") as cap:
@@ -369,9 +457,14 @@ def test_access_line_of_configured_logging(auth_app: Any, log_format: str) -> No
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2, lines
     if log_format == "plain":
-        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING sciregistry.test \[rid=-\]: before", lines[0])
-        assert re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO sciregistry.access \[rid=fmt-1\]: '
-                            r'127\.0\.0\.1 anonymous "GET /v2/" 401 in=0 out=\d+ [0-9.]+ms route=/v2/', lines[1]), lines[1]
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING sciregistry.test \[rid=-\]: before", lines[0]
+        )
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO sciregistry.access \[rid=fmt-1\]: "
+            r'127\.0\.0\.1 anonymous "GET /v2/" 401 in=0 out=\d+ [0-9.]+ms route=/v2/',
+            lines[1],
+        ), lines[1]
     else:
         before, access = json.loads(lines[0]), json.loads(lines[1])
         assert set(before) == {"time", "level", "logger", "message", "request_id"}
@@ -388,9 +481,15 @@ def test_metrics_on_their_own_address(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = start_server(tmp_path / "data", workers=1,
-                          env={"SCIREGISTRY_AUTH_ENABLED": "true", "SCIREGISTRY_ADMIN_PASSWORD": "admin-pw-123",
-                               "SCIREGISTRY_METRICS_BIND": f"127.0.0.1:{port}"})
+    server = start_server(
+        tmp_path / "data",
+        workers=1,
+        env={
+            "SCIREGISTRY_AUTH_ENABLED": "true",
+            "SCIREGISTRY_ADMIN_PASSWORD": "admin-pw-123",
+            "SCIREGISTRY_METRICS_BIND": f"127.0.0.1:{port}",
+        },
+    )
     try:
         assert requests.get(f"{server.url}/v2/").status_code == 401
         assert requests.get(f"{server.url}/metrics", auth=("admin", "admin-pw-123")).status_code == 404

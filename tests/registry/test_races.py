@@ -28,19 +28,27 @@ def _digest(data: bytes) -> str:
 
 def _push_blob(port: int, repo: str, data: bytes) -> str:
     d = _digest(data)
-    r = send(port, "POST", f"/v2/{repo}/blobs/uploads/?digest={d}", body=data,
-             headers={"Content-Type": "application/octet-stream"})
+    r = send(
+        port,
+        "POST",
+        f"/v2/{repo}/blobs/uploads/?digest={d}",
+        body=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert r.status == 201, r.body
     return d
 
 
 def _manifest(config: str, layer: str, salt: str) -> bytes:
-    return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config,
-                                  "size": 2},
-                       "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer,
-                                   "size": 5}],
-                       "annotations": {"salt": salt}}).encode()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": 5}],
+            "annotations": {"salt": salt},
+        }
+    ).encode()
 
 
 def _run(n: int, fn: Callable[[int], Any]) -> list[Any]:
@@ -52,7 +60,7 @@ def _run(n: int, fn: Callable[[int], Any]) -> list[Any]:
         barrier.wait()
         try:
             results[i] = fn(i)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
@@ -77,7 +85,7 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         try:
             with admin.connect() as conn:
                 conn.execute(text(f"CREATE DATABASE {name}"))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             pytest.skip(f"PostgreSQL unavailable: {exc}")
         env["SCIREGISTRY_DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
     server = start_server(tmp_path_factory.mktemp(f"races-{request.param}") / "data", env=env, workers=2)
@@ -104,13 +112,21 @@ def test_delete_while_the_tag_is_pushed_again(live: Any) -> None:
             if i % 2:
                 statuses.append(send(port, "DELETE", f"/v2/{repo}/manifests/{digest}").status)
             else:
-                statuses.append(send(port, "PUT", f"/v2/{repo}/manifests/v0", body=manifest,
-                                     headers={"Content-Type": OCI_MANIFEST}).status)
+                statuses.append(
+                    send(
+                        port,
+                        "PUT",
+                        f"/v2/{repo}/manifests/v0",
+                        body=manifest,
+                        headers={"Content-Type": OCI_MANIFEST},
+                    ).status
+                )
         return statuses
 
     results = _run(12, churn)
-    assert {s for statuses in results for s in statuses} <= {201, 202, 404}, \
-        [ln for ln in live.log if " ERROR " in ln][:5]
+    assert {s for statuses in results for s in statuses} <= {201, 202, 404}, [
+        ln for ln in live.log if " ERROR " in ln
+    ][:5]
     # whatever won last, the state is consistent: the tag resolves, or it and the manifest are gone
     r = send(port, "GET", f"/v2/{repo}/manifests/v0")
     tags = send(port, "GET", f"/v2/{repo}/tags/list").json()["tags"]
@@ -128,7 +144,11 @@ def test_racing_final_puts_of_one_upload(live: Any) -> None:
         data = f"finish me once {round_}".encode() * 1000
         d = _digest(data)
         loc = send(port, "POST", f"/v2/{repo}/blobs/uploads/").headers["location"]
-        assert send(port, "PATCH", loc, body=data, headers={"Content-Type": "application/octet-stream"}).status == 202
+        assert (
+            send(port, "PATCH", loc, body=data, headers={"Content-Type": "application/octet-stream"}).status
+            == 202
+        )
+
         def finish(i: int, loc: str = loc, d: str = d) -> int:
             return send(port, "DELETE" if i == 7 else "PUT", loc if i == 7 else f"{loc}?digest={d}").status
 

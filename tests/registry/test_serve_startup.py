@@ -20,8 +20,9 @@ def _rss_kib(pid: int) -> int:
 
 
 def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True,
-                         check=False).stdout
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    ).stdout
     return [int(x) for x in out.split()]
 
 
@@ -43,9 +44,25 @@ def test_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIREGISTRY_")}
     # port 1 on loopback: nothing listens there, the connection is refused at once
     env["SCIREGISTRY_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/none"
-    proc = subprocess.run([sys.executable, "-m", "sciregistry", "serve", "--host", "127.0.0.1", "--port", "0",
-                           "--data-dir", str(tmp_path / "data")], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sciregistry",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 1
     assert "could not prepare the database" in proc.stderr
     assert "Connection refused" in proc.stderr

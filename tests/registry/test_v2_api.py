@@ -28,9 +28,20 @@ from sciregistry.oci import (
 )
 
 SPEC_CODES = {
-    "BLOB_UNKNOWN", "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN",
-    "MANIFEST_INVALID", "MANIFEST_UNKNOWN", "NAME_INVALID", "NAME_UNKNOWN", "SIZE_INVALID", "UNAUTHORIZED",
-    "DENIED", "UNSUPPORTED", "TOOMANYREQUESTS",
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
 }
 
 
@@ -49,8 +60,16 @@ class V2:
         self.c = client
         self.seen = 0
 
-    def __call__(self, method: str, path: str, *, body: bytes | None = None, headers: dict[str, str] | None = None,
-                 chunked: bool = False, terminated: bool = True) -> TestResponse:
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        chunked: bool = False,
+        terminated: bool = True,
+    ) -> TestResponse:
         kw: dict[str, Any] = {"method": method, "headers": dict(headers or {})}
         if chunked:
             kw["input_stream"] = io.BytesIO(body or b"")
@@ -75,8 +94,11 @@ class V2:
     def push_blob(self, name: str, data: bytes, digest: str | None = None) -> str:
         digest = digest or sha256(data)
         r = self(
-            "POST", f"/v2/{name}/blobs/uploads/?digest={digest}", body=data,
-            headers={"Content-Type": "application/octet-stream"})
+            "POST",
+            f"/v2/{name}/blobs/uploads/?digest={digest}",
+            body=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         assert r.status_code == 201, r.data
         return digest
 
@@ -99,13 +121,17 @@ def test_the_spec_code_set_is_exactly_the_14_codes() -> None:
     assert OCI_ERROR_CODES == SPEC_CODES
 
 
-def manifest_doc(layers: list[tuple[str, int]], *, config: tuple[str, str, int] | None = None,
-                 **extra: Any) -> dict[str, Any]:
+def manifest_doc(
+    layers: list[tuple[str, int]], *, config: tuple[str, str, int] | None = None, **extra: Any
+) -> dict[str, Any]:
     cfg = config or (OCI_EMPTY, EMPTY_JSON_DIGEST, 2)
-    return {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": cfg[0], "digest": cfg[1], "size": cfg[2]},
-            "layers": [{"mediaType": "text/tab-separated-values", "digest": d, "size": s} for d, s in layers],
-            **extra}
+    return {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": cfg[0], "digest": cfg[1], "size": cfg[2]},
+        "layers": [{"mediaType": "text/tab-separated-values", "digest": d, "size": s} for d, s in layers],
+        **extra,
+    }
 
 
 def encode(doc: Any, indent: int | None = 3) -> bytes:
@@ -122,6 +148,7 @@ def push_image(v2: V2, name: str, payload: bytes, ref: str, **extra: Any) -> tup
 
 # --- base ----------------------------------------------------------------------------------------
 
+
 def test_base_endpoint(v2: V2) -> None:
     r = v2("GET", "/v2/")
     assert r.status_code == 200 and r.get_json() == {}
@@ -129,6 +156,7 @@ def test_base_endpoint(v2: V2) -> None:
 
 
 # --- blobs: pull ---------------------------------------------------------------------------------
+
 
 def test_monolithic_post_then_head_and_get(v2: V2) -> None:
     data = b"0123456789" * 7
@@ -160,12 +188,20 @@ RANGES = [  # (Range header, Content-Range, body) on the 10-byte blob b"01234567
     ("bytes=7-", "bytes 7-9/10", b"789"),
     ("bytes=0-", "bytes 0-9/10", b"0123456789"),
     ("bytes=-3", "bytes 7-9/10", b"789"),
-    ("bytes=-50", "bytes 0-9/10", b"0123456789"),      # suffix longer than the blob: all of it
-    ("bytes=8-1000", "bytes 8-9/10", b"89"),           # end past the blob: clamped
+    ("bytes=-50", "bytes 0-9/10", b"0123456789"),  # suffix longer than the blob: all of it
+    ("bytes=8-1000", "bytes 8-9/10", b"89"),  # end past the blob: clamped
     ("bytes=9-9", "bytes 9-9/10", b"9"),
 ]
-UNSATISFIABLE = ["bytes=10-", "bytes=10-20", "bytes=5-2", "bytes=-0", "bytes=-", "bytes=abc", "bytes=1-2-3",
-                 "bytes=99999999999999999999-"]
+UNSATISFIABLE = [
+    "bytes=10-",
+    "bytes=10-20",
+    "bytes=5-2",
+    "bytes=-0",
+    "bytes=-",
+    "bytes=abc",
+    "bytes=1-2-3",
+    "bytes=99999999999999999999-",
+]
 
 
 def test_blob_range(v2: V2) -> None:
@@ -235,6 +271,7 @@ def test_sha512_blob(v2: V2) -> None:
 
 # --- blobs: push ---------------------------------------------------------------------------------
 
+
 def start(v2: V2, name: str = "lab/x") -> str:
     r = v2("POST", f"/v2/{name}/blobs/uploads/")
     assert r.status_code == 202
@@ -248,7 +285,9 @@ def start(v2: V2, name: str = "lab/x") -> str:
 def test_post_then_put_with_the_whole_body(v2: V2) -> None:
     data = b"whole body on PUT"
     loc = start(v2)
-    r = v2("PUT", f"{loc}?digest={sha256(data)}", body=data, headers={"Content-Type": "application/octet-stream"})
+    r = v2(
+        "PUT", f"{loc}?digest={sha256(data)}", body=data, headers={"Content-Type": "application/octet-stream"}
+    )
     assert r.status_code == 201
     assert r.headers["Location"] == f"/v2/lab/x/blobs/{sha256(data)}"
     assert r.headers["Docker-Content-Digest"] == sha256(data)
@@ -263,8 +302,12 @@ def test_chunked_upload_with_content_range_status_and_out_of_order(v2: V2) -> No
     loc = start(v2)
     uid = loc.rsplit("/", 1)[1]
 
-    r = v2("PATCH", loc, body=data[:4000],
-           headers={"Content-Range": "0-3999", "Content-Type": "application/octet-stream"})
+    r = v2(
+        "PATCH",
+        loc,
+        body=data[:4000],
+        headers={"Content-Range": "0-3999", "Content-Type": "application/octet-stream"},
+    )
     assert r.status_code == 202
     assert r.headers["Location"] == loc
     assert r.headers["Range"] == "0-3999"
@@ -335,7 +378,12 @@ def test_put_with_final_chunk(v2: V2) -> None:
     data = b"first part|second part"
     loc = start(v2)
     assert v2("PATCH", loc, body=data[:11], headers={"Content-Range": "0-10"}).status_code == 202
-    r = v2("PUT", f"{loc}?digest={sha256(data)}", body=data[11:], headers={"Content-Range": f"11-{len(data) - 1}"})
+    r = v2(
+        "PUT",
+        f"{loc}?digest={sha256(data)}",
+        body=data[11:],
+        headers={"Content-Range": f"11-{len(data) - 1}"},
+    )
     assert r.status_code == 201
     assert v2("GET", f"/v2/lab/x/blobs/{sha256(data)}").data == data
     # final chunk without Content-Range
@@ -472,6 +520,7 @@ def test_blob_delete(v2: V2) -> None:
 
 # --- manifests -----------------------------------------------------------------------------------
 
+
 def test_oci_manifest_put_get_head_by_tag_and_digest(v2: V2) -> None:
     data, digest = push_image(v2, "lab/x", b"layer-bytes", "v1")
     assert digest == sha256(data)
@@ -500,7 +549,10 @@ def test_manifest_put_response(v2: V2) -> None:
     assert "OCI-Subject" not in r.headers
     assert r.data == b""
     # pushing the same bytes again is fine
-    assert v2("PUT", "/v2/lab/x/manifests/latest", body=data, headers={"Content-Type": OCI_MANIFEST}).status_code == 201
+    assert (
+        v2("PUT", "/v2/lab/x/manifests/latest", body=data, headers={"Content-Type": OCI_MANIFEST}).status_code
+        == 201
+    )
 
 
 def test_manifest_put_by_digest(v2: V2) -> None:
@@ -517,7 +569,9 @@ def test_manifest_put_by_digest(v2: V2) -> None:
     g = v2("GET", f"/v2/lab/x/manifests/{sha512(data)}")
     assert g.data == data and g.headers["Docker-Content-Digest"] == sha512(data)
     # a reference that does not match the body
-    r = v2("PUT", f"/v2/lab/x/manifests/{sha256(b'other')}", body=data, headers={"Content-Type": OCI_MANIFEST})
+    r = v2(
+        "PUT", f"/v2/lab/x/manifests/{sha256(b'other')}", body=data, headers={"Content-Type": OCI_MANIFEST}
+    )
     assert r.status_code == 400 and error_code(r) == "DIGEST_INVALID"
 
 
@@ -541,20 +595,33 @@ def test_manifest_content_type_mismatch(v2: V2) -> None:
 def test_manifest_blob_unknown_for_missing_layer_and_config(v2: V2) -> None:
     layer = v2.push_blob("lab/x", b"present layer")
     missing = sha256(b"missing")
-    r = v2("PUT", "/v2/lab/x/manifests/t", body=encode(manifest_doc([(layer, 13), (missing, 7)])),
-           headers={"Content-Type": OCI_MANIFEST})
+    r = v2(
+        "PUT",
+        "/v2/lab/x/manifests/t",
+        body=encode(manifest_doc([(layer, 13), (missing, 7)])),
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     assert r.status_code == 400
     err = r.get_json()["errors"][0]
     assert err["code"] == "MANIFEST_BLOB_UNKNOWN"
     assert err["detail"] == {"missing": [missing]}
-    r = v2("PUT", "/v2/lab/x/manifests/t",
-           body=encode(manifest_doc([(layer, 13)], config=("application/vnd.oci.image.config.v1+json", missing, 7))),
-           headers={"Content-Type": OCI_MANIFEST})
+    r = v2(
+        "PUT",
+        "/v2/lab/x/manifests/t",
+        body=encode(
+            manifest_doc([(layer, 13)], config=("application/vnd.oci.image.config.v1+json", missing, 7))
+        ),
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     assert r.status_code == 400 and error_code(r) == "MANIFEST_BLOB_UNKNOWN"
     # a blob of another repository does not count
     other = v2.push_blob("lab/other", b"elsewhere")
-    r = v2("PUT", "/v2/lab/x/manifests/t", body=encode(manifest_doc([(other, 9)])),
-           headers={"Content-Type": OCI_MANIFEST})
+    r = v2(
+        "PUT",
+        "/v2/lab/x/manifests/t",
+        body=encode(manifest_doc([(other, 9)])),
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     assert r.status_code == 400 and error_code(r) == "MANIFEST_BLOB_UNKNOWN"
     r = v2("GET", "/v2/lab/x/manifests/t")
     assert r.status_code == 404 and error_code(r) == "MANIFEST_UNKNOWN"
@@ -584,12 +651,26 @@ def test_unknown_layer_media_types_are_accepted(v2: V2) -> None:
 def test_oci_index(v2: V2) -> None:
     m1, d1 = push_image(v2, "lab/x", b"amd64", "amd64")
     m2, d2 = push_image(v2, "lab/x", b"arm64", "arm64")
-    idx = encode({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": d1, "size": len(m1),
-         "platform": {"os": "linux", "architecture": "amd64"}},
-        {"mediaType": OCI_MANIFEST, "digest": d2, "size": len(m2),
-         "platform": {"os": "linux", "architecture": "arm64"}},
-    ]})
+    idx = encode(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": d1,
+                    "size": len(m1),
+                    "platform": {"os": "linux", "architecture": "amd64"},
+                },
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": d2,
+                    "size": len(m2),
+                    "platform": {"os": "linux", "architecture": "arm64"},
+                },
+            ],
+        }
+    )
     r = v2.push_manifest("lab/x", "multi", idx, OCI_INDEX)
     assert r.headers["Docker-Content-Digest"] == sha256(idx)
     g = v2("GET", "/v2/lab/x/manifests/multi")
@@ -599,17 +680,29 @@ def test_oci_index(v2: V2) -> None:
 def test_index_children_must_exist(v2: V2) -> None:
     m1, d1 = push_image(v2, "lab/x", b"a", "a")
     missing = sha256(b"no such manifest")
-    idx = encode({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": d1, "size": len(m1)},
-        {"mediaType": OCI_MANIFEST, "digest": missing, "size": 10}]})
+    idx = encode(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {"mediaType": OCI_MANIFEST, "digest": d1, "size": len(m1)},
+                {"mediaType": OCI_MANIFEST, "digest": missing, "size": 10},
+            ],
+        }
+    )
     r = v2("PUT", "/v2/lab/x/manifests/multi", body=idx, headers={"Content-Type": OCI_INDEX})
     assert r.status_code == 400
     err = r.get_json()["errors"][0]
     assert err["code"] == "MANIFEST_BLOB_UNKNOWN" and err["detail"] == {"missing": [missing]}
     # a blob with that digest is not a manifest
     blob = v2.push_blob("lab/x", b"just a blob")
-    idx2 = encode({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                   "manifests": [{"mediaType": OCI_MANIFEST, "digest": blob, "size": 11}]})
+    idx2 = encode(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": blob, "size": 11}],
+        }
+    )
     r = v2("PUT", "/v2/lab/x/manifests/multi", body=idx2, headers={"Content-Type": OCI_INDEX})
     assert r.status_code == 400 and error_code(r) == "MANIFEST_BLOB_UNKNOWN"
 
@@ -618,23 +711,50 @@ def test_docker_schema2_and_manifest_list(v2: V2) -> None:
     cfg_bytes = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
     cfg = v2.push_blob("lab/d", cfg_bytes)
     layer = v2.push_blob("lab/d", b"\x1f\x8b fake gzip")
-    man = encode({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-                  "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": cfg,
-                             "size": len(cfg_bytes)},
-                  "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": layer,
-                              "size": 12}]}, indent=None)
+    man = encode(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "digest": cfg,
+                "size": len(cfg_bytes),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "digest": layer,
+                    "size": 12,
+                }
+            ],
+        },
+        indent=None,
+    )
     v2.push_manifest("lab/d", "v1", man, DOCKER_MANIFEST)
     g = v2("GET", "/v2/lab/d/manifests/v1")
     assert g.data == man and g.headers["Content-Type"] == DOCKER_MANIFEST
     assert g.headers["Docker-Content-Digest"] == sha256(man)
-    mlist = encode({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_LIST, "manifests": [
-        {"mediaType": DOCKER_MANIFEST, "digest": sha256(man), "size": len(man),
-         "platform": {"architecture": "amd64", "os": "linux"}}]})
+    mlist = encode(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST_LIST,
+            "manifests": [
+                {
+                    "mediaType": DOCKER_MANIFEST,
+                    "digest": sha256(man),
+                    "size": len(man),
+                    "platform": {"architecture": "amd64", "os": "linux"},
+                }
+            ],
+        }
+    )
     v2.push_manifest("lab/d", "list", mlist, DOCKER_MANIFEST_LIST)
     g = v2("GET", "/v2/lab/d/manifests/list")
     assert g.data == mlist and g.headers["Content-Type"] == DOCKER_MANIFEST_LIST
     h = v2("HEAD", f"/v2/lab/d/manifests/{sha256(mlist)}")
-    assert h.headers["Content-Type"] == DOCKER_MANIFEST_LIST and h.headers["Content-Length"] == str(len(mlist))
+    assert h.headers["Content-Type"] == DOCKER_MANIFEST_LIST and h.headers["Content-Length"] == str(
+        len(mlist)
+    )
 
 
 def test_manifest_unknown(v2: V2) -> None:
@@ -661,37 +781,60 @@ def test_tag_moves_to_the_new_manifest(v2: V2) -> None:
 def test_subject_header_and_missing_subject_allowed(v2: V2) -> None:
     subject = sha256(b"a manifest that was never pushed")
     layer = v2.push_blob("lab/x", b"sig")
-    doc = manifest_doc([(layer, 3)], artifactType="application/vnd.example.sig",
-                       subject={"mediaType": OCI_MANIFEST, "digest": subject, "size": 100})
+    doc = manifest_doc(
+        [(layer, 3)],
+        artifactType="application/vnd.example.sig",
+        subject={"mediaType": OCI_MANIFEST, "digest": subject, "size": 100},
+    )
     r = v2.push_manifest("lab/x", sha256(encode(doc)), encode(doc))
     assert r.headers["OCI-Subject"] == subject
 
 
 # --- referrers -----------------------------------------------------------------------------------
 
+
 def test_referrers(v2: V2) -> None:
     _, subject = push_image(v2, "lab/x", b"the data", "v1")
     subj_desc = {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1}
     note = v2.push_blob("lab/x", b"a note")
 
-    a1_doc = manifest_doc([(note, 6)], artifactType="application/vnd.sciregistry.result.v1", subject=subj_desc,
-                          annotations={"org.opencontainers.image.created": "2026-11-28T08:00:00Z", "k": "v"})
+    a1_doc = manifest_doc(
+        [(note, 6)],
+        artifactType="application/vnd.sciregistry.result.v1",
+        subject=subj_desc,
+        annotations={"org.opencontainers.image.created": "2026-11-28T08:00:00Z", "k": "v"},
+    )
     a1 = encode(a1_doc)
     v2.push_manifest("lab/x", sha256(a1), a1)
 
     cfg = v2.push_blob("lab/x", b'{"run":1}')
-    a2 = encode(manifest_doc([(note, 6)], config=("application/vnd.example.run.config+json", cfg, 9),
-                             subject=subj_desc))
+    a2 = encode(
+        manifest_doc(
+            [(note, 6)], config=("application/vnd.example.run.config+json", cfg, 9), subject=subj_desc
+        )
+    )
     v2.push_manifest("lab/x", sha256(a2), a2)
 
-    a3 = encode({"schemaVersion": 2, "mediaType": OCI_INDEX, "artifactType": "application/vnd.example.bundle",
-                 "manifests": [], "subject": subj_desc})
+    a3 = encode(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "artifactType": "application/vnd.example.bundle",
+            "manifests": [],
+            "subject": subj_desc,
+        }
+    )
     r = v2.push_manifest("lab/x", sha256(a3), a3, OCI_INDEX)
     assert r.headers["OCI-Subject"] == subject
 
     # an unrelated manifest with another subject
-    other = encode(manifest_doc([(note, 6)], artifactType="application/vnd.sciregistry.result.v1",
-                                subject={"mediaType": OCI_MANIFEST, "digest": sha256(b"x"), "size": 1}))
+    other = encode(
+        manifest_doc(
+            [(note, 6)],
+            artifactType="application/vnd.sciregistry.result.v1",
+            subject={"mediaType": OCI_MANIFEST, "digest": sha256(b"x"), "size": 1},
+        )
+    )
     v2.push_manifest("lab/x", sha256(other), other)
 
     r = v2("GET", f"/v2/lab/x/referrers/{subject}")
@@ -702,13 +845,25 @@ def test_referrers(v2: V2) -> None:
     assert doc["schemaVersion"] == 2 and doc["mediaType"] == OCI_INDEX
     by_digest = {m["digest"]: m for m in doc["manifests"]}
     assert set(by_digest) == {sha256(a1), sha256(a2), sha256(a3)}
-    assert by_digest[sha256(a1)] == {"mediaType": OCI_MANIFEST, "digest": sha256(a1), "size": len(a1),
-                                     "artifactType": "application/vnd.sciregistry.result.v1",
-                                     "annotations": a1_doc["annotations"]}
-    assert by_digest[sha256(a2)] == {"mediaType": OCI_MANIFEST, "digest": sha256(a2), "size": len(a2),
-                                     "artifactType": "application/vnd.example.run.config+json"}
-    assert by_digest[sha256(a3)] == {"mediaType": OCI_INDEX, "digest": sha256(a3), "size": len(a3),
-                                     "artifactType": "application/vnd.example.bundle"}
+    assert by_digest[sha256(a1)] == {
+        "mediaType": OCI_MANIFEST,
+        "digest": sha256(a1),
+        "size": len(a1),
+        "artifactType": "application/vnd.sciregistry.result.v1",
+        "annotations": a1_doc["annotations"],
+    }
+    assert by_digest[sha256(a2)] == {
+        "mediaType": OCI_MANIFEST,
+        "digest": sha256(a2),
+        "size": len(a2),
+        "artifactType": "application/vnd.example.run.config+json",
+    }
+    assert by_digest[sha256(a3)] == {
+        "mediaType": OCI_INDEX,
+        "digest": sha256(a3),
+        "size": len(a3),
+        "artifactType": "application/vnd.example.bundle",
+    }
 
     r = v2("GET", f"/v2/lab/x/referrers/{subject}?artifactType=application/vnd.sciregistry.result.v1")
     assert r.status_code == 200
@@ -743,9 +898,19 @@ def test_referrers_fold_in_the_fallback_tag_index(v2: V2) -> None:
     # a client without referrers API support pushed an artifact and listed it in the fallback tag
     legacy = encode(manifest_doc([(note, 1)], artifactType="application/vnd.legacy"))
     v2.push_manifest("lab/x", sha256(legacy), legacy)
-    legacy_desc = {"mediaType": OCI_MANIFEST, "digest": sha256(legacy), "size": len(legacy),
-                   "artifactType": "application/vnd.legacy", "annotations": {"from": "fallback"}}
-    dup_desc = {"mediaType": OCI_MANIFEST, "digest": sha256(a1), "size": len(a1), "artifactType": "application/vnd.a"}
+    legacy_desc = {
+        "mediaType": OCI_MANIFEST,
+        "digest": sha256(legacy),
+        "size": len(legacy),
+        "artifactType": "application/vnd.legacy",
+        "annotations": {"from": "fallback"},
+    }
+    dup_desc = {
+        "mediaType": OCI_MANIFEST,
+        "digest": sha256(a1),
+        "size": len(a1),
+        "artifactType": "application/vnd.a",
+    }
     fallback = encode({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [dup_desc, legacy_desc]})
     v2.push_manifest("lab/x", "sha256-" + subject.split(":")[1], fallback, OCI_INDEX)
 
@@ -760,6 +925,7 @@ def test_referrers_fold_in_the_fallback_tag_index(v2: V2) -> None:
 
 
 # --- tags and catalog ----------------------------------------------------------------------------
+
 
 def test_tags_list_order_and_pagination(v2: V2) -> None:
     layer = v2.push_blob("lab/x", b"l")
@@ -824,6 +990,7 @@ def test_catalog(v2: V2) -> None:
 
 # --- deletes -------------------------------------------------------------------------------------
 
+
 def test_tag_delete_removes_only_the_tag(v2: V2) -> None:
     data, digest = push_image(v2, "lab/x", b"l", "v1")
     v2.push_manifest("lab/x", "v1-alias", data)
@@ -887,19 +1054,25 @@ def test_routing_errors(v2: V2) -> None:
         assert (r.status_code, error_code(r)) == (status, code), (method, path)
 
 
-NUL_BUG = ("BUG: a NUL byte in an upload id or a `last` cursor reaches PostgreSQL, which refuses NUL in strings "
-           "(psycopg DataError -> 500); validate upload ids (^[A-Za-z0-9-]{8,64}$) in BlobOps._check_upload and "
-           "reject/ignore `last` values that are not a valid tag/name in routes.list_tags/catalog")
+NUL_BUG = (
+    "BUG: a NUL byte in an upload id or a `last` cursor reaches PostgreSQL, which refuses NUL in strings "
+    "(psycopg DataError -> 500); validate upload ids (^[A-Za-z0-9-]{8,64}$) in BlobOps._check_upload and "
+    "reject/ignore `last` values that are not a valid tag/name in routes.list_tags/catalog"
+)
 
 
-@pytest.mark.parametrize("method, path, status, code", [
-    ("GET", "/v2/lab/x/blobs/uploads/x%00y", 404, "BLOB_UPLOAD_UNKNOWN"),
-    ("PATCH", "/v2/lab/x/blobs/uploads/x%00y", 404, "BLOB_UPLOAD_UNKNOWN"),
-    ("GET", "/v2/lab/x/tags/list?n=1&last=%00", 200, None),
-    ("GET", "/v2/_catalog?n=1&last=a%00", 200, None),
-])
-def test_nul_bytes_in_ids_and_cursors(request: pytest.FixtureRequest, v2: V2, method: str, path: str,
-                                      status: int, code: str | None) -> None:
+@pytest.mark.parametrize(
+    "method, path, status, code",
+    [
+        ("GET", "/v2/lab/x/blobs/uploads/x%00y", 404, "BLOB_UPLOAD_UNKNOWN"),
+        ("PATCH", "/v2/lab/x/blobs/uploads/x%00y", 404, "BLOB_UPLOAD_UNKNOWN"),
+        ("GET", "/v2/lab/x/tags/list?n=1&last=%00", 200, None),
+        ("GET", "/v2/_catalog?n=1&last=a%00", 200, None),
+    ],
+)
+def test_nul_bytes_in_ids_and_cursors(
+    request: pytest.FixtureRequest, v2: V2, method: str, path: str, status: int, code: str | None
+) -> None:
     v2.push_blob("lab/x", b"x")
     r = v2(method, path, body=b"x" if method == "PATCH" else None)
     assert r.status_code == status
@@ -909,7 +1082,14 @@ def test_nul_bytes_in_ids_and_cursors(request: pytest.FixtureRequest, v2: V2, me
 
 def test_repository_names_that_look_like_routes(v2: V2) -> None:
     """Path components equal to route keywords are legal name components; routing must still work."""
-    names = ["lab/blobs", "lab/manifests", "lab/tags", "lab/blobs/uploads", "x/referrers", "lab/manifests/v1/tags"]
+    names = [
+        "lab/blobs",
+        "lab/manifests",
+        "lab/tags",
+        "lab/blobs/uploads",
+        "x/referrers",
+        "lab/manifests/v1/tags",
+    ]
     for name in names:
         data = name.encode()
         digest = v2.push_blob(name, data)

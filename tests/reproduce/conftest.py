@@ -46,8 +46,16 @@ FASTA = ("sample_a.fa", "sample_b.fasta", "sample_c.fna")
 TEMPLATE = "gc-content.sh --k {k} --min-length {min_length} /in/reads /out"
 RENDERED = "gc-content.sh --k 3 --min-length 100 /in/reads /out"
 PARAMS = {"k": 3, "min_length": 100}
-PODMAN_FLAGS = ("--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-                "--runtime", "runc")
+PODMAN_FLAGS = (
+    "--storage-driver",
+    "vfs",
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "file",
+    "--runtime",
+    "runc",
+)
 RUN_FLAGS = ("--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 
 
@@ -67,7 +75,9 @@ def make_app(data_dir: Path) -> Any:
     from sciregistry.app import create_app
     from sciregistry.registry.reproductions import ReproductionCounter
 
-    app = create_app({"data_dir": str(data_dir), "auth_enabled": False, "storage_fsync": False, "testing": True})
+    app = create_app(
+        {"data_dir": str(data_dir), "auth_enabled": False, "storage_fsync": False, "testing": True}
+    )
     services = app.extensions["sciregistry"]
     if not any(isinstance(h, ReproductionCounter) for h in services.hooks.hooks):
         services.hooks.add(ReproductionCounter(services.store))
@@ -116,25 +126,44 @@ class Published:
 
 
 def mint(reg: Registry, repo: str, digest: str, title: str) -> str:
-    resp = reg.transport.request("POST", "/api/v1/dois", json={"reference": f"{repo}@{digest}", "title": title},
-                                 ok={201})
+    resp = reg.transport.request(
+        "POST", "/api/v1/dois", json={"reference": f"{repo}@{digest}", "title": title}, ok={201}
+    )
     return str(resp.json()["doi"])
 
 
 _RECORDED = itertools.count()
 
 
-def record(reg: Registry, pub_image: str, dataset_ref: str, outputs: list[Path], to_ref: str, title: str,
-           command: str = TEMPLATE) -> Recorded:
+def record(
+    reg: Registry,
+    pub_image: str,
+    dataset_ref: str,
+    outputs: list[Path],
+    to_ref: str,
+    title: str,
+    command: str = TEMPLATE,
+) -> Recorded:
     """Record a run and mint its DOI. Each call gets its own end time, so identical outputs still
     make a new result manifest (its ``org.opencontainers.image.created`` differs)."""
     ended = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=next(_RECORDED))
-    run = reg.record_run(pub_image, inputs={"reads": dataset_ref}, params=PARAMS, command=command,
-                         outputs=outputs, to_ref=to_ref, agent="Ada Lovelace", name=title,
-                         started=ended - timedelta(seconds=30), ended=ended)
+    run = reg.record_run(
+        pub_image,
+        inputs={"reads": dataset_ref},
+        params=PARAMS,
+        command=command,
+        outputs=outputs,
+        to_ref=to_ref,
+        agent="Ada Lovelace",
+        name=title,
+        started=ended - timedelta(seconds=30),
+        ended=ended,
+    )
     repo = reg.parse(to_ref).repository
     doi = mint(reg, repo, run.result_digest, title)
-    return Recorded(doi, run.result_digest, run.crate_digest, dataset_ref, {p.name: p.read_bytes() for p in outputs})
+    return Recorded(
+        doi, run.result_digest, run.crate_digest, dataset_ref, {p.name: p.read_bytes() for p in outputs}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -166,8 +195,22 @@ def published(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Itera
     for name in FASTA:
         shutil.copyfile(GC_DIR / "data" / name, data / name)
     host_out = work / "host-out"
-    proc = subprocess.run(["sh", str(GC_DIR / "pipeline" / "gc-content.sh"), "--k", "3", "--min-length", "100",
-                           str(data), str(host_out)], capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [
+            "sh",
+            str(GC_DIR / "pipeline" / "gc-content.sh"),
+            "--k",
+            "3",
+            "--min-length",
+            "100",
+            str(data),
+            str(host_out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     outputs = sorted(host_out.iterdir())
     assert [p.name for p in outputs] == ["gc.tsv", "kmers.tsv"]
@@ -176,22 +219,33 @@ def published(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Itera
         dataset = reg.push_dataset(f"{server.host}/lab/reads:v1", sorted(data.iterdir()))
         image_ref = f"{server.host}/lab/gc-content@{digest}"
         dataset_ref = f"{server.host}/lab/reads@{dataset}"
-        main = record(reg, image_ref, dataset_ref, outputs, f"{server.host}/lab/gc-results:run1", "GC content")
-        yield Published(server, digest, layout, dataset, data, {p.name: p.read_bytes() for p in outputs}, main)
+        main = record(
+            reg, image_ref, dataset_ref, outputs, f"{server.host}/lab/gc-results:run1", "GC content"
+        )
+        yield Published(
+            server, digest, layout, dataset, data, {p.name: p.read_bytes() for p in outputs}, main
+        )
 
 
 def _probe_podman(layout: Path) -> str | None:
     exe = shutil.which("podman")
     if exe is None:
         return "podman is not installed"
-    tmp = Path(tempfile.gettempdir()) / f"probe-{uuid.uuid4().hex[:12]}"  # short (runroot), a valid image name
+    tmp = (
+        Path(tempfile.gettempdir()) / f"probe-{uuid.uuid4().hex[:12]}"
+    )  # short (runroot), a valid image name
     tmp.mkdir()
     try:
         base = [exe, "--root", f"{tmp}/root", "--runroot", f"{tmp}/run", *PODMAN_FLAGS]
         link = tmp / "layout"
         link.symlink_to(layout)
-        run = subprocess.run([*base, "run", *RUN_FLAGS, f"oci:{link}:1.0.0", "/bin/sh", "-c", "echo ok"],
-                             capture_output=True, text=True, timeout=120, check=False)
+        run = subprocess.run(
+            [*base, "run", *RUN_FLAGS, f"oci:{link}:1.0.0", "/bin/sh", "-c", "echo ok"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{type(exc).__name__}: {exc}"
     finally:

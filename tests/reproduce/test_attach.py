@@ -38,16 +38,25 @@ def fresh(published: Published, request: pytest.FixtureRequest) -> Recorded:
     host = published.server.host
     tag = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:60].strip("-")
     with published.registry() as reg:
-        return record(reg, f"{host}/lab/gc-content@{published.image_digest}", f"{host}/lab/reads@{published.dataset}",
-                      sorted((published.data_dir.parent / "host-out").iterdir()), f"{host}/lab/counted:{tag}",
-                      f"counted {tag}")
+        return record(
+            reg,
+            f"{host}/lab/gc-content@{published.image_digest}",
+            f"{host}/lab/reads@{published.dataset}",
+            sorted((published.data_dir.parent / "host-out").iterdir()),
+            f"{host}/lab/counted:{tag}",
+            f"counted {tag}",
+        )
 
 
-def test_attach_pushes_the_report_as_a_referrer(published: Published, fresh: Recorded, podman_reason: str | None,
-                                                tmp_path: Path) -> None:
+def test_attach_pushes_the_report_as_a_referrer(
+    published: Published, fresh: Recorded, podman_reason: str | None, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["reproduce", fresh.doi, "--registry", published.server.url, "--out", str(out),
-                                       "--attach", "--json"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["reproduce", fresh.doi, "--registry", published.server.url, "--out", str(out), "--attach", "--json"],
+        catch_exceptions=False,
+    )
     doc = json.loads(result.stdout)
     expected = "REPRODUCED" if podman_reason is None else "NOT_RUN"
     assert doc["verdict"] == expected, doc["reason"]
@@ -61,7 +70,8 @@ def test_attach_pushes_the_report_as_a_referrer(published: Published, fresh: Rec
         assert manifest["artifactType"] == REFERRERS
         assert manifest["subject"]["digest"] == fresh.result
         assert [(ly["mediaType"], ly["annotations"][artifacts.TITLE]) for ly in manifest["layers"]] == [
-            (artifacts.REPORT_MEDIA_TYPE, "report.json")]
+            (artifacts.REPORT_MEDIA_TYPE, "report.json")
+        ]
         pushed = reg.oci.blob_bytes("lab/counted", manifest["layers"][0]["digest"])
         assert pushed == (out / "report.json").read_bytes()
         assert f"lab/counted@{attached}" in (out / "report.md").read_text()
@@ -75,7 +85,9 @@ def _report(reg: Registry, doi: str, tmp_path: Path) -> tuple[Report, object]:
     return res.reproduce(tmp_path / "base", runtime="none"), res
 
 
-def test_counter_counts_reproduced_reports_only(published: Published, fresh: Recorded, tmp_path: Path) -> None:
+def test_counter_counts_reproduced_reports_only(
+    published: Published, fresh: Recorded, tmp_path: Path
+) -> None:
     with published.registry() as reg:
         report, res = _report(reg, fresh.doi, tmp_path)
         assert reproductions(reg, fresh.doi) == 0

@@ -14,16 +14,32 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_render_replaces_each_placeholder_with_its_value() -> None:
-    assert render_command("gc-content.sh --k {k} --min-length {min_length} /in/reads /out",
-                          {"k": 3, "min_length": 100}) == "gc-content.sh --k 3 --min-length 100 /in/reads /out"
+    assert (
+        render_command(
+            "gc-content.sh --k {k} --min-length {min_length} /in/reads /out", {"k": 3, "min_length": 100}
+        )
+        == "gc-content.sh --k 3 --min-length 100 /in/reads /out"
+    )
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (3, "3"), (-1, "-1"), (0.25, "0.25"), (True, "true"), (False, "false"),
-    ("fast", "fast"), ("ref/hg38.fa", "ref/hg38.fa"),
-    ("a b", "'a b'"), ("x;rm -rf /", "'x;rm -rf /'"), ("$(id)", "'$(id)'"), ("it's", "'it'\"'\"'s'"),
-    ("", "''"), ("*.fa", "'*.fa'"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (3, "3"),
+        (-1, "-1"),
+        (0.25, "0.25"),
+        (True, "true"),
+        (False, "false"),
+        ("fast", "fast"),
+        ("ref/hg38.fa", "ref/hg38.fa"),
+        ("a b", "'a b'"),
+        ("x;rm -rf /", "'x;rm -rf /'"),
+        ("$(id)", "'$(id)'"),
+        ("it's", "'it'\"'\"'s'"),
+        ("", "''"),
+        ("*.fa", "'*.fa'"),
+    ],
+)
 def test_values_are_quoted_unless_plain(value: object, text: str) -> None:
     assert format_value(value) == text
     assert render_command("run {v}", {"v": value}) == f"run {text}"
@@ -35,7 +51,10 @@ def test_unknown_placeholder_is_an_error_naming_it() -> None:
 
 
 def test_shell_braces_are_not_placeholders() -> None:
-    assert render_command("echo ${HOME} {k} && awk '{print $1}'", {"k": 2}) == "echo ${HOME} 2 && awk '{print $1}'"
+    assert (
+        render_command("echo ${HOME} {k} && awk '{print $1}'", {"k": 2})
+        == "echo ${HOME} 2 && awk '{print $1}'"
+    )
 
 
 def test_unused_parameters_and_repeats() -> None:
@@ -47,8 +66,10 @@ def test_non_scalar_value_is_refused() -> None:
         format_value(["a"])
 
 
-@pytest.mark.parametrize(("doi", "name"), [("10.5072/abcd-1234", "reproduce-abcd-1234"),
-                                           ("10.5438/ZENODO.12/X Y", "reproduce-zenodo.12-x-y")])
+@pytest.mark.parametrize(
+    ("doi", "name"),
+    [("10.5072/abcd-1234", "reproduce-abcd-1234"), ("10.5438/ZENODO.12/X Y", "reproduce-zenodo.12-x-y")],
+)
 def test_default_out_dir(doi: str, name: str) -> None:
     assert default_out_dir(doi) == Path(name)
 

@@ -29,9 +29,12 @@ def test_resolve_gives_the_recorded_run(published: Published) -> None:
     assert res.command == TEMPLATE
     assert res.rendered_command == RENDERED
     assert [(i.name, i.reference, i.mount) for i in res.inputs] == [
-        ("reads", f"{host}/lab/reads@{published.dataset}", "/in/reads")]
+        ("reads", f"{host}/lab/reads@{published.dataset}", "/in/reads")
+    ]
     assert [(o.path, o.sha256, o.size) for o in res.outputs] == [
-        (name, hashlib.sha256(data).hexdigest(), len(data)) for name, data in sorted(published.host_outputs.items())]
+        (name, hashlib.sha256(data).hexdigest(), len(data))
+        for name, data in sorted(published.host_outputs.items())
+    ]
     html = res._repr_html_()
     assert RENDERED in html and published.image_digest in html
 
@@ -77,7 +80,9 @@ def test_download_outputs_verified(published: Published, tmp_path: Path) -> None
         assert sorted(f.name for f in files) == sorted(FASTA)
 
 
-def test_download_refuses_an_output_whose_recorded_hash_disagrees(published: Published, tmp_path: Path) -> None:
+def test_download_refuses_an_output_whose_recorded_hash_disagrees(
+    published: Published, tmp_path: Path
+) -> None:
     with published.registry() as reg:
         res = reg.resolve(published.main.doi)
         good = res.outputs[0]

@@ -21,29 +21,44 @@ from sciregistry.errors import NotFound
 from .conftest import Published, record
 
 
-def test_auto_without_any_runtime_gives_not_run(published: Published, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_without_any_runtime_gives_not_run(
+    published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # neither podman nor docker on PATH
     with published.registry() as reg:
         report = reg.reproduce(published.main.doi, tmp_path / "out", runtime="auto")
     assert report.verdict == "NOT_RUN"
-    assert report.runtime["probes"] == [{"name": "podman", "ok": False, "detail": "not installed"},
-                                        {"name": "docker", "ok": False, "detail": "not installed"}]
-    assert report.reason == ("no container runtime could run the image (podman: not installed; docker: not "
-                             "installed); run the suggested command by hand")
-    assert report.command["suggested"].startswith("podman --storage-driver vfs --cgroup-manager cgroupfs "
-                                                  "--events-backend file --runtime runc run --rm --network none "
-                                                  "--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -v ")
+    assert report.runtime["probes"] == [
+        {"name": "podman", "ok": False, "detail": "not installed"},
+        {"name": "docker", "ok": False, "detail": "not installed"},
+    ]
+    assert report.reason == (
+        "no container runtime could run the image (podman: not installed; docker: not "
+        "installed); run the suggested command by hand"
+    )
+    assert report.command["suggested"].startswith(
+        "podman --storage-driver vfs --cgroup-manager cgroupfs "
+        "--events-backend file --runtime runc run --rm --network none "
+        "--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -v "
+    )
 
 
-def test_failing_command_gives_run_failed(published: Published, podman_reason: str | None, tmp_path: Path) -> None:
+def test_failing_command_gives_run_failed(
+    published: Published, podman_reason: str | None, tmp_path: Path
+) -> None:
     if podman_reason is not None:
         pytest.skip(f"podman cannot run here: {podman_reason}")
     host = published.server.host
     with published.registry() as reg:
-        rec = record(reg, f"{host}/lab/gc-content@{published.image_digest}", f"{host}/lab/reads@{published.dataset}",
-                     sorted((published.data_dir.parent / "host-out").iterdir()), f"{host}/lab/gc-results:fails",
-                     "fails", command="gc-content.sh --k {k} --min-length {min_length} /in/nothing /out")
+        rec = record(
+            reg,
+            f"{host}/lab/gc-content@{published.image_digest}",
+            f"{host}/lab/reads@{published.dataset}",
+            sorted((published.data_dir.parent / "host-out").iterdir()),
+            f"{host}/lab/gc-results:fails",
+            "fails",
+            command="gc-content.sh --k {k} --min-length {min_length} /in/nothing /out",
+        )
         report = reg.reproduce(rec.doi, tmp_path / "out", runtime="podman")
     assert report.verdict == "RUN_FAILED"
     assert report.runtime["exit_code"] == 1
@@ -56,15 +71,16 @@ def test_failing_command_gives_run_failed(published: Published, podman_reason: s
     ran = list(report.command["argv"])
     for flag in ("--root", "--runroot", "--name"):
         i = ran.index(flag)
-        del ran[i:i + 2]
+        del ran[i : i + 2]
     hand = shlex.split(report.command["suggested"])
     image_at = hand.index(f"oci:{tmp_path / 'out'}/image:reproduce")
     assert Path(ran[0]).name == hand[0] == "podman"
-    assert hand[1:image_at] == ran[1:image_at] and hand[image_at + 1:] == ran[image_at + 1:]
+    assert hand[1:image_at] == ran[1:image_at] and hand[image_at + 1 :] == ran[image_at + 1 :]
     assert "ran:" in report.summary() and report.command["suggested"] in report.summary()
 
 
 # --- DOI resolver ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def resolver(published: Published) -> Iterator[str]:
@@ -78,7 +94,9 @@ def resolver(published: Published) -> Iterator[str]:
     def app(request: Request) -> Response:
         path = request.path.lstrip("/")
         if path.startswith("hop/"):
-            return Response(status=302, headers={"Location": f"{published.server.url}/doi/{path[4:].upper()}"})
+            return Response(
+                status=302, headers={"Location": f"{published.server.url}/doi/{path[4:].upper()}"}
+            )
         if path.lower() in known:
             return Response(status=302, headers={"Location": f"/hop/{path}"})
         return Response("DOI not found", status=404)
@@ -99,12 +117,16 @@ def test_locate_registry_follows_the_resolver(published: Published, resolver: st
         locate_registry("10.5072/none-0000", resolver=resolver)
 
 
-def test_cli_without_registry_goes_through_the_resolver(published: Published, resolver: str, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch, isolated_env: Path) -> None:
+def test_cli_without_registry_goes_through_the_resolver(
+    published: Published, resolver: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
     monkeypatch.setattr(reproduce_mod, "DOI_RESOLVER", resolver)
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["reproduce", f"https://doi.org/{published.main.doi}", "--out", str(out),
-                                       "--runtime", "none"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["reproduce", f"https://doi.org/{published.main.doi}", "--out", str(out), "--runtime", "none"],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 3, result.output
     assert f"looking {published.main.doi} up at {resolver}" in result.stderr
     doc = json.loads((out / "report.json").read_bytes())

@@ -24,8 +24,13 @@ def test_nextflow_run_is_not_run_with_the_commands(server: Any, tmp_path: Path, 
     image = push_image(server.app.test_client(), "lab/rng", "1.0", seed="nf")
     crate = nf_prov_crate(tmp_path / "crate")
     with Registry(server.url, progress=False, use_stored_credentials=False) as reg:
-        imported = reg.import_run(crate, f"{server.host}/lab/nf-results:v1", license="Apache-2.0", agent="Ada Lovelace",
-                                  images={"": f"{server.host}/lab/rng@{image.digest}"})
+        imported = reg.import_run(
+            crate,
+            f"{server.host}/lab/nf-results:v1",
+            license="Apache-2.0",
+            agent="Ada Lovelace",
+            images={"": f"{server.host}/lab/rng@{image.digest}"},
+        )
         assert [s.image.digest for s in imported.run.steps] == [image.digest, image.digest]
         doi = mint(reg, "lab/nf-results", imported.result_digest, "Nextflow run")
         report = reg.resolve(doi).reproduce(tmp_path / "again")

@@ -138,13 +138,16 @@ def error(resp: Resp) -> dict[str, Any]:
 
 # --- content -------------------------------------------------------------------------------------
 
+
 def dataset(client: Http, repository: str, tag: str, seed: str) -> tuple[Pushed, list[File]]:
     files = [File("reads.fq", f"@r1 {seed}\nACGT\n+\nIIII\n".encode(), "text/plain")]
     return push_artifact(client, repository, tag, artifacts.DATASET, files), files
 
 
 def result(client: Http, repository: str, tag: str, seed: str) -> tuple[Pushed, list[File]]:
-    files = [File("counts.tsv", f"gene\tcount\nX\t{len(seed)}\n{seed}\n".encode(), "text/tab-separated-values")]
+    files = [
+        File("counts.tsv", f"gene\tcount\nX\t{len(seed)}\n{seed}\n".encode(), "text/tab-separated-values")
+    ]
     return push_artifact(client, repository, tag, artifacts.RESULT, files), files
 
 
@@ -160,37 +163,72 @@ class Input:
     files: list[File] = field(default_factory=list)
 
 
-def crate_manifest(host: str, result_repo: str, result_: Pushed, outputs: list[File], *, image_repo: str,
-                   image_digest: str, inputs: list[Input], command: str = "count --k {k} /in/reads /out",
-                   parameters: list[Parameter] | None = None, name: str = "count",
-                   agent: str = "Bob Builder") -> tuple[dict[str, Any], list[File]]:
+def crate_manifest(
+    host: str,
+    result_repo: str,
+    result_: Pushed,
+    outputs: list[File],
+    *,
+    image_repo: str,
+    image_digest: str,
+    inputs: list[Input],
+    command: str = "count --k {k} /in/reads /out",
+    parameters: list[Parameter] | None = None,
+    name: str = "count",
+    agent: str = "Bob Builder",
+) -> tuple[dict[str, Any], list[File]]:
     """The manifest (and the layers to upload) of a run crate for ``result_`` naming what it is told."""
     started = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
     run = RunRecord(
-        name=name, image=ImageRef(host, image_repo, None, image_digest), command=command,
+        name=name,
+        image=ImageRef(host, image_repo, None, image_digest),
+        command=command,
         parameters=parameters if parameters is not None else [Parameter("k", 3)],
-        inputs=[InputRef(i.name, f"{host}/{i.repository}@{i.digest}", i.digest, i.repository,
-                         [FileRef(f.path, f.sha256, f.size, f.media_type) for f in i.files]) for i in inputs],
+        inputs=[
+            InputRef(
+                i.name,
+                f"{host}/{i.repository}@{i.digest}",
+                i.digest,
+                i.repository,
+                [FileRef(f.path, f.sha256, f.size, f.media_type) for f in i.files],
+            )
+            for i in inputs
+        ],
         outputs=[FileRef(f.path, f.sha256, f.size, f.media_type) for f in outputs],
-        started=started, ended=started + timedelta(minutes=2), agent=Agent(agent),
-        result_reference=f"{host}/{result_repo}@{result_.digest}", license="CC-BY-4.0")
+        started=started,
+        ended=started + timedelta(minutes=2),
+        agent=Agent(agent),
+        result_reference=f"{host}/{result_repo}@{result_.digest}",
+        license="CC-BY-4.0",
+    )
     files = build_run_crate(run)
-    layers = [File(artifacts.CRATE_METADATA_NAME, files.metadata, artifacts.CRATE_METADATA_MEDIA_TYPE),
-              File(artifacts.RUN_DESCRIPTION_NAME, files.run_description, artifacts.RUN_DESCRIPTION_MEDIA_TYPE)]
+    layers = [
+        File(artifacts.CRATE_METADATA_NAME, files.metadata, artifacts.CRATE_METADATA_MEDIA_TYPE),
+        File(artifacts.RUN_DESCRIPTION_NAME, files.run_description, artifacts.RUN_DESCRIPTION_MEDIA_TYPE),
+    ]
     return {"artifactType": artifacts.ROCRATE, "subject": result_.descriptor}, layers
 
 
-def push_crate(client: Http, host: str, result_repo: str, result_: Pushed, outputs: list[File],
-               **kw: Any) -> Resp:
+def push_crate(
+    client: Http, host: str, result_repo: str, result_: Pushed, outputs: list[File], **kw: Any
+) -> Resp:
     """PUT a run crate for ``result_`` (see :func:`crate_manifest`); returns the raw response."""
     head, layers = crate_manifest(host, result_repo, result_, outputs, **kw)
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "artifactType": head["artifactType"], "config": _empty_config(client, result_repo),
-                "layers": [_layer(client, result_repo, f) for f in layers], "subject": head["subject"]}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": head["artifactType"],
+        "config": _empty_config(client, result_repo),
+        "layers": [_layer(client, result_repo, f) for f in layers],
+        "subject": head["subject"],
+    }
     data = json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode()
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    return client.put(f"/v2/{result_repo}/manifests/{digest}", data=data,
-                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    return client.put(
+        f"/v2/{result_repo}/manifests/{digest}",
+        data=data,
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
 
 
 @dataclass
@@ -205,15 +243,34 @@ class Published:
     crate_digest: str
 
 
-def publish(client: Http, host: str, prefix: str, seed: str, *, command: str = "count --k {k} /in/reads /out",
-            parameters: list[Parameter] | None = None, inputs: list[Input] | None = None,
-            agent: str = "Bob Builder") -> Published:
+def publish(
+    client: Http,
+    host: str,
+    prefix: str,
+    seed: str,
+    *,
+    command: str = "count --k {k} /in/reads /out",
+    parameters: list[Parameter] | None = None,
+    inputs: list[Input] | None = None,
+    agent: str = "Bob Builder",
+) -> Published:
     """Image ``<prefix>-tools``, dataset ``<prefix>-reads``, result ``<prefix>-results`` and the crate."""
     img = image(client, f"{prefix}-tools", "v1", seed)
     ds, ds_files = dataset(client, f"{prefix}-reads", "v1", seed)
     res, outs = result(client, f"{prefix}-results", "v1", seed)
     named = inputs if inputs is not None else [Input("reads", f"{prefix}-reads", ds.digest, ds_files)]
-    r = push_crate(client, host, f"{prefix}-results", res, outs, image_repo=f"{prefix}-tools",
-                   image_digest=img.digest, inputs=named, command=command, parameters=parameters, agent=agent)
+    r = push_crate(
+        client,
+        host,
+        f"{prefix}-results",
+        res,
+        outs,
+        image_repo=f"{prefix}-tools",
+        image_digest=img.digest,
+        inputs=named,
+        command=command,
+        parameters=parameters,
+        agent=agent,
+    )
     assert r.status_code == 201, r
     return Published(img, ds, ds_files, res, outs, r.headers["Docker-Content-Digest"])

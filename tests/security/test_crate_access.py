@@ -23,8 +23,16 @@ def test_crate_naming_someone_elses_private_image_and_dataset_is_refused(world: 
     img = image(alice, "alice/pipeline", "v1", "private image")
     ds, ds_files = dataset(alice, "alice/reads", "v1", "private reads")
     res, outs = result(bob, "bob/results", "r1", "bob's result")
-    r = push_crate(bob, world.host, "bob/results", res, outs, image_repo="alice/pipeline", image_digest=img.digest,
-                   inputs=[Input("reads", "alice/reads", ds.digest, ds_files)])
+    r = push_crate(
+        bob,
+        world.host,
+        "bob/results",
+        res,
+        outs,
+        image_repo="alice/pipeline",
+        image_digest=img.digest,
+        inputs=[Input("reads", "alice/reads", ds.digest, ds_files)],
+    )
     assert r.status_code == 400, r
     assert error(r)["code"] == "MANIFEST_INVALID"
     problems = error(r)["detail"]["problems"]
@@ -35,8 +43,16 @@ def test_crate_naming_someone_elses_private_image_and_dataset_is_refused(world: 
     assert alice.get(f"/api/v1/impact/alice/reads@{ds.digest}").get_json()["total_runs"] == 0
     # the owner herself may name her content
     own, own_outs = result(alice, "alice/results", "r1", "alice's result")
-    r = push_crate(alice, world.host, "alice/results", own, own_outs, image_repo="alice/pipeline",
-                   image_digest=img.digest, inputs=[Input("reads", "alice/reads", ds.digest, ds_files)])
+    r = push_crate(
+        alice,
+        world.host,
+        "alice/results",
+        own,
+        own_outs,
+        image_repo="alice/pipeline",
+        image_digest=img.digest,
+        inputs=[Input("reads", "alice/reads", ds.digest, ds_files)],
+    )
     assert r.status_code == 201, r
 
 
@@ -50,26 +66,57 @@ def _shape(resp: object, *digests: str) -> tuple[int, str, str, list[str]]:
 
 
 def test_refusal_is_no_existence_oracle(world: World) -> None:
-    """"Exists but not yours" and "does not exist" get the same status, code, message and problems."""
+    """ "Exists but not yours" and "does not exist" get the same status, code, message and problems."""
     alice, bob = world.as_("alice"), world.as_("bob")
     img = image(alice, "alice/oracle-tools", "v1", "oracle image")
     ds, ds_files = dataset(alice, "alice/oracle-reads", "v1", "oracle reads")
     res, outs = result(bob, "bob/oracle", "r1", "bob's oracle result")
-    existing = push_crate(bob, world.host, "bob/oracle", res, outs, image_repo="alice/oracle-tools",
-                          image_digest=img.digest, inputs=[Input("reads", "alice/oracle-reads", ds.digest)])
-    missing = push_crate(bob, world.host, "bob/oracle", res, outs, image_repo="alice/oracle-tools",
-                         image_digest=ZERO, inputs=[Input("reads", "alice/oracle-reads", ZERO)])
+    existing = push_crate(
+        bob,
+        world.host,
+        "bob/oracle",
+        res,
+        outs,
+        image_repo="alice/oracle-tools",
+        image_digest=img.digest,
+        inputs=[Input("reads", "alice/oracle-reads", ds.digest)],
+    )
+    missing = push_crate(
+        bob,
+        world.host,
+        "bob/oracle",
+        res,
+        outs,
+        image_repo="alice/oracle-tools",
+        image_digest=ZERO,
+        inputs=[Input("reads", "alice/oracle-reads", ZERO)],
+    )
     assert existing.status_code == 400, existing
     assert _shape(existing, img.digest, ds.digest) == _shape(missing, ZERO)
     # a repository that does not exist at all answers the same again
-    nowhere = push_crate(bob, world.host, "bob/oracle", res, outs, image_repo="ghost/oracle-tools",
-                         image_digest=ZERO, inputs=[Input("reads", "ghost/oracle-reads", ZERO)])
+    nowhere = push_crate(
+        bob,
+        world.host,
+        "bob/oracle",
+        res,
+        outs,
+        image_repo="ghost/oracle-tools",
+        image_digest=ZERO,
+        inputs=[Input("reads", "ghost/oracle-reads", ZERO)],
+    )
     assert _shape(nowhere, ZERO)[:3] == _shape(missing, ZERO)[:3]  # the words differ only by the names
     assert [p.replace("ghost/", "alice/") for p in _shape(nowhere, ZERO)[3]] == _shape(missing, ZERO)[3]
     # the dataset's files are checked only for content the pusher can read
-    with_files = push_crate(bob, world.host, "bob/oracle", res, outs, image_repo="alice/oracle-tools",
-                            image_digest=img.digest, inputs=[Input("reads", "alice/oracle-reads", ds.digest,
-                                                                   ds_files)])
+    with_files = push_crate(
+        bob,
+        world.host,
+        "bob/oracle",
+        res,
+        outs,
+        image_repo="alice/oracle-tools",
+        image_digest=img.digest,
+        inputs=[Input("reads", "alice/oracle-reads", ds.digest, ds_files)],
+    )
     assert _shape(with_files, img.digest, ds.digest) == _shape(existing, img.digest, ds.digest)
 
 
@@ -78,10 +125,19 @@ def test_public_content_may_be_named_by_anyone(world: World) -> None:
     img = image(alice, "alice/open-tools", "v1", "open image")
     world.accounts.set_repository_visibility("alice/open-tools", True)
     res, outs = result(bob, "bob/uses-open", "r1", "uses open image")
-    assert wait_for(lambda: bob.head(f"/v2/alice/open-tools/manifests/{img.digest}").status_code == 200,
-                    SETTLE)
-    r = push_crate(bob, world.host, "bob/uses-open", res, outs, image_repo="alice/open-tools",
-                   image_digest=img.digest, inputs=[])
+    assert wait_for(
+        lambda: bob.head(f"/v2/alice/open-tools/manifests/{img.digest}").status_code == 200, SETTLE
+    )
+    r = push_crate(
+        bob,
+        world.host,
+        "bob/uses-open",
+        res,
+        outs,
+        image_repo="alice/open-tools",
+        image_digest=img.digest,
+        inputs=[],
+    )
     assert r.status_code == 201, r
 
 
@@ -94,21 +150,38 @@ def test_doi_pins_only_what_the_minter_can_read(world: World) -> None:
     ds, ds_files = dataset(alice, "alice/shared-reads", "v1", "shared reads")
     for repo in ("alice/shared-tools", "alice/shared-reads"):
         world.accounts.set_repository_visibility(repo, True)
-    assert wait_for(lambda: bob.head(f"/v2/alice/shared-reads/manifests/{ds.digest}").status_code == 200, SETTLE)
+    assert wait_for(
+        lambda: bob.head(f"/v2/alice/shared-reads/manifests/{ds.digest}").status_code == 200, SETTLE
+    )
     res, outs = result(bob, "bob/shared-use", "r1", "derived from alice's shared data")
-    r = push_crate(bob, world.host, "bob/shared-use", res, outs, image_repo="alice/shared-tools",
-                   image_digest=img.digest, inputs=[Input("reads", "alice/shared-reads", ds.digest, ds_files)])
+    r = push_crate(
+        bob,
+        world.host,
+        "bob/shared-use",
+        res,
+        outs,
+        image_repo="alice/shared-tools",
+        image_digest=img.digest,
+        inputs=[Input("reads", "alice/shared-reads", ds.digest, ds_files)],
+    )
     assert r.status_code == 201, r
     for repo in ("alice/shared-tools", "alice/shared-reads"):
         world.accounts.set_repository_visibility(repo, False)
-    assert wait_for(lambda: bob.head(f"/v2/alice/shared-reads/manifests/{ds.digest}").status_code == 404, SETTLE)
+    assert wait_for(
+        lambda: bob.head(f"/v2/alice/shared-reads/manifests/{ds.digest}").status_code == 404, SETTLE
+    )
 
-    r = bob.post("/api/v1/dois", json={"reference": f"bob/shared-use@{res.digest}",
-                                       "creators": [{"name": "Bob Builder"}]})
+    r = bob.post(
+        "/api/v1/dois",
+        json={"reference": f"bob/shared-use@{res.digest}", "creators": [{"name": "Bob Builder"}]},
+    )
     assert r.status_code == 404, r
     assert error(r)["code"] == "NOT_FOUND"
-    assert re.fullmatch(r"image alice/shared-tools@sha256:[0-9a-f]{64} is missing from the registry: "
-                        r"cannot pin it", error(r)["message"])
+    assert re.fullmatch(
+        r"image alice/shared-tools@sha256:[0-9a-f]{64} is missing from the registry: "
+        r"cannot pin it",
+        error(r)["message"],
+    )
     assert bob.get("/api/v1/dois?repository=bob/shared-use").get_json()["items"] == []
     # alice may still move and delete her tags: nothing of hers is pinned by bob
     moved = image(alice, "alice/shared-tools", "v1", "shared image, rebuilt")
@@ -118,20 +191,34 @@ def test_doi_pins_only_what_the_minter_can_read(world: World) -> None:
 
 def test_lineage_redacts_upstream_runs_the_caller_cannot_read(world: World) -> None:
     alice, bob = world.as_("alice"), world.as_("bob")
-    up = publish(alice, world.host, "alice/up", "alice's upstream", command="secret-tool --k {k} --token {tok}",
-                 parameters=[Parameter("k", 7), Parameter("tok", "hunter2")], agent="Alice Upstream")
+    up = publish(
+        alice,
+        world.host,
+        "alice/up",
+        "alice's upstream",
+        command="secret-tool --k {k} --token {tok}",
+        parameters=[Parameter("k", 7), Parameter("tok", "hunter2")],
+        agent="Alice Upstream",
+    )
     for suffix in ("tools", "reads", "results"):
         world.accounts.set_repository_visibility(f"alice/up-{suffix}", True)
-    assert wait_for(lambda: bob.head(f"/v2/alice/up-results/manifests/{up.result.digest}").status_code == 200,
-                    SETTLE)
-    down = publish(bob, world.host, "bob/down", "bob's downstream",
-                   inputs=[Input("counts", "alice/up-results", up.result.digest, up.outputs)])
+    assert wait_for(
+        lambda: bob.head(f"/v2/alice/up-results/manifests/{up.result.digest}").status_code == 200, SETTLE
+    )
+    down = publish(
+        bob,
+        world.host,
+        "bob/down",
+        "bob's downstream",
+        inputs=[Input("counts", "alice/up-results", up.result.digest, up.outputs)],
+    )
     node = bob.get(f"/api/v1/lineage/bob/down-results@{down.result.digest}").get_json()
     assert node["inputs"][0]["produced_by"]["command"] == "secret-tool --k {k} --token {tok}"  # public: shown
 
     world.accounts.set_repository_visibility("alice/up-results", False)
-    assert wait_for(lambda: bob.head(f"/v2/alice/up-results/manifests/{up.result.digest}").status_code == 404,
-                    SETTLE)
+    assert wait_for(
+        lambda: bob.head(f"/v2/alice/up-results/manifests/{up.result.digest}").status_code == 404, SETTLE
+    )
     r = bob.get(f"/api/v1/lineage/bob/down-results@{down.result.digest}")
     assert r.status_code == 200, r
     node = r.get_json()
@@ -162,16 +249,29 @@ def test_landing_page_and_closure_list_only_what_the_caller_may_read(world: Worl
         world.accounts.set_repository_visibility(repo, True)
     assert wait_for(lambda: bob.head(f"/v2/alice/pub-reads/manifests/{ds.digest}").status_code == 200, SETTLE)
     res, outs = result(bob, "bob/pub-results", "r1", "bob's published result")
-    r = push_crate(bob, world.host, "bob/pub-results", res, outs, image_repo="alice/pub-tools",
-                   image_digest=img.digest, inputs=[Input("reads", "alice/pub-reads", ds.digest, ds_files)])
+    r = push_crate(
+        bob,
+        world.host,
+        "bob/pub-results",
+        res,
+        outs,
+        image_repo="alice/pub-tools",
+        image_digest=img.digest,
+        inputs=[Input("reads", "alice/pub-reads", ds.digest, ds_files)],
+    )
     assert r.status_code == 201, r
     r = bob.post("/api/v1/dois", json={"reference": f"bob/pub-results@{res.digest}"})
     assert r.status_code == 201, r
     doi = r.get_json()["doi"]
     world.accounts.set_repository_visibility("bob/pub-results", True)
     world.accounts.set_repository_visibility("alice/pub-reads", False)
-    assert wait_for(lambda: anon.get(f"/doi/{doi}").status_code == 200
-                    and bob.head(f"/v2/alice/pub-reads/manifests/{ds.digest}").status_code == 404, SETTLE)
+    assert wait_for(
+        lambda: (
+            anon.get(f"/doi/{doi}").status_code == 200
+            and bob.head(f"/v2/alice/pub-reads/manifests/{ds.digest}").status_code == 404
+        ),
+        SETTLE,
+    )
 
     hidden = {ds.digest, ds_files[0].digest}
     for who in (anon, bob):

@@ -21,8 +21,11 @@ import requests
 from sciregistry.oci import OCI_MANIFEST, artifacts
 from tests.conftest import make_config, start_server
 
-EMPTY = {"mediaType": "application/vnd.oci.empty.v1+json",
-         "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2}
+EMPTY = {
+    "mediaType": "application/vnd.oci.empty.v1+json",
+    "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    "size": 2,
+}
 
 
 def _digest(data: bytes) -> str:
@@ -31,16 +34,20 @@ def _digest(data: bytes) -> str:
 
 def _push_blob(client: Any, repo: str, data: bytes) -> dict[str, Any]:
     d = _digest(data)
-    r = client.post(f"/v2/{repo}/blobs/uploads/?digest={d}", data=data,
-                    headers={"Content-Type": "application/octet-stream"})
+    r = client.post(
+        f"/v2/{repo}/blobs/uploads/?digest={d}",
+        data=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert r.status_code == 201, r.get_data(as_text=True)
     return {"mediaType": "application/octet-stream", "digest": d, "size": len(data)}
 
 
 def _put_manifest(client: Any, repo: str, manifest: dict[str, Any], ref: str | None = None) -> Any:
     data = json.dumps(manifest, separators=(",", ":")).encode()
-    return client.put(f"/v2/{repo}/manifests/{ref or _digest(data)}", data=data,
-                      headers={"Content-Type": OCI_MANIFEST})
+    return client.put(
+        f"/v2/{repo}/manifests/{ref or _digest(data)}", data=data, headers={"Content-Type": OCI_MANIFEST}
+    )
 
 
 def _error(resp: Any) -> dict[str, Any]:
@@ -67,6 +74,7 @@ def make_app(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
 
 # --- manifests with very many layers ----------------------------------------------------------------
 
+
 def test_manifest_with_38000_missing_layers_is_refused_quickly(make_app: Any) -> None:
     """38,000 distinct layers (3.9 MiB, under the 4 MiB cap): refused with MANIFEST_BLOB_UNKNOWN in
     linear time (before: a quadratic de-duplication held the write lock for tens of seconds, then
@@ -90,8 +98,12 @@ def test_manifest_with_many_layers_is_accepted_and_its_references_recorded(make_
     client = make_app().test_client()
     blobs = [_push_blob(client, "big/ok", f"layer {i}".encode()) for i in range(3)]
     layers = [blobs[i % 3] for i in range(30_000)]
-    r = _put_manifest(client, "big/ok", {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": EMPTY,
-                                        "layers": layers}, "v1")
+    r = _put_manifest(
+        client,
+        "big/ok",
+        {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": EMPTY, "layers": layers},
+        "v1",
+    )
     assert r.status_code == 201, r.get_data(as_text=True)[:300]
     got = client.get("/v2/big/ok/manifests/v1")
     assert got.status_code == 200 and len(json.loads(got.data)["layers"]) == 30_000
@@ -101,8 +113,10 @@ def test_blob_digest_deduplication_is_linear() -> None:
     from sciregistry.oci import parse_manifest
 
     layers = [{"mediaType": "x", "digest": f"sha256:{i:064x}", "size": 1} for i in range(38_000)]
-    data = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": EMPTY,
-                       "layers": layers + layers[:10]}, separators=(",", ":")).encode()
+    data = json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": EMPTY, "layers": layers + layers[:10]},
+        separators=(",", ":"),
+    ).encode()
     parsed = parse_manifest(data, OCI_MANIFEST)
     start = time.monotonic()
     digests = parsed.blob_digests
@@ -112,20 +126,50 @@ def test_blob_digest_deduplication_is_linear() -> None:
 
 # --- run crates -----------------------------------------------------------------------------------
 
-def _crate_manifest(client: Any, repo: str, metadata: bytes, run_description: bytes | None = None) -> dict[str, Any]:
-    layers = [{**_push_blob(client, repo, metadata), "mediaType": artifacts.CRATE_METADATA_MEDIA_TYPE,
-               "annotations": {artifacts.TITLE: artifacts.CRATE_METADATA_NAME}}]
+
+def _crate_manifest(
+    client: Any, repo: str, metadata: bytes, run_description: bytes | None = None
+) -> dict[str, Any]:
+    layers = [
+        {
+            **_push_blob(client, repo, metadata),
+            "mediaType": artifacts.CRATE_METADATA_MEDIA_TYPE,
+            "annotations": {artifacts.TITLE: artifacts.CRATE_METADATA_NAME},
+        }
+    ]
     if run_description is not None:
-        layers.append({**_push_blob(client, repo, run_description), "mediaType": artifacts.RUN_DESCRIPTION_MEDIA_TYPE,
-                       "annotations": {artifacts.TITLE: artifacts.RUN_DESCRIPTION_NAME}})
-    subject = _put_manifest(client, repo, {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": EMPTY,
-                                           "artifactType": artifacts.RESULT,
-                                           "layers": [_push_blob(client, repo, b"result")]})
+        layers.append(
+            {
+                **_push_blob(client, repo, run_description),
+                "mediaType": artifacts.RUN_DESCRIPTION_MEDIA_TYPE,
+                "annotations": {artifacts.TITLE: artifacts.RUN_DESCRIPTION_NAME},
+            }
+        )
+    subject = _put_manifest(
+        client,
+        repo,
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": EMPTY,
+            "artifactType": artifacts.RESULT,
+            "layers": [_push_blob(client, repo, b"result")],
+        },
+    )
     assert subject.status_code == 201
-    sub = {"mediaType": OCI_MANIFEST, "digest": subject.headers["Docker-Content-Digest"],
-           "size": len(client.get(f"/v2/{repo}/manifests/{subject.headers['Docker-Content-Digest']}").data)}
-    return {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifacts.ROCRATE, "config": EMPTY,
-            "layers": layers, "subject": sub}
+    sub = {
+        "mediaType": OCI_MANIFEST,
+        "digest": subject.headers["Docker-Content-Digest"],
+        "size": len(client.get(f"/v2/{repo}/manifests/{subject.headers['Docker-Content-Digest']}").data),
+    }
+    return {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifacts.ROCRATE,
+        "config": EMPTY,
+        "layers": layers,
+        "subject": sub,
+    }
 
 
 def test_crate_larger_than_max_crate_size_is_refused_with_a_clear_error(make_app: Any) -> None:
@@ -165,17 +209,24 @@ def test_crate_nested_below_the_json_limit_but_absurdly_deep_is_refused(make_app
     assert any("deeper than" in p for p in _error(r)["detail"]["problems"])
 
 
-def test_crate_validation_runs_outside_the_repository_lock(make_app: Any, monkeypatch: pytest.MonkeyPatch,
-                                                           database_url: str) -> None:
+def test_crate_validation_runs_outside_the_repository_lock(
+    make_app: Any, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
     """While one crate is being validated (slow: roc-validator), a push to the same repository goes
     through at once (before, validation ran inside the push transaction, holding the write lock)."""
     from sciregistry import provenance
 
     app = make_app()
     client = app.test_client()
-    crate = _crate_manifest(client, "lab/lock", b'{"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": []}')
-    other = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": EMPTY,
-             "layers": [_push_blob(client, "lab/lock", b"other layer")]}
+    crate = _crate_manifest(
+        client, "lab/lock", b'{"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": []}'
+    )
+    other = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": EMPTY,
+        "layers": [_push_blob(client, "lab/lock", b"other layer")],
+    }
     started = threading.Event()
     real = provenance.validate_run_crate
 
@@ -205,6 +256,7 @@ def test_crate_validation_runs_outside_the_repository_lock(make_app: Any, monkey
 
 # --- upload sessions -------------------------------------------------------------------------------
 
+
 def test_open_upload_sessions_are_capped_per_principal(make_app: Any) -> None:
     client = make_app(max_open_uploads=5).test_client()
     locations = []
@@ -228,7 +280,9 @@ def test_open_upload_sessions_are_capped_per_principal(make_app: Any) -> None:
     assert client.put(f"{locations[1]}?digest={_digest(data)}", data=data).status_code == 201
     assert client.post("/v2/cap/repo/blobs/uploads/").status_code == 202
     # monolithic uploads (POST ?digest=) open no lasting session and still work at the cap
-    assert client.post(f"/v2/cap/repo/blobs/uploads/?digest={_digest(b'mono')}", data=b"mono").status_code == 201
+    assert (
+        client.post(f"/v2/cap/repo/blobs/uploads/?digest={_digest(b'mono')}", data=b"mono").status_code == 201
+    )
 
 
 def test_idle_upload_sessions_expire_while_the_server_runs(tmp_path: Path) -> None:
@@ -273,7 +327,9 @@ def test_concurrent_crate_validations_are_bounded(make_app: Any, monkeypatch: py
 
     app = make_app()
     client = app.test_client()
-    crate = _crate_manifest(client, "lab/flood", b'{"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": []}')
+    crate = _crate_manifest(
+        client, "lab/flood", b'{"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": []}'
+    )
     release = threading.Event()
     real = provenance.validate_run_crate
 
@@ -300,4 +356,6 @@ def test_concurrent_crate_validations_are_bounded(make_app: Any, monkeypatch: py
     for t in threads:
         t.join(30)
     assert sorted(codes).count((429, "TOOMANYREQUESTS", "5")) == 2, codes
-    assert [c for c in codes if c[0] != 429] == [(400, "MANIFEST_INVALID", None)] * RunIndex.MAX_CONCURRENT_VALIDATIONS
+    assert [c for c in codes if c[0] != 429] == [
+        (400, "MANIFEST_INVALID", None)
+    ] * RunIndex.MAX_CONCURRENT_VALIDATIONS

@@ -25,16 +25,23 @@ def test_serve_keeps_data_private_under_umask_022(tmp_path: Path) -> None:
     os.chmod(data_dir, 0o755)
     old = os.umask(0o022)
     try:
-        server = start_server(data_dir, env={"SCIREGISTRY_AUTH_ENABLED": "true", "SCIREGISTRY_TESTING": "true",
-                                             "SCIREGISTRY_ADMIN_PASSWORD": "a password for the test"})
+        server = start_server(
+            data_dir,
+            env={
+                "SCIREGISTRY_AUTH_ENABLED": "true",
+                "SCIREGISTRY_TESTING": "true",
+                "SCIREGISTRY_ADMIN_PASSWORD": "a password for the test",
+            },
+        )
     finally:
         os.umask(old)
     try:
         blob = b"private bytes"
         digest = "sha256:" + hashlib.sha256(blob).hexdigest()
         auth = ("admin", "a password for the test")
-        r = requests.post(f"{server.url}/v2/admin/private/blobs/uploads/?digest={digest}", data=blob, auth=auth,
-                          timeout=10)
+        r = requests.post(
+            f"{server.url}/v2/admin/private/blobs/uploads/?digest={digest}", data=blob, auth=auth, timeout=10
+        )
         assert r.status_code == 201, r.text
         r = requests.post(f"{server.url}/v2/admin/private/blobs/uploads/", auth=auth, timeout=10)
         assert r.status_code == 202, r.text  # an open upload session: its file too

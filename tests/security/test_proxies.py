@@ -28,13 +28,22 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 def _auth_server(data_dir: Path, **env: str) -> LiveServer:
-    return start_server(data_dir, env={"SCIREGISTRY_AUTH_ENABLED": "true", "SCIREGISTRY_TESTING": "true",
-                                       "SCIREGISTRY_ADMIN_PASSWORD": ADMIN_PASSWORD, **env})
+    return start_server(
+        data_dir,
+        env={
+            "SCIREGISTRY_AUTH_ENABLED": "true",
+            "SCIREGISTRY_TESTING": "true",
+            "SCIREGISTRY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            **env,
+        },
+    )
 
 
 @pytest.fixture(scope="module")
 def behind_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = _auth_server(tmp_path_factory.mktemp("proxied") / "data", SCIREGISTRY_TRUSTED_PROXIES="127.0.0.1")
+    server = _auth_server(
+        tmp_path_factory.mktemp("proxied") / "data", SCIREGISTRY_TRUSTED_PROXIES="127.0.0.1"
+    )
     yield server
     server.stop()
 
@@ -91,8 +100,15 @@ def test_host_header_does_not_move_the_token_realm(fixture: str, request: pytest
 def test_configured_base_url_is_the_realm(tmp_path: Path) -> None:
     from sciregistry.app import create_app
 
-    app = create_app({"data_dir": str(tmp_path / "d"), "auth_enabled": True, "testing": True,
-                      "storage_fsync": False, "base_url": "https://registry.example.org"})
+    app = create_app(
+        {
+            "data_dir": str(tmp_path / "d"),
+            "auth_enabled": True,
+            "testing": True,
+            "storage_fsync": False,
+            "base_url": "https://registry.example.org",
+        }
+    )
     r = app.test_client().get("/v2/", headers={"Host": "evil.example"})
     assert 'realm="https://registry.example.org/token"' in r.headers["WWW-Authenticate"]
     app.extensions["sciregistry"].engine.dispose()
@@ -114,8 +130,15 @@ def test_audit_log_does_not_grow_with_repeated_failed_logins(tmp_path: Path) -> 
     """Failed and throttled logins from one address fold into a few rows with a repeat count."""
     from sciregistry.app import create_app
 
-    app = create_app({"data_dir": str(tmp_path / "d"), "auth_enabled": True, "testing": True,
-                      "storage_fsync": False, "admin_password": ADMIN_PASSWORD})
+    app = create_app(
+        {
+            "data_dir": str(tmp_path / "d"),
+            "auth_enabled": True,
+            "testing": True,
+            "storage_fsync": False,
+            "admin_password": ADMIN_PASSWORD,
+        }
+    )
     client = app.test_client()
     accounts = app.extensions["sciregistry"].accounts
     for i in range(60):

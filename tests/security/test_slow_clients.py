@@ -27,9 +27,14 @@ PROBE_TIMEOUT = 3.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    srv = start_server(tmp_path_factory.mktemp("slow") / "data",
-                       env={"SCIREGISTRY_HEADER_TIMEOUT": "4", "SCIREGISTRY_BODY_TIMEOUT": "3",
-                            "SCIREGISTRY_BODY_MIN_RATE": "1024"})
+    srv = start_server(
+        tmp_path_factory.mktemp("slow") / "data",
+        env={
+            "SCIREGISTRY_HEADER_TIMEOUT": "4",
+            "SCIREGISTRY_BODY_TIMEOUT": "3",
+            "SCIREGISTRY_BODY_MIN_RATE": "1024",
+        },
+    )
     yield srv
     srv.stop()
 
@@ -105,12 +110,15 @@ def _measure(port: int, seconds: float) -> list[float]:
 
 def _report(name: str, times: list[float]) -> str:
     timeouts = sum(t >= PROBE_TIMEOUT for t in times)
-    return (f"{name}: {len(times)} probes of GET /v2/, slowest {max(times):.3f} s, "
-            f"median {sorted(times)[len(times) // 2]:.3f} s, {timeouts} timed out ({PROBE_TIMEOUT:g} s)")
+    return (
+        f"{name}: {len(times)} probes of GET /v2/, slowest {max(times):.3f} s, "
+        f"median {sorted(times)[len(times) // 2]:.3f} s, {timeouts} timed out ({PROBE_TIMEOUT:g} s)"
+    )
 
 
-def _under_attack(server: LiveServer, opening: bytes, drip: bytes,
-                  check: Callable[[Attack], None] | None = None) -> list[float]:
+def _under_attack(
+    server: LiveServer, opening: bytes, drip: bytes, check: Callable[[Attack], None] | None = None
+) -> list[float]:
     assert _probe(server.port) < 1.0  # answering before
     with Attack(server.port, opening, drip) as attack:
         times = _measure(server.port, ATTACK_SECONDS)
@@ -132,8 +140,10 @@ def test_clients_that_never_finish_their_headers_do_not_stall_others(server: Liv
 @pytest.mark.slow
 def test_trickling_request_bodies_do_not_stall_others(server: LiveServer) -> None:
     digest = "sha256:" + "0" * 64
-    opening = (f"POST /v2/slow/body/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n").encode()
+    opening = (
+        f"POST /v2/slow/body/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n"
+    ).encode()
     times = _under_attack(server, opening, b"x")
     print(_report("trickling bodies", times))
     assert max(times) < 1.5, _report("trickling bodies", times)
@@ -144,8 +154,10 @@ def test_a_body_that_stops_arriving_ends_the_request(server: LiveServer) -> None
     s = _connect(server.port)
     s.settimeout(15)
     start = time.monotonic()
-    s.sendall(b"POST /v2/slow/stall/blobs/uploads/?digest=sha256:" + b"0" * 64 + b" HTTP/1.1\r\n"
-              b"Host: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+    s.sendall(
+        b"POST /v2/slow/stall/blobs/uploads/?digest=sha256:" + b"0" * 64 + b" HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000
+    )
     data = b""
     try:
         while chunk := s.recv(65536):
@@ -165,8 +177,10 @@ def test_a_body_below_the_minimum_rate_ends_the_request(server: LiveServer) -> N
     s = _connect(server.port)
     s.settimeout(0.5)
     start = time.monotonic()
-    s.sendall(b"POST /v2/slow/rate/blobs/uploads/?digest=sha256:" + b"0" * 64 + b" HTTP/1.1\r\n"
-              b"Host: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n")
+    s.sendall(
+        b"POST /v2/slow/rate/blobs/uploads/?digest=sha256:" + b"0" * 64 + b" HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
+    )
     data = b""
     try:
         while time.monotonic() - start < 20:
@@ -233,8 +247,10 @@ def test_requests_still_work_normally(server: LiveServer, tmp_path: Path) -> Non
     small = b"z" * 5000
     zdigest = "sha256:" + hashlib.sha256(small).hexdigest()
     s = _connect(server.port)
-    s.sendall(f"POST /v2/ok/blob/blobs/uploads/?digest={zdigest} HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
-              f"Content-Length: {len(small)}\r\nConnection: close\r\n\r\n".encode())
+    s.sendall(
+        f"POST /v2/ok/blob/blobs/uploads/?digest={zdigest} HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+        f"Content-Length: {len(small)}\r\nConnection: close\r\n\r\n".encode()
+    )
     assert s.recv(1024).startswith(b"HTTP/1.1 100 Continue")
     s.sendall(small)
     data = b""
@@ -244,7 +260,9 @@ def test_requests_still_work_normally(server: LiveServer, tmp_path: Path) -> Non
     assert data.startswith(b"HTTP/1.1 201"), data[:200]
     # two requests pipelined in one write
     s = _connect(server.port)
-    s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: a\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    s.sendall(
+        b"GET /v2/ HTTP/1.1\r\nHost: a\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    )
     data = b""
     while chunk := s.recv(65536):
         data += chunk

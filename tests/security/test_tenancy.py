@@ -16,7 +16,9 @@ from .support import SETTLE, Http, World, error, publish, wait_for
 
 
 def _mint(client: Http, reference: str, **body: object) -> dict[str, object]:
-    r = client.post("/api/v1/dois", json={"reference": reference, "creators": [{"name": "Alice Author"}], **body})
+    r = client.post(
+        "/api/v1/dois", json={"reference": reference, "creators": [{"name": "Alice Author"}], **body}
+    )
     assert r.status_code == 201, r
     return r.get_json()  # type: ignore[no-any-return]
 
@@ -28,8 +30,17 @@ def test_concept_doi_of_private_results_is_private(world: World) -> None:
     from .support import push_crate, result
 
     res2, outs2 = result(alice, "alice/paper-results", "v2", "second version")
-    r = push_crate(alice, world.host, "alice/paper-results", res2, outs2, image_repo="alice/paper-tools",
-                   image_digest=v1_pub.image.digest, inputs=[], agent="Alice Author")
+    r = push_crate(
+        alice,
+        world.host,
+        "alice/paper-results",
+        res2,
+        outs2,
+        image_repo="alice/paper-tools",
+        image_digest=v1_pub.image.digest,
+        inputs=[],
+        agent="Alice Author",
+    )
     assert r.status_code == 201, r
     v2 = _mint(alice, f"alice/paper-results@{res2.digest}", title="Secret study v2", supersedes=v1["doi"])
     concept = v2["concept_doi"]
@@ -60,8 +71,9 @@ def test_concept_doi_of_private_results_is_private(world: World) -> None:
     doc = r.get_json()
     assert doc["versions"] == [v1["doi"]] and doc["latest"] == v1["doi"]
     related = doc["metadata"].get("relatedIdentifiers", [])
-    assert v2["doi"] not in {str(x.get("relatedIdentifier")).lower() for x in related
-                             if x.get("relationType") == "HasVersion"}
+    assert v2["doi"] not in {
+        str(x.get("relatedIdentifier")).lower() for x in related if x.get("relationType") == "HasVersion"
+    }
 
 
 def test_impact_counts_only_what_the_caller_may_read(world: World) -> None:
@@ -72,14 +84,20 @@ def test_impact_counts_only_what_the_caller_may_read(world: World) -> None:
         assert r.status_code == 200, r
         doc = r.get_json()
         assert (doc["total_runs"], doc["total_results"], doc["runs"], doc["results"]) == (0, 0, [], []), doc
-        assert doc == who.get(f"/api/v1/impact/{'sha256:' + '1' * 64}").get_json() | {"subject": doc["subject"]}
+        assert doc == who.get(f"/api/v1/impact/{'sha256:' + '1' * 64}").get_json() | {
+            "subject": doc["subject"]
+        }
     doc = alice.get(f"/api/v1/impact/{pub.dataset.digest}").get_json()
     assert (doc["total_runs"], doc["total_results"], len(doc["runs"])) == (1, 1, 1)
 
 
 def _jwt(world: World, who: str, scope: str) -> str:
-    r = requests.get(f"{world.url}/token", params={"service": "sciregistry", "scope": scope},
-                     auth=(who, world.tokens[who]) if who else None, timeout=30)
+    r = requests.get(
+        f"{world.url}/token",
+        params={"service": "sciregistry", "scope": scope},
+        auth=(who, world.tokens[who]) if who else None,
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     return str(r.json()["token"])
 
@@ -106,8 +124,13 @@ def test_bearer_jwt_loses_a_revoked_role_within_seconds(world: World) -> None:
     world.accounts.revoke("team", "bob")
     other = b"after the role was revoked"
     other_digest = "sha256:" + hashlib.sha256(other).hexdigest()
-    assert wait_for(lambda: bob_jwt.post(f"/v2/team/data/blobs/uploads/?digest={other_digest}",
-                                         data=other).status_code in (401, 403), SETTLE)
+    assert wait_for(
+        lambda: (
+            bob_jwt.post(f"/v2/team/data/blobs/uploads/?digest={other_digest}", data=other).status_code
+            in (401, 403)
+        ),
+        SETTLE,
+    )
     # and every worker agrees (a few requests land on each)
     codes = {bob_jwt.head(f"/v2/team/data/blobs/{digest}").status_code for _ in range(8)}
     assert codes <= {401, 404}, codes
@@ -151,7 +174,11 @@ def test_reviewer_token_stops_when_its_doi_is_withdrawn(world: World) -> None:
 
 
 def _jwt_with(world: World, secret: str, scope: str) -> str:
-    r = requests.get(f"{world.url}/token", params={"service": "sciregistry", "scope": scope},
-                     auth=("reviewer", secret), timeout=30)
+    r = requests.get(
+        f"{world.url}/token",
+        params={"service": "sciregistry", "scope": scope},
+        auth=("reviewer", secret),
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     return str(r.json()["token"])

@@ -436,11 +436,13 @@ class BlobStoreContract:
             try:
                 barrier.wait(5)
                 s.commit_upload(u, d)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
-        threads = [threading.Thread(target=commit, args=(s, u))
-                   for s, u in ((store, "upload-000a"), (peer, "upload-000b"))]
+        threads = [
+            threading.Thread(target=commit, args=(s, u))
+            for s, u in ((store, "upload-000a"), (peer, "upload-000b"))
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -479,13 +481,14 @@ class BlobStoreContract:
         def append(s: BlobStore, payload: bytes) -> None:
             try:
                 outcome[payload] = s.append_upload("upload-0001", 5, body(payload))
-            except BaseException as exc:  # noqa: BLE001 - inspected below
+            except BaseException as exc:
                 outcome[payload] = exc
             finally:
                 one_done.set()
 
-        threads = [threading.Thread(target=append, args=(s, p))
-                   for s, p in ((store, b"A" * 10), (peer, b"B" * 7))]
+        threads = [
+            threading.Thread(target=append, args=(s, p)) for s, p in ((store, b"A" * 10), (peer, b"B" * 7))
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -40,20 +40,25 @@ class TestFilesystemContractUncached(TestFilesystemContract):
         return FilesystemStore(store.root, fsync=True, uncache_committed=True)
 
 
-def test_committed_blob_leaves_the_page_cache_and_reads_back(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_committed_blob_leaves_the_page_cache_and_reads_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sciregistry.storage.filesystem as fs
 
     advised: list[tuple[int, int, int]] = []
     real = os.posix_fadvise
-    monkeypatch.setattr(fs.os, "posix_fadvise", lambda fd, off, n, advice: (advised.append((off, n, advice)),
-                                                                            real(fd, off, n, advice))[1])
+    monkeypatch.setattr(
+        fs.os,
+        "posix_fadvise",
+        lambda fd, off, n, advice: (advised.append((off, n, advice)), real(fd, off, n, advice))[1],
+    )
     store = FilesystemStore(str(tmp_path), fsync=True, uncache_committed=True)
     data = os.urandom(20 << 20)  # more than one writeback window (8 MiB)
     d = digest_of(data)
     store.start_upload("upload-0001")
-    assert store.append_upload("upload-0001", 0, [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)]) \
-        == len(data)
+    assert store.append_upload(
+        "upload-0001", 0, [data[i : i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
+    ) == len(data)
     assert advised == []  # nothing is dropped before the commit's fdatasync
     store.commit_upload("upload-0001", d)
     assert advised == [(0, 0, os.POSIX_FADV_DONTNEED)]
@@ -137,8 +142,9 @@ def test_hostile_names_write_nothing_outside_the_root(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fsync", [True, False])
-def test_a_failed_append_leaves_the_upload_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     fsync: bool) -> None:
+def test_a_failed_append_leaves_the_upload_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
+) -> None:
     """Disk full in the middle of a PATCH, or a client that goes away: the upload is cut back to
     where the request started (no partial append, no disk space held by it)."""
     import errno

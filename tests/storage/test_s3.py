@@ -79,8 +79,9 @@ def moto_endpoint() -> Iterator[str]:
             mp.delenv(name, raising=False)
         for name, value in _ENV.items():
             mp.setenv(name, value)
-        proc = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         try:
             ready, _, _ = select.select([proc.stdout], [], [], 60)
             line = proc.stdout.readline() if ready else ""  # type: ignore[union-attr]
@@ -99,8 +100,7 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3(moto_endpoint: str) -> Any:
     """A plain boto3 client on the moto server, to look behind the driver's back."""
-    return boto3.client("s3", endpoint_url=moto_endpoint,
-                        config=Config(s3={"addressing_style": "path"}))
+    return boto3.client("s3", endpoint_url=moto_endpoint, config=Config(s3={"addressing_style": "path"}))
 
 
 @pytest.fixture
@@ -156,8 +156,15 @@ class TestS3Contract(BlobStoreContract):
 
 
 def test_open_store_builds_an_s3_store(moto_endpoint: str, bucket: str) -> None:
-    store = open_store("s3", bucket=bucket, endpoint_url=moto_endpoint, prefix="reg",
-                       access_key="testing", secret_key="testing", region="us-east-1")
+    store = open_store(
+        "s3",
+        bucket=bucket,
+        endpoint_url=moto_endpoint,
+        prefix="reg",
+        access_key="testing",
+        secret_key="testing",
+        region="us-east-1",
+    )
     assert isinstance(store, S3Store)
     assert (store.bucket, store.prefix, store.presign, store.part_size) == (bucket, "reg/", False, 8 * MiB)
     d = digest_of(b"x")
@@ -215,8 +222,9 @@ def test_object_layout(s3: Any, moto_endpoint: str, bucket: str) -> None:
     ]
     store.commit_upload("upload-0001", digest_of(b"abcdefg"))
     h2 = digest_of(b"abcdefg").split(":")[1]
-    assert keys(s3, bucket) == sorted([f"reg/blobs/sha256/{h2[:2]}/{h2}",
-                                       f"reg/blobs/sha256/{hexd[:2]}/{hexd}"])
+    assert keys(s3, bucket) == sorted(
+        [f"reg/blobs/sha256/{h2[:2]}/{h2}", f"reg/blobs/sha256/{hexd[:2]}/{hexd}"]
+    )
     assert s3.get_object(Bucket=bucket, Key=f"reg/blobs/sha256/{h2[:2]}/{h2}")["Body"].read() == b"abcdefg"
 
 
@@ -252,8 +260,15 @@ def test_large_append_is_a_multipart_upload_of_bounded_parts(moto_endpoint: str,
     h = hashlib.sha256()
     size = store.append_upload("upload-0001", 0, pattern_chunks(16, MiB, h))
     assert size == 16 * MiB
-    assert log.names() == ["ListObjectsV2", "CreateMultipartUpload", "UploadPart", "UploadPart",
-                           "UploadPart", "UploadPart", "CompleteMultipartUpload"]
+    assert log.names() == [
+        "ListObjectsV2",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "UploadPart",
+        "UploadPart",
+        "UploadPart",
+        "CompleteMultipartUpload",
+    ]
     assert [c[1].get("len") for c in log.calls if c[0] == "UploadPart"] == [5 * MiB] * 3 + [MiB]
     assert hash_stream(store.open_upload("upload-0001")) == (f"sha256:{h.hexdigest()}", 16 * MiB)
 
@@ -293,7 +308,7 @@ def test_racing_large_appends_lose_cleanly(s3: Any, moto_endpoint: str, bucket: 
 
         try:
             outcome[i] = stores[i].append_upload("upload-0001", 0, body())
-        except BaseException as exc:  # noqa: BLE001 - inspected below
+        except BaseException as exc:
             outcome[i] = exc
         finally:
             if i == 0:
@@ -307,8 +322,10 @@ def test_racing_large_appends_lose_cleanly(s3: Any, moto_endpoint: str, bucket: 
     assert outcome[0] == 6 * MiB
     stale = outcome[1]
     assert isinstance(stale, UploadOffsetMismatch) and (stale.expected, stale.got) == (6 * MiB, 0)
-    assert hash_stream(stores[1].open_upload("upload-0001")) == \
-        (digest_of(b"".join(pattern_chunks(6, MiB))), 6 * MiB)
+    assert hash_stream(stores[1].open_upload("upload-0001")) == (
+        digest_of(b"".join(pattern_chunks(6, MiB))),
+        6 * MiB,
+    )
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
@@ -336,22 +353,48 @@ def _upload(store: S3Store, upload_id: str, sizes: list[int]) -> tuple[str, int]
     return f"sha256:{h.hexdigest()}", offset
 
 
-@pytest.mark.parametrize(("sizes", "expected"), [
-    # one part: a server-side CopyObject
-    ([6 * MiB], ["CopyObject"]),
-    ([1000], ["CopyObject"]),
-    # big parts copied, the small tail streamed through the worker as the last part
-    ([6 * MiB, 6 * MiB, 1024], ["CreateMultipartUpload", "UploadPartCopy", "UploadPartCopy",
-                                "GetObject", "UploadPart", "CompleteMultipartUpload"]),
-    # a small head is topped up to 5 MiB from the next part, whose rest is copied
-    ([1024, 12 * MiB], ["GetObject", "GetObject", "CreateMultipartUpload", "UploadPart",
-                        "UploadPartCopy", "CompleteMultipartUpload"]),
-    # small pieces only: merged in memory into one PutObject
-    ([100_000] * 20, ["GetObject"] * 20 + ["PutObject"]),
-    # small pieces over 5 MiB in total: merged into 5 MiB parts
-    ([1 * MiB] * 7, ["GetObject"] * 5 + ["CreateMultipartUpload", "UploadPart"] + ["GetObject"] * 2
-     + ["UploadPart", "CompleteMultipartUpload"]),
-])
+@pytest.mark.parametrize(
+    ("sizes", "expected"),
+    [
+        # one part: a server-side CopyObject
+        ([6 * MiB], ["CopyObject"]),
+        ([1000], ["CopyObject"]),
+        # big parts copied, the small tail streamed through the worker as the last part
+        (
+            [6 * MiB, 6 * MiB, 1024],
+            [
+                "CreateMultipartUpload",
+                "UploadPartCopy",
+                "UploadPartCopy",
+                "GetObject",
+                "UploadPart",
+                "CompleteMultipartUpload",
+            ],
+        ),
+        # a small head is topped up to 5 MiB from the next part, whose rest is copied
+        (
+            [1024, 12 * MiB],
+            [
+                "GetObject",
+                "GetObject",
+                "CreateMultipartUpload",
+                "UploadPart",
+                "UploadPartCopy",
+                "CompleteMultipartUpload",
+            ],
+        ),
+        # small pieces only: merged in memory into one PutObject
+        ([100_000] * 20, ["GetObject"] * 20 + ["PutObject"]),
+        # small pieces over 5 MiB in total: merged into 5 MiB parts
+        (
+            [1 * MiB] * 7,
+            ["GetObject"] * 5
+            + ["CreateMultipartUpload", "UploadPart"]
+            + ["GetObject"] * 2
+            + ["UploadPart", "CompleteMultipartUpload"],
+        ),
+    ],
+)
 def test_commit_strategy(moto_endpoint: str, bucket: str, sizes: list[int], expected: list[str]) -> None:
     store = S3Store(bucket, endpoint_url=moto_endpoint, part_size=MIN_PART_SIZE)
     d, size = _upload(store, "upload-0001", sizes)
@@ -401,8 +444,10 @@ def test_a_gap_in_the_parts_is_an_error(s3: Any, moto_endpoint: str, bucket: str
     store = S3Store(bucket, endpoint_url=moto_endpoint)
     store.start_upload("upload-0001")
     s3.put_object(Bucket=bucket, Key="uploads/upload-0001/00000000000000000010", Body=b"x")
-    with pytest.raises(StorageError, match="upload upload-0001 is inconsistent: a part starts at 10, "
-                                           "the parts before it end at 0"):
+    with pytest.raises(
+        StorageError,
+        match="upload upload-0001 is inconsistent: a part starts at 10, the parts before it end at 0",
+    ):
         store.upload_size("upload-0001")
 
 
@@ -434,9 +479,11 @@ def test_open_streams_with_one_get_and_seeks_with_ranges(moto_endpoint: str, buc
         assert got == data
         assert log.names() == ["GetObject"]
         f.seek(2 * MiB + 1)
-        assert f.read(10) == data[2 * MiB + 1:2 * MiB + 11]
-    assert log.calls[1] == ("GetObject", {"Key": log.calls[0][1]["Key"],
-                                          "Range": f"bytes={2 * MiB + 1}-{len(data) - 1}"})
+        assert f.read(10) == data[2 * MiB + 1 : 2 * MiB + 11]
+    assert log.calls[1] == (
+        "GetObject",
+        {"Key": log.calls[0][1]["Key"], "Range": f"bytes={2 * MiB + 1}-{len(data) - 1}"},
+    )
 
 
 def test_open_upload_reads_parts_in_order_with_seeks(moto_endpoint: str, bucket: str) -> None:
@@ -477,8 +524,9 @@ def test_redirect_url(moto_endpoint: str, bucket: str) -> None:
 
 
 @pytest.mark.slow
-def test_throughput_256mib_commit(moto_endpoint: str, bucket: str,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_throughput_256mib_commit(
+    moto_endpoint: str, bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Append 256 MiB (4 x 64 MiB in 1 MiB chunks), commit (server-side part copies), read back.
     Then the worst case: 64 MiB appended as 64 separate 1 MiB appends (streamed at commit)."""
     store = S3Store(bucket, endpoint_url=moto_endpoint)
@@ -486,6 +534,7 @@ def test_throughput_256mib_commit(moto_endpoint: str, bucket: str,
     store.start_upload("upload-big")
     t0 = time.perf_counter()
     offset = 0
+
     def chunks(first: int) -> Iterator[bytes]:
         for j in range(first, first + 64):
             chunk = pattern_chunk(j, MiB)
@@ -513,7 +562,9 @@ def test_throughput_256mib_commit(moto_endpoint: str, bucket: str,
     t5 = time.perf_counter()
     assert hash_stream(store.open(d2)) == (d2, 64 * (MiB + 1))
     with capsys.disabled():
-        print(f"\n[s3/moto] append 256 MiB: {256 / (t1 - t0):.0f} MiB/s; "
-              f"commit 256 MiB (4 parts, UploadPartCopy): {t2 - t1:.2f} s = {256 / (t2 - t1):.0f} MiB/s; "
-              f"read 256 MiB: {256 / (t3 - t2):.0f} MiB/s; "
-              f"commit 64 MiB of 64 small parts (streamed): {t5 - t4:.2f} s = {64 / (t5 - t4):.0f} MiB/s")
+        print(
+            f"\n[s3/moto] append 256 MiB: {256 / (t1 - t0):.0f} MiB/s; "
+            f"commit 256 MiB (4 parts, UploadPartCopy): {t2 - t1:.2f} s = {256 / (t2 - t1):.0f} MiB/s; "
+            f"read 256 MiB: {256 / (t3 - t2):.0f} MiB/s; "
+            f"commit 64 MiB of 64 small parts (streamed): {t5 - t4:.2f} s = {64 / (t5 - t4):.0f} MiB/s"
+        )

@@ -29,12 +29,20 @@ DATA = Path(__file__).parent / "data"
 def push_real_image(client: Any, repository: str, tag: str | None, layers: list[bytes]) -> Pushed:
     for layer in layers:
         push_blob(client, repository, layer)
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": [digest_of(x) for x in layers]}}).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [digest_of(x) for x in layers]},
+        }
+    ).encode()
     push_blob(client, repository, config)
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
-                "layers": [{"mediaType": OCI_LAYER, "digest": digest_of(x), "size": len(x)} for x in layers]}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER, "digest": digest_of(x), "size": len(x)} for x in layers],
+    }
     return push_manifest(client, repository, manifest, tag)
 
 

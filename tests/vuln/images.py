@@ -61,7 +61,9 @@ A:x86_64
 o:openssl
 """
 
-OS_DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
+OS_DEBIAN = (
+    'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
+)
 OS_ALPINE = 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.18.4\nPRETTY_NAME="Alpine Linux v3.18"\n'
 
 
@@ -70,9 +72,17 @@ def metadata(name: str, version: str) -> str:
 
 
 def conda_meta(name: str, version: str, build: str = "h1234_0", channel: str = "bioconda") -> str:
-    return json.dumps({"name": name, "version": version, "build": build, "build_number": 0,
-                       "channel": f"https://conda.anaconda.org/{channel}/linux-64", "subdir": "linux-64",
-                       "files": ["bin/" + name]})
+    return json.dumps(
+        {
+            "name": name,
+            "version": version,
+            "build": build,
+            "build_number": 0,
+            "channel": f"https://conda.anaconda.org/{channel}/linux-64",
+            "subdir": "linux-64",
+            "files": ["bin/" + name],
+        }
+    )
 
 
 Entry = tuple  # (path, content bytes|str) or (path, None, kind, extra)
@@ -91,7 +101,9 @@ def tar_layer(files: Iterable[tuple], *, compress: bool = True) -> bytes:
                 tf.addfile(info, io.BytesIO(data))
             else:
                 kind, link = item[2], item[3]
-                info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}[kind]
+                info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}[
+                    kind
+                ]
                 info.linkname = link or ""
                 tf.addfile(info)
     raw = buf.getvalue()
@@ -103,15 +115,32 @@ def openers(blobs: list[bytes]) -> list[tuple[str, Callable[[], BinaryIO]]]:
 
 
 def debian_image() -> list[bytes]:
-    base = tar_layer([("etc/os-release", OS_DEBIAN), ("var/lib/dpkg/status", DPKG_STATUS),
-                      ("usr/lib/python3/dist-packages/urllib3-1.26.5.dist-info/METADATA", metadata("urllib3", "1.26.5")),
-                      ("usr/lib/python3/dist-packages/jinja2-2.10.dist-info/METADATA", metadata("Jinja2", "2.10"))])
-    app = tar_layer([("opt/conda/conda-meta/samtools-1.17-h00cdaf9_0.json", conda_meta("samtools", "1.17")),
-                     ("usr/local/lib/R/site-library/DESeq2/DESCRIPTION",
-                      "Package: DESeq2\nVersion: 1.40.2\nbiocViews: Sequencing\n"),
-                     ("usr/local/lib/R/site-library/ggplot2/DESCRIPTION", "Package: ggplot2\nVersion: 3.4.4\n"),
-                     ("app/node_modules/@babel/core/package.json", json.dumps({"name": "@babel/core", "version": "7.23.2"})),
-                     ("app/node_modules/lodash/package.json", json.dumps({"name": "lodash", "version": "4.17.20"}))])
+    base = tar_layer(
+        [
+            ("etc/os-release", OS_DEBIAN),
+            ("var/lib/dpkg/status", DPKG_STATUS),
+            (
+                "usr/lib/python3/dist-packages/urllib3-1.26.5.dist-info/METADATA",
+                metadata("urllib3", "1.26.5"),
+            ),
+            ("usr/lib/python3/dist-packages/jinja2-2.10.dist-info/METADATA", metadata("Jinja2", "2.10")),
+        ]
+    )
+    app = tar_layer(
+        [
+            ("opt/conda/conda-meta/samtools-1.17-h00cdaf9_0.json", conda_meta("samtools", "1.17")),
+            (
+                "usr/local/lib/R/site-library/DESeq2/DESCRIPTION",
+                "Package: DESeq2\nVersion: 1.40.2\nbiocViews: Sequencing\n",
+            ),
+            ("usr/local/lib/R/site-library/ggplot2/DESCRIPTION", "Package: ggplot2\nVersion: 3.4.4\n"),
+            (
+                "app/node_modules/@babel/core/package.json",
+                json.dumps({"name": "@babel/core", "version": "7.23.2"}),
+            ),
+            ("app/node_modules/lodash/package.json", json.dumps({"name": "lodash", "version": "4.17.20"})),
+        ]
+    )
     return [base, app]
 
 

@@ -29,11 +29,17 @@ def test_private_findings_invisible_to_others(tmp_path: Path) -> None:
         push_blob(client, "lab/tool", layer, olivia)
     config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
     push_blob(client, "lab/tool", config, olivia)
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                           "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
-                           "layers": [{"mediaType": OCI_LAYER, "digest": digest_of(x), "size": len(x)}
-                                      for x in layers]}).encode()
-    r = client.put("/v2/lab/tool/manifests/v1", data=manifest, headers={**olivia, "Content-Type": OCI_MANIFEST})
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
+            "layers": [{"mediaType": OCI_LAYER, "digest": digest_of(x), "size": len(x)} for x in layers],
+        }
+    ).encode()
+    r = client.put(
+        "/v2/lab/tool/manifests/v1", data=manifest, headers={**olivia, "Content-Type": OCI_MANIFEST}
+    )
     assert r.status_code == 201, r.data
     digest = r.headers["Docker-Content-Digest"]
     svc.vulns.import_records(records("distro/ALPINE-0000-busybox.json"))
@@ -48,7 +54,9 @@ def test_private_findings_invisible_to_others(tmp_path: Path) -> None:
     assert client.get(url).status_code in (401, 404)
 
     affected = "/api/v1/vulnerabilities/TEST-ALPINE-2023-0001/affected"
-    assert [i["repository"] for i in client.get(affected, headers=olivia).get_json()["images"]] == ["lab/tool"]
+    assert [i["repository"] for i in client.get(affected, headers=olivia).get_json()["images"]] == [
+        "lab/tool"
+    ]
     assert client.get(affected, headers=oscar).get_json()["images"] == []
     # pushing a scan request needs write access
     assert client.post(f"/api/v1/images/lab/tool@{digest}/scan", headers=oscar).status_code in (403, 404)

@@ -61,16 +61,39 @@ def test_rpm_sqlite(tmp_path: Path) -> None:
     db = tmp_path / "rpmdb.sqlite"
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)")
-    conn.execute("INSERT INTO Packages (blob) VALUES (?)", (_rpm_blob({
-        1000: (6, b"bash\0"), 1001: (6, b"5.1.8\0"), 1002: (6, b"6.el9\0"), 1022: (6, b"x86_64\0"),
-        1044: (6, b"bash-5.1.8-6.el9.src.rpm\0")}),))
-    conn.execute("INSERT INTO Packages (blob) VALUES (?)", (_rpm_blob({
-        1000: (6, b"openssl-libs\0"), 1003: (4, struct.pack(">I", 1)), 1001: (6, b"3.0.7\0"),
-        1002: (6, b"24.el9\0"), 1044: (6, b"openssl-3.0.7-24.el9.src.rpm\0")}),))
+    conn.execute(
+        "INSERT INTO Packages (blob) VALUES (?)",
+        (
+            _rpm_blob(
+                {
+                    1000: (6, b"bash\0"),
+                    1001: (6, b"5.1.8\0"),
+                    1002: (6, b"6.el9\0"),
+                    1022: (6, b"x86_64\0"),
+                    1044: (6, b"bash-5.1.8-6.el9.src.rpm\0"),
+                }
+            ),
+        ),
+    )
+    conn.execute(
+        "INSERT INTO Packages (blob) VALUES (?)",
+        (
+            _rpm_blob(
+                {
+                    1000: (6, b"openssl-libs\0"),
+                    1003: (4, struct.pack(">I", 1)),
+                    1001: (6, b"3.0.7\0"),
+                    1002: (6, b"24.el9\0"),
+                    1044: (6, b"openssl-3.0.7-24.el9.src.rpm\0"),
+                }
+            ),
+        ),
+    )
     conn.commit()
     conn.close()
-    layer = tar_layer([("etc/os-release", 'ID="rhel"\nVERSION_ID="9.3"\n'),
-                       ("var/lib/rpm/rpmdb.sqlite", db.read_bytes())])
+    layer = tar_layer(
+        [("etc/os-release", 'ID="rhel"\nVERSION_ID="9.3"\n'), ("var/lib/rpm/rpmdb.sqlite", db.read_bytes())]
+    )
     pkgs = _by_name(inventory(openers([layer])))
     assert pkgs["bash"].version == "5.1.8-6.el9"
     assert pkgs["bash"].purl == "pkg:rpm/redhat/bash@5.1.8-6.el9?arch=x86_64&distro=redhat-9.3"
@@ -81,14 +104,22 @@ def test_rpm_sqlite(tmp_path: Path) -> None:
 
 
 def test_whiteouts_and_layer_order() -> None:
-    lower = tar_layer([("usr/lib/python3/site-packages/a-1.0.dist-info/METADATA", metadata("a", "1.0")),
-                       ("usr/lib/python3/site-packages/b-1.0.dist-info/METADATA", metadata("b", "1.0")),
-                       ("opt/conda/conda-meta/x-1-0.json", conda_meta("x", "1")),
-                       ("usr/lib/python3/site-packages/c-1.0.dist-info/METADATA", metadata("c", "1.0"))])
-    upper = tar_layer([("usr/lib/python3/site-packages/.wh.a-1.0.dist-info", b""),  # deletes a
-                       ("opt/conda/conda-meta/.wh..wh..opq", b""),  # hides lower conda-meta content
-                       ("opt/conda/conda-meta/y-2-0.json", conda_meta("y", "2")),  # same layer: kept
-                       ("usr/lib/python3/site-packages/c-1.0.dist-info/METADATA", metadata("c", "1.1"))])
+    lower = tar_layer(
+        [
+            ("usr/lib/python3/site-packages/a-1.0.dist-info/METADATA", metadata("a", "1.0")),
+            ("usr/lib/python3/site-packages/b-1.0.dist-info/METADATA", metadata("b", "1.0")),
+            ("opt/conda/conda-meta/x-1-0.json", conda_meta("x", "1")),
+            ("usr/lib/python3/site-packages/c-1.0.dist-info/METADATA", metadata("c", "1.0")),
+        ]
+    )
+    upper = tar_layer(
+        [
+            ("usr/lib/python3/site-packages/.wh.a-1.0.dist-info", b""),  # deletes a
+            ("opt/conda/conda-meta/.wh..wh..opq", b""),  # hides lower conda-meta content
+            ("opt/conda/conda-meta/y-2-0.json", conda_meta("y", "2")),  # same layer: kept
+            ("usr/lib/python3/site-packages/c-1.0.dist-info/METADATA", metadata("c", "1.1")),
+        ]
+    )
     pkgs = _by_name(inventory(openers([lower, upper])))
     assert set(pkgs) == {"b", "y", "c"}
     assert pkgs["c"].version == "1.1"
@@ -133,39 +164,72 @@ def _sparse() -> bytes:
     return _raw_tar([info])
 
 
-@pytest.mark.parametrize("blob, message", [
-    (gzip.compress(tar_layer([("a", "b")], compress=False))[:40], "truncated tar stream|corrupt"),
-    (b"\x1f\x8b\x08\x00" + b"garbage" * 50, "corrupt compressed stream"),
-    (_pax_bomb(), "extended tar header of"),
-    (_deep(), "deeper than"),
-    (_escape(), "leaves the image root"),
-    (_sparse(), "sparse file"),
-    (b"not a tar at all" * 40, "checksum mismatch|invalid number"),
-    (tar_layer([("var/lib/dpkg/status.d/x", "Package: x\nVersion: 1\n"),
-                ("usr/lib/node_modules/bad/package.json", "{not json")]), "not JSON"),
-])
+@pytest.mark.parametrize(
+    "blob, message",
+    [
+        (gzip.compress(tar_layer([("a", "b")], compress=False))[:40], "truncated tar stream|corrupt"),
+        (b"\x1f\x8b\x08\x00" + b"garbage" * 50, "corrupt compressed stream"),
+        (_pax_bomb(), "extended tar header of"),
+        (_deep(), "deeper than"),
+        (_escape(), "leaves the image root"),
+        (_sparse(), "sparse file"),
+        (b"not a tar at all" * 40, "checksum mismatch|invalid number"),
+        (
+            tar_layer(
+                [
+                    ("var/lib/dpkg/status.d/x", "Package: x\nVersion: 1\n"),
+                    ("usr/lib/node_modules/bad/package.json", "{not json"),
+                ]
+            ),
+            "not JSON",
+        ),
+    ],
+)
 def test_bad_layers_are_a_scan_error(blob: bytes, message: str) -> None:
     with pytest.raises(ScanError, match=message):
         inventory(openers([tar_layer([("etc/os-release", "ID=debian\n")]), blob]))
 
 
 def test_foreign_sboms() -> None:
-    cdx = {"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
-        {"type": "library", "name": "jinja2", "version": "2.10", "purl": "pkg:pypi/jinja2@2.10"},
-        {"type": "library", "name": "nopurl", "version": "1"}]}
-    spdx = {"spdxVersion": "SPDX-2.3", "packages": [
-        {"name": "busybox", "versionInfo": "1.36.1-r2", "externalRefs": [
-            {"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
-             "referenceLocator": "pkg:apk/alpine/busybox@1.36.1-r2?arch=x86_64&distro=alpine-3.18.4"}]}]}
-    assert [(p.type, p.name, p.version) for p in read_sbom(json.dumps(cdx).encode())] == [("pypi", "jinja2", "2.10")]
+    cdx = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "components": [
+            {"type": "library", "name": "jinja2", "version": "2.10", "purl": "pkg:pypi/jinja2@2.10"},
+            {"type": "library", "name": "nopurl", "version": "1"},
+        ],
+    }
+    spdx = {
+        "spdxVersion": "SPDX-2.3",
+        "packages": [
+            {
+                "name": "busybox",
+                "versionInfo": "1.36.1-r2",
+                "externalRefs": [
+                    {
+                        "referenceCategory": "PACKAGE-MANAGER",
+                        "referenceType": "purl",
+                        "referenceLocator": "pkg:apk/alpine/busybox@1.36.1-r2?arch=x86_64&distro=alpine-3.18.4",
+                    }
+                ],
+            }
+        ],
+    }
+    assert [(p.type, p.name, p.version) for p in read_sbom(json.dumps(cdx).encode())] == [
+        ("pypi", "jinja2", "2.10")
+    ]
     [bb] = read_sbom(json.dumps(spdx).encode())
     assert (bb.type, bb.namespace, bb.distro) == ("apk", "alpine", "3.18.4")
 
 
 def test_zstd_and_plain_layers() -> None:
     zstandard = pytest.importorskip("zstandard", reason="zstandard not installed (the zstd extra)")
-    raw = tar_layer([("usr/lib/python3/site-packages/z-1.0.dist-info/METADATA", metadata("z", "1.0"))], compress=False)
-    plain = tar_layer([("usr/lib/python3/site-packages/p-2.0.dist-info/METADATA", metadata("p", "2.0"))], compress=False)
+    raw = tar_layer(
+        [("usr/lib/python3/site-packages/z-1.0.dist-info/METADATA", metadata("z", "1.0"))], compress=False
+    )
+    plain = tar_layer(
+        [("usr/lib/python3/site-packages/p-2.0.dist-info/METADATA", metadata("p", "2.0"))], compress=False
+    )
     pkgs = _by_name(inventory(openers([zstandard.ZstdCompressor().compress(raw), plain])))
     assert (pkgs["z"].version, pkgs["p"].version) == ("1.0", "2.0")
     with pytest.raises(ScanError, match="corrupt zstd stream|truncated"):

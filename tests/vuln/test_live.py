@@ -32,12 +32,19 @@ def _push(url: str, repo: str, tag: str, layers: list[bytes]) -> str:
         return {"digest": d, "size": len(data)}
 
     config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **blob(config)},
-                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **blob(x)}
-                                      for x in layers]}).encode()
-    r = requests.put(f"{url}/v2/{repo}/manifests/{tag}", data=manifest, headers={"Content-Type": OCI_MANIFEST},
-                     timeout=30)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **blob(config)},
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **blob(x)} for x in layers
+            ],
+        }
+    ).encode()
+    r = requests.put(
+        f"{url}/v2/{repo}/manifests/{tag}", data=manifest, headers={"Content-Type": OCI_MANIFEST}, timeout=30
+    )
     assert r.status_code == 201, r.text
     return r.headers["Docker-Content-Digest"]
 
@@ -56,8 +63,9 @@ def test_server_threads_and_scan_watch(tmp_path: Path) -> None:
     conftest = root_conftest()
     data = tmp_path / "data"
     sciregistry_cli("vulndb", "import", str(DATA / "distro"), data_dir=data)
-    server = conftest.start_server(data, env={"SCIREGISTRY_SCAN_IN_SERVER": "true",
-                                              "SCIREGISTRY_SCAN_POLL_SECONDS": "1"})
+    server = conftest.start_server(
+        data, env={"SCIREGISTRY_SCAN_IN_SERVER": "true", "SCIREGISTRY_SCAN_POLL_SECONDS": "1"}
+    )
     try:
         t = time.monotonic()
         digest = _push(server.url, "lab/alpine", "3.18", alpine_image())
@@ -66,7 +74,9 @@ def test_server_threads_and_scan_watch(tmp_path: Path) -> None:
         assert image["state"] == "done" and [f["id"] for f in image["findings"]] == ["TEST-ALPINE-2023-0001"]
         refs = requests.get(f"{server.url}/v2/lab/alpine/referrers/{digest}", timeout=10).json()["manifests"]
         assert sorted(m["artifactType"] for m in refs) == [
-            "application/vnd.cyclonedx+json", "application/vnd.sciregistry.vulnerability-report.v1+json"]
+            "application/vnd.cyclonedx+json",
+            "application/vnd.sciregistry.vulnerability-report.v1+json",
+        ]
         time.sleep(2.5)  # both workers polled again: nobody scanned it a second time
         refs = requests.get(f"{server.url}/v2/lab/alpine/referrers/{digest}", timeout=10).json()["manifests"]
         assert len(refs) == 2
@@ -75,9 +85,20 @@ def test_server_threads_and_scan_watch(tmp_path: Path) -> None:
 
     # the same queue worked by `sciregistry scan --watch` while a server without scanner threads runs
     server = conftest.start_server(data)
-    watch = subprocess.Popen([str(Path(sys.executable).with_name("sciregistry")), "scan", "--watch", "--poll", "1",
-                              "--data-dir", str(data)], env=clean_env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
+    watch = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("sciregistry")),
+            "scan",
+            "--watch",
+            "--poll",
+            "1",
+            "--data-dir",
+            str(data),
+        ],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         good = alpine_image()[0]
         corrupt = good[:-1] + bytes([good[-1] ^ 0xFF])  # the gzip trailer's length no longer matches

@@ -21,30 +21,33 @@ def records(*names: str):  # type: ignore[no-untyped-def]
     return [parse_record((DATA / n).read_bytes(), n) for n in names]
 
 
-@pytest.mark.parametrize("type_, lower, higher", [
-    ("pypi", "2.9.6", "2.10"),
-    ("pypi", "2.11.0rc1", "2.11.0"),
-    ("deb", "3.0.11-1~deb12u1", "3.0.11-1~deb12u2"),
-    ("deb", "3.0.11-1~deb12u2", "3.0.11-1"),
-    ("deb", "1:9.9-1", "2:1.0-1"),
-    ("apk", "1.36.1-r2", "1.36.1-r5"),
-    ("apk", "1.36.1-r9", "1.36.1-r10"),
-    ("apk", "1.0_rc1", "1.0"),
-    ("apk", "1.0", "1.0_p1"),
-    ("apk", "1.0a", "1.0b"),
-    ("apk", "1.9", "1.10"),
-    ("rpm", "5.1.8-6.el9", "5.1.8-10.el9"),
-    ("rpm", "1.0~rc1-1", "1.0-1"),
-    ("rpm", "1:2.0-1", "9:1.0-1"),
-    ("npm", "1.0.0-alpha", "1.0.0"),
-    ("npm", "1.0.0-alpha.1", "1.0.0-alpha.beta"),
-    ("npm", "4.17.9", "4.17.20"),
-    ("cran", "3.4.4", "3.10.0"),
-    ("bioconductor", "1.40.2", "1.40.10"),
-    ("conda", "1.17", "1.17.1"),
-    ("conda", "1.9", "1.10"),
-    ("conda", "1.0.dev1", "1.0"),
-])
+@pytest.mark.parametrize(
+    "type_, lower, higher",
+    [
+        ("pypi", "2.9.6", "2.10"),
+        ("pypi", "2.11.0rc1", "2.11.0"),
+        ("deb", "3.0.11-1~deb12u1", "3.0.11-1~deb12u2"),
+        ("deb", "3.0.11-1~deb12u2", "3.0.11-1"),
+        ("deb", "1:9.9-1", "2:1.0-1"),
+        ("apk", "1.36.1-r2", "1.36.1-r5"),
+        ("apk", "1.36.1-r9", "1.36.1-r10"),
+        ("apk", "1.0_rc1", "1.0"),
+        ("apk", "1.0", "1.0_p1"),
+        ("apk", "1.0a", "1.0b"),
+        ("apk", "1.9", "1.10"),
+        ("rpm", "5.1.8-6.el9", "5.1.8-10.el9"),
+        ("rpm", "1.0~rc1-1", "1.0-1"),
+        ("rpm", "1:2.0-1", "9:1.0-1"),
+        ("npm", "1.0.0-alpha", "1.0.0"),
+        ("npm", "1.0.0-alpha.1", "1.0.0-alpha.beta"),
+        ("npm", "4.17.9", "4.17.20"),
+        ("cran", "3.4.4", "3.10.0"),
+        ("bioconductor", "1.40.2", "1.40.10"),
+        ("conda", "1.17", "1.17.1"),
+        ("conda", "1.9", "1.10"),
+        ("conda", "1.0.dev1", "1.0"),
+    ],
+)
 def test_version_order(type_: str, lower: str, higher: str) -> None:
     assert V.compare(type_, lower, higher) == -1
     assert V.compare(type_, higher, lower) == 1
@@ -64,7 +67,9 @@ def test_real_pypi_records_vulnerable_matched_fixed_not() -> None:
     m = Matcher(records("pypa/PYSEC-2019-220.json", "pypa/PYSEC-2021-66.json", "pypa/PYSEC-2023-192.json"))
 
     def ids(name: str, version: str) -> set[str]:
-        return {f.advisory for f in m.match([Package("pypi", name, version, f"pkg:pypi/{name}@{version}", "p")])}
+        return {
+            f.advisory for f in m.match([Package("pypi", name, version, f"pkg:pypi/{name}@{version}", "p")])
+        }
 
     assert ids("Jinja2", "2.10") == {"PYSEC-2021-66"}  # 2.10 >= 2.8.1: only the ReDoS
     assert ids("jinja2", "2.8") == {"PYSEC-2019-220", "PYSEC-2021-66"}
@@ -80,25 +85,56 @@ def test_real_pypi_records_vulnerable_matched_fixed_not() -> None:
 
 
 def test_image_findings_dpkg_apk_python() -> None:
-    m = Matcher(records("pypa/PYSEC-2021-66.json", "pypa/PYSEC-2023-192.json",
-                        "distro/DSA-0000-openssl.json", "distro/ALPINE-0000-busybox.json"))
+    m = Matcher(
+        records(
+            "pypa/PYSEC-2021-66.json",
+            "pypa/PYSEC-2023-192.json",
+            "distro/DSA-0000-openssl.json",
+            "distro/ALPINE-0000-busybox.json",
+        )
+    )
     deb = {(f.advisory, f.package.name) for f in m.match(inventory(openers(debian_image())).packages)}
-    assert deb == {("PYSEC-2021-66", "Jinja2"), ("PYSEC-2023-192", "urllib3"), ("TEST-DEB-2023-0001", "libssl3")}
+    assert deb == {
+        ("PYSEC-2021-66", "Jinja2"),
+        ("PYSEC-2023-192", "urllib3"),
+        ("TEST-DEB-2023-0001", "libssl3"),
+    }
     alp = m.match(inventory(openers(alpine_image())).packages)
-    assert [(f.advisory, f.package.name, f.fixed) for f in alp] == [("TEST-ALPINE-2023-0001", "busybox", ["1.36.1-r5"])]
-    fixed = Package("apk", "busybox", "1.36.1-r5", "pkg:apk/alpine/busybox@1.36.1-r5", "lib/apk/db/installed",
-                    source="busybox", namespace="alpine", distro="3.18.4")
-    other_release = Package("deb", "libssl3", "3.0.11-1~deb12u1", "x", "p", source="openssl", namespace="debian",
-                            distro="11")
+    assert [(f.advisory, f.package.name, f.fixed) for f in alp] == [
+        ("TEST-ALPINE-2023-0001", "busybox", ["1.36.1-r5"])
+    ]
+    fixed = Package(
+        "apk",
+        "busybox",
+        "1.36.1-r5",
+        "pkg:apk/alpine/busybox@1.36.1-r5",
+        "lib/apk/db/installed",
+        source="busybox",
+        namespace="alpine",
+        distro="3.18.4",
+    )
+    other_release = Package(
+        "deb", "libssl3", "3.0.11-1~deb12u1", "x", "p", source="openssl", namespace="debian", distro="11"
+    )
     assert m.match([fixed, other_release]) == []
 
 
-@pytest.mark.parametrize("doc, message", [
-    ("[1]", "not a JSON object"), ('{"id": "X"}', "modified"), ("{", "not JSON"),
-    (('{"id": "X", "modified": "2020", "affected": [{"package": {"ecosystem": "PyPI", "name": "a"}, '
-      '"ranges": [{"type": "ECOSYSTEM", "events": [{"bogus": "1"}]}]}]}'), "unknown range event"),
-    ('{"id": "X", "modified": "2020", "database_specific": {"kind": "rumour"}}', "kind"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ("[1]", "not a JSON object"),
+        ('{"id": "X"}', "modified"),
+        ("{", "not JSON"),
+        (
+            (
+                '{"id": "X", "modified": "2020", "affected": [{"package": {"ecosystem": "PyPI", "name": "a"}, '
+                '"ranges": [{"type": "ECOSYSTEM", "events": [{"bogus": "1"}]}]}]}'
+            ),
+            "unknown range event",
+        ),
+        ('{"id": "X", "modified": "2020", "database_specific": {"kind": "rumour"}}', "kind"),
+    ],
+)
 def test_malformed_records(doc: str, message: str) -> None:
     with pytest.raises(OsvError, match=message):
         parse_record(doc.encode())
@@ -112,9 +148,34 @@ def test_unorderable_range_keeps_versions_list() -> None:
     assert m.match([Package("pypi", "jinja2", "3.0.0", "x", "p")]) == []  # only the range would match
 
 
-DEB_VERSIONS = ["1.0", "1.0-1", "1.0-0", "1:0.9", "1.0~rc1", "1.0~rc1-1", "1.0~~", "1.0~", "1.0a", "1.0+b1",
-                "1.0.1", "1.00", "1.0-1~deb12u1", "1.0-1+deb12u1", "1.0-1.1", "2.0", "10.0", "1.0-a", "1.0-10",
-                "1.0-9", "0:1.0", "3.0.11-1~deb12u2", "3.0.11-1", "1.2.13.dfsg-1", "1.2.13-1", "7.88.1-10+deb12u5"]
+DEB_VERSIONS = [
+    "1.0",
+    "1.0-1",
+    "1.0-0",
+    "1:0.9",
+    "1.0~rc1",
+    "1.0~rc1-1",
+    "1.0~~",
+    "1.0~",
+    "1.0a",
+    "1.0+b1",
+    "1.0.1",
+    "1.00",
+    "1.0-1~deb12u1",
+    "1.0-1+deb12u1",
+    "1.0-1.1",
+    "2.0",
+    "10.0",
+    "1.0-a",
+    "1.0-10",
+    "1.0-9",
+    "0:1.0",
+    "3.0.11-1~deb12u2",
+    "3.0.11-1",
+    "1.2.13.dfsg-1",
+    "1.2.13-1",
+    "7.88.1-10+deb12u5",
+]
 
 
 def test_debian_order_agrees_with_python_debian() -> None:

@@ -39,7 +39,7 @@ def test_each_job_is_claimed_once(tmp_path: Path, database_url: str) -> None:
         try:
             while (job := w.claim()) is not None:
                 claimed.append((w.worker_id, job))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(w,)) for w in workers]
@@ -53,7 +53,9 @@ def test_each_job_is_claimed_once(tmp_path: Path, database_url: str) -> None:
     assert workers[0].claim() is None
     # a worker that vanished: its job is taken over once its claim is stale
     with svc.sessions() as s, s.begin():
-        s.execute(update(ScanJob).where(ScanJob.id == ids[0]).values(claimed_at=utcnow() - timedelta(hours=1)))
+        s.execute(
+            update(ScanJob).where(ScanJob.id == ids[0]).values(claimed_at=utcnow() - timedelta(hours=1))
+        )
     assert workers[1].claim() == ids[0]
     svc.engine.dispose()
 

@@ -27,8 +27,16 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             pytest.skip(reason)
         root.reset_postgres()
         url = root.POSTGRES_URL
-    app = create_app({"data_dir": str(tmp / "data"), "auth_enabled": True, "storage_fsync": False,
-                      "testing": True, "database_url": url, "base_url": "http://registry.test"})
+    app = create_app(
+        {
+            "data_dir": str(tmp / "data"),
+            "auth_enabled": True,
+            "storage_fsync": False,
+            "testing": True,
+            "database_url": url,
+            "base_url": "http://registry.test",
+        }
+    )
     try:
         yield build_world(app)
     finally:

@@ -24,8 +24,15 @@ ROOT = Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "admin-password-1"
 GRACE_PASSWORD = "grace-password-1"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @dataclass
@@ -57,7 +64,9 @@ def _services(data_dir: Path) -> Any:
     from sciregistry.app import build_services
     from sciregistry.config import load_config
 
-    cfg = load_config(overrides={"data_dir": str(data_dir), "auth_enabled": True, "testing": True}, environ={})
+    cfg = load_config(
+        overrides={"data_dir": str(data_dir), "auth_enabled": True, "testing": True}, environ={}
+    )
     return build_services(cfg, migrate=False)
 
 
@@ -66,29 +75,55 @@ def _attach_sbom(url: str, token: str, repository: str, image_digest: str) -> st
     import requests
 
     auth = {"Authorization": f"Bearer {token}"}
-    sbom = json.dumps({"spdxVersion": "SPDX-2.3", "name": "gc-content image", "packages": [
-        {"name": "busybox", "versionInfo": "1.35"}]}).encode()
+    sbom = json.dumps(
+        {
+            "spdxVersion": "SPDX-2.3",
+            "name": "gc-content image",
+            "packages": [{"name": "busybox", "versionInfo": "1.35"}],
+        }
+    ).encode()
     empty = b"{}"
     for blob in (sbom, empty):
         d = "sha256:" + hashlib.sha256(blob).hexdigest()
-        r = requests.post(f"{url}/v2/{repository}/blobs/uploads/?digest={d}", data=blob, timeout=30,
-                          headers={**auth, "Content-Type": "application/octet-stream"})
+        r = requests.post(
+            f"{url}/v2/{repository}/blobs/uploads/?digest={d}",
+            data=blob,
+            timeout=30,
+            headers={**auth, "Content-Type": "application/octet-stream"},
+        )
         assert r.status_code == 201, r.text
     head = requests.head(f"{url}/v2/{repository}/manifests/{image_digest}", headers=auth, timeout=30)
     manifest = {
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "artifactType": "application/spdx+json",
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json",
-                   "digest": "sha256:" + hashlib.sha256(empty).hexdigest(), "size": 2},
-        "layers": [{"mediaType": "application/spdx+json", "digest": "sha256:" + hashlib.sha256(sbom).hexdigest(),
-                    "size": len(sbom), "annotations": {"org.opencontainers.image.title": "sbom.spdx.json"}}],
-        "subject": {"mediaType": head.headers["Content-Type"], "digest": image_digest,
-                    "size": int(head.headers["Content-Length"])},
+        "config": {
+            "mediaType": "application/vnd.oci.empty.v1+json",
+            "digest": "sha256:" + hashlib.sha256(empty).hexdigest(),
+            "size": 2,
+        },
+        "layers": [
+            {
+                "mediaType": "application/spdx+json",
+                "digest": "sha256:" + hashlib.sha256(sbom).hexdigest(),
+                "size": len(sbom),
+                "annotations": {"org.opencontainers.image.title": "sbom.spdx.json"},
+            }
+        ],
+        "subject": {
+            "mediaType": head.headers["Content-Type"],
+            "digest": image_digest,
+            "size": int(head.headers["Content-Length"]),
+        },
     }
     body = json.dumps(manifest).encode()
     d = "sha256:" + hashlib.sha256(body).hexdigest()
-    r = requests.put(f"{url}/v2/{repository}/manifests/{d}", data=body, timeout=30,
-                     headers={**auth, "Content-Type": manifest["mediaType"]})
+    r = requests.put(
+        f"{url}/v2/{repository}/manifests/{d}",
+        data=body,
+        timeout=30,
+        headers={**auth, "Content-Type": manifest["mediaType"]},
+    )
     assert r.status_code == 201, r.text
     return d
 
@@ -98,9 +133,14 @@ def start_site(tmp: Path) -> Site:
     from sciregistry.cli.demo import run_demo
 
     data = tmp / "data"
-    server = _root_conftest().start_server(data, env={"SCIREGISTRY_AUTH_ENABLED": "true",
-                                                      "SCIREGISTRY_ADMIN_PASSWORD": ADMIN_PASSWORD,
-                                                      "SCIREGISTRY_TESTING": "true"})
+    server = _root_conftest().start_server(
+        data,
+        env={
+            "SCIREGISTRY_AUTH_ENABLED": "true",
+            "SCIREGISTRY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "SCIREGISTRY_TESTING": "true",
+        },
+    )
     try:
         svc = _services(data)
         accounts = svc.accounts
@@ -108,14 +148,29 @@ def start_site(tmp: Path) -> Site:
         accounts.create_namespace("lab", "grace", public=True)
         token = accounts.create_token(user="grace", description="site population").secret
         workflows = ROOT / "workflows"
-        public = run_demo(server.url, repo_prefix="lab", token=token, workflows=workflows, workdir=tmp / "w1",
-                          agent="Grace Hopper", label="demo")
-        private = run_demo(server.url, repo_prefix="grace", token=token, workflows=workflows, workdir=tmp / "w2",
-                           agent="Grace Hopper", label="embargoed")
+        public = run_demo(
+            server.url,
+            repo_prefix="lab",
+            token=token,
+            workflows=workflows,
+            workdir=tmp / "w1",
+            agent="Grace Hopper",
+            label="demo",
+        )
+        private = run_demo(
+            server.url,
+            repo_prefix="grace",
+            token=token,
+            workflows=workflows,
+            workdir=tmp / "w2",
+            agent="Grace Hopper",
+            label="embargoed",
+        )
         image_digest = public.image.rsplit("@", 1)[1]
         sbom = _attach_sbom(server.url, token, "lab/gc-content", image_digest)
-        reviewer = accounts.create_token(reviewer_doi=private.doi, expires_in=3600, description="journal review",
-                                         created_by="grace").secret
+        reviewer = accounts.create_token(
+            reviewer_doi=private.doi, expires_in=3600, description="journal review", created_by="grace"
+        ).secret
         svc.engine.dispose()
     except BaseException:
         server.stop()

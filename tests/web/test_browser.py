@@ -24,11 +24,14 @@ from .site import CHROMIUM, CHROMIUM_ARGS, GRACE_PASSWORD, Site, start_site
 
 pytestmark = pytest.mark.slow
 
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e '.[test]')")
+playwright_sync = pytest.importorskip(
+    "playwright.sync_api", reason="playwright not installed (pip install -e '.[test]')"
+)
 expect = playwright_sync.expect
 
 
 # --- fixtures -------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
@@ -75,8 +78,13 @@ def axe_script(cache: Path) -> Path | None:
     npm = shutil.which("npm")
     if npm is None:
         return None
-    proc = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache), "axe-core@4"],
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache), "axe-core@4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     return target if proc.returncode == 0 and target.is_file() else None
 
 
@@ -85,7 +93,9 @@ def axe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = Path(os.environ.get("SCIREGISTRY_TEST_CACHE", tmp_path_factory.getbasetemp() / "npm-axe"))
     found = axe_script(cache)
     if found is None:
-        pytest.skip("axe-core not available (npm missing or the npm registry unreachable; or set SCIREGISTRY_AXE_JS)")
+        pytest.skip(
+            "axe-core not available (npm missing or the npm registry unreachable; or set SCIREGISTRY_AXE_JS)"
+        )
     return found
 
 
@@ -94,8 +104,11 @@ def check_a11y(page: Any, axe: Path) -> None:
     page.wait_for_load_state("load")
     page.add_script_tag(path=str(axe))
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    bad = [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:3])
-           for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    bad = [
+        (v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:3])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
     assert not bad, f"{page.url}: {bad}"
 
 
@@ -109,6 +122,7 @@ def sign_in(page: Any, user: str = "grace", password: str = GRACE_PASSWORD) -> N
 
 
 # --- walks ----------------------------------------------------------------------------------------
+
 
 def test_find_an_image_and_see_its_layers_and_referrers(page: Any, site: Site, axe: Path) -> None:
     page.goto("/")
@@ -130,7 +144,9 @@ def test_find_an_image_and_see_its_layers_and_referrers(page: Any, site: Site, a
     expect(page.get_by_role("heading", name="Referrers")).to_be_visible()
     sbom = page.locator("ul.tree").get_by_role("link", name=re.compile(site.sbom_digest[:20]))
     expect(sbom).to_be_visible()
-    expect(page.locator("#pull-docker")).to_contain_text(f"docker pull 127.0.0.1:{site.server.port}/lab/gc-content@")
+    expect(page.locator("#pull-docker")).to_contain_text(
+        f"docker pull 127.0.0.1:{site.server.port}/lab/gc-content@"
+    )
     expect(page.get_by_role("heading", name="Used by")).to_be_visible()
     check_a11y(page, axe)
     sbom.click()  # a referrer is a manifest page of its own, pointing back
@@ -145,7 +161,9 @@ def test_open_a_dataset_and_download_a_file_under_its_name(page: Any, site: Site
     page.get_by_role("link", name="gc-content sample reads").first.click()
     expect(page.get_by_role("heading", name="Files")).to_be_visible()
     check_a11y(page, axe)
-    data = (Path(__file__).resolve().parents[2] / "workflows" / "gc-content" / "data" / "sample_b.fasta").read_bytes()
+    data = (
+        Path(__file__).resolve().parents[2] / "workflows" / "gc-content" / "data" / "sample_b.fasta"
+    ).read_bytes()
     row = page.get_by_role("row", name=re.compile("sample_b.fasta"))
     expect(row).to_contain_text(__import__("hashlib").sha256(data).hexdigest())
     with page.expect_download() as info:
@@ -222,13 +240,17 @@ def test_sign_in_create_and_revoke_an_api_token(page: Any, site: Site, axe: Path
     import requests
 
     hdr = {"Authorization": f"Bearer {secret}"}
-    assert requests.get(f"{site.url}/v2/grace/gc-content/tags/list", headers=hdr, timeout=10).status_code == 200
+    assert (
+        requests.get(f"{site.url}/v2/grace/gc-content/tags/list", headers=hdr, timeout=10).status_code == 200
+    )
     token_id = secret.split("_")[1]
     page.get_by_role("button", name=f"Revoke token {token_id}").click()
     expect(page.get_by_role("button", name=f"Revoke token {token_id}")).to_have_count(0)
     # every worker refuses it once its credential cache (5 s) has expired
     deadline = time.monotonic() + 15
-    while requests.get(f"{site.url}/v2/grace/gc-content/tags/list", headers=hdr, timeout=10).status_code != 401:
+    while (
+        requests.get(f"{site.url}/v2/grace/gc-content/tags/list", headers=hdr, timeout=10).status_code != 401
+    ):
         assert time.monotonic() < deadline, "the revoked token still works"
         time.sleep(0.5)
     page.get_by_role("button", name="Sign out").click()
@@ -240,8 +262,11 @@ def dismiss_password_prompt(route: Any) -> None:
     page itself. (Headless Chromium under Playwright fails the navigation instead of prompting,
     so the Basic challenge is taken off the response here; the Bearer one stays.)"""
     resp = route.fetch()
-    headers = [(h["name"], h["value"]) for h in resp.headers_array
-               if not (h["name"].lower() == "www-authenticate" and h["value"].startswith("Basic"))]
+    headers = [
+        (h["name"], h["value"])
+        for h in resp.headers_array
+        if not (h["name"].lower() == "www-authenticate" and h["value"].startswith("Basic"))
+    ]
     merged: dict[str, str] = {}
     for name, value in headers:
         merged[name] = f"{merged[name]}, {value}" if name in merged else value
@@ -266,8 +291,9 @@ def test_open_a_private_doi_with_a_reviewer_token(page: Any, site: Site, axe: Pa
 def test_the_browser_password_prompt_takes_a_reviewer_token(browser: Any, site: Site) -> None:
     """The Basic challenge beside the Bearer one: a browser prompts, the reviewer types any user
     name and the token as the password."""
-    context = browser.new_context(base_url=site.url,
-                                  http_credentials={"username": "reviewer", "password": site.reviewer_token})
+    context = browser.new_context(
+        base_url=site.url, http_credentials={"username": "reviewer", "password": site.reviewer_token}
+    )
     try:
         page = context.new_page()
         resp = page.goto(f"/doi/{site.private_doi}")
@@ -277,7 +303,9 @@ def test_the_browser_password_prompt_takes_a_reviewer_token(browser: Any, site: 
         context.close()
 
 
-def test_a_private_repository_does_not_appear_for_an_anonymous_visitor(page: Any, site: Site, axe: Path) -> None:
+def test_a_private_repository_does_not_appear_for_an_anonymous_visitor(
+    page: Any, site: Site, axe: Path
+) -> None:
     page.goto("/")
     page.get_by_role("link", name="Repositories", exact=True).click()
     expect(page.get_by_role("link", name="lab", exact=True)).to_be_visible()
@@ -318,7 +346,9 @@ def test_phone_width_has_no_horizontal_scroll(browser: Any, site: Site) -> None:
     try:
         for path in ("/", "/runs", "/datasets", "/search?q=gc", f"/doi/{site.public_doi}"):
             page.goto(path)
-            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
             wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
                 .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
                 .slice(0, 5).map(e => e.tagName + '.' + e.className + ': ' + (e.textContent || '').slice(0, 60))""")

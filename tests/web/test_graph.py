@@ -17,8 +17,15 @@ def chain_with_steps() -> Graph:
     g.add(Node("res", "result", "counts", "/r/lab/results/-/manifest/sha256:3"))
     g.add(Node("doi", "doi", "10.5072/abcd-efgh", "/doi/10.5072/abcd-efgh"))
     g.add(Node("secret", "hidden", "hidden"))
-    for a, b in [("img", "s1"), ("data", "s1"), ("s1", "s2"), ("img", "s2"), ("s2", "res"), ("res", "doi"),
-                 ("secret", "s2")]:
+    for a, b in [
+        ("img", "s1"),
+        ("data", "s1"),
+        ("s1", "s2"),
+        ("img", "s2"),
+        ("s2", "res"),
+        ("res", "doi"),
+        ("secret", "s2"),
+    ]:
         g.link(a, b)
     return g
 
@@ -38,9 +45,16 @@ def test_svg_links_every_visible_node_and_hides_the_rest() -> None:
     svg = str(chain_with_steps().svg("Provenance"))
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     hrefs = re.findall(r'<a class="node" href="([^"]+)"', svg)
-    assert sorted(hrefs) == sorted(["/r/lab/pipeline/-/manifest/sha256:1", "/r/lab/reads/-/manifest/sha256:2",
-                                    "/runs/1#step-1", "/runs/1#step-2", "/r/lab/results/-/manifest/sha256:3",
-                                    "/doi/10.5072/abcd-efgh"])
+    assert sorted(hrefs) == sorted(
+        [
+            "/r/lab/pipeline/-/manifest/sha256:1",
+            "/r/lab/reads/-/manifest/sha256:2",
+            "/runs/1#step-1",
+            "/runs/1#step-2",
+            "/r/lab/results/-/manifest/sha256:3",
+            "/doi/10.5072/abcd-efgh",
+        ]
+    )
     assert svg.count('<g class="node" role="img"') == 1 and "not visible to you" in svg
     assert svg.count('class="edge"') == 7
 

@@ -39,7 +39,9 @@ class World:
         return c
 
     def run_id(self, closure: Closure) -> int:
-        found = self.app.extensions["sciregistry"].runs.for_result(closure.result.repository, closure.result.digest)
+        found = self.app.extensions["sciregistry"].runs.for_result(
+            closure.result.repository, closure.result.digest
+        )
         return int(found["id"])
 
 
@@ -51,12 +53,35 @@ def build_world(app: Any) -> World:
     accounts.create_namespace("pub", "alice", public=True)
     alice = app.test_client()
     alice.environ_base["HTTP_AUTHORIZATION"] = basic("alice")
-    private = build_closure(alice, host=HOST, tag="v1", image_repo="lab/pipeline", dataset_repo="lab/reads",
-                            result_repo="lab/results", parameters=[Parameter("secret_threshold", 41)])
-    mixed = build_closure(alice, host=HOST, tag="v2", image_repo="lab/pipeline", dataset_repo="lab/reads",
-                          result_repo="pub/results", seed="2", parameters=[Parameter("min_quality", 30)])
-    public = build_closure(alice, host=HOST, tag="v3", image_repo="pub/tools", dataset_repo="pub/data",
-                           result_repo="pub/out", seed="3", parameters=[Parameter("window_size", 17)])
+    private = build_closure(
+        alice,
+        host=HOST,
+        tag="v1",
+        image_repo="lab/pipeline",
+        dataset_repo="lab/reads",
+        result_repo="lab/results",
+        parameters=[Parameter("secret_threshold", 41)],
+    )
+    mixed = build_closure(
+        alice,
+        host=HOST,
+        tag="v2",
+        image_repo="lab/pipeline",
+        dataset_repo="lab/reads",
+        result_repo="pub/results",
+        seed="2",
+        parameters=[Parameter("min_quality", 30)],
+    )
+    public = build_closure(
+        alice,
+        host=HOST,
+        tag="v3",
+        image_repo="pub/tools",
+        dataset_repo="pub/data",
+        result_repo="pub/out",
+        seed="3",
+        parameters=[Parameter("window_size", 17)],
+    )
     private_doi = mint(alice, private, title="Hidden counts of the private lab")["doi"]
     public_doi = mint(alice, public, title="Open window counts")["doi"]
     return World(app, private, mixed, public, private_doi, public_doi)

@@ -79,7 +79,10 @@ def probe_podman(base: Sequence[str], layout: Path, tag: str) -> tuple[str | Non
     try:
         pull = subprocess.run(
             [*base, "pull", "--quiet", f"oci:{layout}:{tag}"],
-            capture_output=True, text=True, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         if pull.returncode != 0:
             return None, f"pull failed (rc={pull.returncode}): {pull.stderr.strip()}"
@@ -88,7 +91,10 @@ def probe_podman(base: Sequence[str], layout: Path, tag: str) -> tuple[str | Non
             return None, "pull printed no image id"
         run = subprocess.run(
             [*base, "run", *PODMAN_RUN_FLAGS, image_id, "/bin/sh", "-c", "echo ok"],
-            capture_output=True, text=True, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"{type(exc).__name__}: {exc}"
@@ -116,8 +122,10 @@ def podman(tmp_path_factory: pytest.TempPathFactory, image_layout: tuple[Path, s
     store = tmp_path_factory.mktemp("podman")
     base = (
         exe,
-        "--root", str(store / "root"),
-        "--runroot", str(store / "run"),
+        "--root",
+        str(store / "root"),
+        "--runroot",
+        str(store / "run"),
         *PODMAN_GLOBAL_FLAGS,
     )
     layout, tag, digest = image_layout

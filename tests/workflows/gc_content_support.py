@@ -19,16 +19,23 @@ DATA_DIR = GC_DIR / "data"
 BUSYBOX = Path("/bin/busybox")
 
 PODMAN_GLOBAL_FLAGS: tuple[str, ...] = (
-    "--storage-driver", "vfs",
-    "--cgroup-manager", "cgroupfs",
-    "--events-backend", "file",
-    "--runtime", "runc",
+    "--storage-driver",
+    "vfs",
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "file",
+    "--runtime",
+    "runc",
 )
 PODMAN_RUN_FLAGS: tuple[str, ...] = (
     "--rm",
-    "--network", "none",
-    "--ulimit", "nofile=1024:1024",
-    "--ulimit", "nproc=1024:1024",
+    "--network",
+    "none",
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
 )
 
 

@@ -91,9 +91,10 @@ def test_layout_is_valid(image_layout: tuple[Path, str, str]) -> None:
     assert config["config"]["Env"] == ["PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C"]
     assert config["config"]["Cmd"] == ["/bin/sh"]
     assert "Entrypoint" not in config["config"]
-    assert config["config"]["Labels"]["org.sciregistry.busybox.sha256"] == hashlib.sha256(
-        BUSYBOX.read_bytes()
-    ).hexdigest()
+    assert (
+        config["config"]["Labels"]["org.sciregistry.busybox.sha256"]
+        == hashlib.sha256(BUSYBOX.read_bytes()).hexdigest()
+    )
     assert [h["created"] for h in config["history"]] == ["2024-01-01T00:00:00Z"]
     # nothing but the three blobs
     assert sorted(p.name for p in (layout / "blobs" / "sha256").iterdir()) == sorted(
@@ -197,13 +198,19 @@ def test_cli(tmp_path: Path, build_image_mod: ModuleType) -> None:
     script = GC_DIR / "build_image.py"
     proc = subprocess.run(
         [sys.executable, str(script), "--out", str(tmp_path / "cli"), "--tag", "cli"],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == build_image_mod.build_image(tmp_path / "api", "x", BUSYBOX) + "\n"
     bad = subprocess.run(
         [sys.executable, str(script), "--out", str(tmp_path / "bad"), "--busybox", "/bin/ls"],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert bad.returncode == 1
     assert bad.stdout == ""

@@ -88,8 +88,16 @@ def test_sample_values_k3_min100(run_pipeline: PipelineRunner, tmp_path: Path) -
     assert gc[3] == "sample_a.fa\tchrA_frag4\t320\t0.325879"  # 7 N excluded: 102/313
     assert gc[5] == "sample_b.fasta\tplasmid_p2\t150\t0.570470"  # one R excluded: 85/149
     assert [line.split("\t")[1] for line in gc[1:]] == [
-        "chrA_frag1", "chrA_frag2", "chrA_frag4", "plasmid_p1", "plasmid_p2",
-        "plasmid_p4", "contig_001", "contig_002", "contig_003", "contig_004",
+        "chrA_frag1",
+        "chrA_frag2",
+        "chrA_frag4",
+        "plasmid_p1",
+        "plasmid_p2",
+        "plasmid_p4",
+        "contig_001",
+        "contig_002",
+        "contig_003",
+        "contig_004",
     ]
     kmers = (tmp_path / "kmers.tsv").read_text().splitlines()
     assert kmers[:3] == ["kmer\tcount", "CCC\t53", "TGC\t52"]
@@ -102,9 +110,7 @@ def test_sample_values_k3_min100(run_pipeline: PipelineRunner, tmp_path: Path) -
 def test_host_run_is_deterministic(run_pipeline: PipelineRunner, tmp_path: Path) -> None:
     first = run_pipeline("--k", "4", "--min-length", "60", DATA_DIR, tmp_path / "a")
     # relative paths, the --opt=VALUE form and another cwd must not change a byte
-    second = run_pipeline(
-        "--min-length=60", "--k=4", os.path.relpath(DATA_DIR, tmp_path), "b", cwd=tmp_path
-    )
+    second = run_pipeline("--min-length=60", "--k=4", os.path.relpath(DATA_DIR, tmp_path), "b", cwd=tmp_path)
     assert first.returncode == second.returncode == 0, (first.stderr, second.stderr)
     for name in ("gc.tsv", "kmers.tsv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

@@ -25,10 +25,14 @@ def test_image_run_matches_host_run(podman: Podman, run_pipeline: PipelineRunner
     image_out.mkdir()
     rendered = "gc-content.sh --k 3 --min-length 100 /in/reads /out"
     proc = podman.run(
-        "-v", f"{DATA_DIR}:/in/reads:ro",
-        "-v", f"{image_out}:/out",
+        "-v",
+        f"{DATA_DIR}:/in/reads:ro",
+        "-v",
+        f"{image_out}:/out",
         podman.image_id,
-        "/bin/sh", "-c", rendered,
+        "/bin/sh",
+        "-c",
+        rendered,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == host.stderr

@@ -58,11 +58,17 @@ def _prepare() -> Any:
 def example(live_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from sciregistry.client.cwl import CwlEnvironment, convert_provenance, cwltool_command, runcrate_command
 
-    for tool, found in (("podman", shutil.which("podman")), ("skopeo", shutil.which("skopeo")),
-                        ("cwltool", cwltool_command()), ("runcrate", runcrate_command())):
+    for tool, found in (
+        ("podman", shutil.which("podman")),
+        ("skopeo", shutil.which("skopeo")),
+        ("cwltool", cwltool_command()),
+        ("runcrate", runcrate_command()),
+    ):
         if not found:
-            pytest.skip(f"{tool} is not installed (cwltool: pip install 'sciregistry[cwl]'; runcrate: its own "
-                        "venv, see .ci/run, or SCIREGISTRY_RUNCRATE)")
+            pytest.skip(
+                f"{tool} is not installed (cwltool: pip install 'sciregistry[cwl]'; runcrate: its own "
+                "venv, see .ci/run, or SCIREGISTRY_RUNCRATE)"
+            )
     if not BUSYBOX.is_file():
         pytest.skip("/bin/busybox not installed (apt-get install busybox-static)")
     tmp = tmp_path_factory.mktemp("gcwf")
@@ -70,9 +76,20 @@ def example(live_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[
     builds = _prepare().build_images(tmp / "images", BUSYBOX)
     refs = {}
     for name, build in builds.items():
-        subprocess.run(["skopeo", "copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false",
-                        f"oci:{tmp / 'images' / name}:{build.tag}", f"docker://{host}/lab/{name}:{build.tag}"],
-                       check=True, timeout=120, capture_output=True)
+        subprocess.run(
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+                f"oci:{tmp / 'images' / name}:{build.tag}",
+                f"docker://{host}/lab/{name}:{build.tag}",
+            ],
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
         refs[name] = f"{host}/lab/{name}@{build.manifest.digest}"
     workflow = _prepare().render(tmp / "wf", refs["gc-content"], refs["gc-summary"], DATA)
     env = CwlEnvironment([host])
@@ -81,12 +98,19 @@ def example(live_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[
     finally:
         env.close()
     if run.returncode != 0:
-        if "keep-id" in run.log or "cannot" in run.log.lower() and "podman" in run.log.lower():
+        if "keep-id" in run.log or ("cannot" in run.log.lower() and "podman" in run.log.lower()):
             pytest.skip(f"podman cannot run the steps here: {run.log[-1500:]}")
         raise AssertionError(f"cwltool failed ({run.returncode}):\n{run.log}")
     converted = convert_provenance(tmp / "prov", tmp / "crate")
     assert converted.returncode == 0, converted.stderr[-3000:]
-    return {"host": host, "tmp": tmp, "refs": refs, "builds": builds, "out": tmp / "out", "crate": tmp / "crate"}
+    return {
+        "host": host,
+        "tmp": tmp,
+        "refs": refs,
+        "builds": builds,
+        "out": tmp / "out",
+        "crate": tmp / "crate",
+    }
 
 
 def test_cwltool_ran_both_steps_in_the_registry_images(example: dict[str, Any]) -> None:
@@ -104,16 +128,34 @@ def test_import_lineage_impact_doi(example: dict[str, Any]) -> None:
 
     host = example["host"]
     started = time.monotonic()
-    imported = _cli("run", "import", str(example["crate"]), "--to", f"{host}/lab/gc-results:wf",
-                    "--name", "GC content and summary", "--description", "Two steps, two images",
-                    "--license", "CC-BY-4.0", "--agent", "Ada Lovelace", "--orcid",
-                    "https://orcid.org/0000-0002-1825-0097", "--insecure", "--json")
+    imported = _cli(
+        "run",
+        "import",
+        str(example["crate"]),
+        "--to",
+        f"{host}/lab/gc-results:wf",
+        "--name",
+        "GC content and summary",
+        "--description",
+        "Two steps, two images",
+        "--license",
+        "CC-BY-4.0",
+        "--agent",
+        "Ada Lovelace",
+        "--orcid",
+        "https://orcid.org/0000-0002-1825-0097",
+        "--insecure",
+        "--json",
+    )
     TIMINGS["import"] = time.monotonic() - started
     assert imported.exit_code == 0, imported.output
     doc = json.loads(imported.stdout)
     result = doc["result"]["digest"]
     assert doc["result"]["reference"] == f"{host}/lab/gc-results@{result}"
-    assert [s["image"] for s in doc["steps"]] == [example["refs"]["gc-content"], example["refs"]["gc-summary"]]
+    assert [s["image"] for s in doc["steps"]] == [
+        example["refs"]["gc-content"],
+        example["refs"]["gc-summary"],
+    ]
     assert doc["workflow"] == {"language": "cwl", "path": "packed.cwl"}
 
     reg = Registry(f"http://{host}")
@@ -124,12 +166,15 @@ def test_import_lineage_impact_doi(example: dict[str, Any]) -> None:
     assert run["workflow"]["language"] == "cwl" and run["workflow"]["path"] == "packed.cwl"
     steps = run["steps"]
     assert [s["name"] for s in steps] == ["main/gc", "main/stats"]
-    assert [f"{host}/{s['image']['repository']}@{s['image']['digest']}" for s in steps] == \
-        [example["refs"]["gc-content"], example["refs"]["gc-summary"]]
+    assert [f"{host}/{s['image']['repository']}@{s['image']['digest']}" for s in steps] == [
+        example["refs"]["gc-content"],
+        example["refs"]["gc-summary"],
+    ]
     assert {p["name"]: p["value"] for p in steps[0]["parameters"]} == {"k": "3", "min_length": "0"}
     assert {p["name"]: p["value"] for p in steps[1]["parameters"]} == {"min_gc": "0.5"}
-    assert steps[0]["outputs"] and steps[1]["inputs"] == [o for o in steps[0]["outputs"]
-                                                           if o["size"] == steps[1]["inputs"][0]["size"]]
+    assert steps[0]["outputs"] and steps[1]["inputs"] == [
+        o for o in steps[0]["outputs"] if o["size"] == steps[1]["inputs"][0]["size"]
+    ]
     assert {p["name"] for p in run["parameters"]} == {"k", "min_length", "min_gc"}
     assert len(run["workflow"]["input_files"]) == 4  # the reads directory's files, carried by the crate
 
@@ -139,8 +184,9 @@ def test_import_lineage_impact_doi(example: dict[str, Any]) -> None:
     for n, (step, name) in enumerate((("main/gc", "gc-content"), ("main/stats", "gc-summary")), 1):
         assert f"step {n} {step}: image lab/{name}@{example['refs'][name].split('@', 1)[1]}" in text.output
     shown = Registry(f"http://{host}").run_for(f"lab/gc-results@{result}")
-    assert [s.image.digest for s in shown.steps] == [example["refs"][n].split("@", 1)[1]
-                                                      for n in ("gc-content", "gc-summary")]
+    assert [s.image.digest for s in shown.steps] == [
+        example["refs"][n].split("@", 1)[1] for n in ("gc-content", "gc-summary")
+    ]
 
     for name in ("gc-content", "gc-summary"):
         digest = example["refs"][name].split("@", 1)[1]
@@ -149,8 +195,11 @@ def test_import_lineage_impact_doi(example: dict[str, Any]) -> None:
 
     # the stored crate passes the Workflow Run Crate profile (REQUIRED), offline
     crate_manifest = reg.oci.get_manifest("lab/gc-results", doc["crate"]["digest"]).data
-    layer = next(ly for ly in json.loads(crate_manifest)["layers"]
-                 if ly["annotations"]["org.opencontainers.image.title"] == "ro-crate-metadata.json")
+    layer = next(
+        ly
+        for ly in json.loads(crate_manifest)["layers"]
+        if ly["annotations"]["org.opencontainers.image.title"] == "ro-crate-metadata.json"
+    )
     stored = reg.transport.request("GET", f"/v2/lab/gc-results/blobs/{layer['digest']}").content
     assert validate_run_crate(stored) == []
 
@@ -182,8 +231,9 @@ def test_crate_naming_an_image_the_registry_lacks_is_refused(example: dict[str, 
     assert "not in this registry" in refused.output
 
 
-def test_reproduce_from_a_clean_directory(example: dict[str, Any], tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reproduce_from_a_clean_directory(
+    example: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if "doi" not in example:
         pytest.skip("needs the DOI minted by test_import_lineage_impact_doi")
     monkeypatch.chdir(tmp_path)

@@ -112,6 +112,7 @@ def bundled_document() -> dict[str, Any]:
 
 # --- request checking ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Parameter:
     name: str
@@ -183,10 +184,12 @@ class Contract:
                 if isinstance(rb, dict):
                     body_required = bool(rb.get("required"))
                     if "application/json" in rb.get("content", {}):
-                        body = self._validator("paths", path, method, "requestBody", "content", "application/json",
-                                               "schema")
-                self.operations[(path, method)] = Operation(path, method, tuple(params.values()), body,
-                                                            body_required)
+                        body = self._validator(
+                            "paths", path, method, "requestBody", "content", "application/json", "schema"
+                        )
+                self.operations[(path, method)] = Operation(
+                    path, method, tuple(params.values()), body, body_required
+                )
 
     def _validator(self, *parts: str) -> Draft202012Validator:
         """A validator for the schema at ``parts`` (unescaped JSON-pointer tokens) of the document;
@@ -208,13 +211,25 @@ class Contract:
         if isinstance(raw, dict) and "$ref" in raw:
             where = tuple(_unescape(t) for t in raw["$ref"][2:].split("/"))
         validator = self._validator(*where, "schema")
-        params[(spec["in"], spec["name"])] = Parameter(spec["name"], spec["in"], bool(spec.get("required")),
-                                                       validator, _kind(self.doc, spec.get("schema", {})))
+        params[(spec["in"], spec["name"])] = Parameter(
+            spec["name"],
+            spec["in"],
+            bool(spec.get("required")),
+            validator,
+            _kind(self.doc, spec.get("schema", {})),
+        )
 
     # -- checking one request --
 
-    def check(self, path: str, method: str, path_args: Mapping[str, Any], query: Any,
-              body: Any = None, has_body: bool = False) -> dict[str, Any]:
+    def check(
+        self,
+        path: str,
+        method: str,
+        path_args: Mapping[str, Any],
+        query: Any,
+        body: Any = None,
+        has_body: bool = False,
+    ) -> dict[str, Any]:
         """Check one request; return its query parameters parsed to Python values.
 
         ``query`` is a MultiDict (``request.args``); ``body`` the parsed JSON body (``has_body``
@@ -236,11 +251,16 @@ class Contract:
                     raise BadRequest(f"query parameter {param.name!r} is required")
                 continue
             if len(values) > 1:
-                raise BadRequest(f"query parameter {param.name!r} is given more than once",
-                                 {param.name: [v[:50] for v in values[:5]]})
+                raise BadRequest(
+                    f"query parameter {param.name!r} is given more than once",
+                    {param.name: [v[:50] for v in values[:5]]},
+                )
             value = _parse(param, values[0])
-            self._validate(param.validator, value if param.kind != "date-time" else values[0],
-                           f"query parameter {param.name!r}")
+            self._validate(
+                param.validator,
+                value if param.kind != "date-time" else values[0],
+                f"query parameter {param.name!r}",
+            )
             parsed[param.name] = value
         if op.body is not None or op.body_required:
             if not has_body:
@@ -294,14 +314,17 @@ def _parse(param: Parameter, raw: str) -> Any:
     return raw
 
 
-_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})")
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 def parse_datetime(name: str, raw: str) -> datetime:
     """An RFC 3339 date-time with a zone, in UTC."""
     if not _RFC3339.fullmatch(raw):
-        raise BadRequest(f"{name} must be an RFC 3339 date-time with a zone (e.g. 2026-01-01T00:00:00Z)",
-                         {name: raw[:100]})
+        raise BadRequest(
+            f"{name} must be an RFC 3339 date-time with a zone (e.g. 2026-01-01T00:00:00Z)", {name: raw[:100]}
+        )
     text = raw.replace("z", "Z").replace("Z", "+00:00").replace("t", "T")
     frac = re.search(r"\.([0-9]+)", text)
     if frac and len(frac.group(1)) > 6:  # Python keeps microseconds

@@ -54,7 +54,9 @@ def _check_contract() -> None:
     g.api_query = {}
     if rule is None:
         return
-    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    has_body = (
+        bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    )
     body = None
     if has_body and request.method in ("POST", "PUT", "PATCH"):
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -67,9 +69,17 @@ def _check_contract() -> None:
         try:  # JSON allows \\ud800 alone; no database stores an unpaired surrogate
             json.dumps(body, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise BadRequest("the body holds an unpaired UTF-16 surrogate (\\ud800-\\udfff), which is not text") from exc
-    g.api_query = contract().check(_PATH_ARG.sub(r"{\1}", rule.rule), request.method,
-                                   request.view_args or {}, request.args, body, has_body)
+            raise BadRequest(
+                "the body holds an unpaired UTF-16 surrogate (\\ud800-\\udfff), which is not text"
+            ) from exc
+    g.api_query = contract().check(
+        _PATH_ARG.sub(r"{\1}", rule.rule),
+        request.method,
+        request.view_args or {},
+        request.args,
+        body,
+        has_body,
+    )
 
 
 def query(name: str, default: Any = None) -> Any:
@@ -100,10 +110,18 @@ def list_runs() -> Response:
     if repository:
         gate.authorize(repository, "pull", hide=True)
     items, cursor = services().runs.search(
-        repository=repository, image=query("image"), dataset=query("dataset"),
-        parameter=query("parameter"), value=query("value"), agent=query("agent"),
-        started_after=query("started_after"), started_before=query("started_before"),
-        limit=query("limit", 50), after=query("cursor"), visible=gate.visible_names())
+        repository=repository,
+        image=query("image"),
+        dataset=query("dataset"),
+        parameter=query("parameter"),
+        value=query("value"),
+        agent=query("agent"),
+        started_after=query("started_after"),
+        started_before=query("started_before"),
+        limit=query("limit", 50),
+        after=query("cursor"),
+        visible=gate.visible_names(),
+    )
     nxt = None
     if cursor is not None:
         args = request.args.to_dict()
@@ -160,7 +178,9 @@ def impact(ref: str) -> Response:
         result["next"] = f"{request.path}?cursor={result['next']}&limit={limit}"
     result["results"] = [{"repository": repo, "digest": d} for repo, d in result["results"]]
     dois = services().extra.get("dois")
-    result["dois"] = dois.for_results([(r["repository"], r["digest"]) for r in result["results"]]) if dois else []
+    result["dois"] = (
+        dois.for_results([(r["repository"], r["digest"]) for r in result["results"]]) if dois else []
+    )
     return json_response(result)
 
 
@@ -187,6 +207,7 @@ def _not_found(exc: Exception) -> Response:
 
 # --- DOIs ----------------------------------------------------------------------------------------
 
+
 def _doi_path(prefix: str, suffix: str) -> str:
     return f"{prefix}/{suffix}".lower()
 
@@ -200,7 +221,9 @@ def mint_doi() -> Response:
     gate = services().gate
     gate.authorize(repo, "push")
     creators = body.get("creators")
-    if creators is not None and (not isinstance(creators, list) or not all(isinstance(c, dict) for c in creators)):
+    if creators is not None and (
+        not isinstance(creators, list) or not all(isinstance(c, dict) for c in creators)
+    ):
         raise BadRequest("creators must be a list of objects {name | given_name+family_name, orcid?}")
     for key in ("title", "description", "supersedes"):
         if body.get(key) is not None and not isinstance(body[key], str):
@@ -208,10 +231,17 @@ def mint_doi() -> Response:
     _mint_policy(repo, digest, body.get("override_policy"))
     if not isinstance(body.get("test", False), bool):
         raise BadRequest("test must be true or false")
-    record = services().dois.mint(repo, digest, title=body.get("title"), creators=creators,
-                                  description=body.get("description") or "", supersedes=body.get("supersedes"),
-                                  created_by=gate.principal_name(), can_read=gate.read_check(),
-                                  test=bool(body.get("test", False)))
+    record = services().dois.mint(
+        repo,
+        digest,
+        title=body.get("title"),
+        creators=creators,
+        description=body.get("description") or "",
+        supersedes=body.get("supersedes"),
+        created_by=gate.principal_name(),
+        can_read=gate.read_check(),
+        test=bool(body.get("test", False)),
+    )
     services().audit(action="doi.mint", target=record.doi, detail={"reference": f"{repo}@{digest}"})
     return json_response(record.to_dict(), 201, {"Location": f"/doi/{record.doi}"})
 
@@ -228,6 +258,8 @@ def _visible_concept(record: Any) -> Any | None:
     if not visible:
         return None
     return dois.restrict_versions(record, [v.doi for v in visible])
+
+
 def _mint_policy(repo: str, digest: str, override: Any) -> None:
     """The namespace's vulnerability policy (``sciregistry vulndb policy``): refuse, unless an
     administrator overrides it with a reason (recorded in the audit log)."""
@@ -236,12 +268,17 @@ def _mint_policy(repo: str, digest: str, override: Any) -> None:
     if not problems:
         return
     if not isinstance(override, str) or not override.strip():
-        raise Denied(f"the policy of namespace {repo.split('/', 1)[0]} refuses a DOI for this result: "
-                     f"{'; '.join(problems[:5])}", {"problems": problems,
-                                                    "override": "an administrator may send override_policy: <reason>"})
+        raise Denied(
+            f"the policy of namespace {repo.split('/', 1)[0]} refuses a DOI for this result: "
+            f"{'; '.join(problems[:5])}",
+            {"problems": problems, "override": "an administrator may send override_policy: <reason>"},
+        )
     services().gate.require_admin()
-    services().audit(action="doi.policy_override", target=f"{repo}@{digest}",
-                     detail={"reason": override, "problems": problems})
+    services().audit(
+        action="doi.policy_override",
+        target=f"{repo}@{digest}",
+        detail={"reason": override, "problems": problems},
+    )
 
 
 @bp.get("/dois")
@@ -290,8 +327,9 @@ def doi_closure(prefix: str, suffix: str) -> Response:
     svc.gate.authorize(record.repository, "pull", hide=True, doi=record.doi)
     run = svc.runs.get(record.run_id) if record.run_id else None
     pins = [p for p in svc.dois.pins(record.doi) if svc.gate.can_read_pinned(p["repository"], p["digest"])]
-    return json_response({"doi": record.to_dict(), "run": run, "pins": pins,
-                          "registry": svc.config.resolved_registry_host})
+    return json_response(
+        {"doi": record.to_dict(), "run": run, "pins": pins, "registry": svc.config.resolved_registry_host}
+    )
 
 
 @bp.post("/dois/<prefix>/<suffix>/tombstone")
@@ -318,9 +356,13 @@ def run_gc() -> Response:
     cfg = services().config
     with metrics.gc_pass() as gc_pass:
         report = gc_pass.report = collect_exclusive(
-            services().registry, grace=cfg.gc_grace_seconds, upload_max_age=cfg.upload_max_age,
-            dry_run=query("dry_run", False), delete_untagged=query("delete_untagged", False),
-            dois=services().extra.get("dois"))
+            services().registry,
+            grace=cfg.gc_grace_seconds,
+            upload_max_age=cfg.upload_max_age,
+            dry_run=query("dry_run", False),
+            delete_untagged=query("delete_untagged", False),
+            dois=services().extra.get("dois"),
+        )
     if report is None:
         raise Conflict("another gc pass is running (online gc, the CLI or another node); retry later")
     return json_response(report.to_dict())

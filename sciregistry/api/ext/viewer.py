@@ -16,8 +16,15 @@ from sciregistry.errors import NotFound
 bp = Blueprint("api_docs", __name__, url_prefix="/api/v1/docs")
 
 _OURS = {"index.html": "text/html; charset=utf-8", "viewer.js": "text/javascript; charset=utf-8"}
-_SWAGGER = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
-                      "favicon-32x32.png", "favicon-16x16.png"})
+_SWAGGER = frozenset(
+    {
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "favicon-32x32.png",
+        "favicon-16x16.png",
+    }
+)
 
 
 def _swagger_dist() -> Path | None:
@@ -36,8 +43,11 @@ def viewer(name: str = "index.html") -> Response:
         return Response(body, mimetype=_OURS[name].split(";")[0], headers={"Cache-Control": "no-cache"})
     dist = _swagger_dist()
     if name not in _SWAGGER or dist is None:
-        raise NotFound(f"no such file: /api/v1/docs/{name}" if dist else
-                       "the API viewer needs flask-swagger-ui (pip install flask-swagger-ui); "
-                       "the document itself is at /api/v1/openapi.json")
+        raise NotFound(
+            f"no such file: /api/v1/docs/{name}"
+            if dist
+            else "the API viewer needs flask-swagger-ui (pip install flask-swagger-ui); "
+            "the document itself is at /api/v1/openapi.json"
+        )
     resp = send_from_directory(dist, name, max_age=86400)
     return resp

@@ -188,7 +188,7 @@ def parse_links(header: str) -> list[Link]:
         end = header.find(">", start)
         if end < 0:
             break
-        target = header[start + 1:end]
+        target = header[start + 1 : end]
         j = end + 1
         params: dict[str, str] = {}
         while j < n:

@@ -44,8 +44,14 @@ from sciregistry.oci import artifacts
 from sciregistry.provenance import command as provenance_command
 
 SCHEMA_ORG = "https://schema.org/"
-_SCHEMA_TYPES = {"Dataset": "Dataset", "Software": "SoftwareSourceCode", "Collection": "Collection",
-                 "Image": "ImageObject", "Text": "ScholarlyArticle", "JournalArticle": "ScholarlyArticle"}
+_SCHEMA_TYPES = {
+    "Dataset": "Dataset",
+    "Software": "SoftwareSourceCode",
+    "Collection": "Collection",
+    "Image": "ImageObject",
+    "Text": "ScholarlyArticle",
+    "JournalArticle": "ScholarlyArticle",
+}
 _TEXT_TYPES = ("application/x-bibtex", "text/x-bibliography")
 
 
@@ -54,6 +60,7 @@ def services() -> Any:
 
 
 # --- values shown on the page ----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FileView:
@@ -165,9 +172,15 @@ class Subject:
             digest = str(ly.get("digest", ""))
             if not path or not digest.startswith("sha256:"):
                 continue
-            out.append(FileView(path, int(ly.get("size", 0)), digest.split(":", 1)[1],
-                                str(ly.get("mediaType") or "application/octet-stream"),
-                                self.blob_url(t.repository, digest)))
+            out.append(
+                FileView(
+                    path,
+                    int(ly.get("size", 0)),
+                    digest.split(":", 1)[1],
+                    str(ly.get("mediaType") or "application/octet-stream"),
+                    self.blob_url(t.repository, digest),
+                )
+            )
         return out
 
 
@@ -181,8 +194,14 @@ def _manifest_json(repository: str, digest: str) -> dict[str, Any] | None:
 
 
 #: How the "Pinned content" table names a manifest's role.
-_PIN_ROLES = {"result": "result", "crate": "run crate", "image": "pipeline image", "index": "image index",
-              "dataset": "input dataset", "referrer": "referrer (signature, SBOM, report...)"}
+_PIN_ROLES = {
+    "result": "result",
+    "crate": "run crate",
+    "image": "pipeline image",
+    "index": "image index",
+    "dataset": "input dataset",
+    "referrer": "referrer (signature, SBOM, report...)",
+}
 
 
 def _readable_pins(pins: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -203,7 +222,9 @@ def _readable_pins(pins: list[dict[str, str]]) -> list[dict[str, str]]:
         for layer in doc.get("layers") or []:
             if isinstance(layer, dict) and layer.get("digest"):
                 title = (layer.get("annotations") or {}).get("org.opencontainers.image.title")
-                parts.setdefault(str(layer["digest"]), f"file {title} of the {role}" if title else f"layer of the {role}")
+                parts.setdefault(
+                    str(layer["digest"]), f"file {title} of the {role}" if title else f"layer of the {role}"
+                )
     for pin in out:
         if pin["kind"] == "blob":
             pin["kind"] = "file (blob)"
@@ -230,6 +251,7 @@ def _crate_layer(target: Any | None) -> dict[str, Any] | None:
 
 # --- request handling ----------------------------------------------------------------------------
 
+
 def _base_url() -> str:
     cfg = services().config
     return external_base_url(cfg.base_url)
@@ -240,8 +262,10 @@ def _choose_format() -> Format:
     if name is not None:
         fmt = BY_NAME.get(name.strip().lower())
         if fmt is None:
-            raise BadRequest(f"unknown format {name[:50]!r}; use one of: {', '.join(sorted(BY_NAME))}",
-                             {"formats": sorted(BY_NAME)})
+            raise BadRequest(
+                f"unknown format {name[:50]!r}; use one of: {', '.join(sorted(BY_NAME))}",
+                {"formats": sorted(BY_NAME)},
+            )
         return fmt
     return negotiate(request.headers.get("Accept")) or BY_NAME["html"]
 
@@ -332,22 +356,27 @@ def _metadata_response(subject: Subject, fmt: Format) -> Response:
 
 
 def _json(doc: Any, media_type: str) -> Response:
-    return Response(json.dumps(doc, ensure_ascii=False, indent=2) + "\n",
-                    content_type=f"{media_type}; charset=utf-8")
+    return Response(
+        json.dumps(doc, ensure_ascii=False, indent=2) + "\n", content_type=f"{media_type}; charset=utf-8"
+    )
 
 
 def _crate_response(subject: Subject) -> Response:
     """ro-crate-metadata.json of the run crate, streamed from the store exactly as pushed."""
     if subject.content_withdrawn:
         withdrawn: Any = subject.record if subject.withdrawn else subject.target
-        raise NotFound(f"DOI {subject.doi} is withdrawn: its run crate is no longer offered "
-                       f"(reason: {withdrawn.tombstone_reason})", status=410)
+        raise NotFound(
+            f"DOI {subject.doi} is withdrawn: its run crate is no longer offered "
+            f"(reason: {withdrawn.tombstone_reason})",
+            status=410,
+        )
     layer = _crate_layer(subject.target)
     if layer is None:
         raise NotFound(f"DOI {subject.doi} has no run crate")
     f = services().registry.open_blob(layer["digest"])
-    resp = Response(wrap_file(request.environ, f, 1 << 16), mimetype="application/ld+json",
-                    direct_passthrough=True)
+    resp = Response(
+        wrap_file(request.environ, f, 1 << 16), mimetype="application/ld+json", direct_passthrough=True
+    )
     resp.headers["Content-Length"] = str(layer["size"])
     resp.headers["ETag"] = f'"{layer["digest"]}"'
     resp.headers["Content-Disposition"] = 'inline; filename="ro-crate-metadata.json"'
@@ -356,11 +385,14 @@ def _crate_response(subject: Subject) -> Response:
 
 # --- Signposting -----------------------------------------------------------------------------
 
+
 def signposting(subject: Subject, *, html: bool = False) -> list[Link]:
     """The FAIR Signposting level-1 links of a DOI (https://signposting.org/FAIR/)."""
     meta = subject.meta
-    links = [Link(meta.doi_url or subject.url(), "cite-as"),
-             Link(subject.url(fmt="datacite"), "describedby", BY_NAME["datacite"].media_type)]
+    links = [
+        Link(meta.doi_url or subject.url(), "cite-as"),
+        Link(subject.url(fmt="datacite"), "describedby", BY_NAME["datacite"].media_type),
+    ]
     if not subject.content_withdrawn and _crate_layer(subject.target) is not None:
         links.append(Link(subject.url(fmt="ro-crate"), "describedby", BY_NAME["ro-crate"].media_type))
     links.append(Link(subject.url(fmt="csl"), "describedby", BY_NAME["csl"].media_type))
@@ -389,7 +421,9 @@ def signposting(subject: Subject, *, html: bool = False) -> list[Link]:
 def version_links(subject: Subject) -> VersionLinks:
     rec = subject.record
     if rec.is_concept:
-        return VersionLinks(None, None, None, subject.target.doi if subject.target else None, list(rec.versions))
+        return VersionLinks(
+            None, None, None, subject.target.doi if subject.target else None, list(rec.versions)
+        )
     versions = list(rec.versions)
     nxt = None
     if rec.doi in versions:
@@ -407,6 +441,7 @@ def version_links(subject: Subject) -> VersionLinks:
 
 
 # --- the HTML page ---------------------------------------------------------------------------
+
 
 def apa_plain(meta: doilib.DoiMetadata) -> str:
     """APA 7 reference as plain text (``to_apa`` marks the title ``*...*`` for italics)."""
@@ -457,8 +492,15 @@ def _inputs(subject: Subject, run: dict[str, Any]) -> list[InputView]:
         for ly in doc.get("layers", []):
             path = (ly.get("annotations") or {}).get(artifacts.TITLE) or str(ly.get("digest"))
             d = str(ly.get("digest", ""))
-            files.append(FileView(path, int(ly.get("size", 0)), d.split(":", 1)[-1],
-                                  str(ly.get("mediaType") or ""), subject.blob_url(repo, d)))
+            files.append(
+                FileView(
+                    path,
+                    int(ly.get("size", 0)),
+                    d.split(":", 1)[-1],
+                    str(ly.get("mediaType") or ""),
+                    subject.blob_url(repo, d),
+                )
+            )
         out.append(InputView(inp["name"], repo, digest, ref, files))
     return out
 
@@ -475,13 +517,28 @@ def _page(subject: Subject) -> dict[str, Any]:
     image = None
     if run:
         img = run["image"]
-        image = {**img, "reference": f"{subject.registry_host}/{img['repository']}@{img['digest']}",
-                 "index_reference": (f"{subject.registry_host}/{img['repository']}@{img['index_digest']}"
-                                     if img.get("index_digest") else None)}
+        image = {
+            **img,
+            "reference": f"{subject.registry_host}/{img['repository']}@{img['digest']}",
+            "index_reference": (
+                f"{subject.registry_host}/{img['repository']}@{img['index_digest']}"
+                if img.get("index_digest")
+                else None
+            ),
+        }
     parameters = [{**p, "display": _display(p["value"])} for p in (run or {}).get("parameters", [])]
-    steps = [{**st, "reference": f"{subject.registry_host}/{st['image']['repository']}@{st['image']['digest']}",
-              "parameters": [{**p, "display": _display(p["value"])} for p in st["parameters"]]}
-             for st in (run or {}).get("steps", [])] if run and run.get("workflow") else []
+    steps = (
+        [
+            {
+                **st,
+                "reference": f"{subject.registry_host}/{st['image']['repository']}@{st['image']['digest']}",
+                "parameters": [{**p, "display": _display(p["value"])} for p in st["parameters"]],
+            }
+            for st in (run or {}).get("steps", [])
+        ]
+        if run and run.get("workflow")
+        else []
+    )
     return {
         "doi": subject.doi,
         "doi_url": meta.doi_url or subject.url(),
@@ -494,8 +551,11 @@ def _page(subject: Subject) -> dict[str, Any]:
         "apa": apa_html(meta),
         "bibtex": doilib.to_bibtex(meta),
         "schema_org": _json_script(doilib.to_schema_org(meta)),
-        "result_ref": (f"{subject.registry_host}/{target.repository}@{target.result_digest}"
-                       if target is not None and target.result_digest else None),
+        "result_ref": (
+            f"{subject.registry_host}/{target.repository}@{target.result_digest}"
+            if target is not None and target.result_digest
+            else None
+        ),
         "image": image,
         "run": run,
         "parameters": parameters,
@@ -504,17 +564,21 @@ def _page(subject: Subject) -> dict[str, Any]:
         "rendered_command": render_command(run["command"], run["parameters"]) if run else None,
         "inputs": _inputs(subject, run) if run and not subject.withdrawn else [],
         "outputs": subject.outputs() if not subject.withdrawn else [],
-        "pins": _readable_pins([p for p in svc.dois.pins(target.doi)
-                                if svc.gate.can_read_pinned(p["repository"], p["digest"])])
-        if target is not None and not subject.withdrawn else [],
+        "pins": _readable_pins(
+            [p for p in svc.dois.pins(target.doi) if svc.gate.can_read_pinned(p["repository"], p["digest"])]
+        )
+        if target is not None and not subject.withdrawn
+        else [],
         "versions": version_links(subject),
         "reproductions": rec.reproductions if not rec.is_concept else None,
         "advisories": _advisories(subject),
         "license": subject.license_url(),
         "base_url": subject.base_url,
         "landing": subject.url,
-        "formats": [(name, BY_NAME[name].media_type) for name in
-                    ("datacite", "ro-crate", "schema.org", "csl", "bibtex", "citation")],
+        "formats": [
+            (name, BY_NAME[name].media_type)
+            for name in ("datacite", "ro-crate", "schema.org", "csl", "bibtex", "citation")
+        ],
         "reproduce_command": f"sciregistry reproduce {subject.doi} --registry {subject.base_url}",
         "cite_command": f"sciregistry cite {subject.doi} --format bibtex --registry {subject.base_url}",
     }
@@ -541,17 +605,22 @@ def _with_advisories(subject: Subject, attrs: dict[str, Any]) -> dict[str, Any]:
 
 # --- errors ------------------------------------------------------------------------------------
 
+
 @bp.errorhandler(RegistryError)
 def _error(err: RegistryError) -> Response:
     fmt = g.get("landing_format")
     if fmt is None:  # failed before negotiation (e.g. a bad ?format=): go by Accept alone
         fmt = negotiate(request.headers.get("Accept")) or BY_NAME["html"]
     if fmt.name == "html":
-        resp = Response(render_template("landing/error.html", error=err, status=err.http_status),
-                        status=err.http_status, mimetype="text/html")
+        resp = Response(
+            render_template("landing/error.html", error=err, status=err.http_status),
+            status=err.http_status,
+            mimetype="text/html",
+        )
     else:
-        resp = Response(json.dumps({"errors": [err.to_dict()]}), status=err.http_status,
-                        mimetype="application/json")
+        resp = Response(
+            json.dumps({"errors": [err.to_dict()]}), status=err.http_status, mimetype="application/json"
+        )
     resp.headers.update(err.headers)
     if err.http_status == 401:
         # A browser prompts only for Basic credentials (a reviewer signs in with the token as the

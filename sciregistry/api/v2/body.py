@@ -33,8 +33,13 @@ class DirectBody:
         body = environ.get("wsgi.input")
         reader = getattr(body, "reader", None)
         unreader = getattr(reader, "unreader", None)
-        if (length is None or type(reader).__name__ != "LengthReader" or getattr(reader, "length", None) != length
-                or not hasattr(unreader, "sock") or not hasattr(unreader, "take_buffered")):
+        if (
+            length is None
+            or type(reader).__name__ != "LengthReader"
+            or getattr(reader, "length", None) != length
+            or not hasattr(unreader, "sock")
+            or not hasattr(unreader, "take_buffered")
+        ):
             return None
         return cls(body, length)
 
@@ -48,7 +53,7 @@ class DirectBody:
         held = self._unreader.take_buffered()
         if held:
             use = held[:want]
-            view[:len(use)] = use
+            view[: len(use)] = use
             got = len(use)
             if len(held) > got:
                 self._unreader.unread(held[got:])  # a pipelined next request: leave it for gunicorn

@@ -49,7 +49,9 @@ ENV_ROUTE = "sciregistry.route"
 
 def route(pattern: str, **methods: tuple[str, Handler]) -> None:
     _ROUTES.append((re.compile(pattern), methods))
-    _TEMPLATES[pattern] = "/v2/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"<\1>", pattern.strip("^$")).replace("/?", "/")
+    _TEMPLATES[pattern] = "/v2/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"<\1>", pattern.strip("^$")).replace(
+        "/?", "/"
+    )
 
 
 def services() -> Any:
@@ -57,6 +59,7 @@ def services() -> Any:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
 
 def _empty(status: int, headers: dict[str, str] | None = None) -> Response:
     resp = Response(b"", status=status)
@@ -114,7 +117,9 @@ def _content_range() -> tuple[int, int] | None:
     return start, end
 
 
-def _next_link(path: str, n: int | None, last: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+def _next_link(
+    path: str, n: int | None, last: str | None, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     if last is None or n is None:
         return {}
     q = {"n": str(n), "last": last, **(extra or {})}
@@ -122,6 +127,7 @@ def _next_link(path: str, n: int | None, last: str | None, extra: dict[str, str]
 
 
 # --- base and catalog ----------------------------------------------------------------------------
+
 
 def check() -> Response:
     resp = Response(b"{}", mimetype="application/json")
@@ -148,6 +154,7 @@ def catalog() -> Response:
 
 # --- manifests -----------------------------------------------------------------------------------
 
+
 def get_manifest(name: str, ref: str) -> Response:
     m = services().registry.get_manifest(name, ref, touch=request.method == "HEAD")
     headers = {"Docker-Content-Digest": m.digest, "Content-Type": m.media_type, "ETag": f'"{m.digest}"'}
@@ -168,8 +175,9 @@ def put_manifest(name: str, ref: str) -> Response:
         raise ManifestInvalid("manifest exceeds 4 MiB", status=413)
     if length is not None and len(data) != length:  # the client stopped early: never store a prefix
         raise SizeInvalid("body shorter than Content-Length", {"expected": length, "received": len(data)})
-    pushed = services().registry.put_manifest(name, ref, data, request.headers.get("Content-Type"),
-                                              can_read=services().gate.read_check())
+    pushed = services().registry.put_manifest(
+        name, ref, data, request.headers.get("Content-Type"), can_read=services().gate.read_check()
+    )
     headers = {"Location": f"/v2/{name}/manifests/{pushed.digest}", "Docker-Content-Digest": pushed.digest}
     if pushed.subject:
         headers["OCI-Subject"] = pushed.subject
@@ -183,11 +191,16 @@ def delete_manifest(name: str, ref: str) -> Response:
 
 # --- blobs ---------------------------------------------------------------------------------------
 
+
 def get_blob(name: str, digest: str) -> Response:
     reg = services().registry
     blob = reg.stat_blob(name, digest, touch=request.method == "HEAD")
-    headers = {"Docker-Content-Digest": blob.digest, "Content-Type": "application/octet-stream",
-               "Accept-Ranges": "bytes", "ETag": f'"{blob.digest}"'}
+    headers = {
+        "Docker-Content-Digest": blob.digest,
+        "Content-Type": "application/octet-stream",
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{blob.digest}"',
+    }
     if request.method == "HEAD":
         resp = _empty(200, headers)
         resp.headers["Content-Length"] = str(blob.size)
@@ -202,8 +215,12 @@ def get_blob(name: str, digest: str) -> Response:
     if rng:
         parsed = _parse_range(rng, blob.size)
         if parsed is None:
-            raise BlobUploadInvalid("range not satisfiable", {"Range": rng[:100], "size": blob.size},
-                                    status=416, headers={"Content-Range": f"bytes */{blob.size}"})
+            raise BlobUploadInvalid(
+                "range not satisfiable",
+                {"Range": rng[:100], "size": blob.size},
+                status=416,
+                headers={"Content-Range": f"bytes */{blob.size}"},
+            )
         start, end = parsed
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
@@ -260,6 +277,7 @@ def delete_blob(name: str, digest: str) -> Response:
 
 # --- uploads -------------------------------------------------------------------------------------
 
+
 def start_upload(name: str) -> Response:
     reg = services().registry
     mount, source = request.args.get("mount"), request.args.get("from")
@@ -271,12 +289,15 @@ def start_upload(name: str) -> Response:
         gate = services().gate
         blob = reg.mount_blob(name, mount, source, can_read=gate.read_check())
         if blob is not None:
-            return _empty(201, {"Location": f"/v2/{name}/blobs/{blob.digest}",
-                                "Docker-Content-Digest": blob.digest})
+            return _empty(
+                201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest}
+            )
     if digest is not None:
         parse_digest(digest)
         blob = reg.upload_blob(name, digest, _body_stream(), _content_length())
-        return _empty(201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest})
+        return _empty(
+            201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest}
+        )
     status = reg.start_upload(name, _upload_owner(), services().config.max_open_uploads)
     return _empty(202, upload_headers(name, status.upload_id, 0))
 
@@ -299,8 +320,9 @@ def patch_upload(name: str, upload_id: str) -> Response:
         raise BlobUploadInvalid("Content-Range does not match Content-Length", status=416)
     if rng is not None and length is None:
         length = rng[1] - rng[0] + 1
-    status = services().registry.append_upload(name, upload_id, _body_stream(),
-                                               rng[0] if rng else None, length)
+    status = services().registry.append_upload(
+        name, upload_id, _body_stream(), rng[0] if rng else None, length
+    )
     return _empty(202, upload_headers(name, upload_id, status.size))
 
 
@@ -312,8 +334,9 @@ def put_upload(name: str, upload_id: str) -> Response:
     length = _content_length()
     if rng is not None and length is None:
         length = rng[1] - rng[0] + 1
-    blob = services().registry.finish_upload(name, upload_id, digest, _body_stream(), length,
-                                             rng[0] if rng else None)
+    blob = services().registry.finish_upload(
+        name, upload_id, digest, _body_stream(), length, rng[0] if rng else None
+    )
     return _empty(201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest})
 
 
@@ -323,6 +346,7 @@ def cancel_upload(name: str, upload_id: str) -> Response:
 
 
 # --- tags and referrers --------------------------------------------------------------------------
+
 
 def list_tags(name: str) -> Response:
     import json
@@ -347,13 +371,27 @@ def referrers(name: str, digest: str) -> Response:
 # (pattern, {METHOD: (action, handler)}); the first pattern that matches wins.
 
 NAME = r"(?P<name>[^?#]+?)"
-route(rf"^{NAME}/manifests/(?P<ref>[^/]+)$", GET=("pull", get_manifest), HEAD=("pull", get_manifest),
-      PUT=("push", put_manifest), DELETE=("delete", delete_manifest))
+route(
+    rf"^{NAME}/manifests/(?P<ref>[^/]+)$",
+    GET=("pull", get_manifest),
+    HEAD=("pull", get_manifest),
+    PUT=("push", put_manifest),
+    DELETE=("delete", delete_manifest),
+)
 route(rf"^{NAME}/blobs/uploads/?$", POST=("push", start_upload))
-route(rf"^{NAME}/blobs/uploads/(?P<upload_id>[^/]+)$", GET=("push", upload_status),
-      PATCH=("push", patch_upload), PUT=("push", put_upload), DELETE=("push", cancel_upload))
-route(rf"^{NAME}/blobs/(?P<digest>[^/]+)$", GET=("pull", get_blob), HEAD=("pull", get_blob),
-      DELETE=("delete", delete_blob))
+route(
+    rf"^{NAME}/blobs/uploads/(?P<upload_id>[^/]+)$",
+    GET=("push", upload_status),
+    PATCH=("push", patch_upload),
+    PUT=("push", put_upload),
+    DELETE=("push", cancel_upload),
+)
+route(
+    rf"^{NAME}/blobs/(?P<digest>[^/]+)$",
+    GET=("pull", get_blob),
+    HEAD=("pull", get_blob),
+    DELETE=("delete", delete_blob),
+)
 route(rf"^{NAME}/tags/list$", GET=("pull", list_tags))
 route(rf"^{NAME}/referrers/(?P<digest>[^/]+)$", GET=("pull", referrers))
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/-/static")
+bp = Blueprint(
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/-/static"
+)
 
 from sciregistry.api.web import routes as _routes  # noqa: F401  (registers the views)
 

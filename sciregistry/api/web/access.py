@@ -83,6 +83,7 @@ def is_secure_request() -> bool:
 
 # --- CSRF -----------------------------------------------------------------------------------------
 
+
 def csrf_token() -> str:
     tok = session.get("csrf")
     if not tok:
@@ -100,10 +101,11 @@ def check_csrf() -> None:
 
 # --- presenting the session to the gate ---------------------------------------------------------------
 
+
 def _landing_doi() -> str | None:
     path = request.path
     if path.startswith("/doi/") and path.count("/") >= 3:
-        return path[len("/doi/"):].split("?", 1)[0].lower()
+        return path[len("/doi/") :].split("?", 1)[0].lower()
     return None
 
 
@@ -146,6 +148,7 @@ def signed_in_user() -> str | None:
 
 
 # --- the reader -----------------------------------------------------------------------------------
+
 
 def reader() -> Reader:
     """Which repositories the caller may read, as SQL-able sets (cached for the request)."""

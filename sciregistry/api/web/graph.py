@@ -107,35 +107,47 @@ class Graph:
         def xy(n: Node) -> tuple[float, float]:
             return PAD + n.col * (NODE_W + COL_GAP), PAD + n.row * (NODE_H + ROW_GAP)
 
-        out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="group" aria-labelledby="graph-title" '
-                f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'),
-               f'<title id="graph-title">{escape(title)}</title>',
-               ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-                'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#5b6577"/></marker></defs>')]
+        out = [
+            (
+                f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="group" aria-labelledby="graph-title" '
+                f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
+            ),
+            f'<title id="graph-title">{escape(title)}</title>',
+            (
+                '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+                'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#5b6577"/></marker></defs>'
+            ),
+        ]
         for a, b in self.edges:
             na, nb = self.nodes[a], self.nodes[b]
             (x1, y1), (x2, y2) = xy(na), xy(nb)
             x1, y1, x2, y2 = x1 + NODE_W, y1 + NODE_H / 2, x2 - 2, y2 + NODE_H / 2
             mx = (x1 + x2) / 2
-            out.append(f'<path class="edge" d="M{x1:.0f},{y1:.0f} C{mx:.0f},{y1:.0f} {mx:.0f},{y2:.0f} '
-                       f'{x2:.0f},{y2:.0f}" fill="none" stroke="#5b6577" stroke-width="1.4" '
-                       f'marker-end="url(#arrow)"/>')
+            out.append(
+                f'<path class="edge" d="M{x1:.0f},{y1:.0f} C{mx:.0f},{y1:.0f} {mx:.0f},{y2:.0f} '
+                f'{x2:.0f},{y2:.0f}" fill="none" stroke="#5b6577" stroke-width="1.4" '
+                f'marker-end="url(#arrow)"/>'
+            )
         for n in self.nodes.values():
             x, y = xy(n)
             fill, stroke, kind_label = STYLE.get(n.kind, STYLE["hidden"])
             label = n.label if len(n.label) <= 28 else n.label[:27] + "\u2026"
             dash = ' stroke-dasharray="4 3"' if n.kind == "hidden" else ""
             name = f"{kind_label}: {n.label}" + (f" ({n.detail})" if n.detail else "")
-            shape = (f'<rect x="{x:.0f}" y="{y:.0f}" width="{NODE_W}" height="{NODE_H}" '
-                     f'rx="{14 if n.kind in ("run", "step") else 4}" fill="{fill}" stroke="{stroke}" '
-                     f'stroke-width="{3 if n.current else 1.5}"{dash}/>'
-                     # one text element, so the link's visible text is "<kind> <label>", its accessible name
-                     f'<text x="{x + 10:.0f}" y="{y + 18:.0f}" font-size="11" fill="#3b4352">{escape(kind_label)}'
-                     f' <tspan x="{x + 10:.0f}" y="{y + 35:.0f}" font-size="13" fill="#1d2433" '
-                     f'font-weight="{600 if n.current else 400}">{escape(label)}</tspan></text>')
+            shape = (
+                f'<rect x="{x:.0f}" y="{y:.0f}" width="{NODE_W}" height="{NODE_H}" '
+                f'rx="{14 if n.kind in ("run", "step") else 4}" fill="{fill}" stroke="{stroke}" '
+                f'stroke-width="{3 if n.current else 1.5}"{dash}/>'
+                # one text element, so the link's visible text is "<kind> <label>", its accessible name
+                f'<text x="{x + 10:.0f}" y="{y + 18:.0f}" font-size="11" fill="#3b4352">{escape(kind_label)}'
+                f' <tspan x="{x + 10:.0f}" y="{y + 35:.0f}" font-size="13" fill="#1d2433" '
+                f'font-weight="{600 if n.current else 400}">{escape(label)}</tspan></text>'
+            )
             if n.href:
-                out.append(f'<a class="node" href="{escape(n.href)}" aria-label="{escape(kind_label)} {escape(label)}" '
-                           f'data-detail="{escape(name)}">{shape}</a>')
+                out.append(
+                    f'<a class="node" href="{escape(n.href)}" aria-label="{escape(kind_label)} {escape(label)}" '
+                    f'data-detail="{escape(name)}">{shape}</a>'
+                )
             else:
                 out.append(f'<g class="node" role="img" aria-label="{escape(name)}">{shape}</g>')
         out.append("</svg>")

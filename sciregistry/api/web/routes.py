@@ -104,9 +104,15 @@ def short_digest(d: str | None, n: int = 12) -> str:
 
 @bp.app_context_processor
 def _context() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "signed_in": signed_in_user, "auth_enabled": auth_enabled,
-            "is_admin": _is_admin, "repo_url": repo_url, "manifest_url": manifest_url,
-            "can_read": lambda repository: reader().can_read(repository)}
+    return {
+        "csrf_token": csrf_token,
+        "signed_in": signed_in_user,
+        "auth_enabled": auth_enabled,
+        "is_admin": _is_admin,
+        "repo_url": repo_url,
+        "manifest_url": manifest_url,
+        "can_read": lambda repository: reader().can_read(repository),
+    }
 
 
 def _is_admin() -> bool:
@@ -129,6 +135,7 @@ def manifest_url(repository: str, digest: str) -> str:
 
 # --- home and search ------------------------------------------------------------------------------
 
+
 @bp.get("/")
 def home() -> str:
     view = browse().home(reader())
@@ -148,10 +155,21 @@ def search() -> str:
     q = request.args.get("q", "")
     kind = request.args.get("kind") or None
     result = services().search.search(q, reader=reader(), kind=kind, page=_page_arg(hi=1000), per_page=20)
-    return render_template("web/search.html", result=result, q=q, kind=kind,
-                           kinds=[("repository", "repositories"), ("tag", "tags"), ("dataset", "datasets"),
-                                  ("result", "results"), ("run", "runs"), ("doi", "DOIs"),
-                                  ("manifest", "digests")])
+    return render_template(
+        "web/search.html",
+        result=result,
+        q=q,
+        kind=kind,
+        kinds=[
+            ("repository", "repositories"),
+            ("tag", "tags"),
+            ("dataset", "datasets"),
+            ("result", "results"),
+            ("run", "runs"),
+            ("doi", "DOIs"),
+            ("manifest", "digests"),
+        ],
+    )
 
 
 def hit_url(hit: Any) -> str:
@@ -170,6 +188,7 @@ bp.add_app_template_global(hit_url, "hit_url")
 
 
 # --- repositories ----------------------------------------------------------------------------------
+
 
 @bp.get("/repositories")
 def namespaces() -> str:
@@ -195,8 +214,9 @@ def repository(repository: str) -> str:
         if exc.http_status == 404:
             raise NotFound(f"repository {repository} not found") from exc
         raise
-    return render_template("web/repository.html", repository=repository, tags=tags, host=registry_host(),
-                           kind_of=kind_of)
+    return render_template(
+        "web/repository.html", repository=repository, tags=tags, host=registry_host(), kind_of=kind_of
+    )
 
 
 @bp.get("/r/<path:repository>/-/manifest/<digest>")
@@ -215,10 +235,15 @@ def manifest(repository: str, digest: str) -> str:
     dois = [d for d in svc.dois.for_results([(repository, view.digest)])] if view.kind == "result" else []
     host = registry_host()
     ref = f"{host}/{repository}@{view.digest}"
-    pulls = [("docker", f"docker pull {ref}"), ("podman", f"podman pull {ref}")] \
-        if view.kind in ("image", "index") else []
+    pulls = (
+        [("docker", f"docker pull {ref}"), ("podman", f"podman pull {ref}")]
+        if view.kind in ("image", "index")
+        else []
+    )
     pulls.append(("oras", f"oras pull {ref}"))
-    return render_template("web/manifest.html", m=view, run=run, used_by=used_by, dois=dois, pulls=pulls, ref=ref)
+    return render_template(
+        "web/manifest.html", m=view, run=run, used_by=used_by, dois=dois, pulls=pulls, ref=ref
+    )
 
 
 def _run_for_crate(view: Any) -> dict[str, Any] | None:
@@ -245,19 +270,23 @@ def download(repository: str, digest: str, index: int) -> Response:
     layer = browse().layer(repository, _digest(digest), index)
     name = (layer.title or layer.digest.replace(":", "-")).rsplit("/", 1)[-1]
     f = services().registry.open_blob(layer.digest)
-    resp = Response(wrap_file(request.environ, f, 1 << 20), mimetype="application/octet-stream",
-                    direct_passthrough=True)
+    resp = Response(
+        wrap_file(request.environ, f, 1 << 20), mimetype="application/octet-stream", direct_passthrough=True
+    )
     resp.headers["Content-Length"] = str(layer.size)
-    ascii_name = re.sub(r'[^A-Za-z0-9._-]', "_", name) or "file"
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "file"
     from urllib.parse import quote
 
-    resp.headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    resp.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    )
     resp.headers["Docker-Content-Digest"] = layer.digest
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
 
 
 # --- datasets, DOIs ------------------------------------------------------------------------------
+
 
 @bp.get("/datasets")
 def datasets() -> str:
@@ -274,6 +303,7 @@ def dois() -> str:
 
 
 # --- runs ---------------------------------------------------------------------------------------
+
 
 def _ref_digest(raw: str | None, what: str) -> str | None:
     """A digest from ``digest``, ``repo@digest`` or ``repo:tag`` (resolved) typed into a filter."""
@@ -315,11 +345,17 @@ def runs() -> str:
         visible = [n for n in services().accounts.repository_names() if r.can_read(n)]
     after = args.get("after", "")
     items, cursor = services().runs.search(
-        image=_ref_digest(args.get("image"), "image"), dataset=_ref_digest(args.get("dataset"), "dataset"),
+        image=_ref_digest(args.get("image"), "image"),
+        dataset=_ref_digest(args.get("dataset"), "dataset"),
         parameter=args.get("parameter") or None,
         value=(args.get("value") or None) if args.get("parameter") else None,
-        agent=args.get("agent") or None, started_after=_date_arg("from"), started_before=_date_arg("to"),
-        limit=PER_PAGE, after=int(after) if after.isdigit() and len(after) < 19 else None, visible=visible)
+        agent=args.get("agent") or None,
+        started_after=_date_arg("from"),
+        started_before=_date_arg("to"),
+        limit=PER_PAGE,
+        after=int(after) if after.isdigit() and len(after) < 19 else None,
+        visible=visible,
+    )
     nxt = None
     if cursor is not None:
         nxt = request.path + "?" + urlencode({**args.to_dict(), "after": str(cursor)})
@@ -336,9 +372,15 @@ def run(run_id: int) -> str:
     require_readable(view["repository"])
     dois = svc.dois.for_results([(view["repository"], view["result_digest"])])
     graph = provenance_graph(view, dois)
-    return render_template("web/run.html", run=view, dois=dois, graph=graph.svg(f"Provenance of run {run_id}"),
-                           command=render_command(view["command"], view["parameters"]),
-                           host=registry_host(), inputs_view=_inputs(view))
+    return render_template(
+        "web/run.html",
+        run=view,
+        dois=dois,
+        graph=graph.svg(f"Provenance of run {run_id}"),
+        command=render_command(view["command"], view["parameters"]),
+        host=registry_host(),
+        inputs_view=_inputs(view),
+    )
 
 
 def _inputs(view: dict[str, Any]) -> list[dict[str, Any]]:
@@ -370,16 +412,32 @@ def provenance_graph(view: dict[str, Any], dois: list[dict[str, Any]], depth: in
         rid = f"run:{v['id']}"
         if rid in g.nodes:
             return rid
-        g.add(Node(rid, "run", v["name"] or f"run {v['id']}", url_for("web.run", run_id=v["id"]),
-                   f"run {v['id']}", current=current))
+        g.add(
+            Node(
+                rid,
+                "run",
+                v["name"] or f"run {v['id']}",
+                url_for("web.run", run_id=v["id"]),
+                f"run {v['id']}",
+                current=current,
+            )
+        )
         res = artifact(v["repository"], v["result_digest"], "result")
         steps = v.get("steps") or []
-        if len(steps) > 1:  # a workflow run: run -> step 1 -> ... -> step n -> result, each step's image into it
+        if (
+            len(steps) > 1
+        ):  # a workflow run: run -> step 1 -> ... -> step n -> result, each step's image into it
             prev = rid
             for st in steps:
                 sid = f"{rid}:step:{st['position']}"
-                g.add(Node(sid, "step", st.get("name") or f"step {st['position'] + 1}",
-                           url_for("web.run", run_id=v["id"]) + f"#step-{st['position']}"))
+                g.add(
+                    Node(
+                        sid,
+                        "step",
+                        st.get("name") or f"step {st['position'] + 1}",
+                        url_for("web.run", run_id=v["id"]) + f"#step-{st['position']}",
+                    )
+                )
                 g.link(prev, sid)
                 simg = st.get("image") or {}
                 if simg.get("repository") and simg.get("digest"):
@@ -418,13 +476,22 @@ def provenance_graph(view: dict[str, Any], dois: list[dict[str, Any]], depth: in
     for v in down:
         if v["id"] != view["id"] and r.can_read(v["repository"]):
             rid = f"run:{v['id']}"
-            g.add(Node(rid, "run", v["name"] or f"run {v['id']}", url_for("web.run", run_id=v["id"]), f"run {v['id']}"))
+            g.add(
+                Node(
+                    rid,
+                    "run",
+                    v["name"] or f"run {v['id']}",
+                    url_for("web.run", run_id=v["id"]),
+                    f"run {v['id']}",
+                )
+            )
             g.link(res, rid)
     del current
     return g
 
 
 # --- signing in and out -------------------------------------------------------------------------
+
 
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -435,8 +502,12 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if not auth_enabled():
-        return render_template("web/login.html", error="Authentication is switched off on this registry: "
-                               "every page is open, there is nothing to sign in to.", disabled=True), 200
+        return render_template(
+            "web/login.html",
+            error="Authentication is switched off on this registry: "
+            "every page is open, there is nothing to sign in to.",
+            disabled=True,
+        ), 200
     error = None
     status = 200
     if request.method == "POST":
@@ -446,8 +517,12 @@ def login() -> Any:
         gate = services().gate
         try:
             principal = gate.authenticate_password(username, password)
-            created = services().accounts.create_token(user=principal.name, expires_in=12 * 3600,
-                                                       description="web session", created_by=principal.name)
+            created = services().accounts.create_token(
+                user=principal.name,
+                expires_in=12 * 3600,
+                description="web session",
+                created_by=principal.name,
+            )
         except TooManyRequests as exc:
             error, status = exc.text, 429
         except (Unauthorized, RegistryError):
@@ -461,8 +536,9 @@ def login() -> Any:
             csrf_token()
             gate.record(action="web.login", target=f"user:{principal.name}", principal=principal.name)
             return redirect(_safe_next(request.form.get("next")), 303)
-    return render_template("web/login.html", error=error, next=request.args.get("next", ""),
-                           disabled=False), status
+    return render_template(
+        "web/login.html", error=error, next=request.args.get("next", ""), disabled=False
+    ), status
 
 
 @bp.post("/logout")
@@ -492,8 +568,12 @@ def reviewer() -> Any:
         except RegistryError:
             ok = False
     if not ok:
-        return render_template("web/reviewer.html", doi=doi, error="That token does not open this DOI "
-                               "(check it for typing errors, or ask the authors for a new one)."), 403
+        return render_template(
+            "web/reviewer.html",
+            doi=doi,
+            error="That token does not open this DOI "
+            "(check it for typing errors, or ask the authors for a new one).",
+        ), 403
     rev = dict(session.get("reviewer") or {})
     rev[doi] = token
     session["reviewer"] = rev
@@ -501,6 +581,7 @@ def reviewer() -> Any:
 
 
 # --- tokens -----------------------------------------------------------------------------------
+
 
 def _require_user() -> str:
     user = signed_in_user()
@@ -514,12 +595,24 @@ def account() -> Any:
     user = _require_user()
     accounts = services().accounts
     tokens = [t for t in accounts.list_tokens(user=user)]
-    my_dois = [d for d in services().dois.list(limit=500) if d.repository and
-               d.repository.split("/", 1)[0] in accounts.get_user(user).namespaces | {user: "owner"}]
-    reviewer_tokens = [t for t in accounts.list_tokens() if t.kind == "reviewer" and t.doi in {d.doi for d in my_dois}]
-    return render_template("web/account.html", user=user, tokens=tokens, dois=my_dois,
-                           reviewer_tokens=reviewer_tokens, created=session.pop("created", None),
-                           current=session.get("token_id"))
+    my_dois = [
+        d
+        for d in services().dois.list(limit=500)
+        if d.repository
+        and d.repository.split("/", 1)[0] in accounts.get_user(user).namespaces | {user: "owner"}
+    ]
+    reviewer_tokens = [
+        t for t in accounts.list_tokens() if t.kind == "reviewer" and t.doi in {d.doi for d in my_dois}
+    ]
+    return render_template(
+        "web/account.html",
+        user=user,
+        tokens=tokens,
+        dois=my_dois,
+        reviewer_tokens=reviewer_tokens,
+        created=session.pop("created", None),
+        current=session.get("token_id"),
+    )
 
 
 @bp.post("/account/tokens")
@@ -530,9 +623,13 @@ def create_token() -> Any:
     if not days.isdigit() or not 1 <= int(days) <= 3650:
         raise BadRequest("expiry must be between 1 and 3650 days")
     scope = request.form.get("scope", "").strip()
-    created = services().accounts.create_token(user=user, expires_in=int(days) * 86400,
-                                               description=request.form.get("description", "").strip()[:255],
-                                               scopes=scope.split() if scope else None, created_by=user)
+    created = services().accounts.create_token(
+        user=user,
+        expires_in=int(days) * 86400,
+        description=request.form.get("description", "").strip()[:255],
+        scopes=scope.split() if scope else None,
+        created_by=user,
+    )
     services().gate.record(action="token.create", target=f"token:{created.info.id}", principal=user)
     session["created"] = {"kind": "API token", "secret": created.secret, "id": created.info.id}
     return redirect(url_for("web.account"), 303)
@@ -544,17 +641,27 @@ def create_reviewer_token() -> Any:
     user = _require_user()
     doi = request.form.get("doi", "").strip().lower()
     record = services().dois.get(doi)
-    if not record.repository or not services().gate.held(services().gate.principal(), record.repository) & {"push"}:
+    if not record.repository or not services().gate.held(services().gate.principal(), record.repository) & {
+        "push"
+    }:
         raise Denied("you may create reviewer tokens only for DOIs of repositories you can push to")
     days = request.form.get("days", "30").strip()
     if not days.isdigit() or not 1 <= int(days) <= 365:
         raise BadRequest("expiry must be between 1 and 365 days")
-    created = services().accounts.create_token(reviewer_doi=doi, expires_in=int(days) * 86400,
-                                               description=request.form.get("description", "").strip()[:255],
-                                               created_by=user)
-    services().gate.record(action="token.create", target=f"token:{created.info.id}", principal=user,
-                           detail={"reviewer_doi": doi})
-    session["created"] = {"kind": f"reviewer token for {doi}", "secret": created.secret, "id": created.info.id}
+    created = services().accounts.create_token(
+        reviewer_doi=doi,
+        expires_in=int(days) * 86400,
+        description=request.form.get("description", "").strip()[:255],
+        created_by=user,
+    )
+    services().gate.record(
+        action="token.create", target=f"token:{created.info.id}", principal=user, detail={"reviewer_doi": doi}
+    )
+    session["created"] = {
+        "kind": f"reviewer token for {doi}",
+        "secret": created.secret,
+        "id": created.info.id,
+    }
     return redirect(url_for("web.account"), 303)
 
 
@@ -568,8 +675,11 @@ def revoke_token(token_id: str) -> Any:
         reviewer = {t.id: t.doi for t in accounts.list_tokens() if t.kind == "reviewer"}
         doi = reviewer.get(token_id)
         rec = services().dois.get(doi) if doi else None
-        if rec is None or not rec.repository or \
-                not services().gate.held(services().gate.principal(), rec.repository) & {"push"}:
+        if (
+            rec is None
+            or not rec.repository
+            or not services().gate.held(services().gate.principal(), rec.repository) & {"push"}
+        ):
             raise NotFound("no such token")
     accounts.revoke_token(token_id)
     services().gate.record(action="token.revoke", target=f"token:{token_id}", principal=user)
@@ -581,6 +691,7 @@ def revoke_token(token_id: str) -> Any:
 
 # --- administration -------------------------------------------------------------------------------
 
+
 def _require_admin() -> str:
     user = _require_user()
     services().gate.require_admin()
@@ -591,13 +702,27 @@ def _require_admin() -> str:
 def admin() -> str:
     _require_admin()
     accounts = services().accounts
-    return render_template("web/admin.html", users=accounts.list_users(), namespaces=accounts.list_namespaces(),
-                           robots=accounts.list_robots(), created=session.pop("created", None),
-                           roles=["reader", "writer", "maintainer", "owner"])
+    return render_template(
+        "web/admin.html",
+        users=accounts.list_users(),
+        namespaces=accounts.list_namespaces(),
+        robots=accounts.list_robots(),
+        created=session.pop("created", None),
+        roles=["reader", "writer", "maintainer", "owner"],
+    )
 
 
-_ADMIN_ACTIONS = ("create_user", "disable_user", "enable_user", "create_namespace", "grant", "revoke",
-                  "visibility", "create_robot", "robot_token")
+_ADMIN_ACTIONS = (
+    "create_user",
+    "disable_user",
+    "enable_user",
+    "create_namespace",
+    "grant",
+    "revoke",
+    "visibility",
+    "create_robot",
+    "robot_token",
+)
 
 
 @bp.post("/admin")
@@ -610,13 +735,17 @@ def admin_action() -> Any:
     if action not in _ADMIN_ACTIONS:
         raise BadRequest(f"unknown action {action[:40]!r}")
     if action == "create_user":
-        accounts.create_user(f.get("name", "").strip(), f.get("password") or None, admin=f.get("admin") == "on")
+        accounts.create_user(
+            f.get("name", "").strip(), f.get("password") or None, admin=f.get("admin") == "on"
+        )
         target = f"user:{f.get('name')}"
     elif action in ("disable_user", "enable_user"):
         accounts.set_disabled(f.get("name", ""), action == "disable_user")
         target = f"user:{f.get('name')}"
     elif action == "create_namespace":
-        accounts.create_namespace(f.get("name", "").strip(), f.get("owner") or None, public=f.get("public") == "on")
+        accounts.create_namespace(
+            f.get("name", "").strip(), f.get("owner") or None, public=f.get("public") == "on"
+        )
         target = f"namespace:{f.get('name')}"
     elif action == "grant":
         accounts.grant(f.get("namespace", ""), f.get("user", "").strip(), f.get("role", "reader"))
@@ -631,16 +760,24 @@ def admin_action() -> Any:
         accounts.create_robot(f.get("namespace", ""), f.get("name", "").strip(), f.get("role", "writer"))
         target = f"robot:{f.get('namespace')}+{f.get('name')}"
     else:
-        created = accounts.create_token(robot=f.get("robot", ""), expires_in=90 * 86400,
-                                        description="created on the admin page", created_by=user)
-        session["created"] = {"kind": f"token for robot {f.get('robot')}", "secret": created.secret,
-                              "id": created.info.id}
+        created = accounts.create_token(
+            robot=f.get("robot", ""),
+            expires_in=90 * 86400,
+            description="created on the admin page",
+            created_by=user,
+        )
+        session["created"] = {
+            "kind": f"token for robot {f.get('robot')}",
+            "secret": created.secret,
+            "id": created.info.id,
+        }
         target = f"token:{created.info.id}"
     services().gate.record(action=f"admin.{action}", target=target[:300], principal=user)
     return redirect(url_for("web.admin"), 303)
 
 
 # --- small things ----------------------------------------------------------------------------------
+
 
 @bp.get("/favicon.ico")
 def favicon() -> Response:
@@ -652,8 +789,11 @@ def _error(err: RegistryError) -> Response:
     status = err.http_status
     if status == 404 or err.code in ("NAME_UNKNOWN", "MANIFEST_UNKNOWN", "BLOB_UNKNOWN"):
         status = 404
-    resp = Response(render_template("web/error.html", status=status, message=err.text,
-                                    login=status == 401), status=status, mimetype="text/html")
+    resp = Response(
+        render_template("web/error.html", status=status, message=err.text, login=status == 401),
+        status=status,
+        mimetype="text/html",
+    )
     if status == 429:
         resp.headers.update(err.headers)
     return resp
@@ -661,8 +801,13 @@ def _error(err: RegistryError) -> Response:
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
-    return Response(render_template("web/error.html", status=exc.code or 500, message=exc.description or exc.name,
-                                    login=False), status=exc.code or 500, mimetype="text/html")
+    return Response(
+        render_template(
+            "web/error.html", status=exc.code or 500, message=exc.description or exc.name, login=False
+        ),
+        status=exc.code or 500,
+        mimetype="text/html",
+    )
 
 
 @bp.app_template_filter("merge_page")

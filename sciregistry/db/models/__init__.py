@@ -32,8 +32,16 @@ from sciregistry.db.models.provenance import (
     RunStep,
     RunWorkflow,
 )
-from sciregistry.db.models.vuln import ImageFinding, ImagePackage, ScanJob, VulnMeta, VulnPackage, VulnPolicy, VulnRecord
 from sciregistry.db.models.search import SearchEntry
+from sciregistry.db.models.vuln import (
+    ImageFinding,
+    ImagePackage,
+    ScanJob,
+    VulnMeta,
+    VulnPackage,
+    VulnPolicy,
+    VulnRecord,
+)
 
 __all__ = [
     "ApiToken",

@@ -35,8 +35,14 @@ class Doi(Base):
         Index("ix_dois_result", "repository_id", "result_digest"),
         Index("ix_dois_concept", "concept_doi"),
         # at most one live DOI per result: concurrent mints of the same result cannot both succeed
-        Index("uq_dois_live_result", "repository_id", "result_digest", unique=True,
-              sqlite_where=text("state != 'tombstone'"), postgresql_where=text("state != 'tombstone'")),
+        Index(
+            "uq_dois_live_result",
+            "repository_id",
+            "result_digest",
+            unique=True,
+            sqlite_where=text("state != 'tombstone'"),
+            postgresql_where=text("state != 'tombstone'"),
+        ),
     )
 
 
@@ -46,10 +52,14 @@ class DoiPin(Base):
     __tablename__ = "doi_pins"
 
     doi: Mapped[str] = mapped_column(ForeignKey("dois.doi", ondelete="RESTRICT"), primary_key=True)
-    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="RESTRICT"),
-                                               primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="RESTRICT"), primary_key=True
+    )
     digest: Mapped[str] = mapped_column(String(DIGEST_LEN), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # manifest | blob
     role: Mapped[str] = mapped_column(String(32))  # result, crate, image, index, dataset, referrer, blob
 
-    __table_args__ = (Index("ix_doi_pins_target", "repository_id", "digest"), Index("ix_doi_pins_digest", "digest"))
+    __table_args__ = (
+        Index("ix_doi_pins_target", "repository_id", "digest"),
+        Index("ix_doi_pins_digest", "digest"),
+    )

@@ -52,8 +52,9 @@ class RepositoryBlob(Base):
 
     __tablename__ = "repository_blobs"
 
-    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"),
-                                               primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
     digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest", ondelete="CASCADE"), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Freshness for gc: the last upload, mount or HEAD of the blob in this repository (refreshed
@@ -102,8 +103,9 @@ class ManifestRef(Base):
 class Tag(Base):
     __tablename__ = "tags"
 
-    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"),
-                                               primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,7 +20,9 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
-    crate_manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"), unique=True)
+    crate_manifest_id: Mapped[int] = mapped_column(
+        ForeignKey("manifests.id", ondelete="CASCADE"), unique=True
+    )
     crate_digest: Mapped[str] = mapped_column(String(DIGEST_LEN))
     result_digest: Mapped[str] = mapped_column(String(DIGEST_LEN))
     name: Mapped[str] = mapped_column(Text)

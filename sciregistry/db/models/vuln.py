@@ -1,15 +1,15 @@
 """Vulnerability database, scan queue, image inventories and findings (migration 0011).
 
-    vuln_records    one OSV record or scientific advisory (JSON as imported), its kind and severity
-    vuln_packages   (purl type, name) each record is about: matching loads only the records about
-                    names an image contains
-    vuln_meta       'generation': bumped by every import; an image scanned at an older one is rescanned
-    scan_jobs       one per (repository, image manifest): the queue (queued | running | done | error)
-    image_packages  the inventory of a scanned image (kept, so a database update re-matches without
-                    reading layers again)
-    image_findings  advisories that match a package of the image
-    vuln_policies   per namespace: refuse DOIs for results whose images carry a critical
-                    vulnerability or a correctness advisory (an administrator may override)
+vuln_records    one OSV record or scientific advisory (JSON as imported), its kind and severity
+vuln_packages   (purl type, name) each record is about: matching loads only the records about
+                names an image contains
+vuln_meta       'generation': bumped by every import; an image scanned at an older one is rescanned
+scan_jobs       one per (repository, image manifest): the queue (queued | running | done | error)
+image_packages  the inventory of a scanned image (kept, so a database update re-matches without
+                reading layers again)
+image_findings  advisories that match a package of the image
+vuln_policies   per namespace: refuse DOIs for results whose images carry a critical
+                vulnerability or a correctness advisory (an administrator may override)
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ class VulnRecord(Base):
 class VulnPackage(Base):
     __tablename__ = "vuln_packages"
 
-    record_id: Mapped[str] = mapped_column(ForeignKey("vuln_records.id", ondelete="CASCADE"), primary_key=True)
+    record_id: Mapped[str] = mapped_column(
+        ForeignKey("vuln_records.id", ondelete="CASCADE"), primary_key=True
+    )
     type: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
 
@@ -103,7 +105,10 @@ class ImageFinding(Base):
     severity: Mapped[str | None] = mapped_column(String(16))
     finding_json: Mapped[str] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_image_findings_record", "record_id"), Index("ix_image_findings_job", "job_id"))
+    __table_args__ = (
+        Index("ix_image_findings_record", "record_id"),
+        Index("ix_image_findings_job", "job_id"),
+    )
 
 
 class VulnPolicy(Base):

@@ -4,6 +4,7 @@ Revision ID: 0005_doi_unique
 Revises: 0004_auth
 Create Date: 2026-11-28 09:50:00
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -16,8 +17,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("uq_dois_live_result", "dois", ["repository_id", "result_digest"], unique=True,
-                    sqlite_where=sa.text("state != 'tombstone'"), postgresql_where=sa.text("state != 'tombstone'"))
+    op.create_index(
+        "uq_dois_live_result",
+        "dois",
+        ["repository_id", "result_digest"],
+        unique=True,
+        sqlite_where=sa.text("state != 'tombstone'"),
+        postgresql_where=sa.text("state != 'tombstone'"),
+    )
 
 
 def downgrade() -> None:

@@ -4,6 +4,7 @@ Revision ID: 0006_login_failures
 Revises: 0005_doi_unique
 Create Date: 2026-11-28 12:30:00
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

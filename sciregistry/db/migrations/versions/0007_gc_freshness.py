@@ -4,6 +4,7 @@ Revision ID: 0007_gc_freshness
 Revises: 0009_workflows
 Create Date: 2026-12-03 09:20:00
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

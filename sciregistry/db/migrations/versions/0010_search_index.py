@@ -7,6 +7,7 @@ Create Date: 2026-12-03 09:30:00
 Existing content is indexed during the upgrade (``sciregistry.registry.search.rebuild``), so a
 registry upgraded in place finds what it held before.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -18,22 +19,32 @@ branch_labels = None
 depends_on = None
 
 _SQLITE = [
-    ("CREATE VIRTUAL TABLE search_fts USING fts5(title, body, content='search_entries', content_rowid='id', "
-    "tokenize='unicode61 remove_diacritics 2')"),
-    ("CREATE TRIGGER search_entries_ai AFTER INSERT ON search_entries BEGIN "
-    "INSERT INTO search_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END"),
-    ("CREATE TRIGGER search_entries_ad AFTER DELETE ON search_entries BEGIN "
-    "INSERT INTO search_fts(search_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); END"),
-    ("CREATE TRIGGER search_entries_au AFTER UPDATE ON search_entries BEGIN "
-    "INSERT INTO search_fts(search_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); "
-    "INSERT INTO search_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END"),
+    (
+        "CREATE VIRTUAL TABLE search_fts USING fts5(title, body, content='search_entries', content_rowid='id', "
+        "tokenize='unicode61 remove_diacritics 2')"
+    ),
+    (
+        "CREATE TRIGGER search_entries_ai AFTER INSERT ON search_entries BEGIN "
+        "INSERT INTO search_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END"
+    ),
+    (
+        "CREATE TRIGGER search_entries_ad AFTER DELETE ON search_entries BEGIN "
+        "INSERT INTO search_fts(search_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); END"
+    ),
+    (
+        "CREATE TRIGGER search_entries_au AFTER UPDATE ON search_entries BEGIN "
+        "INSERT INTO search_fts(search_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); "
+        "INSERT INTO search_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END"
+    ),
 ]
 _POSTGRES = [
     # words are runs of letters and digits on both backends (FTS5's unicode61 splits the same way):
     # "r1.fq" is r1 + fq, "min_length" is min + length, whatever PostgreSQL's parser would make of them
-    ("ALTER TABLE search_entries ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
-    "(setweight(to_tsvector('simple', regexp_replace(title, '[^[:alnum:]]+', ' ', 'g')), 'A') || "
-    "to_tsvector('simple', regexp_replace(body, '[^[:alnum:]]+', ' ', 'g'))) STORED"),
+    (
+        "ALTER TABLE search_entries ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
+        "(setweight(to_tsvector('simple', regexp_replace(title, '[^[:alnum:]]+', ' ', 'g')), 'A') || "
+        "to_tsvector('simple', regexp_replace(body, '[^[:alnum:]]+', ' ', 'g'))) STORED"
+    ),
     "CREATE INDEX ix_search_entries_tsv ON search_entries USING gin (tsv)",
 ]
 
@@ -58,7 +69,9 @@ def upgrade() -> None:
     op.create_index("ix_search_entries_kind_namespace", "search_entries", ["kind", "namespace"])
     op.create_index("ix_search_entries_digest", "search_entries", ["digest"])
     bind = op.get_bind()
-    for stmt in _SQLITE if bind.dialect.name == "sqlite" else _POSTGRES if bind.dialect.name == "postgresql" else []:
+    for stmt in (
+        _SQLITE if bind.dialect.name == "sqlite" else _POSTGRES if bind.dialect.name == "postgresql" else []
+    ):
         op.execute(stmt)
 
     from sqlalchemy.orm import Session

@@ -4,6 +4,7 @@ Revision ID: 0011_vulnerabilities
 Revises: 0009_workflows
 Create Date: 2026-12-03 09:00:00
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -38,8 +39,12 @@ def upgrade() -> None:
         sa.Column("record_id", sa.String(128), nullable=False),
         sa.Column("type", sa.String(32), nullable=False),
         sa.Column("name", sa.String(255), nullable=False),
-        sa.ForeignKeyConstraint(["record_id"], ["vuln_records.id"], name=op.f("fk_vuln_packages_record_id_vuln_records"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["record_id"],
+            ["vuln_records.id"],
+            name=op.f("fk_vuln_packages_record_id_vuln_records"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("record_id", "type", "name", name=op.f("pk_vuln_packages")),
     )
     op.create_index("ix_vuln_packages_name", "vuln_packages", ["name", "type"])
@@ -68,8 +73,12 @@ def upgrade() -> None:
         sa.Column("report_digest", sa.String(200), nullable=True),
         sa.Column("packages", sa.Integer(), nullable=False),
         sa.Column("created_at", sciregistry.db.base.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["repository_id"], ["repositories.id"],
-                                name=op.f("fk_scan_jobs_repository_id_repositories"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["repository_id"],
+            ["repositories.id"],
+            name=op.f("fk_scan_jobs_repository_id_repositories"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_scan_jobs")),
         sa.UniqueConstraint("repository_id", "digest", name="uq_scan_jobs_repository_digest"),
     )
@@ -80,8 +89,9 @@ def upgrade() -> None:
         sa.Column("job_id", sa.Integer(), nullable=False),
         sa.Column("idx", sa.Integer(), nullable=False),
         sa.Column("package_json", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["job_id"], ["scan_jobs.id"], name=op.f("fk_image_packages_job_id_scan_jobs"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["scan_jobs.id"], name=op.f("fk_image_packages_job_id_scan_jobs"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("job_id", "idx", name=op.f("pk_image_packages")),
     )
     op.create_table(
@@ -92,8 +102,9 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("severity", sa.String(16), nullable=True),
         sa.Column("finding_json", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["job_id"], ["scan_jobs.id"], name=op.f("fk_image_findings_job_id_scan_jobs"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["scan_jobs.id"], name=op.f("fk_image_findings_job_id_scan_jobs"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_image_findings")),
     )
     op.create_index("ix_image_findings_record", "image_findings", ["record_id"])
@@ -109,5 +120,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for t in ("vuln_policies", "image_findings", "image_packages", "scan_jobs", "vuln_meta", "vuln_packages", "vuln_records"):
+    for t in (
+        "vuln_policies",
+        "image_findings",
+        "image_packages",
+        "scan_jobs",
+        "vuln_meta",
+        "vuln_packages",
+        "vuln_records",
+    ):
         op.drop_table(t)

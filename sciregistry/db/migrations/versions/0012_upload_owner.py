@@ -4,6 +4,7 @@ Revision ID: 0012_upload_owner
 Revises: 0009_workflows
 Create Date: 2026-12-03 09:40:00
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

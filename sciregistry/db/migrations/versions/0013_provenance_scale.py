@@ -15,6 +15,7 @@ Create Date: 2026-12-03 09:20:00
 - ``ix_runs_id_result`` ``(id, result_digest)``: the distinct results of an impact come from the
   index alone.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -64,8 +65,12 @@ def upgrade() -> None:
     )
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
-        op.execute("LOCK TABLE run_ancestors IN SHARE MODE")  # no admission between the backfill and the triggers
-    op.execute("INSERT INTO run_ancestor_counts (digest, runs) SELECT digest, count(*) FROM run_ancestors GROUP BY digest")
+        op.execute(
+            "LOCK TABLE run_ancestors IN SHARE MODE"
+        )  # no admission between the backfill and the triggers
+    op.execute(
+        "INSERT INTO run_ancestor_counts (digest, runs) SELECT digest, count(*) FROM run_ancestors GROUP BY digest"
+    )
     for stmt in PG_TRIGGERS if dialect == "postgresql" else SQLITE_TRIGGERS:
         op.execute(stmt)
     op.drop_index("ix_run_inputs_digest", table_name="run_inputs")
@@ -77,8 +82,14 @@ def downgrade() -> None:
     op.drop_index("ix_runs_id_result", table_name="runs")
     op.drop_index("ix_run_inputs_digest", table_name="run_inputs")
     op.create_index("ix_run_inputs_digest", "run_inputs", ["digest"])
-    op.execute("DROP TRIGGER run_ancestors_counted_add" + (" ON run_ancestors" if op.get_bind().dialect.name == "postgresql" else ""))
-    op.execute("DROP TRIGGER run_ancestors_counted_remove" + (" ON run_ancestors" if op.get_bind().dialect.name == "postgresql" else ""))
+    op.execute(
+        "DROP TRIGGER run_ancestors_counted_add"
+        + (" ON run_ancestors" if op.get_bind().dialect.name == "postgresql" else "")
+    )
+    op.execute(
+        "DROP TRIGGER run_ancestors_counted_remove"
+        + (" ON run_ancestors" if op.get_bind().dialect.name == "postgresql" else "")
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION run_ancestor_counts_add()")
         op.execute("DROP FUNCTION run_ancestor_counts_remove()")
