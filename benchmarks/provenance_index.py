@@ -19,7 +19,7 @@ lineage of a 100-step workflow result (issue 12: under 50 ms at 100,000 runs).
 
     # PostgreSQL at 10^6 runs (docs/performance.md), in a schema of its own:
     .venv/bin/python benchmarks/provenance_index.py --runs 1000000 \
-        --database-url 'postgresql+psycopg://postgres@127.0.0.1:5432/DB?options=-csearch_path%3Dbench' 
+        --database-url 'postgresql+psycopg://postgres@127.0.0.1:5432/DB?options=-csearch_path%3Dbench'
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ server could not be started or ocibench failed fatally.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -569,7 +570,7 @@ def machine_info() -> dict[str, Any]:
         except PackageNotFoundError:
             versions[pkg] = None
     info["versions"] = versions
-    try:
+    with contextlib.suppress(OSError):
         info["git"] = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
             capture_output=True,
@@ -577,15 +578,11 @@ def machine_info() -> dict[str, Any]:
             timeout=10,
             check=False,
         ).stdout.strip()
-    except OSError:
-        pass
     if os.path.exists(REFERENCE_BIN):
-        try:
+        with contextlib.suppress(OSError):
             info["reference"] = subprocess.run(
                 [REFERENCE_BIN, "--version"], capture_output=True, text=True, timeout=10, check=False
             ).stdout.strip()
-        except OSError:
-            pass
     return info
 
 

@@ -183,19 +183,17 @@ class UpstreamError(ExtError):
     code, status, message = "UPSTREAM_ERROR", 502, "upstream service error"
 
 
-_BY_CODE: dict[str, type[RegistryError]] = {
-    c.code: c
-    for c in (
-        *OCI_ERRORS,
-        BadRequest,
-        NotFound,
-        Conflict,
-        CrateInvalid,
-        MetadataInvalid,
-        Pinned,
-        UpstreamError,
-    )
-}
+_CODED: tuple[type[RegistryError], ...] = (
+    *OCI_ERRORS,
+    BadRequest,
+    NotFound,
+    Conflict,
+    CrateInvalid,
+    MetadataInvalid,
+    Pinned,
+    UpstreamError,
+)
+_BY_CODE: dict[str, type[RegistryError]] = {c.code: c for c in _CODED}
 
 
 def from_code(

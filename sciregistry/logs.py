@@ -85,7 +85,7 @@ def configure_logging(
 # --- the access line: once per request, so it skips the generic logging machinery -----------------
 
 _access = logging.getLogger(ACCESS_LOGGER)
-_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # the C encoder json.dumps uses
+_quote = json.encoder.encode_basestring_ascii  # the C encoder json.dumps uses
 _sink: tuple[logging.StreamHandler[Any], str] | None = None  # set by configure_logging
 _clock: list[Any] = [0, ""]  # (second, its formatted text)
 

@@ -132,9 +132,9 @@ def command_tree(
         group = main
     out: dict[tuple[str, ...], click.Command] = {}
     for name, cmd in group.commands.items():
-        out[prefix + (name,)] = cmd
+        out[(*prefix, name)] = cmd
         if isinstance(cmd, click.Group):
-            out.update(command_tree(cmd, prefix + (name,)))
+            out.update(command_tree(cmd, (*prefix, name)))
     return out
 
 

@@ -93,7 +93,7 @@ def in_kernel() -> bool:
     if ipython is None:
         return False
     try:
-        shell = ipython.get_ipython()  # type: ignore[attr-defined]
+        shell = ipython.get_ipython()
     except AttributeError:
         return False
     return shell is not None and hasattr(shell, "kernel")

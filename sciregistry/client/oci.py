@@ -34,6 +34,7 @@ OCI image layout, as written by :meth:`export_layout` and read by :meth:`push_la
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -140,7 +141,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-class _OrasBridge(oras.provider.Registry):  # type: ignore[misc]
+class _OrasBridge(oras.provider.Registry):
     """oras-py's Registry with every request sent by our :class:`Transport`.
 
     Overriding ``do_request`` also drops oras-py's ``@decorator.retry`` (about two minutes of
@@ -352,10 +353,8 @@ class OciClient:
         data = resp.content
         media_type = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
         if not media_type or media_type not in MANIFEST_MEDIA_TYPES:
-            try:
+            with contextlib.suppress(ValueError, AttributeError):
                 media_type = json.loads(data).get("mediaType") or media_type
-            except (ValueError, AttributeError):
-                pass
         if is_digest(ref):
             got = compute(data, parse_digest(ref).algorithm)
             if got != ref:
@@ -512,7 +511,7 @@ class OciClient:
             existing = [m for m in existing if (m.get("annotations") or {}).get(LAYOUT_REF_NAME) != tag]
         else:
             existing = [m for m in existing if m.get("digest") != digest or m.get("annotations")]
-        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": existing + [entry]}
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [*existing, entry]}
         _atomic_write(root / "oci-layout", LAYOUT_VERSION)
         _atomic_write(root / "index.json", json.dumps(index, separators=(",", ":")).encode())
         return root

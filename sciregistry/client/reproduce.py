@@ -832,13 +832,13 @@ class Resolution:
                     )
         if metadata is None:
             return CrateCheck(
-                digest, None, problems + [f"crate {digest} has no {types.CRATE_METADATA_NAME} layer"]
+                digest, None, [*problems, f"crate {digest} has no {types.CRATE_METADATA_NAME} layer"]
             )
         try:
             run = read_run_crate(metadata, run_description)
         except CrateInvalid as exc:
             return CrateCheck(
-                digest, None, problems + [f"crate {digest} is not a valid run crate: {exc.text}"]
+                digest, None, [*problems, f"crate {digest} is not a valid run crate: {exc.text}"]
             )
         problems += self._disagreements(run)
         return CrateCheck(digest, run, problems)
@@ -1134,19 +1134,19 @@ class _Reproduction:
             detail.append(
                 f"{run.language or 'unknown'} workflow, {len(run.steps)} step(s): " + "; ".join(step_lines)
             )
-        self.command["suggested"] = " && ".join(commands + [rendered])
+        self.command["suggested"] = " && ".join([*commands, rendered])
         from sciregistry.client.cwl import CwlEnvironment, cwltool_command
 
         if run.language != "cwl":
             return NOT_RUN, (
                 f"{run.language or 'this'} workflows are not re-run here; run by hand: "
-                + " && ".join(commands + [rendered])
+                + " && ".join([*commands, rendered])
             )
         with self._step("runtime") as detail:
             if cwltool_command() is None or shutil.which("podman") is None or self.requested == "none":
                 detail.append("cwltool and podman needed (pip install 'sciregistry[cwl]')")
                 return NOT_RUN, "cwltool or podman is not available here; run by hand: " + " && ".join(
-                    commands + [rendered]
+                    [*commands, rendered]
                 )
             self.runtime["name"] = "podman"
             self.runtime["version"] = "cwltool"
@@ -1183,17 +1183,15 @@ class _Reproduction:
         )
         inputs_dir = self.out / "inputs"
         for e in entities.values():
+            example = e.get("exampleOfWork")
             works = {
                 w.get("@id")
-                for w in (
-                    e.get("exampleOfWork")
-                    if isinstance(e.get("exampleOfWork"), list)
-                    else [e.get("exampleOfWork")]
-                )
+                for w in (example if isinstance(example, list) else [example])
                 if isinstance(w, dict)
             }
             names = [w.split("#main/", 1)[1] for w in works if w and "#main/" in w]
-            types_ = e.get("@type") if isinstance(e.get("@type"), list) else [e.get("@type")]
+            type_ = e.get("@type")
+            types_: list[Any] = type_ if isinstance(type_, list) else [type_]
             if not names or names[0] not in job or not ({"File", "Dataset"} & set(types_)):
                 continue
             alt = str(e.get("alternateName") or names[0])

@@ -8,6 +8,7 @@ reproduction ends as NOT_RUN with the exact command a user can run by hand.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import shutil
@@ -111,13 +112,11 @@ class ContainerRuntime:
             argv += ["--name", name]
         for m in mounts:
             argv += ["-v", m.arg()]
-        return argv + [image, "/bin/sh", "-c", command]
+        return [*argv, image, "/bin/sh", "-c", command]
 
     def remove(self, name: str) -> None:
-        try:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             _run([*self.base, "rm", "-f", name], 60)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
 
     def _probe_run(self, image: str) -> None:
         try:

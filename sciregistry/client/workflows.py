@@ -225,16 +225,18 @@ def complete_crate(
             warnings.append(f"step {step_name!r}: container image {ref} given on the command line")
         new_values = []
         for m, value in enumerate(values):
-            entity = crate.get(value) if isinstance(value, dict) else None
-            registry, repo, tag, digest = container_image_ref(entity if entity is not None else str(value))
-            if digest is None and resolve is not None and repo:
-                digest = resolve(registry, repo, tag or "latest")
+            named = crate.get(value) if isinstance(value, dict) else None
+            registry, repo, tag, image_digest = container_image_ref(
+                named if named is not None else str(value)
+            )
+            if image_digest is None and resolve is not None and repo:
+                image_digest = resolve(registry, repo, tag or "latest")
                 warnings.append(
                     f"step {step_name!r}: image {registry}/{repo}:{tag or 'latest'} named by tag; "
-                    f"recorded as {digest}, the digest the registry holds now"
+                    f"recorded as {image_digest}, the digest the registry holds now"
                 )
-            image_id = entity["@id"] if entity is not None else f"#image-{n}-{m}"
-            image: dict[str, Any] = entity if entity is not None else {"@id": image_id}
+            image_id = named["@id"] if named is not None else f"#image-{n}-{m}"
+            image: dict[str, Any] = named if named is not None else {"@id": image_id}
             image.update(
                 {
                     "@type": "ContainerImage",
@@ -245,8 +247,8 @@ def complete_crate(
             )
             if tag:
                 image["tag"] = tag
-            if digest:
-                image["sha256"] = digest.split(":", 1)[1]
+            if image_digest:
+                image["sha256"] = image_digest.split(":", 1)[1]
             add(image)
             new_values.append({"@id": image_id})
         step_action["containerImage"] = new_values[0] if len(new_values) == 1 else new_values

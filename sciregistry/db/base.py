@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Engine, MetaData, Result, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -73,7 +73,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -102,13 +102,23 @@ def make_session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def rowcount(result: Result[Any]) -> int:
+    """Rows matched by an INSERT, UPDATE or DELETE that ``Session.execute`` ran (typed as a plain
+    Result, it is a CursorResult, which has the count)."""
+    return cast("CursorResult[Any]", result).rowcount
+
+
+def _dialect_insert(session: Session) -> Any:
+    """The dialect's ``insert`` (with ``on_conflict_*``) for the session's database."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def insert_ignore(session: Session, model: type, **values: object) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` for the two supported databases (SQLite, PostgreSQL):
     concurrent inserts of one row all succeed, inside any transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = _dialect_insert(session)
     # the Table, not the mapped class: a Core statement, whose rowcount says whether it inserted
     return insert(getattr(model, "__table__", model)).values(**values).on_conflict_do_nothing()
 
@@ -120,10 +130,7 @@ def insert_or_touch(
     insert the row, or refresh the freshness of an existing one only when it is stale (one statement
     either way, no write when fresh). The conflicting row is locked either way on PostgreSQL until the
     transaction ends, which is what gc's deletion of that row waits for (registry/gc.py)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = _dialect_insert(session)
     from sqlalchemy import or_
 
     table = model.__table__

@@ -37,6 +37,7 @@ Example of what :func:`to_datacite_json` returns for a result (abridged)::
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -90,10 +91,8 @@ class Creator:
         # store a valid ORCID iD in its canonical URI form; an invalid one stays as given so
         # validate_metadata can report it
         if self.orcid:
-            try:
+            with contextlib.suppress(ValueError):
                 object.__setattr__(self, "orcid", normalize_orcid(self.orcid))
-            except ValueError:
-                pass
 
     @classmethod
     def person(

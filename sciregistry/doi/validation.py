@@ -34,7 +34,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from jsonschema import Draft201909Validator, FormatChecker, ValidationError
@@ -160,7 +160,7 @@ def _describe(err: ValidationError, root: Any) -> list[str]:
     if err.validator == "required" and isinstance(err.instance, Mapping):
         return [
             f"{_child(path, p)}: required property is missing"
-            for p in err.validator_value
+            for p in cast("list[str]", err.validator_value)
             if p not in err.instance
         ]
     if err.validator == "unevaluatedProperties" and isinstance(err.instance, Mapping):

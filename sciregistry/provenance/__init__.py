@@ -24,6 +24,7 @@ from sciregistry.provenance.crate import (
     WORKFLOW_RUN_CRATE,
     CrateFiles,
     build_run_crate,
+    crate_problems,
     read_run_crate,
     run_description_dict,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "Step",
     "build_run_crate",
     "container_image_ref",
+    "crate_problems",
     "is_workflow_crate",
     "load_schema",
     "read_run_crate",

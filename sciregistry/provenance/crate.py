@@ -626,7 +626,7 @@ def _file_ref(entity: Mapping[str, Any], path: str, what: str) -> FileRef:
     try:
         return FileRef(
             path=path,
-            sha256=sha,
+            sha256=sha,  # type: ignore[arg-type]  # FileRef checks both and raises ValueError
             size=size,  # type: ignore[arg-type]
             media_type=media_type if isinstance(media_type, str) else "application/octet-stream",
         )

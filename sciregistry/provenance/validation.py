@@ -122,7 +122,7 @@ def _seeded_cache() -> Path:
             )
             session.cache.save_response(response)
     finally:
-        session.close()  # type: ignore[no-untyped-call]
+        session.close()
     try:
         os.rename(directory, final)
     except OSError:

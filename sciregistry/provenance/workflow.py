@@ -95,8 +95,8 @@ def container_image_ref(entity: Mapping[str, Any] | str) -> tuple[str, str, str 
     """
     if isinstance(entity, str):
         text = entity.split("://", 1)[1] if "://" in entity else entity
-        path, at, digest = text.partition("@")
-        tag = None
+        path, at, ref_digest = text.partition("@")
+        tag: str | None = None
         last = path.rsplit("/", 1)[-1]
         if ":" in last:
             path, tag = path.rsplit(":", 1)
@@ -105,7 +105,7 @@ def container_image_ref(entity: Mapping[str, Any] | str) -> tuple[str, str, str 
             registry, name = first, rest
         else:
             registry, name = "docker.io", path
-        return registry, name, tag, (digest if at else None)
+        return registry, name, tag, (ref_digest if at else None)
     registry = str(entity.get("registry") or "docker.io")
     name = str(entity.get("name") or "")
     first, slash, rest = name.partition("/")
@@ -473,10 +473,11 @@ def read_workflow_crate(doc: Mapping[str, Any]) -> tuple[RunRecord | None, list[
     language = _language(main, crate)
     if problems or not steps or started is None or ended is None:
         return None, problems, notes
-    description = root.get("description") if isinstance(root.get("description"), str) else ""
+    root_description, root_name = root.get("description"), root.get("name")
+    description = root_description if isinstance(root_description, str) else ""
     name = (
-        root.get("name")
-        if isinstance(root.get("name"), str) and root.get("name")
+        root_name
+        if isinstance(root_name, str) and root_name
         else str(action.get("name") or main.get("name") or main["@id"])
     )
     try:

@@ -282,7 +282,7 @@ class Accounts:
             return self._user_info(s, user)
 
     def _user_info(self, s: Session, user: User) -> UserInfo:
-        roles = {ns: role for ns, role in s.execute(_MEMBER_ROLES, {"uid": user.id})}
+        roles = dict(s.execute(_MEMBER_ROLES, {"uid": user.id}))
         return UserInfo(user.name, user.is_admin, user.disabled, _iso(user.created_at) or "", roles)
 
     def list_users(self) -> list[UserInfo]:
@@ -343,21 +343,17 @@ class Accounts:
             return self._namespace_info(s, self._require_namespace(s, name))
 
     def _namespace_info(self, s: Session, ns: Namespace) -> NamespaceInfo:
-        members = {
-            u: r
-            for u, r in s.execute(
+        members = dict(
+            s.execute(
                 select(User.name, NamespaceMember.role)
                 .join(NamespaceMember, NamespaceMember.user_id == User.id)
                 .where(NamespaceMember.namespace_id == ns.id)
                 .order_by(User.name)
             )
-        }
-        robots = {
-            n: r
-            for n, r in s.execute(
-                select(Robot.name, Robot.role).where(Robot.namespace_id == ns.id).order_by(Robot.name)
-            )
-        }
+        )
+        robots = dict(
+            s.execute(select(Robot.name, Robot.role).where(Robot.namespace_id == ns.id).order_by(Robot.name))
+        )
         return NamespaceInfo(ns.name, ns.public, ns.personal, members, robots)
 
     def list_namespaces(self) -> list[NamespaceInfo]:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, bindparam, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sciregistry.db.base import utcnow
+from sciregistry.db.base import rowcount, utcnow
 from sciregistry.db.models import Blob, Repository
 from sciregistry.errors import NameUnknown, ServerFault
 from sciregistry.registry.hooks import HookChain
@@ -88,7 +88,7 @@ class RegistryBase:
         """Lock the row of blob ``digest`` for the rest of the transaction; False when there is none."""
         if session.get_bind().dialect.name == "postgresql":
             return session.execute(_LOCK_BLOB, {"digest": digest}).first() is not None
-        return session.execute(_LOCK_BLOB_SQLITE, {"digest": digest}).rowcount > 0
+        return rowcount(session.execute(_LOCK_BLOB_SQLITE, {"digest": digest})) > 0
 
     # --- repositories ---
     def repository_id(self, session: Session, name: str) -> int | None:

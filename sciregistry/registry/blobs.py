@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, delete, func, insert, literal, or_, select, up
 from sqlalchemy.orm import Session
 
 from sciregistry.db import insert_or_touch
-from sciregistry.db.base import UTCDateTime, utcnow
+from sciregistry.db.base import UTCDateTime, rowcount, utcnow
 from sciregistry.db.models import Blob, Repository, RepositoryBlob, Upload
 from sciregistry.errors import (
     BlobUnknown,
@@ -54,7 +54,7 @@ _UPLOAD = (
 )
 
 
-def _capped_insert(upload_id: str, repository_id: int, owner: str, max_open: int):  # type: ignore[no-untyped-def]
+def _capped_insert(upload_id: str, repository_id: int, owner: str, max_open: int):
     """INSERT the session row only while ``owner`` has fewer than ``max_open`` (no row returned: over;
     RETURNING, because rowcount is not reliable for INSERT ... SELECT on every driver)."""
     open_now = select(func.count()).select_from(Upload).where(Upload.owner == owner).scalar_subquery()
@@ -74,7 +74,7 @@ class _Hashers:
         self._lock = threading.Lock()
         self._capacity = capacity
 
-    def take(self, upload_id: str, offset: int):  # type: ignore[no-untyped-def]
+    def take(self, upload_id: str, offset: int):
         with self._lock:
             item = self._items.pop(upload_id, None)
         if item and item[0] == offset:
@@ -95,7 +95,7 @@ class _Hashers:
 _HASH_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sciregistry-hash")
 
 
-def read_stream(stream: BinaryIO, hasher, limit: int | None = None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+def read_stream(stream: BinaryIO, hasher, limit: int | None = None) -> Iterator[bytes]:
     """Yield a request body in 1 MiB reads, hashing as it goes.
 
     Hashing runs in a worker thread (hashlib releases the GIL on large buffers) while the caller
@@ -130,7 +130,7 @@ def read_stream(stream: BinaryIO, hasher, limit: int | None = None) -> Iterator[
             pending = _HASH_POOL.submit(hasher.update, b)
             if remaining is not None:
                 remaining -= len(b)
-            yield b  # type: ignore[misc]
+            yield b
     finally:
         if pending is not None:
             pending.result()
@@ -197,7 +197,7 @@ class BlobOps(RegistryBase):
                     RepositoryBlob.repository_id == rid, RepositoryBlob.digest == digest
                 )
             )
-            if res.rowcount == 0:
+            if rowcount(res) == 0:
                 raise BlobUnknown(detail={"digest": digest})
 
     # --- linking ---
@@ -301,7 +301,7 @@ class BlobOps(RegistryBase):
         with _live_upload(upload_id):
             return UploadStatus(upload_id, repository, self.store.upload_size(upload_id))
 
-    def _hasher_at(self, upload_id: str, offset: int, algorithm: str = "sha256"):  # type: ignore[no-untyped-def]
+    def _hasher_at(self, upload_id: str, offset: int, algorithm: str = "sha256"):
         h = self._hashers.take(upload_id, offset) if algorithm == "sha256" else None
         if h is None:
             h = new_hasher(algorithm)
@@ -390,7 +390,7 @@ class BlobOps(RegistryBase):
         # Whether the store has the bytes already is asked only once the blob row is locked
         # (_link_in): gc cannot be deleting them then, so dropping this upload's copy is safe.
         with self.transaction() as s:
-            if s.execute(delete(Upload).where(Upload.id == upload_id)).rowcount == 0:
+            if rowcount(s.execute(delete(Upload).where(Upload.id == upload_id))) == 0:
                 raise BlobUploadUnknown(detail={"upload": upload_id})
             self._link_in(s, rid, digest, size)
             s.flush()

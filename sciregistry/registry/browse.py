@@ -412,8 +412,10 @@ class BrowseQueries:
             return None
         if not isinstance(doc, dict):
             return None
-        c = doc.get("config") if isinstance(doc.get("config"), dict) else {}
-        labels = c.get("Labels") if isinstance(c.get("Labels"), dict) else {}
+        raw_config = doc.get("config")
+        c: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
+        raw_labels = c.get("Labels")
+        labels: dict[str, Any] = raw_labels if isinstance(raw_labels, dict) else {}
         return ConfigSummary(
             doc.get("os"),
             doc.get("architecture"),

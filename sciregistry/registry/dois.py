@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -292,7 +292,7 @@ class DoiService:
                     out.append({"doi": d, "repository": repo, "result_digest": digest, "state": state})
             return out
 
-    def list(self, repository: str | None = None, limit: int = 100) -> list[DoiRecord]:
+    def list_records(self, repository: str | None = None, limit: int = 100) -> list[DoiRecord]:
         with self.sessions() as s:
             q = select(Doi).order_by(Doi.created_at.desc()).limit(limit)
             if repository:
@@ -483,19 +483,20 @@ class DoiService:
                 raise Conflict("a new version must be in the same repository as the one it supersedes")
             previous = prev.doi
             concept = prev.concept_doi
-            version = (
+            latest = (
                 s.execute(select(func.max(Doi.version)).where(Doi.concept_doi == concept)).scalar()
                 if concept
-                else prev.version
-            ) + 1
+                else None
+            )
+            version = (latest or prev.version) + 1
         doi = minter.new_doi()
         if supersedes and concept is None:
             # first new version: create the concept DOI that will always resolve to the latest version
             concept = minter.new_doi()
-            prev_row = s.get(Doi, previous)
+            prev_row = s.get_one(Doi, previous)
             plan.snapshot(prev_row)
             cmeta = doilib.build_result_metadata(
-                **_concept_args(json.loads(prev_row.metadata_json), self, concept, [previous, doi])
+                **_concept_args(json.loads(prev_row.metadata_json), self, concept, [prev_row.doi, doi])
             )
             self._register(s, plan, concept, cmeta, None, None, None, None, True, None, None, 0, created_by)
             prev_row.concept_doi = concept
@@ -585,7 +586,7 @@ class DoiService:
             s.execute(delete(Doi).where(Doi.doi.in_(new)))
 
     def _relink_previous(self, s: Session, plan: _MintPlan, previous: str, new: str) -> None:
-        row = s.get(Doi, previous)
+        row = s.get_one(Doi, previous)
         plan.snapshot(row)
         meta = doilib.from_datacite_json(json.loads(row.metadata_json))
         related = [r for r in meta.related if r.relation_type != "IsPreviousVersionOf"]
@@ -599,7 +600,7 @@ class DoiService:
         row.metadata_json = json.dumps(doilib.to_datacite_json(meta))
 
     def _refresh_concept(self, s: Session, plan: _MintPlan, concept: str) -> None:
-        row = s.get(Doi, concept)
+        row = s.get_one(Doi, concept)
         plan.snapshot(row)
         versions = list(
             s.execute(
@@ -714,26 +715,26 @@ def _concept_args(
     prev_attrs: dict[str, Any], svc: DoiService, concept: str, versions: list[str]
 ) -> dict[str, Any]:
     meta = doilib.from_datacite_json(prev_attrs)
-    alt = dict((t, i) for i, t in meta.alternate_identifiers)
+    alt = {t: i for i, t in meta.alternate_identifiers}
     image_ref = alt.get(doilib.ALT_ID_IMAGE)
     result_ref = alt.get(doilib.ALT_ID_RESULT)
     image_url = next((r.identifier for r in meta.related if r.relation_type == "IsCompiledBy"), svc.base_url)
     datasets = [("", r.identifier) for r in meta.related if r.relation_type == "IsDerivedFrom"]
-    return dict(
-        title=meta.title,
-        creators=list(meta.creators),
-        publisher=meta.publisher,
-        year=meta.publication_year,
-        url=f"{svc.base_url}/doi/{concept}",
-        image_ref=image_ref,
-        image_url=image_url,
-        result_ref=result_ref,
-        dataset_refs=[(u, u) for _, u in datasets],
-        crate_url=f"{svc.base_url}/doi/{concept}?format=ro-crate",
-        doi=concept,
-        description=meta.description,
-        has_versions=versions,
-    )
+    return {
+        "title": meta.title,
+        "creators": list(meta.creators),
+        "publisher": meta.publisher,
+        "year": meta.publication_year,
+        "url": f"{svc.base_url}/doi/{concept}",
+        "image_ref": image_ref,
+        "image_url": image_url,
+        "result_ref": result_ref,
+        "dataset_refs": [(u, u) for _, u in datasets],
+        "crate_url": f"{svc.base_url}/doi/{concept}?format=ro-crate",
+        "doi": concept,
+        "description": meta.description,
+        "has_versions": versions,
+    }
 
 
 def _hold_pinned(s: Session, items: Any) -> None:
@@ -745,6 +746,7 @@ def _hold_pinned(s: Session, items: Any) -> None:
 
     lock_repositories(s, {prid for prid, _, _ in items})
     for prid, digest, kind in items:
+        q: Select[Any]
         if kind == "manifest":
             q = select(Manifest.id).where(Manifest.repository_id == prid, Manifest.digest == digest)
         else:

@@ -39,7 +39,7 @@ from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from sciregistry.db import insert_ignore
-from sciregistry.db.base import utcnow
+from sciregistry.db.base import rowcount, utcnow
 from sciregistry.db.models import Blob, DoiPin, Manifest, ManifestRef, RepositoryBlob, Tag, Upload
 from sciregistry.registry.base import RegistryBase
 
@@ -239,20 +239,24 @@ def _sweep_repository(
                 return
             if dead:
                 s.execute(delete(ManifestRef).where(ManifestRef.manifest_id.in_(dead)))
-                gone = s.execute(
-                    delete(Manifest).where(Manifest.id.in_(dead), _stale(Manifest.pushed_at, cutoff))
-                ).rowcount
+                gone = rowcount(
+                    s.execute(
+                        delete(Manifest).where(Manifest.id.in_(dead), _stale(Manifest.pushed_at, cutoff))
+                    )
+                )
                 if gone != len(dead):  # a HEAD made one of them fresh after the read above
                     raise _Changed
             links = 0
             if dead_links:
-                links = s.execute(
-                    delete(RepositoryBlob).where(
-                        RepositoryBlob.repository_id == rid,
-                        RepositoryBlob.digest.in_(dead_links),
-                        _stale(RepositoryBlob.pushed_at, cutoff),
+                links = rowcount(
+                    s.execute(
+                        delete(RepositoryBlob).where(
+                            RepositoryBlob.repository_id == rid,
+                            RepositoryBlob.digest.in_(dead_links),
+                            _stale(RepositoryBlob.pushed_at, cutoff),
+                        )
                     )
-                ).rowcount
+                )
                 report.kept_on_recheck += len(dead_links) - links
         report.manifests_deleted += [manifests[m][0] for m in dead]
         report.links_deleted += links

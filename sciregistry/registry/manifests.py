@@ -211,7 +211,7 @@ class ManifestOps(BlobOps):
                 )
         return PushedManifest(digest, parsed.subject.digest if parsed.subject else None, created)
 
-    def _check_references(self, s, rid: int, parsed) -> None:  # type: ignore[no-untyped-def]
+    def _check_references(self, s, rid: int, parsed) -> None:
         blobs = parsed.blob_digests
         if blobs:
             have = self.blobs_in(rid, blobs, session=s)
@@ -240,7 +240,7 @@ class ManifestOps(BlobOps):
                     "index references manifests unknown to the repository", _missing(missing)
                 )
 
-    def _set_tag(self, s, rid: int, tag: str, mid: int) -> None:  # type: ignore[no-untyped-def]
+    def _set_tag(self, s, rid: int, tag: str, mid: int) -> None:
         existing = s.get(Tag, (rid, tag))
         if existing is None:
             s.add(Tag(repository_id=rid, name=tag, manifest_id=mid))
@@ -267,8 +267,8 @@ class ManifestOps(BlobOps):
                 if mid is None:
                     raise ManifestUnknown(detail={"reference": reference})
                 self.hooks.check_manifest_delete(s, rid, mid, reference)
-                for tag in s.execute(select(Tag.name).where(Tag.manifest_id == mid)).scalars().all():
-                    self.hooks.check_tag_change(s, rid, tag, mid)
+                for tag_name in s.execute(select(Tag.name).where(Tag.manifest_id == mid)).scalars().all():
+                    self.hooks.check_tag_change(s, rid, tag_name, mid)
                 s.execute(delete(Tag).where(Tag.manifest_id == mid))
                 s.execute(delete(ManifestRef).where(ManifestRef.manifest_id == mid))
                 s.execute(delete(Manifest).where(Manifest.id == mid))
@@ -298,7 +298,7 @@ class ManifestOps(BlobOps):
             return Page(names, names[-1] if names else None)
         return Page(names)
 
-    def catalog(self, n: int | None = None, last: str | None = None, visible=None) -> Page:  # type: ignore[no-untyped-def]
+    def catalog(self, n: int | None = None, last: str | None = None, visible=None) -> Page:
         """Repository names in lexical order; ``visible(name)`` filters what the caller may see."""
         out: list[str] = []
         cursor = last

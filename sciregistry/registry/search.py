@@ -22,6 +22,7 @@ results, counts and pages for whoever cannot read it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -198,10 +199,8 @@ def index_manifest(
         return
     ann = _annotations_text(annotations)
     title = ann.split("  ")[0] if ann else ""
-    try:
+    with contextlib.suppress(ValueError):
         title = json.loads(annotations or "{}").get(artifacts.TITLE) or title
-    except ValueError:
-        pass
     _upsert(
         s,
         f"{kind}:{repository}@{digest}",
@@ -490,7 +489,7 @@ class SearchQueries:
         pg = s.bind.dialect.name == "postgresql"  # type: ignore[union-attr]
         if pg:
             tsq = func.to_tsquery(literal_column("'simple'"), bindparam("tsq"))
-            tsv = literal_column("search_entries.tsv")
+            tsv: ColumnElement[Any] = literal_column("search_entries.tsv")
             matching = select(e.id).where(tsv.op("@@")(tsq))
             params: dict[str, str] = {"tsq": " & ".join(f"{w}:*" for w in words)}
         else:
@@ -509,7 +508,7 @@ class SearchQueries:
         )
         if pg:
             inner = t.alias("ranked_entries")
-            itsv = literal_column("ranked_entries.tsv")
+            itsv: ColumnElement[Any] = literal_column("ranked_entries.tsv")
             scored = (
                 select(inner.c.id.label("id"), func.ts_rank(itsv, tsq, 1).label("score"))
                 .where(inner.c.id.in_(candidates))
@@ -533,7 +532,7 @@ class SearchQueries:
             .offset(offset)
             .limit(limit)
         )
-        rows = s.execute(q, params).all()
+        rows: list[Any] = list(s.execute(q, params).all())
         return [
             SearchHit(k, repo, title, ref, digest, _snippet(body or "", words))
             for k, repo, title, ref, digest, body in rows
@@ -548,7 +547,8 @@ def counts(s: Session, reader: Reader) -> dict[str, int]:
     q = select(e.kind, func.count()).where(e.kind.in_(["repository", "dataset", "run", "doi"]))
     if cond is not None:
         q = q.where(cond)
-    out.update({k: int(n) for k, n in s.execute(q.group_by(e.kind)).all()})
+    counts: list[Any] = list(s.execute(q.group_by(e.kind)).all())
+    out.update({k: int(n) for k, n in counts})
     nq = select(func.count(func.distinct(e.namespace))).where(e.kind == "repository")
     if cond is not None:
         nq = nq.where(cond)

@@ -86,7 +86,7 @@ class SqlThrottle(LoginThrottle):
             raise ValueError("give exactly one of addr or user")
         parts = ("addr", addr) if addr is not None else ("user", (user or "").casefold())
         with self._sessions() as s:
-            row = s.get(LoginFailure, _key(parts))  # type: ignore[arg-type]
+            row = s.get(LoginFailure, _key(parts))
             if row is None:
                 return 0
             e = _Entry(row.count, row.last_failure, row.locked_until)

@@ -602,7 +602,7 @@ class VulnService:
                 raise NotFound(f"{repository}@{digest} not found")
             from sciregistry.registry.runs import _children_of
 
-            digests = [digest] + list(s.execute(_children_of(digest)).scalars())
+            digests = [digest, *list(s.execute(_children_of(digest)).scalars())]
             jobs = list(
                 s.execute(
                     select(ScanJob)

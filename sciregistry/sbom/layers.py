@@ -119,7 +119,7 @@ class _Counting(io.RawIOBase):
 
 def open_layer(raw: BinaryIO, where: str) -> _Counting:
     """The uncompressed tar stream of a layer blob (gzip, zstd or plain, by magic number)."""
-    buffered: Any = io.BufferedReader(raw, 1 << 16) if not hasattr(raw, "peek") else raw  # type: ignore[type-var]
+    buffered: Any = io.BufferedReader(raw, 1 << 16) if not hasattr(raw, "peek") else raw
     head = buffered.peek(4)[:4]
     inner: Any
     if head[:2] == GZIP_MAGIC:
@@ -305,7 +305,7 @@ class _Bounded(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int = -1) -> bytes:
         if n is None or n < 0 or n > self.left:
             n = self.left
         data = self.inner.read(n) if n else b""

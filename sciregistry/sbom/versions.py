@@ -39,7 +39,7 @@ def _deb_part(s: str) -> tuple[Any, ...]:
         j = i
         while j < n and not s[j].isdigit():
             j += 1
-        lex = tuple(-1 if c == "~" else ord(c) if c.isalpha() else ord(c) + 256 for c in s[i:j]) + (0,)
+        lex = (*tuple(-1 if c == "~" else ord(c) if c.isalpha() else ord(c) + 256 for c in s[i:j]), 0)
         k = j
         while k < n and s[k].isdigit():
             k += 1

@@ -316,7 +316,8 @@ def test_verify_roundtrip(store: KeyStore) -> None:
 def test_claims_allows(
     ec_store: KeyStore, repo: str, action: str, resource_type: str, expected: bool
 ) -> None:
-    access = ACCESS + [
+    access = [
+        *ACCESS,
         {"type": "repository", "name": "all/of", "actions": ["*"]},
         {"type": "registry", "name": "catalog", "actions": ["*"]},
     ]

@@ -26,9 +26,10 @@ PW = "correct horse battery staple"
 
 
 def test_server_params_are_owasp_argon2id() -> None:
-    assert PasswordParams(
-        time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16
-    ) == SERVER_PARAMS
+    assert (
+        PasswordParams(time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16)
+        == SERVER_PARAMS
+    )
 
 
 def test_hash_format_and_roundtrip() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from sciregistry.auth.roles import (
@@ -46,7 +48,7 @@ def test_ordering() -> None:
 
 def test_each_role_includes_the_ones_below() -> None:
     roles = sorted(Role)
-    for lower, higher in zip(roles, roles[1:], strict=False):
+    for lower, higher in itertools.pairwise(roles):
         assert lower.actions < higher.actions
 
 

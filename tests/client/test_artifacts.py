@@ -56,7 +56,7 @@ def test_dataset_push_pull_round_trip_with_nested_dirs(registry: Registry, tmp_p
     layers = [
         (ly["annotations"][types.TITLE], ly["mediaType"], ly["digest"], ly["size"]) for ly in doc["layers"]
     ]
-    expected = sorted(files.items()) + [("README.md", b"# reads\n")]
+    expected = [*sorted(files.items()), ("README.md", b"# reads\n")]
     assert [(t, d, s) for t, _, d, s in layers] == [
         (t, "sha256:" + hashlib.sha256(b).hexdigest(), len(b)) for t, b in expected
     ]

@@ -348,7 +348,7 @@ def test_transfers_show_a_progress_bar_in_a_kernel(published: Published, tmp_pat
         cells=[nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell(small_code)]
     )
     NotebookClient(nb, kernel_name="python3", timeout=120).execute(env=_logged_in_env(published, tmp_path))
-    big_out, small_out = ([o for o in cell.outputs] for cell in nb.cells)
+    big_out, small_out = (list(cell.outputs) for cell in nb.cells)
 
     def shown(outputs: list[Any]) -> str:
         parts = [

@@ -88,11 +88,10 @@ def test_impact_totals_follow_inserts_and_cascaded_deletes(database_url: str, tm
     with engine.begin() as conn:
         conn.execute(delete(RunAncestor).where(RunAncestor.run_id == 2))
         counts = dict(conn.execute(select(RunAncestorCount.digest, RunAncestorCount.runs)).all())
-        actual = {
-            dg: n
-            for dg, n in conn.execute(
+        actual = dict(
+            conn.execute(
                 select(RunAncestor.digest, __import__("sqlalchemy").func.count()).group_by(RunAncestor.digest)
             ).all()
-        }
+        )
     assert {k: v for k, v in counts.items() if v} == actual
     engine.dispose()

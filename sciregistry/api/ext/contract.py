@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from sciregistry.errors import BadRequest
@@ -165,7 +165,7 @@ class Contract:
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
         self.doc = doc
-        registry: Registry[Any] = Registry().with_resource(_DOC_URI, Resource(doc, specification=DRAFT202012))
+        registry: Registry[Any] = Registry().with_resource(_DOC_URI, DRAFT202012.create_resource(doc))
         self._registry = registry
         self.operations: dict[tuple[str, str], Operation] = {}
         for path, item in doc.get("paths", {}).items():

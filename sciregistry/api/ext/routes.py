@@ -286,7 +286,7 @@ def list_dois() -> Response:
     repository = query("repository")
     gate = services().gate
     records = []
-    for r in services().dois.list(repository, query("limit", 100)):
+    for r in services().dois.list_records(repository, query("limit", 100)):
         if r.is_concept:
             r = _visible_concept(r)
         elif not (r.repository and gate.can_read_doi(r.repository, r.doi)):

@@ -597,7 +597,7 @@ def account() -> Any:
     tokens = [t for t in accounts.list_tokens(user=user)]
     my_dois = [
         d
-        for d in services().dois.list(limit=500)
+        for d in services().dois.list_records(limit=500)
         if d.repository
         and d.repository.split("/", 1)[0] in accounts.get_user(user).namespaces | {user: "owner"}
     ]
