@@ -452,7 +452,9 @@ def test_serve_on_a_busy_port_fails_at_once_and_creates_nothing(tmp_path: Path) 
         took = time.monotonic() - t0
     assert proc.returncode == 1
     assert f"127.0.0.1:{port} is already in use" in proc.stderr and f"--port {port + 1}" in proc.stderr
-    assert took < 5, took  # not gunicorn's retries
+    # not gunicorn's five bind retries a second apart (which log these lines); no timing under load
+    assert "Retrying in 1 second" not in proc.stderr and "Connection in use" not in proc.stderr, proc.stderr
+    assert took < 30, took
     assert not (tmp_path / "var" / "admin-password").exists()
     assert "password" not in proc.stdout + proc.stderr
 
