@@ -414,8 +414,12 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 )
 @click.option("--agent", default=None, help="Name of the person who ran it.")
 @click.option("--orcid", default=None, help="Their ORCID (https://orcid.org/...).")
-@click.option("--started", type=ISO, default=None, help="Start time (ISO 8601 with zone; default now).")
-@click.option("--ended", type=ISO, default=None, help="End time (ISO 8601 with zone; default now).")
+@click.option(
+    "--started", type=ISO, default=None, help='Start time (ISO 8601 with zone; omitted: "not recorded").'
+)
+@click.option(
+    "--ended", type=ISO, default=None, help='End time (ISO 8601 with zone; omitted: "not recorded").'
+)
 @click.option("--name", default=None, help="Short name of the run.")
 @click.option("--description", default="", help="Description of the run.")
 @click.option("--license", "license_", default=None, help="Licence of the result (SPDX id or URL).")

@@ -486,8 +486,7 @@ def record_run(
     unknown = unknown_parameters_message(command, params)
     if unknown is not None:
         raise ValueError(f"{unknown}: record it with --param NAME=VALUE or fix the --command template")
-    ended = ended or _now()
-    started = started or ended
+    recorded = _now()  # started/ended stay None when not given: "not recorded", never invented
     img = _pin(oci, image)
     assert img.digest is not None
     if not oci.manifest_exists(img.repository, img.digest):
@@ -527,7 +526,7 @@ def record_run(
         )
 
     result_ref = _reference(oci, to_ref)
-    created = {types.CREATED: _rfc3339(ended)}
+    created = {types.CREATED: _rfc3339(ended or recorded)}
     result_desc, output_refs = push_result(oci, result_ref, outputs, created, progress=progress)
     run = RunRecord(
         name=name or f"{img.repository.rsplit('/', 1)[-1]} run",
@@ -538,6 +537,7 @@ def record_run(
         outputs=output_refs,
         started=started,
         ended=ended,
+        recorded=recorded,
         agent=who,
         workflow=workflow_ref,
         description=description,

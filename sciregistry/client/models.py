@@ -146,8 +146,8 @@ class Run:
             parameter_types={p["name"]: p.get("type", "") for p in params},
             inputs=[RunInput(i["name"], i["repository"], i["digest"]) for i in doc.get("inputs") or []],
             outputs=[RunFile(o["path"], o["sha256"], int(o["size"])) for o in doc.get("outputs") or []],
-            started=doc.get("started", ""),
-            ended=doc.get("ended", ""),
+            started=doc.get("started") or "",
+            ended=doc.get("ended") or "",
             name=doc.get("name"),
             command=doc.get("command"),
             agent=doc.get("agent"),
@@ -220,7 +220,7 @@ class Run:
         rows += [(f"output {o.path}", f"sha256:{o.sha256} ({o.size} bytes)") for o in self.outputs]
         if self.agent:
             rows.append(("agent", self.agent.get("name")))
-        rows += [("started", self.started), ("ended", self.ended)]
+        rows += [("started", self.started or "not recorded"), ("ended", self.ended or "not recorded")]
         return rows
 
     def _repr_html_(self) -> str:
@@ -256,7 +256,7 @@ class RunList(Sequence[Run]):
                 f"{r.repository}@{_short(r.result_digest)}",
                 f"{r.image.repository}@{_short(r.image.digest)}",
                 ", ".join(f"{k}={v}" for k, v in r.parameters.items()),
-                r.started,
+                r.started or "not recorded",
             )
             for r in self.items
         ]

@@ -164,9 +164,10 @@ def run_description_dict(run: RunRecord) -> dict[str, Any]:
         "outputs": [_file_dict(o) for o in run.outputs],
         "image": image,
         "runtime": {"kind": "oci"},
-        "started": _iso(run.started),
-        "ended": _iso(run.ended),
     }
+    for key, moment in (("started", run.started), ("ended", run.ended)):
+        if moment is not None:  # not recorded: absent, never invented
+            doc[key] = _iso(moment)
     if run.description:
         doc["description"] = run.description
     if run.agent is not None:
@@ -408,10 +409,11 @@ def build_run_crate(run: RunRecord) -> CrateFiles:
         "containerImage": _ref(_image_id(image)),
         "object": datasets + values,
         "result": results,
-        "startTime": _iso(run.started),
-        "endTime": _iso(run.ended),
         "actionStatus": COMPLETED_ACTION_STATUS,
     }
+    for prop, moment in (("startTime", run.started), ("endTime", run.ended)):
+        if moment is not None:  # not recorded: absent (both are optional in the profile)
+            action[prop] = _iso(moment)
     if run.description:
         action["description"] = run.description
     if run.agent is not None:
@@ -435,7 +437,10 @@ def build_run_crate(run: RunRecord) -> CrateFiles:
         root["license"] = _ref(license_id)
     root["name"] = run.name
     root["description"] = run.description or f"Run of {image.reference}"
-    root["datePublished"] = _iso(run.ended)
+    published = run.ended or run.recorded or run.started
+    if published is None:
+        raise CrateInvalid("a run without an end time needs the time it was recorded (datePublished)")
+    root["datePublished"] = _iso(published)
     root["mainEntity"] = _ref(workflow.id)
     root["mentions"] = _ref(ACTION_ID)
     root["conformsTo"] = [_ref(p[0]) for p in PROFILES]
@@ -617,6 +622,15 @@ def _datetime(entity: Mapping[str, Any], prop: str) -> datetime:
     return moment
 
 
+def _published(root: Mapping[str, Any]) -> datetime | None:
+    value = root.get("datePublished")
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
 def _file_ref(entity: Mapping[str, Any], path: str, what: str) -> FileRef:
     sha = entity.get("sha256")
     size = entity.get("contentSize")
@@ -749,8 +763,9 @@ def _record_from_graph(graph: _Graph) -> RunRecord:
             parameters=parameters,
             inputs=inputs,
             outputs=outputs,
-            started=_datetime(action, "startTime"),
-            ended=_datetime(action, "endTime"),
+            started=_datetime(action, "startTime") if "startTime" in action else None,
+            ended=_datetime(action, "endTime") if "endTime" in action else None,
+            recorded=_published(root),
             agent=agent,
             workflow=workflow,
             description=description if isinstance(description, str) else "",
@@ -817,14 +832,19 @@ def _consistency(
             )
     compare("command", "command")
     for key, label, moment in (("started", "start time", run.started), ("ended", "end time", run.ended)):
+        recorded = description.get(key)
         try:
-            same = datetime.fromisoformat(str(description.get(key))) == moment
+            same = (
+                recorded is None
+                if moment is None
+                else recorded is not None and datetime.fromisoformat(str(recorded)) == moment
+            )
         except ValueError:
             same = False
         if not same:
             problems.append(
-                f"{label} differs: {CRATE_METADATA_NAME} has {_iso(moment)}, "
-                f"{RUN_DESCRIPTION_NAME} has {description.get(key)!r}"
+                f"{label} differs: {CRATE_METADATA_NAME} has "
+                f"{'none' if moment is None else _iso(moment)}, {RUN_DESCRIPTION_NAME} has {recorded!r}"
             )
     crate_inputs = [(i["name"], i["reference"], i["digest"]) for i in expected["inputs"]]
     file_inputs = [

@@ -225,8 +225,8 @@ class RunRecord:
     parameters: list[Parameter]
     inputs: list[InputRef]
     outputs: list[FileRef]
-    started: datetime
-    ended: datetime
+    started: datetime | None
+    ended: datetime | None
     agent: Agent | None = None
     workflow: FileRef | None = None
     description: str = ""
@@ -235,6 +235,9 @@ class RunRecord:
     steps: list[Step] = field(default_factory=list)
     language: str | None = None
     input_files: list[FileRef] = field(default_factory=list)
+    #: when the run was recorded: the crate's ``datePublished`` where the run's own times were not
+    #: recorded (``started``/``ended`` None: the registry never invents them)
+    recorded: datetime | None = field(default=None, compare=False)
 
     @property
     def is_workflow(self) -> bool:
@@ -271,10 +274,10 @@ class RunRecord:
         return out
 
     def __post_init__(self) -> None:
-        for label, moment in (("started", self.started), ("ended", self.ended)):
-            if moment.tzinfo is None or moment.utcoffset() is None:
+        for label, moment in (("started", self.started), ("ended", self.ended), ("recorded", self.recorded)):
+            if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
                 raise ValueError(f"run {label} time must be timezone-aware, got {moment.isoformat()}")
-        if self.ended < self.started:
+        if self.ended is not None and self.started is not None and self.ended < self.started:
             raise ValueError(
                 f"run ended ({self.ended.isoformat()}) before it started ({self.started.isoformat()})"
             )

@@ -282,7 +282,7 @@ class Accounts:
             return self._user_info(s, user)
 
     def _user_info(self, s: Session, user: User) -> UserInfo:
-        roles = dict(s.execute(_MEMBER_ROLES, {"uid": user.id}))
+        roles = dict(s.execute(_MEMBER_ROLES, {"uid": user.id}).tuples().all())
         return UserInfo(user.name, user.is_admin, user.disabled, _iso(user.created_at) or "", roles)
 
     def list_users(self) -> list[UserInfo]:
@@ -350,9 +350,13 @@ class Accounts:
                 .where(NamespaceMember.namespace_id == ns.id)
                 .order_by(User.name)
             )
+            .tuples()
+            .all()
         )
         robots = dict(
             s.execute(select(Robot.name, Robot.role).where(Robot.namespace_id == ns.id).order_by(Robot.name))
+            .tuples()
+            .all()
         )
         return NamespaceInfo(ns.name, ns.public, ns.personal, members, robots)
 

@@ -481,8 +481,8 @@ def _one_step(r: Run, params: list[dict[str, Any]], outputs: list[dict[str, Any]
         "parameters": params,
         "inputs": [],
         "outputs": outputs,
-        "started": r.started.isoformat(),
-        "ended": r.ended.isoformat(),
+        "started": r.started.isoformat() if r.started else None,
+        "ended": r.ended.isoformat() if r.ended else None,
     }
 
 
@@ -585,8 +585,8 @@ class RunQueries:
                 "workflow": workflows.get(r.id),
                 "steps": steps[r.id] or [_one_step(r, params[r.id], outputs[r.id])],
                 "agent": {"name": r.agent_name, "orcid": r.agent_orcid} if r.agent_name else None,
-                "started": r.started.isoformat(),
-                "ended": r.ended.isoformat(),
+                "started": r.started.isoformat() if r.started else None,
+                "ended": r.ended.isoformat() if r.ended else None,
                 "created_at": r.created_at.isoformat(),
             }
             for r in runs

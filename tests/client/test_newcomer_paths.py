@@ -220,6 +220,28 @@ def test_doi_show_prints_references_that_run_show_takes(site: Site) -> None:
     assert bare.returncode == 1 and "or add --registry URL" in bare.stderr
 
 
+def test_a_run_recorded_without_times_says_not_recorded(site: Site) -> None:
+    """No --started/--ended: the registry records no times (never the time of recording in their place)."""
+    ref = f"{site.host}/alice/results@{site.result_digest}"
+    shown = cli("run", "show", ref, env=site.env())
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"^  time\s+not recorded$", shown.stdout, re.MULTILINE), shown.stdout
+    as_json = cli("run", "show", ref, "--json", env=site.env())
+    doc = json.loads(as_json.stdout)
+    assert doc["started"] is None and doc["ended"] is None
+    with Registry(
+        site.url, username="alice", password=PASSWORD, use_stored_credentials=False, progress=False
+    ) as reg:
+        reg.pull(f"{site.host}/alice/results@{doc['crate_digest']}", site.tmp / "crate")
+    crate = json.loads((site.tmp / "crate" / "ro-crate-metadata.json").read_text())
+    action = next(e for e in crate["@graph"] if e.get("@type") == "CreateAction")
+    assert "startTime" not in action and "endTime" not in action
+    root = next(e for e in crate["@graph"] if e.get("@id") == "./")
+    assert root["datePublished"]  # when it was recorded
+    landing = requests.get(f"{site.url}/doi/{site.doi}", headers={"Accept": "text/html"}, timeout=10).text
+    assert "<dt>Started</dt><dd>not recorded</dd>" in landing
+
+
 def test_the_landing_page_url_works_wherever_a_doi_does(site: Site) -> None:
     landing = f"{site.url}/doi/{site.doi}"
     shown = cli("doi", "show", landing, env=site.anonymous_env())  # no --registry: the URL names it

@@ -34,6 +34,7 @@ def test_exported_members() -> None:
             "Step",
             "build_run_crate",
             "container_image_ref",
+            "crate_problems",
             "is_workflow_crate",
             "load_schema",
             "read_run_crate",

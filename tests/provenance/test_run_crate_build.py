@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sciregistry.provenance import (
     build_run_crate,
     read_run_crate,
     validate,
+    validate_run_crate,
 )
 
 from .conftest import COUNTS_SHA, IMAGE_HEX, READS_HEX, RESULT_HEX, make_run
@@ -143,12 +145,29 @@ def test_read_back_gives_equal_values(run: RunRecord, crate: CrateFiles) -> None
         },
         {"agent": Agent("Alan Turing"), "license": "https://example.org/licence", "outputs": []},
         {"workflow": FileRef("workflow/Snakefile", "7" * 64, 42, "text/x-snakemake")},
+        # times not recorded: absent from the crate, None again when read back
+        {"started": None, "ended": None, "recorded": datetime(2024, 5, 2, 9, 0, tzinfo=UTC)},
     ],
 )
 def test_variants_round_trip(changes: dict[str, object]) -> None:
     run = make_run(**changes)
     crate = build_run_crate(run)
     assert read_run_crate(crate.metadata, crate.run_description) == run
+
+
+def test_a_run_without_times_needs_the_time_it_was_recorded() -> None:
+    run = make_run(started=None, ended=None)
+    with pytest.raises(CrateInvalid, match="recorded"):
+        build_run_crate(run)
+    crate = build_run_crate(
+        make_run(started=None, ended=None, recorded=datetime(2024, 5, 2, 9, 0, tzinfo=UTC))
+    )
+    doc = json.loads(crate.metadata)
+    action = next(e for e in doc["@graph"] if e.get("@type") == "CreateAction")
+    assert "startTime" not in action and "endTime" not in action
+    root = next(e for e in doc["@graph"] if e["@id"] == "./")
+    assert root["datePublished"] == "2024-05-02T09:00:00+00:00"
+    assert validate_run_crate(crate.metadata, crate.run_description) == []
 
 
 def test_ro_crate_py_reads_the_written_crate(tmp_path: Path, crate: CrateFiles) -> None:

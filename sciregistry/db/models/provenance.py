@@ -34,8 +34,8 @@ class Run(Base):
     image_index_digest: Mapped[str | None] = mapped_column(String(DIGEST_LEN))
     agent_name: Mapped[str | None] = mapped_column(String(255))
     agent_orcid: Mapped[str | None] = mapped_column(String(255))
-    started: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    ended: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    started: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # None: not recorded
+    ended: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
