@@ -42,6 +42,8 @@ GITLAB = CI_DIR / "gitlab-ci.yml"
 BIN = Path(sys.executable).parent
 DOI_PATTERN = re.compile(r"^10\.5072/[0-9a-z]{4}-[0-9a-z]{4}$")
 REQUIRED_COMMANDS = {("login",), ("push-layout",), ("dataset", "push"), ("run", "record"), ("doi", "mint")}
+WORKFLOW_COMMANDS = {("login",), ("push-layout",), ("run", "import"), ("doi", "mint")}
+JOBS = {"publish": (REQUIRED_COMMANDS, 5), "publish-workflow": (WORKFLOW_COMMANDS, 5)}
 
 
 def _load(path: Path) -> dict[Any, Any]:
@@ -50,20 +52,20 @@ def _load(path: Path) -> dict[Any, Any]:
     return doc
 
 
-def github_steps() -> list[dict[str, Any]]:
-    return list(_load(GITHUB)["jobs"]["publish"]["steps"])
+def github_steps(job: str = "publish") -> list[dict[str, Any]]:
+    return list(_load(GITHUB)["jobs"][job]["steps"])
 
 
-def gitlab_job() -> dict[str, Any]:
-    return dict(_load(GITLAB)["publish"])
+def gitlab_job(job: str = "publish") -> dict[str, Any]:
+    return dict(_load(GITLAB)[job])
 
 
-def shell_texts() -> dict[str, list[str]]:
+def shell_texts(job: str = "publish") -> dict[str, list[str]]:
     """The shell text of every ``run:`` step (GitHub) and every ``before_script``/``script`` line (GitLab)."""
-    job = gitlab_job()
+    gitlab = gitlab_job(job)
     return {
-        "github-actions.yml": [s["run"] for s in github_steps() if "run" in s],
-        "gitlab-ci.yml": [*job["before_script"], *job["script"]],
+        "github-actions.yml": [s["run"] for s in github_steps(job) if "run" in s],
+        "gitlab-ci.yml": [*gitlab["before_script"], *gitlab["script"]],
     }
 
 
@@ -82,8 +84,12 @@ def test_github_template_shape() -> None:
     login = next(s for s in steps if s.get("name") == "Log in with the robot token")
     assert login["env"] == {"SCIREGISTRY_TOKEN": "${{ secrets.SCIREGISTRY_TOKEN }}"}
     assert "--password-stdin" in login["run"] and "$SCIREGISTRY_TOKEN" in login["run"]
-    # the token is never put anywhere else
-    assert GITHUB.read_text().count("secrets.") == 1
+    # the token is never put anywhere else than the login steps of the two jobs
+    assert GITHUB.read_text().count("secrets.") == 2
+    wf_login = next(s for s in github_steps("publish-workflow") if s.get("name", "").startswith("Log in"))
+    assert wf_login["env"] == {"SCIREGISTRY_TOKEN": "${{ secrets.SCIREGISTRY_TOKEN }}"}
+    assert wf_login["run"].count("--password-stdin") == 2  # sciregistry, and podman (pulls the step images)
+    assert doc["jobs"]["publish-workflow"]["outputs"] == {"doi": "${{ steps.mint-workflow.outputs.doi }}"}
     mint = next(s for s in steps if s.get("id") == "mint")
     assert doc["jobs"]["publish"]["outputs"] == {"doi": "${{ steps.mint.outputs.doi }}"}
     assert "GITHUB_OUTPUT" in mint["run"]
@@ -98,24 +104,30 @@ def test_gitlab_template_shape() -> None:
     assert job["artifacts"]["reports"] == {"dotenv": "doi.env"}
     assert all(isinstance(line, str) for line in job["script"])
     assert sum("$SCIREGISTRY_TOKEN" in line for line in job["script"]) == 1
+    wf = gitlab_job("publish-workflow")
+    assert wf["rules"] == [{"if": "$CI_COMMIT_TAG"}] and wf["stage"] == "publish"
+    assert sum("$SCIREGISTRY_TOKEN" in line for line in wf["script"]) == 2  # sciregistry and podman login
+    assert wf["artifacts"]["reports"] == {"dotenv": "workflow-doi.env"}
 
 
 # --- 2. every sciregistry command exists with those options ---------------------------------------
 
 
+@pytest.mark.parametrize("job", sorted(JOBS))
 @pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
-def test_every_sciregistry_command_exists_with_its_options(name: str) -> None:
-    invocations = [inv for text in shell_texts()[name] for inv in extract_invocations(text)]
+def test_every_sciregistry_command_exists_with_its_options(name: str, job: str) -> None:
+    required, count = JOBS[job]
+    invocations = [inv for text in shell_texts(job)[name] for inv in extract_invocations(text)]
     problems = [f"{inv.line}\n    -> {p}" for inv in invocations for p in check_invocation(inv.argv)]
     assert problems == []
     paths = {
         tuple(w for w in inv.argv[:2] if not w.startswith("-") and w in _COMMAND_WORDS) for inv in invocations
     }
-    assert paths >= REQUIRED_COMMANDS, f"missing: {REQUIRED_COMMANDS - paths}"
-    assert len(invocations) == 5
+    assert paths >= required, f"missing: {required - paths}"
+    assert len(invocations) == count
 
 
-_COMMAND_WORDS = {"login", "push-layout", "dataset", "push", "run", "record", "doi", "mint"}
+_COMMAND_WORDS = {"login", "push-layout", "dataset", "push", "run", "record", "import", "doi", "mint"}
 
 
 def test_the_checker_catches_a_wrong_option() -> None:
@@ -308,6 +320,149 @@ def test_gitlab_template_publishes_a_doi(lab: dict[str, Any], tmp_path: Path) ->
         "0000-0002-1825-0097"
     )
     check_published(lab, doi, "v2.0.0", expected_image_digest(work))
+
+
+# --- 4. the workflow job: cwltool and runcrate, then run import -------------------------------------
+
+
+@pytest.fixture
+def cwl_env(lab: dict[str, Any]) -> Iterator[dict[str, str]]:
+    """What the workflow job needs that a CI runner has and this host may not: podman usable by
+    cwltool (the rootful-host wrapper, ulimits, the loopback registry marked insecure), cwltool and
+    runcrate (``$RUNCRATE``: the runner's install step makes ``.venv-runcrate``)."""
+    from sciregistry.client.cwl import CwlEnvironment, cwltool_command, runcrate_command
+
+    runcrate = runcrate_command()
+    for tool, found in (
+        ("podman", shutil.which("podman")),
+        ("cwltool", cwltool_command()),
+        ("runcrate", runcrate),
+    ):
+        if not found:
+            pytest.skip(
+                f"{tool} is not installed (cwltool: pip install 'sciregistry[cwl]'; runcrate: see .ci/run)"
+            )
+    env = CwlEnvironment([lab["host"]])
+    try:
+        wanted = ("PATH", "CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "REGISTRY_AUTH_FILE")
+        yield {**{k: v for k, v in env.env().items() if k in wanted}, "RUNCRATE": str(runcrate)}
+    finally:
+        env.close()
+
+
+def check_workflow_published(lab: dict[str, Any], doi: str, work: Path) -> None:
+    """The DOI resolves to the workflow run: two steps, each pinned to the digest of the image built."""
+    digests = {
+        line.split("\t")[0]: line.split("\t")[2]
+        for line in subprocess.run(
+            [sys.executable, "workflows/gc-workflow/prepare.py", "images", "--out", "rebuilt"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    }
+    assert DOI_PATTERN.match(doi), doi
+    url, auth = lab["server"].url, ("ci", lab["token"])
+    record = requests.get(f"{url}/api/v1/dois/{doi}/closure", auth=auth, timeout=30).json()
+    assert record["doi"]["repository"] == "lab/gc-workflow-results"
+    steps = record["run"]["steps"]
+    assert [(st["image"]["repository"], st["image"]["digest"]) for st in steps] == [
+        ("lab/gc-content", digests["gc-content"]),
+        ("lab/gc-summary", digests["gc-summary"]),
+    ]
+    pinned = {p["digest"] for p in record["pins"]}
+    assert {digests["gc-content"], digests["gc-summary"]} <= pinned  # the DOI pins every step image
+
+
+@pytest.mark.slow
+def test_github_actions_workflow_job_imports_a_cwl_run_and_mints_a_doi(
+    lab: dict[str, Any], cwl_env: dict[str, str], tmp_path: Path
+) -> None:
+    work = fresh_checkout(tmp_path / "checkout")
+    values = {
+        k: (lab["host"] if v == "host" else lab["token"] if v == "token" else v)
+        for k, v in _GITHUB_EXPRESSIONS.items()
+    }
+    values["steps.mint-workflow.outputs.doi"] = ""
+    doc = _load(GITHUB)
+    files = {name: tmp_path / name for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
+    for f in files.values():
+        f.touch()
+    env = ci_env(tmp_path, GITHUB_ACTOR="ada-lovelace", **{k: str(v) for k, v in files.items()})
+    env.update({k: _expand(str(v), values) for k, v in doc["env"].items()})
+    env.update({k: _expand(str(v), values) for k, v in doc["jobs"]["publish-workflow"]["env"].items()})
+    env.update(cwl_env)  # after the job's env: $RUNCRATE is where this host has runcrate
+    env["PATH"] = (
+        f"{cwl_env['PATH'].split(os.pathsep)[0]}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
+    ran = []
+    for step in github_steps("publish-workflow"):
+        if "uses" in step or step.get("name", "").startswith("Install"):
+            continue
+        step_env = {
+            **env,
+            **_read_kv(files["GITHUB_ENV"]),
+            **{k: _expand(str(v), values) for k, v in (step.get("env") or {}).items()},
+        }
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=work,
+            env=step_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert proc.returncode == 0, (
+            f"step {step.get('name')!r} failed:\n{proc.stderr[-4000:]}\n{proc.stdout}"
+        )
+        ran.append(step.get("name"))
+    assert ran == [
+        "Log in with the robot token (sciregistry and podman)",
+        "Build and push the step images",
+        "Run the workflow with cwltool",
+        "Import the workflow run",
+        "Mint the DOI",
+    ]
+    doi = _read_kv(files["GITHUB_OUTPUT"])["doi"]
+    assert "for the workflow run" in files["GITHUB_STEP_SUMMARY"].read_text()
+    check_workflow_published(lab, doi, work)
+
+
+@pytest.mark.slow
+def test_gitlab_workflow_job_imports_a_cwl_run_and_mints_a_doi(
+    lab: dict[str, Any], cwl_env: dict[str, str], tmp_path: Path
+) -> None:
+    work = fresh_checkout(tmp_path / "checkout")
+    job = gitlab_job("publish-workflow")
+    env = ci_env(
+        tmp_path,
+        SCIREGISTRY_TOKEN=lab["token"],
+        SCIREGISTRY_HOST=lab["host"],
+        SCIREGISTRY_NAMESPACE="lab",
+        SCIREGISTRY_CREATOR="Ada Lovelace,0000-0002-1825-0097",
+        CI_COMMIT_TAG="v3.0.0",
+        GITLAB_USER_NAME="Ada Lovelace",
+        **{k: str(v) for k, v in job["variables"].items()},
+    )
+    env.update(cwl_env)
+    env["PATH"] = (
+        f"{cwl_env['PATH'].split(os.pathsep)[0]}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-c", "\n".join(job["script"])],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, f"the script failed:\n{proc.stderr[-4000:]}\n{proc.stdout}"
+    doi = _read_kv(work / "workflow-doi.env")["WORKFLOW_DOI"]
+    assert f"DOI {doi}, landing page {lab['server'].url}/doi/{doi}" in proc.stdout
+    check_workflow_published(lab, doi, work)
 
 
 # --- issue 16, item 8: the install step installs something that exists ------------------------------
