@@ -315,7 +315,7 @@ class Transport:
         self._send_basic = False  # after a Basic challenge
         self._tokens: list[_Token] = []
         self._lock = threading.Lock()
-        #: requests sent, by method (tests use it to see chunked uploads happen)
+        #: requests made, by method (tests use it to see chunked uploads happen; retries not counted)
         self.request_counts: collections.Counter[str] = collections.Counter()
 
     # --- public -----------------------------------------------------------------------------------
