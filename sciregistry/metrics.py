@@ -2,8 +2,8 @@
 
 Every family is defined here, once, with bounded labels: the route *template* (never a raw path),
 the method, the status code. Under ``sciregistry serve`` the gunicorn workers are separate
-processes: ``sciregistry serve`` (``cli/serve.py``) points ``PROMETHEUS_MULTIPROC_DIR`` at a private, empty
-directory before any worker starts, each worker writes its values there (memory-mapped files, no
+processes: ``sciregistry serve`` (``cli/server.py``) points ``PROMETHEUS_MULTIPROC_DIR`` at a private,
+empty directory before any worker starts, each worker writes its values there (memory-mapped files, no
 locks between processes), the exposition sums them, and ``mark_process_dead`` drops the live
 gauges of a worker that exited. Without that variable (tests, ``flask run``) the values live in
 this process.
@@ -14,7 +14,8 @@ this process.
     sciregistry_http_sent_bytes_total{route}                    counter (response bodies)
     sciregistry_uploads_in_progress                             gauge (blob upload requests streaming now)
     sciregistry_gc_passes_total{outcome}                        counter (ok, dry_run, failed)
-    sciregistry_gc_deleted_total{kind}                          counter (manifests, blobs, orphan_files, uploads)
+    sciregistry_gc_deleted_total{kind}                          counter (manifests, blobs, orphan_files,
+                                                                uploads)
     sciregistry_gc_freed_bytes_total                            counter
     sciregistry_gc_duration_seconds                             histogram
     sciregistry_db_pool_connections_in_use                      gauge (checked out of the pools)
@@ -185,7 +186,7 @@ def exposition() -> bytes:
     return generate_latest()
 
 
-# --- multiprocess mode (`sciregistry serve` makes the directory: sciregistry/cli/serve.py) ----------
+# --- multiprocess mode (`sciregistry serve` makes the directory: sciregistry/cli/server.py) ---------
 
 
 def mark_process_dead(pid: int) -> None:

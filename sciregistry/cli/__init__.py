@@ -1,10 +1,9 @@
-"""The ``sciregistry`` command. One click group; each area adds its commands from its own module."""
+"""The ``sciregistry`` command. One click group; each audience's commands live in their own module
+(see :mod:`sciregistry.cli.common`), sharing the options of :mod:`sciregistry.cli.options`."""
 
 from __future__ import annotations
 
-import click
-
-from sciregistry.cli import serve as _serve  # noqa: F401  (registers commands)
+from sciregistry.cli import server as _server  # noqa: F401  (registers commands)
 from sciregistry.cli.common import main
 
 __all__ = ["main"]
@@ -14,7 +13,7 @@ def _load_optional() -> None:
     """Register command modules of the areas that are present."""
     import importlib
 
-    for mod in ("admin", "client", "doi", "demo", "reproduce", "vuln"):
+    for mod in ("admin", "artifacts", "doi", "demo", "reproduce", "vuln"):
         try:
             importlib.import_module(f"sciregistry.cli.{mod}")
         except ModuleNotFoundError as exc:
@@ -23,4 +22,3 @@ def _load_optional() -> None:
 
 
 _load_optional()
-click  # re-exported for command modules

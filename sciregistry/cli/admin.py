@@ -1,4 +1,4 @@
-"""Server-side administration: users, namespaces and roles, visibility, robots, API tokens, audit.
+"""Server-side administration: users, namespaces and roles, visibility, robots, API tokens, audit, gc.
 
 Every command opens the registry's database directly, with ``--data-dir`` and ``--config``
 exactly as ``serve`` takes them, and records what it changed in the audit log (principal
@@ -18,6 +18,7 @@ exactly as ``serve`` takes them, and records what it changed in the audit log (p
     sciregistry token create --reviewer 10.5072/abcd-1234 --expires 14d
     sciregistry token list [--user alice] [--all] | revoke TOKEN_ID
     sciregistry audit [--limit 50] [--action auth.failure] [--json]
+    sciregistry gc --dry-run --data-dir ./var         # the online garbage collector, run once
 
 Secrets (generated passwords, token secrets) are printed once, on stdout, and stored only as hashes.
 """
@@ -28,7 +29,7 @@ import getpass
 import json
 import secrets as pysecrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -38,14 +39,17 @@ from sciregistry.cli.common import (
     admin_config,
     announce_database,
     echo,
+    echo_json,
+    emit,
     friendly_errors,
     main,
-    server_options,
 )
+from sciregistry.cli.options import json_option, server_options
 
 
 @contextmanager
-def _accounts(config_path: str | None, data_dir: str | None) -> Iterator[Any]:
+def open_accounts(config_path: str | None, data_dir: str | None) -> Iterator[Any]:
+    """The registry's account service, on the database ``serve`` uses with this configuration."""
     from sciregistry.app import build_services
 
     cfg = admin_config(config_path, data_dir)
@@ -64,7 +68,8 @@ def _who() -> str:
         return "cli"
 
 
-def _audit(accounts: Any, action: str, target: str, **detail: Any) -> None:
+def record_audit(accounts: Any, action: str, target: str, **detail: Any) -> None:
+    """An audit log entry for a change made here (principal ``cli:<os user>``, address ``local``)."""
     accounts.record_audit(principal=_who(), address="local", action=action, target=target, detail=detail)
 
 
@@ -78,17 +83,6 @@ def _read_password(password_stdin: bool, *, generate: bool) -> tuple[str, bool]:
     if generate:
         return pysecrets.token_urlsafe(18), True
     return click.prompt("New password", hide_input=True, confirmation_prompt=True), False
-
-
-def _emit(as_json: bool, doc: Any, text: Callable[[], None]) -> None:
-    if as_json:
-        echo(json.dumps(doc, indent=2, sort_keys=True))
-    else:
-        text()
-
-
-def _json_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -112,9 +106,9 @@ def user_add(
 ) -> None:
     """Create user NAME and their personal namespace NAME."""
     password, generated = _read_password(password_stdin, generate=True)
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         info = accounts.create_user(name, password, admin=admin)
-        _audit(accounts, "user.create", name, admin=admin)
+        record_audit(accounts, "user.create", name, admin=admin)
     echo(f"created user {info.name}{' (admin)' if admin else ''} with namespace {info.name}")
     if generated:
         echo(f"password: {password}")
@@ -122,12 +116,12 @@ def user_add(
 
 
 @user_group.command("list")
-@_json_option
+@json_option()
 @server_options
 @friendly_errors
 def user_list(as_json: bool, data_dir: str | None, config_path: str | None) -> None:
     """List users, their admin flag and their namespace roles."""
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         users = accounts.list_users()
 
     def text() -> None:
@@ -136,13 +130,13 @@ def user_list(as_json: bool, data_dir: str | None, config_path: str | None) -> N
             flags = "".join([" admin" if u.is_admin else "", " disabled" if u.disabled else ""])
             echo(f"{u.name:<24}{flags:<16} {roles}")
 
-    _emit(as_json, [u.to_dict() for u in users], text)
+    emit(as_json, [u.to_dict() for u in users], text)
 
 
 def _set_disabled(name: str, disabled: bool, data_dir: str | None, config_path: str | None) -> None:
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         accounts.set_disabled(name, disabled)
-        _audit(accounts, "user.disable" if disabled else "user.enable", name)
+        record_audit(accounts, "user.disable" if disabled else "user.enable", name)
     echo(f"{'disabled' if disabled else 'enabled'} user {name}")
 
 
@@ -174,9 +168,9 @@ def user_enable(name: str, data_dir: str | None, config_path: str | None) -> Non
 def user_passwd(name: str, password_stdin: bool, data_dir: str | None, config_path: str | None) -> None:
     """Set the password of NAME."""
     password, _ = _read_password(password_stdin, generate=False)
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         accounts.set_password(name, password)
-        _audit(accounts, "user.passwd", name)
+        record_audit(accounts, "user.passwd", name)
     echo(f"password of {name} changed")
 
 
@@ -198,9 +192,9 @@ def namespace_create(
     name: str, owner: str | None, public: bool, data_dir: str | None, config_path: str | None
 ) -> None:
     """Create a shared namespace NAME."""
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         ns = accounts.create_namespace(name, owner, public=public)
-        _audit(accounts, "namespace.create", name, owner=owner, public=public)
+        record_audit(accounts, "namespace.create", name, owner=owner, public=public)
     echo(
         f"created {'public' if ns.public else 'private'} namespace {ns.name}"
         + (f" owned by {owner}" if owner else "")
@@ -217,9 +211,9 @@ def namespace_grant(
     namespace: str, user: str, role: str, data_dir: str | None, config_path: str | None
 ) -> None:
     """Give USER the ROLE in NAMESPACE (replacing any role they had)."""
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         accounts.grant(namespace, user, role)
-        _audit(accounts, "namespace.grant", namespace, user=user, role=role)
+        record_audit(accounts, "namespace.grant", namespace, user=user, role=role)
     echo(f"{user} is {role} of {namespace}")
 
 
@@ -230,19 +224,19 @@ def namespace_grant(
 @friendly_errors
 def namespace_revoke(namespace: str, user: str, data_dir: str | None, config_path: str | None) -> None:
     """Remove USER's role in NAMESPACE."""
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         accounts.revoke(namespace, user)
-        _audit(accounts, "namespace.revoke", namespace, user=user)
+        record_audit(accounts, "namespace.revoke", namespace, user=user)
     echo(f"{user} has no role in {namespace} any more")
 
 
 @namespace_group.command("list")
-@_json_option
+@json_option()
 @server_options
 @friendly_errors
 def namespace_list(as_json: bool, data_dir: str | None, config_path: str | None) -> None:
     """List namespaces, their visibility, members and robots."""
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         items = accounts.list_namespaces()
 
     def text() -> None:
@@ -254,7 +248,7 @@ def namespace_list(as_json: bool, data_dir: str | None, config_path: str | None)
                 + (f" | robots {robots}" if robots else "")
             )
 
-    _emit(as_json, [ns.to_dict() for ns in items], text)
+    emit(as_json, [ns.to_dict() for ns in items], text)
 
 
 @namespace_group.command("set-visibility")
@@ -266,9 +260,9 @@ def namespace_set_visibility(
     namespace: str, visibility: str, data_dir: str | None, config_path: str | None
 ) -> None:
     """Make the repositories of NAMESPACE public or private by default."""
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         accounts.set_namespace_visibility(namespace, visibility == "public")
-        _audit(accounts, "namespace.visibility", namespace, visibility=visibility)
+        record_audit(accounts, "namespace.visibility", namespace, visibility=visibility)
     echo(f"namespace {namespace} is {visibility}")
 
 
@@ -287,9 +281,9 @@ def repo_set_visibility(
 ) -> None:
     """Make REPOSITORY public, private, or inherit its namespace's visibility."""
     value = {"public": True, "private": False, "inherit": None}[visibility]
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         effective = accounts.set_repository_visibility(repository, value)
-        _audit(accounts, "repository.visibility", repository, visibility=visibility)
+        record_audit(accounts, "repository.visibility", repository, visibility=visibility)
     echo(
         f"repository {repository} is {'public' if effective else 'private'}"
         + (" (inherited)" if value is None else "")
@@ -318,27 +312,27 @@ def robot_group() -> None:
 @friendly_errors
 def robot_create(namespace: str, name: str, role: str, data_dir: str | None, config_path: str | None) -> None:
     """Create robot NAMESPACE+NAME; then give it a token with 'token create --robot'."""
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         robot = accounts.create_robot(namespace, name, role)
-        _audit(accounts, "robot.create", robot.name, role=role)
+        record_audit(accounts, "robot.create", robot.name, role=role)
     echo(f"created robot {robot.name} ({robot.role} of {robot.namespace})")
 
 
 @robot_group.command("list")
 @click.option("--namespace", default=None)
-@_json_option
+@json_option()
 @server_options
 @friendly_errors
 def robot_list(namespace: str | None, as_json: bool, data_dir: str | None, config_path: str | None) -> None:
     """List robots."""
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         robots = accounts.list_robots(namespace)
 
     def text() -> None:
         for r in robots:
             echo(f"{r.name:<32} {r.role}{' disabled' if r.disabled else ''}")
 
-    _emit(as_json, [r.to_dict() for r in robots], text)
+    emit(as_json, [r.to_dict() for r in robots], text)
 
 
 # --- tokens ------------------------------------------------------------------------------------
@@ -385,7 +379,7 @@ def token_summary(
     help="Lifetime: 30d, 12h, 45m, 2w... (default: none; reviewer tokens: 14d).",
 )
 @click.option("--description", default="", help="What the token is for.")
-@_json_option
+@json_option()
 @server_options
 @friendly_errors
 def token_create(
@@ -410,7 +404,7 @@ def token_create(
         seconds = parse_duration(expires) if expires is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--expires") from None
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         created = accounts.create_token(
             user=user,
             robot=robot,
@@ -421,7 +415,7 @@ def token_create(
             created_by=_who(),
         )
         info = created.info
-        _audit(
+        record_audit(
             accounts,
             "token.create",
             info.id,
@@ -437,14 +431,14 @@ def token_create(
         echo("the secret is shown once:", err=True)
         echo(created.secret)
 
-    _emit(as_json, {**info.to_dict(), "secret": created.secret}, text)
+    emit(as_json, {**info.to_dict(), "secret": created.secret}, text)
 
 
 @token_group.command("list")
 @click.option("--user", default=None)
 @click.option("--robot", default=None)
 @click.option("--all", "include_revoked", is_flag=True, help="Include revoked tokens.")
-@_json_option
+@json_option()
 @server_options
 @friendly_errors
 def token_list(
@@ -456,7 +450,7 @@ def token_list(
     config_path: str | None,
 ) -> None:
     """List tokens (ids, owners, scopes, expiry; never secrets)."""
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         tokens = accounts.list_tokens(user=user, robot=robot, include_revoked=include_revoked)
 
     def text() -> None:
@@ -465,7 +459,7 @@ def token_list(
             state = "revoked" if t.revoked_at else f"expires {t.expires_at}" if t.expires_at else "no expiry"
             echo(f"{t.id}  {t.kind:<8} {who:<28} {state:<40} {' '.join(t.scopes or ['*'])}")
 
-    _emit(as_json, [t.to_dict() for t in tokens], text)
+    emit(as_json, [t.to_dict() for t in tokens], text)
 
 
 @token_group.command("revoke")
@@ -474,9 +468,9 @@ def token_list(
 @friendly_errors
 def token_revoke(token_id: str, data_dir: str | None, config_path: str | None) -> None:
     """Revoke a token by id (the part after sr_, before the second _)."""
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         accounts.revoke_token(token_id)
-        _audit(accounts, "token.revoke", token_id)
+        record_audit(accounts, "token.revoke", token_id)
     echo(f"revoked token {token_id}")
 
 
@@ -486,21 +480,112 @@ def token_revoke(token_id: str, data_dir: str | None, config_path: str | None) -
 @main.command("audit")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option("--action", default=None, help="Only this action (e.g. auth.failure, manifest.push).")
-@_json_option
+@json_option()
 @server_options
 @friendly_errors
 def audit(
     limit: int, action: str | None, as_json: bool, data_dir: str | None, config_path: str | None
 ) -> None:
     """Show the newest audit log entries: writes, authentication failures, denied accesses."""
-    with _accounts(config_path, data_dir) as accounts:
+    with open_accounts(config_path, data_dir) as accounts:
         records = accounts.audit_log(limit, action=action)
 
     def text() -> None:
         for r in records:
             detail = json.dumps(r.detail, sort_keys=True) if r.detail else ""
             echo(
-                f"{r.at}  {r.address:<15} {r.principal:<28} {r.action:<18} {r.outcome:<8} {r.target}  {detail}"
+                f"{r.at}  {r.address:<15} {r.principal:<28} {r.action:<18} {r.outcome:<8} "
+                f"{r.target}  {detail}"
             )
 
-    _emit(as_json, [r.to_dict() for r in records], text)
+    emit(as_json, [r.to_dict() for r in records], text)
+
+
+# --- gc --------------------------------------------------------------------------------------------
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+@main.command("gc")
+@click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
+@click.option(
+    "--delete-untagged", is_flag=True, help="Also delete manifests no tag, DOI, index or subject keeps alive."
+)
+@click.option(
+    "--grace",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Keep unreferenced blobs and untagged manifests pushed less than this ago "
+    "(default: gc_grace_seconds; keep it at least the servers' value).",
+)
+@click.option(
+    "--upload-max-age",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Remove uploads idle longer than this (default: upload_max_age).",
+)
+@json_option("Print the report as JSON.")
+@server_options
+@friendly_errors
+def gc(
+    dry_run: bool,
+    delete_untagged: bool,
+    grace: int | None,
+    upload_max_age: int | None,
+    as_json: bool,
+    data_dir: str | None,
+    config_path: str | None,
+) -> None:
+    """Garbage-collect unreferenced manifests and blobs (everything a DOI pins is kept)."""
+    from sciregistry.app import build_services
+    from sciregistry.registry.gc import collect_exclusive
+
+    cfg = admin_config(config_path, data_dir)
+    services = build_services(cfg)
+    try:
+        report = collect_exclusive(
+            services.registry,
+            grace=cfg.gc_grace_seconds if grace is None else grace,
+            upload_max_age=cfg.upload_max_age if upload_max_age is None else upload_max_age,
+            dry_run=dry_run,
+            delete_untagged=delete_untagged,
+            dois=services.extra.get("dois"),
+        )
+    finally:
+        services.engine.dispose()
+        announce_database(cfg)
+    if report is None:
+        raise click.ClickException(
+            "another gc pass is running (the online gc of `serve`, or another "
+            "`sciregistry gc`); try again when it has finished"
+        )
+    if as_json:
+        echo_json(report.to_dict(), sort_keys=False, ensure_ascii=False)
+        return
+    verb = "would delete" if dry_run else "deleted"
+    echo(
+        f"gc{' (dry run)' if dry_run else ''}: {verb} {len(report.manifests_deleted)} manifests, "
+        f"{len(report.blobs_deleted)} blobs, {report.links_deleted} repository links, "
+        f"{len(report.orphan_files_deleted)} orphan files, {len(report.uploads_deleted)} uploads; "
+        f"{_size(report.bytes_freed)} {'to free' if dry_run else 'freed'}; "
+        f"{report.pinned_kept} DOI-pinned objects kept"
+    )
+    if report.dois_completed:
+        echo(
+            f"{'would complete' if dry_run else 'completed'} {len(report.dois_completed)} DOI mint(s) "
+            f"a crash had interrupted: {', '.join(report.dois_completed)}"
+        )
+    for d in report.manifests_deleted:
+        echo(f"  manifest {d}")
+    for d in report.blobs_deleted:
+        echo(f"  blob     {d}")
+    sys.stdout.flush()

@@ -1,4 +1,19 @@
-"""Shared pieces of the command line: the group, the shared options, output and error reporting.
+"""Shared pieces of the command line: the group, configuration, output, error reporting and the
+client's connection to a registry. The shared options are in :mod:`sciregistry.cli.options`.
+
+The commands, by audience:
+
+- :mod:`~sciregistry.cli.server`     the operator: ``serve``, ``config-reference`` (and the gunicorn
+  worker, :mod:`~sciregistry.cli.worker`)
+- :mod:`~sciregistry.cli.admin`      the administrator: users, namespaces, repositories, robots,
+  tokens, ``audit``, ``gc``
+- :mod:`~sciregistry.cli.artifacts`  the researcher and CI: ``login``/``logout``, ``dataset``,
+  ``pull``, ``push-layout``, ``run``, ``lineage``, ``impact``
+- :mod:`~sciregistry.cli.doi`        DOIs: ``doi mint|show|withdraw``, ``cite``
+- :mod:`~sciregistry.cli.reproduce`  the reviewer: ``reproduce``
+- :mod:`~sciregistry.cli.vuln`       vulnerabilities and advisories: ``vulndb``, ``scan``,
+  ``advisory`` (administrator), ``vuln`` (client)
+- :mod:`~sciregistry.cli.demo`       the newcomer: ``demo``
 
 Output goes through :func:`echo` (not ``click.echo``): when the reader of standard output goes
 away (``sciregistry doi mint ... | head -n 1``), the rest of the output is discarded quietly and
@@ -9,51 +24,27 @@ the command finishes with the exit status it would have had, instead of failing 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import select
 import sys
 from collections.abc import Callable
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from sciregistry.config import Config, ConfigError, load_config
 from sciregistry.errors import BadRequest, NotFound, RegistryError
 
-#: What ``--token`` says on every command that talks to a registry.
-TOKEN_HELP = "API or reviewer token (else $SCIREGISTRY_TOKEN, else the credentials of 'sciregistry login')."
+if TYPE_CHECKING:  # the client is imported inside the commands, so `sciregistry --help` stays fast
+    from sciregistry.client import Registry
+    from sciregistry.client.transport import Transport
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sciregistry")
 def main() -> None:
     """sciregistry: an OCI registry for reproducible science."""
-
-
-def server_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``--data-dir`` and ``--config``, identical on every command that works on a registry's data."""
-    f = click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False),
-        default=None,
-        envvar="SCIREGISTRY_CONFIG",
-        help="TOML configuration file.",
-    )(f)
-    f = click.option(
-        "--data-dir", default=None, help="Data directory (default ./var or SCIREGISTRY_DATA_DIR)."
-    )(f)
-    return f
-
-
-def token_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``--token``, identical on every command that talks to a registry (parameter ``token``).
-
-    Without it the client's own look-up applies (:func:`sciregistry.client.credentials.resolve_credentials`):
-    ``SCIREGISTRY_TOKEN``, else ``SCIREGISTRY_USERNAME`` + ``SCIREGISTRY_PASSWORD``, else the file
-    of ``sciregistry login``; so explicit ``--username``/``--password`` still beat the environment.
-    """
-    return click.option("--token", default=None, metavar="TOKEN", help=TOKEN_HELP)(f)
 
 
 def load(config_path: str | None, data_dir: str | None, **overrides: Any) -> Config:
@@ -175,6 +166,98 @@ def echo(message: Any = None, *, err: bool = False, nl: bool = True) -> None:
             _silence(sys.stderr, 2)
         else:
             silence_stdout()
+
+
+def echo_json(doc: Any, *, sort_keys: bool = True, ensure_ascii: bool = True) -> None:
+    """``doc`` as indented JSON on standard output (values JSON does not know, as strings)."""
+    echo(json.dumps(doc, indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=str))
+
+
+def emit(as_json: bool, doc: Any, text: str | Callable[[], str | None]) -> None:
+    """The one output of a command: ``doc`` as JSON with ``--json``, else ``text`` (a string, or a
+    function returning one, or printing by itself and returning None)."""
+    if as_json:
+        echo_json(doc)
+        return
+    out = text() if callable(text) else text
+    if out is not None:
+        echo(out)
+
+
+#: ``click.Context.meta`` key: ``--quiet`` was given (no progress bars).
+QUIET_KEY = "sciregistry.quiet"
+
+
+def is_quiet() -> bool:
+    """``--quiet`` was given to the running client command (:func:`.options.client_command`)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(QUIET_KEY))
+
+
+# --- the client's connection to a registry -----------------------------------------------------------
+
+
+def host_of(ref: str) -> str:
+    """The registry host of the full reference ``ref`` (``host:port/repo:tag``); ValueError with the
+    advice to write it in full when it names none."""
+    from sciregistry.oci import parse_reference
+
+    try:
+        return parse_reference(ref, require_registry=True).registry
+    except ValueError as exc:
+        if "no registry host" in str(exc):
+            raise ValueError(
+                f"{ref!r} names no registry: write it as HOST:PORT/{ref} "
+                "(the form the registry prints), or add --registry URL"
+            ) from None
+        raise
+
+
+def target(ref: str, registry: str | None) -> tuple[str, str]:
+    """``(host, full reference)`` for a reference given in full (``host:port/repo:tag``) or
+    relative to ``--registry`` (``repo:tag``, ``repo@sha256:...``, as ``doi show`` and the landing
+    page print them). A full reference on another host than ``--registry`` is refused."""
+    from sciregistry.client.transport import normalize_url
+    from sciregistry.oci import parse_reference
+
+    given = None
+    if registry:
+        given = normalize_url(registry, insecure=True).split("://", 1)[1].split("/", 1)[0]
+    parsed = parse_reference(ref, require_registry=False)
+    if parsed.registry:
+        if given and parsed.registry != given:
+            raise ValueError(f"{ref} is on {parsed.registry}, but --registry names {given}")
+        return parsed.registry, ref
+    if given is None:
+        return host_of(ref), ref  # raises, with the advice
+    return given, f"{given}/{ref}"
+
+
+def open_registry(host: str, insecure: bool, token: str | None = None) -> Registry:
+    """The registry at ``host``; credentials: ``token`` (``--token``), else the environment, else
+    the file of ``sciregistry login``."""
+    from sciregistry.client import Registry
+
+    return Registry(host, token=token, insecure=insecure, progress=False if is_quiet() else None)
+
+
+def open_transport(
+    registry: str, *, username: str | None, password: str | None, token: str | None, insecure: bool
+) -> Transport:
+    """A :class:`~sciregistry.client.transport.Transport` to the registry at the URL ``registry``,
+    with the credentials given, else those of the environment or ``sciregistry login``."""
+    from sciregistry.client.credentials import resolve_credentials
+    from sciregistry.client.transport import Transport, normalize_url
+
+    try:
+        base = normalize_url(registry, insecure)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    host = base.split("://", 1)[1].split("/", 1)[0]
+    creds = resolve_credentials(host, username=username, password=password, token=token)
+    return Transport(
+        base, token=creds.token, username=creds.username, password=creds.password, insecure=insecure
+    )
 
 
 # --- errors ------------------------------------------------------------------------------------------

@@ -1,5 +1,4 @@
-"""``sciregistry demo`` (the whole researcher flow, as the CI templates run it) and
-``sciregistry config-reference`` (the configuration table of the operator guide).
+"""``sciregistry demo``: the whole researcher flow, as the CI templates run it.
 
 ``demo`` does, against a running registry, what ``workflows/ci/github-actions.yml`` does on a
 release (DESIGN.md section 7, "workflows/ holds a real example genomics pipeline and CI
@@ -51,8 +50,9 @@ from typing import Any
 
 import click
 
-from sciregistry.cli.common import echo, friendly_errors, main, token_option
+from sciregistry.cli.common import echo, echo_json, friendly_errors, main
 from sciregistry.cli.doi import parse_creator, private_note
+from sciregistry.cli.options import insecure_option, json_option, registry_option, token_option
 
 #: The command template recorded for every run of the gc-content image (workflows/gc-content/README.md).
 COMMAND_TEMPLATE = "gc-content.sh --k {k} --min-length {min_length} /in/reads /out"
@@ -165,10 +165,10 @@ def _credentials(registry_url: str, insecure: bool, token: str | None, data_dir:
 def _ensure_namespace(data_dir: Path, namespace: str, owner: str | None, say: Any) -> bool:
     """Create ``namespace`` (private, owned by ``owner``) on the registry of ``data_dir`` when it
     does not exist yet (True); an existing one is left as it is (False)."""
-    from sciregistry.cli.admin import _accounts, _audit
+    from sciregistry.cli.admin import open_accounts, record_audit
     from sciregistry.errors import NotFound
 
-    with _accounts(None, str(data_dir)) as accounts:
+    with open_accounts(None, str(data_dir)) as accounts:
         try:
             accounts.get_namespace(namespace)
             return False
@@ -176,7 +176,9 @@ def _ensure_namespace(data_dir: Path, namespace: str, owner: str | None, say: An
             pass
         owner = owner if owner and owner != "admin" and "+" not in owner else None
         accounts.create_namespace(namespace, owner)
-        _audit(accounts, "namespace.create", namespace, owner=owner, public=False, by="sciregistry demo")
+        record_audit(
+            accounts, "namespace.create", namespace, owner=owner, public=False, by="sciregistry demo"
+        )
     say(f"created the private namespace {namespace}" + (f", owned by {owner}" if owner else ""))
     return True
 
@@ -368,16 +370,8 @@ def run_demo(
 
 
 @main.command("demo")
-@click.option(
-    "--registry",
-    "registry_url",
-    required=True,
-    envvar="SCIREGISTRY_REGISTRY",
-    help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY).",
-)
-@click.option(
-    "--insecure", is_flag=True, help="Allow plain HTTP to a non-loopback registry and skip TLS verification."
-)
+@registry_option(required=True)
+@insecure_option()
 @click.option(
     "--repo-prefix", default=None, metavar="NAME", help="Namespace of the repositories (default: demo)."
 )
@@ -414,11 +408,11 @@ def run_demo(
     metavar="'Given Family'",
     help="Who ran the pipeline (the run's agent and the DOI's creator).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option()
 @token_option
 @friendly_errors
 def demo(
-    registry_url: str,
+    registry: str,
     insecure: bool,
     repo_prefix: str | None,
     data_dir: Path | None,
@@ -434,7 +428,7 @@ def demo(
     wf = find_workflows(workflows)
     progress = (lambda text: echo(text, err=True)) if as_json else echo
     result = run_demo(
-        registry_url,
+        registry,
         insecure=insecure,
         repo_prefix=repo_prefix,
         workdir=Path(workdir) if workdir else None,
@@ -446,7 +440,7 @@ def demo(
         data_dir=data_dir,
     )
     if as_json:
-        echo(json.dumps(asdict(result), indent=2, sort_keys=True))
+        echo_json(asdict(result))
     else:
         echo("")
         echo(f"DOI:          {result.doi}")
@@ -456,12 +450,3 @@ def demo(
     note = private_note(result.registry, result.doi, repository, insecure)
     if note:
         echo(note, err=True)
-
-
-@main.command("config-reference")
-def config_reference() -> None:
-    """Print the configuration reference (every setting, its SCIREGISTRY_* variable and default)
-    as the Markdown table of docs/operator-guide.md."""
-    from sciregistry.config import reference
-
-    echo(reference().rstrip("\n"))

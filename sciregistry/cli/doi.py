@@ -1,4 +1,4 @@
-"""``sciregistry doi mint|show|withdraw``, ``sciregistry cite`` and ``sciregistry gc``.
+"""``sciregistry doi mint|show|withdraw`` and ``sciregistry cite``.
 
 The DOI commands and ``cite`` are clients: they talk HTTP to a registry (``/api/v1/dois`` and the
 ``/doi/<doi>`` landing page) through :class:`sciregistry.client.transport.Transport`, which answers
@@ -6,22 +6,17 @@ Basic and Bearer (Docker token flow) challenges. Credentials: ``--username``/``-
 ``--token``, else ``SCIREGISTRY_TOKEN`` / ``SCIREGISTRY_USERNAME`` + ``SCIREGISTRY_PASSWORD``,
 else the file written by ``sciregistry login`` (:func:`sciregistry.client.credentials.resolve_credentials`).
 
-``gc`` is a server-side admin command: it opens the registry's database and store directly
-(``--data-dir``/``--config``) and runs the online garbage collector.
-
     sciregistry doi mint 127.0.0.1:5000/lab/results:run1 --title "Counts" \\
         --creator "Ada Lovelace,0000-0002-1825-0097"
     sciregistry doi show 10.5072/abcd-1234 --registry http://127.0.0.1:5000
     sciregistry doi withdraw 10.5072/abcd-1234 --reason "wrong input data" --yes --registry ...
     sciregistry cite 10.5072/abcd-1234 --format bibtex --registry http://127.0.0.1:5000
     sciregistry cite 10.5438/0012 --format apa          # a DataCite DOI, through https://doi.org/
-    sciregistry gc --dry-run --data-dir ./var
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -30,16 +25,27 @@ import requests
 
 from sciregistry.cli.common import (
     NO_REGISTRY_HINT,
-    admin_config,
-    announce_database,
     doi_argument,
     echo,
+    echo_json,
     friendly_errors,
     main,
-    server_options,
+    open_transport,
+)
+from sciregistry.cli.options import (
+    credential_options,
+    insecure_option,
+    json_option,
+    registry_option,
     token_option,
 )
-from sciregistry.doi.identifiers import DOI_RESOLVER, normalize_doi
+from sciregistry.doi.identifiers import (
+    DOI_RESOLVER,
+    TEST_DOI_PREFIX,
+    is_public_resolver,
+    is_test_doi,
+    normalize_doi,
+)
 from sciregistry.errors import BadRequest, NotFound, UpstreamError
 
 #: ``--format`` of ``cite`` -> the media type asked for (DOI content negotiation, citation.crosscite.org).
@@ -52,44 +58,14 @@ CITE_FORMATS: dict[str, str] = {
 _JSON_FORMATS = ("csl", "datacite")
 
 
-# --- shared client options -----------------------------------------------------------------------
-
-
 def client_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``--registry``, credentials, ``--insecure`` and ``--json``, identical on every client command."""
-    f = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
-    f = click.option(
-        "--insecure",
-        is_flag=True,
-        help="Allow plain HTTP to a non-loopback registry and skip TLS verification.",
-    )(f)
+    """``--registry``, credentials, ``--insecure`` and ``--json``, identical on every DOI command."""
+    f = json_option()(f)
+    f = insecure_option()(f)
     f = token_option(f)
-    f = click.option("--password", default=None, help="Password (else SCIREGISTRY_PASSWORD).")(f)
-    f = click.option("--username", "-u", default=None, help="User name (else SCIREGISTRY_USERNAME).")(f)
-    f = click.option(
-        "--registry",
-        default=None,
-        envvar="SCIREGISTRY_REGISTRY",
-        help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY).",
-    )(f)
+    f = credential_options(f)
+    f = registry_option()(f)
     return f
-
-
-def _transport(
-    registry: str, *, username: str | None, password: str | None, token: str | None, insecure: bool
-) -> Any:
-    from sciregistry.client.credentials import resolve_credentials
-    from sciregistry.client.transport import Transport, normalize_url
-
-    try:
-        base = normalize_url(registry, insecure)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    host = base.split("://", 1)[1].split("/", 1)[0]
-    creds = resolve_credentials(host, username=username, password=password, token=token)
-    return Transport(
-        base, token=creds.token, username=creds.username, password=creds.password, insecure=insecure
-    )
 
 
 def _need_registry(registry: str | None) -> str:
@@ -142,7 +118,8 @@ def _doi(value: str) -> str:
 
 
 def _echo_json(doc: Any) -> None:
-    echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    """The DOI commands' JSON: the record's own key order, non-ASCII characters as they are."""
+    echo_json(doc, sort_keys=False, ensure_ascii=False)
 
 
 def parse_creator(text: str) -> dict[str, str]:
@@ -218,7 +195,7 @@ def mint(
         parsed = parse_reference(ref, require_registry=registry is None)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="REF") from exc
-    t = _transport(
+    t = open_transport(
         registry or parsed.registry, username=username, password=password, token=token, insecure=insecure
     )
     try:
@@ -274,7 +251,7 @@ def show(
     """Show the record of DOI: state, title, result, versions, reproductions. DOI may also be its
     https://doi.org/ URL or its landing page URL (which names the registry)."""
     norm, registry = doi_argument(doi, registry)
-    t = _transport(
+    t = open_transport(
         _need_registry(registry), username=username, password=password, token=token, insecure=insecure
     )
     try:
@@ -335,7 +312,7 @@ def withdraw(
         raise click.BadParameter("the reason must not be empty", param_hint="--reason")
     if not yes:
         click.confirm(f"Withdraw {norm}? This cannot be undone", abort=True)
-    t = _transport(
+    t = open_transport(
         _need_registry(registry), username=username, password=password, token=token, insecure=insecure
     )
     try:
@@ -366,7 +343,6 @@ def fetch_citation(
     """The citation of ``doi`` in ``fmt`` (a key of :data:`CITE_FORMATS`), by content negotiation
     against the registry's landing page, or against ``https://doi.org/`` when no registry is given
     (DataCite and Crossref DOIs; a test DOI, ``10.5072/...``, is never asked there)."""
-    from sciregistry.client.reproduce import TEST_DOI_PREFIX, is_public_resolver, is_test_doi
     from sciregistry.client.transport import short_reason
 
     accept = CITE_FORMATS[fmt]
@@ -378,7 +354,7 @@ def fetch_citation(
         )
     wanted = accept.split(";", 1)[0]
     if registry:
-        t = _transport(registry, username=username, password=password, token=token, insecure=insecure)
+        t = open_transport(registry, username=username, password=password, token=token, insecure=insecure)
         try:
             resp = t.request("GET", f"/doi/{doi}", headers={"Accept": accept})
             content_type, text = resp.headers.get("Content-Type", ""), resp.content.decode("utf-8")
@@ -442,93 +418,3 @@ def cite(
         _echo_json({"doi": norm, "format": fmt, "citation": text.strip()})
     else:
         echo(text.rstrip("\n"))
-
-
-# --- gc --------------------------------------------------------------------------------------------
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover
-
-
-@main.command("gc")
-@click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
-@click.option(
-    "--delete-untagged", is_flag=True, help="Also delete manifests no tag, DOI, index or subject keeps alive."
-)
-@click.option(
-    "--grace",
-    type=click.IntRange(min=0),
-    default=None,
-    metavar="SECONDS",
-    help="Keep unreferenced blobs and untagged manifests pushed less than this ago "
-    "(default: gc_grace_seconds; keep it at least the servers' value).",
-)
-@click.option(
-    "--upload-max-age",
-    type=click.IntRange(min=0),
-    default=None,
-    metavar="SECONDS",
-    help="Remove uploads idle longer than this (default: upload_max_age).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@server_options
-@friendly_errors
-def gc(
-    dry_run: bool,
-    delete_untagged: bool,
-    grace: int | None,
-    upload_max_age: int | None,
-    as_json: bool,
-    data_dir: str | None,
-    config_path: str | None,
-) -> None:
-    """Garbage-collect unreferenced manifests and blobs (everything a DOI pins is kept)."""
-    from sciregistry.app import build_services
-    from sciregistry.registry.gc import collect_exclusive
-
-    cfg = admin_config(config_path, data_dir)
-    services = build_services(cfg)
-    try:
-        report = collect_exclusive(
-            services.registry,
-            grace=cfg.gc_grace_seconds if grace is None else grace,
-            upload_max_age=cfg.upload_max_age if upload_max_age is None else upload_max_age,
-            dry_run=dry_run,
-            delete_untagged=delete_untagged,
-            dois=services.extra.get("dois"),
-        )
-    finally:
-        services.engine.dispose()
-        announce_database(cfg)
-    if report is None:
-        raise click.ClickException(
-            "another gc pass is running (the online gc of `serve`, or another "
-            "`sciregistry gc`); try again when it has finished"
-        )
-    if as_json:
-        _echo_json(report.to_dict())
-        return
-    verb = "would delete" if dry_run else "deleted"
-    echo(
-        f"gc{' (dry run)' if dry_run else ''}: {verb} {len(report.manifests_deleted)} manifests, "
-        f"{len(report.blobs_deleted)} blobs, {report.links_deleted} repository links, "
-        f"{len(report.orphan_files_deleted)} orphan files, {len(report.uploads_deleted)} uploads; "
-        f"{_size(report.bytes_freed)} {'to free' if dry_run else 'freed'}; "
-        f"{report.pinned_kept} DOI-pinned objects kept"
-    )
-    if report.dois_completed:
-        echo(
-            f"{'would complete' if dry_run else 'completed'} {len(report.dois_completed)} DOI mint(s) "
-            f"a crash had interrupted: {', '.join(report.dois_completed)}"
-        )
-    for d in report.manifests_deleted:
-        echo(f"  manifest {d}")
-    for d in report.blobs_deleted:
-        echo(f"  blob     {d}")
-    sys.stdout.flush()

@@ -25,7 +25,16 @@ from pathlib import Path
 
 import click
 
-from sciregistry.cli.common import doi_argument, echo, error_text, locate_registry, main, token_option
+from sciregistry.cli.common import doi_argument, echo, echo_json, error_text, locate_registry, main
+from sciregistry.cli.options import (
+    credential_options,
+    insecure_option,
+    json_option,
+    quiet_option,
+    registry_option,
+    token_option,
+)
+from sciregistry.doi.identifiers import DOI_RESOLVER, is_public_resolver, is_test_doi
 from sciregistry.errors import RegistryError
 
 EXIT_NOT_REPRODUCED = 3
@@ -46,12 +55,9 @@ def _fail(as_json: bool, code: str, message: str, detail: object = None, line: s
 
 @main.command("reproduce")
 @click.argument("doi")
-@click.option(
-    "--registry",
-    default=None,
-    envvar="SCIREGISTRY_REGISTRY",
-    help="Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY; "
-    "default: find it through https://doi.org/).",
+@registry_option(
+    "Registry URL, e.g. http://127.0.0.1:5000 (or SCIREGISTRY_REGISTRY; "
+    "default: find it through https://doi.org/)."
 )
 @click.option(
     "--out",
@@ -76,15 +82,10 @@ def _fail(as_json: bool, code: str, message: str, detail: object = None, line: s
     help="Seconds the command may run.",
 )
 @token_option
-@click.option("--username", "-u", default=None, help="User name (else SCIREGISTRY_USERNAME).")
-@click.option("--password", default=None, help="Password (else SCIREGISTRY_PASSWORD).")
-@click.option(
-    "--insecure", is_flag=True, help="Allow plain HTTP to a non-loopback registry and skip TLS verification."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option(
-    "--quiet", "-q", is_flag=True, help="No progress bars (shown on a terminal for downloads over a few MiB)."
-)
+@credential_options
+@insecure_option()
+@json_option("Print the report as JSON.")
+@quiet_option("No progress bars (shown on a terminal for downloads over a few MiB).")
 def reproduce(
     doi: str,
     registry: str | None,
@@ -108,10 +109,8 @@ def reproduce(
     norm, registry = doi_argument(doi, registry)
     try:
         if not registry:
-            if not as_json and not (
-                _reproduce.is_test_doi(norm) and _reproduce.is_public_resolver(_reproduce.DOI_RESOLVER)
-            ):
-                echo(f"no --registry: looking {norm} up at {_reproduce.DOI_RESOLVER}", err=True)
+            if not as_json and not (is_test_doi(norm) and is_public_resolver(DOI_RESOLVER)):
+                echo(f"no --registry: looking {norm} up at {DOI_RESOLVER}", err=True)
             registry = locate_registry(norm)
         try:
             reg = Registry(
@@ -142,7 +141,7 @@ def reproduce(
         doc = report.to_dict()
         doc["report_path"] = str(report.out_dir / "report.json") if report.out_dir else None
         doc["attached"] = report.attached
-        echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        echo_json(doc, sort_keys=False, ensure_ascii=False)
     else:
         echo(report.summary())
     sys.exit(0 if report.ok else EXIT_NOT_REPRODUCED)

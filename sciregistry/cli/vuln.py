@@ -19,7 +19,6 @@ Client commands (HTTP, like ``lineage``: stored login, ``--token``, ``--json``):
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -28,9 +27,9 @@ from typing import Any
 
 import click
 
-from sciregistry.cli.admin import _audit, _json_option
-from sciregistry.cli.client import _emit, _host_of, _registry, client_command
-from sciregistry.cli.common import echo, friendly_errors, load, main, server_options, token_option
+from sciregistry.cli.admin import record_audit
+from sciregistry.cli.common import echo, echo_json, emit, friendly_errors, host_of, load, main, open_registry
+from sciregistry.cli.options import client_command, json_option, registry_option, server_options, token_option
 
 
 @contextmanager
@@ -54,7 +53,7 @@ def vulndb_group() -> None:
 
 @vulndb_group.command("import")
 @click.argument("path", type=click.Path(exists=True))
-@_json_option
+@json_option()
 @server_options
 @friendly_errors
 def vulndb_import(path: str, as_json: bool, data_dir: str | None, config_path: str | None) -> None:
@@ -64,7 +63,7 @@ def vulndb_import(path: str, as_json: bool, data_dir: str | None, config_path: s
 
     with _services(config_path, data_dir) as svc:
         report = svc.vulns.import_records(iter_osv(path))
-        _audit(
+        record_audit(
             svc.accounts,
             "vulndb.import",
             path,
@@ -73,7 +72,7 @@ def vulndb_import(path: str, as_json: bool, data_dir: str | None, config_path: s
             generation=report.generation,
         )
     if as_json:
-        echo(json.dumps(report.to_dict(), indent=2))
+        echo_json(report.to_dict(), sort_keys=False)
         return
     echo(
         f"imported {report.imported} record(s), {report.unchanged} unchanged, {len(report.skipped)} skipped; "
@@ -84,14 +83,14 @@ def vulndb_import(path: str, as_json: bool, data_dir: str | None, config_path: s
 
 
 @vulndb_group.command("status")
-@_json_option
+@json_option()
 @server_options
 @friendly_errors
 def vulndb_status(as_json: bool, data_dir: str | None, config_path: str | None) -> None:
     """Records in the database, its generation, and the scan queue."""
     with _services(config_path, data_dir) as svc:
         st = svc.vulns.status()
-    _emit(
+    emit(
         as_json,
         st,
         lambda: (
@@ -114,7 +113,7 @@ def vulndb_status(as_json: bool, data_dir: str | None, config_path: str | None) 
     default=None,
     help="Refuse DOIs for results whose images match a correctness advisory.",
 )
-@_json_option
+@json_option()
 @server_options
 @friendly_errors
 def vulndb_policy(
@@ -141,13 +140,13 @@ def vulndb_policy(
                 if block_correctness is None
                 else block_correctness,
             )
-            _audit(
+            record_audit(
                 svc.accounts,
                 "vulndb.policy",
                 namespace,
                 **{k: v for k, v in current.items() if k != "namespace"},
             )
-    _emit(
+    emit(
         as_json,
         current,
         lambda: (
@@ -197,7 +196,7 @@ def advisory_group() -> None:
 
 @advisory_group.command("publish")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@_json_option
+@json_option()
 @server_options
 @friendly_errors
 def advisory_publish(file: str, as_json: bool, data_dir: str | None, config_path: str | None) -> None:
@@ -208,25 +207,26 @@ def advisory_publish(file: str, as_json: bool, data_dir: str | None, config_path
     label, data = read_advisory_file(file)
     with _services(config_path, data_dir) as svc:
         record, report = svc.vulns.publish_advisory(label, data)
-        _audit(
+        record_audit(
             svc.accounts, "advisory.publish", record["id"], kind=record["kind"], generation=report.generation
         )
         svc.vulns.drain()  # re-match now (inventories are stored: no layer is read again)
         affected = svc.vulns.affected(record["id"])
     doc = {"advisory": record, "dois": affected["dois"]}
-    _emit(
+    emit(
         as_json,
         doc,
         lambda: (
             f"published {record['kind']} advisory {record['id']}; it reaches "
-            f"{len(affected['images'])} image(s), {len(affected['runs'])} run(s), {len(affected['dois'])} DOI(s)"
+            f"{len(affected['images'])} image(s), {len(affected['runs'])} run(s), "
+            f"{len(affected['dois'])} DOI(s)"
         ),
     )
 
 
 @advisory_group.command("affected")
 @click.argument("advisory_id")
-@_json_option
+@json_option()
 @server_options
 @friendly_errors
 def advisory_affected(advisory_id: str, as_json: bool, data_dir: str | None, config_path: str | None) -> None:
@@ -243,7 +243,7 @@ def advisory_affected(advisory_id: str, as_json: bool, data_dir: str | None, con
             lines.append(f"{a['doi']}  {a['title']!r}  {who}")
         return "\n".join(lines) or f"no DOI is affected by {advisory_id}"
 
-    _emit(as_json, authors, text)
+    emit(as_json, authors, text)
 
 
 # --- client commands -----------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def vuln_group() -> None:
 @client_command
 def vuln_show(ref: str, token: str | None, as_json: bool, insecure: bool) -> None:
     """Scan state and findings of REF (host/repo:tag or host/repo@sha256:...)."""
-    reg = _registry(_host_of(ref), insecure, token)
+    reg = open_registry(host_of(ref), insecure, token)
     doc = reg.vulnerabilities(ref)
 
     def text() -> str:
@@ -283,27 +283,22 @@ def vuln_show(ref: str, token: str | None, as_json: bool, insecure: bool) -> Non
                 )
         return "\n".join(lines)
 
-    _emit(as_json, doc, text)
+    emit(as_json, doc, text)
 
 
 @vuln_group.command("affected")
 @click.argument("record_id", metavar="ID")
-@click.option(
-    "--registry", "registry_host", envvar="SCIREGISTRY_REGISTRY", required=True, help="Registry host[:port]."
-)
+@registry_option("Registry host[:port].", required=True)
 @token_option
 @client_command
-def vuln_affected(
-    record_id: str, registry_host: str, token: str | None, as_json: bool, insecure: bool
-) -> None:
+def vuln_affected(record_id: str, registry: str, token: str | None, as_json: bool, insecure: bool) -> None:
     """Images with a package ID affects, and the runs, results and DOIs that used them (what you may read)."""
-    reg = _registry(registry_host, insecure, token)
+    reg = open_registry(registry, insecure, token)
     doc = reg.affected(record_id)
 
     def text() -> str:
-        lines = [
-            f"{doc['id']} ({doc['kind']}{', ' + doc['severity'] if doc.get('severity') else ''}): {doc['summary']}"
-        ]
+        severity = f", {doc['severity']}" if doc.get("severity") else ""
+        lines = [f"{doc['id']} ({doc['kind']}{severity}): {doc['summary']}"]
         for i in doc["images"]:
             pk = ", ".join(f"{p['package']} {p['version']}" for p in i["packages"])
             lines.append(f"  image  {i['repository']}@{i['digest']}  ({pk})")
@@ -311,4 +306,4 @@ def vuln_affected(
         lines += [f"  doi    {d['doi']} ({d['state']})" for d in doc["dois"]]
         return "\n".join(lines)
 
-    _emit(as_json, doc, text)
+    emit(as_json, doc, text)

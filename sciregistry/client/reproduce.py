@@ -90,6 +90,12 @@ from sciregistry.client.runtimes import (
     suggested_command,
 )
 from sciregistry.client.transport import TransportError, short_reason
+from sciregistry.doi.identifiers import (  # re-exported: the client's callers use them from here
+    DOI_RESOLVER,
+    TEST_DOI_PREFIX,
+    is_public_resolver,
+    is_test_doi,
+)
 from sciregistry.errors import DigestInvalid, NotFound, RegistryError
 from sciregistry.oci import Descriptor
 from sciregistry.oci import artifacts as types
@@ -150,9 +156,6 @@ RUNTIMES: tuple[str, ...] = ("auto", "podman", "docker", "none")
 
 REPORT_SCHEMA = "reproduction-report.schema.json"
 REPORT_NAME = "report.json"
-DOI_RESOLVER = "https://doi.org/"
-#: DataCite's test prefix: DOIs under it are never registered with the DOI resolver.
-TEST_DOI_PREFIX = "10.5072"
 
 DEFAULT_TIMEOUT = 3600.0
 
@@ -439,6 +442,8 @@ class Report:
         def code(v: Any) -> str:
             return "`" + str(v).replace("`", "'") + "`"
 
+        verified = "verified" if self.crate.get("verified") else "not verified"
+        exit_code = self.runtime.get("exit_code")
         out = [
             f"# Reproduction of {self.doi}: {self.verdict}",
             "",
@@ -449,10 +454,11 @@ class Report:
             f"| DOI | [{self.doi}]({self.doi_link}) |",
             f"| Registry | {code(self.registry)} |",
             f"| Result | {code(self.result['reference'])} |",
-            f"| Run crate | {code(self.crate.get('digest'))} ({'verified' if self.crate.get('verified') else 'not verified'}) |",
+            f"| Run crate | {code(self.crate.get('digest'))} ({verified}) |",
             f"| Image | {code(self.image['reference'])} |",
-            f"| Runtime | {self.runtime.get('name') or 'none'} (requested: {self.runtime.get('requested')}) |",
-            f"| Exit code | {self.runtime.get('exit_code') if self.runtime.get('exit_code') is not None else '-'} |",
+            f"| Runtime | {self.runtime.get('name') or 'none'} "
+            f"(requested: {self.runtime.get('requested')}) |",
+            f"| Exit code | {exit_code if exit_code is not None else '-'} |",
             f"| Started / ended | {self.started} / {self.ended} |",
             f"| Tool | {self.tool.get('name')} {self.tool.get('version')} |",
         ]
@@ -466,7 +472,8 @@ class Report:
         if self.parameters:
             out += ["## Parameters", "", "| name | value | type |", "|---|---|---|"]
             out += [
-                f"| {p['name']} | {code(json.dumps(p['value']) if not isinstance(p['value'], str) else p['value'])} "
+                f"| {p['name']} "
+                f"| {code(json.dumps(p['value']) if not isinstance(p['value'], str) else p['value'])} "
                 f"| {p['type']} |"
                 for p in self.parameters
             ]
@@ -485,7 +492,8 @@ class Report:
             "|---|---|---|---|",
         ]
         out += [
-            f"| {o.path} | {o.status} | {code(o.expected_sha256)} | {code(o.actual_sha256) if o.actual_sha256 else '-'} |"
+            f"| {o.path} | {o.status} | {code(o.expected_sha256)} "
+            f"| {code(o.actual_sha256) if o.actual_sha256 else '-'} |"
             for o in self.outputs
         ]
         if self.extra_outputs:
@@ -612,20 +620,6 @@ def split_doi_argument(value: str) -> tuple[str, str | None]:
     return normalize_doi(text), None
 
 
-def is_test_doi(doi: str) -> bool:
-    """True for a DOI under DataCite's test prefix (``10.5072/...``), which doi.org never knows."""
-    return doi.strip().lower().startswith(TEST_DOI_PREFIX + "/")
-
-
-def is_public_resolver(url: str) -> bool:
-    """True for the public DOI resolver (``doi.org``, ``dx.doi.org``), where test DOIs are never
-    registered; a resolver of one's own (a test double, a local handle server) may know them."""
-    return (urlsplit(url if "://" in url else "https://" + url).hostname or "").lower() in (
-        "doi.org",
-        "dx.doi.org",
-    )
-
-
 def _landing_base(url: str, doi: str) -> str | None:
     parts = urlsplit(url)
     path = unquote(parts.path).lower()
@@ -716,7 +710,10 @@ class Resolution:
 
     def _repr_html_(self) -> str:
         def row(k: str, v: Any) -> str:
-            return f"<tr><th style='text-align:left'>{html.escape(k)}</th><td><code>{html.escape(str(v))}</code></td></tr>"
+            return (
+                f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                f"<td><code>{html.escape(str(v))}</code></td></tr>"
+            )
 
         try:
             cmd = self.rendered_command
@@ -1118,7 +1115,10 @@ class _Reproduction:
         with self._step("render") as detail:
             if run.language == "cwl":
                 job = self._cwl_job(crate_dir)
-                rendered = f"cwltool --podman --outdir outputs {workflow.relative_to(self.out)} {job.relative_to(self.out)}"
+                rendered = (
+                    f"cwltool --podman --outdir outputs {workflow.relative_to(self.out)} "
+                    f"{job.relative_to(self.out)}"
+                )
             elif run.language == "nextflow":
                 rendered = (
                     f"nextflow run crate/{run.workflow.path if run.workflow else 'main.nf'} -with-docker"

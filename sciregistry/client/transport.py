@@ -24,8 +24,10 @@ bodies without it are mapped by status. Connection problems raise :class:`Transp
 ``OSError``).
 
 Retries are bounded and only for requests that are safe to repeat: GET and HEAD are retried
-twice (0.25 s, 0.5 s) on connection errors and on 502/503/504. Nothing is retried on 4xx or on
-other methods (oras-py retries any failure for about two minutes; this transport never does).
+twice (0.25 s, 0.5 s) on connection errors, timeouts and 502/503/504. Nothing is retried on 4xx or
+on other methods, not even after a connection error (oras-py retries any failure for about two
+minutes; this transport never does). urllib3 does the retrying: :mod:`sciregistry.client.retry`,
+a ``urllib3.util.Retry`` mounted on the session's ``HTTPAdapter``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
+from sciregistry.client.retry import SAFE_METHODS, retry_policy
 from sciregistry.errors import (
     BlobUnknown,
     Denied,
@@ -68,8 +72,6 @@ __all__ = [
 
 USER_AGENT = "sciregistry-client/0.1"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-SAFE_METHODS = frozenset({"GET", "HEAD"})
-RETRY_STATUSES = frozenset({502, 503, 504})
 TOKEN_MARGIN = 10.0  # seconds before expiry at which a cached token is refreshed
 DEFAULT_TOKEN_LIFETIME = 60  # distribution token spec: expires_in defaults to 60 s
 # The /v2 routes (distribution-spec "Endpoints"), anchored like the server's table so a repository
@@ -295,6 +297,9 @@ class Transport:
         self.retries = retries
         self.backoff = backoff
         self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry_policy(retries, backoff))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.trust_env = True
         self._bearer: str | None = None
@@ -310,7 +315,7 @@ class Transport:
         self._send_basic = False  # after a Basic challenge
         self._tokens: list[_Token] = []
         self._lock = threading.Lock()
-        #: requests sent, by method (tests use it to see chunked uploads happen)
+        #: requests made, by method (tests use it to see chunked uploads happen; retries not counted)
         self.request_counts: collections.Counter[str] = collections.Counter()
 
     # --- public -----------------------------------------------------------------------------------
@@ -396,44 +401,29 @@ class Transport:
             raise err
         return resp
 
-    # --- sending with bounded retries --------------------------------------------------------------
+    # --- sending (GET and HEAD with bounded retries: client/retry.py, mounted on the session) --------
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        delay = self.backoff
-        attempt = 0
-        while True:
-            self.request_counts[method] += 1
-            try:
-                resp = self.session.request(
-                    method,
-                    url,
-                    timeout=self.timeout,
-                    verify=self.verify,
-                    allow_redirects=method in SAFE_METHODS,
-                    **kwargs,
-                )
-            except requests.exceptions.SSLError as exc:
-                raise TransportError(
-                    f"TLS error talking to {urlsplit(url).netloc}: {exc} "
-                    "(use --insecure only for a registry you trust)"
-                ) from exc
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                if method in SAFE_METHODS and attempt < self.retries:
-                    attempt += 1
-                    time.sleep(delay)
-                    delay *= 2
-                    continue
-                raise TransportError(
-                    f"cannot reach {urlsplit(url).netloc} ({method} {urlsplit(url).path}): {_short(exc)}"
-                ) from exc
-            except requests.exceptions.RequestException as exc:
-                raise TransportError(f"{method} {url} failed: {_short(exc)}") from exc
-            if resp.status_code in RETRY_STATUSES and method in SAFE_METHODS and attempt < self.retries:
-                resp.close()
-                attempt += 1
-                time.sleep(delay)
-                delay *= 2
-                continue
-            return resp
+        self.request_counts[method] += 1
+        try:
+            return self.session.request(
+                method,
+                url,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=method in SAFE_METHODS,
+                **kwargs,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise TransportError(
+                f"TLS error talking to {urlsplit(url).netloc}: {exc} "
+                "(use --insecure only for a registry you trust)"
+            ) from exc
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise TransportError(
+                f"cannot reach {urlsplit(url).netloc} ({method} {urlsplit(url).path}): {_short(exc)}"
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            raise TransportError(f"{method} {url} failed: {_short(exc)}") from exc
 
     @staticmethod
     def _is_ok(status: int, ok: Collection[int] | None) -> bool:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from sciregistry.errors import BadRequest
 
@@ -34,9 +34,12 @@ __all__ = [
     "CROCKFORD_ALPHABET",
     "DOI_RESOLVER",
     "ORCID_RESOLVER",
+    "TEST_DOI_PREFIX",
     "doi_url",
     "generate_suffix",
     "is_crockford_suffix",
+    "is_public_resolver",
+    "is_test_doi",
     "is_valid_doi",
     "is_valid_prefix",
     "normalize_doi",
@@ -47,6 +50,8 @@ __all__ = [
 
 DOI_RESOLVER = "https://doi.org/"
 ORCID_RESOLVER = "https://orcid.org/"
+#: DataCite's test prefix: DOIs under it are never registered with the DOI resolver.
+TEST_DOI_PREFIX = "10.5072"
 
 #: Crockford base32 symbols, lower-case: 0-9 and a-z without i, l, o, u.
 CROCKFORD_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -151,3 +156,17 @@ def normalize_orcid(value: str) -> str:
             f"ORCID iD {value!r} has a wrong check digit (expected {orcid_check_symbol(digits[:15])})"
         )
     return ORCID_RESOLVER + "-".join(m.groups())
+
+
+def is_test_doi(doi: str) -> bool:
+    """True for a DOI under DataCite's test prefix (``10.5072/...``), which doi.org never knows."""
+    return doi.strip().lower().startswith(TEST_DOI_PREFIX + "/")
+
+
+def is_public_resolver(url: str) -> bool:
+    """True for the public DOI resolver (``doi.org``, ``dx.doi.org``), where test DOIs are never
+    registered; a resolver of one's own (a test double, a local handle server) may know them."""
+    return (urlsplit(url if "://" in url else "https://" + url).hostname or "").lower() in (
+        "doi.org",
+        "dx.doi.org",
+    )

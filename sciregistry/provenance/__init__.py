@@ -12,6 +12,11 @@
 This package is the only importer of ``rocrate`` (and ``rocrate_validator``).
 """
 
+# The media type of the ``ro-crate-metadata.json`` layer and the artifactType of a run crate manifest
+# (its subject is the result manifest), under the names provenance's callers use; defined once, with
+# every other artifact type of sciregistry, in sciregistry.oci.artifacts.
+from sciregistry.oci.artifacts import CRATE_METADATA_MEDIA_TYPE as CRATE_MEDIA_TYPE
+from sciregistry.oci.artifacts import ROCRATE as ROCRATE_ARTIFACT_TYPE
 from sciregistry.provenance.crate import (
     COMPLETED_ACTION_STATUS,
     CRATE_METADATA_NAME,
@@ -32,11 +37,6 @@ from sciregistry.provenance.model import Agent, FileRef, ImageRef, InputRef, Par
 from sciregistry.provenance.schemas import load_schema, schema_names, validate
 from sciregistry.provenance.validation import validate_run_crate
 from sciregistry.provenance.workflow import container_image_ref, is_workflow_crate, read_workflow_crate
-
-CRATE_MEDIA_TYPE = "application/ld+json"
-"""Media type of the ``ro-crate-metadata.json`` layer."""
-ROCRATE_ARTIFACT_TYPE = "application/vnd.sciregistry.rocrate.v1"
-"""artifactType of a run crate manifest (its subject is the result manifest)."""
 
 __all__ = [
     "COMPLETED_ACTION_STATUS",

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from sciregistry import doi as doilib
 from sciregistry.db.base import utcnow
 from sciregistry.db.models import Doi, DoiPin, Manifest, ManifestRef, Repository, Run
+from sciregistry.doi.identifiers import TEST_DOI_PREFIX
 from sciregistry.errors import Conflict, Denied, NotFound
 from sciregistry.registry.base import ReadCheck
 from sciregistry.registry.hooks import NoHooks
@@ -167,10 +168,6 @@ class DoiRecord:
         return d
 
 
-#: DataCite's test prefix: DOIs under it are never registered at doi.org.
-TEST_PREFIX = "10.5072"
-
-
 class DoiService:
     def __init__(
         self, sessions: Any, minter: Any, *, publisher: str, base_url: str, registry_host: str
@@ -178,7 +175,7 @@ class DoiService:
         self.sessions = sessions
         self.minter = minter
         #: Mints ``test`` DOIs (``sciregistry demo``): DataCite's test prefix, never registered anywhere.
-        self.test_minter = doilib.LocalMinter(TEST_PREFIX)
+        self.test_minter = doilib.LocalMinter(TEST_DOI_PREFIX)
         self.publisher = publisher
         self.base_url = base_url.rstrip("/")
         self.registry_host = registry_host
@@ -190,8 +187,8 @@ class DoiService:
         """The minter that made ``doi``: the test minter for a test DOI when the configured minter
         mints under another prefix (DataCite), else the configured one."""
         if (
-            doi.lower().startswith(TEST_PREFIX + "/")
-            and getattr(self.minter, "prefix", TEST_PREFIX) != TEST_PREFIX
+            doi.lower().startswith(TEST_DOI_PREFIX + "/")
+            and getattr(self.minter, "prefix", TEST_DOI_PREFIX) != TEST_DOI_PREFIX
         ):
             return self.test_minter
         return self.minter
@@ -395,7 +392,7 @@ class DoiService:
         """
         if test and supersedes:
             raise Conflict("a test DOI cannot be a new version of another DOI (drop supersedes or test)")
-        minter = self.minter_for(TEST_PREFIX + "/") if test else self.minter
+        minter = self.minter_for(TEST_DOI_PREFIX + "/") if test else self.minter
         plan = _MintPlan()
         try:
             with self.sessions() as s, s.begin():

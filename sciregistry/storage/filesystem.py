@@ -1,6 +1,6 @@
 """Filesystem BlobStore (the embedded default).
 
-On-disk layout under ``root``::
+On-disk layout under ``root`` (the paths of :mod:`sciregistry.storage.paths`, plus ``tmp``)::
 
     root/
       blobs/
@@ -23,18 +23,16 @@ import ctypes
 import ctypes.util
 import fcntl
 import os
-import re
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
+from sciregistry.storage import paths
 from sciregistry.storage.base import BlobInfo, BlobNotFound, UploadNotFound, UploadOffsetMismatch
 
 SYNC_EVERY = 8 << 20  # with fsync on, start writeback of an upload every 8 MiB while it still streams in
 _SYNC_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sciregistry-fsync")
-_DIGEST = re.compile(r"^(?:(sha256):([a-f0-9]{64})|(sha512):([a-f0-9]{128}))$")
-_UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 
 class FilesystemStore:
@@ -46,8 +44,8 @@ class FilesystemStore:
         # (costly on VMs whose memory the host backs lazily: pushes 2-5x faster), but the first
         # pull of a new blob then reads from disk (docs/performance.md).
         self.uncache_committed = uncache_committed and hasattr(os, "posix_fadvise")
-        self._blobs = os.path.join(self.root, "blobs")
-        self._uploads = os.path.join(self.root, "uploads")
+        self._blobs = os.path.join(self.root, paths.BLOBS)
+        self._uploads = os.path.join(self.root, paths.UPLOADS)
         self._tmp = os.path.join(self.root, "tmp")
         for d in (self._blobs, self._uploads, self._tmp):
             os.makedirs(d, exist_ok=True)
@@ -55,18 +53,12 @@ class FilesystemStore:
     def __repr__(self) -> str:
         return f"FilesystemStore({self.root!r})"
 
-    # --- paths (every path is built here, from validated parts only) ---
+    # --- paths (the layout of sciregistry.storage.paths, under the root) ---
     def _blob_path(self, digest: str) -> str:
-        m = _DIGEST.match(digest)
-        if not m:
-            raise BlobNotFound(digest)
-        alg, hexd = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        return os.path.join(self._blobs, alg, hexd[:2], hexd)
+        return os.path.join(self.root, paths.blob_path(digest))
 
     def _upload_path(self, upload_id: str) -> str:
-        if not _UPLOAD_ID.match(upload_id):
-            raise UploadNotFound(upload_id)
-        return os.path.join(self._uploads, upload_id)
+        return os.path.join(self.root, paths.upload_path(upload_id))
 
     # --- committed blobs ---
     def stat(self, digest: str) -> BlobInfo | None:
@@ -115,8 +107,8 @@ class FilesystemStore:
             base = os.path.join(self._blobs, alg)
             for prefix in sorted(os.listdir(base)):
                 for name in sorted(os.listdir(os.path.join(base, prefix))):
-                    digest = f"{alg}:{name}"
-                    if _DIGEST.match(digest):
+                    digest = paths.digest_at(alg, prefix, name)
+                    if digest:
                         info = self.stat(digest)
                         if info:
                             yield info

@@ -1,6 +1,7 @@
 """S3-compatible BlobStore (AWS S3, MinIO, Ceph RGW, ...), the scale-out driver.
 
-The only module of sciregistry that imports boto3. Object layout in ``bucket``::
+The only module of sciregistry that imports boto3. Object layout in ``bucket`` (the paths of
+:mod:`sciregistry.storage.paths` under ``prefix``, an upload being a "directory" of objects)::
 
     <prefix>blobs/
       sha256/
@@ -56,6 +57,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from sciregistry.storage import paths
 from sciregistry.storage.base import (
     BlobInfo,
     BlobNotFound,
@@ -73,8 +75,6 @@ MAX_PART_SIZE = 5 * 1024 * MiB
 MAX_PARTS = 10_000
 DEFAULT_PART_SIZE = 8 * MiB
 
-_DIGEST = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
-_UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _PART_NAME = re.compile(r"^[0-9]{20}$")
 _MARKER = "started"
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -304,17 +304,12 @@ class S3Store:
         where = f" at {self.endpoint_url}" if self.endpoint_url else ""
         return f"S3Store({self.bucket!r}, prefix={self.prefix!r}{where})"
 
-    # --- keys (every key is built here, from validated parts only) ---
+    # --- keys (the layout of sciregistry.storage.paths, under the prefix) ---
     def _blob_key(self, digest: str) -> str:
-        if not _DIGEST.match(digest):
-            raise BlobNotFound(digest)
-        alg, hexd = digest.split(":")
-        return f"{self.prefix}blobs/{alg}/{hexd[:2]}/{hexd}"
+        return self.prefix + paths.blob_path(digest)
 
     def _upload_prefix(self, upload_id: str) -> str:
-        if not _UPLOAD_ID.match(upload_id):
-            raise UploadNotFound(upload_id)
-        return f"{self.prefix}uploads/{upload_id}/"
+        return f"{self.prefix}{paths.upload_path(upload_id)}/"
 
     # --- committed blobs ---
     def stat(self, digest: str) -> BlobInfo | None:
@@ -381,14 +376,13 @@ class S3Store:
         return True
 
     def blobs(self) -> Iterator[BlobInfo]:
-        base = f"{self.prefix}blobs/"
+        base = f"{self.prefix}{paths.BLOBS}/"
         for obj in self._list(base):
             parts = obj["Key"][len(base) :].split("/")
             if len(parts) != 3:
                 continue
-            alg, two, hexd = parts
-            digest = f"{alg}:{hexd}"
-            if _DIGEST.match(digest) and hexd[:2] == two:
+            digest = paths.digest_at(*parts)
+            if digest:
                 yield BlobInfo(digest, int(obj["Size"]), obj["LastModified"].timestamp())
 
     # --- uploads ---
@@ -441,17 +435,17 @@ class S3Store:
         return True
 
     def uploads(self) -> Iterator[tuple[str, float]]:
-        base = f"{self.prefix}uploads/"
+        base = f"{self.prefix}{paths.UPLOADS}/"
         current: str | None = None
         newest = 0.0
         for obj in self._list(base):
             upload_id = obj["Key"][len(base) :].split("/", 1)[0]
             if upload_id != current:
-                if current is not None and _UPLOAD_ID.match(current):
+                if current is not None and paths.is_upload_id(current):
                     yield current, newest
                 current, newest = upload_id, 0.0
             newest = max(newest, obj["LastModified"].timestamp())
-        if current is not None and _UPLOAD_ID.match(current):
+        if current is not None and paths.is_upload_id(current):
             yield current, newest
 
     # --- helpers ---

@@ -28,7 +28,7 @@ import requests
 from click.testing import CliRunner, Result
 
 from sciregistry.cli import main
-from sciregistry.cli.common import TOKEN_HELP
+from sciregistry.cli.options import TOKEN_HELP
 from sciregistry.client import Registry
 
 from .conftest import push_tiny_image, write_tree
@@ -277,6 +277,36 @@ def test_every_command_that_talks_to_a_registry_takes_the_same_token_option() ->
     assert missing == []
 
 
+def test_shared_options_are_the_same_everywhere() -> None:
+    """--registry, --json and --insecure: one flag, one parameter name, one environment variable
+    (sciregistry/cli/options.py), on every command that has them."""
+    seen: dict[str, list[str]] = {"--registry": [], "--json": [], "--insecure": []}
+    wrong = []
+    for path, cmd in _commands(main):
+        for p in cmd.params:
+            if not isinstance(p, click.Option):
+                continue
+            if "--registry" in p.opts:
+                seen["--registry"].append(" ".join(path))
+                if p.name != "registry" or p.envvar != "SCIREGISTRY_REGISTRY" or p.opts != ["--registry"]:
+                    wrong.append(f"{' '.join(path)}: --registry as {p.name} ({p.envvar})")
+            if "--json" in p.opts:
+                seen["--json"].append(" ".join(path))
+                if p.name != "as_json" or not p.is_flag:
+                    wrong.append(f"{' '.join(path)}: --json as {p.name}")
+            if "--insecure" in p.opts:
+                seen["--insecure"].append(" ".join(path))
+                if p.name != "insecure" or not p.is_flag:
+                    wrong.append(f"{' '.join(path)}: --insecure as {p.name}")
+    assert wrong == []
+    assert {"pull", "run list", "impact", "doi show", "demo", "reproduce", "vuln affected"} <= set(
+        seen["--registry"]
+    )
+    assert {"audit", "gc", "user list", "pull", "doi mint", "reproduce", "vulndb status"} <= set(
+        seen["--json"]
+    )
+
+
 @pytest.mark.parametrize("command", ["pull", "run show", "lineage", "doi show", "cite", "reproduce"])
 def test_reviewer_commands_take_the_reviewer_token(setup: Setup, command: str) -> None:
     args = {
@@ -394,11 +424,13 @@ def test_unreachable_resolver_is_one_clear_line(
     command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from sciregistry.cli import doi as doi_cli
+    from sciregistry.cli import reproduce as reproduce_cli
     from sciregistry.client import reproduce as reproduce_mod
 
     resolver = f"http://127.0.0.1:{closed_port()}/"
     monkeypatch.setattr(reproduce_mod, "DOI_RESOLVER", resolver)
     monkeypatch.setattr(doi_cli, "DOI_RESOLVER", resolver)
+    monkeypatch.setattr(reproduce_cli, "DOI_RESOLVER", resolver)
     res = invoke(
         command,
         "10.1234/abcd-1234",

@@ -221,7 +221,7 @@ def test_plain_http_only_for_loopback_or_insecure() -> None:
     assert normalize_url("[::1]:5000") == "http://[::1]:5000"
     assert normalize_url("registry.example.org") == "https://registry.example.org"
     assert normalize_url("registry.example.org:5000", insecure=True) == "http://registry.example.org:5000"
-    with pytest.raises(ValueError, match="plain HTTP to registry.example.org is refused"):
+    with pytest.raises(ValueError, match=r"plain HTTP to registry\.example\.org is refused"):
         normalize_url("http://registry.example.org")
     assert normalize_url("http://registry.example.org", insecure=True) == "http://registry.example.org"
     with pytest.raises(ValueError):
@@ -275,6 +275,50 @@ def test_get_is_retried_twice_on_503_but_writes_and_4xx_never() -> None:
         with pytest.raises(errors.ManifestInvalid):
             t.request("GET", "/v2/lab/x/manifests/v2")
         assert len(fake.requests) == 1
+
+
+def test_retry_policy_repeats_only_safe_methods_with_doubling_waits() -> None:
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError, SSLError
+
+    from sciregistry.client.retry import retry_policy
+
+    policy = retry_policy(retries=2, backoff=0.25)
+    refused = NewConnectionError(None, "connection refused")  # type: ignore[arg-type]
+    # GET and HEAD: twice, after 0.25 s and 0.5 s, on connection errors, read timeouts and 502/503/504
+    first = policy.increment("GET", "/v2/", error=refused)
+    assert first.get_backoff_time() == 0.25
+    second = first.increment("HEAD", "/v2/", error=ReadTimeoutError(None, "/v2/", "timed out"))  # type: ignore[arg-type]
+    assert second.get_backoff_time() == 0.5
+    with pytest.raises(MaxRetryError):
+        second.increment("GET", "/v2/", error=refused)
+    assert all(policy.is_retry("GET", status) for status in (502, 503, 504))
+    assert not any(policy.is_retry("GET", status) for status in (400, 401, 404, 429, 500))
+    assert policy.raise_on_status is False  # the last answer is returned, the transport raises from it
+    assert policy.respect_retry_after_header is False
+    # writes are never repeated, not even when the connection failed (urllib3 would retry those)
+    for method in ("POST", "PATCH", "PUT", "DELETE"):
+        assert not policy.is_retry(method, 503)
+        with pytest.raises(MaxRetryError) as caught:
+            policy.increment(method, "/v2/lab/x/blobs/uploads/", error=refused)
+        assert caught.value.reason is refused
+    # TLS failures are final at once
+    with pytest.raises(MaxRetryError):
+        policy.increment("GET", "/v2/", error=SSLError("certificate verify failed"))
+
+
+def test_write_to_an_unreachable_registry_is_not_retried() -> None:
+    import socket
+    import time
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    t = Transport(f"127.0.0.1:{port}", retries=2, backoff=1.0)
+    started = time.monotonic()
+    with pytest.raises(TransportError, match=f"cannot reach 127.0.0.1:{port}"):
+        t.request("POST", "/v2/lab/x/blobs/uploads/", data=iter([b"x"]))
+    assert time.monotonic() - started < 1.0  # a GET would wait 1 s + 2 s before giving up
 
 
 def test_unreachable_registry_is_one_clear_oserror() -> None:

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from sciregistry.cli import main
-from sciregistry.cli import reproduce as _reproduce_cli  # noqa: F401  (registers the command)
+from sciregistry.cli import reproduce as _reproduce_cli
 from sciregistry.client import reproduce as reproduce_mod
 from sciregistry.client.reproduce import locate_registry
 from sciregistry.errors import NotFound
@@ -113,14 +113,15 @@ def resolver(published: Published) -> Iterator[str]:
 
 def test_locate_registry_follows_the_resolver(published: Published, resolver: str) -> None:
     assert locate_registry(published.main.doi, resolver=resolver) == published.server.url
-    with pytest.raises(NotFound, match="does not know 10.5072/none-0000"):
+    with pytest.raises(NotFound, match=r"does not know 10\.5072/none-0000"):
         locate_registry("10.5072/none-0000", resolver=resolver)
 
 
 def test_cli_without_registry_goes_through_the_resolver(
     published: Published, resolver: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_env: Path
 ) -> None:
-    monkeypatch.setattr(reproduce_mod, "DOI_RESOLVER", resolver)
+    monkeypatch.setattr(reproduce_mod, "DOI_RESOLVER", resolver)  # where the client asks
+    monkeypatch.setattr(_reproduce_cli, "DOI_RESOLVER", resolver)  # what the command says it asks
     out = tmp_path / "out"
     result = CliRunner().invoke(
         main,

@@ -20,130 +20,22 @@ one line on stderr and exit 1.
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from sciregistry.cli.common import echo, friendly_errors, main, token_option
-from sciregistry.errors import NotFound, RegistryError
+from sciregistry.cli.common import echo, emit, host_of, main, open_registry, target
+from sciregistry.cli.options import client_command, registry_option, token_option
+from sciregistry.errors import NotFound
 
 if TYPE_CHECKING:  # the client is imported inside the commands, so `sciregistry --help` stays fast
-    from sciregistry.client import Lineage, Registry, Run
+    from sciregistry.client import Lineage, Run
 
-
-#: ``click.Context.meta`` key: ``--quiet`` was given (no progress bars).
-QUIET_KEY = "sciregistry.quiet"
-
-
-def _quiet() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and ctx.meta.get(QUIET_KEY))
-
-
-def _emit(as_json: bool, doc: Any, text: str | Callable[[], str]) -> None:
-    if as_json:
-        echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
-    else:
-        echo(text() if callable(text) else text)
-
-
-def client_command(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``--json`` and ``--insecure``, plus one-line errors (JSON errors with ``--json``)."""
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        as_json = bool(kwargs.get("as_json"))
-        ctx = click.get_current_context(silent=True)
-        if ctx is not None:
-            ctx.meta[QUIET_KEY] = bool(kwargs.pop("quiet", False))
-        try:
-            return f(*args, **kwargs)
-        except RegistryError as exc:
-            if as_json:
-                echo(json.dumps({"errors": [exc.to_dict()]}, default=str))
-            raise
-        except (ValueError, NotImplementedError) as exc:
-            if as_json:
-                echo(json.dumps({"errors": [{"code": "CLIENT_ERROR", "message": str(exc)}]}))
-            echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    wrapped = friendly_errors(wrapper)
-    wrapped = click.option(
-        "--quiet",
-        "-q",
-        is_flag=True,
-        default=False,
-        help="No progress bars (shown on a terminal for transfers over a few MiB).",
-    )(wrapped)
-    wrapped = click.option(
-        "--insecure",
-        is_flag=True,
-        default=False,
-        help="Allow plain HTTP to a non-loopback host and skip TLS verification.",
-    )(wrapped)
-    wrapped = click.option(
-        "--json", "as_json", is_flag=True, default=False, help="Print machine-readable JSON."
-    )(wrapped)
-    return wrapped
-
-
-def _host_of(ref: str) -> str:
-    from sciregistry.oci import parse_reference
-
-    try:
-        return parse_reference(ref, require_registry=True).registry
-    except ValueError as exc:
-        if "no registry host" in str(exc):
-            raise ValueError(
-                f"{ref!r} names no registry: write it as HOST:PORT/{ref} "
-                "(the form the registry prints), or add --registry URL"
-            ) from None
-        raise
-
-
-def _target(ref: str, registry: str | None) -> tuple[str, str]:
-    """``(host, full reference)`` for a reference given in full (``host:port/repo:tag``) or
-    relative to ``--registry`` (``repo:tag``, ``repo@sha256:...``, as ``doi show`` and the landing
-    page print them). A full reference on another host than ``--registry`` is refused."""
-    from sciregistry.client.transport import normalize_url
-    from sciregistry.oci import parse_reference
-
-    given = None
-    if registry:
-        given = normalize_url(registry, insecure=True).split("://", 1)[1].split("/", 1)[0]
-    parsed = parse_reference(ref, require_registry=False)
-    if parsed.registry:
-        if given and parsed.registry != given:
-            raise ValueError(f"{ref} is on {parsed.registry}, but --registry names {given}")
-        return parsed.registry, ref
-    if given is None:
-        return _host_of(ref), ref  # raises, with the advice
-    return given, f"{given}/{ref}"
-
-
-def _registry_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--registry",
-        "registry_url",
-        envvar="SCIREGISTRY_REGISTRY",
-        default=None,
-        help="Registry URL or host, for a reference without one (repo:tag, repo@sha256:...).",
-    )(f)
-
-
-def _registry(host: str, insecure: bool, token: str | None = None) -> Registry:
-    """The registry at ``host``; credentials: ``token`` (``--token``), else the environment, else
-    the file of ``sciregistry login``."""
-    from sciregistry.client import Registry
-
-    return Registry(host, token=token, insecure=insecure, progress=False if _quiet() else None)
+#: ``--registry`` of the commands that take a reference (REF may then leave its host out).
+REF_REGISTRY_HELP = "Registry URL or host, for a reference without one (repo:tag, repo@sha256:...)."
 
 
 class _IsoDateTime(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -200,7 +92,7 @@ def login(host: str, username: str | None, password_stdin: bool, as_json: bool, 
     resp.close()
     store = CredentialStore()
     store.set(reg.host, username, password)
-    _emit(
+    emit(
         as_json,
         {"host": reg.host, "username": username, "credentials": str(store.path)},
         f"Login succeeded for {username} at {reg.host} (saved in {store.path})",
@@ -217,7 +109,7 @@ def logout(host: str, as_json: bool, insecure: bool) -> None:
 
     key = normalize_url(host, insecure=True).split("://", 1)[1]
     removed = CredentialStore().delete(key)
-    _emit(
+    emit(
         as_json,
         {"host": key, "removed": removed},
         f"Removed credentials for {key}" if removed else f"No credentials stored for {key}",
@@ -259,7 +151,7 @@ def _annotations(pairs: tuple[str, ...]) -> dict[str, str]:
     is_flag=True,
     help="Push without a tag (gc --delete-untagged may then remove it, unless a DOI pins it).",
 )
-@_registry_option
+@registry_option(REF_REGISTRY_HELP)
 @token_option
 @client_command
 def dataset_push(
@@ -268,7 +160,7 @@ def dataset_push(
     annotations: tuple[str, ...],
     title: str | None,
     untagged: bool,
-    registry_url: str | None,
+    registry: str | None,
     token: str | None,
     as_json: bool,
     insecure: bool,
@@ -277,8 +169,8 @@ def dataset_push(
 
     Files under a directory keep their path relative to it; files given directly keep their name.
     """
-    host, ref = _target(ref, registry_url)
-    reg = _registry(host, insecure, token)
+    host, ref = target(ref, registry)
+    reg = open_registry(host, insecure, token)
     ann = _annotations(annotations)
     if title:
         ann["org.opencontainers.image.title"] = title
@@ -290,7 +182,7 @@ def dataset_push(
             "to push it so anyway"
         )
     digest = reg.push_dataset(ref, paths, ann)
-    _emit(
+    emit(
         as_json,
         {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
         digest,
@@ -301,24 +193,24 @@ def dataset_push(
 @click.argument("ref")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--with-crate", is_flag=True, help="Also restore the run crate that describes a result.")
-@_registry_option
+@registry_option(REF_REGISTRY_HELP)
 @token_option
 @client_command
 def pull(
     ref: str,
     directory: str,
     with_crate: bool,
-    registry_url: str | None,
+    registry: str | None,
     token: str | None,
     as_json: bool,
     insecure: bool,
 ) -> None:
     """Restore the files of the dataset or result REF under DIRECTORY (digests verified)."""
-    host, ref = _target(ref, registry_url)
-    reg = _registry(host, insecure, token)
+    host, ref = target(ref, registry)
+    reg = open_registry(host, insecure, token)
     got = reg.pull(ref, directory, with_crate=with_crate)
     rel = [p.relative_to(got.directory).as_posix() for p in got.files]
-    _emit(
+    emit(
         as_json,
         {
             "reference": got.reference,
@@ -338,24 +230,24 @@ def pull(
 @click.option(
     "--source-tag", default=None, help="Entry of index.json to push (default: REF's tag, or the only one)."
 )
-@_registry_option
+@registry_option(REF_REGISTRY_HELP)
 @token_option
 @client_command
 def push_layout(
     layout_dir: str,
     ref: str,
     source_tag: str | None,
-    registry_url: str | None,
+    registry: str | None,
     token: str | None,
     as_json: bool,
     insecure: bool,
 ) -> None:
     """Push the image in the OCI image layout LAYOUT_DIR to REF (host/repo:tag); print its digest."""
-    host, ref = _target(ref, registry_url)
-    reg = _registry(host, insecure, token)
+    host, ref = target(ref, registry)
+    reg = open_registry(host, insecure, token)
     digest = reg.push_layout(layout_dir, ref, source_tag=source_tag)
     r = reg.parse(ref)
-    _emit(
+    emit(
         as_json,
         {"reference": str(r), "digest": digest, "pinned": f"{r.registry}/{r.repository}@{digest}"},
         digest,
@@ -450,9 +342,9 @@ def run_record(
     """Push OUTPUTs as a result at --to and a run crate describing the run; print both digests."""
     from sciregistry.client.artifacts import parse_parameter
 
-    host = _host_of(to_ref)
+    host = host_of(to_ref)
     for ref in [image, *_pairs(inputs, "input").values()]:
-        if _host_of(ref) != host:
+        if host_of(ref) != host:
             raise ValueError(f"{ref} is not on {host}: image, inputs and --to must be on one registry")
     typed: dict[str, Any] = {}
     for p in params:
@@ -460,7 +352,7 @@ def run_record(
         if key in typed:
             raise ValueError(f"parameter {key!r} given twice")
         typed[key] = value
-    reg = _registry(host, insecure, token)
+    reg = open_registry(host, insecure, token)
     recorded = reg.record_run(
         image,
         _pairs(inputs, "input"),
@@ -479,7 +371,7 @@ def run_record(
     )
     r = reg.parse(to_ref)
     base = f"{r.registry}/{r.repository}"
-    _emit(
+    emit(
         as_json,
         {
             "result": {"reference": f"{base}@{recorded.result_digest}", "digest": recorded.result_digest},
@@ -528,8 +420,8 @@ def run_import(
     for item in images:
         step, sep, ref = item.rpartition("=")
         given[step if sep else ""] = ref
-    host = _host_of(to_ref)
-    reg = _registry(host, insecure, token)
+    host = host_of(to_ref)
+    reg = open_registry(host, insecure, token)
     imported = reg.import_run(
         crate_dir,
         to_ref,
@@ -545,7 +437,7 @@ def run_import(
     r = reg.parse(to_ref)
     base = f"{r.registry}/{r.repository}"
     run_ = imported.run
-    _emit(
+    emit(
         as_json,
         {
             "result": {"reference": f"{base}@{imported.result_digest}", "digest": imported.result_digest},
@@ -622,27 +514,21 @@ def _run_time(r: Run) -> str:
 
 @run.command("show")
 @click.argument("ref")
-@_registry_option
+@registry_option(REF_REGISTRY_HELP)
 @token_option
 @client_command
-def run_show(ref: str, registry_url: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
+def run_show(ref: str, registry: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
     """Show the run whose result is REF (host/repo:tag or @sha256:...; repo@... with --registry)."""
-    host, ref = _target(ref, registry_url)
-    reg = _registry(host, insecure, token)
+    host, ref = target(ref, registry)
+    reg = open_registry(host, insecure, token)
     found = reg.run_for(ref)
     if found is None:
         raise NotFound(f"no run is recorded for {ref}")
-    _emit(as_json, found.raw, lambda: _describe_run(found, reg.host))
+    emit(as_json, found.raw, lambda: _describe_run(found, reg.host))
 
 
 @run.command("list")
-@click.option(
-    "--registry",
-    "registry_host",
-    envvar="SCIREGISTRY_REGISTRY",
-    default=None,
-    help="Registry host (or give --repository as host/repo).",
-)
+@registry_option("Registry host (or give --repository as host/repo).")
 @click.option("--repository", default=None, help="Only runs whose result is in this repository.")
 @click.option(
     "--image", default=None, metavar="DIGEST", help="Only runs of this image (manifest or index digest)."
@@ -658,7 +544,7 @@ def run_show(ref: str, registry_url: str | None, token: str | None, as_json: boo
 @token_option
 @client_command
 def run_list(
-    registry_host: str | None,
+    registry: str | None,
     repository: str | None,
     image: str | None,
     dataset: str | None,
@@ -674,15 +560,15 @@ def run_list(
     insecure: bool,
 ) -> None:
     """List recorded runs, newest first."""
-    host = registry_host
+    host = registry
     if host is None and repository and "/" in repository:
         try:
-            host = _host_of(repository)
+            host = host_of(repository)
         except ValueError:
             host = None
     if host is None:
         raise click.UsageError("give --registry HOST (or --repository host/repo)")
-    reg = _registry(host, insecure, token)
+    reg = open_registry(host, insecure, token)
     page = reg.runs(
         repository=repository,
         image=image,
@@ -706,7 +592,7 @@ def run_list(
             lines.append(f"more: --cursor {page.next_cursor}")
         return "\n".join(lines) if lines else "no runs"
 
-    _emit(as_json, {"items": [r.raw for r in page], "next_cursor": page.next_cursor}, text)
+    emit(as_json, {"items": [r.raw for r in page], "next_cursor": page.next_cursor}, text)
 
 
 # --- lineage and impact ----------------------------------------------------------------------------------
@@ -728,7 +614,8 @@ def _lineage_text(node: Lineage, host: str, depth: int = 0) -> list[str]:
     workflow = run_.workflow
     if workflow:
         lines.append(
-            f"{pad}  <- run {run_.id}: {workflow.get('language') or 'workflow'} workflow {workflow.get('path')}"
+            f"{pad}  <- run {run_.id}: {workflow.get('language') or 'workflow'} "
+            f"workflow {workflow.get('path')}"
         )
     else:
         lines.append(f"{pad}  <- run {run_.id}: image {host}/{run_.image.repository}@{run_.image.digest}")
@@ -752,39 +639,33 @@ def _lineage_text(node: Lineage, host: str, depth: int = 0) -> list[str]:
 
 @main.command()
 @click.argument("ref")
-@_registry_option
+@registry_option(REF_REGISTRY_HELP)
 @token_option
 @client_command
-def lineage(ref: str, registry_url: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
+def lineage(ref: str, registry: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
     """What produced REF: the run, its image, input datasets and parameters, recursively."""
-    host, ref = _target(ref, registry_url)
-    reg = _registry(host, insecure, token)
+    host, ref = target(ref, registry)
+    reg = open_registry(host, insecure, token)
     node = reg.lineage(ref)
-    _emit(as_json, node.raw, lambda: "\n".join(_lineage_text(node, reg.host)))
+    emit(as_json, node.raw, lambda: "\n".join(_lineage_text(node, reg.host)))
 
 
 @main.command()
-@click.argument("target", metavar="DIGEST|REF")
-@click.option(
-    "--registry",
-    "registry_host",
-    envvar="SCIREGISTRY_REGISTRY",
-    default=None,
-    help="Registry host when DIGEST is a bare digest.",
-)
+@click.argument("ref", metavar="DIGEST|REF")
+@registry_option("Registry host when DIGEST is a bare digest.")
 @token_option
 @client_command
-def impact(target: str, registry_host: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
+def impact(ref: str, registry: str | None, token: str | None, as_json: bool, insecure: bool) -> None:
     """Which runs, results and DOIs used DIGEST (an image or a dataset), directly or downstream."""
     from sciregistry.oci import is_digest
 
-    if is_digest(target):
-        if not registry_host:
+    if is_digest(ref):
+        if not registry:
             raise click.UsageError("a bare digest needs --registry HOST (or give host/repo@digest)")
-        reg = _registry(registry_host, insecure, token)
+        reg = open_registry(registry, insecure, token)
     else:
-        reg = _registry(_host_of(target), insecure, token)
-    found = reg.impact(target)
+        reg = open_registry(host_of(ref), insecure, token)
+    found = reg.impact(ref)
 
     def text() -> str:
         lines = [f"{found.digest}: used by {len(found.runs)} run(s)"]
@@ -798,4 +679,4 @@ def impact(target: str, registry_host: str | None, token: str | None, as_json: b
         lines += [f"  doi {d.get('doi')}" for d in found.dois]
         return "\n".join(lines)
 
-    _emit(as_json, found.raw, text)
+    emit(as_json, found.raw, text)

@@ -1,4 +1,6 @@
-"""``sciregistry serve``: gunicorn with gthread workers (streams chunked bodies, sendfile for blobs)."""
+"""The operator's commands: ``sciregistry serve`` (gunicorn with gthread workers: streams chunked
+bodies, sendfile for blobs; the worker class is :mod:`sciregistry.cli.worker`) and
+``sciregistry config-reference`` (the configuration table of the operator guide)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from typing import Any
 
 import click
 
-from sciregistry.cli.common import load, main, record_database, redact_url, server_options
+from sciregistry.cli.common import echo, load, main, record_database, redact_url
+from sciregistry.cli.options import server_options
 
 
 @main.command()
@@ -57,6 +60,15 @@ def serve(
     finally:
         if os.path.basename(metrics_dir).startswith(METRICS_DIR_PREFIX):
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+@main.command("config-reference")
+def config_reference() -> None:
+    """Print the configuration reference (every setting, its SCIREGISTRY_* variable and default)
+    as the Markdown table of docs/operator-guide.md."""
+    from sciregistry.config import reference
+
+    echo(reference().rstrip("\n"))
 
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
