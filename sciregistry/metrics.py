@@ -14,7 +14,8 @@ this process.
     sciregistry_http_sent_bytes_total{route}                    counter (response bodies)
     sciregistry_uploads_in_progress                             gauge (blob upload requests streaming now)
     sciregistry_gc_passes_total{outcome}                        counter (ok, dry_run, failed)
-    sciregistry_gc_deleted_total{kind}                          counter (manifests, blobs, orphan_files, uploads)
+    sciregistry_gc_deleted_total{kind}                          counter (manifests, blobs, orphan_files,
+                                                                uploads)
     sciregistry_gc_freed_bytes_total                            counter
     sciregistry_gc_duration_seconds                             histogram
     sciregistry_db_pool_connections_in_use                      gauge (checked out of the pools)

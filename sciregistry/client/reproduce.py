@@ -439,6 +439,11 @@ class Report:
         def code(v: Any) -> str:
             return "`" + str(v).replace("`", "'") + "`"
 
+        crate_digest = code(self.crate.get("digest"))
+        crate_state = "verified" if self.crate.get("verified") else "not verified"
+        runtime_name = self.runtime.get("name") or "none"
+        exit_code = self.runtime.get("exit_code")
+        exit_text = exit_code if exit_code is not None else "-"
         out = [
             f"# Reproduction of {self.doi}: {self.verdict}",
             "",
@@ -449,10 +454,10 @@ class Report:
             f"| DOI | [{self.doi}]({self.doi_link}) |",
             f"| Registry | {code(self.registry)} |",
             f"| Result | {code(self.result['reference'])} |",
-            f"| Run crate | {code(self.crate.get('digest'))} ({'verified' if self.crate.get('verified') else 'not verified'}) |",
+            f"| Run crate | {crate_digest} ({crate_state}) |",
             f"| Image | {code(self.image['reference'])} |",
-            f"| Runtime | {self.runtime.get('name') or 'none'} (requested: {self.runtime.get('requested')}) |",
-            f"| Exit code | {self.runtime.get('exit_code') if self.runtime.get('exit_code') is not None else '-'} |",
+            f"| Runtime | {runtime_name} (requested: {self.runtime.get('requested')}) |",
+            f"| Exit code | {exit_text} |",
             f"| Started / ended | {self.started} / {self.ended} |",
             f"| Tool | {self.tool.get('name')} {self.tool.get('version')} |",
         ]
@@ -465,11 +470,9 @@ class Report:
             out += ["To run it by hand:", "", "```sh", self.command["suggested"], "```", ""]
         if self.parameters:
             out += ["## Parameters", "", "| name | value | type |", "|---|---|---|"]
-            out += [
-                f"| {p['name']} | {code(json.dumps(p['value']) if not isinstance(p['value'], str) else p['value'])} "
-                f"| {p['type']} |"
-                for p in self.parameters
-            ]
+            for p in self.parameters:
+                value = json.dumps(p["value"]) if not isinstance(p["value"], str) else p["value"]
+                out.append(f"| {p['name']} | {code(value)} | {p['type']} |")
             out.append("")
         if self.inputs:
             out += ["## Inputs", "", "| name | reference | mount | status |", "|---|---|---|---|"]
@@ -484,10 +487,9 @@ class Report:
             "| path | status | recorded sha256 | reproduced sha256 |",
             "|---|---|---|---|",
         ]
-        out += [
-            f"| {o.path} | {o.status} | {code(o.expected_sha256)} | {code(o.actual_sha256) if o.actual_sha256 else '-'} |"
-            for o in self.outputs
-        ]
+        for o in self.outputs:
+            actual = code(o.actual_sha256) if o.actual_sha256 else "-"
+            out.append(f"| {o.path} | {o.status} | {code(o.expected_sha256)} | {actual} |")
         if self.extra_outputs:
             out += ["", "Files written but not recorded: " + ", ".join(code(p) for p in self.extra_outputs)]
         out += ["", "## Steps", "", "| step | status | seconds | detail |", "|---|---|---|---|"]
@@ -716,7 +718,10 @@ class Resolution:
 
     def _repr_html_(self) -> str:
         def row(k: str, v: Any) -> str:
-            return f"<tr><th style='text-align:left'>{html.escape(k)}</th><td><code>{html.escape(str(v))}</code></td></tr>"
+            return (
+                f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                f"<td><code>{html.escape(str(v))}</code></td></tr>"
+            )
 
         try:
             cmd = self.rendered_command
@@ -1118,7 +1123,10 @@ class _Reproduction:
         with self._step("render") as detail:
             if run.language == "cwl":
                 job = self._cwl_job(crate_dir)
-                rendered = f"cwltool --podman --outdir outputs {workflow.relative_to(self.out)} {job.relative_to(self.out)}"
+                rendered = (
+                    f"cwltool --podman --outdir outputs {workflow.relative_to(self.out)} "
+                    f"{job.relative_to(self.out)}"
+                )
             elif run.language == "nextflow":
                 rendered = (
                     f"nextflow run crate/{run.workflow.path if run.workflow else 'main.nf'} -with-docker"

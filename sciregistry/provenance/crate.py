@@ -23,11 +23,13 @@ attached RO-Crate. The graph (abridged; ``<ref>`` is ``host/repo@sha256:<hex>``)
     sciregistry-run.json    [File, SoftwareSourceCode, ComputationalWorkflow]  text = command template
                             programmingLanguage -> #sciregistry-run-language
                             input -> #param/<name>, #input/<name>   output -> #output/<path>
-    #param/<name>           FormalParameter additionalType Text|Integer|Float|Boolean, workExample -> #pv/<name>
+    #param/<name>           FormalParameter additionalType Text|Integer|Float|Boolean,
+                            workExample -> #pv/<name>
     #pv/<name>              PropertyValue name, value, exampleOfWork -> #param/<name>
     #<ref>                  Dataset (input) identifier <ref>, hasPart -> #<ref>/<path> Files with sha256
     <path>                  File (output) sha256, contentSize, encodingFormat, exampleOfWork -> #output/<path>
-    #<image ref>            ContainerImage additionalType wfrun:DockerImage, registry, name, tag, sha256 (bare hex)
+    #<image ref>            ContainerImage additionalType wfrun:DockerImage, registry, name, tag,
+                            sha256 (bare hex)
     #run                    CreateAction instrument -> sciregistry-run.json, containerImage -> #<image ref>,
                             object -> datasets + PropertyValues, result -> outputs (+ #<result ref>),
                             startTime, endTime, actionStatus http://schema.org/CompletedActionStatus,
@@ -584,7 +586,8 @@ class _Graph:
         return root
 
     def action(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The CreateAction whose instrument is the root's mainEntity (Workflow Run Crate 0.5), and that entity."""
+        """The CreateAction whose instrument is the root's mainEntity (Workflow Run Crate 0.5), and
+        that entity."""
         root = self.root()
         main = self.follow(root, "mainEntity", "main workflow", type_="ComputationalWorkflow")
         assert main is not None
@@ -813,11 +816,19 @@ def _consistency(
     for name in sorted(set(crate_params) | set(file_params), key=str):
         if crate_params.get(name) != file_params.get(name):
             crate_p, file_p = crate_params.get(name), file_params.get(name)
+            crate_text = (
+                "no such parameter"
+                if crate_p is None
+                else repr(crate_p["value"]) + " (" + crate_p["type"] + ")"
+            )
+            file_text = (
+                "no such parameter"
+                if file_p is None
+                else repr(file_p.get("value")) + " (" + str(file_p.get("type")) + ")"
+            )
             problems.append(
-                f"parameter {name!r} differs: {CRATE_METADATA_NAME} has "
-                f"{'no such parameter' if crate_p is None else repr(crate_p['value']) + ' (' + crate_p['type'] + ')'}, "
-                f"{RUN_DESCRIPTION_NAME} has "
-                f"{'no such parameter' if file_p is None else repr(file_p.get('value')) + ' (' + str(file_p.get('type')) + ')'}"
+                f"parameter {name!r} differs: {CRATE_METADATA_NAME} has {crate_text}, "
+                f"{RUN_DESCRIPTION_NAME} has {file_text}"
             )
     crate_out = {o["path"]: o for o in expected["outputs"]}
     file_out = {o.get("path"): o for o in description.get("outputs", []) if isinstance(o, Mapping)}
@@ -881,8 +892,8 @@ def crate_problems(
 
     Returns the run read from the crate (``None`` when it cannot be read) and every problem
     found: unreadable crate, an engine's workflow crate that the registry cannot admit
-    (:func:`sciregistry.provenance.workflow.read_workflow_crate`), ``sciregistry-run.json`` against ``run.schema.json``, and
-    disagreement between the two layers.
+    (:func:`sciregistry.provenance.workflow.read_workflow_crate`), ``sciregistry-run.json`` against
+    ``run.schema.json``, and disagreement between the two layers.
     """
     problems: list[str] = []
     run: RunRecord | None = None
