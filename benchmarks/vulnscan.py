@@ -11,7 +11,8 @@
 2. ``match``: 10^5 packages against 10^5 OSV records (PyPI, Debian and npm, ECOSYSTEM ranges with
    several events each): parsing, indexing and matching. Target: < 10 s.
 3. ``affected``: ``VulnService.affected`` on a SQLite database holding 10^5 runs that used one
-   image with a finding, through the impact use case (one page of 100 runs, the API default). Target: < 100 ms.
+   image with a finding, through the impact use case (one page of 100 runs, the API default).
+   Target: < 100 ms.
 """
 
 from __future__ import annotations

@@ -287,7 +287,8 @@ def build(engine: Any, n_runs: int, n_repos: int) -> dict[str, Any]:
                 "ref": str(run_id),
                 "digest": result,
                 "created_at": started,
-                "body": f"k {k} window {window} mode count --k {{k}} --window {{window}} Researcher {i % 300} "
+                "body": f"k {k} window {window} mode count --k {{k}} --window {{window}} "
+                f"Researcher {i % 300} "
                 f"reads {name}",
             }
         )

@@ -1,8 +1,9 @@
 """Logging: one configuration for ``serve`` and the CLI, and the request id in every line.
 
-``log_format = "plain"`` (default)::
+``log_format = "plain"`` (default; one line per record, wrapped here)::
 
-    2026-12-03 09:30:01,123 INFO sciregistry.access [rid=4f2a...]: GET /v2/<name>/manifests/<reference> 200 ...
+    2026-12-03 09:30:01,123 INFO sciregistry.access [rid=4f2a...]:
+        GET /v2/<name>/manifests/<reference> 200 ...
 
 ``log_format = "json"``: one JSON object per line (python-json-logger), with ``time``, ``level``,
 ``logger``, ``message``, ``request_id`` and, on access lines, the fields listed in

@@ -2,7 +2,8 @@
 
     from sciregistry.client import Registry
 
-    reg = Registry("http://127.0.0.1:5000")                      # or https://..., token=..., username=/password=
+    # or https://..., token=..., username=/password=
+    reg = Registry("http://127.0.0.1:5000")
     data = reg.push_dataset("127.0.0.1:5000/lab-x/reads:v1", ["reads/"])
     result, crate = reg.record_run(
         "127.0.0.1:5000/lab-x/gc-content@sha256:...",

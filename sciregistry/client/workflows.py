@@ -98,7 +98,8 @@ def complete_crate(
     images: Mapping[str, str] | None = None,
     resolve: Callable[[str, str, str], str] | None = None,
 ) -> ImportPlan:
-    """Complete the crate in ``crate_dir`` (see the module doc) and check it; CrateInvalid lists what blocks it.
+    """Complete the crate in ``crate_dir`` (see the module doc) and check it; CrateInvalid lists what
+    blocks it.
 
     ``images`` maps a step name (or ``""`` for every step naming none) to ``HOST/REPO@sha256:...``
     or ``HOST/REPO:TAG``; ``resolve(registry, repository, tag)`` returns the digest a tag points to.

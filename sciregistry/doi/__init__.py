@@ -3,10 +3,11 @@
 Pure domain code plus the DataCite REST client; imports nothing of sciregistry but
 ``sciregistry.errors`` (DESIGN section 2). Typical use by the registry layer::
 
-    meta = build_result_metadata(title=..., creators=[Creator.person("Jane", "Doe", orcid=...)],
-                                 publisher="Example Lab Registry", year=2025,
-                                 url=f"https://reg.example/doi/{doi}", image_ref="reg.example/lab/pipe@sha256:...",
-                                 image_url=..., result_ref=..., dataset_refs=[(ref, url)], crate_url=..., doi=doi)
+    meta = build_result_metadata(
+        title=..., creators=[Creator.person("Jane", "Doe", orcid=...)],
+        publisher="Example Lab Registry", year=2025,
+        url=f"https://reg.example/doi/{doi}", image_ref="reg.example/lab/pipe@sha256:...",
+        image_url=..., result_ref=..., dataset_refs=[(ref, url)], crate_url=..., doi=doi)
     minter.reserve(meta)          # draft
     minter.publish(doi, meta)     # findable, after the run crate validated
     to_bibtex(meta), to_apa(meta), to_csl_json(meta), to_schema_org(meta)

@@ -209,7 +209,8 @@ def _own_problems(a: Mapping[str, Any], require_doi: bool) -> list[str]:
         )
     elif doi != doi.lower():
         out.append(
-            f"$.doi: {doi!r} must be lower-case (DOIs are case-insensitive; sciregistry stores them lower-case)"
+            f"$.doi: {doi!r} must be lower-case (DOIs are case-insensitive; "
+            "sciregistry stores them lower-case)"
         )
 
     url = a.get("url")

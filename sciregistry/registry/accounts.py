@@ -662,7 +662,8 @@ class Accounts:
         return principal
 
     def principal_for_token_id(self, token_id: str) -> Principal:
-        """The principal of a token named by id (bearer JWTs issued for it); rejected if revoked or expired."""
+        """The principal of a token named by id (bearer JWTs issued for it); rejected if revoked or
+        expired."""
         with self.engine.connect() as conn:
             row = conn.execute(select(ApiToken).where(ApiToken.id == token_id)).first()
             if row is None:
@@ -709,7 +710,8 @@ class Accounts:
         return Principal("reviewer", "reviewer", False, {}, None, row.id, expires, row.reviewer_doi, pins)
 
     def principal_for_user(self, name: str) -> Principal:
-        """The user ``name`` with their roles (bearer JWTs issued to a password login); rejected if disabled."""
+        """The user ``name`` with their roles (bearer JWTs issued to a password login); rejected if
+        disabled."""
         if not name:
             return ANONYMOUS
         with self.engine.connect() as conn:

@@ -86,7 +86,10 @@ class CrateReference:
     def absent(self) -> str:
         """The refusal, the same words whether the manifest is missing or hidden from the pusher."""
         if self.role == "step":
-            return f"step {self.name!r}: image {self.repository}@{self.digest} is not in this registry (push it first)"
+            return (
+                f"step {self.name!r}: image {self.repository}@{self.digest} "
+                "is not in this registry (push it first)"
+            )
         label = f"{self.role} {self.name!r}:" if self.name is not None else self.role
         return f"{label} {self.repository}@{self.digest} is not in this registry"
 

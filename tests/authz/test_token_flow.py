@@ -57,7 +57,10 @@ def test_challenge_points_at_the_token_endpoint(app: Any) -> None:
 
 def test_token_grants_what_the_principal_holds(app: Any) -> None:
     c = app.test_client()
-    scope = "scope=repository:lab/x:pull,push,delete&scope=repository:pub/x:pull,push&scope=repository:other/y:pull"
+    scope = (
+        "scope=repository:lab/x:pull,push,delete&scope=repository:pub/x:pull,push"
+        "&scope=repository:other/y:pull"
+    )
     claims = _claims(c.get(f"/token?service=sciregistry&{scope}", headers=basic("bob", PW["bob"])))
     assert claims["sub"] == "bob" and claims["aud"] == "sciregistry" and claims["iss"] == "sciregistry"
     assert claims["exp"] - claims["iat"] == 600

@@ -189,8 +189,8 @@ def test_errors_are_one_line_and_exit_1(registry: Registry, tmp_path: Path) -> N
     )
     res = invoke("dataset", "push", "cli/no-host:v1", str(tmp_path))
     assert res.exit_code == 1 and res.stderr.strip() == (
-        "error: 'cli/no-host:v1' names no registry: write it as HOST:PORT/cli/no-host:v1 (the form the registry "
-        "prints), or add --registry URL"
+        "error: 'cli/no-host:v1' names no registry: write it as HOST:PORT/cli/no-host:v1 "
+        "(the form the registry prints), or add --registry URL"
     )
     # the advice is true: the same reference with --registry goes to that registry
     res = invoke("pull", "cli/err:missing", str(tmp_path / "y"), "--registry", registry.url)

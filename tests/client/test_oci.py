@@ -89,7 +89,8 @@ MEMORY_SCRIPT = textwrap.dedent("""
     reg.download_blob("lab-x/memory", desc.digest, dest)
     after_pull = rss_kib("VmHWM")
     print(json.dumps({"digest": desc.digest, "push_growth_kib": after_push - base,
-                      "pull_growth_kib": after_pull - base_pull, "patches": reg.transport.request_counts["PATCH"]}))
+                      "pull_growth_kib": after_pull - base_pull,
+                      "patches": reg.transport.request_counts["PATCH"]}))
 """)
 
 

@@ -146,7 +146,8 @@ def _diff_id(blob: bytes, media_type: str) -> str:
 def _write_image(
     lay: _Layout, architecture: str, busybox: Path | None, annotations: dict[str, str] | None
 ) -> tuple[dict[str, Any], bytes, list[str], bool]:
-    """Write layers, config and manifest blobs; return (descriptor, manifest bytes, blob digests, busybox?)."""
+    """Write layers, config and manifest blobs; return (descriptor, manifest bytes, blob digests,
+    busybox?)."""
     layers, has_busybox = _layers(busybox)
     layer_descs = [lay.put(blob, mt) for blob, mt in layers]
     config = {

@@ -82,7 +82,10 @@ def test_doi_and_url_shape(attrs: dict[str, Any]) -> None:
     attrs["doi"] = "10.5072/A1B2-C3D4"
     attrs["url"] = "reg.example/doi/x"
     assert validate_metadata(attrs) == [
-        "$.doi: '10.5072/A1B2-C3D4' must be lower-case (DOIs are case-insensitive; sciregistry stores them lower-case)",
+        (
+            "$.doi: '10.5072/A1B2-C3D4' must be lower-case (DOIs are case-insensitive; "
+            "sciregistry stores them lower-case)"
+        ),
         "$.url: 'reg.example/doi/x' is not a 'uri'",
     ]
     attrs["url"] = "ftp://reg.example/doi/x"
@@ -100,8 +103,8 @@ def test_orcid_check_digit(attrs: dict[str, Any]) -> None:
     attrs["creators"][0]["nameIdentifiers"][0]["nameIdentifier"] = "https://orcid.org/0000-0002-1825-0098"
     assert validate_metadata(attrs) == [
         (
-            "$.creators[0].nameIdentifiers[0].nameIdentifier: ORCID iD 'https://orcid.org/0000-0002-1825-0098' "
-            "has a wrong check digit (expected 7)"
+            "$.creators[0].nameIdentifiers[0].nameIdentifier: "
+            "ORCID iD 'https://orcid.org/0000-0002-1825-0098' has a wrong check digit (expected 7)"
         ),
     ]
 
@@ -138,7 +141,10 @@ def test_related_identifier_values(attrs: dict[str, Any]) -> None:
     )
     assert validate_metadata(attrs) == [
         "$.relatedIdentifiers[1].relatedIdentifier: 'not a url' is not an absolute http(s) URL",
-        "$.relatedIdentifiers[4].relatedIdentifier: 'https://doi.org/10.5072/x' is not a bare DOI (10.xxxx/...)",
+        (
+            "$.relatedIdentifiers[4].relatedIdentifier: 'https://doi.org/10.5072/x' "
+            "is not a bare DOI (10.xxxx/...)"
+        ),
     ]
 
 

@@ -64,7 +64,10 @@ def test_links_round_trip() -> None:
 
 
 def test_parse_links_tolerates_commas_in_quotes_and_multiple_rels() -> None:
-    header = '<https://a.example/x>; rel="item describedby"; type="text/plain; charset=\\"a,b\\"", <https://b>; rel=author'
+    header = (
+        '<https://a.example/x>; rel="item describedby"; type="text/plain; charset=\\"a,b\\"", '
+        "<https://b>; rel=author"
+    )
     got = parse_links(header)
     assert got == [
         Link("https://a.example/x", "item", 'text/plain; charset="a,b"'),

@@ -31,7 +31,9 @@ def make_run(**changes: object) -> RunRecord:
     fields: dict[str, object] = {
         "name": "count reads",
         "image": ImageRef("registry.example.org", "lab/pipeline", "1.2", f"sha256:{IMAGE_HEX}"),
-        "command": "count --min-q {min_quality} --mode {mode} --ratio {ratio} --paired {paired} /in/reads/ -o /out/",
+        "command": (
+            "count --min-q {min_quality} --mode {mode} --ratio {ratio} --paired {paired} /in/reads/ -o /out/"
+        ),
         "parameters": [
             Parameter("min_quality", 20),
             Parameter("mode", "fast"),

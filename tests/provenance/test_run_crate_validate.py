@@ -83,7 +83,10 @@ def test_unknown_context_is_a_problem_not_a_download(crate: CrateFiles, no_netwo
         ),
         (
             lambda d, g: g[IMAGE_ID].__setitem__("sha256", f"sha256:{IMAGE_HEX}"),
-            f"ContainerImage '{IMAGE_ID}': sha256 must be the bare 64-hex manifest digest, got 'sha256:{IMAGE_HEX}'",
+            (
+                f"ContainerImage '{IMAGE_ID}': sha256 must be the bare 64-hex manifest digest, "
+                f"got 'sha256:{IMAGE_HEX}'"
+            ),
         ),
         (
             lambda d, g: g["#run"].__setitem__("actionStatus", "http://schema.org/FailedActionStatus"),
@@ -148,7 +151,10 @@ def test_truncated_crate_is_broken_json(crate: CrateFiles) -> None:
     [
         (
             lambda d: d["parameters"][0].__setitem__("value", 21),
-            "parameter 'min_quality' differs: ro-crate-metadata.json has 20 (integer), sciregistry-run.json has 21 (integer)",
+            (
+                "parameter 'min_quality' differs: ro-crate-metadata.json has 20 (integer), "
+                "sciregistry-run.json has 21 (integer)"
+            ),
         ),
         (
             lambda d: d["parameters"].pop(),
@@ -160,7 +166,8 @@ def test_truncated_crate_is_broken_json(crate: CrateFiles) -> None:
         (
             lambda d: d["image"].__setitem__("digest", "sha256:" + "0" * 64),
             (
-                f"image digest differs: ro-crate-metadata.json has sha256:{IMAGE_HEX} (sha256 of ContainerImage), "
+                f"image digest differs: ro-crate-metadata.json has sha256:{IMAGE_HEX} "
+                "(sha256 of ContainerImage), "
                 f"sciregistry-run.json has 'sha256:{'0' * 64}'"
             ),
         ),
@@ -168,7 +175,8 @@ def test_truncated_crate_is_broken_json(crate: CrateFiles) -> None:
             lambda d: d["outputs"][0].__setitem__("size", 1),
             (
                 "output 'counts.tsv' differs: ro-crate-metadata.json has "
-                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 / 1234 bytes, sciregistry-run.json has "
+                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 / 1234 bytes, "
+                "sciregistry-run.json has "
                 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 / 1 bytes"
             ),
         ),

@@ -93,8 +93,8 @@ def test_registry_refuses_an_image_without_digest_and_a_failed_step(tmp_path: Pa
     run, problems, _ = read_workflow_crate(doc)
     assert run is None
     assert (
-        "step 'RNG (1)' failed (actionStatus http://schema.org/FailedActionStatus): a result needs every step "
-        "to have completed" in problems
+        "step 'RNG (1)' failed (actionStatus http://schema.org/FailedActionStatus): "
+        "a result needs every step to have completed" in problems
     )
     assert (
         "step 'RNG (2)': container image 127.0.0.1:5000/lab/rng:1.0 is not pinned by a sha256 digest "

@@ -1,8 +1,9 @@
 """One live registry (gunicorn, two workers, authentication on) shared by the security tests.
 
-On SQLite and, when reachable, on PostgreSQL. Users ``alice`` and ``bob`` each own their private personal namespace; ``admin`` is the
-administrator. Every caller signs in with an API token (``Authorization: Bearer sr_...``), so no
-test pays for Argon2. Tests that change visibility or roles use repositories of their own.
+On SQLite and, when reachable, on PostgreSQL. Users ``alice`` and ``bob`` each own their private
+personal namespace; ``admin`` is the administrator. Every caller signs in with an API token
+(``Authorization: Bearer sr_...``), so no test pays for Argon2. Tests that change visibility or
+roles use repositories of their own.
 """
 
 from __future__ import annotations

@@ -209,7 +209,9 @@ def test_foreign_sboms() -> None:
                     {
                         "referenceCategory": "PACKAGE-MANAGER",
                         "referenceType": "purl",
-                        "referenceLocator": "pkg:apk/alpine/busybox@1.36.1-r2?arch=x86_64&distro=alpine-3.18.4",
+                        "referenceLocator": (
+                            "pkg:apk/alpine/busybox@1.36.1-r2?arch=x86_64&distro=alpine-3.18.4"
+                        ),
                     }
                 ],
             }

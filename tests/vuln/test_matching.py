@@ -127,8 +127,8 @@ def test_image_findings_dpkg_apk_python() -> None:
         ("{", "not JSON"),
         (
             (
-                '{"id": "X", "modified": "2020", "affected": [{"package": {"ecosystem": "PyPI", "name": "a"}, '
-                '"ranges": [{"type": "ECOSYSTEM", "events": [{"bogus": "1"}]}]}]}'
+                '{"id": "X", "modified": "2020", "affected": [{"package": {"ecosystem": "PyPI", '
+                '"name": "a"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"bogus": "1"}]}]}]}'
             ),
             "unknown range event",
         ),

@@ -351,7 +351,8 @@ def test_phone_width_has_no_horizontal_scroll(browser: Any, site: Site) -> None:
             )
             wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
                 .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-                .slice(0, 5).map(e => e.tagName + '.' + e.className + ': ' + (e.textContent || '').slice(0, 60))""")
+                .slice(0, 5)
+                .map(e => e.tagName + '.' + e.className + ': ' + (e.textContent || '').slice(0, 60))""")
             assert overflow <= 0, (path, overflow, wide)
     finally:
         context.close()

@@ -2,7 +2,8 @@
 
     lab/pipeline:img-v1   lab/reads:reads-v1   lab/results (run "count reads v1", DOI)   private (alice)
     pub/results (run "count reads v2": image and dataset from lab)                      public (alice)
-    pub/tools:img-v3, pub/data:reads-v3, pub/out (run "count reads v3", DOI)             public, all public inputs
+    pub/tools:img-v3, pub/data:reads-v3, pub/out (run "count reads v3", DOI)             public, all public
+                                                                                         inputs
 
 Users: alice (owns lab and pub), bob (no roles), root (administrator).
 """

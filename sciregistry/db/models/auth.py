@@ -34,7 +34,8 @@ class User(Base):
 
 
 class Namespace(Base):
-    """The first path component of repository names; ``public`` is the default visibility of its repositories."""
+    """The first path component of repository names; ``public`` is the default visibility of its
+    repositories."""
 
     __tablename__ = "namespaces"
 

@@ -1,4 +1,5 @@
-"""workflow runs: one row per step (image digest, command or tool, parameters, files) and the workflow definition
+"""workflow runs: one row per step (image digest, command or tool, parameters, files) and the workflow
+definition
 
 Revision ID: 0009_workflows
 Revises: 0006_login_failures

@@ -20,7 +20,8 @@ depends_on = None
 
 _SQLITE = [
     (
-        "CREATE VIRTUAL TABLE search_fts USING fts5(title, body, content='search_entries', content_rowid='id', "
+        "CREATE VIRTUAL TABLE search_fts USING fts5(title, body, content='search_entries', "
+        "content_rowid='id', "
         "tokenize='unicode61 remove_diacritics 2')"
     ),
     (
@@ -29,11 +30,13 @@ _SQLITE = [
     ),
     (
         "CREATE TRIGGER search_entries_ad AFTER DELETE ON search_entries BEGIN "
-        "INSERT INTO search_fts(search_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); END"
+        "INSERT INTO search_fts(search_fts, rowid, title, body) "
+        "VALUES ('delete', old.id, old.title, old.body); END"
     ),
     (
         "CREATE TRIGGER search_entries_au AFTER UPDATE ON search_entries BEGIN "
-        "INSERT INTO search_fts(search_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); "
+        "INSERT INTO search_fts(search_fts, rowid, title, body) "
+        "VALUES ('delete', old.id, old.title, old.body); "
         "INSERT INTO search_fts(rowid, title, body) VALUES (new.id, new.title, new.body); END"
     ),
 ]

@@ -41,10 +41,16 @@ BEGIN
     ON CONFLICT (digest) DO UPDATE SET runs = run_ancestor_counts.runs + EXCLUDED.runs;
     RETURN NULL;
 END $$""",
-    """CREATE TRIGGER run_ancestors_counted_add AFTER INSERT ON run_ancestors
-    REFERENCING NEW TABLE AS run_ancestors_added FOR EACH STATEMENT EXECUTE FUNCTION run_ancestor_counts_add()""",
-    """CREATE TRIGGER run_ancestors_counted_remove AFTER DELETE ON run_ancestors
-    REFERENCING OLD TABLE AS run_ancestors_removed FOR EACH STATEMENT EXECUTE FUNCTION run_ancestor_counts_remove()""",
+    (
+        "CREATE TRIGGER run_ancestors_counted_add AFTER INSERT ON run_ancestors\n"
+        "    REFERENCING NEW TABLE AS run_ancestors_added FOR EACH STATEMENT "
+        "EXECUTE FUNCTION run_ancestor_counts_add()"
+    ),
+    (
+        "CREATE TRIGGER run_ancestors_counted_remove AFTER DELETE ON run_ancestors\n"
+        "    REFERENCING OLD TABLE AS run_ancestors_removed FOR EACH STATEMENT "
+        "EXECUTE FUNCTION run_ancestor_counts_remove()"
+    ),
 ]
 SQLITE_TRIGGERS = [
     """CREATE TRIGGER run_ancestors_counted_add AFTER INSERT ON run_ancestors BEGIN
@@ -69,7 +75,8 @@ def upgrade() -> None:
             "LOCK TABLE run_ancestors IN SHARE MODE"
         )  # no admission between the backfill and the triggers
     op.execute(
-        "INSERT INTO run_ancestor_counts (digest, runs) SELECT digest, count(*) FROM run_ancestors GROUP BY digest"
+        "INSERT INTO run_ancestor_counts (digest, runs) "
+        "SELECT digest, count(*) FROM run_ancestors GROUP BY digest"
     )
     for stmt in PG_TRIGGERS if dialect == "postgresql" else SQLITE_TRIGGERS:
         op.execute(stmt)
