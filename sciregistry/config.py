@@ -302,7 +302,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"log_format must be 'plain' or 'json', not {cfg.log_format!r}")
     if cfg.metrics_bind:
         host, sep, port = cfg.metrics_bind.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise ConfigError(f"metrics_bind must be host:port, not {cfg.metrics_bind!r}")
     if cfg.workers < 1 or cfg.threads < 1:
         raise ConfigError("workers and threads must be at least 1")

@@ -489,7 +489,7 @@ def from_datacite_json(doc: Mapping[str, Any]) -> DoiMetadata:
         title=main[0].get("title", "") if main else "",
         creators=creators,
         publisher=publisher or "",
-        publication_year=int(str(year)) if str(year).isdigit() else 0,
+        publication_year=int(str(year)) if str(year).isascii() and str(year).isdigit() else 0,
         url=a.get("url") or "",
         resource_type_general=types.get("resourceTypeGeneral", ""),
         resource_type=types.get("resourceType", ""),

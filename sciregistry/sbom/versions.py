@@ -25,6 +25,12 @@ from packaging.version import Version as Pep440Version
 
 # --- Debian ------------------------------------------------------------------------------------------------
 
+
+def _isnum(s: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses): versions come from images."""
+    return s.isascii() and s.isdigit()
+
+
 _DEB_RE = re.compile(r"^(?:(\d+):)?([0-9A-Za-z.+~:-]*?)(?:-([0-9A-Za-z.+~]+))?$")
 
 
@@ -37,11 +43,11 @@ def _deb_part(s: str) -> tuple[Any, ...]:
     i, n = 0, len(s)
     while i < n:
         j = i
-        while j < n and not s[j].isdigit():
+        while j < n and not _isnum(s[j]):
             j += 1
         lex = (*tuple(-1 if c == "~" else ord(c) if c.isalpha() else ord(c) + 256 for c in s[i:j]), 0)
         k = j
-        while k < n and s[k].isdigit():
+        while k < n and _isnum(s[k]):
             k += 1
         out.append(lex)
         out.append(int(s[j:k]) if k > j else 0)
@@ -57,7 +63,7 @@ def deb_key(version: str) -> tuple[Any, ...]:
     """Debian policy 5.6.12 ordering of ``[epoch:]upstream[-revision]`` (checked against
     python-debian's implementation in the tests)."""
     m = _DEB_RE.match(version.strip())
-    if not m or not m.group(2) or not m.group(2)[0].isdigit():
+    if not m or not m.group(2) or not _isnum(m.group(2)[0]):
         raise ValueError(f"invalid Debian version {version!r}")
     epoch, upstream, revision = m.groups()
     return (int(epoch or 0), _deb_part(upstream), _deb_part(revision or ""))
@@ -129,7 +135,7 @@ def _rpmvercmp(a: str, b: str) -> int:
             continue
         if ia >= len(a) or ib >= len(b):
             break
-        numeric = a[ia].isdigit()
+        numeric = _isnum(a[ia])
         ja, jb = ia, ib
         pred = str.isdigit if numeric else str.isalpha
         while ja < len(a) and pred(a[ja]):
@@ -155,7 +161,7 @@ def _evr(v: str) -> tuple[int, str, str]:
     epoch, sep, rest = v.partition(":")
     if not sep:
         epoch, rest = "0", v
-    if not epoch.isdigit():
+    if not _isnum(epoch):
         raise ValueError(f"invalid rpm epoch in {v!r}")
     version, _, release = rest.partition("-")
     return int(epoch), version, release
@@ -187,7 +193,7 @@ def semver_key(version: str) -> tuple[Any, ...]:
     if pre is None:
         pre_key: tuple[Any, ...] = (1,)
     else:
-        pre_key = (0, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split(".")))
+        pre_key = (0, tuple((0, int(p), "") if _isnum(p) else (1, 0, p) for p in pre.split(".")))
     return (int(major), int(minor), int(patch), pre_key)
 
 
@@ -213,7 +219,7 @@ def conda_key(version: str) -> tuple[Any, ...]:
     epoch = 0
     if "!" in v:
         e, v = v.split("!", 1)
-        if not e.isdigit():
+        if not _isnum(e):
             raise ValueError(f"invalid conda epoch in {version!r}")
         epoch = int(e)
     v, _, local = v.partition("+")
@@ -222,7 +228,7 @@ def conda_key(version: str) -> tuple[Any, ...]:
         out: list[Any] = []
         for part in re.split(r"[._-]", s.replace("_", ".")):
             for tok in re.findall(r"\d+|[a-z]+", part) or ["0"]:
-                if tok.isdigit():
+                if _isnum(tok):
                     out.append((2, int(tok), ""))
                 elif tok == "dev":
                     out.append((0, 0, tok))

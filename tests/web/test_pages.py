@@ -352,6 +352,8 @@ def test_bad_input_gets_an_html_error_not_a_500(world: World) -> None:
         "/r/UPPER/case",
         "/repositories/pub?page=0",
         "/datasets?page=-1",
+        "/datasets?page=%C2%B2",  # "²": str.isdigit() says yes, int() says no
+        "/datasets?page=" + "9" * 40,
     ):
         resp = c.get(url)
         assert resp.status_code in (400, 404), (url, resp.status_code)

@@ -51,7 +51,8 @@ def registry_host() -> str:
 
 def _page_arg(name: str = "page", hi: int = 100_000) -> int:
     raw = request.args.get(name, "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= hi:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses (a 500)
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= hi:
         raise BadRequest(f"{name} must be a number between 1 and {hi}")
     return int(raw)
 
