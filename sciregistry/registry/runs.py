@@ -18,10 +18,24 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, Text, and_, func, literal, or_, select, text, union_all
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from sciregistry import provenance
@@ -339,26 +353,27 @@ class RunIndex(NoHooks):
         return out
 
     def _index_workflow(self, session: Session, run_id: int, run: Any) -> None:
+        views = []
         for n, step in enumerate(run.steps):
-            session.add(
-                RunStep(
-                    run_id=run_id,
-                    position=n,
-                    name=step.name,
-                    image_registry=step.image.registry,
-                    image_repository=step.image.name,
-                    image_tag=step.image.tag,
-                    image_digest=step.image.digest,
-                    command=step.command,
-                    parameters=json.dumps(
-                        [{"name": p.name, "value": p.value, "type": p.type} for p in step.parameters]
-                    ),
-                    inputs=json.dumps([_file_view(f) for f in step.inputs]),
-                    outputs=json.dumps([_file_view(f) for f in step.outputs]),
-                    started=step.started,
-                    ended=step.ended,
-                )
+            row = RunStep(
+                run_id=run_id,
+                position=n,
+                name=step.name,
+                image_registry=step.image.registry,
+                image_repository=step.image.name,
+                image_tag=step.image.tag,
+                image_digest=step.image.digest,
+                command=step.command,
+                parameters=json.dumps(
+                    [{"name": p.name, "value": p.value, "type": p.type} for p in step.parameters]
+                ),
+                inputs=json.dumps([_file_view(f) for f in step.inputs]),
+                outputs=json.dumps([_file_view(f) for f in step.outputs]),
+                started=step.started,
+                ended=step.ended,
             )
+            session.add(row)
+            views.append(_step_view(row))
         wf = run.workflow
         session.add(
             RunWorkflow(
@@ -368,6 +383,7 @@ class RunIndex(NoHooks):
                 sha256=wf.sha256,
                 size=wf.size,
                 input_files=json.dumps([_file_view(f) for f in run.input_files]),
+                steps=json.dumps(views),
             )
         )
 
@@ -500,6 +516,7 @@ RUN_COLUMNS = (
     RunWorkflow.sha256.label("workflow_sha256"),
     RunWorkflow.size.label("workflow_size"),
     RunWorkflow.input_files.label("workflow_input_files"),
+    RunWorkflow.steps.label("workflow_steps"),
 )
 
 
@@ -520,9 +537,15 @@ class RunQueries:
         self.sessions = sessions
 
     # --- views ---
-    def _views(self, s: Session, runs: Sequence[Any]) -> list[dict[str, Any]]:
+    def _views(
+        self,
+        s: Session,
+        runs: Sequence[Any],
+        artifacts: dict[tuple[str, str], tuple[bool, str | None]] | None = None,
+    ) -> list[dict[str, Any]]:
         """The API view of ``runs`` (rows of :func:`_run_rows`): one more statement for their
-        parameters, inputs and outputs together, and one for the steps of the workflow runs among them."""
+        parameters, inputs and outputs together. ``artifacts``, when given, is filled with whether
+        the registry holds each input and its artifact type: {(repository, digest): (held, type)}."""
         if not runs:
             return []
         ids = [r.id for r in runs]
@@ -531,40 +554,22 @@ class RunQueries:
         outputs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
         # plain rows, not ORM objects: a page of 100 runs has about 700 child rows (3-4x faster)
         row: Any
-        for row in s.execute(_children(ids)):
-            kind, run_id, a, b, c, size = row
+        for row in s.execute(_children(ids, artifacts is not None)):
+            kind, run_id, a, b, c, size, held, artifact_type = row
             if kind == 0:
                 params[run_id].append({"name": a, "value": _decode(b, c), "type": b})
             elif kind == 1:
                 inputs[run_id].append({"name": a, "repository": b, "digest": c})
+                if artifacts is not None:
+                    artifacts[b, c] = (held is not None, artifact_type)
             else:
                 outputs[run_id].append({"path": a, "sha256": b, "size": size})
-        steps: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        workflow_ids = [r.id for r in runs if r.workflow_path is not None]
-        if workflow_ids:  # steps are written with the workflow (RunIndex._index_workflow)
-            for st in s.execute(
-                select(*RunStep.__table__.c)
-                .where(RunStep.run_id.in_(workflow_ids))  # plain rows
-                .order_by(RunStep.run_id, RunStep.position)
-            ):
-                steps[st.run_id].append(
-                    {
-                        "position": st.position,
-                        "name": st.name,
-                        "command": st.command,
-                        "image": {
-                            "registry": st.image_registry,
-                            "repository": st.image_repository,
-                            "digest": st.image_digest,
-                            "tag": st.image_tag,
-                        },
-                        "parameters": json.loads(st.parameters),
-                        "inputs": json.loads(st.inputs),
-                        "outputs": json.loads(st.outputs),
-                        "started": st.started.isoformat() if st.started else None,
-                        "ended": st.ended.isoformat() if st.ended else None,
-                    }
-                )
+        # a workflow run's steps, rendered at admission (one document); from its run_steps rows for a
+        # run written without them (none once migration 0014 has run)
+        steps = {r.id: json.loads(r.workflow_steps) for r in runs if r.workflow_steps is not None}
+        unrendered = [r.id for r in runs if r.workflow_path is not None and r.workflow_steps is None]
+        if unrendered:
+            steps |= _steps_of(s, unrendered)
         return [
             {
                 "id": r.id,
@@ -594,7 +599,7 @@ class RunQueries:
                     if r.workflow_path is not None
                     else None
                 ),
-                "steps": steps[r.id] or [_one_step(r, params[r.id], outputs[r.id])],
+                "steps": steps.get(r.id) or [_one_step(r, params[r.id], outputs[r.id])],
                 "agent": {"name": r.agent_name, "orcid": r.agent_orcid} if r.agent_name else None,
                 "started": r.started.isoformat(),
                 "ended": r.ended.isoformat(),
@@ -638,9 +643,10 @@ class RunQueries:
         """Runs matching every given filter, newest first; returns (page, cursor of the next page)."""
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be between 1 and 1000")
-        q = _run_rows()
+        # the ids of the page first (index-only where the filters allow), then their rows
+        q = select(Run.id)
         if repository:
-            q = q.where(Repository.name == repository)
+            q = q.join(Repository, Repository.id == Run.repository_id).where(Repository.name == repository)
         if image:
             q = q.where(
                 or_(
@@ -671,9 +677,9 @@ class RunQueries:
             q = q.where(
                 Run.repository_id.in_(select(Repository.id).where(Repository.name.in_(list(visible))))
             )
-        q = q.order_by(Run.id.desc()).limit(limit + 1)
+        page = q.order_by(Run.id.desc()).limit(limit + 1).correlate(None)
         with self.sessions() as s:
-            rows = s.execute(q).all()
+            rows = s.execute(_run_rows().where(Run.id.in_(page)).order_by(Run.id.desc())).all()
             more = len(rows) > limit
             rows = rows[:limit]
             return self._views(s, rows), (rows[-1].id if more else None)
@@ -693,16 +699,12 @@ class RunQueries:
             reader = _LineageReader(self, s)
             reader.prefetch(repository, digest)
             node = reader.node(repository, digest, 0, set(), can_read)
-            node["downstream"] = self._downstream(s, digest, visible_to=can_read)
+            # the first 100 runs (by id) that used it, read with the first level
+            views = [reader.views[r.id] for r in reader.downstream]
+            node["downstream"] = (
+                views if can_read is None else [v for v in views if can_read(v["repository"])]
+            )
             return node
-
-    def _downstream(
-        self, s: Session, digest: str, limit: int = 100, visible_to: ReadCheck | None = None
-    ) -> list[dict[str, Any]]:
-        """The first ``limit`` runs (by id) that used ``digest``, as views."""
-        runs = s.execute(_dependent_runs(digest).order_by(RunAncestor.run_id).limit(limit)).all()
-        views = self._views(s, runs)
-        return views if visible_to is None else [v for v in views if visible_to(v["repository"])]
 
     def impact(
         self, digest: str, limit: int = 100, after: int | None = None, visible: Iterable[str] | None = None
@@ -768,11 +770,14 @@ class _LineageReader:
         self.held: set[tuple[str, str]] = set()  # (repository, digest) the registry holds
         self.runs: dict[str, Any] = {}  # digest: the row of the run behind it, or None
         self.views: dict[int, dict[str, Any]] = {}  # run id: view
+        self.downstream: list[Any] = []  # rows of the runs that used the root (the first 100 by id)
+        #: whether the registry holds each input of the runs read so far, and its artifact type
+        self.inputs: dict[tuple[str, str], tuple[bool, str | None]] = {}
 
-    def prefetch(self, repository: str, digest: str) -> None:
+    def prefetch(self, repository: str, digest: str, downstream: int = 100) -> None:
         level = [(repository, digest)]
         for depth in range(MAX_DEPTH + 1):
-            self.read(level)
+            self.read(level, downstream_of=digest if depth == 0 else None, downstream=downstream)
             if depth == MAX_DEPTH:
                 break
             nxt: list[tuple[str, str]] = []
@@ -788,36 +793,62 @@ class _LineageReader:
                 break
             level = nxt
 
-    def read(self, keys: list[tuple[str, str]]) -> None:
-        """Artifact types, runs and views of the subjects ``keys`` (those not read yet)."""
+    def read(
+        self, keys: list[tuple[str, str]], downstream_of: str | None = None, downstream: int = 0
+    ) -> None:
+        """Artifact types, runs and views of the subjects ``keys`` (those not read yet); with
+        ``downstream_of``, in the same statements the first ``downstream`` runs that used it."""
         keys = [k for k in keys if k not in self.artifacts]
         if not keys:
             return
+        unknown = []
         for k in keys:
-            self.artifacts[k] = None
+            held, self.artifacts[k] = self.inputs.get(k, (False, None))
+            if held:
+                self.held.add(k)
+            elif k not in self.inputs:
+                unknown.append(k)
+        if unknown:  # the root (an input's were read with its run's view)
+            for name, d, artifact_type in self.s.execute(
+                select(Repository.name, Manifest.digest, Manifest.artifact_type)
+                .join(Repository, Repository.id == Manifest.repository_id)
+                .where(
+                    Manifest.digest.in_(sorted({d for _, d in unknown})),
+                    Repository.name.in_(sorted({r for r, _ in unknown})),
+                )
+            ):
+                if (name, d) in unknown:
+                    self.artifacts[name, d] = artifact_type
+                    self.held.add((name, d))
         digests = sorted({d for _, d in keys})
-        for name, d, artifact_type in self.s.execute(
-            select(Repository.name, Manifest.digest, Manifest.artifact_type)
-            .join(Repository, Repository.id == Manifest.repository_id)
-            .where(Manifest.digest.in_(digests), Repository.name.in_(sorted({r for r, _ in keys})))
-        ):
-            if (name, d) in self.artifacts:
-                self.artifacts[name, d] = artifact_type
-                self.held.add((name, d))
         todo = [d for d in digests if d not in self.runs]
-        if not todo:
+        if not todo and downstream_of is None:
             return
-        # the newest run that produced each digest, else the newest run its crate describes
+        # the newest run that produced each digest, else the newest run its crate describes: the two
+        # index lookups (and the dependent runs) as one statement
+        arms = [
+            _run_rows().add_columns(literal(0).label("match")).where(Run.result_digest.in_(todo)),
+            _run_rows().add_columns(literal(1).label("match")).where(Run.crate_digest.in_(todo)),
+        ]
+        if downstream_of is not None:
+            first = (
+                _dependent_runs(downstream_of)
+                .add_columns(literal(2).label("match"))
+                .order_by(RunAncestor.run_id)
+                .limit(downstream)
+                .subquery()
+            )
+            arms.append(select(*first.c))
         produced: dict[str, Any] = {}
         described: dict[str, Any] = {}
-        for rows, by, column in (
-            (produced, "result_digest", Run.result_digest),
-            (described, "crate_digest", Run.crate_digest),
-        ):
-            for r in self.s.execute(_run_rows().where(column.in_(todo))):
-                d = getattr(r, by)
-                if d not in rows or r.id > rows[d].id:
-                    rows[d] = r
+        for r in self.s.execute(union_all(*arms)):
+            if r.match == 2:
+                self.downstream.append(r)
+                continue
+            rows, d = (produced, r.result_digest) if r.match == 0 else (described, r.crate_digest)
+            if d not in rows or r.id > rows[d].id:
+                rows[d] = r
+        self.downstream.sort(key=lambda r: r.id)
         found = []
         for d in todo:
             run = produced.get(d) or described.get(d)
@@ -825,7 +856,11 @@ class _LineageReader:
             if run is not None and run.id not in self.views:
                 found.append(run)
                 self.views[run.id] = {}  # placeholder, filled below
-        for r, view in zip(found, self.queries._views(self.s, found), strict=True):
+        for run in self.downstream:
+            if run.id not in self.views:
+                found.append(run)
+                self.views[run.id] = {}
+        for r, view in zip(found, self.queries._views(self.s, found, self.inputs), strict=True):
             self.views[r.id] = view
 
     def node(
@@ -858,16 +893,90 @@ class _LineageReader:
         return {"subject": subject, "produced_by": view, "inputs": inputs}
 
 
+def _step_view(st: Any) -> dict[str, Any]:
+    """The API view of a workflow step (a ``run_steps`` row, or the RunStep being admitted)."""
+    return {
+        "position": st.position,
+        "name": st.name,
+        "command": st.command,
+        "image": {
+            "registry": st.image_registry,
+            "repository": st.image_repository,
+            "digest": st.image_digest,
+            "tag": st.image_tag,
+        },
+        "parameters": json.loads(st.parameters),
+        "inputs": json.loads(st.inputs),
+        "outputs": json.loads(st.outputs),
+        "started": _utc_iso(st.started),
+        "ended": _utc_iso(st.ended),
+    }
+
+
+def _utc_iso(t: datetime | None) -> str | None:
+    """As the column gives it back: in UTC (a UTCDateTime stores UTC and returns it tz-aware)."""
+    return t.astimezone(UTC).isoformat() if t is not None else None
+
+
+def _steps_of(s: Session | Connection, run_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The step views of the workflow runs ``run_ids``, from their ``run_steps`` rows."""
+    steps: dict[int, list[dict[str, Any]]] = {i: [] for i in run_ids}
+    for st in s.execute(
+        select(*RunStep.__table__.c)  # plain rows
+        .where(RunStep.run_id.in_(run_ids))
+        .order_by(RunStep.run_id, RunStep.position)
+    ):
+        steps[st.run_id].append(_step_view(st))
+    return steps
+
+
+def render_step_views(conn: Connection, batch: int = 200) -> int:
+    """Fill ``run_workflows.steps`` of the workflow runs that lack it from their ``run_steps`` rows
+    (migration 0014, and bulk-built benchmark indexes). Returns how many runs were rendered."""
+    table = RunWorkflow.__table__
+    done = 0
+    while True:
+        ids: list[int] = list(
+            conn.execute(
+                select(table.c.run_id).where(table.c.steps.is_(None)).order_by(table.c.run_id).limit(batch)
+            ).scalars()
+        )
+        if not ids:
+            return done
+        conn.execute(
+            update(RunWorkflow)
+            .where(table.c.run_id == bindparam("b_run_id"))
+            .values(steps=bindparam("b_steps")),
+            [{"b_run_id": i, "b_steps": json.dumps(v)} for i, v in _steps_of(conn, ids).items()],
+        )
+        done += len(ids)
+
+
 def _dependent_runs(digest: str) -> Select[Any]:
     """Runs (rows of :func:`_run_rows`) that used ``digest`` (as image, image index, step image or
     input), transitively: one range of the ancestry table written at admission, joined to the runs."""
     return _run_rows().join(RunAncestor, and_(RunAncestor.run_id == Run.id, RunAncestor.digest == digest))
 
 
-def _children(ids: list[int]) -> Any:
+def _children(ids: list[int], artifacts: bool = False) -> Any:
     """Parameters (kind 0), inputs (1) and outputs (2) of the runs ``ids`` in one statement, each kind
-    in run order and then by name (path): (kind, run_id, name or path, then three columns)."""
-    none_text = literal(None, Text)
+    in run order and then by name (path): (kind, run_id, name or path, two more columns, size, held,
+    artifact_type). With ``artifacts``, an input's ``held`` (the manifest's id, None if this registry
+    has no such manifest) and artifact type, from the same statement (lineage's next level)."""
+    none_text, none_int = literal(None, Text), literal(None, BigInteger)
+    inputs = select(
+        literal(1), RunInput.run_id, RunInput.name, RunInput.repository, RunInput.digest, none_int
+    ).where(RunInput.run_id.in_(ids))
+    if artifacts:
+        inputs = (
+            inputs.add_columns(Manifest.id, Manifest.artifact_type)
+            .outerjoin(Repository, Repository.name == RunInput.repository)
+            .outerjoin(
+                Manifest, and_(Manifest.repository_id == Repository.id, Manifest.digest == RunInput.digest)
+            )
+        )
+    else:
+        inputs = inputs.add_columns(none_int, none_text)
     return union_all(
         select(
             literal(0).label("kind"),
@@ -875,18 +984,20 @@ def _children(ids: list[int]) -> Any:
             RunParameter.name.label("a"),
             RunParameter.type.label("b"),
             RunParameter.value.label("c"),
-            literal(None, BigInteger).label("size"),
+            none_int.label("size"),
+            none_int.label("held"),
+            none_text.label("artifact_type"),
         ).where(RunParameter.run_id.in_(ids)),
+        inputs,
         select(
-            literal(1),
-            RunInput.run_id,
-            RunInput.name,
-            RunInput.repository,
-            RunInput.digest,
-            literal(None, BigInteger),
-        ).where(RunInput.run_id.in_(ids)),
-        select(
-            literal(2), RunOutput.run_id, RunOutput.path, RunOutput.sha256, none_text, RunOutput.size
+            literal(2),
+            RunOutput.run_id,
+            RunOutput.path,
+            RunOutput.sha256,
+            none_text,
+            RunOutput.size,
+            none_int,
+            none_text,
         ).where(RunOutput.run_id.in_(ids)),
     ).order_by(text("kind"), text("run_id"), text("a"))
 
