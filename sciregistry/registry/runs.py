@@ -757,11 +757,13 @@ class RunQueries:
 
 
 class _LineageReader:
-    """The rows of one lineage tree, read a level at a time (breadth first): per level one statement
-    for the subjects' artifact types, one for the runs behind them and the statements of their
-    views. :meth:`node` then assembles the tree depth-first from what was read, exactly as a
-    node-by-node walk would (the same ``seen`` and depth rules), falling back to reading a node
-    itself should the prefetch have missed it."""
+    """The rows of one lineage tree, read a level at a time (breadth first), two statements a level
+    however many nodes it has: the runs behind the level's digests (the newest producing run, else
+    the run a crate describes; with the root, also its first dependent runs), then their parameters,
+    inputs and outputs with whether the registry holds each input and its artifact type (the next
+    level's subjects). Only the root's artifact type is a statement of its own. :meth:`node` then
+    assembles the tree depth-first from what was read, exactly as a node-by-node walk would (the
+    same ``seen``, depth and access rules), reading a node itself should the prefetch have missed it."""
 
     def __init__(self, queries: RunQueries, session: Session) -> None:
         self.queries = queries
