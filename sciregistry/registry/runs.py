@@ -677,9 +677,9 @@ class RunQueries:
             q = q.where(
                 Run.repository_id.in_(select(Repository.id).where(Repository.name.in_(list(visible))))
             )
-        page = q.order_by(Run.id.desc()).limit(limit + 1).correlate(None)
+        page = q.order_by(Run.id.desc()).limit(limit + 1).subquery()
         with self.sessions() as s:
-            rows = s.execute(_run_rows().where(Run.id.in_(page)).order_by(Run.id.desc())).all()
+            rows = s.execute(_run_rows().join(page, page.c.id == Run.id).order_by(Run.id.desc())).all()
             more = len(rows) > limit
             rows = rows[:limit]
             return self._views(s, rows), (rows[-1].id if more else None)
