@@ -643,8 +643,12 @@ class RunQueries:
         """Runs matching every given filter, newest first; returns (page, cursor of the next page)."""
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be between 1 and 1000")
-        # the ids of the page first (index-only where the filters allow), then their rows
-        q = select(Run.id)
+        # the ids of the page first (index-only where the filters allow), then their rows; runs that took
+        # a dataset are walked from the dataset's index range, newest first, until the page is full
+        key = RunInput.run_id if dataset else Run.id
+        q = select(key.label("id"))
+        if dataset:
+            q = q.join(Run, Run.id == RunInput.run_id).where(RunInput.digest == dataset).distinct()
         if repository:
             q = q.join(Repository, Repository.id == Run.repository_id).where(Repository.name == repository)
         if image:
@@ -656,8 +660,6 @@ class RunQueries:
                     Run.image_index_digest.in_(_parents_of(image)),
                 )
             )
-        if dataset:
-            q = q.where(Run.id.in_(select(RunInput.run_id).where(RunInput.digest == dataset)))
         if parameter:
             cond = RunParameter.name == parameter
             if value is not None:
@@ -677,7 +679,7 @@ class RunQueries:
             q = q.where(
                 Run.repository_id.in_(select(Repository.id).where(Repository.name.in_(list(visible))))
             )
-        page = q.order_by(Run.id.desc()).limit(limit + 1).subquery()
+        page = q.order_by(key.desc()).limit(limit + 1).subquery()
         with self.sessions() as s:
             rows = s.execute(_run_rows().join(page, page.c.id == Run.id).order_by(Run.id.desc())).all()
             more = len(rows) > limit
