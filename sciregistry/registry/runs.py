@@ -18,10 +18,24 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from sciregistry import provenance
@@ -339,26 +353,27 @@ class RunIndex(NoHooks):
         return out
 
     def _index_workflow(self, session: Session, run_id: int, run: Any) -> None:
+        views = []
         for n, step in enumerate(run.steps):
-            session.add(
-                RunStep(
-                    run_id=run_id,
-                    position=n,
-                    name=step.name,
-                    image_registry=step.image.registry,
-                    image_repository=step.image.name,
-                    image_tag=step.image.tag,
-                    image_digest=step.image.digest,
-                    command=step.command,
-                    parameters=json.dumps(
-                        [{"name": p.name, "value": p.value, "type": p.type} for p in step.parameters]
-                    ),
-                    inputs=json.dumps([_file_view(f) for f in step.inputs]),
-                    outputs=json.dumps([_file_view(f) for f in step.outputs]),
-                    started=step.started,
-                    ended=step.ended,
-                )
+            row = RunStep(
+                run_id=run_id,
+                position=n,
+                name=step.name,
+                image_registry=step.image.registry,
+                image_repository=step.image.name,
+                image_tag=step.image.tag,
+                image_digest=step.image.digest,
+                command=step.command,
+                parameters=json.dumps(
+                    [{"name": p.name, "value": p.value, "type": p.type} for p in step.parameters]
+                ),
+                inputs=json.dumps([_file_view(f) for f in step.inputs]),
+                outputs=json.dumps([_file_view(f) for f in step.outputs]),
+                started=step.started,
+                ended=step.ended,
             )
+            session.add(row)
+            views.append(_step_view(row))
         wf = run.workflow
         session.add(
             RunWorkflow(
@@ -368,6 +383,7 @@ class RunIndex(NoHooks):
                 sha256=wf.sha256,
                 size=wf.size,
                 input_files=json.dumps([_file_view(f) for f in run.input_files]),
+                steps=json.dumps(views),
             )
         )
 
@@ -489,7 +505,29 @@ def _one_step(r: Run, params: list[dict[str, Any]], outputs: list[dict[str, Any]
     }
 
 
-RUN_COLUMNS = tuple(Run.__table__.c)  # a run as a plain row (cheaper to load than a Run object)
+#: a run as one plain row (cheaper to load than a Run object), with its repository's name and its
+#: workflow (NULLs for a single-image run) joined in: the view of a page of runs needs no further
+#: statement for either
+RUN_COLUMNS = (
+    *Run.__table__.c,
+    Repository.name.label("repository_name"),
+    RunWorkflow.language.label("workflow_language"),
+    RunWorkflow.path.label("workflow_path"),
+    RunWorkflow.sha256.label("workflow_sha256"),
+    RunWorkflow.size.label("workflow_size"),
+    RunWorkflow.input_files.label("workflow_input_files"),
+    RunWorkflow.steps.label("workflow_steps"),
+)
+
+
+def _run_rows() -> Select[Any]:
+    """SELECT of :data:`RUN_COLUMNS` (filter, order and limit it)."""
+    return (
+        select(*RUN_COLUMNS)
+        .select_from(Run)
+        .outerjoin(Repository, Repository.id == Run.repository_id)
+        .outerjoin(RunWorkflow, RunWorkflow.run_id == Run.id)
+    )
 
 
 class RunQueries:
@@ -499,78 +537,43 @@ class RunQueries:
         self.sessions = sessions
 
     # --- views ---
-    def _views(self, s: Session, runs: Sequence[Any]) -> list[dict[str, Any]]:
-        """The API view of ``runs`` (Run objects or rows of ``RUN_COLUMNS``)."""
+    def _views(
+        self,
+        s: Session,
+        runs: Sequence[Any],
+        artifacts: dict[tuple[str, str], tuple[bool, str | None]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The API view of ``runs`` (rows of :func:`_run_rows`): one more statement for their
+        parameters, inputs and outputs together. ``artifacts``, when given, is filled with whether
+        the registry holds each input and its artifact type: {(repository, digest): (held, type)}."""
         if not runs:
             return []
         ids = [r.id for r in runs]
-        repos = dict(
-            s.execute(
-                select(Repository.id, Repository.name).where(
-                    Repository.id.in_({r.repository_id for r in runs})
-                )
-            ).all()
-        )
         params: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        # plain rows, not ORM objects: a page of 100 runs has about 800 child rows (3-4x faster)
-        for p in s.execute(
-            select(RunParameter.run_id, RunParameter.name, RunParameter.type, RunParameter.value)
-            .where(RunParameter.run_id.in_(ids))
-            .order_by(RunParameter.run_id, RunParameter.name)
-        ):
-            params[p.run_id].append({"name": p.name, "value": _decode(p.type, p.value), "type": p.type})
         inputs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for i in s.execute(
-            select(RunInput.run_id, RunInput.name, RunInput.repository, RunInput.digest)
-            .where(RunInput.run_id.in_(ids))
-            .order_by(RunInput.run_id, RunInput.name)
-        ):
-            inputs[i.run_id].append({"name": i.name, "repository": i.repository, "digest": i.digest})
         outputs: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for o in s.execute(
-            select(RunOutput.run_id, RunOutput.path, RunOutput.sha256, RunOutput.size)
-            .where(RunOutput.run_id.in_(ids))
-            .order_by(RunOutput.run_id, RunOutput.path)
-        ):
-            outputs[o.run_id].append({"path": o.path, "sha256": o.sha256, "size": o.size})
-        steps: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for st in s.execute(
-            select(*RunStep.__table__.c)
-            .where(RunStep.run_id.in_(ids))  # plain rows
-            .order_by(RunStep.run_id, RunStep.position)
-        ):
-            steps[st.run_id].append(
-                {
-                    "position": st.position,
-                    "name": st.name,
-                    "command": st.command,
-                    "image": {
-                        "registry": st.image_registry,
-                        "repository": st.image_repository,
-                        "digest": st.image_digest,
-                        "tag": st.image_tag,
-                    },
-                    "parameters": json.loads(st.parameters),
-                    "inputs": json.loads(st.inputs),
-                    "outputs": json.loads(st.outputs),
-                    "started": st.started.isoformat() if st.started else None,
-                    "ended": st.ended.isoformat() if st.ended else None,
-                }
-            )
-        workflows = {
-            w.run_id: {
-                "language": w.language,
-                "path": w.path,
-                "sha256": w.sha256,
-                "size": w.size,
-                "input_files": json.loads(w.input_files),
-            }
-            for w in s.execute(select(RunWorkflow).where(RunWorkflow.run_id.in_(ids))).scalars()
-        }
+        # plain rows, not ORM objects: a page of 100 runs has about 700 child rows (3-4x faster)
+        row: Any
+        for row in s.execute(_children(ids, artifacts is not None)):
+            kind, run_id, a, b, c, size, held, artifact_type = row
+            if kind == 0:
+                params[run_id].append({"name": a, "value": _decode(b, c), "type": b})
+            elif kind == 1:
+                inputs[run_id].append({"name": a, "repository": b, "digest": c})
+                if artifacts is not None:
+                    artifacts[b, c] = (held is not None, artifact_type)
+            else:
+                outputs[run_id].append({"path": a, "sha256": b, "size": size})
+        # a workflow run's steps, rendered at admission (one document); from its run_steps rows for a
+        # run written without them (none once migration 0015 has run)
+        steps = {r.id: json.loads(r.workflow_steps) for r in runs if r.workflow_steps is not None}
+        unrendered = [r.id for r in runs if r.workflow_path is not None and r.workflow_steps is None]
+        if unrendered:
+            steps |= _steps_of(s, unrendered)
         return [
             {
                 "id": r.id,
-                "repository": repos.get(r.repository_id, ""),
+                "repository": r.repository_name or "",
                 "result_digest": r.result_digest,
                 "crate_digest": r.crate_digest,
                 "name": r.name,
@@ -585,8 +588,18 @@ class RunQueries:
                 "parameters": params[r.id],
                 "inputs": inputs[r.id],
                 "outputs": outputs[r.id],
-                "workflow": workflows.get(r.id),
-                "steps": steps[r.id] or [_one_step(r, params[r.id], outputs[r.id])],
+                "workflow": (
+                    {
+                        "language": r.workflow_language,
+                        "path": r.workflow_path,
+                        "sha256": r.workflow_sha256,
+                        "size": r.workflow_size,
+                        "input_files": json.loads(r.workflow_input_files),
+                    }
+                    if r.workflow_path is not None
+                    else None
+                ),
+                "steps": steps.get(r.id) or [_one_step(r, params[r.id], outputs[r.id])],
                 "agent": {"name": r.agent_name, "orcid": r.agent_orcid} if r.agent_name else None,
                 "started": r.started.isoformat() if r.started else None,
                 "ended": r.ended.isoformat() if r.ended else None,
@@ -597,7 +610,7 @@ class RunQueries:
 
     def get(self, run_id: int) -> dict[str, Any]:
         with self.sessions() as s:
-            r = s.get(Run, run_id) if 0 <= run_id <= RUN_ID_MAX else None
+            r = s.execute(_run_rows().where(Run.id == run_id)).first() if 0 <= run_id <= RUN_ID_MAX else None
             if r is None:
                 raise NotFound(f"run {run_id} not found")
             return self._views(s, [r])[0]
@@ -605,12 +618,11 @@ class RunQueries:
     def for_result(self, repository: str, digest: str) -> dict[str, Any] | None:
         with self.sessions() as s:
             r = s.execute(
-                select(Run)
-                .join(Repository, Repository.id == Run.repository_id)
+                _run_rows()
                 .where(Repository.name == repository, Run.result_digest == digest)
                 .order_by(Run.id.desc())
                 .limit(1)
-            ).scalar()
+            ).first()
             return self._views(s, [r])[0] if r else None
 
     def search(
@@ -631,7 +643,12 @@ class RunQueries:
         """Runs matching every given filter, newest first; returns (page, cursor of the next page)."""
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be between 1 and 1000")
-        q = select(Run)
+        # the ids of the page first (index-only where the filters allow), then their rows; runs that took
+        # a dataset are walked from the dataset's index range, newest first, until the page is full
+        key = RunInput.run_id if dataset else Run.id
+        q = select(key.label("id"))
+        if dataset:
+            q = q.join(Run, Run.id == RunInput.run_id).where(RunInput.digest == dataset).distinct()
         if repository:
             q = q.join(Repository, Repository.id == Run.repository_id).where(Repository.name == repository)
         if image:
@@ -643,8 +660,6 @@ class RunQueries:
                     Run.image_index_digest.in_(_parents_of(image)),
                 )
             )
-        if dataset:
-            q = q.where(Run.id.in_(select(RunInput.run_id).where(RunInput.digest == dataset)))
         if parameter:
             cond = RunParameter.name == parameter
             if value is not None:
@@ -664,102 +679,34 @@ class RunQueries:
             q = q.where(
                 Run.repository_id.in_(select(Repository.id).where(Repository.name.in_(list(visible))))
             )
-        q = q.order_by(Run.id.desc()).limit(limit + 1)
+        page = q.order_by(key.desc()).limit(limit + 1).subquery()
         with self.sessions() as s:
-            rows = s.execute(q.with_only_columns(*RUN_COLUMNS)).all()
+            rows = s.execute(_run_rows().join(page, page.c.id == Run.id).order_by(Run.id.desc())).all()
             more = len(rows) > limit
             rows = rows[:limit]
             return self._views(s, rows), (rows[-1].id if more else None)
 
     # --- lineage and impact ---
-    def lineage(
-        self,
-        repository: str,
-        digest: str,
-        depth: int = 0,
-        seen: set[str] | None = None,
-        session: Session | None = None,
-        can_read: ReadCheck | None = None,
-    ) -> dict[str, Any]:
+    def lineage(self, repository: str, digest: str, *, can_read: ReadCheck | None = None) -> dict[str, Any]:
         """What produced ``repository@digest``, recursively through inputs that are results.
 
         ``can_read`` (whether the caller may read a repository; None: everything) authorizes every
         node: an upstream artifact or run the caller may not read is a redacted node (its digest,
         no command, parameters, agent or further upstream). The caller must already have been
-        allowed to read ``repository``."""
-        if session is None:
-            with self.sessions() as s:
-                node = self.lineage(repository, digest, depth, set(), s, can_read)
-                node["downstream"] = self._downstream(s, digest, visible_to=can_read)
-                return node
-        s = session
-        seen = seen if seen is not None else set()
-        hidden = depth > 0 and can_read is not None and not can_read(repository)
-        art = (
-            None
-            if hidden
-            else s.execute(
-                select(Manifest.artifact_type)
-                .join(Repository, Repository.id == Manifest.repository_id)
-                .where(Repository.name == repository, Manifest.digest == digest)
-            ).first()
-        )
-        if art is None and depth == 0:
-            raise NotFound(f"{repository}@{digest} is not in this registry")
-        subject = {"repository": repository, "digest": digest, "artifact_type": art[0] if art else None}
-        # the newest run that produced it, else the run its crate describes: one statement
-        run = s.execute(
-            select(Run)
-            .where(or_(Run.result_digest == digest, Run.crate_digest == digest))
-            .order_by((Run.result_digest == digest).desc(), Run.id.desc())
-            .limit(1)
-        ).scalar()
-        if run is not None and not hidden and can_read is not None:
-            run_repository = s.execute(
-                select(Repository.name).where(Repository.id == run.repository_id)
-            ).scalar()
-            hidden = run_repository is None or not can_read(run_repository)
-        if hidden:
-            redacted = {"redacted": True, "result_digest": run.result_digest} if run is not None else None
-            return {"subject": subject, "produced_by": redacted, "inputs": [], "redacted": True}
-        if run is None:
-            return {"subject": subject, "produced_by": None, "inputs": []}
-        view = self._views(s, [run])[0]
-        if depth >= MAX_DEPTH or digest in seen:
-            return {"subject": subject, "produced_by": view, "inputs": [], "truncated": True}
-        seen.add(digest)
-        inputs = [
-            self.lineage(i["repository"], i["digest"], depth + 1, seen, s, can_read) for i in view["inputs"]
-        ]
-        return {"subject": subject, "produced_by": view, "inputs": inputs}
+        allowed to read ``repository``.
 
-    def _downstream_ids(
-        self,
-        s: Session,
-        digest: str,
-        after: int | None = None,
-        limit: int | None = None,
-        visible: Iterable[str] | None = None,
-    ) -> list[int]:
-        """Ids of runs that used ``digest`` (as image, image index or input), transitively: one
-        indexed lookup in the ancestry table written at admission; only runs in ``visible``
-        repositories when given."""
-        q = select(RunAncestor.run_id).where(RunAncestor.digest == digest).order_by(RunAncestor.run_id)
-        if visible is not None:
-            q = q.where(RunAncestor.run_id.in_(_runs_in(visible)))
-        if after is not None:
-            q = q.where(RunAncestor.run_id > min(after, RUN_ID_MAX))
-        if limit is not None:
-            q = q.limit(limit)
-        return list(s.execute(q).scalars())
-
-    def _downstream(
-        self, s: Session, digest: str, limit: int = 100, visible_to: ReadCheck | None = None
-    ) -> list[dict[str, Any]]:
-        ids = self._downstream_ids(s, digest, limit=limit)
-        runs = s.execute(select(*RUN_COLUMNS).where(Run.id.in_(ids)).order_by(Run.id)).all() if ids else []
-        views = self._views(s, runs)
-        return views if visible_to is None else [v for v in views if visible_to(v["repository"])]
+        The tree is read a level at a time (:class:`_LineageReader`: a few statements per level,
+        whatever the number of nodes in it), then assembled depth-first as it is returned."""
+        with self.sessions() as s:
+            reader = _LineageReader(self, s)
+            reader.prefetch(repository, digest)
+            node = reader.node(repository, digest, 0, set(), can_read)
+            # the first 100 runs (by id) that used it, read with the first level
+            views = [reader.views[r.id] for r in reader.downstream]
+            node["downstream"] = (
+                views if can_read is None else [v for v in views if can_read(v["repository"])]
+            )
+            return node
 
     def impact(
         self, digest: str, limit: int = 100, after: int | None = None, visible: Iterable[str] | None = None
@@ -789,12 +736,16 @@ class RunQueries:
                 if total <= 10_000
                 else None
             )
-            ids = self._downstream_ids(s, digest, after, limit + 1, names)
-            more = len(ids) > limit
-            ids = ids[:limit]
-            runs = (
-                s.execute(select(*RUN_COLUMNS).where(Run.id.in_(ids)).order_by(Run.id)).all() if ids else []
-            )
+            page = _dependent_runs(digest)
+            if names is not None:
+                page = page.where(
+                    Run.repository_id.in_(select(Repository.id).where(Repository.name.in_(names)))
+                )
+            if after is not None:
+                page = page.where(RunAncestor.run_id > min(after, RUN_ID_MAX))
+            runs = s.execute(page.order_by(RunAncestor.run_id).limit(limit + 1)).all()
+            more = len(runs) > limit
+            runs = runs[:limit]
             views = self._views(s, runs)
             results = sorted({(v["repository"], v["result_digest"]) for v in views})
             return {
@@ -803,8 +754,256 @@ class RunQueries:
                 "total_results": total_results,
                 "runs": views,
                 "results": results,
-                "next": ids[-1] if more else None,
+                "next": runs[-1].id if more else None,
             }
+
+
+class _LineageReader:
+    """The rows of one lineage tree, read a level at a time (breadth first), two statements a level
+    however many nodes it has: the runs behind the level's digests (the newest producing run, else
+    the run a crate describes; with the root, also its first dependent runs), then their parameters,
+    inputs and outputs with whether the registry holds each input and its artifact type (the next
+    level's subjects). Only the root's artifact type is a statement of its own. :meth:`node` then
+    assembles the tree depth-first from what was read, exactly as a node-by-node walk would (the
+    same ``seen``, depth and access rules), reading a node itself should the prefetch have missed it."""
+
+    def __init__(self, queries: RunQueries, session: Session) -> None:
+        self.queries = queries
+        self.s = session
+        self.artifacts: dict[tuple[str, str], str | None] = {}  # (repository, digest): artifact type
+        self.held: set[tuple[str, str]] = set()  # (repository, digest) the registry holds
+        self.runs: dict[str, Any] = {}  # digest: the row of the run behind it, or None
+        self.views: dict[int, dict[str, Any]] = {}  # run id: view
+        self.downstream: list[Any] = []  # rows of the runs that used the root (the first 100 by id)
+        #: whether the registry holds each input of the runs read so far, and its artifact type
+        self.inputs: dict[tuple[str, str], tuple[bool, str | None]] = {}
+
+    def prefetch(self, repository: str, digest: str, downstream: int = 100) -> None:
+        level = [(repository, digest)]
+        for depth in range(MAX_DEPTH + 1):
+            self.read(level, downstream_of=digest if depth == 0 else None, downstream=downstream)
+            if depth == MAX_DEPTH:
+                break
+            nxt: list[tuple[str, str]] = []
+            for _, d in level:
+                run = self.runs.get(d)
+                if run is None:
+                    continue
+                for i in self.views[run.id]["inputs"]:
+                    key = (i["repository"], i["digest"])
+                    if key not in self.artifacts and key not in nxt:
+                        nxt.append(key)
+            if not nxt:
+                break
+            level = nxt
+
+    def read(
+        self, keys: list[tuple[str, str]], downstream_of: str | None = None, downstream: int = 0
+    ) -> None:
+        """Artifact types, runs and views of the subjects ``keys`` (those not read yet); with
+        ``downstream_of``, in the same statements the first ``downstream`` runs that used it."""
+        keys = [k for k in keys if k not in self.artifacts]
+        if not keys:
+            return
+        unknown = []
+        for k in keys:
+            held, self.artifacts[k] = self.inputs.get(k, (False, None))
+            if held:
+                self.held.add(k)
+            elif k not in self.inputs:
+                unknown.append(k)
+        if unknown:  # the root (an input's were read with its run's view)
+            for name, d, artifact_type in self.s.execute(
+                select(Repository.name, Manifest.digest, Manifest.artifact_type)
+                .join(Repository, Repository.id == Manifest.repository_id)
+                .where(
+                    Manifest.digest.in_(sorted({d for _, d in unknown})),
+                    Repository.name.in_(sorted({r for r, _ in unknown})),
+                )
+            ):
+                if (name, d) in unknown:
+                    self.artifacts[name, d] = artifact_type
+                    self.held.add((name, d))
+        digests = sorted({d for _, d in keys})
+        todo = [d for d in digests if d not in self.runs]
+        if not todo and downstream_of is None:
+            return
+        # the newest run that produced each digest, else the newest run its crate describes: the two
+        # index lookups (and the dependent runs) as one statement
+        arms = [
+            _run_rows().add_columns(literal(0).label("match")).where(Run.result_digest.in_(todo)),
+            _run_rows().add_columns(literal(1).label("match")).where(Run.crate_digest.in_(todo)),
+        ]
+        if downstream_of is not None:
+            first = (
+                _dependent_runs(downstream_of)
+                .add_columns(literal(2).label("match"))
+                .order_by(RunAncestor.run_id)
+                .limit(downstream)
+                .subquery()
+            )
+            arms.append(select(*first.c))
+        produced: dict[str, Any] = {}
+        described: dict[str, Any] = {}
+        for r in self.s.execute(union_all(*arms)):
+            if r.match == 2:
+                self.downstream.append(r)
+                continue
+            rows, d = (produced, r.result_digest) if r.match == 0 else (described, r.crate_digest)
+            if d not in rows or r.id > rows[d].id:
+                rows[d] = r
+        self.downstream.sort(key=lambda r: r.id)
+        found = []
+        for d in todo:
+            run = produced.get(d) or described.get(d)
+            self.runs[d] = run
+            if run is not None and run.id not in self.views:
+                found.append(run)
+                self.views[run.id] = {}  # placeholder, filled below
+        for run in self.downstream:
+            if run.id not in self.views:
+                found.append(run)
+                self.views[run.id] = {}
+        for r, view in zip(found, self.queries._views(self.s, found, self.inputs), strict=True):
+            self.views[r.id] = view
+
+    def node(
+        self, repository: str, digest: str, depth: int, seen: set[str], can_read: ReadCheck | None
+    ) -> dict[str, Any]:
+        if (repository, digest) not in self.artifacts:
+            self.read([(repository, digest)])
+        hidden = depth > 0 and can_read is not None and not can_read(repository)
+        held = not hidden and (repository, digest) in self.held
+        if not held and depth == 0:
+            raise NotFound(f"{repository}@{digest} is not in this registry")
+        subject = {
+            "repository": repository,
+            "digest": digest,
+            "artifact_type": self.artifacts[repository, digest] if held else None,
+        }
+        run = self.runs[digest]
+        if run is not None and not hidden and can_read is not None:
+            hidden = run.repository_name is None or not can_read(run.repository_name)
+        if hidden:
+            redacted = {"redacted": True, "result_digest": run.result_digest} if run is not None else None
+            return {"subject": subject, "produced_by": redacted, "inputs": [], "redacted": True}
+        if run is None:
+            return {"subject": subject, "produced_by": None, "inputs": []}
+        view = self.views[run.id]
+        if depth >= MAX_DEPTH or digest in seen:
+            return {"subject": subject, "produced_by": view, "inputs": [], "truncated": True}
+        seen.add(digest)
+        inputs = [self.node(i["repository"], i["digest"], depth + 1, seen, can_read) for i in view["inputs"]]
+        return {"subject": subject, "produced_by": view, "inputs": inputs}
+
+
+def _step_view(st: Any) -> dict[str, Any]:
+    """The API view of a workflow step (a ``run_steps`` row, or the RunStep being admitted)."""
+    return {
+        "position": st.position,
+        "name": st.name,
+        "command": st.command,
+        "image": {
+            "registry": st.image_registry,
+            "repository": st.image_repository,
+            "digest": st.image_digest,
+            "tag": st.image_tag,
+        },
+        "parameters": json.loads(st.parameters),
+        "inputs": json.loads(st.inputs),
+        "outputs": json.loads(st.outputs),
+        "started": _utc_iso(st.started),
+        "ended": _utc_iso(st.ended),
+    }
+
+
+def _utc_iso(t: datetime | None) -> str | None:
+    """As the column gives it back: in UTC (a UTCDateTime stores UTC and returns it tz-aware)."""
+    return t.astimezone(UTC).isoformat() if t is not None else None
+
+
+def _steps_of(s: Session | Connection, run_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The step views of the workflow runs ``run_ids``, from their ``run_steps`` rows."""
+    steps: dict[int, list[dict[str, Any]]] = {i: [] for i in run_ids}
+    for st in s.execute(
+        select(*RunStep.__table__.c)  # plain rows
+        .where(RunStep.run_id.in_(run_ids))
+        .order_by(RunStep.run_id, RunStep.position)
+    ):
+        steps[st.run_id].append(_step_view(st))
+    return steps
+
+
+def render_step_views(conn: Connection, batch: int = 200) -> int:
+    """Fill ``run_workflows.steps`` of the workflow runs that lack it from their ``run_steps`` rows
+    (migration 0015, and bulk-built benchmark indexes). Returns how many runs were rendered."""
+    table = RunWorkflow.__table__
+    done = 0
+    while True:
+        ids: list[int] = list(
+            conn.execute(
+                select(table.c.run_id).where(table.c.steps.is_(None)).order_by(table.c.run_id).limit(batch)
+            ).scalars()
+        )
+        if not ids:
+            return done
+        conn.execute(
+            update(RunWorkflow)
+            .where(table.c.run_id == bindparam("b_run_id"))
+            .values(steps=bindparam("b_steps")),
+            [{"b_run_id": i, "b_steps": json.dumps(v)} for i, v in _steps_of(conn, ids).items()],
+        )
+        done += len(ids)
+
+
+def _dependent_runs(digest: str) -> Select[Any]:
+    """Runs (rows of :func:`_run_rows`) that used ``digest`` (as image, image index, step image or
+    input), transitively: one range of the ancestry table written at admission, joined to the runs."""
+    return _run_rows().join(RunAncestor, and_(RunAncestor.run_id == Run.id, RunAncestor.digest == digest))
+
+
+def _children(ids: list[int], artifacts: bool = False) -> Any:
+    """Parameters (kind 0), inputs (1) and outputs (2) of the runs ``ids`` in one statement, each kind
+    in run order and then by name (path): (kind, run_id, name or path, two more columns, size, held,
+    artifact_type). With ``artifacts``, an input's ``held`` (the manifest's id, None if this registry
+    has no such manifest) and artifact type, from the same statement (lineage's next level)."""
+    none_text, none_int = literal(None, Text), literal(None, BigInteger)
+    inputs = select(
+        literal(1), RunInput.run_id, RunInput.name, RunInput.repository, RunInput.digest, none_int
+    ).where(RunInput.run_id.in_(ids))
+    if artifacts:
+        inputs = (
+            inputs.add_columns(Manifest.id, Manifest.artifact_type)
+            .outerjoin(Repository, Repository.name == RunInput.repository)
+            .outerjoin(
+                Manifest, and_(Manifest.repository_id == Repository.id, Manifest.digest == RunInput.digest)
+            )
+        )
+    else:
+        inputs = inputs.add_columns(none_int, none_text)
+    return union_all(
+        select(
+            literal(0).label("kind"),
+            RunParameter.run_id,
+            RunParameter.name.label("a"),
+            RunParameter.type.label("b"),
+            RunParameter.value.label("c"),
+            none_int.label("size"),
+            none_int.label("held"),
+            none_text.label("artifact_type"),
+        ).where(RunParameter.run_id.in_(ids)),
+        inputs,
+        select(
+            literal(2),
+            RunOutput.run_id,
+            RunOutput.path,
+            RunOutput.sha256,
+            none_text,
+            RunOutput.size,
+            none_int,
+            none_text,
+        ).where(RunOutput.run_id.in_(ids)),
+    ).order_by(text("kind"), text("run_id"), text("a"))
 
 
 def _runs_in(repositories: Iterable[str]) -> Any:

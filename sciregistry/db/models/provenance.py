@@ -132,6 +132,10 @@ class RunWorkflow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     input_files: Mapped[str] = mapped_column(Text)  # JSON [{"path", "sha256", "size"}]
+    #: the API view of the run's steps (JSON list, in position order), rendered from its ``run_steps``
+    #: rows in the transaction that writes them (migration 0015 filled it for earlier runs): a page of
+    #: runs decodes one document per workflow run instead of three per step
+    steps: Mapped[str | None] = mapped_column(Text)
 
 
 class RunAncestorCount(Base):
