@@ -25,6 +25,7 @@ lineage of a 100-step workflow result (issue 12: under 50 ms at 100,000 runs).
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import os
@@ -511,6 +512,11 @@ def main() -> int:
         help="also write every statement of one query of each kind with its plan (EXPLAIN (ANALYZE, "
         "BUFFERS) on PostgreSQL) to FILE",
     )
+    ap.add_argument(
+        "--no-gc-freeze",
+        action="store_true",
+        help="measure without gc.freeze() (the server freezes what start-up left alive, cli/server.py)",
+    )
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sciregistry-provbench-")
     url = args.database_url or f"sqlite:///{tmp}/registry.db"
@@ -548,6 +554,9 @@ def main() -> int:
         print(f"plans written to {args.explain}")
     rnd = random.Random(7)
     n = args.queries
+    if not args.no_gc_freeze:
+        gc.collect()
+        gc.freeze()  # as each server worker does once its app is built
     load_before = os.getloadavg()
     # (name, target median ms, target p99 ms, times)
     rows = [
