@@ -295,7 +295,7 @@ def readyz_view() -> Response:
     at the revision this code expects; else 503 naming each problem (a load balancer takes the node
     out of rotation; ``/healthz`` stays the liveness check)."""
     services = _services()
-    problems = services.extra["readiness"]()
+    problems = services.readiness()
     if problems:
         return Response(
             json.dumps({"status": "unavailable", "problems": problems}),

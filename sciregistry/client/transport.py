@@ -47,6 +47,7 @@ from sciregistry.errors import (
     BlobUnknown,
     Denied,
     ManifestUnknown,
+    NameInvalid,
     NotFound,
     RegistryError,
     TooManyRequests,
@@ -55,6 +56,7 @@ from sciregistry.errors import (
     UpstreamError,
     from_code,
 )
+from sciregistry.oci import routes
 
 __all__ = [
     "Challenge",
@@ -72,12 +74,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 TOKEN_MARGIN = 10.0  # seconds before expiry at which a cached token is refreshed
 DEFAULT_TOKEN_LIFETIME = 60  # distribution token spec: expires_in defaults to 60 s
-# The /v2 routes (distribution-spec "Endpoints"), anchored like the server's table so a repository
-# path containing "blobs" or "manifests" still yields the right name.
-_V2_PATH = re.compile(
-    r"^/v2/(?P<name>.+?)/(?:manifests/[^/]+|blobs/uploads/?|blobs/uploads/[^/]+|blobs/[^/]+"
-    r"|tags/list|referrers/[^/]+)$"
-)
+#: the scope actions a token needs for a route's action (a push needs pull too: blob HEADs, mounts)
+_SCOPE_ACTIONS = {"pull": ("pull",), "push": ("pull", "push"), "delete": ("delete",)}
 TOKEN_PREFIX = "sr_"  # API and reviewer tokens (sciregistry.auth.secrets)
 TOKEN_REFUSED = "the token was refused (invalid, expired or revoked)"
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
@@ -242,19 +240,22 @@ class _Needed:
 
 
 def _predict(method: str, url: str, params: Mapping[str, Any] | None) -> _Needed:
+    """The repository scopes a request needs, from the route its path names (the action of its
+    method on that route, as the server's table says) and a mount's ``from``."""
     parts = urlsplit(url)
-    m = _V2_PATH.match(parts.path)
     needed = _Needed()
-    if not m:
+    try:
+        found = routes.match(parts.path)
+    except NameInvalid:
         return needed
-    name = m.group("name")
-    if method in SAFE_METHODS:
-        actions = {"pull"}
-    elif method == "DELETE":
-        actions = {"delete"}
-    else:
-        actions = {"pull", "push"}
-    needed.scopes[name] = actions
+    if found is None or "name" not in found[1]:
+        return needed
+    route, path_params = found
+    name = path_params["name"]
+    action = route.actions.get(method)
+    if action is None:
+        return needed
+    needed.scopes[name] = set(_SCOPE_ACTIONS.get(action, {action}))
     query: dict[str, Any] = {k: v[0] for k, v in parse_qs(parts.query).items()}
     query.update(params or {})
     source = query.get("from")
