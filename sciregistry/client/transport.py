@@ -57,6 +57,7 @@ from sciregistry.errors import (
     from_code,
 )
 from sciregistry.oci import routes
+from sciregistry.oci.challenge import Challenge, parse_challenges
 
 __all__ = [
     "Challenge",
@@ -79,53 +80,10 @@ _SCOPE_ACTIONS = {"pull": ("pull",), "push": ("pull", "push"), "delete": ("delet
 TOKEN_PREFIX = "sr_"  # API and reviewer tokens (sciregistry.auth.secrets)
 TOKEN_REFUSED = "the token was refused (invalid, expired or revoked)"
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
-_AUTH_PARAM = re.compile(r'\s*([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
 
 
 class TransportError(OSError):
     """The registry could not be reached, or answered with something that is not HTTP we understand."""
-
-
-@dataclass(frozen=True)
-class Challenge:
-    """One ``WWW-Authenticate`` challenge: scheme in lower case, auth-params by lower-case name."""
-
-    scheme: str
-    params: dict[str, str]
-
-    @property
-    def scopes(self) -> list[str]:
-        return (self.params.get("scope") or "").split()
-
-
-def parse_challenges(header: str | None) -> list[Challenge]:
-    """Parse a ``WWW-Authenticate`` value (RFC 7235 section 4.1) into its challenges.
-
-    >>> parse_challenges('Bearer realm="https://r/token",service="r",scope="repository:a:pull"')[0].params["scope"]
-    'repository:a:pull'
-    """
-    out: list[Challenge] = []
-    if not header:
-        return out
-    pos, n = 0, len(header)
-    while pos < n:
-        m = re.match(r"\s*,?\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)", header[pos:])
-        if not m:
-            break
-        scheme = m.group(1).lower()
-        pos += m.end()
-        params: dict[str, str] = {}
-        while pos < n:
-            pm = _AUTH_PARAM.match(header, pos)
-            if not pm:
-                break
-            # A bare token followed by a space starts the next challenge, not a parameter.
-            params[pm.group(1).lower()] = (
-                re.sub(r"\\(.)", r"\1", pm.group(2)) if pm.group(2) is not None else (pm.group(3) or "")
-            )
-            pos = pm.end()
-        out.append(Challenge(scheme, params))
-    return out
 
 
 def normalize_url(url: str, insecure: bool = False) -> str:
