@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import sciregistry.auth.jwt as authjwt
+import sciregistry.auth.keyfiles as keyfiles
 from sciregistry.auth.jwt import (
     Claims,
     KeyStore,
@@ -150,7 +151,7 @@ def test_race_loser_reads_winners_key(tmp_path: Path, monkeypatch: pytest.Monkey
     winner_pem = winner.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    real_generate = authjwt._generate_pem
+    real_generate = keyfiles._generate_pem
 
     def generate_while_other_wins(key_type: str) -> bytes:
         mine = real_generate(key_type)
@@ -159,7 +160,7 @@ def test_race_loser_reads_winners_key(tmp_path: Path, monkeypatch: pytest.Monkey
             f.write(winner_pem)
         return mine
 
-    monkeypatch.setattr(authjwt, "_generate_pem", generate_while_other_wins)
+    monkeypatch.setattr(keyfiles, "_generate_pem", generate_while_other_wins)
     ks = KeyStore(tmp_path, key_type="ec")
     assert ks.kid == jwk_thumbprint(winner.public_key())
     assert [p.name for p in (tmp_path / "keys").iterdir()] == ["jwt-signing.pem"]
