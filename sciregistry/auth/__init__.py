@@ -5,8 +5,10 @@
 - :mod:`~sciregistry.auth.scopes`     Docker token scope grammar; API-token scope patterns
 - :mod:`~sciregistry.auth.roles`      namespace roles and the actions they grant
 - :mod:`~sciregistry.auth.jwt`        registry bearer tokens: key store, issue, verify
+- :mod:`~sciregistry.auth.keyfiles`   the JWT key files: creation (race-safe), reading, retired keys
 - :mod:`~sciregistry.auth.ratelimit`  login brute-force throttle
-- :mod:`~sciregistry.auth.challenge`  ``WWW-Authenticate`` values, ``Authorization`` parsing
+- :mod:`~sciregistry.auth.challenge`  ``WWW-Authenticate`` values (parsed by ``oci.challenge``),
+  ``Authorization`` parsing
 - :mod:`~sciregistry.auth.policy`     principals, visibility, the held-actions rule, durations
 
 The database models (users, tokens, namespaces, members) and the HTTP routes build on these.
@@ -92,7 +94,7 @@ from sciregistry.auth.secrets import (
     verify_secret,
 )
 
-__all__ = [
+__all__ = [  # noqa: RUF022  grouped by module, in the order the docstring lists them
     # challenge
     "BasicCredentials",
     "BearerCredentials",

@@ -30,6 +30,7 @@ from sciregistry import doi as doilib
 from sciregistry.db.base import utcnow
 from sciregistry.db.models import Doi, DoiPin, Manifest, ManifestRef, Repository, Run
 from sciregistry.errors import Conflict, Denied, NotFound
+from sciregistry.oci import routes
 from sciregistry.registry.base import ReadCheck
 from sciregistry.registry.hooks import NoHooks
 
@@ -340,7 +341,7 @@ class DoiService:
             select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)
         ).all()
         steps = [
-            (name, f"{host}/{r}@{d}", f"{self.base_url}/v2/{r}/manifests/{d}")
+            (name, f"{host}/{r}@{d}", self.base_url + routes.MANIFEST.url(name=r, ref=d))
             for name, r, d in s.execute(
                 select(RunStep.name, RunStep.image_repository, RunStep.image_digest)
                 .where(RunStep.run_id == run.id)
@@ -354,9 +355,11 @@ class DoiService:
             year=utcnow().year,
             url=f"{self.base_url}/doi/{doi}",
             image_ref=f"{host}/{run.image_repository}@{run.image_digest}",
-            image_url=f"{self.base_url}/v2/{run.image_repository}/manifests/{run.image_digest}",
+            image_url=self.base_url + routes.MANIFEST.url(name=run.image_repository, ref=run.image_digest),
             result_ref=f"{host}/{repo}@{result_digest}",
-            dataset_refs=[(f"{host}/{r}@{d}", f"{self.base_url}/v2/{r}/manifests/{d}") for r, d in inputs],
+            dataset_refs=[
+                (f"{host}/{r}@{d}", self.base_url + routes.MANIFEST.url(name=r, ref=d)) for r, d in inputs
+            ],
             crate_url=f"{self.base_url}/doi/{doi}?format=ro-crate",
             version=str(version),
             doi=doi,
@@ -714,26 +717,26 @@ def _concept_args(
     prev_attrs: dict[str, Any], svc: DoiService, concept: str, versions: list[str]
 ) -> dict[str, Any]:
     meta = doilib.from_datacite_json(prev_attrs)
-    alt = dict((t, i) for i, t in meta.alternate_identifiers)
+    alt = {t: i for i, t in meta.alternate_identifiers}
     image_ref = alt.get(doilib.ALT_ID_IMAGE)
     result_ref = alt.get(doilib.ALT_ID_RESULT)
     image_url = next((r.identifier for r in meta.related if r.relation_type == "IsCompiledBy"), svc.base_url)
     datasets = [("", r.identifier) for r in meta.related if r.relation_type == "IsDerivedFrom"]
-    return dict(
-        title=meta.title,
-        creators=list(meta.creators),
-        publisher=meta.publisher,
-        year=meta.publication_year,
-        url=f"{svc.base_url}/doi/{concept}",
-        image_ref=image_ref,
-        image_url=image_url,
-        result_ref=result_ref,
-        dataset_refs=[(u, u) for _, u in datasets],
-        crate_url=f"{svc.base_url}/doi/{concept}?format=ro-crate",
-        doi=concept,
-        description=meta.description,
-        has_versions=versions,
-    )
+    return {
+        "title": meta.title,
+        "creators": list(meta.creators),
+        "publisher": meta.publisher,
+        "year": meta.publication_year,
+        "url": f"{svc.base_url}/doi/{concept}",
+        "image_ref": image_ref,
+        "image_url": image_url,
+        "result_ref": result_ref,
+        "dataset_refs": [(u, u) for _, u in datasets],
+        "crate_url": f"{svc.base_url}/doi/{concept}?format=ro-crate",
+        "doi": concept,
+        "description": meta.description,
+        "has_versions": versions,
+    }
 
 
 def _hold_pinned(s: Session, items: Any) -> None:

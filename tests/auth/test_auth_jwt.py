@@ -317,7 +317,8 @@ def test_verify_roundtrip(store: KeyStore) -> None:
 def test_claims_allows(
     ec_store: KeyStore, repo: str, action: str, resource_type: str, expected: bool
 ) -> None:
-    access = ACCESS + [
+    access = [
+        *ACCESS,
         {"type": "repository", "name": "all/of", "actions": ["*"]},
         {"type": "registry", "name": "catalog", "actions": ["*"]},
     ]
@@ -473,7 +474,7 @@ def test_alg_none_rejected(store: KeyStore, alg: str) -> None:
 
 
 def test_alg_none_with_signature_rejected(store: KeyStore) -> None:
-    h, p, s = store.issue("alice", ACCESS, "svc").token.split(".")
+    _h, p, s = store.issue("alice", ACCESS, "svc").token.split(".")
     header = {"alg": "none", "kid": store.kid}
     with pytest.raises(TokenAlgorithmRejected):
         store.verify(f"{b64json(header)}.{p}.{s}", "svc")
@@ -502,7 +503,7 @@ def test_hmac_with_public_key_confusion_attack(store: KeyStore, alg: str, digest
 
 
 def test_algorithm_must_match_the_key(ec_store: KeyStore, rsa_store: KeyStore) -> None:
-    h, p, s = ec_store.issue("alice", ACCESS, "svc").token.split(".")
+    _h, p, s = ec_store.issue("alice", ACCESS, "svc").token.split(".")
     header = {"alg": "RS256", "kid": ec_store.kid, "typ": "JWT"}
     with pytest.raises(TokenAlgorithmRejected, match="does not match key"):
         ec_store.verify(f"{b64json(header)}.{p}.{s}", "svc")

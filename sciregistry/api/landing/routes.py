@@ -40,7 +40,7 @@ from sciregistry.api.landing import bp
 from sciregistry.api.landing.negotiation import BY_NAME, Format, Link, format_links, negotiate
 from sciregistry.api.proxies import external_base_url
 from sciregistry.errors import BadRequest, NotFound, RegistryError
-from sciregistry.oci import Descriptor
+from sciregistry.oci import Descriptor, routes
 from sciregistry.provenance import command as provenance_command
 from sciregistry.registry import landing as content
 
@@ -124,7 +124,7 @@ class Subject:
         return out + (f"?format={fmt}" if fmt else "")
 
     def blob_url(self, repository: str, digest: str) -> str:
-        return f"{self.base_url}/v2/{repository}/blobs/{digest}"
+        return self.base_url + routes.BLOB.url(name=repository, digest=digest)
 
     # lazily read registry content
     def result_layers(self) -> list[Descriptor]:
