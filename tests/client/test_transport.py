@@ -221,7 +221,7 @@ def test_plain_http_only_for_loopback_or_insecure() -> None:
     assert normalize_url("[::1]:5000") == "http://[::1]:5000"
     assert normalize_url("registry.example.org") == "https://registry.example.org"
     assert normalize_url("registry.example.org:5000", insecure=True) == "http://registry.example.org:5000"
-    with pytest.raises(ValueError, match="plain HTTP to registry.example.org is refused"):
+    with pytest.raises(ValueError, match=r"plain HTTP to registry\.example\.org is refused"):
         normalize_url("http://registry.example.org")
     assert normalize_url("http://registry.example.org", insecure=True) == "http://registry.example.org"
     with pytest.raises(ValueError):
@@ -337,3 +337,26 @@ def test_chunked_upload_through_oras_uses_the_cached_push_token(tmp_path) -> Non
         ("PATCH", "/v2/lab/x/blobs/uploads/u1", "Bearer"),
         ("PUT", "/v2/lab/x/blobs/uploads/u1", "Bearer"),
     ]
+
+
+def test_scopes_are_predicted_from_the_route_table() -> None:
+    from sciregistry.client.transport import _predict
+
+    def scopes(method: str, path: str, params: dict[str, str] | None = None) -> list[str]:
+        return _predict(method, "http://127.0.0.1:5000" + path, params).strings()
+
+    digest = "sha256:" + "0" * 64
+    assert scopes("GET", "/v2/lab/blobs/manifests/v1") == ["repository:lab/blobs:pull"]
+    assert scopes("HEAD", f"/v2/lab/x/blobs/{digest}") == ["repository:lab/x:pull"]
+    assert scopes("PUT", "/v2/lab/x/manifests/v1") == ["repository:lab/x:pull,push"]
+    assert scopes("DELETE", f"/v2/lab/x/manifests/{digest}") == ["repository:lab/x:delete"]
+    # an upload session's status and cancel need push, as the server's table says
+    assert scopes("GET", "/v2/lab/x/blobs/uploads/u1") == ["repository:lab/x:pull,push"]
+    assert scopes("DELETE", "/v2/lab/x/blobs/uploads/u1") == ["repository:lab/x:pull,push"]
+    assert scopes("POST", "/v2/lab/x/blobs/uploads/", {"mount": digest, "from": "pub/y"}) == [
+        "repository:lab/x:pull,push",
+        "repository:pub/y:pull",
+    ]
+    assert scopes("GET", f"/v2/lab/x/referrers/{digest}") == ["repository:lab/x:pull"]
+    for path in ("/v2/", "/v2/_catalog", "/v2/Lab/tags/list", "/api/v1/runs", "/v2/lab/x/nothing"):
+        assert scopes("GET", path) == [], path
