@@ -10,71 +10,100 @@ import errno
 import json
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
 from sciregistry import metrics
 from sciregistry.api import observe
-from sciregistry.api.auth_gate import configure_auth, install_auth
+from sciregistry.api.audit import audit_write
+from sciregistry.api.auth_gate import AuthGate
 from sciregistry.api.ext import bp as ext_bp
 from sciregistry.api.ext import docs_bp
-from sciregistry.api.gate import OpenGate
+from sciregistry.api.ext.routes import not_found as ext_not_found
+from sciregistry.api.gate import Gate, OpenGate
 from sciregistry.api.landing import bp as landing_bp
 from sciregistry.api.proxies import TrustedProxies, parse_proxies
+from sciregistry.api.token import bp as token_bp
+from sciregistry.api.token_issuer import TokenIssuer
 from sciregistry.api.v2 import bp as v2_bp
+from sciregistry.api.v2.errors import unknown_route as v2_unknown_route
 from sciregistry.api.web import install as install_web
+from sciregistry.auth import SERVER_PARAMS, TEST_PARAMS, KeyStore
 from sciregistry.config import Config, load_config
 from sciregistry.db import make_engine, make_session_factory, watch_pool
 from sciregistry.errors import CrateInvalid, InsufficientStorage, ManifestInvalid, RegistryError, ServerFault
 from sciregistry.oci import EMPTY_JSON_DIGEST
 from sciregistry.registry import HookChain, Registry
+from sciregistry.registry.accounts import Accounts
 from sciregistry.registry.dois import DoiPins, DoiService
 from sciregistry.registry.hooks import OnRefusal
 from sciregistry.registry.reproductions import ReproductionCounter
 from sciregistry.registry.runs import RunIndex, RunQueries
 from sciregistry.registry.search import SearchIndex, SearchQueries, index_doi
+from sciregistry.registry.throttle import SqlThrottle
 from sciregistry.registry.vulns import ScanQueue, ScanThread, VulnService
 from sciregistry.storage import BlobStore, StorageError, open_store
+
+if TYPE_CHECKING:
+    from sciregistry.registry.gc import GcReport
+    from sciregistry.registry.tasks import PeriodicTask
 
 log = logging.getLogger("sciregistry")
 
 
+AuditSink = Callable[..., None]  # (*, action, target, detail, outcome) -> None
+
+
 @dataclass
 class Services:
-    """Everything a request handler may use; kept in ``app.extensions["sciregistry"]``."""
+    """Everything a request handler may use; kept in ``app.extensions["sciregistry"]``.
+
+    Built by :func:`build_services` (also used by the CLI without Flask). With authentication off
+    ``gate`` is an :class:`OpenGate`, ``tokens`` and ``audit_sink`` are None.
+    """
 
     config: Config
     engine: Engine
+    sessions: sessionmaker[Session]
     store: BlobStore
     registry: Registry
-    gate: Any
     hooks: HookChain
-    extra: dict[str, Any] = field(default_factory=dict)
+    runs: RunQueries
+    dois: DoiService
+    vulns: VulnService
+    search: SearchQueries
+    accounts: Accounts
+    keys: KeyStore
+    gate: Gate
+    tokens: TokenIssuer | None = None  # the /token endpoint's grants (auth on)
+    audit_sink: AuditSink | None = None  # where Services.audit writes (auth on)
+    # started by create_app in a serving process
+    scan_thread: ScanThread | None = None
+    gc_task: PeriodicTask | None = None
+    gc_last_report: GcReport | None = None
 
     def audit(
         self, *, action: str, target: str, detail: dict[str, Any] | None = None, outcome: str = "ok"
     ) -> None:
         """Record a write in the audit log (no-op until an audit sink is configured)."""
-        sink = self.extra.get("audit_sink")
-        if sink is not None:
-            sink(action=action, target=target, detail=detail or {}, outcome=outcome)
+        if self.audit_sink is not None:
+            self.audit_sink(action=action, target=target, detail=detail or {}, outcome=outcome)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["extra"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def readiness(self) -> dict[str, str]:
+        """What keeps this node from serving (empty when ready); see :func:`readiness`."""
+        return readiness(self)
 
 
 def build_services(config: Config, *, migrate: bool = True) -> Services:
-    """Engine, store, registry and gate for ``config`` (also used by the CLI without Flask)."""
+    """Engine, store, registry, accounts, keys and gate for ``config`` (the CLI uses it without Flask)."""
     engine = make_engine(config.resolved_database_url)
     if migrate:
         from sciregistry.db.migrate import upgrade  # alembic (about 10 MiB) only where migrations run
@@ -97,32 +126,68 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
     hooks.add(ScanQueue())  # queues a vulnerability scan of each pushed image (never scans in the push)
     hooks.add(SearchIndex())  # last: it indexes the run row RunIndex wrote
     registry = Registry(engine, sessions, store, hooks)
-    # a push re-using a blob or manifest refreshes its gc freshness at most this often (docs/architecture.md, GC)
+    # a push re-using a blob or manifest refreshes its gc freshness at most this often
+    # (docs/architecture.md, GC)
     registry.touch_after = min(60.0, config.gc_grace_seconds / 4)
-    services = Services(
-        config=config, engine=engine, store=store, registry=registry, gate=OpenGate(), hooks=hooks
-    )
-    services.extra["sessions"] = sessions
-    services.extra["runs"] = RunQueries(sessions)
-    services.extra["dois"] = DoiService(
+    runs = RunQueries(sessions)
+    dois = DoiService(
         sessions,
         make_minter(config),
         publisher=config.doi_publisher,
         base_url=config.resolved_base_url,
         registry_host=config.resolved_registry_host,
     )
+    dois.on_change.append(index_doi)
     vulns = VulnService(
         registry,
-        runs=services.extra["runs"],
+        runs=runs,
         base_url=config.resolved_base_url,
         registry_host=config.resolved_registry_host,
     )
-    vulns.minter = services.extra["dois"].minter  # type: ignore[attr-defined]  # advisories update DOI metadata
-    services.extra["vulns"] = vulns
-    services.extra["dois"].on_change.append(index_doi)
-    services.extra["search"] = SearchQueries(sessions)
-    configure_auth(services)  # accounts, keys, audit sink, first-start hook; AuthGate when auth_enabled
+    vulns.minter = dois.minter  # type: ignore[attr-defined]  # advisories update DOI metadata
+    accounts = Accounts(engine, sessions, password_params=TEST_PARAMS if config.testing else SERVER_PARAMS)
+    keys = KeyStore(os.path.abspath(config.data_dir))
+    services = Services(
+        config=config,
+        engine=engine,
+        sessions=sessions,
+        store=store,
+        registry=registry,
+        hooks=hooks,
+        runs=runs,
+        dois=dois,
+        vulns=vulns,
+        search=SearchQueries(sessions),
+        accounts=accounts,
+        keys=keys,
+        gate=OpenGate(),
+    )
+    if config.auth_enabled:
+        configure_auth(services)
     return services
+
+
+def configure_auth(services: Services) -> None:
+    """The authenticating gate, the token issuer and the audit sink (``auth_enabled``)."""
+    cfg = services.config
+    # Counters in the database: every worker and every host sees the same failures.
+    throttle = SqlThrottle(
+        services.sessions,
+        max_failures=max(1, cfg.login_max_failures),
+        window=max(1, cfg.login_window),
+        lockout=min(30.0, float(max(1, cfg.login_window))),
+    )
+    gate = AuthGate(
+        services.accounts,
+        services.keys,
+        service=cfg.service_name,
+        base_url=cfg.base_url,
+        throttle=throttle,
+        registry=services.registry,
+    )
+    services.gate = gate
+    services.tokens = TokenIssuer(services.keys, gate.held, service=cfg.service_name, token_ttl=cfg.token_ttl)
+    services.audit_sink = gate.audit_sink
 
 
 def readiness(services: Services) -> dict[str, str]:
@@ -191,7 +256,6 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     app.json.sort_keys = False  # type: ignore[attr-defined]
     services = build_services(config, migrate=migrate)
     app.extensions["sciregistry"] = services
-    services.extra["readiness"] = lambda: readiness(services)
     metrics.DB_CAPACITY.set(
         watch_pool(
             services.engine,
@@ -211,11 +275,12 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
     app.register_blueprint(landing_bp)
     install_web(app)  # pages at /, /search, /r/..., /runs, /doi/, /login, /account, /admin
     if config.auth_enabled:
-        install_auth(app)  # GET/POST /token and the audit of /v2 writes
+        app.register_blueprint(token_bp)  # GET/POST /token
+        app.after_request(audit_write)  # the audit of /v2 writes
     if config.scan_in_server and os.environ.get("SCIREGISTRY_SERVING"):
         # one background scanner per server process; jobs are claimed row by row, so any number of
         # processes and nodes share the queue
-        services.extra["scan_thread"] = ScanThread(services.vulns, poll=config.scan_poll_seconds).start()
+        services.scan_thread = ScanThread(services.vulns, poll=config.scan_poll_seconds).start()
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -245,6 +310,13 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *, migrate: boo
         resp = Response(json.dumps(body), status=err.http_status, mimetype="application/json")
         resp.headers.update(err.headers)
         return resp
+
+    @app.errorhandler(404)
+    def _not_found(exc: HTTPException) -> Response:
+        """A path no route serves: the OCI error on /v2, the JSON API's elsewhere."""
+        if request.path.startswith("/v2"):
+            return v2_unknown_route(exc)
+        return ext_not_found(exc)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -307,11 +379,11 @@ def start_periodic_tasks(services: Services) -> None:
                 grace=cfg.gc_grace_seconds,
                 upload_max_age=cfg.upload_max_age,
                 delete_untagged=cfg.gc_delete_untagged,
-                dois=services.extra.get("dois"),
+                dois=services.dois,
             )
-            services.extra["gc_last_report"] = report
+            services.gc_last_report = report
             logging.getLogger("sciregistry.gc").info("online gc: %s", report.counts())
 
-        services.extra["gc_task"] = PeriodicTask(
+        services.gc_task = PeriodicTask(
             TaskLock(services.engine, services.sessions, "gc"), cfg.gc_interval, gc_pass
         ).start()

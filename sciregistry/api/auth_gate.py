@@ -1,7 +1,7 @@
 """The authenticating access gate (``auth_enabled = true``): who is calling, and may they do this?
 
-Same interface as :class:`sciregistry.api.gate.OpenGate`. Credentials (resolved lazily, once per
-request, kept in ``flask.g``):
+Same interface (:class:`sciregistry.api.gate.Gate`) as :class:`sciregistry.api.gate.OpenGate`.
+Credentials (resolved lazily, once per request, kept in ``flask.g``):
 
     Authorization: Basic <user:password>        a user's password (Argon2id; throttled)
     Authorization: Basic <anything:sr_...>      an API token (user, robot or reviewer)
@@ -22,33 +22,32 @@ Answers on ``/v2`` (distribution-spec error codes; DESIGN.md section 5):
 Outside ``/v2`` (``/api/v1``, DOI landing pages) a hidden repository is 404 NOT_FOUND and a refused
 action 403 DENIED.
 
-Hot path: verified Basic credentials and API tokens are cached in process for ``cache_ttl``
-seconds under the SHA-256 of what was presented (never the password itself); bearer JWTs are
-checked by :class:`~sciregistry.auth.KeyStore` (which caches verified tokens); their ``access``
-claim is an upper bound, re-checked against the role the account holds now (cached like the account); the visibility table and repository existence are
-cached for ``visibility_ttl`` seconds. The account or API token behind a JWT is re-checked (cached
-for ``cache_ttl`` seconds), so revoking a token or disabling a user ends its JWTs' access too.
-Changes made through the same :class:`Accounts` object drop
-the caches at once (``Accounts.generation``); changes made by another process (the admin CLI) are
-seen within those TTLs.
+Hot path: verified Basic credentials and API tokens are cached in process (``cachetools.TTLCache``)
+for ``cache_ttl`` seconds under the SHA-256 of what was presented (never the password itself);
+bearer JWTs are checked by :class:`~sciregistry.auth.KeyStore`, which caches verified tokens (the
+only cache of JWTs). A JWT's ``access`` claim is an upper bound, re-checked against the role the
+account holds now: the account or API token behind it is re-loaded (cached for ``cache_ttl``
+seconds), so revoking a token or disabling a user ends its JWTs' access too. The visibility table
+and repository existence are cached for ``visibility_ttl`` seconds. Changes made through the same
+:class:`Accounts` object drop the caches at once (``Accounts.generation``); changes made by another
+process (the admin CLI) are seen within those TTLs.
+
+This module is the gate only: the token endpoint's grants are ``api/token_issuer.py``, the audit
+of /v2 writes ``api/audit.py``, and it is built in ``app.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import re
-import secrets as pysecrets
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_request_context, request
+from cachetools import TTLCache
+from flask import g, has_request_context, request
 
 from sciregistry import metrics
 from sciregistry.api.proxies import external_base_url
@@ -68,7 +67,6 @@ from sciregistry.auth import (
     bearer_challenge,
     held_actions,
     looks_like_token,
-    merge_scopes,
     parse_authorization,
 )
 from sciregistry.errors import (
@@ -81,10 +79,9 @@ from sciregistry.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from sciregistry.oci import is_digest
+from sciregistry.oci import is_digest, routes
 from sciregistry.oci.reference import NAME_RE
 from sciregistry.registry.accounts import Accounts, CredentialsRejected
-from sciregistry.registry.throttle import SqlThrottle
 
 log = logging.getLogger(__name__)
 
@@ -94,51 +91,10 @@ _CHALLENGE_ACTIONS = {
     "push": frozenset({PULL, PUSH}),
     "delete": frozenset({"delete"}),
 }
-_V2_REF = re.compile(r"^/(manifests|blobs|referrers)/([^/]+)$")
-ADMIN_PASSWORD_FILE = "admin-password"
-
-
-# --- small caches --------------------------------------------------------------------------------
-
-
-class _TTLCache:
-    """A bounded dict whose entries expire after ``ttl`` seconds or when ``generation()`` changes."""
-
-    def __init__(
-        self,
-        ttl: float,
-        generation: Callable[[], int],
-        max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.ttl = ttl
-        self._generation = generation
-        self.max_entries = max_entries
-        self._clock = clock
-        self._data: dict[Any, tuple[float, int, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any | None:
-        hit = self._data.get(key)
-        if hit is None:
-            return None
-        expires, gen, value = hit
-        if expires < self._clock() or gen != self._generation():
-            self._data.pop(key, None)
-            return None
-        return value
-
-    def put(self, key: Any, value: Any) -> None:
-        if self.ttl <= 0:
-            return
-        with self._lock:
-            while len(self._data) >= self.max_entries:
-                self._data.pop(next(iter(self._data)), None)
-            self._data[key] = (self._clock() + self.ttl, self._generation(), value)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
+#: what a reviewer token may fetch on /v2: the DOI's pinned manifests, their blobs and referrers
+_REVIEWER_ROUTES = {routes.MANIFEST.name: "ref", routes.BLOB.name: "digest", routes.REFERRERS.name: "digest"}
+_MAX_CACHED = 10_000
+_VISIBILITY = object()  # the key of the visibility table in the visibility cache
 
 
 # --- per-request state ---------------------------------------------------------------------------
@@ -171,7 +127,8 @@ def _on_v2() -> bool:
 
 
 class AuthGate:
-    """Authentication and authorization for every HTTP surface; one instance per app (state per request in ``g``)."""
+    """Authentication and authorization for every HTTP surface; one instance per app (state per
+    request in ``g``). Implements :class:`sciregistry.api.gate.Gate`."""
 
     def __init__(
         self,
@@ -180,7 +137,6 @@ class AuthGate:
         *,
         service: str,
         base_url: str = "",
-        token_ttl: int = 900,
         throttle: LoginThrottle | None = None,
         registry: Any = None,
         cache_ttl: float = 5.0,
@@ -190,40 +146,53 @@ class AuthGate:
         self.keys = keys
         self.service = service
         self.base_url = base_url.rstrip("/")
-        self.token_ttl = token_ttl
         self.throttle = throttle if throttle is not None else LoginThrottle()
         self.registry = registry
-        gen = lambda: accounts.generation
-        self._credentials = _TTLCache(cache_ttl, gen)
-        self._headers = _TTLCache(cache_ttl, gen)
-        self._jwt_principals = _TTLCache(cache_ttl, gen)
-        self._exists = _TTLCache(visibility_ttl, gen)
-        self._visibility_ttl = visibility_ttl
-        self._visibility: tuple[float, int, Visibility] | None = None
+        # TTL caches (cachetools; not thread-safe, hence the lock), all dropped when the accounts'
+        # generation changes. Bearer JWTs are not cached here: KeyStore caches verified tokens.
+        self._lock = threading.Lock()
+        self._generation = accounts.generation
+        self._credentials: TTLCache[Any, Any] = TTLCache(_MAX_CACHED, cache_ttl)  # by credential hash
+        self._headers: TTLCache[Any, Any] = TTLCache(_MAX_CACHED, cache_ttl)  # Authorization -> principal
+        self._jwt_principals: TTLCache[Any, Any] = TTLCache(_MAX_CACHED, cache_ttl)  # JWT -> its account
+        self._visible: TTLCache[Any, Any] = TTLCache(_MAX_CACHED, visibility_ttl)  # visibility, existence
 
     # --- caches ---------------------------------------------------------------------------------
 
     def clear_caches(self) -> None:
-        self._credentials.clear()
-        self._headers.clear()
-        self._jwt_principals.clear()
-        self._exists.clear()
-        self._visibility = None
+        with self._lock:
+            self._clear()
+
+    def _clear(self) -> None:
+        for cache in (self._credentials, self._headers, self._jwt_principals, self._visible):
+            cache.clear()
+
+    def _cached(self, cache: TTLCache[Any, Any], key: Any) -> Any | None:
+        with self._lock:
+            if self._generation != self.accounts.generation:
+                self._clear()
+                self._generation = self.accounts.generation
+            return cache.get(key)
+
+    def _cache(self, cache: TTLCache[Any, Any], key: Any, value: Any) -> None:
+        if cache.ttl <= 0:
+            return
+        with self._lock:
+            if self._generation == self.accounts.generation:
+                cache[key] = value
 
     def visibility(self) -> Visibility:
-        cached = self._visibility
-        now = time.monotonic()
-        if cached is not None and cached[0] > now and cached[1] == self.accounts.generation:
-            return cached[2]
-        vis = self.accounts.visibility()
-        self._visibility = (now + self._visibility_ttl, self.accounts.generation, vis)
+        vis: Visibility | None = self._cached(self._visible, _VISIBILITY)
+        if vis is None:
+            vis = self.accounts.visibility()
+            self._cache(self._visible, _VISIBILITY, vis)
         return vis
 
     def repository_exists(self, name: str) -> bool:
-        hit = self._exists.get(name)
+        hit = self._cached(self._visible, name)
         if hit is None:
             hit = self.accounts.repository_exists(name)
-            self._exists.put(name, hit)
+            self._cache(self._visible, name, hit)
         return bool(hit)
 
     def held(self, principal: Principal, repository: str) -> frozenset[str]:
@@ -248,20 +217,15 @@ class AuthGate:
         header = request.environ.get("HTTP_AUTHORIZATION")
         if not header:
             return _RequestAuth(principal=ANONYMOUS)
-        # Fast path: this exact header was verified moments ago (kept under its SHA-256, never in clear).
+        # Fast path: these exact credentials were verified moments ago (kept under their SHA-256,
+        # never in clear). A bearer JWT is not kept here: KeyStore.verify caches verified tokens.
         key = hashlib.sha256(header.encode("utf-8", "surrogatepass")).digest()
-        hit = self._headers.get(key)
-        if hit is not None:
-            principal, claims = hit
-            now = time.time()
-            if claims is not None:
-                if now < claims.exp:
-                    return _RequestAuth(claims=claims)
-            elif principal.expires_at is None or principal.expires_at > now:
-                return _RequestAuth(principal=principal)
+        principal: Principal | None = self._cached(self._headers, key)
+        if principal is not None and (principal.expires_at is None or principal.expires_at > time.time()):
+            return _RequestAuth(principal=principal)
         st = self._resolve_header(header)
-        if st.error is None:
-            self._headers.put(key, (st.principal, st.claims))
+        if st.error is None and st.principal is not None and st.claims is None:
+            self._cache(self._headers, key, st.principal)
         return st
 
     def _resolve_header(self, header: str) -> _RequestAuth:
@@ -289,9 +253,9 @@ class AuthGate:
     def authenticate_password(self, username: str, password: str) -> Principal:
         """A user by password: cached, throttled, audited. Raises Unauthorized or TooManyRequests."""
         key = _hash_key("pw", username, password)
-        hit = self._credentials.get(key)
+        hit: Principal | None = self._cached(self._credentials, key)
         if hit is not None:
-            return hit  # type: ignore[no-any-return]
+            return hit
         addr = self.address()
         retry = self.throttle.check(addr, username)
         if retry is not None:
@@ -310,13 +274,13 @@ class AuthGate:
             self._audit_failure(exc.reason, f"user:{username}", {"method": "password"})
             raise Unauthorized("invalid username or password") from None
         self.throttle.success(addr, username)
-        self._credentials.put(key, principal)
+        self._cache(self._credentials, key, principal)
         return principal
 
     def authenticate_token(self, secret: str) -> Principal:
         """A principal by API token: cached, throttled per address, audited."""
         key = _hash_key("tok", secret)
-        hit: Principal | None = self._credentials.get(key)
+        hit: Principal | None = self._cached(self._credentials, key)
         if hit is not None and (hit.expires_at is None or hit.expires_at > time.time()):
             return hit
         addr = self.address()
@@ -339,7 +303,7 @@ class AuthGate:
             raise Unauthorized(
                 exc.text if exc.reason in ("revoked", "expired", "withdrawn") else "invalid token"
             ) from None
-        self._credentials.put(key, principal)
+        self._cache(self._credentials, key, principal)
         return principal
 
     def _verify_jwt(self, token: str) -> Claims:
@@ -358,7 +322,7 @@ class AuthGate:
         claims = st.claims
         assert claims is not None
         key = (claims.sub, claims.extra.get("knd"), claims.extra.get("tid"))
-        real: Principal | None = self._jwt_principals.get(key)
+        real: Principal | None = self._cached(self._jwt_principals, key)
         if real is None:
             try:
                 tid = claims.extra.get("tid")
@@ -372,7 +336,7 @@ class AuthGate:
                 self._audit_failure(exc.reason, f"bearer:{claims.sub}", {"method": "jwt"})
                 st.bearer_error = "invalid_token"
                 raise Unauthorized("the account behind this token is no longer valid") from None
-            self._jwt_principals.put(key, real)
+            self._cache(self._jwt_principals, key, real)
         st.real = real
         return real
 
@@ -431,18 +395,18 @@ class AuthGate:
     def _check_reviewer_ref(self, p: Principal, repository: str) -> None:
         """A reviewer may fetch only the pinned manifests (by digest, or a tag resolving to one), their
         blobs, and the referrers of a pinned manifest (the run crate is one)."""
-        rest = request.path[len("/v2/") + len(repository) :]
-        m = _V2_REF.match(rest)
-        if m is None:
+        found = routes.match(request.path)
+        param = _REVIEWER_ROUTES.get(found[0].name) if found is not None else None
+        if found is None or param is None or found[1]["name"] != repository:
             raise Denied("a reviewer token may fetch only the DOI's pinned manifests, blobs and referrers")
-        kind, ref = m.groups()
+        route, ref = found[0], found[1][param]
         digest = ref
-        if kind == "manifests" and not is_digest(ref):
+        if route is routes.MANIFEST and not is_digest(ref):
             if self.registry is None:
                 raise ManifestUnknown(detail={"reference": ref[:200]})
             digest = self.registry.get_manifest(repository, ref).digest
         if (repository, digest) not in p.pins:
-            if kind in ("manifests", "referrers"):
+            if route is not routes.BLOB:
                 raise ManifestUnknown(detail={"reference": ref[:200]})
             raise BlobUnknown(detail={"digest": ref[:200]})
 
@@ -644,198 +608,6 @@ class AuthGate:
             detail={"path": request.path[:300], **(detail or {})},
         )
 
-    # --- token issuing (used by the /token endpoint) ---------------------------------------------
-
-    def grant(self, principal: Principal, requested: list[Scope]) -> list[Scope]:
-        """The ``access`` a bearer token carries: on each requested repository, *every* action the
-        principal holds there, whatever subset was asked (clients such as oras-py fetch one token
-        with the first challenge's scope, pull, and then push with it); nothing on repositories
-        where it holds nothing. ``registry:catalog:*`` to whoever asks (the listing is filtered)."""
-        out: list[Scope] = []
-        for s in merge_scopes(requested):
-            if s.type == "repository" and s.resource_class is None:
-                if not NAME_RE.match(s.name):
-                    continue
-                granted = Scope("repository", s.name, self.held(principal, s.name))
-            elif s.type == "registry" and s.name == "catalog":
-                granted = (
-                    Scope("registry", "catalog", frozenset({"*"}))
-                    if "*" in s.actions
-                    else Scope("registry", "catalog", frozenset())
-                )
-            else:
-                continue
-            if granted.actions:
-                out.append(granted)
-        return out
-
-    def issue_token(self, principal: Principal, requested: list[Scope]) -> tuple[dict[str, Any], list[Scope]]:
-        access = self.grant(principal, requested)
-        ttl = self.token_ttl
-        if principal.expires_at is not None:
-            ttl = max(1, min(ttl, int(principal.expires_at - time.time())))
-        extra: dict[str, Any] = {"knd": principal.kind}
-        if principal.token_id:
-            extra["tid"] = principal.token_id
-        if principal.doi:
-            extra["doi"] = principal.doi
-        issued = self.keys.issue(
-            principal.name if principal.authenticated else "",
-            access,
-            self.service,
-            ttl=ttl,
-            extra_claims=extra,
-        )
-        body = {
-            "token": issued.token,
-            "access_token": issued.token,
-            "expires_in": issued.expires_in,
-            "issued_at": issued.issued_at,
-        }
-        return body, access
-
-
-# --- audit of writes (an after_request hook) --------------------------------------------------------
-
-_WRITE_ROUTES = [
-    (
-        re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$"),
-        {"PUT": "manifest.push", "DELETE": "manifest.delete"},
-    ),
-    (re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/?$"), {"POST": "blob.push"}),
-    (
-        re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<ref>[^/]+)$"),
-        {"PUT": "blob.push", "DELETE": "upload.cancel"},
-    ),
-    (re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<ref>[^/]+)$"), {"DELETE": "blob.delete"}),
-]
-
-
-def _audit_write(resp: Response) -> Response:
-    """Record every successful write on /v2 (uploads when they complete, not each chunk)."""
-    if request.method in ("GET", "HEAD", "PATCH", "OPTIONS") or resp.status_code >= 400:
-        return resp
-    path = request.path
-    if not path.startswith("/v2/"):
-        return resp
-    for pattern, actions in _WRITE_ROUTES:
-        m = pattern.match(path)
-        if m is None:
-            continue
-        action = actions.get(request.method)
-        if action is None or (action == "blob.push" and request.method == "POST" and resp.status_code != 201):
-            return resp
-        if request.method == "POST" and request.args.get("mount") and resp.status_code == 201:
-            action = "blob.mount"
-        name = m.group("name")
-        digest = resp.headers.get("Docker-Content-Digest")
-        ref = m.groupdict().get("ref")
-        if digest:
-            target = f"{name}@{digest}"
-        elif ref and action.startswith(("manifest", "blob.delete")):
-            target = f"{name}@{ref}" if is_digest(ref) else f"{name}:{ref}"
-        else:
-            target = name
-        detail: dict[str, Any] = {"status": resp.status_code}
-        if ref and action.startswith("manifest") and not is_digest(ref):
-            detail["tag"] = ref
-        if action == "blob.mount":
-            detail["from"] = request.args.get("from")
-        gate = current_app.extensions["sciregistry"].gate
-        if isinstance(gate, AuthGate):
-            gate.record(action=action, target=target, detail=detail)
-        return resp
-    return resp
-
-
-# --- composition ------------------------------------------------------------------------------------
-
-
-def configure_auth(services: Any) -> None:
-    """Called by ``build_services``: accounts, keys, audit sink, first-start hook, and the gate when
-    ``auth_enabled``. Works without Flask (the CLI uses ``services.accounts``)."""
-    from sciregistry.auth import SERVER_PARAMS, TEST_PARAMS
-
-    cfg = services.config
-    accounts = Accounts(
-        services.engine,
-        services.extra["sessions"],
-        password_params=TEST_PARAMS if cfg.testing else SERVER_PARAMS,
-    )
-    keys = KeyStore(os.path.abspath(cfg.data_dir))
-    services.extra["accounts"] = accounts
-    services.extra["keys"] = keys
-    if not cfg.auth_enabled:
-        return
-    # Counters in the database: every worker and every host sees the same failures.
-    throttle = SqlThrottle(
-        services.extra["sessions"],
-        max_failures=max(1, cfg.login_max_failures),
-        window=max(1, cfg.login_window),
-        lockout=min(30.0, float(max(1, cfg.login_window))),
-    )
-    gate = AuthGate(
-        accounts,
-        keys,
-        service=cfg.service_name,
-        base_url=cfg.base_url,
-        token_ttl=cfg.token_ttl,
-        throttle=throttle,
-        registry=services.registry,
-    )
-    services.gate = gate
-    services.extra["audit_sink"] = gate.audit_sink
-    services.extra["on_first_start"] = lambda: first_start(accounts, keys, cfg.data_dir, cfg.admin_password)
-
-
-def install_auth(app: Flask) -> None:
-    """Called by ``create_app`` when auth is on: the /token endpoint and the write audit."""
-    from sciregistry.api.token import bp as token_bp
-
-    app.register_blueprint(token_bp)
-    app.after_request(_audit_write)
-
-
-def first_start(
-    accounts: Accounts, keys: KeyStore, data_dir: str, admin_password: str = "", out: Any = None
-) -> str | None:
-    """Create the signing key and, on an empty user table, the user ``admin``.
-
-    With ``admin_password`` (``SCIREGISTRY_ADMIN_PASSWORD``) that password is used and nothing is
-    printed or written; otherwise a random one is printed once (to ``out``, default stderr) and
-    written to ``<data_dir>/admin-password`` (mode 0600). Returns the generated password, if any.
-    """
-    keys.load()
-    if accounts.user_count() > 0:
-        return None
-    password = admin_password or pysecrets.token_urlsafe(18)
-    if not accounts.ensure_admin(password):
-        return None
-    accounts.record_audit(
-        principal="system",
-        address="local",
-        action="user.create",
-        target="admin",
-        detail={"admin": True, "first_start": True},
-    )
-    if admin_password:
-        return None
-    path = Path(data_dir) / ADMIN_PASSWORD_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(password + "\n")
-    stream = out or sys.stderr
-    print(
-        f"sciregistry: created user 'admin' with password {password}\n"
-        f"sciregistry: (shown once; also in {path}, mode 0600; change it with "
-        f"'sciregistry user passwd admin --password-stdin')",
-        file=stream,
-        flush=True,
-    )
-    return password
-
 
 def _denied(p: Any, repository: str, action: str) -> Denied:
     """DENIED with the next step: the namespaces ``p`` may push to (for a push), and who can help."""
@@ -852,5 +624,8 @@ def _denied(p: Any, repository: str, action: str) -> Denied:
             f"namespace {namespace} (or an administrator) for the writer role"
         )
     else:
-        text = f"{p.label} may not {action} {repository}: ask an owner of namespace {namespace} for a role that allows it"
+        text = (
+            f"{p.label} may not {action} {repository}: ask an owner of namespace {namespace} "
+            "for a role that allows it"
+        )
     return Denied(text, {"name": repository, "action": action, "may_push_to": may})

@@ -18,6 +18,7 @@ children are cached per (method, route, status)): measured in docs/performance.m
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import re
@@ -213,10 +214,9 @@ class _Finish:
                 metrics.UPLOADS_IN_PROGRESS.dec()
             self.observer.observe(self.environ, perf_counter() - self.t0, self.state[0] or "500", sent)
         finally:
-            try:
+            # closed from another context: nothing of ours to restore there
+            with contextlib.suppress(ValueError):
                 current_request_id.reset(self.token)
-            except ValueError:  # closed from another context: nothing of ours to restore there
-                pass
 
 
 class _Body:
@@ -295,7 +295,7 @@ def readyz_view() -> Response:
     at the revision this code expects; else 503 naming each problem (a load balancer takes the node
     out of rotation; ``/healthz`` stays the liveness check)."""
     services = _services()
-    problems = services.extra["readiness"]()
+    problems = services.readiness()
     if problems:
         return Response(
             json.dumps({"status": "unavailable", "problems": problems}),

@@ -12,7 +12,8 @@ The JWT grants, for each requested ``repository`` scope, every action the princi
 (pull, push, delete; not only those asked for, so one token serves a pull-then-push client), and
 ``registry:catalog:*`` to whoever asks. A repository where nothing is held is left out (not an
 error: the registry then answers 401/403/404 itself, as the spec asks). Failed logins are throttled (429
-TOOMANYREQUESTS with ``Retry-After``) and audited by the gate.
+TOOMANYREQUESTS with ``Retry-After``) and audited by the gate; the grant and the signing are
+:mod:`sciregistry.api.token_issuer`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, json, request
 
+from sciregistry.api.auth_gate import AuthGate
+from sciregistry.api.token_issuer import TokenIssuer
 from sciregistry.auth import (
     ANONYMOUS,
     BasicCredentials,
@@ -37,8 +40,16 @@ from sciregistry.errors import BadRequest, RegistryError, Unauthorized
 bp = Blueprint("token", __name__)
 
 
-def _gate() -> Any:
-    return current_app.extensions["sciregistry"].gate
+def _gate() -> AuthGate:
+    gate = current_app.extensions["sciregistry"].gate
+    assert isinstance(gate, AuthGate)  # /token is registered only with authentication on
+    return gate
+
+
+def _tokens() -> TokenIssuer:
+    tokens: TokenIssuer | None = current_app.extensions["sciregistry"].tokens
+    assert tokens is not None  # set with the gate
+    return tokens
 
 
 def _json(doc: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -66,10 +77,10 @@ def _principal_from_header() -> Principal:
     gate = _gate()
     if isinstance(creds, BasicCredentials):
         if looks_like_token(creds.password):
-            return gate.authenticate_token(creds.password)  # type: ignore[no-any-return]
-        return gate.authenticate_password(creds.username, creds.password)  # type: ignore[no-any-return]
+            return gate.authenticate_token(creds.password)
+        return gate.authenticate_password(creds.username, creds.password)
     if isinstance(creds, BearerCredentials) and looks_like_token(creds.token):
-        return gate.authenticate_token(creds.token)  # type: ignore[no-any-return]
+        return gate.authenticate_token(creds.token)
     raise Unauthorized("the token endpoint takes Basic credentials (a password or an API token)")
 
 
@@ -78,7 +89,7 @@ def get_token() -> Response:
     """Docker token flow: Basic credentials or none in, a signed JWT out."""
     requested = _scopes(request.args.getlist("scope"))
     principal = _principal_from_header()
-    body, _ = _gate().issue_token(principal, requested)
+    body, _ = _tokens().issue(principal, requested)
     return _json(body)
 
 
@@ -104,7 +115,7 @@ def post_token() -> Response:
         else gate.authenticate_password(username, password)
     )
     requested = _scopes(form.get("scope", "").split())
-    body, access = gate.issue_token(principal, requested)
+    body, access = _tokens().issue(principal, requested)
     body["scope"] = " ".join(str(s) for s in access)
     return _json(body)
 

@@ -1,5 +1,8 @@
 """``WWW-Authenticate`` challenges and ``Authorization`` header parsing.
 
+Challenges are written here and parsed by :mod:`sciregistry.oci.challenge` (re-exported: one
+parser and one :class:`Challenge` for server and client).
+
 Challenges (RFC 7235 section 4.1; distribution ``docs/spec/auth/token.md``)::
 
     Bearer realm="https://reg.example/token",service="reg.example",scope="repository:lab/x:pull,push"
@@ -27,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sciregistry.auth.scopes import Scope, format_scope
+from sciregistry.oci.challenge import Challenge, parse_challenge  # one parser, shared with the client
 
 __all__ = [
     "BasicCredentials",
@@ -42,7 +46,6 @@ __all__ = [
 MAX_AUTHORIZATION_LENGTH = 16 * 1024
 _ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 _CTL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -55,14 +58,6 @@ class BasicCredentials:
 @dataclass(frozen=True, slots=True)
 class BearerCredentials:
     token: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    """A parsed challenge: scheme (lower-case) and its auth-params (names lower-case)."""
-
-    scheme: str
-    params: dict[str, str]
 
 
 def _quote(value: str) -> str:
@@ -171,35 +166,3 @@ def _parse_basic(value: str) -> BasicCredentials:
     if _CTL.search(decoded):
         raise ValueError("Basic credentials contain control characters")
     return BasicCredentials(username, password)
-
-
-_PARAM = re.compile(
-    r"\s*(?P<name>[!#$%&\'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*"
-    r'(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<token>[!#$%&\'*+\-.^_`|~0-9A-Za-z]+))\s*(?:,|$)'
-)
-
-
-def parse_challenge(header: str) -> Challenge:
-    """Parse one challenge (``Bearer realm="...",service="..."``) as sent by :func:`bearer_challenge`.
-
-    Handles one challenge per header value (the only form sciregistry emits and Docker registries
-    send); ``ValueError`` on anything it cannot parse.
-    """
-    if not isinstance(header, str):
-        raise ValueError("challenge must be a string")
-    text = header.strip()
-    scheme, _, rest = text.partition(" ")
-    if not _TOKEN.fullmatch(scheme):
-        raise ValueError(f"invalid challenge scheme in {header!r}")
-    params: dict[str, str] = {}
-    pos = 0
-    rest = rest.strip()
-    while pos < len(rest):
-        m = _PARAM.match(rest, pos)
-        if m is None or m.end() == pos:
-            raise ValueError(f"cannot parse challenge parameters at {rest[pos:]!r}")
-        quoted = m.group("quoted")
-        value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else m.group("token")
-        params[m.group("name").lower()] = value
-        pos = m.end()
-    return Challenge(scheme.lower(), params)

@@ -8,11 +8,10 @@ Token claims follow distribution ``docs/spec/auth/jwt.md``::
              "access": [{"type": "repository", "name": "lab/x", "actions": ["pull", "push"]}]}
 
 Keys: :class:`KeyStore` keeps one signing key in ``<data_dir>/keys/jwt-signing.pem`` (PKCS#8 PEM,
-mode 0600, directory 0700), created on first use. Creation is atomic and race-safe: the key is
-written to a private temporary file and published with ``link(2)``, which fails if the name
-exists, so when several workers start at once exactly one key wins and the others read it. Keys
-moved to ``keys/jwt-retired-<anything>.pem`` still verify (rotation: move the old key there,
-restart; the next start creates a new signing key). Key ids (``kid``) are RFC 7638 JWK thumbprints.
+mode 0600, directory 0700), created on first use; the files (atomic, race-safe creation) are
+:mod:`sciregistry.auth.keyfiles`, this module signs and verifies with them. Keys moved to
+``keys/jwt-retired-<anything>.pem`` still verify (rotation: move the old key there, restart; the
+next start creates a new signing key). Key ids (``kid``) are RFC 7638 JWK thumbprints.
 
 Algorithm: new keys are RSA-2048 (RS256) because verification, which happens on every registry
 request, is about 3.5 times cheaper than ECDSA P-256 (measured with ``cryptography`` on the
@@ -22,8 +21,9 @@ vs 55 us). ``key_type="ec"`` creates a P-256 (ES256) key instead; an existing fi
 Verification (:meth:`KeyStore.verify`) accepts exactly the algorithm of the key named by ``kid``;
 ``alg: none``, HMAC algorithms (the "public key as HMAC secret" confusion attack), embedded
 ``jwk``/``jku``/``x5u`` headers and ``crit`` extensions are rejected or ignored before any
-signature check. The JWS is parsed here and the signature checked with PyJWT's algorithm objects
-on a cached public key; a bounded cache of already-verified token strings (the full string, so any
+signature check: the header's ``kid`` picks the key, then PyJWT's ``jwt.decode`` checks the
+signature with that key and its one algorithm; the claims (types, times with ``leeway``, audience,
+issuer) are checked here. A bounded cache of already-verified token strings (the full string, so any
 altered byte misses) makes a repeated token cost only the expiry and audience checks.
 Every failure is a :class:`TokenInvalid` (an ``Unauthorized``, HTTP 401, bearer error
 ``invalid_token``) subclass naming the reason.
@@ -32,8 +32,6 @@ Every failure is a :class:`TokenInvalid` (an ``Unauthorized``, HTTP 401, bearer 
 from __future__ import annotations
 
 import base64
-import binascii
-import errno
 import hashlib
 import json
 import logging
@@ -41,7 +39,6 @@ import os
 import re
 import secrets as pysecrets
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -51,9 +48,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, NamedTuple
 
 import jwt as pyjwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from sciregistry.auth.keyfiles import (
+    SIGNING_KEY_FILE,
+    PrivateKey,
+    PublicKey,
+    read_signing_key,
+    retired_public_keys,
+)
 from sciregistry.auth.scopes import WILDCARD, Scope, expand_actions
 from sciregistry.errors import Unauthorized
 
@@ -75,15 +78,22 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SIGNING_KEY_FILE = "jwt-signing.pem"
-RETIRED_KEY_GLOB = "jwt-retired-*.pem"
 REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "access"})
 _MAX_TOKEN_LENGTH = 16 * 1024
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
-_MAX_CACHED_HEADERS = 64
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+# The signature and the payload's JSON are PyJWT's; the claims (types, times with leeway, audience,
+# issuer) are checked here, so that every failure is a TokenInvalid naming the claim.
+_DECODE_OPTIONS: Any = {
+    "verify_signature": True,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_sub": False,
+    "verify_jti": False,
+    "require": [],
+}
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -182,18 +192,6 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-_URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
-
-
-def _b64url_decode(segment: str) -> bytes:
-    """Strict base64url (RFC 4648 section 5) without padding, as JWS uses (RFC 7515 section 2)."""
-    if not _SEGMENT.fullmatch(segment) or len(segment) % 4 == 1:
-        raise ValueError("not base64url")
-    return binascii.a2b_base64(
-        segment.encode("ascii").translate(_URLSAFE_TO_STD) + b"=" * (-len(segment) % 4)
-    )
-
-
 def _int_bytes(n: int, length: int | None = None) -> bytes:
     return n.to_bytes(length if length is not None else max(1, (n.bit_length() + 7) // 8), "big")
 
@@ -259,81 +257,26 @@ def _make_verify_key(public_key: PublicKey) -> _VerifyKey:
     return _VerifyKey(jwk_thumbprint(public_key), alg, public_key, pyjwt.get_algorithm_by_name(alg))
 
 
-def _load_pem_key(path: Path) -> PrivateKey | PublicKey:
-    data = path.read_bytes()
-    if b"PRIVATE KEY" in data:
-        key: Any = serialization.load_pem_private_key(data, password=None)
-    else:
-        key = serialization.load_pem_public_key(data)
-    if not isinstance(
-        key, rsa.RSAPrivateKey | rsa.RSAPublicKey | ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey
-    ):
-        raise ValueError(f"{path}: unsupported key type {type(key).__name__} (RSA or EC P-256)")
-    return key
+def _decode_problem(exc: Exception) -> TokenInvalid:
+    """Our error for PyJWT's decoding errors (``Invalid header padding``, ``Invalid payload string``).
 
-
-def _generate_pem(key_type: str) -> bytes:
-    key: PrivateKey
-    if key_type == "rsa":
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    elif key_type == "ec":
-        key = ec.generate_private_key(ec.SECP256R1())
-    else:
-        raise ValueError(f"unknown key_type {key_type!r} (rsa or ec)")
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-_NO_LINK_ERRNOS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV, errno.ENOSYS}
-
-
-def _create_key_file(path: Path, key_type: str) -> None:
-    """Create ``path`` with a new private key unless it exists; never overwrite or expose a partial file."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    pem = _generate_pem(key_type)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".jwt-signing.", suffix=".tmp")  # mode 0600
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)  # atomic; EEXIST if another process won the race
-        except FileExistsError:
-            return
-        except OSError as exc:
-            if exc.errno not in _NO_LINK_ERRNOS:
-                raise
-            _create_exclusive(path, pem)  # filesystem without hard links
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _create_exclusive(path: Path, pem: bytes) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-        f.flush()
-        os.fsync(f.fileno())
+    A signature segment of the right alphabet that does not decode canonically (a truncated or
+    altered signature: PyJWT checks that it re-encodes to the same text) cannot verify: a bad
+    signature, not a malformed token."""
+    text = str(exc)
+    lower = text.lower()
+    if "crypto" in lower:
+        return TokenBadSignature()
+    if "critical" in lower:
+        return TokenMalformed("token header has unsupported critical extensions ('crit')")
+    for part in ("header", "payload"):
+        if part in lower:
+            if "json object" in lower:
+                return TokenMalformed(f"token {part} is not a JSON object")
+            if "padding" in lower:
+                return TokenMalformed(f"token {part} is not base64url")
+            return TokenMalformed(f"token {part} is not base64url-encoded JSON")
+    return TokenMalformed(f"token is malformed: {text}")
 
 
 # --- the key store ------------------------------------------------------------------------------
@@ -374,7 +317,6 @@ class KeyStore:
         self._signing: _VerifyKey | None = None
         self._keys: dict[str, _VerifyKey] = {}
         self._cache: dict[str, Claims] = {}
-        self._headers: dict[str, _VerifyKey] = {}
 
     # --- keys ---
 
@@ -389,11 +331,7 @@ class KeyStore:
             return self._signing
 
     def _load(self) -> None:
-        if not self.key_path.exists():
-            _create_key_file(self.key_path, self.key_type)
-        key = self._read_signing_key()
-        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{self.key_path} holds a public key; a private key is needed for signing")
+        key = read_signing_key(self.key_path, self.key_type)
         mode = stat.S_IMODE(self.key_path.stat().st_mode)
         if mode & 0o077:
             log.warning(
@@ -403,29 +341,12 @@ class KeyStore:
             )
         signing = _make_verify_key(key.public_key())
         keys = {signing.kid: signing}
-        for retired in sorted(self.key_path.parent.glob(RETIRED_KEY_GLOB)):
-            rkey = _load_pem_key(retired)
-            pub = (
-                rkey.public_key()
-                if isinstance(rkey, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
-                else rkey
-            )
+        for pub in retired_public_keys(self.key_path.parent):
             vk = _make_verify_key(pub)
             keys.setdefault(vk.kid, vk)
         self._signing_key = key
         self._keys = keys
         self._signing = signing
-
-    def _read_signing_key(self) -> PrivateKey | PublicKey:
-        # Only the no-hard-link fallback can expose a file still being written: retry briefly.
-        deadline = time.monotonic() + 2.0
-        while True:
-            try:
-                return _load_pem_key(self.key_path)
-            except ValueError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
 
     def load(self) -> None:
         """Load (or create) the keys now, e.g. at application start to fail early on a bad key file."""
@@ -540,6 +461,8 @@ class KeyStore:
             self._cache.clear()
 
     def _verify_signature_and_parse(self, token: str) -> Claims:
+        """PyJWT's ``jwt.decode`` with the key the header's ``kid`` names, after strict syntax and
+        header checks (PyJWT's base64 decoding skips characters outside the alphabet)."""
         if not isinstance(token, str):
             raise TokenMalformed("token must be a string")
         if len(token) > _MAX_TOKEN_LENGTH:
@@ -548,31 +471,28 @@ class KeyStore:
         if len(parts) != 3:
             raise TokenMalformed("token must have three dot-separated parts (JWS compact serialization)")
         header_b64, payload_b64, sig_b64 = parts
-        if not _SEGMENT.fullmatch(payload_b64):
-            raise TokenMalformed("token payload is not base64url")
-        key = self._headers.get(header_b64)
-        if key is None:
-            key = self._check_header(header_b64)
+        for part, what in ((payload_b64, "payload"), (header_b64, "header")):
+            if not _SEGMENT.fullmatch(part) or len(part) % 4 == 1:
+                raise TokenMalformed(f"token {what} is not base64url")
+        try:  # the header alone: its checks come before anything is done with the signature
+            header = pyjwt.get_unverified_header(f"{header_b64}.{payload_b64}.")
+        except pyjwt.InvalidTokenError as exc:
+            raise _decode_problem(exc) from exc
+        key = self._key_for(header)
+        if not _SEGMENT.fullmatch(sig_b64) or len(sig_b64) % 4 == 1:
+            raise TokenMalformed("token signature is not base64url")
         try:
-            signature = _b64url_decode(sig_b64)
-        except (ValueError, binascii.Error) as exc:
-            raise TokenMalformed("token signature is not base64url") from exc
-        if not key.verifier.verify(f"{header_b64}.{payload_b64}".encode("ascii"), key.public_key, signature):
-            raise TokenBadSignature()
-        try:
-            payload = json.loads(_b64url_decode(payload_b64))
-        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-            raise TokenMalformed("token payload is not base64url-encoded JSON") from exc
+            payload = pyjwt.decode(token, key.public_key, algorithms=[key.algorithm], options=_DECODE_OPTIONS)
+        except pyjwt.InvalidSignatureError as exc:
+            raise TokenBadSignature() from exc
+        except pyjwt.InvalidAlgorithmError as exc:
+            raise TokenAlgorithmRejected(str(exc)) from exc
+        except pyjwt.InvalidTokenError as exc:  # DecodeError and the rest: the token is malformed
+            raise _decode_problem(exc) from exc
         return self._parse_claims(payload)
 
-    def _check_header(self, header_b64: str) -> _VerifyKey:
-        """The key a JOSE header names, after the checks; accepted headers are remembered (bounded)."""
-        try:
-            header = json.loads(_b64url_decode(header_b64))
-        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-            raise TokenMalformed("token header is not base64url-encoded JSON") from exc
-        if not isinstance(header, dict):
-            raise TokenMalformed("token header is not a JSON object")
+    def _key_for(self, header: dict[str, Any]) -> _VerifyKey:
+        """The key a JOSE header names (``kid``), after the checks."""
         alg = header.get("alg")
         if not isinstance(alg, str):
             raise TokenMalformed("token header has no 'alg'")
@@ -590,8 +510,6 @@ class KeyStore:
             raise TokenAlgorithmRejected(
                 f"token algorithm {alg!r} does not match key {kid!r} ({key.algorithm})"
             )
-        if len(self._headers) < _MAX_CACHED_HEADERS:
-            self._headers[header_b64] = key
         return key
 
     def _parse_claims(self, payload: Any) -> Claims:

@@ -558,7 +558,7 @@ def gc(
             upload_max_age=cfg.upload_max_age if upload_max_age is None else upload_max_age,
             dry_run=dry_run,
             delete_untagged=delete_untagged,
-            dois=services.extra.get("dois"),
+            dois=services.dois,
         )
     finally:
         services.engine.dispose()

@@ -137,9 +137,10 @@ def prepare(cfg: Any) -> None:
 
     services = build_services(cfg, migrate=True)
     record_database(cfg)  # administrator commands check theirs against it
-    first_start = services.extra.get("on_first_start")
-    if first_start:
-        first_start()
+    if cfg.auth_enabled:
+        from sciregistry.cli.first_start import first_start
+
+        first_start(services.accounts, services.keys, cfg.data_dir, cfg.admin_password)
     services.engine.dispose()
     restrict_modes(cfg)
 

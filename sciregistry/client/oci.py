@@ -66,6 +66,7 @@ from sciregistry.oci import (
     new_hasher,
     parse_digest,
     parse_manifest,
+    routes,
     validate_name,
 )
 
@@ -198,7 +199,7 @@ class OciClient:
         """``HEAD /v2/<repo>/blobs/<digest>``: True on 200, False on 404, the server's error otherwise."""
         validate_name(repo)
         parse_digest(digest)
-        resp = self.transport.request("HEAD", f"/v2/{repo}/blobs/{digest}", ok={200, 404})
+        resp = self.transport.request("HEAD", routes.BLOB.url(name=repo, digest=digest), ok={200, 404})
         resp.close()
         return resp.status_code == 200
 
@@ -222,7 +223,7 @@ class OciClient:
             if not self.blob_exists(repo, digest):
                 resp = self.transport.request(
                     "POST",
-                    f"/v2/{repo}/blobs/uploads/",
+                    routes.BLOB_UPLOAD.url(name=repo),
                     params={"digest": digest},
                     data=data,
                     headers={"Content-Type": OCTET_STREAM},
@@ -290,7 +291,7 @@ class OciClient:
         try:
             with (
                 os.fdopen(fd, "wb") as f,
-                self.transport.request("GET", f"/v2/{repo}/blobs/{digest}", stream=True) as resp,
+                self.transport.request("GET", routes.BLOB.url(name=repo, digest=digest), stream=True) as resp,
             ):
                 for block in resp.iter_content(READ_SIZE):
                     f.write(block)
@@ -312,7 +313,7 @@ class OciClient:
 
     def blob_bytes(self, repo: str, digest: str, *, max_size: int = 16 * 1024 * 1024) -> bytes:
         """A small blob in memory (configs, crate layers), verified."""
-        with self.transport.request("GET", f"/v2/{repo}/blobs/{digest}", stream=True) as resp:
+        with self.transport.request("GET", routes.BLOB.url(name=repo, digest=digest), stream=True) as resp:
             data: bytes = resp.raw.read(max_size + 1, decode_content=True)
         if len(data) > max_size:
             raise ValueError(f"blob {digest} is larger than {max_size} bytes; use download_blob")
@@ -331,7 +332,7 @@ class OciClient:
             raise DigestInvalid(f"manifest bytes do not have the digest {ref} they are pushed under")
         resp = self.transport.request(
             "PUT",
-            f"/v2/{repo}/manifests/{ref}",
+            routes.MANIFEST.url(name=repo, ref=ref),
             data=data,
             headers={"Content-Type": media_type},
             ok={200, 201},
@@ -347,7 +348,9 @@ class OciClient:
         """
         validate_name(repo)
         try:
-            resp = self.transport.request("GET", f"/v2/{repo}/manifests/{ref}", headers={"Accept": accept})
+            resp = self.transport.request(
+                "GET", routes.MANIFEST.url(name=repo, ref=ref), headers={"Accept": accept}
+            )
         except (ManifestUnknown, NameUnknown, Unauthorized) as exc:
             raise self.explain_missing(repo, ref, exc) from None
         data = resp.content
@@ -377,7 +380,7 @@ class OciClient:
         validate_name(repo)
         try:
             resp = self.transport.request(
-                "HEAD", f"/v2/{repo}/manifests/{ref}", headers={"Accept": ACCEPT_MANIFESTS}
+                "HEAD", routes.MANIFEST.url(name=repo, ref=ref), headers={"Accept": ACCEPT_MANIFESTS}
             )
         except (ManifestUnknown, NameUnknown, Unauthorized) as exc:
             raise self.explain_missing(repo, ref, exc) from None
@@ -390,7 +393,10 @@ class OciClient:
     def manifest_exists(self, repo: str, ref: str) -> bool:
         validate_name(repo)
         resp = self.transport.request(
-            "HEAD", f"/v2/{repo}/manifests/{ref}", headers={"Accept": ACCEPT_MANIFESTS}, ok={200, 404}
+            "HEAD",
+            routes.MANIFEST.url(name=repo, ref=ref),
+            headers={"Accept": ACCEPT_MANIFESTS},
+            ok={200, 404},
         )
         resp.close()
         return resp.status_code == 200
@@ -435,7 +441,7 @@ class OciClient:
         """Every tag of ``repo`` (following ``Link: <...>; rel="next"`` pages)."""
         validate_name(repo)
         out: list[str] = []
-        url: str | None = f"/v2/{repo}/tags/list" + (f"?n={page_size}" if page_size else "")
+        url: str | None = routes.TAGS.url(name=repo) + (f"?n={page_size}" if page_size else "")
         while url:
             resp = self.transport.request("GET", url)
             body = resp.json()
@@ -455,7 +461,7 @@ class OciClient:
         params = {"artifactType": artifact_type} if artifact_type else None
         resp = self.transport.request(
             "GET",
-            f"/v2/{repo}/referrers/{digest}",
+            routes.REFERRERS.url(name=repo, digest=digest),
             params=params,
             headers={"Accept": OCI_INDEX},
             ok={200, 404},

@@ -51,6 +51,7 @@ from sciregistry.errors import (
     BlobUnknown,
     Denied,
     ManifestUnknown,
+    NameInvalid,
     NotFound,
     RegistryError,
     TooManyRequests,
@@ -59,6 +60,8 @@ from sciregistry.errors import (
     UpstreamError,
     from_code,
 )
+from sciregistry.oci import routes
+from sciregistry.oci.challenge import Challenge, parse_challenges
 
 __all__ = [
     "Challenge",
@@ -74,62 +77,15 @@ USER_AGENT = "sciregistry-client/0.1"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 TOKEN_MARGIN = 10.0  # seconds before expiry at which a cached token is refreshed
 DEFAULT_TOKEN_LIFETIME = 60  # distribution token spec: expires_in defaults to 60 s
-# The /v2 routes (distribution-spec "Endpoints"), anchored like the server's table so a repository
-# path containing "blobs" or "manifests" still yields the right name.
-_V2_PATH = re.compile(
-    r"^/v2/(?P<name>.+?)/(?:manifests/[^/]+|blobs/uploads/?|blobs/uploads/[^/]+|blobs/[^/]+"
-    r"|tags/list|referrers/[^/]+)$"
-)
+#: the scope actions a token needs for a route's action (a push needs pull too: blob HEADs, mounts)
+_SCOPE_ACTIONS = {"pull": ("pull",), "push": ("pull", "push"), "delete": ("delete",)}
 TOKEN_PREFIX = "sr_"  # API and reviewer tokens (sciregistry.auth.secrets)
 TOKEN_REFUSED = "the token was refused (invalid, expired or revoked)"
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
-_AUTH_PARAM = re.compile(r'\s*([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
 
 
 class TransportError(OSError):
     """The registry could not be reached, or answered with something that is not HTTP we understand."""
-
-
-@dataclass(frozen=True)
-class Challenge:
-    """One ``WWW-Authenticate`` challenge: scheme in lower case, auth-params by lower-case name."""
-
-    scheme: str
-    params: dict[str, str]
-
-    @property
-    def scopes(self) -> list[str]:
-        return (self.params.get("scope") or "").split()
-
-
-def parse_challenges(header: str | None) -> list[Challenge]:
-    """Parse a ``WWW-Authenticate`` value (RFC 7235 section 4.1) into its challenges.
-
-    >>> parse_challenges('Bearer realm="https://r/token",service="r",scope="repository:a:pull"')[0].params["scope"]
-    'repository:a:pull'
-    """
-    out: list[Challenge] = []
-    if not header:
-        return out
-    pos, n = 0, len(header)
-    while pos < n:
-        m = re.match(r"\s*,?\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)", header[pos:])
-        if not m:
-            break
-        scheme = m.group(1).lower()
-        pos += m.end()
-        params: dict[str, str] = {}
-        while pos < n:
-            pm = _AUTH_PARAM.match(header, pos)
-            if not pm:
-                break
-            # A bare token followed by a space starts the next challenge, not a parameter.
-            params[pm.group(1).lower()] = (
-                re.sub(r"\\(.)", r"\1", pm.group(2)) if pm.group(2) is not None else (pm.group(3) or "")
-            )
-            pos = pm.end()
-        out.append(Challenge(scheme, params))
-    return out
 
 
 def normalize_url(url: str, insecure: bool = False) -> str:
@@ -244,19 +200,22 @@ class _Needed:
 
 
 def _predict(method: str, url: str, params: Mapping[str, Any] | None) -> _Needed:
+    """The repository scopes a request needs, from the route its path names (the action of its
+    method on that route, as the server's table says) and a mount's ``from``."""
     parts = urlsplit(url)
-    m = _V2_PATH.match(parts.path)
     needed = _Needed()
-    if not m:
+    try:
+        found = routes.match(parts.path)
+    except NameInvalid:
         return needed
-    name = m.group("name")
-    if method in SAFE_METHODS:
-        actions = {"pull"}
-    elif method == "DELETE":
-        actions = {"delete"}
-    else:
-        actions = {"pull", "push"}
-    needed.scopes[name] = actions
+    if found is None or "name" not in found[1]:
+        return needed
+    route, path_params = found
+    name = path_params["name"]
+    action = route.actions.get(method)
+    if action is None:
+        return needed
+    needed.scopes[name] = set(_SCOPE_ACTIONS.get(action, {action}))
     query: dict[str, Any] = {k: v[0] for k, v in parse_qs(parts.query).items()}
     query.update(params or {})
     source = query.get("from")

@@ -1,8 +1,10 @@
-"""Pure OCI format code: digests, the reference grammar, media types, manifest and index parsing.
+"""Pure OCI format code: digests, the reference grammar, media types, manifest and index parsing,
+the /v2 route table (:mod:`sciregistry.oci.routes`).
 
 No IO, no Flask, no database: everything here is a function of its arguments.
 """
 
+from sciregistry.oci import routes
 from sciregistry.oci.digest import Digest, compute, fallback_tag, is_digest, new_hasher, parse_digest
 from sciregistry.oci.manifest import (
     DOCKER_MANIFEST,
@@ -48,5 +50,6 @@ __all__ = [
     "parse_manifest",
     "parse_reference",
     "referrers_index",
+    "routes",
     "validate_name",
 ]

@@ -335,7 +335,6 @@ class BlobOps(RegistryBase):
                 "chunk out of order",
                 {"expected_start": offset, "start": start},
                 status=416,
-                headers=upload_headers(repository, upload_id, offset),
             )
         hasher = self._hasher_at(upload_id, offset)
         self._hashers.drop(upload_id)
@@ -349,7 +348,6 @@ class BlobOps(RegistryBase):
                 "chunk out of order (concurrent write)",
                 {"expected_start": exc.expected},
                 status=416,
-                headers=upload_headers(repository, upload_id, exc.expected),
             ) from exc
         if length is not None and new_size - offset != length:
             raise SizeInvalid(
@@ -469,12 +467,3 @@ def _live_upload(upload_id: str) -> Iterator[None]:
         yield
     except UploadNotFound as exc:
         raise BlobUploadUnknown(detail={"upload": upload_id}) from exc
-
-
-def upload_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
-    """Location, Range and Docker-Upload-UUID of an upload session (202/204 answers and the 416 error)."""
-    return {
-        "Location": f"/v2/{repository}/blobs/uploads/{upload_id}",
-        "Range": f"0-{max(size - 1, 0)}",
-        "Docker-Upload-UUID": upload_id,
-    }

@@ -31,6 +31,7 @@ from sciregistry.db.base import utcnow
 from sciregistry.db.models import Doi, DoiPin, Manifest, ManifestRef, Repository, Run
 from sciregistry.doi.identifiers import TEST_DOI_PREFIX
 from sciregistry.errors import Conflict, Denied, NotFound
+from sciregistry.oci import routes
 from sciregistry.registry.base import ReadCheck
 from sciregistry.registry.hooks import NoHooks
 
@@ -337,7 +338,7 @@ class DoiService:
             select(RunInput.repository, RunInput.digest).where(RunInput.run_id == run.id)
         ).all()
         steps = [
-            (name, f"{host}/{r}@{d}", f"{self.base_url}/v2/{r}/manifests/{d}")
+            (name, f"{host}/{r}@{d}", self.base_url + routes.MANIFEST.url(name=r, ref=d))
             for name, r, d in s.execute(
                 select(RunStep.name, RunStep.image_repository, RunStep.image_digest)
                 .where(RunStep.run_id == run.id)
@@ -351,9 +352,11 @@ class DoiService:
             year=utcnow().year,
             url=f"{self.base_url}/doi/{doi}",
             image_ref=f"{host}/{run.image_repository}@{run.image_digest}",
-            image_url=f"{self.base_url}/v2/{run.image_repository}/manifests/{run.image_digest}",
+            image_url=self.base_url + routes.MANIFEST.url(name=run.image_repository, ref=run.image_digest),
             result_ref=f"{host}/{repo}@{result_digest}",
-            dataset_refs=[(f"{host}/{r}@{d}", f"{self.base_url}/v2/{r}/manifests/{d}") for r, d in inputs],
+            dataset_refs=[
+                (f"{host}/{r}@{d}", self.base_url + routes.MANIFEST.url(name=r, ref=d)) for r, d in inputs
+            ],
             crate_url=f"{self.base_url}/doi/{doi}?format=ro-crate",
             version=str(version),
             doi=doi,

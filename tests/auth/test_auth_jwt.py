@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import sciregistry.auth.jwt as authjwt
+import sciregistry.auth.keyfiles as keyfiles
 from sciregistry.auth.jwt import (
     Claims,
     KeyStore,
@@ -150,7 +151,7 @@ def test_race_loser_reads_winners_key(tmp_path: Path, monkeypatch: pytest.Monkey
     winner_pem = winner.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    real_generate = authjwt._generate_pem
+    real_generate = keyfiles._generate_pem
 
     def generate_while_other_wins(key_type: str) -> bytes:
         mine = real_generate(key_type)
@@ -159,7 +160,7 @@ def test_race_loser_reads_winners_key(tmp_path: Path, monkeypatch: pytest.Monkey
             f.write(winner_pem)
         return mine
 
-    monkeypatch.setattr(authjwt, "_generate_pem", generate_while_other_wins)
+    monkeypatch.setattr(keyfiles, "_generate_pem", generate_while_other_wins)
     ks = KeyStore(tmp_path, key_type="ec")
     assert ks.kid == jwk_thumbprint(winner.public_key())
     assert [p.name for p in (tmp_path / "keys").iterdir()] == ["jwt-signing.pem"]
@@ -473,7 +474,7 @@ def test_alg_none_rejected(store: KeyStore, alg: str) -> None:
 
 
 def test_alg_none_with_signature_rejected(store: KeyStore) -> None:
-    h, p, s = store.issue("alice", ACCESS, "svc").token.split(".")
+    _h, p, s = store.issue("alice", ACCESS, "svc").token.split(".")
     header = {"alg": "none", "kid": store.kid}
     with pytest.raises(TokenAlgorithmRejected):
         store.verify(f"{b64json(header)}.{p}.{s}", "svc")
@@ -502,7 +503,7 @@ def test_hmac_with_public_key_confusion_attack(store: KeyStore, alg: str, digest
 
 
 def test_algorithm_must_match_the_key(ec_store: KeyStore, rsa_store: KeyStore) -> None:
-    h, p, s = ec_store.issue("alice", ACCESS, "svc").token.split(".")
+    _h, p, s = ec_store.issue("alice", ACCESS, "svc").token.split(".")
     header = {"alg": "RS256", "kid": ec_store.kid, "typ": "JWT"}
     with pytest.raises(TokenAlgorithmRejected, match="does not match key"):
         ec_store.verify(f"{b64json(header)}.{p}.{s}", "svc")

@@ -181,7 +181,7 @@ def test_cli_errors(cli: Any) -> None:
 
 
 def test_first_start_creates_admin_once(tmp_path: Path) -> None:
-    from sciregistry.api.auth_gate import first_start
+    from sciregistry.cli.first_start import first_start
 
     app = make_app(tmp_path)
     svc = app.extensions["sciregistry"]
@@ -203,7 +203,7 @@ def test_first_start_creates_admin_once(tmp_path: Path) -> None:
 
 
 def test_first_start_with_given_password(tmp_path: Path) -> None:
-    from sciregistry.api.auth_gate import first_start
+    from sciregistry.cli.first_start import first_start
 
     app = make_app(tmp_path)
     svc = app.extensions["sciregistry"]

@@ -4,6 +4,7 @@ brute-force throttling (429), and the audit log."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
 import jwt
@@ -239,3 +240,41 @@ def test_require_admin(app: Any) -> None:
     r = c.post("/api/v1/gc?dry_run=true", headers=basic("alice", PW["alice"]))
     assert (r.status_code, error_code(r)) == (403, "DENIED")
     assert c.post("/api/v1/gc?dry_run=true", headers=basic("admin", PW["admin"])).status_code == 200
+
+
+def test_audit_is_keyed_on_the_route_and_method(app: Any) -> None:
+    """Every audited (route, method) of the route table, and what is not audited: an opened upload
+    session (202), its chunks (PATCH), reads, refused requests."""
+    acc = app.extensions["sciregistry"].accounts
+    c = app.test_client()
+    h = basic("alice", PW["alice"])
+    img = push_image(c, "lab/routes-a", "t1", h, salt="routes")
+    before = len(acc.audit_log(1000))
+    # chunked upload: POST (202, not audited), PATCH (not audited), PUT (blob.push)
+    data = b"chunked blob of the audit test"
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    r = c.post("/v2/lab/routes-a/blobs/uploads/", headers=h)
+    assert r.status_code == 202
+    loc = r.headers["Location"]
+    assert (
+        c.patch(loc, data=data, headers={**h, "Content-Type": "application/octet-stream"}).status_code == 202
+    )
+    assert c.put(f"{loc}?digest={digest}", headers=h).status_code == 201
+    # an upload cancelled
+    loc2 = c.post("/v2/lab/routes-a/blobs/uploads", headers=h).headers["Location"]
+    assert c.delete(loc2, headers=h).status_code == 204
+    # a mount from another repository, a blob deleted, a manifest deleted by tag
+    r = c.post(f"/v2/lab/routes-b/blobs/uploads/?mount={img.layer_digest}&from=lab/routes-a", headers=h)
+    assert r.status_code == 201
+    assert c.delete(f"/v2/lab/routes-b/blobs/{img.layer_digest}", headers=h).status_code == 202
+    assert c.get(f"/v2/lab/routes-a/manifests/{img.digest}", headers=h).status_code == 200  # a read
+    assert c.delete("/v2/lab/routes-a/manifests/nope", headers=h).status_code >= 400  # refused
+    entries = list(reversed(acc.audit_log(1000)))[before:]
+    got = [(e.action, e.target, e.detail) for e in entries]
+    upload_id = loc2.rsplit("/", 1)[1]
+    assert got == [
+        ("blob.push", f"lab/routes-a@{digest}", {"status": 201}),
+        ("upload.cancel", "lab/routes-a", {"status": 204}),
+        ("blob.mount", f"lab/routes-b@{img.layer_digest}", {"status": 201, "from": "lab/routes-a"}),
+        ("blob.delete", f"lab/routes-b@{img.layer_digest}", {"status": 202}),
+    ], upload_id

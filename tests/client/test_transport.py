@@ -381,3 +381,26 @@ def test_chunked_upload_through_oras_uses_the_cached_push_token(tmp_path) -> Non
         ("PATCH", "/v2/lab/x/blobs/uploads/u1", "Bearer"),
         ("PUT", "/v2/lab/x/blobs/uploads/u1", "Bearer"),
     ]
+
+
+def test_scopes_are_predicted_from_the_route_table() -> None:
+    from sciregistry.client.transport import _predict
+
+    def scopes(method: str, path: str, params: dict[str, str] | None = None) -> list[str]:
+        return _predict(method, "http://127.0.0.1:5000" + path, params).strings()
+
+    digest = "sha256:" + "0" * 64
+    assert scopes("GET", "/v2/lab/blobs/manifests/v1") == ["repository:lab/blobs:pull"]
+    assert scopes("HEAD", f"/v2/lab/x/blobs/{digest}") == ["repository:lab/x:pull"]
+    assert scopes("PUT", "/v2/lab/x/manifests/v1") == ["repository:lab/x:pull,push"]
+    assert scopes("DELETE", f"/v2/lab/x/manifests/{digest}") == ["repository:lab/x:delete"]
+    # an upload session's status and cancel need push, as the server's table says
+    assert scopes("GET", "/v2/lab/x/blobs/uploads/u1") == ["repository:lab/x:pull,push"]
+    assert scopes("DELETE", "/v2/lab/x/blobs/uploads/u1") == ["repository:lab/x:pull,push"]
+    assert scopes("POST", "/v2/lab/x/blobs/uploads/", {"mount": digest, "from": "pub/y"}) == [
+        "repository:lab/x:pull,push",
+        "repository:pub/y:pull",
+    ]
+    assert scopes("GET", f"/v2/lab/x/referrers/{digest}") == ["repository:lab/x:pull"]
+    for path in ("/v2/", "/v2/_catalog", "/v2/Lab/tags/list", "/api/v1/runs", "/v2/lab/x/nothing"):
+        assert scopes("GET", path) == [], path

@@ -102,7 +102,7 @@ def _age_drafts(app: Any, seconds: int = 3600) -> None:
 
     from sciregistry.db.models import Doi
 
-    with app.extensions["sciregistry"].extra["sessions"]() as s, s.begin():
+    with app.extensions["sciregistry"].sessions() as s, s.begin():
         s.execute(
             update(Doi)
             .where(Doi.state == "draft")

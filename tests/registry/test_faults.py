@@ -85,7 +85,7 @@ def test_database_unavailable_is_503_on_v2_and_on_the_api(
     }
     r = client.get("/v2/_catalog")
     assert r.status_code == 503
-    runs = _services(app).extra["runs"]
+    runs = _services(app).runs
     monkeypatch.setattr(runs, "search", down)
     r = client.get("/api/v1/runs?q=x")
     assert r.status_code == 503, r.data

@@ -281,7 +281,10 @@ def test_json_access_lines_carry_the_request_id(served: tuple[Any, Path]) -> Non
 @pytest.fixture
 def auth_app(tmp_path: Path) -> Iterator[Any]:
     app = make_app(tmp_path, admin_password="admin-secret-pw")
-    app.extensions["sciregistry"].extra["on_first_start"]()
+    from sciregistry.cli.first_start import first_start
+
+    svc = app.extensions["sciregistry"]
+    first_start(svc.accounts, svc.keys, svc.config.data_dir, svc.config.admin_password)
     yield app
     app.extensions["sciregistry"].engine.dispose()
 

@@ -242,9 +242,7 @@ def test_mint_policy_refuses_and_admin_overrides(world: World, monkeypatch: pyte
     from tests.landing.closure import build_closure, mint
 
     audit: list[dict[str, Any]] = []
-    monkeypatch.setitem(
-        world.app.extensions["sciregistry"].extra, "audit_sink", lambda **kw: audit.append(kw)
-    )
+    monkeypatch.setattr(world.app.extensions["sciregistry"], "audit_sink", lambda **kw: audit.append(kw))
 
     world.vulns.import_records(records(*BASE))
     world.vulns.publish_advisory("advisory-samtools.json", (DATA / "advisory-samtools.json").read_bytes())

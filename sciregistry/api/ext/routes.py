@@ -177,7 +177,7 @@ def impact(ref: str) -> Response:
     if result["next"] is not None:
         result["next"] = f"{request.path}?cursor={result['next']}&limit={limit}"
     result["results"] = [{"repository": repo, "digest": d} for repo, d in result["results"]]
-    dois = services().extra.get("dois")
+    dois = services().dois
     result["dois"] = (
         dois.for_results([(r["repository"], r["digest"]) for r in result["results"]]) if dois else []
     )
@@ -193,15 +193,8 @@ def _error(err: RegistryError) -> Response:
     return resp
 
 
-@bp.app_errorhandler(404)
-def _not_found(exc: Exception) -> Response:
-    if request.path.startswith("/v2"):
-        from sciregistry.api.v2.errors import from_http_exception, render
-        from sciregistry.errors import NameInvalid
-
-        if "//" in request.path:
-            return render(NameInvalid("invalid repository name (empty path component)"))
-        return render(from_http_exception(exc))  # type: ignore[arg-type]
+def not_found(exc: Exception) -> Response:
+    """A path no route serves, outside /v2 (``app.py`` registers it for 404)."""
     return json_response({"errors": [NotFound(f"no such endpoint: {request.path}").to_dict()]}, 404)
 
 
@@ -263,7 +256,7 @@ def _visible_concept(record: Any) -> Any | None:
 def _mint_policy(repo: str, digest: str, override: Any) -> None:
     """The namespace's vulnerability policy (``sciregistry vulndb policy``): refuse, unless an
     administrator overrides it with a reason (recorded in the audit log)."""
-    vulns = services().extra.get("vulns")
+    vulns = services().vulns
     problems = vulns.policy_problems(repo, digest) if vulns is not None else []
     if not problems:
         return
@@ -308,7 +301,7 @@ def get_doi(prefix: str, suffix: str) -> Response:
     elif record.repository:
         services().gate.authorize(record.repository, "pull", hide=True, doi=record.doi)
     doc = record.to_dict()
-    vulns = services().extra.get("vulns")
+    vulns = services().vulns
     if vulns is not None:  # scientific advisories about a tool version the run used
         doc["advisories"] = vulns.notices_for_run(record.run_id)
     return json_response(doc)
@@ -340,7 +333,7 @@ def tombstone_doi(prefix: str, suffix: str) -> Response:
     if not isinstance(reason, str) or not reason.strip():
         raise BadRequest('body must be JSON {"reason": "..."}')
     record = services().dois.tombstone(_doi_path(prefix, suffix), reason)
-    accounts = services().extra.get("accounts")
+    accounts = services().accounts
     if accounts is not None:
         accounts.credentials_changed()  # its reviewer tokens stop now in this process (others: cache_ttl)
     services().audit(action="doi.tombstone", target=record.doi, detail={"reason": reason})
@@ -361,7 +354,7 @@ def run_gc() -> Response:
             upload_max_age=cfg.upload_max_age,
             dry_run=query("dry_run", False),
             delete_untagged=query("delete_untagged", False),
-            dois=services().extra.get("dois"),
+            dois=services().dois,
         )
     if report is None:
         raise Conflict("another gc pass is running (online gc, the CLI or another node); retry later")

@@ -40,8 +40,9 @@ from sciregistry.api.landing import bp
 from sciregistry.api.landing.negotiation import BY_NAME, Format, Link, format_links, negotiate
 from sciregistry.api.proxies import external_base_url
 from sciregistry.errors import BadRequest, NotFound, RegistryError
-from sciregistry.oci import artifacts
+from sciregistry.oci import Descriptor, routes
 from sciregistry.provenance import command as provenance_command
+from sciregistry.registry import landing as content
 
 SCHEMA_ORG = "https://schema.org/"
 _SCHEMA_TYPES = {
@@ -102,7 +103,7 @@ class Subject:
     meta: doilib.DoiMetadata
     base_url: str
     registry_host: str
-    _result_layers: list[dict[str, Any]] | None = None
+    _result_layers: list[Descriptor] | None = None
     _crate_root: dict[str, Any] | None = None
 
     @property
@@ -123,33 +124,28 @@ class Subject:
         return out + (f"?format={fmt}" if fmt else "")
 
     def blob_url(self, repository: str, digest: str) -> str:
-        return f"{self.base_url}/v2/{repository}/blobs/{digest}"
+        return self.base_url + routes.BLOB.url(name=repository, digest=digest)
 
     # lazily read registry content
-    def result_layers(self) -> list[dict[str, Any]]:
+    def result_layers(self) -> list[Descriptor]:
         if self._result_layers is None:
             self._result_layers = []
             t = self.target
             if t is not None and t.repository and t.result_digest:
-                doc = _manifest_json(t.repository, t.result_digest)
-                self._result_layers = list(doc.get("layers", [])) if doc else []
+                self._result_layers = (
+                    content.manifest_layers(services().registry, t.repository, t.result_digest) or []
+                )
         return self._result_layers
 
     def crate_root(self) -> dict[str, Any]:
         """The root data entity of the run crate (``{}`` when unreadable)."""
         if self._crate_root is None:
-            self._crate_root = {}
-            found = _crate_layer(self.target)
-            if found is not None:
-                try:
-                    with services().registry.open_blob(found["digest"]) as f:
-                        graph = json.loads(f.read(16 * 1024 * 1024)).get("@graph", [])
-                except (RegistryError, ValueError, OSError, AttributeError):
-                    graph = []
-                for entity in graph:
-                    if isinstance(entity, dict) and entity.get("@id") == "./":
-                        self._crate_root = entity
-                        break
+            t = self.target
+            self._crate_root = (
+                content.crate_root(services().registry, t.repository, t.crate_digest)
+                if t is not None and t.repository and t.crate_digest
+                else {}
+            )
         return self._crate_root
 
     def license_url(self) -> str | None:
@@ -168,29 +164,19 @@ class Subject:
             return []
         out = []
         for ly in self.result_layers():
-            path = (ly.get("annotations") or {}).get(artifacts.TITLE)
-            digest = str(ly.get("digest", ""))
-            if not path or not digest.startswith("sha256:"):
+            path = content.title(ly)
+            if not path or not ly.digest.startswith("sha256:"):
                 continue
             out.append(
                 FileView(
                     path,
-                    int(ly.get("size", 0)),
-                    digest.split(":", 1)[1],
-                    str(ly.get("mediaType") or "application/octet-stream"),
-                    self.blob_url(t.repository, digest),
+                    ly.size,
+                    ly.digest.split(":", 1)[1],
+                    ly.media_type or "application/octet-stream",
+                    self.blob_url(t.repository, ly.digest),
                 )
             )
         return out
-
-
-def _manifest_json(repository: str, digest: str) -> dict[str, Any] | None:
-    try:
-        rec = services().registry.get_manifest(repository, digest)
-        doc = json.loads(rec.content)
-    except (RegistryError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
 
 
 #: How the "Pinned content" table names a manifest's role.
@@ -215,16 +201,12 @@ def _readable_pins(pins: list[dict[str, str]]) -> list[dict[str, str]]:
             continue
         role = _PIN_ROLES.get(pin["role"], pin["role"])
         pin["kind"], pin["role"] = "manifest", role
-        doc = _manifest_json(pin["repository"], pin["digest"]) or {}
-        config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
-        if config.get("digest"):
-            parts.setdefault(str(config["digest"]), f"config of the {role}")
-        for layer in doc.get("layers") or []:
-            if isinstance(layer, dict) and layer.get("digest"):
-                title = (layer.get("annotations") or {}).get("org.opencontainers.image.title")
-                parts.setdefault(
-                    str(layer["digest"]), f"file {title} of the {role}" if title else f"layer of the {role}"
-                )
+        for part in content.blob_parts(services().registry, pin["repository"], pin["digest"]):
+            if part.part == "config":
+                words = f"config of the {role}"
+            else:
+                words = f"file {part.title} of the {role}" if part.title else f"layer of the {role}"
+            parts.setdefault(part.digest, words)
     for pin in out:
         if pin["kind"] == "blob":
             pin["kind"] = "file (blob)"
@@ -232,21 +214,11 @@ def _readable_pins(pins: list[dict[str, str]]) -> list[dict[str, str]]:
     return out
 
 
-def _crate_layer(target: Any | None) -> dict[str, Any] | None:
+def _crate_layer(target: Any | None) -> Descriptor | None:
     """The ``ro-crate-metadata.json`` layer descriptor of the target's run crate manifest."""
     if target is None or not target.repository or not target.crate_digest:
         return None
-    doc = _manifest_json(target.repository, target.crate_digest)
-    if not doc:
-        return None
-    layers = doc.get("layers", [])
-    for ly in layers:
-        if (ly.get("annotations") or {}).get(artifacts.TITLE) == artifacts.CRATE_METADATA_NAME:
-            return dict(ly)
-    for ly in layers:
-        if ly.get("mediaType") == artifacts.CRATE_METADATA_MEDIA_TYPE:
-            return dict(ly)
-    return None
+    return content.crate_layer(services().registry, target.repository, target.crate_digest)
 
 
 # --- request handling ----------------------------------------------------------------------------
@@ -373,12 +345,12 @@ def _crate_response(subject: Subject) -> Response:
     layer = _crate_layer(subject.target)
     if layer is None:
         raise NotFound(f"DOI {subject.doi} has no run crate")
-    f = services().registry.open_blob(layer["digest"])
+    f = services().registry.open_blob(layer.digest)
     resp = Response(
         wrap_file(request.environ, f, 1 << 16), mimetype="application/ld+json", direct_passthrough=True
     )
-    resp.headers["Content-Length"] = str(layer["size"])
-    resp.headers["ETag"] = f'"{layer["digest"]}"'
+    resp.headers["Content-Length"] = str(layer.size)
+    resp.headers["ETag"] = f'"{layer.digest}"'
     resp.headers["Content-Disposition"] = 'inline; filename="ro-crate-metadata.json"'
     return resp
 
@@ -484,23 +456,20 @@ def _inputs(subject: Subject, run: dict[str, Any]) -> list[InputView]:
             out.append(InputView(inp["name"], "", digest, digest, [], "not readable with your credentials"))
             continue
         ref = f"{subject.registry_host}/{repo}@{digest}"
-        doc = _manifest_json(repo, digest)
-        if doc is None:
+        layers = content.manifest_layers(services().registry, repo, digest)
+        if layers is None:
             out.append(InputView(inp["name"], repo, digest, ref, [], "manifest not available"))
             continue
-        files = []
-        for ly in doc.get("layers", []):
-            path = (ly.get("annotations") or {}).get(artifacts.TITLE) or str(ly.get("digest"))
-            d = str(ly.get("digest", ""))
-            files.append(
-                FileView(
-                    path,
-                    int(ly.get("size", 0)),
-                    d.split(":", 1)[-1],
-                    str(ly.get("mediaType") or ""),
-                    subject.blob_url(repo, d),
-                )
+        files = [
+            FileView(
+                content.title(ly) or ly.digest,
+                ly.size,
+                ly.digest.split(":", 1)[-1],
+                ly.media_type,
+                subject.blob_url(repo, ly.digest),
             )
+            for ly in layers
+        ]
         out.append(InputView(inp["name"], repo, digest, ref, files))
     return out
 
@@ -586,7 +555,7 @@ def _page(subject: Subject) -> dict[str, Any]:
 
 def _advisories(subject: Subject) -> list[dict[str, Any]]:
     """Scientific advisories about a tool version the DOI's run used (see registry/vulns.py)."""
-    vulns = services().extra.get("vulns")
+    vulns = services().vulns
     target = subject.target
     if vulns is None or target is None or not target.run_id:
         return []

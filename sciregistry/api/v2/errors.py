@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Response
+from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
 from sciregistry.errors import (
     OCI_ERROR_CODES,
     BlobUploadInvalid,
+    NameInvalid,
     NameUnknown,
     RegistryError,
     ServerFault,
@@ -49,3 +50,11 @@ def from_http_exception(exc: HTTPException) -> RegistryError:
     if status >= 500:
         return Unsupported(exc.description or "server error", status=status)
     return BlobUploadInvalid(exc.description or "bad request", status=status)
+
+
+def unknown_route(exc: HTTPException) -> Response:
+    """A /v2 path werkzeug's router does not serve (``app.py`` registers it for 404 under /v2): an
+    empty path component is NAME_INVALID, anything else NAME_UNKNOWN."""
+    if "//" in request.path:
+        return render(NameInvalid("invalid repository name (empty path component)"))
+    return render(from_http_exception(exc))

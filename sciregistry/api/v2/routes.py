@@ -1,4 +1,7 @@
-"""The OCI Distribution v1.1.1 HTTP surface: every /v2 route in one table.
+"""The OCI Distribution v1.1.1 HTTP surface: a handler for every /v2 route.
+
+The routes themselves (names, methods, paths, the action each method needs) are the table of
+:mod:`sciregistry.oci.routes`, shared with the access gate and the client:
 
     GET               /v2/                                       check (auth)
     GET               /v2/_catalog?n=&last=                      catalog
@@ -9,15 +12,16 @@
     GET               /v2/<name>/tags/list?n=&last=              tags
     GET               /v2/<name>/referrers/<digest>?artifactType= referrers
 
-Paths are matched here (not by werkzeug's router) so that a bad repository name is NAME_INVALID
-and an unknown route is a spec error. Each route names the action it needs (pull, push, delete);
-the access gate checks it before the handler runs.
+Paths are matched by that table (not by werkzeug's router) so that a bad repository name is
+NAME_INVALID and an unknown route is a spec error. The access gate checks the route's action for
+the method (pull, push, delete) before the handler runs.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -34,24 +38,12 @@ from sciregistry.errors import (
     SizeInvalid,
     Unsupported,
 )
-from sciregistry.oci import MAX_MANIFEST_SIZE, parse_digest, referrers_index, validate_name
-from sciregistry.registry.blobs import upload_headers
+from sciregistry.oci import MAX_MANIFEST_SIZE, parse_digest, referrers_index, routes, validate_name
 
 bp = Blueprint("v2", __name__)
 
 Handler = Callable[..., Response]
-_ROUTES: list[tuple[re.Pattern[str], dict[str, tuple[str, Handler]]]] = []
-
-
-_TEMPLATES: dict[str, str] = {}  # pattern -> route template, the label of its metrics and access lines
 ENV_ROUTE = "sciregistry.route"
-
-
-def route(pattern: str, **methods: tuple[str, Handler]) -> None:
-    _ROUTES.append((re.compile(pattern), methods))
-    _TEMPLATES[pattern] = "/v2/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"<\1>", pattern.strip("^$")).replace(
-        "/?", "/"
-    )
 
 
 def services() -> Any:
@@ -117,6 +109,29 @@ def _content_range() -> tuple[int, int] | None:
     return start, end
 
 
+def upload_headers(repository: str, upload_id: str, size: int) -> dict[str, str]:
+    """Location, Range and Docker-Upload-UUID of an upload session (202/204 answers and the 416 error)."""
+    return {
+        "Location": routes.BLOB_UPLOAD_CHUNK.url(name=repository, upload_id=upload_id),
+        "Range": f"0-{max(size - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
+@contextmanager
+def _upload_state_on_416(name: str, upload_id: str) -> Iterator[None]:
+    """A chunk out of order (416) tells the client where the session stands: its upload headers
+    with the offset the registry expected."""
+    try:
+        yield
+    except BlobUploadInvalid as err:
+        expected = err.detail.get("expected_start") if isinstance(err.detail, dict) else None
+        if err.http_status == 416 and isinstance(expected, int):
+            for k, v in upload_headers(name, upload_id, expected).items():
+                err.headers.setdefault(k, v)
+        raise
+
+
 def _next_link(
     path: str, n: int | None, last: str | None, extra: dict[str, str] | None = None
 ) -> dict[str, str]:
@@ -148,7 +163,7 @@ def catalog() -> Response:
     import json
 
     resp = Response(json.dumps({"repositories": page.items}), mimetype="application/json")
-    resp.headers.update(_next_link("/v2/_catalog", n, page.last))
+    resp.headers.update(_next_link(routes.CATALOG.url(), n, page.last))
     return resp
 
 
@@ -178,7 +193,10 @@ def put_manifest(name: str, ref: str) -> Response:
     pushed = services().registry.put_manifest(
         name, ref, data, request.headers.get("Content-Type"), can_read=services().gate.read_check()
     )
-    headers = {"Location": f"/v2/{name}/manifests/{pushed.digest}", "Docker-Content-Digest": pushed.digest}
+    headers = {
+        "Location": routes.MANIFEST.url(name=name, ref=pushed.digest),
+        "Docker-Content-Digest": pushed.digest,
+    }
     if pushed.subject:
         headers["OCI-Subject"] = pushed.subject
     return _empty(201, headers)
@@ -290,13 +308,21 @@ def start_upload(name: str) -> Response:
         blob = reg.mount_blob(name, mount, source, can_read=gate.read_check())
         if blob is not None:
             return _empty(
-                201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest}
+                201,
+                {
+                    "Location": routes.BLOB.url(name=name, digest=blob.digest),
+                    "Docker-Content-Digest": blob.digest,
+                },
             )
     if digest is not None:
         parse_digest(digest)
         blob = reg.upload_blob(name, digest, _body_stream(), _content_length())
         return _empty(
-            201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest}
+            201,
+            {
+                "Location": routes.BLOB.url(name=name, digest=blob.digest),
+                "Docker-Content-Digest": blob.digest,
+            },
         )
     status = reg.start_upload(name, _upload_owner(), services().config.max_open_uploads)
     return _empty(202, upload_headers(name, status.upload_id, 0))
@@ -320,9 +346,10 @@ def patch_upload(name: str, upload_id: str) -> Response:
         raise BlobUploadInvalid("Content-Range does not match Content-Length", status=416)
     if rng is not None and length is None:
         length = rng[1] - rng[0] + 1
-    status = services().registry.append_upload(
-        name, upload_id, _body_stream(), rng[0] if rng else None, length
-    )
+    with _upload_state_on_416(name, upload_id):
+        status = services().registry.append_upload(
+            name, upload_id, _body_stream(), rng[0] if rng else None, length
+        )
     return _empty(202, upload_headers(name, upload_id, status.size))
 
 
@@ -334,10 +361,14 @@ def put_upload(name: str, upload_id: str) -> Response:
     length = _content_length()
     if rng is not None and length is None:
         length = rng[1] - rng[0] + 1
-    blob = services().registry.finish_upload(
-        name, upload_id, digest, _body_stream(), length, rng[0] if rng else None
+    with _upload_state_on_416(name, upload_id):
+        blob = services().registry.finish_upload(
+            name, upload_id, digest, _body_stream(), length, rng[0] if rng else None
+        )
+    return _empty(
+        201,
+        {"Location": routes.BLOB.url(name=name, digest=blob.digest), "Docker-Content-Digest": blob.digest},
     )
-    return _empty(201, {"Location": f"/v2/{name}/blobs/{blob.digest}", "Docker-Content-Digest": blob.digest})
 
 
 def cancel_upload(name: str, upload_id: str) -> Response:
@@ -354,7 +385,7 @@ def list_tags(name: str) -> Response:
     n, last = _int_arg("n"), _last_arg()
     page = services().registry.list_tags(name, n, last)
     resp = Response(json.dumps({"name": name, "tags": page.items}), mimetype="application/json")
-    resp.headers.update(_next_link(f"/v2/{name}/tags/list", n, page.last))
+    resp.headers.update(_next_link(routes.TAGS.url(name=name), n, page.last))
     return resp
 
 
@@ -367,65 +398,56 @@ def referrers(name: str, digest: str) -> Response:
     return resp
 
 
-# --- the table -----------------------------------------------------------------------------------
-# (pattern, {METHOD: (action, handler)}); the first pattern that matches wins.
+# --- dispatch ------------------------------------------------------------------------------------
+# The paths, methods and actions are the route table of sciregistry.oci.routes; here each route
+# gets its handler.
 
-NAME = r"(?P<name>[^?#]+?)"
-route(
-    rf"^{NAME}/manifests/(?P<ref>[^/]+)$",
-    GET=("pull", get_manifest),
-    HEAD=("pull", get_manifest),
-    PUT=("push", put_manifest),
-    DELETE=("delete", delete_manifest),
-)
-route(rf"^{NAME}/blobs/uploads/?$", POST=("push", start_upload))
-route(
-    rf"^{NAME}/blobs/uploads/(?P<upload_id>[^/]+)$",
-    GET=("push", upload_status),
-    PATCH=("push", patch_upload),
-    PUT=("push", put_upload),
-    DELETE=("push", cancel_upload),
-)
-route(
-    rf"^{NAME}/blobs/(?P<digest>[^/]+)$",
-    GET=("pull", get_blob),
-    HEAD=("pull", get_blob),
-    DELETE=("delete", delete_blob),
-)
-route(rf"^{NAME}/tags/list$", GET=("pull", list_tags))
-route(rf"^{NAME}/referrers/(?P<digest>[^/]+)$", GET=("pull", referrers))
+HANDLERS: dict[tuple[str, str], Handler] = {
+    (routes.MANIFEST.name, "GET"): get_manifest,
+    (routes.MANIFEST.name, "HEAD"): get_manifest,
+    (routes.MANIFEST.name, "PUT"): put_manifest,
+    (routes.MANIFEST.name, "DELETE"): delete_manifest,
+    (routes.BLOB_UPLOAD.name, "POST"): start_upload,
+    (routes.BLOB_UPLOAD_CHUNK.name, "GET"): upload_status,
+    (routes.BLOB_UPLOAD_CHUNK.name, "PATCH"): patch_upload,
+    (routes.BLOB_UPLOAD_CHUNK.name, "PUT"): put_upload,
+    (routes.BLOB_UPLOAD_CHUNK.name, "DELETE"): cancel_upload,
+    (routes.BLOB.name, "GET"): get_blob,
+    (routes.BLOB.name, "HEAD"): get_blob,
+    (routes.BLOB.name, "DELETE"): delete_blob,
+    (routes.TAGS.name, "GET"): list_tags,
+    (routes.REFERRERS.name, "GET"): referrers,
+}
+# every (route, method) of the table that takes a repository has its handler, and nothing else does
+assert set(HANDLERS) == {(r.name, m) for r in routes.ROUTES if "name" in r.params for m in r.methods}
 
 
 @bp.route("/v2/", methods=["GET", "HEAD"])
 @bp.route("/v2", methods=["GET", "HEAD"])
 def base() -> Response:
-    services().gate.authorize(None, "login")
+    services().gate.authorize(None, routes.BASE.actions[request.method])
     return check()
 
 
 @bp.route("/v2/<path:rest>", methods=["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"])
 def dispatch(rest: str) -> Response:
-    if rest == "_catalog":
-        request.environ[ENV_ROUTE] = "/v2/_catalog"
-        if request.method not in ("GET", "HEAD"):
+    found = routes.match("/v2/" + rest)  # NAME_INVALID for a route whose name breaks the grammar
+    if found is None or found[0] is routes.BASE:
+        raise Unsupported("unknown /v2 endpoint", {"path": rest[:200]}, status=404)
+    route, params = found
+    request.environ[ENV_ROUTE] = route.template
+    action = route.actions.get(request.method)
+    if route is routes.CATALOG:
+        if action is None:
             raise Unsupported("method not allowed", status=405)
-        services().gate.authorize(None, "catalog")
+        services().gate.authorize(None, action)
         return catalog()
-    for pattern, methods in _ROUTES:
-        m = pattern.match(rest)
-        if m is None:
-            continue
-        params = m.groupdict()
-        request.environ[ENV_ROUTE] = _TEMPLATES[pattern.pattern]
-        validate_name(params["name"])
-        if request.method not in methods:
-            raise Unsupported("method not allowed on this endpoint", status=405)
-        action, handler = methods[request.method]
-        services().gate.authorize(params["name"], action)
-        if "digest" in params:
-            parse_digest(params["digest"])
-        return handler(**params)
-    raise Unsupported("unknown /v2 endpoint", {"path": rest[:200]}, status=404)
+    if action is None:
+        raise Unsupported("method not allowed on this endpoint", status=405)
+    services().gate.authorize(params["name"], action)
+    if "digest" in params:
+        parse_digest(params["digest"])
+    return HANDLERS[route.name, request.method](**params)
 
 
 @bp.after_request
