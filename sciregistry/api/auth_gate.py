@@ -202,7 +202,7 @@ class AuthGate:
     # --- resolving credentials ------------------------------------------------------------------
 
     def _state(self) -> _RequestAuth:
-        ctx_g = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not three
+        ctx_g = g._get_current_object()  # one proxy lookup, not three
         st: _RequestAuth | None = ctx_g.get(G_KEY)
         if st is None:
             st = self._resolve()

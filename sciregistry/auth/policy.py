@@ -141,7 +141,8 @@ class Principal:
 
     @property
     def may_administer(self) -> bool:
-        """Admin rights: an admin signed in with a password, or through a token scoped ``registry:admin:*``."""
+        """Admin rights: an admin signed in with a password, or through a token scoped
+        ``registry:admin:*``."""
         return self.is_admin and self.kind == "user" and self.allows_scope("admin", "*", REGISTRY)
 
 

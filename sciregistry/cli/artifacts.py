@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the client is imported inside the commands, so `sciregistry
 REF_REGISTRY_HELP = "Registry URL or host, for a reference without one (repo:tag, repo@sha256:...)."
 
 
-class _IsoDateTime(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+class _IsoDateTime(click.ParamType):  # generic only in newer click
     name = "ISO-8601"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
@@ -456,12 +456,13 @@ def _shown_command(r: Run) -> str:
     shell-quoted), or the template with a note when it names a parameter the run does not record."""
     from sciregistry.provenance.command import render_command
 
+    command = r.command or ""
     if r.workflow:  # an engine's invocation, not a template
-        return r.command
+        return command
     try:
-        return render_command(r.command, r.parameters)
+        return render_command(command, r.parameters)
     except ValueError as exc:
-        return f"{r.command}  ({exc})"
+        return f"{command}  ({exc})"
 
 
 def _describe_run(r: Run, host: str) -> str:

@@ -221,7 +221,7 @@ def _announce(server: Any) -> None:
 def run_gunicorn(cfg: Any) -> None:
     from gunicorn.app.base import BaseApplication
 
-    class _App(BaseApplication):  # type: ignore[misc]
+    class _App(BaseApplication):
         def load_config(self) -> None:
             settings = {
                 "bind": f"{cfg.host}:{cfg.port}",

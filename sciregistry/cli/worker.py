@@ -164,7 +164,7 @@ class PacedSocket:
         return n
 
 
-class OciThreadWorker(ThreadWorker):  # type: ignore[misc]
+class OciThreadWorker(ThreadWorker):
     def init_process(self) -> None:
         # gunicorn writes its own error pages through util.write_error; in this worker process only,
         # they become OCI error bodies (same status, same reason).

@@ -3,17 +3,19 @@
 The index (``search_entries``, see :mod:`sciregistry.db.models.search`) is written inside the
 transactions that change what it describes, so it is never behind:
 
-    manifest push          repository (first push), tag, dataset or result entry   SearchIndex.on_manifest_push
-    tag set or moved       tag entry                                              SearchIndex.on_tag_set
-    tag moved or deleted   tag entry removed (re-added by the push that moves it) SearchIndex.check_tag_change
-    manifest deleted       its dataset/result entry                               SearchIndex.check_manifest_delete
-    run crate admitted     run entry (parameters, command, agent, image, inputs)  SearchIndex.on_manifest_push
-    DOI recorded/changed   DOI entry (title, creators, state)                     SearchIndex.index_doi
+    what changes            what is (re)indexed                                    by
+    manifest push           repository (first push), tag, dataset or result entry  on_manifest_push
+    tag set or moved        tag entry                                              on_tag_set
+    tag moved or deleted    tag entry removed (re-added by the push that moves it) check_tag_change
+    manifest deleted        its dataset/result entry                               check_manifest_delete
+    run crate admitted      run entry (parameters, command, agent, image, inputs)  on_manifest_push
+    DOI recorded/changed    DOI entry (title, creators, state)                     index_doi
 
-Full text: SQLite FTS5 (``bm25``, title weighted 10:1) or PostgreSQL ``tsvector`` (``ts_rank``,
-title weight A), among the 2,000 newest matches. Every query term is a prefix (``gc-cont`` finds ``gc-content``); all terms must
-match. A term that looks like a digest or a hex prefix of one (``sha256:3fa9``, ``3fa9c1``, at
-least 4 hex digits) also finds manifests by digest (an index range scan), ranked first.
+(the hooks of :class:`SearchIndex`). Full text: SQLite FTS5 (``bm25``, title weighted 10:1) or
+PostgreSQL ``tsvector`` (``ts_rank``, title weight A), among the 2,000 newest matches. Every query
+term is a prefix (``gc-cont`` finds ``gc-content``); all terms must match. A term that looks like a
+digest or a hex prefix of one (``sha256:3fa9``, ``3fa9c1``, at least 4 hex digits) also finds
+manifests by digest (an index range scan), ranked first.
 
 Visibility is a :class:`Reader`: the same rule as ``sciregistry.auth.held_actions``, expressed
 as SQL on the ``namespace``/``repository`` columns, so a private repository is missing from

@@ -27,7 +27,8 @@ from packaging.version import Version as Pep440Version
 
 
 def _isnum(s: str) -> bool:
-    """ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses): versions come from images."""
+    """ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses): versions come
+    from the images scanned."""
     return s.isascii() and s.isdigit()
 
 

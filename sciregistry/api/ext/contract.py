@@ -50,12 +50,12 @@ def openapi_path() -> Any:
 @functools.cache
 def source_document() -> dict[str, Any]:
     """The document as written (external ``$ref``s to ``../schemas/api/*.json``)."""
-    return yaml.safe_load(openapi_path().read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return yaml.safe_load(openapi_path().read_text(encoding="utf-8"))
 
 
 def _schema_file(name: str) -> dict[str, Any]:
     path = files("sciregistry") / "data" / "schemas" / "api" / f"{name}.json"
-    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @functools.cache

@@ -14,7 +14,11 @@ from sciregistry.errors import BadRequest, Denied, NotFound, RegistryError
 from sciregistry.oci import is_digest, validate_name
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
-bp.record_once(lambda state: contract())  # a broken document stops the app at start, not a request
+
+
+@bp.record_once
+def _load_contract(state: Any) -> None:
+    contract()  # a broken document stops the app at start, not a request
 
 
 def services() -> Any:

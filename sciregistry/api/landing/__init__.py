@@ -14,6 +14,6 @@ from flask import Blueprint
 
 bp = Blueprint("landing", __name__, template_folder="templates")
 
-from sciregistry.api.landing import routes as _routes  # noqa: F401  (registers the views)
+from sciregistry.api.landing import routes as _routes  # noqa: E402, F401  (registers the views on bp)
 
 __all__ = ["bp"]

@@ -96,7 +96,7 @@ class GuardedBody:
         except Exception as exc:  # gunicorn parse errors, werkzeug ClientDisconnected, OSError
             raise self._failed(exc) from exc
         self._environ[BYTES_IN] = self._environ.get(BYTES_IN, 0) + len(data)
-        return data  # type: ignore[no-any-return]
+        return data
 
     def _readinto(self, buf: Any) -> int:
         try:

@@ -16,7 +16,7 @@ bp = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/-/static"
 )
 
-from sciregistry.api.web import routes as _routes  # noqa: F401  (registers the views)
+from sciregistry.api.web import routes as _routes  # noqa: E402, F401  (registers the views on bp)
 
 
 def install(app: Flask) -> None:

@@ -154,7 +154,7 @@ def reader() -> Reader:
     """Which repositories the caller may read, as SQL-able sets (cached for the request)."""
     cached = g.get(_G_READER)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     out = _reader()
     setattr(g, _G_READER, out)
     return out

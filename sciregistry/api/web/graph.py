@@ -109,12 +109,14 @@ class Graph:
 
         out = [
             (
-                f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="group" aria-labelledby="graph-title" '
+                '<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="group" '
+                'aria-labelledby="graph-title" '
                 f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
             ),
             f'<title id="graph-title">{escape(title)}</title>',
             (
-                '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+                '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" '
+                'markerWidth="7" markerHeight="7" '
                 'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#5b6577"/></marker></defs>'
             ),
         ]
@@ -145,7 +147,8 @@ class Graph:
             )
             if n.href:
                 out.append(
-                    f'<a class="node" href="{escape(n.href)}" aria-label="{escape(kind_label)} {escape(label)}" '
+                    f'<a class="node" href="{escape(n.href)}" '
+                    f'aria-label="{escape(kind_label)} {escape(label)}" '
                     f'data-detail="{escape(name)}">{shape}</a>'
                 )
             else:

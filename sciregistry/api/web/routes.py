@@ -37,7 +37,7 @@ def browse() -> BrowseQueries:
     b = svc.extra.get("browse")
     if b is None:
         b = svc.extra["browse"] = BrowseQueries(svc.extra["sessions"], svc.store)
-    return b  # type: ignore[no-any-return]
+    return b
 
 
 def registry_host() -> str:
@@ -233,7 +233,7 @@ def manifest(repository: str, digest: str) -> str:
     used_by = None
     if view.kind in ("image", "index", "dataset", "result"):
         used_by = _impact(view.digest)
-    dois = [d for d in svc.dois.for_results([(repository, view.digest)])] if view.kind == "result" else []
+    dois = list(svc.dois.for_results([(repository, view.digest)])) if view.kind == "result" else []
     host = registry_host()
     ref = f"{host}/{repository}@{view.digest}"
     pulls = (
@@ -595,7 +595,7 @@ def _require_user() -> str:
 def account() -> Any:
     user = _require_user()
     accounts = services().accounts
-    tokens = [t for t in accounts.list_tokens(user=user)]
+    tokens = list(accounts.list_tokens(user=user))
     my_dois = [
         d
         for d in services().dois.list_records(limit=500)
