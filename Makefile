@@ -29,6 +29,7 @@ test: venv
 
 lint: venv
 	$(BIN)/pip install -q -e '.[lint]'
+	$(BIN)/ruff format --check sciregistry tests benchmarks
 	$(BIN)/ruff check sciregistry tests benchmarks
 	$(BIN)/mypy sciregistry
 	$(BIN)/lint-imports
