@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -103,6 +105,8 @@ class LiveServer:
     data_dir: Path
     proc: subprocess.Popen[bytes]
     log: list[str] = field(default_factory=list)
+    log_dropped: int = 0  # lines dropped from the front of ``log`` (it keeps the last few thousand)
+    drain: threading.Thread | None = None  # reads the server's output into ``log``
 
     @property
     def host(self) -> str:
@@ -112,6 +116,14 @@ class LiveServer:
     def pid(self) -> int:
         return self.proc.pid
 
+    def log_mark(self) -> int:
+        """A position in the server's output, for :meth:`log_since` (tests sharing a server)."""
+        return self.log_dropped + len(self.log)
+
+    def log_since(self, mark: int) -> list[str]:
+        """The output lines after ``mark`` (those still kept)."""
+        return list(self.log)[max(0, mark - self.log_dropped) :]
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)
@@ -120,6 +132,10 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        if self.drain is not None:
+            self.drain.join(timeout=5)  # the output pipe ends when the server's process group has exited
+        if self.proc.stdout is not None and (self.drain is None or not self.drain.is_alive()):
+            self.proc.stdout.close()
 
 
 def start_server(
@@ -185,11 +201,12 @@ def start_server(
             if "Booting worker" in line:
                 booted += 1
     if port is None or booted < workers:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
         raise RuntimeError("server did not start:\n" + "\n".join(lines[-40:]))
     # keep draining output in the background so the pipe never fills
-    import threading
-
     server = LiveServer(f"http://127.0.0.1:{port}", port, data_dir, proc, lines)
 
     def _drain() -> None:
@@ -197,8 +214,10 @@ def start_server(
             server.log.append(raw.decode(errors="replace").rstrip())
             if len(server.log) > 5000:
                 del server.log[:1000]
+                server.log_dropped += 1000
 
-    threading.Thread(target=_drain, daemon=True).start()
+    server.drain = threading.Thread(target=_drain, daemon=True)
+    server.drain.start()
     _wait_http(server.url + "/healthz", deadline)
     return server
 
@@ -217,8 +236,23 @@ def _wait_http(url: str, deadline: float) -> None:
             time.sleep(0.1)
 
 
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One live server (default configuration, 2 workers) for the whole session.
+
+    For tests that only read, or write in repositories no other module uses, and never look at
+    registry-wide state (the catalogue, every run, the server log) or stop the server: a start-up
+    costs 2-6 s. Tests that need their own configuration or a fresh registry, or that stop or kill
+    the server, use ``live_server`` (one per module) or ``start_server``.
+    """
+    server = start_server(tmp_path_factory.mktemp("shared") / "data")
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A fresh live server for one test module (default configuration, 2 workers)."""
     server = start_server(tmp_path_factory.mktemp("live") / "data")
     yield server
     server.stop()

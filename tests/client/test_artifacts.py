@@ -56,7 +56,7 @@ def test_dataset_push_pull_round_trip_with_nested_dirs(registry: Registry, tmp_p
     layers = [
         (ly["annotations"][types.TITLE], ly["mediaType"], ly["digest"], ly["size"]) for ly in doc["layers"]
     ]
-    expected = sorted(files.items()) + [("README.md", b"# reads\n")]
+    expected = [*sorted(files.items()), ("README.md", b"# reads\n")]
     assert [(t, d, s) for t, _, d, s in layers] == [
         (t, "sha256:" + hashlib.sha256(b).hexdigest(), len(b)) for t, b in expected
     ]
@@ -80,7 +80,7 @@ def test_dataset_with_clashing_titles_is_refused_before_any_upload(
 ) -> None:
     write_tree(tmp_path / "a", {"x.txt": b"1"})
     write_tree(tmp_path / "b", {"x.txt": b"2"})
-    with pytest.raises(ValueError, match="would both be stored as 'x.txt'"):
+    with pytest.raises(ValueError, match=r"would both be stored as 'x\.txt'"):
         registry.push_dataset(f"{registry.host}/lab-x/clash:v1", [tmp_path / "a", tmp_path / "b"])
 
 
@@ -127,7 +127,7 @@ def test_safe_title_and_parameter_typing() -> None:
         parse_parameter("n:integer=1.5")
 
 
-# --- runs ----------------------------------------------------------------------------------------------------
+# --- runs ---------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -204,9 +204,9 @@ def test_record_run_end_to_end(registry: Registry, inputs: dict[str, str], tmp_p
     ]
     assert registry.run_for(f"lab-x/gc-results@{result}") == run
     assert registry.run(run.id) == run
-    listed = registry.runs(parameter="k", value=3)
+    listed = registry.runs(repository="lab-x/gc-results", parameter="k", value=3)
     assert [r.result_digest for r in listed] == [result]
-    assert registry.runs(parameter="k", value=4).items == []
+    assert registry.runs(repository="lab-x/gc-results", parameter="k", value=4).items == []
 
     pulled = registry.pull(f"{h}/lab-x/gc-results:run1", tmp_path / "attached", with_crate=True)
     assert pulled.crate_digest == crate
