@@ -14,10 +14,28 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Flask test clients read each response to the end and close it, as a WSGI server does.
+
+    Unbuffered (Flask's default), a response streamed from a blob file that a test does not read to
+    the end keeps the file open until garbage collection: a ResourceWarning, an error here."""
+    from flask import Flask
+    from flask.testing import FlaskClient
+
+    class BufferedClient(FlaskClient):
+        def open(self, *args: Any, buffered: bool = True, **kwargs: Any) -> Any:
+            return super().open(*args, buffered=buffered, **kwargs)
+
+    Flask.test_client_class = BufferedClient
+
+
 POSTGRES_URL = os.environ.get(
     "SCIREGISTRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
