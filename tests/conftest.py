@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Flask test clients read each response to the end and close it, as a WSGI server does.
+
+    Unbuffered (Flask's default), a response streamed from a blob file that a test does not read to
+    the end keeps the file open until garbage collection: a ResourceWarning, an error here."""
+    from flask import Flask
+    from flask.testing import FlaskClient
+
+    class BufferedClient(FlaskClient):
+        def open(self, *args: Any, buffered: bool = True, **kwargs: Any) -> Any:
+            return super().open(*args, buffered=buffered, **kwargs)
+
+    Flask.test_client_class = BufferedClient
+
+
 POSTGRES_URL = os.environ.get(
     "SCIREGISTRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -58,14 +78,65 @@ def reset_postgres() -> None:
     eng.dispose()
 
 
+def empty_postgres() -> None:
+    """Empty every table of the test database, or drop the schema when it is not at the code's head.
+
+    TRUNCATE of a migrated schema takes milliseconds; dropping it makes the next ``create_app`` run
+    every migration again (about a second). A test that moved the schema off head (or left none)
+    gets the full reset."""
+    from sqlalchemy import create_engine, text
+
+    from sciregistry.db.revision import database_revisions, head_revisions
+
+    eng = create_engine(POSTGRES_URL)
+    try:
+        with eng.begin() as conn:
+            if database_revisions(conn) == head_revisions():
+                tables = conn.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+                ).scalars()
+                names = ", ".join(f'public."{t}"' for t in tables if t != "alembic_version")
+                if names:
+                    conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                return
+    finally:
+        eng.dispose()
+    reset_postgres()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per session; each test gets a copy (a fresh migration
+    per test costs 0.3-1 s, a copy a few milliseconds)."""
+    import sqlite3
+
+    from sciregistry.app import create_app
+
+    tmp = tmp_path_factory.mktemp("sqlite-template")
+    app = create_app(make_config(tmp, database_url=f"sqlite:///{tmp}/migrated.db"))
+    app.extensions["sciregistry"].engine.dispose()
+    template = tmp / "template.db"
+    src, dst = sqlite3.connect(tmp / "migrated.db"), sqlite3.connect(template)
+    try:
+        src.backup(dst)  # one self-contained file, whatever is still in the write-ahead log
+    finally:
+        src.close()
+        dst.close()
+    return template
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database at the schema's head: SQLite (a copy of ``sqlite_template``) or PostgreSQL."""
     if request.param == "sqlite":
+        import shutil
+
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp_path / "registry.db")
         return f"sqlite:///{tmp_path}/registry.db"
     reason = postgres_unavailable()
     if reason:
         pytest.skip(reason)
-    reset_postgres()
+    empty_postgres()
     return POSTGRES_URL
 
 
@@ -103,6 +174,8 @@ class LiveServer:
     data_dir: Path
     proc: subprocess.Popen[bytes]
     log: list[str] = field(default_factory=list)
+    log_dropped: int = 0  # lines dropped from the front of ``log`` (it keeps the last few thousand)
+    drain: threading.Thread | None = None  # reads the server's output into ``log``
 
     @property
     def host(self) -> str:
@@ -112,6 +185,14 @@ class LiveServer:
     def pid(self) -> int:
         return self.proc.pid
 
+    def log_mark(self) -> int:
+        """A position in the server's output, for :meth:`log_since` (tests sharing a server)."""
+        return self.log_dropped + len(self.log)
+
+    def log_since(self, mark: int) -> list[str]:
+        """The output lines after ``mark`` (those still kept)."""
+        return list(self.log)[max(0, mark - self.log_dropped) :]
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)
@@ -120,6 +201,10 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        if self.drain is not None:
+            self.drain.join(timeout=5)  # the output pipe ends when the server's process group has exited
+        if self.proc.stdout is not None and (self.drain is None or not self.drain.is_alive()):
+            self.proc.stdout.close()
 
 
 def start_server(
@@ -185,11 +270,12 @@ def start_server(
             if "Booting worker" in line:
                 booted += 1
     if port is None or booted < workers:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
         raise RuntimeError("server did not start:\n" + "\n".join(lines[-40:]))
     # keep draining output in the background so the pipe never fills
-    import threading
-
     server = LiveServer(f"http://127.0.0.1:{port}", port, data_dir, proc, lines)
 
     def _drain() -> None:
@@ -197,8 +283,10 @@ def start_server(
             server.log.append(raw.decode(errors="replace").rstrip())
             if len(server.log) > 5000:
                 del server.log[:1000]
+                server.log_dropped += 1000
 
-    threading.Thread(target=_drain, daemon=True).start()
+    server.drain = threading.Thread(target=_drain, daemon=True)
+    server.drain.start()
     _wait_http(server.url + "/healthz", deadline)
     return server
 
@@ -217,8 +305,23 @@ def _wait_http(url: str, deadline: float) -> None:
             time.sleep(0.1)
 
 
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One live server (default configuration, 2 workers) for the whole session.
+
+    For tests that only read, or write in repositories no other module uses, and never look at
+    registry-wide state (the catalogue, every run, the server log) or stop the server: a start-up
+    costs 2-6 s. Tests that need their own configuration or a fresh registry, or that stop or kill
+    the server, use ``live_server`` (one per module) or ``start_server``.
+    """
+    server = start_server(tmp_path_factory.mktemp("shared") / "data")
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A fresh live server for one test module (default configuration, 2 workers)."""
     server = start_server(tmp_path_factory.mktemp("live") / "data")
     yield server
     server.stop()

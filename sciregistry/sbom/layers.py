@@ -327,12 +327,13 @@ def collect(layers: Iterable[tuple[str, Callable[[], BinaryIO]]], want: Callable
     Raises LayerError naming the layer for anything unsafe or unreadable (see the module docstring).
     """
     fs = Filesystem()
+    added: dict[str, Captured | None] = {}
     try:
         for index, (name, opener) in enumerate(layers):
             where = f"layer {index} ({name})"
             removed: list[str] = []  # whiteouts: paths hidden in lower layers
             opaque: list[str] = []
-            added: dict[str, Captured | None] = {}  # None: a non-file entry replacing lower content
+            added = {}  # None: a non-file entry replacing lower content
             hardlinks: list[tuple[str, str]] = []
             with opener() as raw:
                 stream = open_layer(raw, where)
@@ -393,6 +394,9 @@ def collect(layers: Iterable[tuple[str, Callable[[], BinaryIO]]], want: Callable
                     fs.files[p] = c
             fs.layers += 1
     except BaseException:
+        for c in added.values():  # captured from a layer that failed before joining fs.files
+            if c is not None:
+                c.data.close()
         fs.close()
         raise
     return fs

@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 import requests
-from clients.conftest import ToolEnv, make_tool_env
-from clients.oci_image import BuiltImage, build_image_layout, read_layout
+from interop.conftest import ToolEnv, make_tool_env
+from interop.oci_image import BuiltImage, build_image_layout, read_layout
 
 from .support import sha256
 

@@ -1,4 +1,7 @@
-"""Fixtures for the client tests: a live registry per module, an isolated config home, helpers.
+"""Fixtures for the client tests: the session's shared live registry, an isolated config home, helpers.
+
+Each module pushes to repositories of its own (``lab-x/...`` names differ between modules, ``cli/...``
+for the CLI), so they share ``shared_server`` (tests/conftest.py) instead of starting one each.
 
 Images for runs are tiny synthetic OCI images (:func:`push_tiny_image`), so the run tests do not
 need busybox; the image layout test builds the real gc-content image with
@@ -34,8 +37,8 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def registry(live_server) -> Iterator[Registry]:  # type: ignore[no-untyped-def]
-    reg = Registry(live_server.url, progress=False, use_stored_credentials=False)
+def registry(shared_server) -> Iterator[Registry]:  # type: ignore[no-untyped-def]
+    reg = Registry(shared_server.url, progress=False, use_stored_credentials=False)
     yield reg
     reg.close()
 

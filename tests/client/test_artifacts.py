@@ -80,7 +80,7 @@ def test_dataset_with_clashing_titles_is_refused_before_any_upload(
 ) -> None:
     write_tree(tmp_path / "a", {"x.txt": b"1"})
     write_tree(tmp_path / "b", {"x.txt": b"2"})
-    with pytest.raises(ValueError, match="would both be stored as 'x.txt'"):
+    with pytest.raises(ValueError, match=r"would both be stored as 'x\.txt'"):
         registry.push_dataset(f"{registry.host}/lab-x/clash:v1", [tmp_path / "a", tmp_path / "b"])
 
 
@@ -204,9 +204,9 @@ def test_record_run_end_to_end(registry: Registry, inputs: dict[str, str], tmp_p
     ]
     assert registry.run_for(f"lab-x/gc-results@{result}") == run
     assert registry.run(run.id) == run
-    listed = registry.runs(parameter="k", value=3)
+    listed = registry.runs(repository="lab-x/gc-results", parameter="k", value=3)
     assert [r.result_digest for r in listed] == [result]
-    assert registry.runs(parameter="k", value=4).items == []
+    assert registry.runs(repository="lab-x/gc-results", parameter="k", value=4).items == []
 
     pulled = registry.pull(f"{h}/lab-x/gc-results:run1", tmp_path / "attached", with_crate=True)
     assert pulled.crate_digest == crate

@@ -152,6 +152,7 @@ def closed_pipe_run(args: list[str], env: dict[str, str], timeout: float = 120) 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stderr.close()
 
 
 def closed_port() -> int:

@@ -41,8 +41,8 @@ def test_blob_upload_exists_download(registry: Registry, tmp_path: Path) -> None
     assert after["POST"] == before.get("POST", 0) and after["HEAD"] == before.get("HEAD", 0) + 1
 
 
-def test_small_file_upload_uses_one_put_and_large_file_is_chunked(live_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    reg = Registry(live_server.url, progress=False, use_stored_credentials=False, chunk_size=64 * 1024)
+def test_small_file_upload_uses_one_put_and_large_file_is_chunked(shared_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    reg = Registry(shared_server.url, progress=False, use_stored_credentials=False, chunk_size=64 * 1024)
     small = tmp_path / "small.bin"
     small.write_bytes(os.urandom(1000))
     big = tmp_path / "big.bin"
@@ -94,7 +94,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_64mib_file_is_pushed_chunked_with_flat_memory(live_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_64mib_file_is_pushed_chunked_with_flat_memory(shared_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     big = tmp_path / "big.bin"
     h = hashlib.sha256()
     with open(big, "wb") as f:
@@ -107,7 +107,7 @@ def test_64mib_file_is_pushed_chunked_with_flat_memory(live_server, tmp_path: Pa
     script = tmp_path / "measure.py"
     script.write_text(MEMORY_SCRIPT)
     proc = subprocess.run(
-        [sys.executable, str(script), live_server.url, str(big), str(small), str(tmp_path / "pulled.bin")],
+        [sys.executable, str(script), shared_server.url, str(big), str(small), str(tmp_path / "pulled.bin")],
         check=False,
         capture_output=True,
         text=True,

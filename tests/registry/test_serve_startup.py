@@ -7,8 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-from ._support import start_server
+from typing import Any
 
 
 def _rss_kib(pid: int) -> int:
@@ -26,18 +25,16 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in out.split()]
 
 
-def test_master_does_not_hold_the_application(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data", workers=2)
-    try:
-        workers = _children(server.pid)
-        assert len(workers) == 2, workers  # the migration child has exited; only the workers remain
-        master = _rss_kib(server.pid)
-        biggest_worker = max(_rss_kib(w) for w in workers)
-        # The master imports the CLI and gunicorn only (about 35 MiB); a worker imports the application.
-        assert master < 0.75 * biggest_worker, (master, biggest_worker)
-        assert (tmp_path / "data").is_dir()
-    finally:
-        server.stop()
+def test_master_does_not_hold_the_application(shared_server: Any) -> None:
+    """On the session's shared server (2 workers): this test only reads its process tree."""
+    server = shared_server
+    workers = _children(server.pid)
+    assert len(workers) == 2, workers  # the migration child has exited; only the workers remain
+    master = _rss_kib(server.pid)
+    biggest_worker = max(_rss_kib(w) for w in workers)
+    # The master imports the CLI and gunicorn only (about 35 MiB); a worker imports the application.
+    assert master < 0.75 * biggest_worker, (master, biggest_worker)
+    assert server.data_dir.is_dir()
 
 
 def test_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:

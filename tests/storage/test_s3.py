@@ -95,6 +95,7 @@ def moto_endpoint() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+            proc.stdout.close()  # type: ignore[union-attr]
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ Each container tool run by these tests gets ``HOME``, ``XDG_RUNTIME_DIR``, ``TMP
 ``registries.conf`` (``CONTAINERS_REGISTRIES_CONF`` for podman; skopeo 1.9 ignores that variable
 and gets its hidden ``--registries-conf`` flag), an empty ``registries.d`` and an
 accept-anything ``policy.json``, all under the test's temporary directory, so no machine-wide
-configuration is read. The ``live_server`` fixture (tests/conftest.py) is module scoped: each
-test module talks to its own fresh registry.
+configuration is read. ``live_server`` is here the session's ``shared_server`` (tests/conftest.py):
+each module pushes to repositories no other test uses (``lab/img``, ``lab/podman``, ``lab/data``, ...),
+so they do not need a registry of their own (a start-up costs 2-6 s, far more on a loaded machine).
 
 As root, skopeo 1.9 and podman 4.3 keep their blob-info cache in
 ``/var/lib/containers/cache/blob-info-cache-v1.boltdb`` whatever ``--root`` says (containers/image
@@ -107,6 +108,12 @@ def make_tool_env(root: Path) -> ToolEnv:
     return ToolEnv(
         root, env, policy, root / "registries.d", root / "tmp", isolation_prefix(root / "blob-cache")
     )
+
+
+@pytest.fixture(scope="module")
+def live_server(shared_server: LiveRegistry) -> LiveRegistry:
+    """The session's shared server (see the module docstring)."""
+    return shared_server
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,8 @@
-"""Malformed /api/v1 requests: each is a 4xx with a JSON error, never a 500 (found by an outside probe)."""
+"""Malformed /api/v1 requests: each is a 4xx with a JSON error, never a 500 (found by an outside probe).
+
+In-process (Flask test client, SQLite and PostgreSQL); malformed /v2 (OCI) requests against a live
+gunicorn server are in ``tests/registry/test_v2_bad_input.py``.
+"""
 
 from __future__ import annotations
 

@@ -180,7 +180,7 @@ def test_chunked_push_and_pull(
     )
     assert sha256_digest(man.content) == manifest_digest == man.headers["Docker-Content-Digest"]
     layers = man.json()["layers"]
-    assert {l["annotations"][TITLE]: (l["digest"], l["size"]) for l in layers} == {
+    assert {layer["annotations"][TITLE]: (layer["digest"], layer["size"]) for layer in layers} == {
         n: (sha256_digest(d), len(d)) for n, d in files.items()
     }
 
