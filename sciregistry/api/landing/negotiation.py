@@ -9,6 +9,9 @@ beats ``type/*`` beats ``*/*``; parameters other than ``q`` on a range make it m
 still); ``q=0`` means "not acceptable". The offer with the highest weight wins; ties go to the
 server's order of preference (HTML first, so a browser's ``*/*`` gets the page). This is the
 DOI content negotiation of DataCite/Crossref (https://citation.crosscite.org/docs.html).
+Not werkzeug's ``MIMEAccept.best_match``: it matches a range only when the range's parameters
+equal the offer's, so ``text/x-bibliography; style=apa`` (crosscite's way to ask for a citation
+style) would match no offer and the page would fall back to HTML.
 
 Signposting (https://signposting.org/FAIR/): typed links in the HTTP ``Link`` header
 (RFC 8288)::
