@@ -30,6 +30,7 @@ import click
 from sciregistry.cli.common import echo, emit, host_of, main, open_registry, target
 from sciregistry.cli.options import client_command, registry_option, token_option
 from sciregistry.errors import NotFound
+from sciregistry.oci import routes
 
 if TYPE_CHECKING:  # the client is imported inside the commands, so `sciregistry --help` stays fast
     from sciregistry.client import Lineage, Run
@@ -88,7 +89,7 @@ def login(host: str, username: str | None, password_stdin: bool, as_json: bool, 
     reg = Registry(
         host, username=username, password=password, insecure=insecure, use_stored_credentials=False
     )
-    resp = reg.transport.request("GET", "/v2/")
+    resp = reg.transport.request("GET", routes.BASE.url())
     resp.close()
     store = CredentialStore()
     store.set(reg.host, username, password)

@@ -47,6 +47,7 @@ from sciregistry.doi.identifiers import (
     normalize_doi,
 )
 from sciregistry.errors import BadRequest, NotFound, UpstreamError
+from sciregistry.oci import routes
 
 #: ``--format`` of ``cite`` -> the media type asked for (DOI content negotiation, citation.crosscite.org).
 CITE_FORMATS: dict[str, str] = {
@@ -204,7 +205,7 @@ def mint(
             tag = parsed.tag or "latest"
             resp = t.request(
                 "HEAD",
-                f"/v2/{parsed.repository}/manifests/{tag}",
+                routes.MANIFEST.url(name=parsed.repository, ref=tag),
                 headers={"Accept": ", ".join(sorted(MANIFEST_MEDIA_TYPES))},
             )
             resp.close()
