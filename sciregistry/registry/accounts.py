@@ -282,7 +282,7 @@ class Accounts:
             return self._user_info(s, user)
 
     def _user_info(self, s: Session, user: User) -> UserInfo:
-        roles = dict(s.execute(_MEMBER_ROLES, {"uid": user.id}).tuples().all())
+        roles = dict(s.execute(_MEMBER_ROLES, {"uid": user.id}).all())
         return UserInfo(user.name, user.is_admin, user.disabled, _iso(user.created_at) or "", roles)
 
     def list_users(self) -> list[UserInfo]:
@@ -349,14 +349,12 @@ class Accounts:
                 .join(NamespaceMember, NamespaceMember.user_id == User.id)
                 .where(NamespaceMember.namespace_id == ns.id)
                 .order_by(User.name)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         robots = dict(
-            s.execute(select(Robot.name, Robot.role).where(Robot.namespace_id == ns.id).order_by(Robot.name))
-            .tuples()
-            .all()
+            s.execute(
+                select(Robot.name, Robot.role).where(Robot.namespace_id == ns.id).order_by(Robot.name)
+            ).all()
         )
         return NamespaceInfo(ns.name, ns.public, ns.personal, members, robots)
 
