@@ -140,6 +140,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return POSTGRES_URL
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no schema at all, for tests that migrate step by step (SQLite or PostgreSQL)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/empty.db"
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    reset_postgres()
+    return POSTGRES_URL
+
+
 def make_config(tmp_path: Path, **extra: object) -> dict[str, object]:
     return {
         "data_dir": str(tmp_path / "data"),

@@ -67,8 +67,8 @@ def _seed(conn: Any, rid: int) -> None:
     )
 
 
-def test_migration_renders_the_steps_of_runs_indexed_before_it(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_migration_renders_the_steps_of_runs_indexed_before_it(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     upgrade(engine, "0010_search_index")
     with engine.begin() as conn:
         _seed(conn, 1)

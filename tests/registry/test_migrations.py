@@ -10,8 +10,8 @@ from sciregistry.db.migrate import upgrade
 NOW = "2026-01-01 00:00:00"
 
 
-def test_run_times_become_optional_and_nothing_referencing_runs_is_lost(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_run_times_become_optional_and_nothing_referencing_runs_is_lost(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     upgrade(engine, "0010_search_index")
     with engine.begin() as c:
         c.execute(text(f"INSERT INTO repositories (id, name, created_at) VALUES (1, 'lab/results', '{NOW}')"))
