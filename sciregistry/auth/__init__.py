@@ -14,9 +14,10 @@ The database models (users, tokens, namespaces, members) and the HTTP routes bui
 
 # The package exports exactly the public names of its modules: each module's ``__all__`` is the one
 # list (tests/auth/test_auth_exports.py checks the union, in this order, with no name twice).
-from sciregistry.auth import challenge, jwt, passwords, policy, ratelimit, roles, scopes, secrets
+from sciregistry.auth import challenge, jwt, keyfiles, passwords, policy, ratelimit, roles, scopes, secrets
 from sciregistry.auth.challenge import *  # noqa: F403
 from sciregistry.auth.jwt import *  # noqa: F403
+from sciregistry.auth.keyfiles import *  # noqa: F403
 from sciregistry.auth.passwords import *  # noqa: F403
 from sciregistry.auth.policy import *  # noqa: F403
 from sciregistry.auth.ratelimit import *  # noqa: F403
@@ -27,6 +28,7 @@ from sciregistry.auth.secrets import *  # noqa: F403
 __all__: list[str] = []
 __all__ += challenge.__all__
 __all__ += jwt.__all__
+__all__ += keyfiles.__all__
 __all__ += passwords.__all__
 __all__ += policy.__all__
 __all__ += ratelimit.__all__

@@ -20,6 +20,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+__all__ = ["RETIRED_KEY_GLOB", "SIGNING_KEY_FILE", "load_pem_key", "read_signing_key", "retired_public_keys"]
+
 SIGNING_KEY_FILE = "jwt-signing.pem"
 RETIRED_KEY_GLOB = "jwt-retired-*.pem"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from sciregistry import auth
 
 #: The modules of sciregistry.auth; the package exports each one's ``__all__``, in this order.
-MODULES = ("challenge", "jwt", "passwords", "policy", "ratelimit", "roles", "scopes", "secrets")
+MODULES = ("challenge", "jwt", "keyfiles", "passwords", "policy", "ratelimit", "roles", "scopes", "secrets")
 
 
 def test_all_is_the_union_of_the_modules_public_names() -> None:
