@@ -43,6 +43,7 @@ from sciregistry.errors import CrateInvalid, InsufficientStorage, ManifestInvali
 from sciregistry.oci import EMPTY_JSON_DIGEST
 from sciregistry.registry import HookChain, Registry
 from sciregistry.registry.accounts import Accounts
+from sciregistry.registry.browse import BrowseQueries
 from sciregistry.registry.dois import DoiPins, DoiService
 from sciregistry.registry.hooks import OnRefusal
 from sciregistry.registry.reproductions import ReproductionCounter
@@ -80,6 +81,7 @@ class Services:
     dois: DoiService
     vulns: VulnService
     search: SearchQueries
+    browse: BrowseQueries
     accounts: Accounts
     keys: KeyStore
     gate: Gate
@@ -158,6 +160,7 @@ def build_services(config: Config, *, migrate: bool = True) -> Services:
         dois=dois,
         vulns=vulns,
         search=SearchQueries(sessions),
+        browse=BrowseQueries(sessions, store),
         accounts=accounts,
         keys=keys,
         gate=OpenGate(),

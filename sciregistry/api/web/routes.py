@@ -33,10 +33,7 @@ PER_PAGE = 50
 
 
 def browse() -> BrowseQueries:
-    svc = services()
-    b = svc.extra.get("browse")
-    if b is None:
-        b = svc.extra["browse"] = BrowseQueries(svc.extra["sessions"], svc.store)
+    b: BrowseQueries = services().browse
     return b
 
 
