@@ -215,7 +215,55 @@ _GITHUB_EXPRESSIONS = {
     "github.event.release.tag_name || github.ref_name": "v1.0.0",
     "secrets.SCIREGISTRY_TOKEN": "token",
     "steps.mint.outputs.doi": "",
+    "steps.mint-workflow.outputs.doi": "",
 }
+
+
+def run_github_job(
+    job: str,
+    lab: dict[str, Any],
+    tmp_path: Path,
+    work: Path,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> tuple[list[str], dict[str, Path]]:
+    """Run the ``run:`` steps of ``job`` as GitHub would (the install steps skipped: the virtualenv's
+    ``sciregistry`` is on ``PATH``), with ``$GITHUB_ENV``/``$GITHUB_OUTPUT``/``$GITHUB_STEP_SUMMARY``
+    emulated. Returns the names of the steps run and those files."""
+    values = {
+        k: (lab["host"] if v == "host" else lab["token"] if v == "token" else v)
+        for k, v in _GITHUB_EXPRESSIONS.items()
+    }
+    doc = _load(GITHUB)
+    files = {name: tmp_path / name for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
+    for f in files.values():
+        f.touch()
+    env = ci_env(tmp_path, GITHUB_ACTOR="ada-lovelace", **{k: str(v) for k, v in files.items()})
+    env.update({k: _expand(str(v), values) for k, v in doc["env"].items()})
+    env.update({k: _expand(str(v), values) for k, v in (doc["jobs"][job].get("env") or {}).items()})
+    env.update(extra_env or {})
+    ran = []
+    for step in github_steps(job):
+        if "uses" in step or step.get("name", "").startswith("Install"):
+            continue
+        step_env = {
+            **env,
+            **_read_kv(files["GITHUB_ENV"]),
+            **{k: _expand(str(v), values) for k, v in (step.get("env") or {}).items()},
+        }
+        # GitHub runs `run:` with `bash -e {0}` (shell: bash adds --noprofile --norc -eo pipefail)
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=work,
+            env=step_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert proc.returncode == 0, f"step {step.get('name')!r} failed:\n{proc.stderr}\n{proc.stdout}"
+        ran.append(step.get("name"))
+    return ran, files
 
 
 def _expand(value: str, values: dict[str, str]) -> str:
@@ -239,37 +287,7 @@ def _read_kv(path: Path) -> dict[str, str]:
 @pytest.mark.slow
 def test_github_actions_template_publishes_a_doi(lab: dict[str, Any], tmp_path: Path) -> None:
     work = fresh_checkout(tmp_path / "checkout")
-    values = {
-        k: (lab["host"] if v == "host" else lab["token"] if v == "token" else v)
-        for k, v in _GITHUB_EXPRESSIONS.items()
-    }
-    doc = _load(GITHUB)
-    files = {name: tmp_path / name for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
-    for f in files.values():
-        f.touch()
-    env = ci_env(tmp_path, GITHUB_ACTOR="ada-lovelace", **{k: str(v) for k, v in files.items()})
-    env.update({k: _expand(str(v), values) for k, v in doc["env"].items()})
-    ran = []
-    for step in github_steps():
-        if "uses" in step or step.get("name") == "Install sciregistry":
-            continue
-        step_env = {
-            **env,
-            **_read_kv(files["GITHUB_ENV"]),
-            **{k: _expand(str(v), values) for k, v in (step.get("env") or {}).items()},
-        }
-        # GitHub runs `run:` with `bash -e {0}` (shell: bash adds --noprofile --norc -eo pipefail)
-        proc = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-            cwd=work,
-            env=step_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert proc.returncode == 0, f"step {step.get('name')!r} failed:\n{proc.stderr}\n{proc.stdout}"
-        ran.append(step.get("name"))
+    ran, files = run_github_job("publish", lab, tmp_path, work)
     assert ran == [
         "Log in with the robot token",
         "Build the image",
@@ -380,44 +398,11 @@ def test_github_actions_workflow_job_imports_a_cwl_run_and_mints_a_doi(
     lab: dict[str, Any], cwl_env: dict[str, str], tmp_path: Path
 ) -> None:
     work = fresh_checkout(tmp_path / "checkout")
-    values = {
-        k: (lab["host"] if v == "host" else lab["token"] if v == "token" else v)
-        for k, v in _GITHUB_EXPRESSIONS.items()
-    }
-    values["steps.mint-workflow.outputs.doi"] = ""
-    doc = _load(GITHUB)
-    files = {name: tmp_path / name for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
-    for f in files.values():
-        f.touch()
-    env = ci_env(tmp_path, GITHUB_ACTOR="ada-lovelace", **{k: str(v) for k, v in files.items()})
-    env.update({k: _expand(str(v), values) for k, v in doc["env"].items()})
-    env.update({k: _expand(str(v), values) for k, v in doc["jobs"]["publish-workflow"]["env"].items()})
-    env.update(cwl_env)  # after the job's env: $RUNCRATE is where this host has runcrate
-    env["PATH"] = (
-        f"{cwl_env['PATH'].split(os.pathsep)[0]}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    path = f"{cwl_env['PATH'].split(os.pathsep)[0]}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    # after the job's env: $RUNCRATE is where this host has runcrate
+    ran, files = run_github_job(
+        "publish-workflow", lab, tmp_path, work, {**cwl_env, "PATH": path}, timeout=600
     )
-    ran = []
-    for step in github_steps("publish-workflow"):
-        if "uses" in step or step.get("name", "").startswith("Install"):
-            continue
-        step_env = {
-            **env,
-            **_read_kv(files["GITHUB_ENV"]),
-            **{k: _expand(str(v), values) for k, v in (step.get("env") or {}).items()},
-        }
-        proc = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-            cwd=work,
-            env=step_env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert proc.returncode == 0, (
-            f"step {step.get('name')!r} failed:\n{proc.stderr[-4000:]}\n{proc.stdout}"
-        )
-        ran.append(step.get("name"))
     assert ran == [
         "Log in with the robot token (sciregistry and podman)",
         "Build and push the step images",
