@@ -308,28 +308,7 @@ def test_github_actions_template_publishes_a_doi(lab: dict[str, Any], tmp_path: 
 @pytest.mark.slow
 def test_gitlab_template_publishes_a_doi(lab: dict[str, Any], tmp_path: Path) -> None:
     work = fresh_checkout(tmp_path / "checkout")
-    job = gitlab_job()
-    env = ci_env(
-        tmp_path,
-        SCIREGISTRY_TOKEN=lab["token"],
-        SCIREGISTRY_HOST=lab["host"],
-        SCIREGISTRY_NAMESPACE="lab",
-        SCIREGISTRY_CREATOR="Ada Lovelace,0000-0002-1825-0097",
-        CI_COMMIT_TAG="v2.0.0",
-        GITLAB_USER_NAME="Ada Lovelace",
-        **{k: str(v) for k, v in job["variables"].items()},
-    )
-    # the runner feeds the script lines to one shell, in order
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-c", "\n".join(job["script"])],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, f"the script failed:\n{proc.stderr}\n{proc.stdout}"
+    proc = run_gitlab_job("publish", lab, tmp_path, work, "v2.0.0")
     doi = _read_kv(work / "doi.env")["DOI"]
     minted = json.loads((work / "doi.json").read_text())
     assert minted["doi"] == doi
@@ -338,6 +317,42 @@ def test_gitlab_template_publishes_a_doi(lab: dict[str, Any], tmp_path: Path) ->
         "0000-0002-1825-0097"
     )
     check_published(lab, doi, "v2.0.0", expected_image_digest(work))
+
+
+def run_gitlab_job(
+    job: str,
+    lab: dict[str, Any],
+    tmp_path: Path,
+    work: Path,
+    tag: str,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``script:`` of ``job`` as a GitLab runner would (one shell, the lines in order; the
+    ``before_script`` install skipped: the virtualenv's ``sciregistry`` is on ``PATH``)."""
+    spec = gitlab_job(job)
+    env = ci_env(
+        tmp_path,
+        SCIREGISTRY_TOKEN=lab["token"],
+        SCIREGISTRY_HOST=lab["host"],
+        SCIREGISTRY_NAMESPACE="lab",
+        SCIREGISTRY_CREATOR="Ada Lovelace,0000-0002-1825-0097",
+        CI_COMMIT_TAG=tag,
+        GITLAB_USER_NAME="Ada Lovelace",
+        **{k: str(v) for k, v in spec["variables"].items()},
+    )
+    env.update(extra_env or {})
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-c", "\n".join(spec["script"])],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"the script failed:\n{proc.stderr}\n{proc.stdout}"
+    return proc
 
 
 # --- 4. the workflow job: cwltool and runcrate, then run import -------------------------------------
@@ -362,8 +377,14 @@ def cwl_env(lab: dict[str, Any]) -> Iterator[dict[str, str]]:
             )
     env = CwlEnvironment([lab["host"]])
     try:
-        wanted = ("PATH", "CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "REGISTRY_AUTH_FILE")
-        yield {**{k: v for k, v in env.env().items() if k in wanted}, "RUNCRATE": str(runcrate)}
+        wanted = ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "REGISTRY_AUTH_FILE")
+        # the podman wrapper first, then the virtualenv's sciregistry and cwltool
+        path = os.pathsep.join([str(env.dir / "bin"), str(BIN), os.environ.get("PATH", "")])
+        yield {
+            **{k: v for k, v in env.env().items() if k in wanted},
+            "PATH": path,
+            "RUNCRATE": str(runcrate),  # after the job's env: where this host has runcrate
+        }
     finally:
         env.close()
 
@@ -398,11 +419,7 @@ def test_github_actions_workflow_job_imports_a_cwl_run_and_mints_a_doi(
     lab: dict[str, Any], cwl_env: dict[str, str], tmp_path: Path
 ) -> None:
     work = fresh_checkout(tmp_path / "checkout")
-    path = f"{cwl_env['PATH'].split(os.pathsep)[0]}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-    # after the job's env: $RUNCRATE is where this host has runcrate
-    ran, files = run_github_job(
-        "publish-workflow", lab, tmp_path, work, {**cwl_env, "PATH": path}, timeout=600
-    )
+    ran, files = run_github_job("publish-workflow", lab, tmp_path, work, cwl_env, timeout=600)
     assert ran == [
         "Log in with the robot token (sciregistry and podman)",
         "Build and push the step images",
@@ -420,31 +437,7 @@ def test_gitlab_workflow_job_imports_a_cwl_run_and_mints_a_doi(
     lab: dict[str, Any], cwl_env: dict[str, str], tmp_path: Path
 ) -> None:
     work = fresh_checkout(tmp_path / "checkout")
-    job = gitlab_job("publish-workflow")
-    env = ci_env(
-        tmp_path,
-        SCIREGISTRY_TOKEN=lab["token"],
-        SCIREGISTRY_HOST=lab["host"],
-        SCIREGISTRY_NAMESPACE="lab",
-        SCIREGISTRY_CREATOR="Ada Lovelace,0000-0002-1825-0097",
-        CI_COMMIT_TAG="v3.0.0",
-        GITLAB_USER_NAME="Ada Lovelace",
-        **{k: str(v) for k, v in job["variables"].items()},
-    )
-    env.update(cwl_env)
-    env["PATH"] = (
-        f"{cwl_env['PATH'].split(os.pathsep)[0]}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-    )
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-c", "\n".join(job["script"])],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, f"the script failed:\n{proc.stderr[-4000:]}\n{proc.stdout}"
+    proc = run_gitlab_job("publish-workflow", lab, tmp_path, work, "v3.0.0", cwl_env, timeout=900)
     doi = _read_kv(work / "workflow-doi.env")["WORKFLOW_DOI"]
     assert f"DOI {doi}, landing page {lab['server'].url}/doi/{doi}" in proc.stdout
     check_workflow_published(lab, doi, work)
