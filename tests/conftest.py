@@ -36,9 +36,44 @@ def pytest_configure(config: pytest.Config) -> None:
     Flask.test_client_class = BufferedClient
 
 
-POSTGRES_URL = os.environ.get(
+BASE_POSTGRES_URL = os.environ.get(
     "SCIREGISTRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+def _worker_postgres_url(base: str) -> str:
+    """The database this pytest process owns: ``base`` itself, or ``<base>_gw<N>`` under pytest-xdist.
+
+    The fixtures below empty or drop the schema of their database before each test, so two worker
+    processes must never share one; each gets a sibling database on the same server (created on first
+    use by :func:`_postgres_reason`)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return base
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    return url.set(database=f"{url.database}_{worker}").render_as_string(hide_password=False)
+
+
+# (tests that create a database of their own connect to the base one to do it)
+POSTGRES_URL = _worker_postgres_url(BASE_POSTGRES_URL)
+
+
+def _create_worker_database() -> None:
+    """Create this worker's database beside the base one when it does not exist yet."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = make_url(POSTGRES_URL).database
+    eng = create_engine(BASE_POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with eng.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            if exists is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        eng.dispose()
 
 
 def _postgres_reason() -> str | None:
@@ -48,6 +83,8 @@ def _postgres_reason() -> str | None:
     except ImportError as exc:
         return f"psycopg not installed: {exc}"
     try:
+        if POSTGRES_URL != BASE_POSTGRES_URL:
+            _create_worker_database()
         eng = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
         with eng.connect() as conn:
             conn.execute(text("select 1"))

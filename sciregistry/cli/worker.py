@@ -17,6 +17,13 @@ hold every thread and nobody else is answered. This worker:
   ``body_min_rate`` bytes/s once ``body_timeout`` seconds of grace are used up, ends the request
   (the route answers its spec error and the connection closes);
 - closes connections off the event loop (gunicorn's graceful close lingers up to 2 s reading).
+
+HTTPS first. skopeo, podman and docker try ``https://`` before ``http://`` for a registry they are
+told is insecure. A plain-HTTP gunicorn reads their TLS ClientHello as the start of a request line
+that never ends, and the client sits out its TLS handshake timeout (10 s in containers/image) before
+it falls back: ten seconds on every command. A connection whose first bytes are a TLS handshake
+record is closed at once, so the fallback is immediate (Go's own HTTP server does the converse: it
+answers plain HTTP sent to a TLS port with a 400 at once).
 """
 
 from __future__ import annotations
@@ -69,6 +76,9 @@ LIMITS = SlowClientLimits()
 _MOVED = object()  # the request went on to the body pool: its own future finishes the connection
 _ABORT = object()  # close at once, without lingering (the client is too slow)
 _HEAD_END = (b"\r\n\r\n", b"\n\n")
+#: A TLS record header: content type 22 (handshake), protocol major version 3 (SSL 3.0 to TLS 1.3).
+#: No HTTP request line starts with byte 0x16.
+TLS_HANDSHAKE = b"\x16\x03"
 MAX_HEAD = 256 * 1024
 
 
@@ -206,6 +216,8 @@ class OciThreadWorker(ThreadWorker):
                         break
             except (BlockingIOError, InterruptedError):
                 pass
+        if head.startswith(TLS_HANDSHAKE):
+            return _ABORT  # a client trying HTTPS on this plain-HTTP port: let it fall back now
         if end < 0 and not eof and len(head) < MAX_HEAD:
             if deadline is None:
                 deadline = now + LIMITS.header_timeout

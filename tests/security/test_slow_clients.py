@@ -221,6 +221,24 @@ def test_a_header_that_never_ends_is_dropped(server: LiveServer) -> None:
     assert time.monotonic() - start < 8.0  # header_timeout is 4 s here
 
 
+def test_a_tls_handshake_on_the_plain_port_fails_at_once(server: LiveServer) -> None:
+    """skopeo, podman and docker try HTTPS first for an insecure registry and fall back to HTTP when
+    the handshake fails. Kept waiting for a request line, they sat out their 10 s handshake timeout
+    on every command; the connection is now closed as soon as its first bytes are a TLS record."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    start = time.monotonic()
+    with _connect(server.port) as raw, pytest.raises((ssl.SSLError, ConnectionError)):
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1")  # the timeout (5 s) would be a TimeoutError
+    assert time.monotonic() - start < 2.0
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn.request("GET", "/v2/")
+    assert conn.getresponse().status == 200  # the port still speaks plain HTTP
+    conn.close()
+
+
 def test_requests_still_work_normally(server: LiveServer, tmp_path: Path) -> None:
     """The worker's own header reading keeps keep-alive, pipelined and large requests working."""
     import hashlib

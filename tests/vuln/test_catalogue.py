@@ -167,7 +167,10 @@ def _sparse() -> bytes:
 @pytest.mark.parametrize(
     "blob, message",
     [
-        (gzip.compress(tar_layer([("a", "b")], compress=False))[:40], "truncated tar stream|corrupt"),
+        (
+            gzip.compress(tar_layer([("a", "b")], compress=False), mtime=0)[:40],
+            "truncated tar stream|corrupt",
+        ),
         (b"\x1f\x8b\x08\x00" + b"garbage" * 50, "corrupt compressed stream"),
         (_pax_bomb(), "extended tar header of"),
         (_deep(), "deeper than"),
