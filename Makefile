@@ -9,6 +9,15 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 DATA   ?= ./var
 PYTEST_ARGS ?=
+# pytest-xdist worker processes for `make test` (0: one process). Four on two cores: most tests wait on
+# live servers, subprocesses and sockets, not on the CPU. `--dist loadfile` keeps a module's tests
+# (and its module-scoped live server) on one worker. Each worker uses its own PostgreSQL database
+# (tests/conftest.py).
+JOBS ?= 4
+# Bytecode of the package and the tests, written once before the run: the suite starts hundreds of
+# Python processes (servers, the CLI), and where PYTHONDONTWRITEBYTECODE is set each of them would
+# compile every module again.
+COMPILE = $(BIN)/python -m compileall -q sciregistry tests benchmarks
 
 .PHONY: run test test-fast lint bench demo venv clean
 
@@ -25,7 +34,8 @@ run: venv
 	$(BIN)/sciregistry serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(COMPILE)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/pip install -q -e '.[lint]'
@@ -35,7 +45,8 @@ lint: venv
 	$(BIN)/lint-imports
 
 test-fast: venv
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(COMPILE)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

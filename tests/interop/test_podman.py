@@ -25,8 +25,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -77,27 +79,33 @@ def podman(tool_env: ToolEnv) -> Iterator[Podman]:
     if PODMAN is None:
         pytest.skip("podman cannot run here: podman is not installed (apt-get install podman runc)")
     store = tool_env.root / "podman"
+    # podman refuses a runroot longer than 50 characters (pytest-xdist's per-worker temporary
+    # directories are longer): the run state goes to a short directory of its own
+    runroot = Path(tempfile.mkdtemp(prefix="srpm"))
     base = (
         *tool_env.prefix,
         PODMAN,
         "--root",
         str(store / "root"),
         "--runroot",
-        str(store / "run"),
+        str(runroot),
         *GLOBAL_FLAGS,
     )
     pm = Podman(base, tool_env.env)
     try:
-        info = pm.cmd("info", "--format", "json", check=False, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"podman cannot run here: podman info: {type(exc).__name__}: {exc}")
-    if info.returncode != 0:
-        pytest.skip(
-            f"podman cannot run here: podman info failed (rc={info.returncode}): {info.stderr.strip()}"
-        )
-    assert json.loads(info.stdout)["store"]["graphRoot"] == str(store / "root")
-    yield pm
-    pm.cmd("rmi", "--all", "--force", check=False)
+        try:
+            info = pm.cmd("info", "--format", "json", check=False, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            pytest.skip(f"podman cannot run here: podman info: {type(exc).__name__}: {exc}")
+        if info.returncode != 0:
+            pytest.skip(
+                f"podman cannot run here: podman info failed (rc={info.returncode}): {info.stderr.strip()}"
+            )
+        assert json.loads(info.stdout)["store"]["graphRoot"] == str(store / "root")
+        yield pm
+        pm.cmd("rmi", "--all", "--force", check=False)
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
