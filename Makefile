@@ -11,9 +11,12 @@ DATA   ?= ./var
 PYTEST_ARGS ?=
 # pytest-xdist worker processes for `make test` (0: one process). Four on two cores: most tests wait on
 # live servers, subprocesses and sockets, not on the CPU. `--dist loadfile` keeps a module's tests
-# (and its module-scoped live server) on one worker. Each worker uses its own PostgreSQL database
-# (tests/conftest.py).
+# (and its module-scoped live server) on one worker; `--no-loadscope-reorder` hands modules out in
+# collection order, where tests/conftest.py puts the slow ones first (xdist would order them by test
+# count, and a two-test module of two minutes came last). Each worker uses its own PostgreSQL
+# database (tests/conftest.py).
 JOBS ?= 4
+XDIST = -n $(JOBS) --dist loadfile --no-loadscope-reorder
 # Bytecode of the package and the tests, written once before the run: the suite starts hundreds of
 # Python processes (servers, the CLI), and where PYTHONDONTWRITEBYTECODE is set each of them would
 # compile every module again.
@@ -35,7 +38,7 @@ run: venv
 
 test: venv
 	$(COMPILE)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/pip install -q -e '.[lint]'
@@ -46,7 +49,7 @@ lint: venv
 
 test-fast: venv
 	$(COMPILE)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

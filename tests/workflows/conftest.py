@@ -13,7 +13,8 @@ image; the ``podman`` fixture skips with the probe's stderr when it fails.
 
 import shutil
 import subprocess
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -115,21 +116,26 @@ def image_layout(
 
 
 @pytest.fixture(scope="session")
-def podman(tmp_path_factory: pytest.TempPathFactory, image_layout: tuple[Path, str, str]) -> Podman:
+def podman(image_layout: tuple[Path, str, str]) -> Iterator[Podman]:
     exe = shutil.which("podman")
     if exe is None:
         pytest.skip("podman cannot run here: podman is not installed")
-    store = tmp_path_factory.mktemp("podman")
-    base = (
-        exe,
-        "--root",
-        str(store / "root"),
-        "--runroot",
-        str(store / "run"),
-        *PODMAN_GLOBAL_FLAGS,
-    )
-    layout, tag, digest = image_layout
-    image_id, reason = probe_podman(base, layout, tag)
-    if image_id is None:
-        pytest.skip(f"podman cannot run here: {reason}")
-    return Podman(base=base, image_id=image_id, manifest_digest=digest)
+    # podman refuses a runroot longer than 50 characters (pytest's temporary directories can be
+    # longer, under pytest-xdist always): a short directory of its own
+    store = Path(tempfile.mkdtemp(prefix="srwf"))
+    try:
+        base = (
+            exe,
+            "--root",
+            str(store / "root"),
+            "--runroot",
+            str(store / "run"),
+            *PODMAN_GLOBAL_FLAGS,
+        )
+        layout, tag, digest = image_layout
+        image_id, reason = probe_podman(base, layout, tag)
+        if image_id is None:
+            pytest.skip(f"podman cannot run here: {reason}")
+        yield Podman(base=base, image_id=image_id, manifest_digest=digest)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
