@@ -33,7 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from sciregistry.client.runtimes import PODMAN_GLOBAL_FLAGS
+from sciregistry.client.runtimes import (
+    PODMAN_GLOBAL_FLAGS,
+    podman_runroot,
+    podman_store_flags,
+    remove_runroot,
+)
 
 __all__ = ["CwlEnvironment", "CwlRun", "cwltool_command", "runcrate_command"]
 
@@ -98,7 +103,8 @@ class CwlEnvironment:
         if podman is None:
             raise FileNotFoundError("podman is not installed")
         store = self.dir / "store"
-        flags = [*PODMAN_GLOBAL_FLAGS, "--root", str(store / "root"), "--runroot", str(store / "run")]
+        self.runroot = podman_runroot(store)
+        flags = [*PODMAN_GLOBAL_FLAGS, *podman_store_flags(store, self.runroot)]
         bin_dir = self.dir / "bin"
         bin_dir.mkdir()
         wrapper = bin_dir / "podman"
@@ -176,6 +182,7 @@ class CwlEnvironment:
                 env=self.env(),
             )
         shutil.rmtree(self.dir, ignore_errors=True)
+        remove_runroot(store, self.runroot)
 
     def __enter__(self) -> Self:
         return self

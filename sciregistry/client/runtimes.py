@@ -36,6 +36,45 @@ PODMAN_GLOBAL_FLAGS: tuple[str, ...] = (
     "--runtime",
     "runc",
 )
+#: containers/storage refuses a ``--runroot`` path longer than this ("the specified runroot is longer
+#: than 50 characters").
+PODMAN_RUNROOT_MAX = 50
+
+
+def podman_runroot(store: Path) -> Path:
+    """Where a private podman store under ``store`` keeps its run state (``--runroot``).
+
+    ``store/run`` when podman accepts that path. Under a long ``TMPDIR`` (a cluster job's scratch
+    directory) it would not, and podman would refuse to start: the run state (locks and sockets, a
+    few kilobytes) then goes to a new private directory under ``/tmp`` (or ``/var/tmp``,
+    ``/dev/shm``), while the image store stays under ``store``. The caller removes it
+    (:func:`remove_runroot`).
+    """
+    run = store / "run"
+    if len(str(run)) <= PODMAN_RUNROOT_MAX:
+        return run
+    for parent in ("/tmp", "/var/tmp", "/dev/shm"):
+        try:
+            return Path(tempfile.mkdtemp(prefix="sciregistry-run-", dir=parent))
+        except OSError:
+            continue
+    return run  # podman says why it refuses; the probe reports it
+
+
+def podman_store_flags(store: Path, runroot: Path) -> list[str]:
+    """The global flags of a private podman store: images under ``store/root``, run state under
+    ``runroot`` and libpod's temporary state under ``runroot/libpod``. The default ``--tmpdir``
+    (``/run/libpod``) is one directory per host. Two podman stores running at once would share it,
+    and tearing one of them down (``podman system reset``) would empty it under the other."""
+    return ["--root", str(store / "root"), "--runroot", str(runroot), "--tmpdir", str(runroot / "libpod")]
+
+
+def remove_runroot(store: Path, runroot: Path) -> None:
+    """Remove a run-state directory :func:`podman_runroot` made outside ``store``."""
+    if not runroot.is_relative_to(store):
+        shutil.rmtree(runroot, ignore_errors=True)
+
+
 RUN_FLAGS: tuple[str, ...] = (
     "--rm",
     "--network",
@@ -143,14 +182,8 @@ class PodmanRuntime(ContainerRuntime):
         # becomes an image name (see load), which mkdtemp's names (a leading "_") may not be.
         self.store = Path(tempfile.gettempdir()) / f"sciregistry-{uuid.uuid4().hex[:12]}"
         self.store.mkdir(mode=0o700)
-        self.base = [
-            exe,
-            "--root",
-            str(self.store / "root"),
-            "--runroot",
-            str(self.store / "run"),
-            *PODMAN_GLOBAL_FLAGS,
-        ]
+        self.runroot = podman_runroot(self.store)
+        self.base = [exe, *podman_store_flags(self.store, self.runroot), *PODMAN_GLOBAL_FLAGS]
 
     def load(self, layout: Path, tag: str, digest: str) -> str:
         # podman names an image loaded from oci:<path> after the path, so the path must be a valid
@@ -187,6 +220,7 @@ class PodmanRuntime(ContainerRuntime):
 
     def close(self) -> None:
         shutil.rmtree(self.store, ignore_errors=True)
+        remove_runroot(self.store, self.runroot)
 
 
 class DockerRuntime(ContainerRuntime):

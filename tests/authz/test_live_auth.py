@@ -244,6 +244,8 @@ def test_podman_private_push_and_pull(live: Live, tools: ToolEnv, image: BuiltIm
         str(store / "root"),
         "--runroot",
         str(store / "run"),
+        "--tmpdir",  # libpod's default, /run/libpod, is one per host: shared with other podmans
+        str(store / "run" / "libpod"),
         "--storage-driver",
         "vfs",
         "--cgroup-manager",

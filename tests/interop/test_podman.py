@@ -89,6 +89,8 @@ def podman(tool_env: ToolEnv) -> Iterator[Podman]:
         str(store / "root"),
         "--runroot",
         str(runroot),
+        "--tmpdir",  # libpod's default, /run/libpod, is one per host: shared with other podmans
+        str(runroot / "libpod"),
         *GLOBAL_FLAGS,
     )
     pm = Podman(base, tool_env.env)

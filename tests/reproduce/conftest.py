@@ -236,7 +236,8 @@ def _probe_podman(layout: Path) -> str | None:
     )  # short (runroot), a valid image name
     tmp.mkdir()
     try:
-        base = [exe, "--root", f"{tmp}/root", "--runroot", f"{tmp}/run", *PODMAN_FLAGS]
+        base = [exe, "--root", f"{tmp}/root", "--runroot", f"{tmp}/run", "--tmpdir", f"{tmp}/run/libpod"]
+        base += PODMAN_FLAGS
         link = tmp / "layout"
         link.symlink_to(layout)
         run = subprocess.run(

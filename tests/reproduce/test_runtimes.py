@@ -67,9 +67,9 @@ def test_failing_command_gives_run_failed(
     assert [o.status for o in report.outputs] == ["not_compared", "not_compared"]
     assert {s.name: s.status for s in report.steps}["compare"] == "skipped"
     # the command printed to run it by hand has every flag of the one that ran (issue 16, item 7): only
-    # reproduce's private store (--root/--runroot), the container name and the loaded image id differ
+    # reproduce's private store (--root/--runroot/--tmpdir), the container name and the loaded image id differ
     ran = list(report.command["argv"])
-    for flag in ("--root", "--runroot", "--name"):
+    for flag in ("--root", "--runroot", "--tmpdir", "--name"):
         i = ran.index(flag)
         del ran[i : i + 2]
     hand = shlex.split(report.command["suggested"])
@@ -77,6 +77,67 @@ def test_failing_command_gives_run_failed(
     assert Path(ran[0]).name == hand[0] == "podman"
     assert hand[1:image_at] == ran[1:image_at] and hand[image_at + 1 :] == ran[image_at + 1 :]
     assert "ran:" in report.summary() and report.command["suggested"] in report.summary()
+
+
+# --- podman's run state under a long TMPDIR ------------------------------------------------------------
+
+
+def test_podman_runroot_stays_under_podmans_limit(tmp_path: Path) -> None:
+    from sciregistry.client.runtimes import PODMAN_RUNROOT_MAX, podman_runroot, remove_runroot
+
+    short = Path("/tmp/sciregistry-0123456789ab")
+    assert podman_runroot(short) == short / "run"
+    remove_runroot(short, short / "run")  # inside the store: removed with it, not here
+
+    store = tmp_path / ("scratch-of-a-cluster-job-" * 3) / "sciregistry-0123456789ab"
+    run = podman_runroot(store)
+    try:
+        assert len(str(run)) <= PODMAN_RUNROOT_MAX < len(str(store / "run"))
+        assert run.is_dir() and (run.stat().st_mode & 0o777) == 0o700
+    finally:
+        remove_runroot(store, run)
+    assert not run.exists()
+
+
+def test_cwl_environment_keeps_podmans_run_state_under_the_limit(tmp_path: Path) -> None:
+    import shutil
+
+    from sciregistry.client.cwl import CwlEnvironment
+
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed")
+    base = tmp_path / ("long-scratch-directory-" * 3)
+    base.mkdir()
+    env = CwlEnvironment(["127.0.0.1:5000"], base=base)
+    try:
+        assert len(str(env.runroot)) <= 50
+        assert f"'--runroot' '{env.runroot}'" in (env.dir / "bin" / "podman").read_text()
+        assert (env.dir / "store").is_relative_to(base)  # the image store stays where it was asked
+    finally:
+        env.close()
+    assert not env.runroot.exists() and not env.dir.exists()
+
+
+def test_reproduce_under_a_long_tmpdir(
+    published: Published, podman_reason: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster job's TMPDIR is often longer than the 30 characters podman's runroot limit (50)
+    leaves; the reproduction must still run, and leave nothing behind."""
+    import tempfile
+
+    if podman_reason is not None:
+        pytest.skip(f"podman cannot run here: {podman_reason}")
+    long_tmp = tmp_path / "scratch" / "job-0123456789" / "node-01" / "tmp"
+    long_tmp.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(long_tmp))
+    before = set(Path("/tmp").glob("sciregistry-run-*"))
+    with published.registry() as reg:
+        report = reg.reproduce(published.main.doi, tmp_path / "out", runtime="podman")
+    assert report.verdict == "REPRODUCED", (report.reason, report.runtime)
+    runroot = report.command["argv"][report.command["argv"].index("--runroot") + 1]
+    assert len(runroot) <= 50 and not runroot.startswith(str(long_tmp))
+    assert set(Path("/tmp").glob("sciregistry-run-*")) == before  # removed after the run
+    assert list(long_tmp.iterdir()) == []
 
 
 # --- DOI resolver ------------------------------------------------------------------------------------

@@ -130,6 +130,8 @@ def podman(image_layout: tuple[Path, str, str]) -> Iterator[Podman]:
             str(store / "root"),
             "--runroot",
             str(store / "run"),
+            "--tmpdir",  # libpod's default, /run/libpod, is one per host: shared with other podmans
+            str(store / "run" / "libpod"),
             *PODMAN_GLOBAL_FLAGS,
         )
         layout, tag, digest = image_layout
