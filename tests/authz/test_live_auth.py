@@ -30,6 +30,8 @@ import requests
 from interop.conftest import ToolEnv, make_tool_env
 from interop.oci_image import BuiltImage, build_image_layout, read_layout
 
+from sciregistry.client.runtimes import PODMAN_GLOBAL_FLAGS, podman_store_flags
+
 from .support import sha256
 
 SKOPEO = shutil.which("skopeo")
@@ -237,24 +239,7 @@ def test_podman_private_push_and_pull(live: Live, tools: ToolEnv, image: BuiltIm
     if PODMAN is None:
         pytest.skip("podman is not installed (apt-get install podman runc)")
     store = Path(tempfile.mkdtemp(prefix="srpm"))  # podman wants a runroot shorter than 50 characters
-    base = [
-        *tools.prefix,
-        PODMAN,
-        "--root",
-        str(store / "root"),
-        "--runroot",
-        str(store / "run"),
-        "--tmpdir",  # libpod's default, /run/libpod, is one per host: shared with other podmans
-        str(store / "run" / "libpod"),
-        "--storage-driver",
-        "vfs",
-        "--cgroup-manager",
-        "cgroupfs",
-        "--events-backend",
-        "file",
-        "--runtime",
-        "runc",
-    ]
+    base = [*tools.prefix, PODMAN, *podman_store_flags(store, store / "run"), *PODMAN_GLOBAL_FLAGS]
 
     def podman(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

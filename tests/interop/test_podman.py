@@ -3,14 +3,16 @@
 The invocation that works on the CI host (Debian 12, root, cgroup v1, no systemd) is
 (DESIGN.md section 6)::
 
-    podman --root <tmp>/root --runroot <tmp>/run \\
+    podman --root <tmp>/root --runroot <run> --tmpdir <run>/libpod \\
            --storage-driver vfs --cgroup-manager cgroupfs --events-backend file --runtime runc \\
            <command> ...
     ... run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 <image> ...
 
 (without the ``--ulimit`` flags runc fails with "error setting rlimit type 7: operation not
-permitted"). ``--root``/``--runroot`` under the test's temporary directory keep the machine's
-image store untouched; see ``conftest.py`` for HOME, registries.conf and the blob-info cache.
+permitted"). The store flags are ``sciregistry.client.runtimes.podman_store_flags``, the others
+its ``PODMAN_GLOBAL_FLAGS`` and ``RUN_FLAGS``, what ``sciregistry reproduce`` runs: the store under
+the test's temporary directory keeps the machine's image store untouched; see ``conftest.py``
+for HOME, registries.conf and the blob-info cache.
 
 The module skips, with podman's own error, when ``podman info`` fails; the run test skips when a
 trivial ``run`` fails or /bin/busybox was not available to build a runnable image.
@@ -33,21 +35,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from sciregistry.client.runtimes import PODMAN_GLOBAL_FLAGS, RUN_FLAGS, podman_store_flags
+
 from .conftest import LiveRegistry, ToolEnv
 from .oci_image import HELLO_TEXT, OCI_MANIFEST, BuiltImage, build_image_layout
 
 PODMAN = shutil.which("podman")
-GLOBAL_FLAGS = (
-    "--storage-driver",
-    "vfs",
-    "--cgroup-manager",
-    "cgroupfs",
-    "--events-backend",
-    "file",
-    "--runtime",
-    "runc",
-)
-RUN_FLAGS = ("--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 
 
 @dataclass(frozen=True)
@@ -82,17 +75,7 @@ def podman(tool_env: ToolEnv) -> Iterator[Podman]:
     # podman refuses a runroot longer than 50 characters (pytest-xdist's per-worker temporary
     # directories are longer): the run state goes to a short directory of its own
     runroot = Path(tempfile.mkdtemp(prefix="srpm"))
-    base = (
-        *tool_env.prefix,
-        PODMAN,
-        "--root",
-        str(store / "root"),
-        "--runroot",
-        str(runroot),
-        "--tmpdir",  # libpod's default, /run/libpod, is one per host: shared with other podmans
-        str(runroot / "libpod"),
-        *GLOBAL_FLAGS,
-    )
+    base = (*tool_env.prefix, PODMAN, *podman_store_flags(store, runroot), *PODMAN_GLOBAL_FLAGS)
     pm = Podman(base, tool_env.env)
     try:
         try:

@@ -38,6 +38,7 @@ from typing import Any
 import pytest
 
 from sciregistry.client import Registry
+from sciregistry.client.runtimes import PODMAN_GLOBAL_FLAGS, RUN_FLAGS, podman_store_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 GC_DIR = ROOT / "workflows" / "gc-content"
@@ -46,17 +47,6 @@ FASTA = ("sample_a.fa", "sample_b.fasta", "sample_c.fna")
 TEMPLATE = "gc-content.sh --k {k} --min-length {min_length} /in/reads /out"
 RENDERED = "gc-content.sh --k 3 --min-length 100 /in/reads /out"
 PARAMS = {"k": 3, "min_length": 100}
-PODMAN_FLAGS = (
-    "--storage-driver",
-    "vfs",
-    "--cgroup-manager",
-    "cgroupfs",
-    "--events-backend",
-    "file",
-    "--runtime",
-    "runc",
-)
-RUN_FLAGS = ("--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 
 
 def load_build_image() -> ModuleType:
@@ -236,8 +226,7 @@ def _probe_podman(layout: Path) -> str | None:
     )  # short (runroot), a valid image name
     tmp.mkdir()
     try:
-        base = [exe, "--root", f"{tmp}/root", "--runroot", f"{tmp}/run", "--tmpdir", f"{tmp}/run/libpod"]
-        base += PODMAN_FLAGS
+        base = [exe, *podman_store_flags(tmp, tmp / "run"), *PODMAN_GLOBAL_FLAGS]
         link = tmp / "layout"
         link.symlink_to(layout)
         run = subprocess.run(

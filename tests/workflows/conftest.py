@@ -6,9 +6,10 @@ demo`` imports them, not as packages.
 Podman: on the CI host (Debian 12, root, no systemd) podman only runs with
 ``podman --storage-driver vfs --cgroup-manager cgroupfs --events-backend file --runtime runc
 run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 ...`` (DESIGN.md
-section 6). The fixtures add ``--root``/``--runroot`` in a temporary directory so tests never
-touch the host's image store. :func:`probe_podman` tries a trivial run of the freshly built
-image; the ``podman`` fixture skips with the probe's stderr when it fails.
+section 6), the flags ``sciregistry reproduce`` runs with (``sciregistry.client.runtimes``). The
+fixtures add a private store (``podman_store_flags``) so tests never touch the host's image
+store. :func:`probe_podman` tries a trivial run of the freshly built image; the ``podman``
+fixture skips with the probe's stderr when it fails.
 """
 
 import shutil
@@ -23,13 +24,13 @@ from gc_content_support import (
     BUSYBOX,
     DATA_DIR,
     GC_DIR,
-    PODMAN_GLOBAL_FLAGS,
-    PODMAN_RUN_FLAGS,
     SCRIPT,
     PipelineRunner,
     Podman,
     load_module,
 )
+
+from sciregistry.client.runtimes import PODMAN_GLOBAL_FLAGS, RUN_FLAGS, podman_store_flags
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +92,7 @@ def probe_podman(base: Sequence[str], layout: Path, tag: str) -> tuple[str | Non
         if not image_id:
             return None, "pull printed no image id"
         run = subprocess.run(
-            [*base, "run", *PODMAN_RUN_FLAGS, image_id, "/bin/sh", "-c", "echo ok"],
+            [*base, "run", *RUN_FLAGS, image_id, "/bin/sh", "-c", "echo ok"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -124,16 +125,7 @@ def podman(image_layout: tuple[Path, str, str]) -> Iterator[Podman]:
     # longer, under pytest-xdist always): a short directory of its own
     store = Path(tempfile.mkdtemp(prefix="srwf"))
     try:
-        base = (
-            exe,
-            "--root",
-            str(store / "root"),
-            "--runroot",
-            str(store / "run"),
-            "--tmpdir",  # libpod's default, /run/libpod, is one per host: shared with other podmans
-            str(store / "run" / "libpod"),
-            *PODMAN_GLOBAL_FLAGS,
-        )
+        base = (exe, *podman_store_flags(store, store / "run"), *PODMAN_GLOBAL_FLAGS)
         layout, tag, digest = image_layout
         image_id, reason = probe_podman(base, layout, tag)
         if image_id is None:

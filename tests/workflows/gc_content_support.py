@@ -12,31 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from sciregistry.client.runtimes import RUN_FLAGS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GC_DIR = REPO_ROOT / "workflows" / "gc-content"
 SCRIPT = GC_DIR / "pipeline" / "gc-content.sh"
 DATA_DIR = GC_DIR / "data"
 BUSYBOX = Path("/bin/busybox")
-
-PODMAN_GLOBAL_FLAGS: tuple[str, ...] = (
-    "--storage-driver",
-    "vfs",
-    "--cgroup-manager",
-    "cgroupfs",
-    "--events-backend",
-    "file",
-    "--runtime",
-    "runc",
-)
-PODMAN_RUN_FLAGS: tuple[str, ...] = (
-    "--rm",
-    "--network",
-    "none",
-    "--ulimit",
-    "nofile=1024:1024",
-    "--ulimit",
-    "nproc=1024:1024",
-)
 
 
 def load_module(name: str, path: Path) -> ModuleType:
@@ -64,7 +46,7 @@ class Podman:
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*self.base, "run", *PODMAN_RUN_FLAGS, *args],
+            [*self.base, "run", *RUN_FLAGS, *args],
             capture_output=True,
             text=True,
             timeout=timeout,
