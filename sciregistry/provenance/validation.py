@@ -20,11 +20,18 @@ Cost: one ``Validator`` is kept per process, so profiles and SHACL shapes are pr
 (the first validation takes about 1-2 s), and rdflib's parsing of SPARQL query strings is
 memoised; a warm validation then takes about 0.3-1 s. roc-validator keeps process-wide state
 (its HTTP client, rdflib patches), so validations are serialised by a lock.
+
+The verdict is a function of the two layers' bytes alone (offline, the shipped contexts, one pinned
+validator), so it is remembered per process by their digests (:data:`VERDICTS`, the last
+:data:`VERDICT_CACHE_SIZE`): the same crate pushed again (a CI retry, a copy to another repository,
+``oras copy``) is not validated again and never waits for the lock. A validation that failed
+inside roc-validator is not remembered (it may have been the environment, not the crate).
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import io
 import logging
 import shutil
@@ -35,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cachetools import LRUCache
 from urllib3 import HTTPResponse
 
 from sciregistry.errors import CrateInvalid
@@ -47,7 +55,14 @@ from sciregistry.provenance.crate import (
     parse_metadata,
 )
 
-__all__ = ["CONTEXT_FILES", "ROC_PROFILE", "context_document", "profile_problems", "validate_run_crate"]
+__all__ = [
+    "CONTEXT_FILES",
+    "ROC_PROFILE",
+    "VERDICTS",
+    "context_document",
+    "profile_problems",
+    "validate_run_crate",
+]
 
 ROC_PROFILE = "workflow-run-crate"
 CONTEXT_FILES: dict[str, str] = {
@@ -61,6 +76,11 @@ logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cache_path: Path | None = None
 _cached_validator: Any = None
+
+VERDICT_CACHE_SIZE = 512
+# (sha256 of the metadata, sha256 of the run description or b"") -> the problems found (a tuple)
+VERDICTS: LRUCache[tuple[bytes, bytes], tuple[str, ...]] = LRUCache(maxsize=VERDICT_CACHE_SIZE)
+_verdicts_lock = threading.Lock()  # cachetools caches are not thread-safe
 
 
 def context_document(url: str) -> bytes:
@@ -256,17 +276,35 @@ def profile_problems(metadata_dict: dict[str, Any]) -> list[str]:
 def validate_run_crate(metadata: bytes, run_description: bytes | None = None) -> list[str]:
     """Every problem with a run crate; an empty list when it is valid.
 
-    Checks, in order: JSON-LD sanity (valid JSON, ``@context``, ``@graph``, the metadata
-    descriptor and the root data entity ``./``), that the crate can be read as a run
+    Remembered by the layers' digests (see the module's docstring). Checks, in order: JSON-LD
+    sanity (valid JSON, ``@context``, ``@graph``, the metadata descriptor and the root data entity
+    ``./``), that the crate can be read as a run
     (CreateAction, ContainerImage with a 64-hex ``sha256``, parameters, outputs,
     ``actionStatus``), ``sciregistry-run.json`` against ``run.schema.json`` and its agreement
     with the crate, then the Workflow Run Crate 0.5 profile with roc-validator, offline.
     """
+    key = (
+        hashlib.sha256(metadata).digest(),
+        b"" if run_description is None else hashlib.sha256(run_description).digest(),
+    )
+    with _verdicts_lock:
+        known = VERDICTS.get(key)
+    if known is not None:
+        return list(known)
+    problems, conclusive = _validate(metadata, run_description)
+    if conclusive:
+        with _verdicts_lock:
+            VERDICTS[key] = tuple(problems)
+    return problems
+
+
+def _validate(metadata: bytes, run_description: bytes | None) -> tuple[list[str], bool]:
+    """The problems :func:`validate_run_crate` reports, and whether they may be remembered."""
     problems: list[str] = []
     try:
         doc = parse_metadata(metadata)
     except CrateInvalid as exc:
-        return [exc.text]
+        return [exc.text], True
     context = doc.get("@context")
     if context is None:
         problems.append(f"{CRATE_METADATA_NAME} has no @context")
@@ -280,7 +318,7 @@ def validate_run_crate(metadata: bytes, run_description: bytes | None = None) ->
     graph = doc.get("@graph")
     if not isinstance(graph, list):
         problems.append(f"{CRATE_METADATA_NAME} has no @graph array")
-        return problems
+        return problems, True
     ids = {e["@id"]: e for e in graph if isinstance(e, dict) and isinstance(e.get("@id"), str)}
     descriptor = ids.get(CRATE_METADATA_NAME)
     about = descriptor.get("about") if descriptor is not None else None
@@ -295,10 +333,14 @@ def validate_run_crate(metadata: bytes, run_description: bytes | None = None) ->
 
     _, structural = crate_problems(metadata, run_description)
     problems.extend(p for p in structural if p not in problems)
+    conclusive = True
     try:
         profile = profile_problems(doc)
     except Exception as exc:  # roc-validator failing on a malformed crate is itself a finding
         logger.debug("roc-validator raised on a crate", exc_info=True)
         profile = [f"{ROC_PROFILE}: validator failed: {type(exc).__name__}: {exc}"]
+        conclusive = False
+    if any(p.startswith(f'{ROC_PROFILE}: check "') and '" skipped: ' in p for p in profile):
+        conclusive = False  # a check the offline cache could not serve: the environment, not the crate
     problems.extend(p for p in profile if p not in problems)
-    return problems
+    return problems, conclusive

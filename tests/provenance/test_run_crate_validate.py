@@ -41,6 +41,45 @@ def test_valid_crate_has_no_problems_offline(crate: CrateFiles, no_network: list
     assert elapsed < 10, f"validation took {elapsed:.1f} s"
 
 
+def test_a_verdict_is_remembered_by_the_layers_digests(
+    crate: CrateFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same bytes again (a CI retry, a copy to another repository) are not validated again."""
+    from sciregistry.provenance import validation
+
+    calls: list[bytes] = []
+    real = validation.profile_problems
+    monkeypatch.setattr(validation, "profile_problems", lambda doc: calls.append(b"") or real(doc))
+    metadata = edit_metadata(crate, lambda d, g: g["./"].update(name="remembered verdict"))
+    first = validate_run_crate(metadata, crate.run_description)
+    assert first == [] and len(calls) == 1
+    first.append("a caller's own list")  # what a caller does with its list changes no later verdict
+    assert validate_run_crate(metadata, crate.run_description) == [] and len(calls) == 1
+    assert validate_run_crate(metadata) == [] and len(calls) == 2  # other layers: validated again
+    unlicensed = edit_metadata(crate, lambda d, g: (g["./"].pop("license"), g["./"].update(name="x")))
+    findings = validate_run_crate(unlicensed)
+    assert any('"Crate license"' in p for p in findings) and len(calls) == 3
+    assert validate_run_crate(unlicensed) == findings and len(calls) == 3  # findings are remembered too
+
+
+def test_a_validator_failure_is_not_remembered(crate: CrateFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+    """roc-validator raising may be the environment, not the crate: the next push validates again."""
+    from sciregistry.provenance import validation
+
+    real = validation.profile_problems
+
+    def broken(doc: Doc) -> list[str]:
+        raise OSError("cache directory gone")
+
+    metadata = edit_metadata(crate, lambda d, g: g["./"].update(name="validator failure"))
+    monkeypatch.setattr(validation, "profile_problems", broken)
+    assert validate_run_crate(metadata) == [
+        "workflow-run-crate: validator failed: OSError: cache directory gone"
+    ]
+    monkeypatch.setattr(validation, "profile_problems", real)
+    assert validate_run_crate(metadata) == []
+
+
 def test_profile_findings_are_reported(crate: CrateFiles, no_network: list[object]) -> None:
     metadata = edit_metadata(crate, lambda d, g: g["./"].pop("license"))
     problems = validate_run_crate(metadata)
