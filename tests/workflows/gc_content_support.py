@@ -22,14 +22,21 @@ BUSYBOX = Path("/bin/busybox")
 
 
 def load_module(name: str, path: Path) -> ModuleType:
-    """Import a file by path (registered in ``sys.modules`` so dataclasses resolve)."""
+    """Import a file by path (registered in ``sys.modules`` so dataclasses resolve).
+
+    No bytecode is written beside it: ``data/make_data.py`` lives in the reads directory the
+    workflow examples push, and a ``data/__pycache__`` would become a fifth input file."""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = dont_write
     return module
 
 
