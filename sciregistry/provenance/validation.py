@@ -25,7 +25,8 @@ The verdict is a function of the two layers' bytes alone (offline, the shipped c
 validator), so it is remembered per process by their digests (:data:`VERDICTS`, the last
 :data:`VERDICT_CACHE_SIZE`): the same crate pushed again (a CI retry, a copy to another repository,
 ``oras copy``) is not validated again and never waits for the lock. A validation that failed
-inside roc-validator is not remembered (it may have been the environment, not the crate).
+inside roc-validator, or skipped a check the offline cache could not serve, is not remembered (that
+is the environment, not the crate).
 """
 
 from __future__ import annotations
@@ -251,6 +252,12 @@ def _validator() -> Any:
 
 def profile_problems(metadata_dict: dict[str, Any]) -> list[str]:
     """Run roc-validator's ``workflow-run-crate`` profile (REQUIRED severity) offline on a crate dict."""
+    return _profile_findings(metadata_dict)[0]
+
+
+def _profile_findings(metadata_dict: dict[str, Any]) -> tuple[list[str], bool]:
+    """:func:`profile_problems`, and whether the verdict holds for the crate alone: False when a
+    check was skipped because the offline cache could not serve it (the environment, not the crate)."""
     from rocrate_validator.models import Severity
 
     with _lock:
@@ -266,11 +273,13 @@ def profile_problems(metadata_dict: dict[str, Any]) -> list[str]:
             f"{ROC_PROFILE}: {check.requirement.profile.identifier} "
             f'"{check.name}"{where}: {issue.message or check.description}'
         )
+    conclusive = True
     for skipped in result.skipped_check_details:
         text = str(getattr(skipped, "message", "") or "")
         if "offline" in text.lower() or "cache" in text.lower():
             problems.append(f'{ROC_PROFILE}: check "{skipped.check.name}" skipped: {text}')
-    return problems
+            conclusive = False
+    return problems, conclusive
 
 
 def validate_run_crate(metadata: bytes, run_description: bytes | None = None) -> list[str]:
@@ -333,14 +342,10 @@ def _validate(metadata: bytes, run_description: bytes | None) -> tuple[list[str]
 
     _, structural = crate_problems(metadata, run_description)
     problems.extend(p for p in structural if p not in problems)
-    conclusive = True
     try:
-        profile = profile_problems(doc)
+        profile, conclusive = _profile_findings(doc)
     except Exception as exc:  # roc-validator failing on a malformed crate is itself a finding
         logger.debug("roc-validator raised on a crate", exc_info=True)
-        profile = [f"{ROC_PROFILE}: validator failed: {type(exc).__name__}: {exc}"]
-        conclusive = False
-    if any(p.startswith(f'{ROC_PROFILE}: check "') and '" skipped: ' in p for p in profile):
-        conclusive = False  # a check the offline cache could not serve: the environment, not the crate
+        profile, conclusive = [f"{ROC_PROFILE}: validator failed: {type(exc).__name__}: {exc}"], False
     problems.extend(p for p in profile if p not in problems)
     return problems, conclusive

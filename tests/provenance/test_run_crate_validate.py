@@ -48,8 +48,8 @@ def test_a_verdict_is_remembered_by_the_layers_digests(
     from sciregistry.provenance import validation
 
     calls: list[bytes] = []
-    real = validation.profile_problems
-    monkeypatch.setattr(validation, "profile_problems", lambda doc: calls.append(b"") or real(doc))
+    real = validation._profile_findings
+    monkeypatch.setattr(validation, "_profile_findings", lambda doc: calls.append(b"") or real(doc))
     metadata = edit_metadata(crate, lambda d, g: g["./"].update(name="remembered verdict"))
     first = validate_run_crate(metadata, crate.run_description)
     assert first == [] and len(calls) == 1
@@ -66,17 +66,36 @@ def test_a_validator_failure_is_not_remembered(crate: CrateFiles, monkeypatch: p
     """roc-validator raising may be the environment, not the crate: the next push validates again."""
     from sciregistry.provenance import validation
 
-    real = validation.profile_problems
+    real = validation._profile_findings
 
-    def broken(doc: Doc) -> list[str]:
+    def broken(doc: Doc) -> tuple[list[str], bool]:
         raise OSError("cache directory gone")
 
     metadata = edit_metadata(crate, lambda d, g: g["./"].update(name="validator failure"))
-    monkeypatch.setattr(validation, "profile_problems", broken)
+    monkeypatch.setattr(validation, "_profile_findings", broken)
     assert validate_run_crate(metadata) == [
         "workflow-run-crate: validator failed: OSError: cache directory gone"
     ]
-    monkeypatch.setattr(validation, "profile_problems", real)
+    monkeypatch.setattr(validation, "_profile_findings", real)
+    assert validate_run_crate(metadata) == []
+
+
+def test_a_check_skipped_for_a_cache_miss_is_not_remembered(
+    crate: CrateFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check the offline cache could not serve is reported, and the crate is validated again."""
+    from types import SimpleNamespace
+
+    from sciregistry.provenance import validation
+
+    skipped = SimpleNamespace(message="offline cache miss", check=SimpleNamespace(name="Context"))
+    result = SimpleNamespace(get_issues=lambda min_severity: [], skipped_check_details=[skipped])
+    metadata = edit_metadata(crate, lambda d, g: g["./"].update(name="cache miss"))
+    with monkeypatch.context() as m:
+        m.setattr(validation, "_validator", lambda: SimpleNamespace(validate=lambda metadata_dict: result))
+        assert validate_run_crate(metadata) == [
+            'workflow-run-crate: check "Context" skipped: offline cache miss'
+        ]
     assert validate_run_crate(metadata) == []
 
 
