@@ -32,6 +32,7 @@ __all__ = [
     "clean_env",
     "command_tree",
     "extract_invocations",
+    "load_by_path",
     "root_conftest",
     "sciregistry_cli",
     "shell_lines",
@@ -198,7 +199,6 @@ def check_invocation(argv: tuple[str, ...] | list[str]) -> list[str]:
 def root_conftest() -> Any:
     """``tests/conftest.py`` as a module (for ``start_server``). pytest imports it under the name
     ``conftest``, which another directory's ``conftest.py`` may replace, so it is found by path."""
-    import importlib.util
     import sys
     from pathlib import Path
 
@@ -207,14 +207,29 @@ def root_conftest() -> Any:
         file = getattr(mod, "__file__", None)
         if file and Path(file).resolve() == path and hasattr(mod, "start_server"):
             return mod
-    name = "_sciregistry_root_conftest"
+    return load_by_path("_sciregistry_root_conftest", path)
+
+
+def load_by_path(name: str, path: Any) -> Any:
+    """Import the file ``path`` as module ``name``, once (registered in ``sys.modules``, so that
+    its dataclasses resolve their annotations).
+
+    No bytecode is written beside it: ``workflows/gc-content/data/make_data.py`` lives in the reads
+    directory the workflow examples push, and a ``data/__pycache__`` would become an input file."""
+    import importlib.util
+    import sys
+
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None and spec.loader is not None, path
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
-    spec.loader.exec_module(mod)
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.dont_write_bytecode = dont_write
     return mod
 
 

@@ -10,14 +10,13 @@ need busybox; the image layout test builds the real gc-content image with
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from cli_commands import load_by_path
 
 from sciregistry.client import Registry
 from sciregistry.oci import OCI_CONFIG, OCI_MANIFEST, compute
@@ -69,14 +68,7 @@ def push_tiny_image(reg: Registry, repo: str, tag: str, marker: str = "tiny") ->
 
 
 def load_build_image() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gc_content_build_image_for_client", BUILD_IMAGE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in workflows/
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = dont_write
+    module: ModuleType = load_by_path("gc_content_build_image_for_client", BUILD_IMAGE)
     return module
 
 

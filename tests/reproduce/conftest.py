@@ -20,11 +20,9 @@ NOT_RUN).
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import uuid
@@ -36,6 +34,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from cli_commands import load_by_path
 
 from sciregistry.client import Registry
 from sciregistry.client.runtimes import PODMAN_GLOBAL_FLAGS, RUN_FLAGS, podman_store_flags
@@ -50,18 +49,7 @@ PARAMS = {"k": 3, "min_length": 100}
 
 
 def load_build_image() -> ModuleType:
-    name = "gc_content_build_image_for_reproduce"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, GC_DIR / "build_image.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in workflows/
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = dont_write
+    module: ModuleType = load_by_path("gc_content_build_image_for_reproduce", GC_DIR / "build_image.py")
     return module
 
 

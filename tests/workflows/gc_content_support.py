@@ -4,13 +4,13 @@ A uniquely named module (not ``conftest``) so that ``from gc_content_support imp
 cannot pick up another directory's ``conftest`` from ``sys.modules``.
 """
 
-import importlib.util
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+
+from cli_commands import load_by_path
 
 from sciregistry.client.runtimes import RUN_FLAGS
 
@@ -22,21 +22,8 @@ BUSYBOX = Path("/bin/busybox")
 
 
 def load_module(name: str, path: Path) -> ModuleType:
-    """Import a file by path (registered in ``sys.modules`` so dataclasses resolve).
-
-    No bytecode is written beside it: ``data/make_data.py`` lives in the reads directory the
-    workflow examples push, and a ``data/__pycache__`` would become a fifth input file."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = dont_write
+    """Import a file by path, once, writing no bytecode beside it (:func:`cli_commands.load_by_path`)."""
+    module: ModuleType = load_by_path(name, path)
     return module
 
 
